@@ -1,0 +1,577 @@
+//! Core throughput benchmark: c1-pipeline against a bare serde_json loop, measured in the same run.
+//!
+//! Workload: `N` ConductorOne system-log events (default 200,000) from `bench/gen_c1_events.py`,
+//! pushed through `stdin (json) -> remap -> filter -> console (json) > /dev/null` as configured in
+//! `bench/core-pipeline.toml`. The baseline is this same binary re-executed as
+//! `core_pipeline --baseline FILE`: a plain loop that parses each line into `serde_json::Value`,
+//! drops `activity_id == 2`, applies the same edit as the VRL program and writes the line back.
+//!
+//! Both sides run as child processes and are measured exactly with `wait4(2)`: user + system CPU
+//! time, wall time and peak RSS. Runs alternate baseline / pipeline (`C1_BENCH_RUNS`, default 3) and
+//! the median of each metric is reported with PASS/FAIL against the targets: CPU ≤ 2× baseline,
+//! wall < 1× baseline (only judged with 2+ cores), peak RSS ≤ 64 MiB. Before timing, one extra pass
+//! of each counts its output lines; the benchmark exits non-zero when the counts disagree, so the
+//! pipeline cannot win by dropping events. Missed targets are reported, not fatal.
+//!
+//! Run with `cargo bench --bench core_pipeline`. Environment:
+//! - `C1_BENCH_EVENTS`: number of events (default 200,000; the workload file is generated once per
+//!   `N` into `target/bench-data/events-N.ndjson`);
+//! - `C1_BENCH_RUNS`: timed runs of each side (default 3);
+//! - `C1_BENCH_PIPELINE_BIN`: pipeline executable to measure instead of the crate's `c1-pipeline`.
+//!
+//! Without `--bench` (as under `cargo test --all-targets`) it is a smoke run: 2,000 events, and only
+//! the output-count check.
+//!
+//! Note on RSS: a child's `ru_maxrss` can never be lower than this harness's own resident set at
+//! spawn time, so the harness streams everything and stays at a few MiB.
+
+use std::error::Error;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::Value;
+
+/// Events generated for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
+const DEFAULT_EVENTS: u64 = 200_000;
+/// Events generated for a smoke run (no `--bench` argument) unless `C1_BENCH_EVENTS` says otherwise.
+const SMOKE_EVENTS: u64 = 2_000;
+/// Timed runs of each side unless `C1_BENCH_RUNS` says otherwise.
+const DEFAULT_RUNS: usize = 3;
+/// Target: pipeline CPU time at most this multiple of the baseline's.
+const MAX_CPU_RATIO: f64 = 2.0;
+/// Target: pipeline wall time strictly below this multiple of the baseline's (with 2+ cores).
+const MAX_WALL_RATIO: f64 = 1.0;
+/// Target: pipeline peak resident set size, in MiB.
+const MAX_RSS_MIB: f64 = 64.0;
+/// Cores needed before the wall-time target is judged.
+const MIN_CORES_FOR_WALL_TARGET: usize = 2;
+
+/// Pipeline configuration, relative to the package root (the children's working directory).
+const CONFIG_PATH: &str = "bench/core-pipeline.toml";
+/// Workload generator, relative to the package root.
+const GENERATOR_PATH: &str = "bench/gen_c1_events.py";
+/// Directory of generated workloads, relative to the package root.
+const DATA_DIR: &str = "target/bench-data";
+
+/// Argument that turns this binary into the baseline child.
+const BASELINE_FLAG: &str = "--baseline";
+/// I/O buffer size used by the baseline and by the harness's streaming reads.
+const IO_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Boxed error for the harness and the baseline; printed by `main`.
+type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
+        Some(index) => match args.get(index + 1) {
+            Some(path) => run_baseline(Path::new(path)).map(|()| true),
+            None => Err(format!("{BASELINE_FLAG} needs a FILE argument").into()),
+        },
+        // `cargo bench` passes `--bench`; `cargo test --all-targets` runs us without it.
+        None => run_harness(args.iter().any(|arg| arg == "--bench")),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("core_pipeline: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baseline: the bare serde_json loop.
+// ---------------------------------------------------------------------------------------------
+
+/// Reads NDJSON events from `path`, applies the benchmark's edit and filter to each and writes the
+/// kept events as NDJSON to stdout: the floor for any JSON pipeline doing this work.
+fn run_baseline(path: &Path) -> BenchResult<()> {
+    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, file);
+    let stdout = io::stdout();
+    let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stdout.lock());
+    let mut line = String::new();
+    let mut line_number: u64 = 0;
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        line_number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut event: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("{}:{line_number}: invalid JSON: {e}", path.display()))?;
+        if is_read_activity(&event) {
+            continue;
+        }
+        shape_event(&mut event);
+        serde_json::to_writer(&mut writer, &event)
+            .map_err(|e| format!("writing event {line_number}: {e}"))?;
+        writer
+            .write_all(b"\n")
+            .map_err(|e| format!("writing event {line_number}: {e}"))?;
+    }
+    writer
+        .flush()
+        .map_err(|e| format!("flushing stdout: {e}"))?;
+    Ok(())
+}
+
+/// The filter `.activity_id != 2`, inverted: true for the events the pipeline drops.
+///
+/// The remap step never changes `activity_id`, so filtering before the edit (cheaper, which makes
+/// the baseline a stricter floor) keeps the same events as the pipeline's remap-then-filter.
+fn is_read_activity(event: &Value) -> bool {
+    event.get("activity_id").and_then(Value::as_f64) == Some(2.0)
+}
+
+/// The remap program, done by hand:
+///
+/// ```text
+/// .timestamp = from_unix_timestamp!(.time, unit: "milliseconds")
+/// .tenant = "acme"
+/// if .class_uid == 6003 { .api_service = .api.service.name }
+/// del(.observables)
+/// ```
+///
+/// As in VRL, a failing `from_unix_timestamp!` aborts the program and the event goes on unchanged.
+fn shape_event(event: &mut Value) {
+    let Some(timestamp) = event
+        .get("time")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::from_timestamp_millis)
+    else {
+        return;
+    };
+    // Same text as VRL's JSON rendering of a timestamp, e.g. `2026-01-01T00:00:00.123Z`.
+    let timestamp = timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let api_service = event
+        .pointer("/api/service/name")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some(fields) = event.as_object_mut() else {
+        return;
+    };
+    fields.insert("timestamp".to_owned(), Value::String(timestamp));
+    fields.insert("tenant".to_owned(), Value::from("acme"));
+    if fields.get("class_uid").and_then(Value::as_i64) == Some(6003) {
+        fields.insert("api_service".to_owned(), api_service);
+    }
+    fields.remove("observables");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness: workload, children, measurement, report.
+// ---------------------------------------------------------------------------------------------
+
+/// Resource use of one child process, from `wait4(2)`.
+#[derive(Clone, Copy, Debug)]
+struct Measurement {
+    /// User + system CPU time, in seconds.
+    cpu_secs: f64,
+    /// Wall time from spawn to reaping, in seconds.
+    wall_secs: f64,
+    /// Peak resident set size, in MiB.
+    max_rss_mib: f64,
+}
+
+impl Measurement {
+    /// Median of each metric taken separately over `runs` (which must not be empty).
+    fn median(runs: &[Measurement]) -> Measurement {
+        Measurement {
+            cpu_secs: median(runs.iter().map(|run| run.cpu_secs).collect()),
+            wall_secs: median(runs.iter().map(|run| run.wall_secs).collect()),
+            max_rss_mib: median(runs.iter().map(|run| run.max_rss_mib).collect()),
+        }
+    }
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CPU {:6.3} s  wall {:6.3} s  RSS {:6.1} MiB",
+            self.cpu_secs, self.wall_secs, self.max_rss_mib
+        )
+    }
+}
+
+/// Where a measured child's stdout goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputSink {
+    /// `/dev/null`, as in the timed runs.
+    DevNull,
+    /// A pipe whose newlines the harness counts (the verification pass).
+    CountLines,
+}
+
+/// One side of the comparison: a name for the report and a way to build its command.
+struct Contender {
+    /// Name shown in the report.
+    name: &'static str,
+    /// Executable to run.
+    program: PathBuf,
+    /// Its arguments.
+    args: Vec<String>,
+}
+
+impl Contender {
+    /// A command for one run: working directory the package root, stdin the workload.
+    fn command(&self, root: &Path, workload: &Path) -> BenchResult<Command> {
+        let stdin = File::open(workload)
+            .map_err(|e| format!("opening workload {}: {e}", workload.display()))?;
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .current_dir(root)
+            .stdin(Stdio::from(stdin))
+            .stderr(Stdio::inherit());
+        Ok(command)
+    }
+
+    /// The command line, for the report.
+    fn describe(&self) -> String {
+        let mut line = self.program.display().to_string();
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        line
+    }
+}
+
+/// Runs the whole benchmark. Returns `Ok(false)` when the output counts disagree.
+fn run_harness(bench_mode: bool) -> BenchResult<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default_events = if bench_mode {
+        DEFAULT_EVENTS
+    } else {
+        SMOKE_EVENTS
+    };
+    let events = env_number("C1_BENCH_EVENTS", default_events)?;
+    let runs = env_number("C1_BENCH_RUNS", DEFAULT_RUNS as u64)?;
+    let runs = usize::try_from(runs).map_err(|_| "C1_BENCH_RUNS is too large")?;
+    if events == 0 || runs == 0 {
+        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
+    }
+
+    let workload = ensure_workload(root, events)?;
+    let input_bytes = fs::metadata(&workload)
+        .map_err(|e| format!("reading metadata of {}: {e}", workload.display()))?
+        .len();
+
+    let baseline = Contender {
+        name: "baseline (serde_json loop)",
+        program: std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?,
+        args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
+    };
+    let pipeline = Contender {
+        name: "c1-pipeline",
+        program: std::env::var_os("C1_BENCH_PIPELINE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline"))),
+        args: vec!["--config".to_owned(), CONFIG_PATH.to_owned()],
+    };
+
+    println!("c1-pipeline core benchmark: stdin (json) -> remap -> filter -> console (json)");
+    println!(
+        "workload : {} ({events} events, {:.1} MB)",
+        workload.display(),
+        input_bytes as f64 / 1e6
+    );
+    println!("baseline : {} > /dev/null", baseline.describe());
+    println!(
+        "pipeline : (cd {} && {} < workload > /dev/null)",
+        root.display(),
+        pipeline.describe()
+    );
+
+    // Verification pass (also warms the page cache): both sides must emit the same event count.
+    let (_, baseline_lines) = measure(&baseline, root, &workload, OutputSink::CountLines)?;
+    let (_, pipeline_lines) = measure(&pipeline, root, &workload, OutputSink::CountLines)?;
+    if baseline_lines != pipeline_lines {
+        eprintln!(
+            "core_pipeline: FAIL: output counts disagree: baseline wrote {baseline_lines} \
+             events, c1-pipeline wrote {pipeline_lines}"
+        );
+        return Ok(false);
+    }
+    println!("output   : {pipeline_lines} events from each side (counts agree)");
+    if !bench_mode {
+        println!("smoke run (no --bench): output counts checked, timing skipped");
+        return Ok(true);
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("timing   : {runs} runs of each, alternating; medians; {cores} cores available\n");
+    let mut baseline_runs = Vec::with_capacity(runs);
+    let mut pipeline_runs = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        let (base, _) = measure(&baseline, root, &workload, OutputSink::DevNull)?;
+        let (pipe, _) = measure(&pipeline, root, &workload, OutputSink::DevNull)?;
+        println!("run {run}/{runs}: baseline {base} | pipeline {pipe}");
+        baseline_runs.push(base);
+        pipeline_runs.push(pipe);
+    }
+
+    let report = Report {
+        events,
+        input_bytes,
+        cores,
+        baseline: Measurement::median(&baseline_runs),
+        pipeline: Measurement::median(&pipeline_runs),
+    };
+    report.print(baseline.name, pipeline.name);
+    Ok(true)
+}
+
+/// Reads a positive integer from the environment variable `name`, or returns `default`.
+fn env_number(name: &str, default: u64) -> BenchResult<u64> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|e| format!("{name}={text:?} is not a number: {e}").into()),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(error) => Err(format!("{name}: {error}").into()),
+    }
+}
+
+/// Returns `target/bench-data/events-N.ndjson`, generating it first unless it already holds
+/// exactly `events` lines (a stale or truncated file is regenerated).
+fn ensure_workload(root: &Path, events: u64) -> BenchResult<PathBuf> {
+    let dir = root.join(DATA_DIR);
+    let path = dir.join(format!("events-{events}.ndjson"));
+    if path.exists() {
+        let file = File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let lines = count_newlines(file).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if lines == events {
+            return Ok(path);
+        }
+        eprintln!(
+            "core_pipeline: {} has {lines} lines, not {events}: regenerating",
+            path.display()
+        );
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let partial = dir.join(format!("events-{events}.ndjson.partial"));
+    let output =
+        File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
+    let generator = root.join(GENERATOR_PATH);
+    eprintln!(
+        "core_pipeline: generating {events} events: python3 {} {events} > {}",
+        generator.display(),
+        path.display()
+    );
+    let status = Command::new("python3")
+        .arg(&generator)
+        .arg(events.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(output))
+        .status()
+        .map_err(|e| format!("running python3 {}: {e}", generator.display()))?;
+    if !status.success() {
+        return Err(format!("python3 {} failed: {status}", generator.display()).into());
+    }
+    fs::rename(&partial, &path)
+        .map_err(|e| format!("renaming {} to {}: {e}", partial.display(), path.display()))?;
+    Ok(path)
+}
+
+/// Counts `\n` bytes in a stream, reading it in fixed-size chunks so memory stays flat.
+fn count_newlines(mut source: impl Read) -> io::Result<u64> {
+    let mut buffer = vec![0_u8; IO_BUFFER_BYTES];
+    let mut lines: u64 = 0;
+    loop {
+        let read = match source.read(&mut buffer) {
+            Ok(0) => return Ok(lines),
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        lines += buffer[..read].iter().filter(|&&byte| byte == b'\n').count() as u64;
+    }
+}
+
+/// Runs `contender` once on `workload` and measures it; with [`OutputSink::CountLines`] also
+/// returns the number of lines it wrote (otherwise 0). Fails if the child does not exit with 0.
+fn measure(
+    contender: &Contender,
+    root: &Path,
+    workload: &Path,
+    sink: OutputSink,
+) -> BenchResult<(Measurement, u64)> {
+    let mut command = contender.command(root, workload)?;
+    command.stdout(match sink {
+        OutputSink::DevNull => Stdio::null(),
+        OutputSink::CountLines => Stdio::piped(),
+    });
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", contender.describe()))?;
+    // Drain the pipe before reaping, or a child with more output than the pipe holds would block.
+    let counted = child.stdout.take().map(count_newlines).transpose();
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "child pid out of range")?;
+    let (status, usage) =
+        wait_for_exit(pid).map_err(|e| format!("waiting for {}: {e}", contender.name))?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    let lines = counted
+        .map_err(|e| format!("reading output of {}: {e}", contender.name))?
+        .unwrap_or(0);
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!(
+            "{} failed ({}): {}",
+            contender.name,
+            describe_wait_status(status),
+            contender.describe()
+        )
+        .into());
+    }
+    let measurement = Measurement {
+        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+        wall_secs,
+        // Linux reports ru_maxrss in KiB.
+        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    };
+    Ok((measurement, lines))
+}
+
+/// Reaps child `pid` with `wait4(2)`, returning its wait status and resource usage.
+///
+/// `std::process::Child::wait` cannot report resource usage, hence the direct call; the `Child`
+/// handle must not be waited on afterwards.
+fn wait_for_exit(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is a plain C struct of integers, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not reaped yet; both pointers are valid for writes.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            return Ok((status, usage));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Human-readable form of a `wait(2)` status.
+fn describe_wait_status(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("wait status {status:#x}")
+    }
+}
+
+/// A `timeval` in seconds.
+fn timeval_secs(time: libc::timeval) -> f64 {
+    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
+}
+
+/// Median of `values` (which must not be empty); the mean of the middle two for an even count.
+fn median(mut values: Vec<f64>) -> f64 {
+    assert!(!values.is_empty(), "median of no values");
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+/// Median figures of both sides, and what is needed to judge them.
+struct Report {
+    /// Events in the workload.
+    events: u64,
+    /// Size of the workload file.
+    input_bytes: u64,
+    /// Cores available to this process.
+    cores: usize,
+    /// Median baseline figures.
+    baseline: Measurement,
+    /// Median pipeline figures.
+    pipeline: Measurement,
+}
+
+impl Report {
+    /// Prints the results table and the verdict on each target.
+    fn print(&self, baseline_name: &str, pipeline_name: &str) {
+        let cpu_ratio = self.pipeline.cpu_secs / self.baseline.cpu_secs;
+        let wall_ratio = self.pipeline.wall_secs / self.baseline.wall_secs;
+        let input_mb = self.input_bytes as f64 / 1e6;
+
+        println!();
+        println!("events {}  input {input_mb:.1} MB  (medians)", self.events);
+        println!(
+            "{:<28} {:>10} {:>10} {:>12}",
+            "", "CPU s", "wall s", "peak RSS MiB"
+        );
+        for (name, figures) in [
+            (baseline_name, &self.baseline),
+            (pipeline_name, &self.pipeline),
+        ] {
+            println!(
+                "{name:<28} {:>10.3} {:>10.3} {:>12.1}",
+                figures.cpu_secs, figures.wall_secs, figures.max_rss_mib
+            );
+        }
+        println!(
+            "{:<28} {:>9.2}x {:>9.2}x",
+            "pipeline / baseline", cpu_ratio, wall_ratio
+        );
+        println!(
+            "pipeline throughput: {:.0} events/s, {:.1} MB/s",
+            self.events as f64 / self.pipeline.wall_secs,
+            input_mb / self.pipeline.wall_secs
+        );
+
+        let wall_verdict = if self.cores < MIN_CORES_FOR_WALL_TARGET {
+            format!("SKIP ({} core)", self.cores)
+        } else {
+            verdict(wall_ratio < MAX_WALL_RATIO).to_owned()
+        };
+        println!();
+        println!("{:<30} {:>12}  result", "target", "measured");
+        println!(
+            "{:<30} {:>11.2}x  {}",
+            format!("CPU time  <= {MAX_CPU_RATIO:.1}x baseline"),
+            cpu_ratio,
+            verdict(cpu_ratio <= MAX_CPU_RATIO)
+        );
+        println!(
+            "{:<30} {:>11.2}x  {wall_verdict}",
+            format!("wall time <  {MAX_WALL_RATIO:.1}x baseline"),
+            wall_ratio
+        );
+        println!(
+            "{:<30} {:>8.1} MiB  {}",
+            format!("peak RSS  <= {MAX_RSS_MIB:.0} MiB"),
+            self.pipeline.max_rss_mib,
+            verdict(self.pipeline.max_rss_mib <= MAX_RSS_MIB)
+        );
+    }
+}
+
+/// `PASS` or `FAIL`.
+fn verdict(passed: bool) -> &'static str {
+    if passed { "PASS" } else { "FAIL" }
+}

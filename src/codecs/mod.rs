@@ -1,0 +1,199 @@
+//! Encoding events to bytes and decoding bytes to events (Vector's `encoding` / `decoding`).
+
+use serde::Deserialize;
+use vrl::path::{OwnedValuePath, parse_value_path};
+use vrl::value::{KeyString, ObjectMap, Value};
+
+use crate::component::BuildError;
+
+/// `decoding.codec` of a source.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DecodingCodec {
+    /// Each frame becomes `{ "message": "<the bytes>" }` (Vector's default).
+    #[default]
+    Bytes,
+    /// Each frame is a JSON object, which becomes the event itself.
+    Json,
+}
+
+/// `decoding` options of a source.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DecodingConfig {
+    /// How frames become events. Default `bytes`.
+    #[serde(default)]
+    pub codec: DecodingCodec,
+}
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame is not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The frame is JSON but not an object.
+    #[error("expected a JSON object, found {0}")]
+    NotAnObject(&'static str),
+}
+
+impl DecodingCodec {
+    /// Decodes one frame.
+    pub fn decode(self, frame: &[u8]) -> Result<Value, DecodeError> {
+        match self {
+            Self::Bytes => {
+                let mut object = ObjectMap::new();
+                object.insert(
+                    KeyString::from("message"),
+                    Value::from(bytes::Bytes::copy_from_slice(frame)),
+                );
+                Ok(Value::Object(object))
+            }
+            Self::Json => match serde_json::from_slice::<Value>(frame)? {
+                value @ Value::Object(_) => Ok(value),
+                other => Err(DecodeError::NotAnObject(json_kind(&other))),
+            },
+        }
+    }
+}
+
+/// The JSON kind of a decoded non-object value, for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "an array",
+        Value::Null => "null",
+        Value::Boolean(_) => "a boolean",
+        Value::Integer(_) | Value::Float(_) => "a number",
+        _ => "a string",
+    }
+}
+
+/// `encoding.codec` of a sink.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EncodingCodec {
+    /// The event as one line of JSON.
+    #[default]
+    Json,
+    /// The event's `message` field as text (events without one are written as JSON, so
+    /// nothing is silently emptied).
+    Text,
+}
+
+/// `encoding.json` options.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonEncodingOptions {
+    /// Pretty-print (multi-line) JSON. Default `false`.
+    #[serde(default)]
+    pub pretty: bool,
+}
+
+/// `encoding` options of a sink (Vector's names).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EncodingConfig {
+    /// `json` or `text`. Required, as in Vector.
+    pub codec: EncodingCodec,
+    /// JSON options.
+    #[serde(default)]
+    pub json: JsonEncodingOptions,
+    /// Keep only these top-level fields.
+    #[serde(default)]
+    pub only_fields: Option<Vec<String>>,
+    /// Remove these top-level fields.
+    #[serde(default)]
+    pub except_fields: Option<Vec<String>>,
+}
+
+impl EncodingConfig {
+    /// Checks the field paths and returns the encoder.
+    pub fn build(&self) -> Result<Encoder, BuildError> {
+        let parse = |option: &str,
+                     fields: &Option<Vec<String>>|
+         -> Result<Option<Vec<OwnedValuePath>>, BuildError> {
+            fields
+                .as_ref()
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .map(|field| {
+                            parse_value_path(field).map_err(|error| {
+                                BuildError::field(
+                                    format!("encoding.{option}"),
+                                    format!("invalid field path `{field}`: {error}"),
+                                )
+                                .help(
+                                    "write paths as in VRL without the leading dot: `metadata.uid`",
+                                )
+                            })
+                        })
+                        .collect()
+                })
+                .transpose()
+        };
+        Ok(Encoder {
+            codec: self.codec,
+            pretty: self.json.pretty,
+            only_fields: parse("only_fields", &self.only_fields)?,
+            except_fields: parse("except_fields", &self.except_fields)?,
+        })
+    }
+}
+
+/// A configured encoder.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    codec: EncodingCodec,
+    pretty: bool,
+    only_fields: Option<Vec<OwnedValuePath>>,
+    except_fields: Option<Vec<OwnedValuePath>>,
+}
+
+impl Encoder {
+    /// Appends `value`, encoded, to `out` (without a frame delimiter).
+    pub fn encode(&self, value: &Value, out: &mut Vec<u8>) {
+        let filtered;
+        let value = if self.only_fields.is_some() || self.except_fields.is_some() {
+            filtered = self.filter_fields(value);
+            &filtered
+        } else {
+            value
+        };
+        if self.codec == EncodingCodec::Text {
+            if let Some(message) = value.as_object().and_then(|object| object.get("message")) {
+                match message {
+                    Value::Bytes(bytes) => out.extend_from_slice(bytes),
+                    other => out.extend_from_slice(other.to_string_lossy().as_bytes()),
+                }
+                return;
+            }
+        }
+        // Serializing a `Value` into a Vec cannot fail (keys are strings, floats are finite).
+        let result = if self.pretty {
+            serde_json::to_writer_pretty(&mut *out, value)
+        } else {
+            serde_json::to_writer(&mut *out, value)
+        };
+        debug_assert!(result.is_ok());
+    }
+
+    fn filter_fields(&self, value: &Value) -> Value {
+        let mut result = match &self.only_fields {
+            Some(only) => {
+                let mut kept = Value::Object(ObjectMap::new());
+                for path in only {
+                    if let Some(field) = value.get(path) {
+                        kept.insert(path, field.clone());
+                    }
+                }
+                kept
+            }
+            None => value.clone(),
+        };
+        for path in self.except_fields.iter().flatten() {
+            result.remove(path, false);
+        }
+        result
+    }
+}

@@ -1,0 +1,208 @@
+//! What every component implements, and the context it runs in.
+//!
+//! A component's `…Config` (serde, `deny_unknown_fields`) implements one of
+//! [`SourceComponent`], [`TransformComponent`] or [`SinkComponent`]. `build` checks the
+//! configuration and returns the running part without starting any I/O, so
+//! `c1-pipeline validate` can build every component and drop the result.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::Batch;
+use crate::metrics::ComponentMetrics;
+use crate::topology::fanout::Fanout;
+
+/// A running source or sink: resolves when the component has finished.
+pub type ComponentTask = BoxFuture<'static, Result<(), ComponentError>>;
+
+/// A health check (reachability, credentials) run by `validate` and at start-up.
+pub type Healthcheck = BoxFuture<'static, Result<(), HealthcheckError>>;
+
+/// A check that always passes, for components with nothing to reach.
+pub fn healthy() -> Healthcheck {
+    Box::pin(async { Ok(()) })
+}
+
+/// A configuration problem found while building a component.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct BuildError {
+    /// The option at fault (for the file position in the message), when one is.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What would fix it.
+    pub help: Option<String>,
+}
+
+impl BuildError {
+    /// A problem with option `field`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds a hint on how to fix the problem.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// A component failed while running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ComponentError(pub String);
+
+/// A health check failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HealthcheckError(pub String);
+
+/// Everything a source gets when it is built.
+pub struct SourceContext {
+    /// The component id (`c1` in `[sources.c1]`).
+    pub id: Arc<str>,
+    /// Where emitted batches go.
+    pub out: Fanout,
+    /// Cancelled when the pipeline shuts down; the source stops emitting and returns.
+    pub shutdown: CancellationToken,
+    /// The pipeline's `data_dir`, for checkpoints.
+    pub data_dir: Option<PathBuf>,
+    /// Whether every sink downstream acknowledges delivery (so waiting on acks is meaningful).
+    pub acknowledgements: bool,
+    /// Counters for this component.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// Everything a sink gets when it is built.
+pub struct SinkContext {
+    /// The component id.
+    pub id: Arc<str>,
+    /// Batches from every input, in arrival order. Closed when all inputs have finished.
+    pub input: mpsc::Receiver<Batch>,
+    /// Whether the sink must finalize events only after delivery (`acknowledgements.enabled`).
+    pub acknowledgements: bool,
+    /// Counters for this component.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// A source's configuration.
+pub trait SourceComponent: Debug + Send + Sync {
+    /// Checks the configuration and returns the source, not yet started.
+    fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError>;
+
+    /// Reachability and credentials; `validate` runs it unless `--no-environment`.
+    fn healthcheck(&self) -> Healthcheck {
+        healthy()
+    }
+}
+
+/// A sink's configuration.
+pub trait SinkComponent: Debug + Send + Sync {
+    /// Checks the configuration and returns the sink, not yet started.
+    fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError>;
+
+    /// Reachability and credentials; `validate` runs it unless `--no-environment`.
+    fn healthcheck(&self) -> Healthcheck {
+        healthy()
+    }
+
+    /// The sink's own `acknowledgements.enabled`, if set (otherwise the global default applies).
+    fn acknowledgements(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// A transform's configuration.
+pub trait TransformComponent: Debug + Send + Sync {
+    /// Compiles the transform (VRL errors surface here, at configuration time).
+    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError>;
+
+    /// Named outputs besides the default one, with whether a default output exists.
+    fn outputs(&self) -> TransformOutputs;
+}
+
+/// The outputs a transform has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransformOutputs {
+    /// Whether `<id>` itself is an output.
+    pub default: bool,
+    /// Named outputs `<id>.<name>`.
+    pub named: Vec<String>,
+    /// Named outputs that may go unconsumed: their events are then discarded as handled
+    /// (route's `_unmatched`), instead of that being a configuration error.
+    pub optional: Vec<String>,
+}
+
+/// A synchronous function over a batch, run on as many tasks as there are cores.
+///
+/// Output `0` is the default output when the transform has one; named outputs follow in the
+/// order of [`TransformOutputs::named`].
+pub trait SyncTransform: Send {
+    /// Processes `batch`, appending results to `outputs[i]`. Events dropped on purpose must be
+    /// finalized (usually as delivered); events that fail must be finalized as rejected.
+    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]);
+
+    /// A fresh instance for another worker task (with its own VRL runtime state).
+    fn clone_box(&self) -> Box<dyn SyncTransform>;
+}
+
+/// Declares a registry: the serde-tagged enum of every component of one kind (the only place a
+/// component is listed), its `type` names, and access to the variant's trait object.
+macro_rules! component_registry {
+    (
+        $(#[$meta:meta])*
+        $name:ident: $trait:path {
+            $( $(#[$vmeta:meta])* $variant:ident($config:ty) = $type_name:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, serde::Deserialize)]
+        #[serde(tag = "type")]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $type_name)] $variant($config), )+
+        }
+
+        impl $name {
+            /// Every `type` name of this registry.
+            pub const TYPES: &'static [&'static str] = &[$($type_name),+];
+
+            /// Deserializes the options of component type `type_name` (without the `type`
+            /// key itself). Returns `None` for an unknown type.
+            pub fn deserialize_type<'de, D: serde::Deserializer<'de>>(
+                type_name: &str,
+                deserializer: D,
+            ) -> Option<Result<Self, D::Error>> {
+                use serde::Deserialize as _;
+                match type_name {
+                    $( $type_name => Some(<$config>::deserialize(deserializer).map(Self::$variant)), )+
+                    _ => None,
+                }
+            }
+
+            /// The component behind the variant.
+            pub fn component(&self) -> &dyn $trait {
+                match self {
+                    $( Self::$variant(config) => config, )+
+                }
+            }
+
+            /// The `type` name of this component.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $( Self::$variant(_) => $type_name, )+
+                }
+            }
+        }
+    };
+}
+pub(crate) use component_registry;

@@ -1,0 +1,33 @@
+//! # c1-pipeline
+//!
+//! Gets ConductorOne's system log (OCSF events) into the places security teams read it. A
+//! Vector-style pipeline — **sources → transforms → sinks** — defined in TOML, with the
+//! same component names and options as Vector where Vector has the component.
+//!
+//! * Events are [`vrl::value::Value`] objects: the OCSF object itself ([`event`]).
+//! * Batches move between one task per component over bounded channels ([`topology`]).
+//! * Delivery is acknowledged end to end ([`ack`]): a source learns when every copy of every
+//!   event it emitted has reached every sink, which is what checkpointing sources build on.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use c1_pipeline::config::Config;
+//! let config = Config::load(&["pipeline.toml".into()])?;
+//! let graph = c1_pipeline::config::graph::check(&config)?;
+//! c1_pipeline::topology::run(&config, &graph, std::future::pending(), Default::default()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod ack;
+pub mod codecs;
+pub mod component;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod sinks;
+pub mod sources;
+pub mod topology;
+pub mod transforms;
+
+pub use config::Config;
+pub use event::{Batch, Event};

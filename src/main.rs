@@ -1,0 +1,271 @@
+//! The `c1-pipeline` command line: `run` (the default) and `validate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use c1_pipeline::config::{Config, ConfigErrors, graph};
+use c1_pipeline::topology::{self, RunError, RunOptions};
+
+/// Exit code for configuration errors (sysexits `EX_CONFIG`, as Vector uses).
+const EXIT_CONFIG: u8 = 78;
+/// Exit code when the pipeline failed while running.
+const EXIT_FAILURE: u8 = 1;
+
+/// Ship ConductorOne's OCSF system log to SIEMs: a Vector-compatible pipeline from TOML.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    logging: LoggingArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline (the default).
+    Run(RunArgs),
+    /// Check configuration files: syntax, options, the graph and (unless --no-environment)
+    /// the health checks of sources and sinks. Exits 0 when valid, 78 otherwise.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Configuration file(s); several are merged.
+    #[arg(
+        short,
+        long = "config",
+        value_name = "FILE",
+        env = "C1_PIPELINE_CONFIG",
+        value_delimiter = ','
+    )]
+    configs: Vec<PathBuf>,
+    /// Seconds to wait for in-flight events after SIGINT/SIGTERM before giving up.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    graceful_shutdown_limit_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Configuration file(s); several are merged.
+    #[arg(
+        short,
+        long = "config",
+        value_name = "FILE",
+        env = "C1_PIPELINE_CONFIG",
+        value_delimiter = ','
+    )]
+    configs: Vec<PathBuf>,
+    /// Configuration files, as positional arguments (like `vector validate a.toml`).
+    #[arg(value_name = "FILE")]
+    paths: Vec<PathBuf>,
+    /// Only check the files; do not run health checks against endpoints.
+    #[arg(long)]
+    no_environment: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoggingArgs {
+    /// Log level: error, warn, info, debug, trace, or a tracing filter such as
+    /// `c1_pipeline=debug`.
+    #[arg(
+        short = 'l',
+        long,
+        env = "C1_PIPELINE_LOG",
+        default_value = "info",
+        global = true
+    )]
+    log_level: String,
+    /// Log format on stderr.
+    #[arg(long, env = "C1_PIPELINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(args: &LoggingArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|error| {
+        eprintln!(
+            "invalid --log-level `{}`: {error}; using `info`",
+            args.log_level
+        );
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match args.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.logging);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match cli.command {
+        Some(Command::Validate(args)) => runtime.block_on(validate(args)),
+        Some(Command::Run(args)) => runtime.block_on(run(args)),
+        None => runtime.block_on(run(cli.run)),
+    }
+}
+
+fn report_config_errors(errors: &ConfigErrors) {
+    let count = errors.0.len();
+    eprintln!(
+        "error: configuration has {count} problem{}:\n",
+        if count == 1 { "" } else { "s" }
+    );
+    eprintln!("{errors}");
+}
+
+fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
+    if configs.is_empty() {
+        eprintln!(
+            "error: no configuration given; pass --config FILE (for example --config config-examples/demo-to-console.toml)"
+        );
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    let config = Config::load(configs).map_err(|errors| {
+        report_config_errors(&errors);
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    let graph = graph::check(&config).map_err(|errors| {
+        report_config_errors(&errors);
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    Ok((config, graph))
+}
+
+async fn validate(args: ValidateArgs) -> ExitCode {
+    let configs: Vec<PathBuf> = args.configs.into_iter().chain(args.paths).collect();
+    let (config, graph) = match load(&configs) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if let Err(errors) = topology::check_build(&config, &graph) {
+        report_config_errors(&errors);
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    eprintln!(
+        "√ loaded and checked {} file(s): {} source(s), {} transform(s), {} sink(s)",
+        configs.len(),
+        config.sources.len(),
+        config.transforms.len(),
+        config.sinks.len()
+    );
+    if args.no_environment {
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &config.data_dir {
+        if let Err(error) = check_data_dir(dir) {
+            eprintln!("x data_dir {} is not writable: {error}", dir.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    let failures = topology::healthcheck_all(&config).await;
+    if failures.is_empty() {
+        eprintln!("√ health checks passed");
+        ExitCode::SUCCESS
+    } else {
+        for (component, message) in &failures {
+            eprintln!("x health check failed for {component}: {message}");
+        }
+        ExitCode::from(EXIT_CONFIG)
+    }
+}
+
+fn check_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".c1-pipeline-write-check");
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(probe)
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let (config, graph) = match load(&args.configs) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let options = RunOptions {
+        graceful_shutdown_limit: Duration::from_secs(args.graceful_shutdown_limit_secs),
+    };
+    tracing::info!(
+        sources = config.sources.len(),
+        transforms = config.transforms.len(),
+        sinks = config.sinks.len(),
+        "starting pipeline"
+    );
+    match topology::run(&config, &graph, shutdown_signal(), options).await {
+        Ok(summary) => {
+            for m in &summary.metrics {
+                tracing::debug!(component = %m.component, received = m.received_events, sent = m.sent_events, errors = m.errors, "component totals");
+            }
+            tracing::info!("pipeline finished; every event was delivered");
+            ExitCode::SUCCESS
+        }
+        Err(RunError::Build(errors)) => {
+            report_config_errors(&errors);
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(error) => {
+            tracing::error!(%error, "pipeline failed");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("second signal: exiting without waiting for in-flight events");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

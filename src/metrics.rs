@@ -1,0 +1,92 @@
+//! Internal counters per component, named as Vector names them.
+//!
+//! They are plain atomics (no locks on the hot path, updated once per batch) and are
+//! reported in the shutdown summary; see [`MetricsRegistry::snapshot`].
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one component.
+#[derive(Debug, Default)]
+pub struct ComponentMetrics {
+    /// `component_received_events_total`
+    pub received_events: AtomicU64,
+    /// `component_sent_events_total`
+    pub sent_events: AtomicU64,
+    /// `component_discarded_events_total` (dropped on purpose, e.g. by a filter)
+    pub discarded_events: AtomicU64,
+    /// `component_errors_total`
+    pub errors: AtomicU64,
+}
+
+impl ComponentMetrics {
+    /// Adds `n` received events.
+    pub fn received(&self, n: usize) {
+        self.received_events.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Adds `n` sent events.
+    pub fn sent(&self, n: usize) {
+        self.sent_events.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Adds `n` discarded events.
+    pub fn discarded(&self, n: usize) {
+        self.discarded_events.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Adds one error.
+    pub fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A point-in-time copy of one component's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// `sources.id`, `transforms.id` or `sinks.id`.
+    pub component: String,
+    /// `component_received_events_total`
+    pub received_events: u64,
+    /// `component_sent_events_total`
+    pub sent_events: u64,
+    /// `component_discarded_events_total`
+    pub discarded_events: u64,
+    /// `component_errors_total`
+    pub errors: u64,
+}
+
+/// Every component's counters.
+#[derive(Debug, Default)]
+pub struct MetricsRegistry {
+    components: Mutex<Vec<(String, Arc<ComponentMetrics>)>>,
+}
+
+impl MetricsRegistry {
+    /// The counters of `component` (created on first use).
+    pub fn component(&self, component: &str) -> Arc<ComponentMetrics> {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, metrics)) = components.iter().find(|(name, _)| name == component) {
+            return Arc::clone(metrics);
+        }
+        let metrics = Arc::new(ComponentMetrics::default());
+        components.push((component.to_owned(), Arc::clone(&metrics)));
+        metrics
+    }
+
+    /// Current values of every component's counters.
+    pub fn snapshot(&self) -> Vec<MetricsSnapshot> {
+        let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        components
+            .iter()
+            .map(|(name, m)| MetricsSnapshot {
+                component: name.clone(),
+                received_events: m.received_events.load(Ordering::Relaxed),
+                sent_events: m.sent_events.load(Ordering::Relaxed),
+                discarded_events: m.discarded_events.load(Ordering::Relaxed),
+                errors: m.errors.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,119 @@
+//! `console`: write events to stdout or stderr (Vector's options).
+//!
+//! Encoding happens per batch into one buffer, written and flushed with a single call on a
+//! blocking thread; events are finalized as delivered only after the flush succeeded.
+
+use std::io::Write;
+
+use serde::Deserialize;
+
+use crate::ack::BatchStatus;
+use crate::codecs::{Encoder, EncodingConfig};
+use crate::component::{BuildError, ComponentError, ComponentTask, SinkComponent, SinkContext};
+use crate::event::finish_batch;
+use crate::sinks::SinkAcknowledgements;
+
+/// `[sinks.ID] type = "console"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `stdout` (default) or `stderr`.
+    #[serde(default)]
+    pub target: ConsoleTarget,
+    /// How events are written. Required, as in Vector (`encoding.codec = "json"`).
+    pub encoding: EncodingConfig,
+    /// Framing: only `newline_delimited` (the default).
+    #[serde(default)]
+    pub framing: Option<crate::sources::stdin::FramingConfig>,
+    /// `acknowledgements.enabled`.
+    #[serde(default)]
+    pub acknowledgements: SinkAcknowledgements,
+}
+
+/// Where the console sink writes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleTarget {
+    /// Standard output.
+    #[default]
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl SinkComponent for ConsoleConfig {
+    fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
+        let encoder = self.encoding.build()?;
+        let target = self.target;
+        Ok(Box::pin(run(encoder, target, cx)))
+    }
+
+    fn acknowledgements(&self) -> Option<bool> {
+        self.acknowledgements.enabled
+    }
+}
+
+fn write_all(target: ConsoleTarget, buffer: &[u8]) -> std::io::Result<()> {
+    match target {
+        ConsoleTarget::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(buffer)?;
+            out.flush()
+        }
+        ConsoleTarget::Stderr => {
+            let mut out = std::io::stderr().lock();
+            out.write_all(buffer)?;
+            out.flush()
+        }
+    }
+}
+
+async fn run(
+    encoder: Encoder,
+    target: ConsoleTarget,
+    mut cx: SinkContext,
+) -> Result<(), ComponentError> {
+    let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
+    while let Some(mut batch) = cx.input.recv().await {
+        cx.metrics.received(batch.len());
+        if !cx.acknowledgements {
+            for event in &mut batch {
+                event.finalize(BatchStatus::Delivered);
+            }
+        }
+        // Coalesce whatever else is already queued into the same write.
+        while batch.len() < 4096 {
+            match cx.input.try_recv() {
+                Ok(more) => {
+                    cx.metrics.received(more.len());
+                    batch.extend(more);
+                }
+                Err(_) => break,
+            }
+        }
+        buffer.clear();
+        for event in &batch {
+            encoder.encode(&event.value, &mut buffer);
+            buffer.push(b'\n');
+        }
+        let (result, returned) = tokio::task::spawn_blocking(move || {
+            let result = write_all(target, &buffer);
+            (result, buffer)
+        })
+        .await
+        .map_err(|e| ComponentError(format!("console write task failed: {e}")))?;
+        buffer = returned;
+        match result {
+            Ok(()) => {
+                cx.metrics.sent(batch.len());
+                finish_batch(batch, BatchStatus::Delivered);
+            }
+            Err(error) => {
+                cx.metrics.error();
+                finish_batch(batch, BatchStatus::Errored);
+                return Err(ComponentError(format!("writing to {target:?}: {error}")));
+            }
+        }
+    }
+    Ok(())
+}

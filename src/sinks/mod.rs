@@ -1,0 +1,28 @@
+//! Sinks: the registry of every sink type, and options they share.
+
+pub mod blackhole;
+pub mod console;
+
+use serde::Deserialize;
+
+use crate::component::{SinkComponent, component_registry};
+
+component_registry! {
+    /// Every sink type, tagged by `type`.
+    SinkConfig: SinkComponent {
+        /// Write to stdout or stderr.
+        Console(console::ConsoleConfig) = "console",
+        /// Discard (benchmarks, tests).
+        Blackhole(blackhole::BlackholeConfig) = "blackhole",
+    }
+}
+
+/// A sink's `acknowledgements` table.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkAcknowledgements {
+    /// Finalize events only once the destination has them, so sources wait for this sink.
+    /// Unset: the global `acknowledgements.enabled` (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}

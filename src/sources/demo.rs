@@ -1,0 +1,136 @@
+//! `conductorone_demo`: realistic ConductorOne system-log events without a tenant.
+//!
+//! Events come from [`DemoEventGenerator`]: OCSF API Activity (6003) with real
+//! `api.operation` names, Authentication (3002) token grants, MCP tool calls and occasional
+//! failures, timestamped with the current time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::demo_events::DemoEventGenerator;
+use crate::ack::BatchNotifier;
+use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
+use crate::event::Event;
+use crate::topology::MAX_BATCH_EVENTS;
+
+/// `[sources.ID] type = "conductorone_demo"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Stop after this many events (default: never stop).
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Seconds between events (default 1.0, as Vector's `demo_logs`). `0` emits as fast as the
+    /// pipeline takes them.
+    #[serde(default)]
+    pub interval_secs: Option<f64>,
+    /// Events per second instead of `interval_secs`.
+    #[serde(default)]
+    pub events_per_second: Option<f64>,
+    /// Seed for every random choice: the same seed gives the same events (times aside).
+    /// Default 7.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    7
+}
+
+impl DemoConfig {
+    fn interval(&self) -> Result<Duration, BuildError> {
+        let secs = match (self.interval_secs, self.events_per_second) {
+            (Some(_), Some(_)) => {
+                return Err(BuildError::field(
+                    "events_per_second",
+                    "both `interval_secs` and `events_per_second` are set",
+                )
+                .help("keep one of them"));
+            }
+            (Some(interval), None) if interval.is_finite() && interval >= 0.0 => interval,
+            (Some(_), None) => {
+                return Err(BuildError::field(
+                    "interval_secs",
+                    "must be a number of seconds ≥ 0",
+                ));
+            }
+            (None, Some(rate)) if rate.is_finite() && rate > 0.0 => 1.0 / rate,
+            (None, Some(_)) => {
+                return Err(BuildError::field(
+                    "events_per_second",
+                    "must be a number > 0",
+                ));
+            }
+            (None, None) => 1.0,
+        };
+        Ok(Duration::from_secs_f64(secs))
+    }
+}
+
+impl SourceComponent for DemoConfig {
+    fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
+        let interval = self.interval()?;
+        let count = self.count.unwrap_or(u64::MAX);
+        let generator = DemoEventGenerator::new(self.seed);
+        Ok(Box::pin(run(generator, count, interval, cx)))
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+async fn run(
+    mut generator: DemoEventGenerator,
+    count: u64,
+    interval: Duration,
+    mut cx: SourceContext,
+) -> Result<(), ComponentError> {
+    let source_id = Arc::clone(&cx.id);
+    // One event per tick when paced; full batches when unpaced.
+    let per_batch = if interval.is_zero() {
+        MAX_BATCH_EVENTS as u64
+    } else {
+        1
+    };
+    let mut ticker = (!interval.is_zero()).then(|| {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    let mut emitted = 0;
+    while emitted < count {
+        if let Some(ticker) = &mut ticker {
+            tokio::select! {
+                biased;
+                () = cx.shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+        } else if cx.shutdown.is_cancelled() {
+            break;
+        }
+        let size = per_batch.min(count - emitted);
+        let (notifier, _receiver) = BatchNotifier::new();
+        let time = now_ms();
+        let batch: Vec<Event> = (0..size)
+            .map(|_| {
+                Event::from_source(
+                    generator.generate(time),
+                    &source_id,
+                    Some(notifier.finalizer()),
+                )
+            })
+            .collect();
+        drop(notifier);
+        emitted += size;
+        cx.metrics.received(batch.len());
+        tokio::select! {
+            biased;
+            () = cx.shutdown.cancelled() => break,
+            sent = cx.out.send(batch) => sent.map_err(|e| ComponentError(format!("conductorone_demo: {e}")))?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! Sources: the registry of every source type.
+
+pub mod demo;
+pub mod demo_events;
+pub mod stdin;
+
+use crate::component::{SourceComponent, component_registry};
+
+component_registry! {
+    /// Every source type, tagged by `type`.
+    SourceConfig: SourceComponent {
+        /// Newline-delimited events from standard input.
+        Stdin(stdin::StdinConfig) = "stdin",
+        /// Realistic ConductorOne events, no credentials needed.
+        ConductoroneDemo(demo::DemoConfig) = "conductorone_demo",
+    }
+}

@@ -1,0 +1,427 @@
+//! Running a checked configuration: one task per component, bounded channels between them,
+//! fan-out, and graceful shutdown.
+//!
+//! Shutdown (a signal, or every source reaching the end of its input): sources stop and drop
+//! their outputs; each transform finishes what it holds and closes its outputs; each sink
+//! drains its input, flushes and finalizes; the run ends when every task has. A deadline
+//! bounds the wait, after which the components still running are named.
+
+pub mod fanout;
+mod transform;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::component::{BuildError, ComponentTask, SinkContext, SourceContext};
+use crate::config::graph::{Graph, OutputId};
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::event::Batch;
+use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use fanout::Fanout;
+
+/// Batches a component's input channel holds before its producers wait (backpressure).
+/// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events
+/// queued between two components.
+pub const CHANNEL_BATCHES: usize = 2;
+
+/// The most events a source puts in one batch.
+pub const MAX_BATCH_EVENTS: usize = 256;
+
+/// The most input bytes a source puts in one batch.
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+/// Run-time options.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// How long to wait for in-flight events after shutdown starts. Default 60 s (Vector's).
+    pub graceful_shutdown_limit: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            graceful_shutdown_limit: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// Per-component counters at the end.
+    pub metrics: Vec<MetricsSnapshot>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A component could not be built.
+    #[error("{0}")]
+    Build(ConfigErrors),
+    /// A health check failed and `healthchecks.require_healthy` is set.
+    #[error("health check failed for {component}: {message}")]
+    Unhealthy {
+        /// The component.
+        component: String,
+        /// What failed.
+        message: String,
+    },
+    /// A component stopped with an error.
+    #[error("{component} failed: {message}")]
+    Component {
+        /// The component.
+        component: String,
+        /// The error.
+        message: String,
+        /// Counters at the end.
+        metrics: Vec<MetricsSnapshot>,
+    },
+    /// Components were still busy when the graceful shutdown limit passed.
+    #[error("shutdown limit reached; still running: {}", still_running.join(", "))]
+    ShutdownTimeout {
+        /// Components that had not finished (their in-flight events were not delivered).
+        still_running: Vec<String>,
+        /// Counters at the end.
+        metrics: Vec<MetricsSnapshot>,
+    },
+}
+
+/// Converts a component's build error to a configuration error at the field's position.
+pub fn build_error(
+    kind: &str,
+    id: &str,
+    origin: &crate::config::Origin,
+    error: BuildError,
+) -> ConfigError {
+    let location = match &error.field {
+        Some(field) => origin.field_location(field),
+        None => origin.location.clone(),
+    };
+    let mut result = ConfigError::new(error.message)
+        .at(location)
+        .component(format!("{kind}.{id}"));
+    if let Some(field) = error.field {
+        result = result.field(field);
+    }
+    if let Some(help) = error.help {
+        result = result.help(help);
+    }
+    result
+}
+
+/// Builds every component without starting it (what `validate` checks beyond syntax).
+pub fn check_build(config: &Config, graph: &Graph) -> Result<(), ConfigErrors> {
+    let metrics = MetricsRegistry::default();
+    let shutdown = CancellationToken::new();
+    let mut errors = Vec::new();
+    for (id, source) in &config.sources {
+        let cx = SourceContext {
+            id: Arc::from(id.as_str()),
+            out: Fanout::default(),
+            shutdown: shutdown.clone(),
+            data_dir: config.data_dir.clone(),
+            acknowledgements: false,
+            metrics: metrics.component(id),
+        };
+        if let Err(error) = source.config.component().build(cx) {
+            errors.push(build_error("sources", id, &source.origin, error));
+        }
+    }
+    for (id, transform) in &config.transforms {
+        if let Err(error) = transform.config.component().build() {
+            errors.push(build_error("transforms", id, &transform.origin, error));
+        }
+    }
+    for (id, sink) in &config.sinks {
+        let (_sender, receiver) = mpsc::channel(1);
+        let cx = SinkContext {
+            id: Arc::from(id.as_str()),
+            input: receiver,
+            acknowledgements: config.sink_acknowledges(sink),
+            metrics: metrics.component(id),
+        };
+        if let Err(error) = sink.config.component().build(cx) {
+            errors.push(build_error("sinks", id, &sink.origin, error));
+        }
+    }
+    let _ = graph;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Runs the pipeline until every source has finished and everything in flight has been
+/// delivered, or until `shutdown` resolves (then sources stop and the rest drains).
+pub async fn run(
+    config: &Config,
+    graph: &Graph,
+    shutdown: impl Future<Output = ()>,
+    options: RunOptions,
+) -> Result<RunSummary, RunError> {
+    let registry = MetricsRegistry::default();
+    let token = CancellationToken::new();
+
+    if config.healthchecks.enabled {
+        run_healthchecks(config, config.healthchecks.require_healthy).await?;
+    }
+
+    // One bounded input channel per consumer.
+    let mut senders: BTreeMap<&str, mpsc::Sender<Batch>> = BTreeMap::new();
+    let mut receivers: BTreeMap<&str, mpsc::Receiver<Batch>> = BTreeMap::new();
+    for id in config.transforms.keys().chain(config.sinks.keys()) {
+        let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+        senders.insert(id, sender);
+        receivers.insert(id, receiver);
+    }
+    let fanout_for = |output: &OutputId, metrics| {
+        let targets = graph
+            .inputs
+            .iter()
+            .filter(|(_, inputs)| inputs.contains(output))
+            .map(|(consumer, _)| {
+                (
+                    Arc::from(consumer.as_str()),
+                    senders[consumer.as_str()].clone(),
+                )
+            })
+            .collect();
+        Fanout::new(targets, Some(metrics))
+    };
+
+    let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
+    let mut errors = Vec::new();
+
+    for (id, sink) in &config.sinks {
+        let name = format!("sinks.{id}");
+        let cx = SinkContext {
+            id: Arc::from(id.as_str()),
+            input: receivers
+                .remove(id.as_str())
+                .expect("every sink has an input channel"),
+            acknowledgements: config.sink_acknowledges(sink),
+            metrics: registry.component(&name),
+        };
+        match sink.config.component().build(cx) {
+            Ok(task) => spawn_component(&mut tasks, name, task),
+            Err(error) => errors.push(build_error("sinks", id, &sink.origin, error)),
+        }
+    }
+    for (id, transform) in &config.transforms {
+        let name = format!("transforms.{id}");
+        let metrics = registry.component(&name);
+        let declared = transform.config.component().outputs();
+        let ports = declared
+            .default
+            .then_some(None)
+            .into_iter()
+            .chain(declared.named.iter().map(|p| Some(p.clone())));
+        let outputs: Vec<Fanout> = ports
+            .map(|port| {
+                fanout_for(
+                    &OutputId {
+                        component: id.clone(),
+                        port,
+                    },
+                    Arc::clone(&metrics),
+                )
+            })
+            .collect();
+        match transform.config.component().build() {
+            Ok(function) => {
+                let input = receivers
+                    .remove(id.as_str())
+                    .expect("every transform has an input channel");
+                let task = transform::run(name.clone(), function, input, outputs, metrics);
+                spawn_component(&mut tasks, name, Box::pin(task));
+            }
+            Err(error) => errors.push(build_error("transforms", id, &transform.origin, error)),
+        }
+    }
+    let acknowledging = sources_fully_acknowledged(config, graph);
+    for (id, source) in &config.sources {
+        let name = format!("sources.{id}");
+        let metrics = registry.component(&name);
+        let cx = SourceContext {
+            id: Arc::from(id.as_str()),
+            out: fanout_for(
+                &OutputId {
+                    component: id.clone(),
+                    port: None,
+                },
+                Arc::clone(&metrics),
+            ),
+            shutdown: token.clone(),
+            data_dir: config.data_dir.clone(),
+            acknowledgements: acknowledging.contains(id.as_str()),
+            metrics,
+        };
+        match source.config.component().build(cx) {
+            Ok(task) => spawn_component(&mut tasks, name, task),
+            Err(error) => errors.push(build_error("sources", id, &source.origin, error)),
+        }
+    }
+    // Only the tasks hold senders now: channels close as producers finish.
+    drop(senders);
+    drop(receivers);
+    if !errors.is_empty() {
+        token.cancel();
+        tasks.abort_all();
+        return Err(RunError::Build(ConfigErrors(errors)));
+    }
+
+    let mut running: BTreeSet<String> = config
+        .sources
+        .keys()
+        .map(|id| format!("sources.{id}"))
+        .chain(
+            config
+                .transforms
+                .keys()
+                .map(|id| format!("transforms.{id}")),
+        )
+        .chain(config.sinks.keys().map(|id| format!("sinks.{id}")))
+        .collect();
+    let mut failure: Option<(String, String)> = None;
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    tokio::pin!(shutdown);
+    let mut shutdown_requested = false;
+
+    while !tasks.is_empty() {
+        tokio::select! {
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { break };
+                let (name, result) = match joined {
+                    Ok(done) => done,
+                    Err(join_error) => ("a component".to_owned(), Err(format!("task panicked: {join_error}"))),
+                };
+                running.remove(&name);
+                if let Err(message) = result {
+                    tracing::error!(component = %name, error = %message, "component failed; shutting down");
+                    failure.get_or_insert((name, message));
+                    token.cancel();
+                } else {
+                    tracing::debug!(component = %name, "component finished");
+                }
+            }
+            () = &mut shutdown, if !shutdown_requested => {
+                shutdown_requested = true;
+                tracing::info!(limit_secs = options.graceful_shutdown_limit.as_secs(), "shutting down: sources stop, in-flight events drain");
+                token.cancel();
+                deadline = Some(Box::pin(tokio::time::sleep(options.graceful_shutdown_limit)));
+            }
+            () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() => {
+                tasks.abort_all();
+                let still_running: Vec<String> = running.into_iter().collect();
+                tracing::error!(components = ?still_running, "graceful shutdown limit reached; events still in these components were not delivered (sources will resend unacknowledged data)");
+                return Err(RunError::ShutdownTimeout { still_running, metrics: registry.snapshot() });
+            }
+        }
+    }
+
+    let metrics = registry.snapshot();
+    match failure {
+        Some((component, message)) => Err(RunError::Component {
+            component,
+            message,
+            metrics,
+        }),
+        None => Ok(RunSummary { metrics }),
+    }
+}
+
+fn spawn_component(
+    tasks: &mut JoinSet<(String, Result<(), String>)>,
+    name: String,
+    task: ComponentTask,
+) {
+    tasks.spawn(async move {
+        let result = task.await.map_err(|error| error.to_string());
+        (name, result)
+    });
+}
+
+/// Sources all of whose downstream sinks acknowledge delivery.
+fn sources_fully_acknowledged<'a>(config: &'a Config, graph: &Graph) -> BTreeSet<&'a str> {
+    let mut result = BTreeSet::new();
+    'sources: for id in config.sources.keys() {
+        let mut frontier = vec![id.as_str()];
+        let mut seen = BTreeSet::new();
+        let mut any_sink = false;
+        while let Some(current) = frontier.pop() {
+            for (consumer, inputs) in &graph.inputs {
+                if !inputs.iter().any(|o| o.component == current) || !seen.insert(consumer.as_str())
+                {
+                    continue;
+                }
+                if let Some(sink) = config.sinks.get(consumer) {
+                    if !config.sink_acknowledges(sink) {
+                        continue 'sources;
+                    }
+                    any_sink = true;
+                } else {
+                    frontier.push(consumer);
+                }
+            }
+        }
+        if any_sink {
+            result.insert(id.as_str());
+        }
+    }
+    result
+}
+
+/// Runs every sink's and source's health check concurrently.
+async fn run_healthchecks(config: &Config, require_healthy: bool) -> Result<(), RunError> {
+    let checks = config
+        .sources
+        .iter()
+        .map(|(id, s)| (format!("sources.{id}"), s.config.component().healthcheck()))
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|(id, s)| (format!("sinks.{id}"), s.config.component().healthcheck())),
+        );
+    let results =
+        futures::future::join_all(checks.map(|(name, check)| async move { (name, check.await) }))
+            .await;
+    for (component, result) in results {
+        if let Err(error) = result {
+            if require_healthy {
+                return Err(RunError::Unhealthy {
+                    component,
+                    message: error.to_string(),
+                });
+            }
+            tracing::warn!(%component, error = %error, "health check failed; starting anyway (set healthchecks.require_healthy = true to refuse)");
+        }
+    }
+    Ok(())
+}
+
+/// Runs every health check, for `validate`: the failures, by component.
+pub async fn healthcheck_all(config: &Config) -> Vec<(String, String)> {
+    let checks = config
+        .sources
+        .iter()
+        .map(|(id, s)| (format!("sources.{id}"), s.config.component().healthcheck()))
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|(id, s)| (format!("sinks.{id}"), s.config.component().healthcheck())),
+        );
+    futures::future::join_all(checks.map(|(name, check)| async move { (name, check.await) }))
+        .await
+        .into_iter()
+        .filter_map(|(name, result)| result.err().map(|e| (name, e.to_string())))
+        .collect()
+}

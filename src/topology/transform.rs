@@ -1,0 +1,70 @@
+//! The task that runs a synchronous transform over its input, on several cores, in order.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::sync::mpsc;
+
+use crate::component::{ComponentError, SyncTransform};
+use crate::event::Batch;
+use crate::metrics::ComponentMetrics;
+use crate::topology::fanout::Fanout;
+
+/// Workers per transform: one per core (at most 8). Batches are processed in parallel and
+/// their results sent in input order, so a transform never reorders events.
+fn worker_count() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+}
+
+type Done = (Box<dyn SyncTransform>, Vec<Batch>);
+
+/// Reads batches until every producer has finished, transforms them and sends each output
+/// to its consumers.
+pub async fn run(
+    name: String,
+    transform: Box<dyn SyncTransform>,
+    mut input: mpsc::Receiver<Batch>,
+    mut outputs: Vec<Fanout>,
+    metrics: Arc<ComponentMetrics>,
+) -> Result<(), ComponentError> {
+    let workers = worker_count();
+    let mut idle: Vec<Box<dyn SyncTransform>> = Vec::with_capacity(workers);
+    for _ in 1..workers {
+        idle.push(transform.clone_box());
+    }
+    idle.push(transform);
+    let mut in_flight: FuturesOrdered<tokio::task::JoinHandle<Done>> = FuturesOrdered::new();
+    let mut input_open = true;
+
+    while input_open || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let (worker, results) = done.map_err(|e| ComponentError(format!("{name}: transform task failed: {e}")))?;
+                idle.push(worker);
+                for (fanout, batch) in outputs.iter_mut().zip(results) {
+                    if fanout.send(batch).await.is_err() {
+                        return Err(ComponentError(format!("{name}: every consumer of an output stopped")));
+                    }
+                }
+            }
+            received = input.recv(), if input_open && !idle.is_empty() => match received {
+                Some(batch) => {
+                    metrics.received(batch.len());
+                    let mut worker = idle.pop().expect("guarded by !idle.is_empty()");
+                    let output_count = outputs.len();
+                    in_flight.push_back(tokio::task::spawn(async move {
+                        let mut results: Vec<Batch> = (0..output_count).map(|_| Vec::new()).collect();
+                        worker.transform(batch, &mut results);
+                        (worker, results)
+                    }));
+                }
+                None => input_open = false,
+            },
+        }
+    }
+    Ok(())
+}

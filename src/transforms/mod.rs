@@ -1,0 +1,20 @@
+//! Transforms: the registry of every transform type.
+
+pub mod filter;
+pub mod remap;
+pub mod route;
+pub mod vrl;
+
+use crate::component::{TransformComponent, component_registry};
+
+component_registry! {
+    /// Every transform type, tagged by `type`.
+    TransformConfig: TransformComponent {
+        /// VRL program.
+        Remap(remap::RemapConfig) = "remap",
+        /// Keep events matching a condition.
+        Filter(filter::FilterConfig) = "filter",
+        /// Named outputs by condition.
+        Route(route::RouteConfig) = "route",
+    }
+}

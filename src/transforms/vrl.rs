@@ -1,0 +1,193 @@
+//! Compiling and running VRL programs (shared by `remap`, `filter` and `route`).
+
+use std::sync::Arc;
+
+use vrl::compiler::runtime::{Runtime, Terminate};
+use vrl::compiler::{CompileConfig, Program, TargetValueRef, TimeZone, TypeState};
+use vrl::diagnostic::{DiagnosticList, Formatter};
+use vrl::value::{Secrets, Value};
+
+use crate::component::BuildError;
+
+/// A compiled program, shared by every worker of a transform.
+#[derive(Clone, Debug)]
+pub struct CompiledVrl {
+    program: Arc<Program>,
+    timezone: TimeZone,
+}
+
+/// Where the first error of a failed compilation is, in the program text (1-based).
+fn first_error_position(source: &str, diagnostics: &DiagnosticList) -> Option<(usize, usize)> {
+    let offset = diagnostics
+        .errors()
+        .first()
+        .and_then(|d| d.labels.iter().find(|l| l.primary).or(d.labels.first()))
+        .map(|label| label.span.start())?;
+    let offset = offset.min(source.len());
+    let before = source.get(..offset)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+impl CompiledVrl {
+    /// Compiles `source`; a failure names the program position and shows VRL's diagnostic.
+    /// `field` is the option the program came from (for the error's file position).
+    pub fn compile(source: &str, field: &str, timezone: Option<&str>) -> Result<Self, BuildError> {
+        let functions = vrl::stdlib::all();
+        let state = TypeState::default();
+        let result =
+            vrl::compiler::compile_with_state(source, &functions, &state, CompileConfig::default());
+        let compiled = result.map_err(|diagnostics| {
+            let position = first_error_position(source, &diagnostics)
+                .map(|(line, column)| format!(" at line {line}, column {column} of the program"))
+                .unwrap_or_default();
+            let rendered = Formatter::new(source, diagnostics).to_string();
+            BuildError::field(
+                field,
+                format!("VRL compilation failed{position}:{rendered}"),
+            )
+            .help("fix the VRL program; `vrl` at https://playground.vrl.dev checks programs too")
+        })?;
+        for warning in compiled.warnings.iter() {
+            tracing::debug!(field, warning = %warning.message(), "VRL compiler warning");
+        }
+        let timezone = match timezone {
+            None => TimeZone::default(),
+            Some(name) => TimeZone::parse(name).ok_or_else(|| {
+                BuildError::field("timezone", format!("unknown time zone `{name}`"))
+                    .help("use `local` or an IANA name such as `UTC` or `Europe/Paris`")
+            })?,
+        };
+        Ok(Self {
+            program: Arc::new(compiled.program),
+            timezone,
+        })
+    }
+
+    /// The compiled program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Whether the program may raise an error at run time.
+    pub fn fallible(&self) -> bool {
+        self.program.info().fallible
+    }
+
+    /// Whether the program contains `abort`.
+    pub fn abortable(&self) -> bool {
+        self.program.info().abortable
+    }
+}
+
+/// Per-worker state for running a [`CompiledVrl`]: the reused runtime.
+#[derive(Debug)]
+pub struct VrlRunner {
+    compiled: CompiledVrl,
+    runtime: Runtime,
+    secrets: Secrets,
+}
+
+impl Clone for VrlRunner {
+    fn clone(&self) -> Self {
+        Self::new(self.compiled.clone())
+    }
+}
+
+impl VrlRunner {
+    /// A runner with a fresh runtime.
+    pub fn new(compiled: CompiledVrl) -> Self {
+        Self {
+            compiled,
+            runtime: Runtime::default(),
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// The program being run.
+    pub fn compiled(&self) -> &CompiledVrl {
+        &self.compiled
+    }
+
+    /// Runs the program against `value` (modified in place) and `metadata` (VRL's `%`).
+    pub fn run(&mut self, value: &mut Value, metadata: &mut Value) -> Result<Value, Terminate> {
+        let mut target = TargetValueRef {
+            value,
+            metadata,
+            secrets: &mut self.secrets,
+        };
+        let result =
+            self.runtime
+                .resolve(&mut target, &self.compiled.program, &self.compiled.timezone);
+        self.runtime.clear();
+        result
+    }
+}
+
+/// A condition as Vector accepts it: a VRL string, or `{ type = "vrl", source = "..." }`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ConditionConfig {
+    /// `condition = '.activity_id != 2'`
+    Vrl(String),
+    /// `condition = { type = "vrl", source = '.activity_id != 2' }`
+    Typed(TypedCondition),
+}
+
+/// The table form of a condition.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedCondition {
+    /// Only `vrl` is supported.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The VRL expression.
+    pub source: String,
+}
+
+impl ConditionConfig {
+    /// Compiles the condition, which must evaluate to a boolean.
+    pub fn build(&self, field: &str) -> Result<Condition, BuildError> {
+        let source = match self {
+            Self::Vrl(source) => source,
+            Self::Typed(typed) if typed.kind == "vrl" => &typed.source,
+            Self::Typed(typed) => {
+                return Err(BuildError::field(
+                    field,
+                    format!("unsupported condition type `{}`", typed.kind),
+                )
+                .help("use a VRL condition: `condition = '.field == \"value\"'`"));
+            }
+        };
+        let compiled = CompiledVrl::compile(source, field, None)?;
+        let kind = compiled.program().final_type_info().result.kind().clone();
+        if !kind.is_boolean() {
+            return Err(BuildError::field(
+                field,
+                format!("the condition must return a boolean, but it returns {kind}"),
+            )
+            .help("compare values (`.status_id == 2`) or coerce with `to_bool`"));
+        }
+        Ok(Condition {
+            runner: VrlRunner::new(compiled),
+        })
+    }
+}
+
+/// A compiled boolean condition with its own runtime.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    runner: VrlRunner,
+}
+
+impl Condition {
+    /// Whether the event matches. A run-time error counts as "no match" (as in Vector) and is
+    /// returned so the caller can count it.
+    pub fn check(&mut self, value: &mut Value, metadata: &mut Value) -> Result<bool, Terminate> {
+        match self.runner.run(value, metadata)? {
+            Value::Boolean(matched) => Ok(matched),
+            _ => Ok(false),
+        }
+    }
+}
