@@ -38,6 +38,9 @@ pub struct BuildError {
     pub message: String,
     /// What would fix it.
     pub help: Option<String>,
+    /// For errors inside a program held in a string option (VRL): the 1-based line and
+    /// column in that program.
+    pub position_in_value: Option<(usize, usize)>,
 }
 
 impl BuildError {
@@ -47,6 +50,7 @@ impl BuildError {
             field: Some(field.into()),
             message: message.into(),
             help: None,
+            position_in_value: None,
         }
     }
 

@@ -9,6 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use c1_pipeline::config::{Config, ConfigErrors, graph};
 use c1_pipeline::topology::{self, RunError, RunOptions};
 
+/// Events are allocated on one thread (decoding) and freed on another (the sink). glibc's
+/// allocator spends more time on such frees than the pipeline spends on JSON; snmalloc sends
+/// them back to their owner in batches, which measured cheapest of glibc, jemalloc, mimalloc
+/// and snmalloc on the benchmark workload.
+#[global_allocator]
+static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
+
 /// Exit code for configuration errors (sysexits `EX_CONFIG`, as Vector uses).
 const EXIT_CONFIG: u8 = 78;
 /// Exit code when the pipeline failed while running.
@@ -180,11 +187,11 @@ async fn validate(args: ValidateArgs) -> ExitCode {
     if args.no_environment {
         return ExitCode::SUCCESS;
     }
-    if let Some(dir) = &config.data_dir {
-        if let Err(error) = check_data_dir(dir) {
-            eprintln!("x data_dir {} is not writable: {error}", dir.display());
-            return ExitCode::from(EXIT_CONFIG);
-        }
+    if let Some(dir) = &config.data_dir
+        && let Err(error) = check_data_dir(dir)
+    {
+        eprintln!("x data_dir {} is not writable: {error}", dir.display());
+        return ExitCode::from(EXIT_CONFIG);
     }
     let failures = topology::healthcheck_all(&config).await;
     if failures.is_empty() {

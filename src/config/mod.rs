@@ -31,6 +31,10 @@ pub struct Origin {
     pub location: Option<Location>,
     /// Position of each option's value, by option name (top-level keys of the table).
     pub fields: BTreeMap<String, Location>,
+    /// The file and its text, to locate positions inside string values.
+    source: Option<(Arc<Path>, Arc<str>)>,
+    /// Byte offset of each option's value in the file text.
+    value_offsets: BTreeMap<String, usize>,
 }
 
 impl Origin {
@@ -38,6 +42,42 @@ impl Origin {
     pub fn field_location(&self, field: &str) -> Option<Location> {
         let top = field.split('.').next().unwrap_or(field);
         self.fields.get(top).or(self.location.as_ref()).cloned()
+    }
+
+    /// The file position of `line`:`column` (1-based) inside the string value of `field`
+    /// (for example a VRL error inside `source = '''...'''`). Exact for literal strings;
+    /// for strings with escapes it is the best estimate.
+    pub fn position_in_value(&self, field: &str, line: usize, column: usize) -> Option<Location> {
+        let (file, text) = self.source.as_ref()?;
+        let start = *self.value_offsets.get(field)?;
+        let rest = text.get(start..)?;
+        let (delimiter, multi_line) = if rest.starts_with("'''") || rest.starts_with("\"\"\"") {
+            (3, true)
+        } else if rest.starts_with(['\'', '"']) {
+            (1, false)
+        } else {
+            return None;
+        };
+        let mut offset = start + delimiter;
+        if multi_line {
+            // TOML drops a newline right after the opening delimiter.
+            let after = &text[offset..];
+            offset += if after.starts_with("\r\n") {
+                2
+            } else {
+                usize::from(after.starts_with('\n'))
+            };
+        }
+        for _ in 1..line {
+            offset += text[offset..].find('\n')? + 1;
+        }
+        let line_text = &text[offset..];
+        offset += line_text
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum::<usize>();
+        Some(Location::from_offset(file, text, offset))
     }
 }
 
@@ -184,7 +224,11 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
         let file: Arc<Path> = Arc::from(path);
-        let loader = Loader { file: &file, text };
+        let loader = Loader {
+            file: &file,
+            text,
+            shared_text: Arc::from(text),
+        };
         let mut root = DeTable::parse(text).map_err(|error| {
             ConfigError::new(format!("invalid TOML: {}", error.message()))
                 .at(error.span().map(|span| loader.location(span.start)))
@@ -278,6 +322,8 @@ fn merge_components<T>(
 struct Loader<'a> {
     file: &'a Arc<Path>,
     text: &'a str,
+    /// The same text, shared with every component's [`Origin`].
+    shared_text: Arc<str>,
 }
 
 impl Loader<'_> {
@@ -434,6 +480,11 @@ impl Loader<'_> {
             fields: table
                 .iter()
                 .map(|(k, v)| (k.get_ref().to_string(), self.location(v.span().start)))
+                .collect(),
+            source: Some((Arc::clone(self.file), Arc::clone(&self.shared_text))),
+            value_offsets: table
+                .iter()
+                .map(|(k, v)| (k.get_ref().to_string(), v.span().start))
                 .collect(),
         };
         let types: &[&str] = match kind {

@@ -1,19 +1,23 @@
 //! `stdin`: newline-delimited events from standard input (Vector's options).
 //!
-//! The source ends at end of input; the pipeline then drains and exits. Before returning,
-//! the source waits for every batch it sent to be acknowledged and fails (non-zero exit) if
-//! any event was not delivered, so `exit 0` means every line reached every sink.
+//! One task reads lines into [`FrameBatch`]es; decoding (JSON parsing, the costliest step of
+//! the whole pipeline) runs on every core at once; a forwarding task sends the decoded
+//! batches on in input order. The source ends at end of input; before returning it waits for
+//! every batch it sent to be acknowledged, and fails (non-zero exit) if any event was not
+//! delivered, so `exit 0` means every line reached every sink.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
-use crate::codecs::DecodingConfig;
+use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver, OrderedAcks};
+use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Batch, Event};
-use crate::topology::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::topology::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, worker_count};
 
 /// `[sources.ID] type = "stdin"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -56,149 +60,183 @@ impl SourceComponent for StdinConfig {
         if self.max_length == 0 {
             return Err(BuildError::field("max_length", "must be greater than 0"));
         }
-        let reader = LineReader {
-            config: self.clone(),
-            cx,
-        };
-        Ok(Box::pin(reader.run(tokio::io::stdin())))
+        Ok(Box::pin(read_lines(self.clone(), cx, tokio::io::stdin())))
     }
-}
-
-/// Reads newline-delimited events from any byte stream (stdin in production, anything in
-/// tests).
-pub struct LineReader {
-    config: StdinConfig,
-    cx: SourceContext,
-}
-
-/// Per-run counters of lines that did not become events.
-#[derive(Default)]
-struct Skipped {
-    invalid: u64,
-    too_long: u64,
 }
 
 /// Invalid lines are logged one by one up to this many, then only counted.
 const LOGGED_INVALID_LINES: u64 = 100;
 
-impl LineReader {
-    /// A reader for `config` in `cx`.
-    pub fn new(config: StdinConfig, cx: SourceContext) -> Self {
-        Self { config, cx }
+/// A batch being decoded, with the acknowledgement receiver of its events.
+struct Decoding {
+    job: JoinHandle<Decoded>,
+    receiver: BatchStatusReceiver,
+}
+
+/// The result of decoding one [`FrameBatch`].
+struct Decoded {
+    events: Batch,
+    invalid_lines: Vec<(u64, String)>,
+}
+
+fn decode(
+    frames: FrameBatch,
+    codec: DecodingCodec,
+    source_id: Arc<str>,
+    notifier: BatchNotifier,
+) -> Decoded {
+    let mut events = Vec::with_capacity(frames.len());
+    let mut invalid_lines = Vec::new();
+    for (frame, line) in frames.iter() {
+        match codec.decode(frame) {
+            Ok(value) => events.push(Event::from_source(
+                value,
+                &source_id,
+                Some(notifier.finalizer()),
+            )),
+            Err(error) => invalid_lines.push((line, error.to_string())),
+        }
     }
+    Decoded {
+        events,
+        invalid_lines,
+    }
+}
 
-    /// Reads `input` to its end (or until shutdown) and waits for every batch's acknowledgement.
-    pub async fn run(mut self, input: impl AsyncRead + Unpin) -> Result<(), ComponentError> {
-        let mut reader = BufReader::with_capacity(1 << 20, input);
-        let mut line = Vec::with_capacity(4096);
-        let mut line_number: u64 = 0;
-        let mut skipped = Skipped::default();
-        let mut acks: OrderedAcks<usize> = OrderedAcks::new();
-        let mut undelivered: u64 = 0;
-        let mut batch: Batch = Vec::with_capacity(MAX_BATCH_EVENTS);
-        let mut batch_bytes = 0;
-        let mut notifier = BatchNotifier::new();
-        let codec = self.config.decoding.codec;
-        let source_id = Arc::clone(&self.cx.id);
-        let shutdown = self.cx.shutdown.clone();
+/// Reads newline-delimited events from `input` (stdin in production, anything in tests) to
+/// its end or until shutdown, and waits for every batch's acknowledgement.
+pub async fn read_lines(
+    config: StdinConfig,
+    cx: SourceContext,
+    input: impl AsyncRead + Unpin,
+) -> Result<(), ComponentError> {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Decoding>(worker_count());
+    let reader = read_frames(&config, &cx, input, jobs_tx);
+    let forwarder = forward(&cx, jobs_rx);
+    let (read, forwarded) = tokio::join!(reader, forwarder);
+    let lines = read?;
+    let undelivered = forwarded?;
+    tracing::debug!(component = %cx.id, lines, "end of input");
+    if undelivered > 0 {
+        return Err(ComponentError(format!(
+            "{undelivered} events read from stdin were not delivered"
+        )));
+    }
+    Ok(())
+}
 
-        loop {
-            line.clear();
-            let read = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                read = reader.read_until(b'\n', &mut line) => read,
-            };
-            let read = read.map_err(|e| ComponentError(format!("reading stdin: {e}")))?;
-            if read == 0 {
-                break;
-            }
-            line_number += 1;
-            let frame = trim_newline(&line);
-            if frame.len() > self.config.max_length {
-                skipped.too_long += 1;
-                self.cx.metrics.error();
-                tracing::warn!(
-                    line = line_number,
-                    bytes = frame.len(),
-                    max_length = self.config.max_length,
-                    "line longer than max_length skipped"
-                );
-                continue;
-            }
-            if frame.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match codec.decode(frame) {
-                Ok(value) => {
-                    batch.push(Event::from_source(
-                        value,
-                        &source_id,
-                        Some(notifier.0.finalizer()),
-                    ));
-                    batch_bytes += frame.len();
-                }
-                Err(error) => {
-                    skipped.invalid += 1;
-                    self.cx.metrics.error();
-                    if skipped.invalid <= LOGGED_INVALID_LINES {
-                        tracing::warn!(line = line_number, %error, "invalid line skipped");
-                    } else if skipped.invalid == LOGGED_INVALID_LINES + 1 {
-                        tracing::warn!("more invalid lines; counting them without logging each");
-                    }
-                }
-            }
-            // A partial batch goes out when no more input is buffered, so interactive use
-            // sees events at once, and full batches go out as soon as they fill.
-            if batch.len() >= MAX_BATCH_EVENTS
-                || batch_bytes >= MAX_BATCH_BYTES
-                || (!batch.is_empty() && reader.buffer().is_empty())
-            {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH_EVENTS));
-                let (next, receiver) = BatchNotifier::new();
-                let (_, sent_receiver) = std::mem::replace(&mut notifier, (next, receiver));
-                acks.push(full.len(), sent_receiver);
-                self.send(full).await?;
-                batch_bytes = 0;
-                while let Some((count, status)) = acks.try_next_ready() {
-                    undelivered += not_delivered(count, status);
-                }
+/// Splits the input into frame batches and starts decoding each on the runtime's workers.
+/// Returns the number of lines read.
+async fn read_frames(
+    config: &StdinConfig,
+    cx: &SourceContext,
+    input: impl AsyncRead + Unpin,
+    jobs: mpsc::Sender<Decoding>,
+) -> Result<u64, ComponentError> {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut line = Vec::with_capacity(4096);
+    let mut line_number: u64 = 0;
+    let mut frames = FrameBatch::with_capacity(MAX_BATCH_EVENTS, MAX_BATCH_BYTES + 4096);
+    let codec = config.decoding.codec;
+    let dispatch = |frames: FrameBatch| {
+        let (notifier, receiver) = BatchNotifier::new();
+        let source_id = Arc::clone(&cx.id);
+        let job = if worker_count() == 1 {
+            // Decode right here, keeping the batch on this core.
+            let decoded = decode(frames, codec, source_id, notifier);
+            tokio::task::spawn(async move { decoded })
+        } else {
+            tokio::task::spawn(async move { decode(frames, codec, source_id, notifier) })
+        };
+        Decoding { job, receiver }
+    };
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            biased;
+            () = cx.shutdown.cancelled() => break,
+            read = reader.read_until(b'\n', &mut line) => read,
+        };
+        if read.map_err(|e| ComponentError(format!("reading stdin: {e}")))? == 0 {
+            break;
+        }
+        line_number += 1;
+        let frame = trim_newline(&line);
+        if frame.len() > config.max_length {
+            cx.metrics.error();
+            tracing::warn!(
+                line = line_number,
+                bytes = frame.len(),
+                max_length = config.max_length,
+                "line longer than max_length skipped"
+            );
+            continue;
+        }
+        if frame.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        frames.push(frame, line_number);
+        // A partial batch goes out as soon as no more input is buffered, so interactive use
+        // sees events at once; full batches go out as soon as they fill.
+        if frames.len() >= MAX_BATCH_EVENTS
+            || frames.bytes() >= MAX_BATCH_BYTES
+            || reader.buffer().is_empty()
+        {
+            let full = std::mem::replace(
+                &mut frames,
+                FrameBatch::with_capacity(MAX_BATCH_EVENTS, MAX_BATCH_BYTES + 4096),
+            );
+            if jobs.send(dispatch(full)).await.is_err() {
+                return Err(ComponentError("stdin: downstream stopped".into()));
             }
         }
-        if !batch.is_empty() {
-            let (notifier, receiver) = notifier;
-            drop(notifier);
-            acks.push(batch.len(), receiver);
-            self.send(batch).await?;
+    }
+    if !frames.is_empty() && jobs.send(dispatch(frames)).await.is_err() {
+        return Err(ComponentError("stdin: downstream stopped".into()));
+    }
+    Ok(line_number)
+}
+
+/// Sends decoded batches on in input order, then waits for their acknowledgements.
+/// Returns how many events were not delivered.
+async fn forward(
+    cx: &SourceContext,
+    mut jobs: mpsc::Receiver<Decoding>,
+) -> Result<u64, ComponentError> {
+    let mut out = cx.out.clone();
+    let mut acks: OrderedAcks<usize> = OrderedAcks::new();
+    let mut undelivered: u64 = 0;
+    let mut invalid: u64 = 0;
+    while let Some(Decoding { job, receiver }) = jobs.recv().await {
+        let decoded = job
+            .await
+            .map_err(|e| ComponentError(format!("stdin: decoding task failed: {e}")))?;
+        for (line, error) in &decoded.invalid_lines {
+            invalid += 1;
+            cx.metrics.error();
+            if invalid <= LOGGED_INVALID_LINES {
+                tracing::warn!(line, %error, "invalid line skipped");
+            } else if invalid == LOGGED_INVALID_LINES + 1 {
+                tracing::warn!("more invalid lines; counting them without logging each");
+            }
         }
-        // Wait for the sinks: exit 0 must mean everything read was delivered.
-        while let Some((count, status)) = acks.next_ready().await {
+        acks.push(decoded.events.len(), receiver);
+        cx.metrics.received(decoded.events.len());
+        out.send(decoded.events)
+            .await
+            .map_err(|e| ComponentError(format!("stdin: {e}")))?;
+        while let Some((count, status)) = acks.try_next_ready() {
             undelivered += not_delivered(count, status);
         }
-        if skipped.invalid > 0 || skipped.too_long > 0 {
-            tracing::warn!(
-                lines = line_number,
-                invalid = skipped.invalid,
-                too_long = skipped.too_long,
-                "stdin finished with skipped lines"
-            );
-        }
-        if undelivered > 0 {
-            return Err(ComponentError(format!(
-                "{undelivered} events read from stdin were not delivered"
-            )));
-        }
-        Ok(())
     }
-
-    async fn send(&mut self, batch: Batch) -> Result<(), ComponentError> {
-        self.cx.metrics.received(batch.len());
-        self.cx
-            .out
-            .send(batch)
-            .await
-            .map_err(|e| ComponentError(format!("stdin: {e}")))
+    // Wait for the sinks: exit 0 must mean everything read was delivered.
+    while let Some((count, status)) = acks.next_ready().await {
+        undelivered += not_delivered(count, status);
     }
+    if invalid > 0 {
+        tracing::warn!(component = %cx.id, invalid_lines = invalid, "invalid lines were skipped");
+    }
+    Ok(undelivered)
 }
 
 fn not_delivered(count: usize, status: BatchStatus) -> u64 {

@@ -31,10 +31,25 @@ use fanout::Fanout;
 pub const CHANNEL_BATCHES: usize = 2;
 
 /// The most events a source puts in one batch.
-pub const MAX_BATCH_EVENTS: usize = 256;
+pub const MAX_BATCH_EVENTS: usize = 128;
 
 /// The most input bytes a source puts in one batch.
 pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+/// Parallel workers for CPU-bound stages (decoding, transforms): one per core, at most 8.
+/// Batches are processed in parallel and their results sent in input order, so events are
+/// never reordered.
+/// `C1_PIPELINE_WORKERS` overrides the count (1 keeps every stage in its own task).
+pub fn worker_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::env::var("C1_PIPELINE_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, 8)
+    })
+}
 
 /// Run-time options.
 #[derive(Clone, Debug)]
@@ -99,9 +114,12 @@ pub fn build_error(
     origin: &crate::config::Origin,
     error: BuildError,
 ) -> ConfigError {
-    let location = match &error.field {
-        Some(field) => origin.field_location(field),
-        None => origin.location.clone(),
+    let location = match (&error.field, error.position_in_value) {
+        (Some(field), Some((line, column))) => origin
+            .position_in_value(field, line, column)
+            .or_else(|| origin.field_location(field)),
+        (Some(field), None) => origin.field_location(field),
+        (None, _) => origin.location.clone(),
     };
     let mut result = ConfigError::new(error.message)
         .at(location)

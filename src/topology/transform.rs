@@ -10,14 +10,7 @@ use crate::component::{ComponentError, SyncTransform};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
 use crate::topology::fanout::Fanout;
-
-/// Workers per transform: one per core (at most 8). Batches are processed in parallel and
-/// their results sent in input order, so a transform never reorders events.
-fn worker_count() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-}
+use crate::topology::worker_count;
 
 type Done = (Box<dyn SyncTransform>, Vec<Batch>);
 
@@ -31,6 +24,9 @@ pub async fn run(
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), ComponentError> {
     let workers = worker_count();
+    if workers == 1 {
+        return run_inline(name, transform, input, outputs, metrics).await;
+    }
     let mut idle: Vec<Box<dyn SyncTransform>> = Vec::with_capacity(workers);
     for _ in 1..workers {
         idle.push(transform.clone_box());
@@ -64,6 +60,29 @@ pub async fn run(
                 }
                 None => input_open = false,
             },
+        }
+    }
+    Ok(())
+}
+
+/// The single-worker form: transform each batch in this task, keeping it on this core.
+async fn run_inline(
+    name: String,
+    mut transform: Box<dyn SyncTransform>,
+    mut input: mpsc::Receiver<Batch>,
+    mut outputs: Vec<Fanout>,
+    metrics: Arc<ComponentMetrics>,
+) -> Result<(), ComponentError> {
+    let mut results: Vec<Batch> = outputs.iter().map(|_| Vec::new()).collect();
+    while let Some(batch) = input.recv().await {
+        metrics.received(batch.len());
+        transform.transform(batch, &mut results);
+        for (fanout, batch) in outputs.iter_mut().zip(results.iter_mut()) {
+            if fanout.send(std::mem::take(batch)).await.is_err() {
+                return Err(ComponentError(format!(
+                    "{name}: every consumer of an output stopped"
+                )));
+            }
         }
     }
     Ok(())

@@ -39,15 +39,16 @@ impl CompiledVrl {
         let result =
             vrl::compiler::compile_with_state(source, &functions, &state, CompileConfig::default());
         let compiled = result.map_err(|diagnostics| {
-            let position = first_error_position(source, &diagnostics)
+            let position = first_error_position(source, &diagnostics);
+            let at = position
                 .map(|(line, column)| format!(" at line {line}, column {column} of the program"))
                 .unwrap_or_default();
             let rendered = Formatter::new(source, diagnostics).to_string();
-            BuildError::field(
-                field,
-                format!("VRL compilation failed{position}:{rendered}"),
-            )
-            .help("fix the VRL program; `vrl` at https://playground.vrl.dev checks programs too")
+            let mut error =
+                BuildError::field(field, format!("VRL compilation failed{at}:{rendered}"))
+                    .help("fix the VRL program (https://playground.vrl.dev runs VRL too)");
+            error.position_in_value = position;
+            error
         })?;
         for warning in compiled.warnings.iter() {
             tracing::debug!(field, warning = %warning.message(), "VRL compiler warning");
