@@ -209,6 +209,11 @@ impl<T> OrderedAcks<T> {
         self.pending.push_back((token, receiver));
     }
 
+    /// Forgets the most recently pushed batch (it was not sent after all).
+    pub fn pop_back(&mut self) -> Option<T> {
+        self.pending.pop_back().map(|(token, _)| token)
+    }
+
     /// Batches sent and not yet released.
     pub fn len(&self) -> usize {
         self.pending.len()

@@ -1,5 +1,8 @@
 //! Encoding events to bytes and decoding bytes to events (Vector's `encoding` / `decoding`).
 
+pub mod json;
+
+use bytes::Bytes;
 use serde::Deserialize;
 use vrl::path::{OwnedValuePath, parse_value_path};
 use vrl::value::{KeyString, ObjectMap, Value};
@@ -32,28 +35,21 @@ pub enum DecodeError {
     /// The frame is not JSON.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
-    /// The frame is not UTF-8.
-    #[error("invalid UTF-8: {0}")]
-    Utf8(#[from] std::str::Utf8Error),
     /// The frame is JSON but not an object.
     #[error("expected a JSON object, found {0}")]
     NotAnObject(&'static str),
 }
 
 impl DecodingCodec {
-    /// Decodes one frame.
-    pub fn decode(self, frame: &[u8]) -> Result<Value, DecodeError> {
+    /// Decodes one frame. The event shares the frame's memory (see [`json`]).
+    pub fn decode(self, frame: &Bytes) -> Result<Value, DecodeError> {
         match self {
             Self::Bytes => {
                 let mut object = ObjectMap::new();
-                object.insert(
-                    KeyString::from("message"),
-                    Value::from(bytes::Bytes::copy_from_slice(frame)),
-                );
+                object.insert(KeyString::from("message"), Value::Bytes(frame.clone()));
                 Ok(Value::Object(object))
             }
-            // Validating UTF-8 once for the whole frame lets the parser skip it per string.
-            Self::Json => match serde_json::from_str::<Value>(std::str::from_utf8(frame)?)? {
+            Self::Json => match json::from_bytes(frame)? {
                 value @ Value::Object(_) => Ok(value),
                 other => Err(DecodeError::NotAnObject(json_kind(&other))),
             },
@@ -111,11 +107,12 @@ impl FrameBatch {
         self.data.len()
     }
 
-    /// Each frame with its line number.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+    /// Each frame with its line number; the frames share one buffer.
+    pub fn into_frames(self) -> impl Iterator<Item = (Bytes, u64)> {
+        let data = Bytes::from(self.data);
         let mut start = 0;
-        self.frames.iter().map(move |&(end, line)| {
-            let frame = &self.data[start..end];
+        self.frames.into_iter().map(move |(end, line)| {
+            let frame = data.slice(start..end);
             start = end;
             (frame, line)
         })

@@ -190,7 +190,9 @@ fn resolve_inputs(
                 .help("name at least one source or transform"),
         );
     }
-    for input in inputs {
+    for (index, input) in inputs.iter().enumerate() {
+        // The position of this very item of `inputs`.
+        let location = origin.field_location(&format!("inputs[{index}]"));
         let matches: Vec<&OutputId> = if input.contains('*') {
             outputs
                 .iter()

@@ -9,7 +9,7 @@ pub mod env;
 pub mod error;
 pub mod graph;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,36 +29,45 @@ use crate::transforms::TransformConfig;
 pub struct Origin {
     /// The component's table header (or first key).
     pub location: Option<Location>,
-    /// Position of each option's value, by option name (top-level keys of the table).
+    /// Position of each option's value, by path: top-level keys of the table (`encoding`),
+    /// nested keys (`encoding.codec`, `route.errors`) and array items (`inputs[1]`).
     pub fields: BTreeMap<String, Location>,
     /// The file and its text, to locate positions inside string values.
     source: Option<(Arc<Path>, Arc<str>)>,
-    /// Byte offset of each option's value in the file text.
+    /// Byte offset of each option's value in the file text, by the same paths as `fields`.
     value_offsets: BTreeMap<String, usize>,
 }
 
 impl Origin {
-    /// The position of `field`, falling back to the component's own position.
+    /// The position of `field` (a path such as `encoding.codec` or `inputs[1]`), falling back
+    /// to its closest enclosing option, then to the component's own position.
     pub fn field_location(&self, field: &str) -> Option<Location> {
-        let top = field.split('.').next().unwrap_or(field);
-        self.fields.get(top).or(self.location.as_ref()).cloned()
+        let mut path = field;
+        loop {
+            if let Some(location) = self.fields.get(path) {
+                return Some(location.clone());
+            }
+            match path.rfind(['.', '[']) {
+                Some(end) => path = &path[..end],
+                None => return self.location.clone(),
+            }
+        }
     }
 
     /// The file position of `line`:`column` (1-based) inside the string value of `field`
-    /// (for example a VRL error inside `source = '''...'''`). Exact for literal strings;
-    /// for strings with escapes it is the best estimate.
+    /// (for example a VRL error inside `source = '''...'''`). Escapes in basic strings
+    /// (`\"`, `\t`, `\n`, `\u00e9`, a line-ending backslash) are followed, so the position is
+    /// exact for every kind of TOML string.
     pub fn position_in_value(&self, field: &str, line: usize, column: usize) -> Option<Location> {
         let (file, text) = self.source.as_ref()?;
         let start = *self.value_offsets.get(field)?;
         let rest = text.get(start..)?;
-        let (delimiter, multi_line) = if rest.starts_with("'''") || rest.starts_with("\"\"\"") {
-            (3, true)
-        } else if rest.starts_with(['\'', '"']) {
-            (1, false)
-        } else {
-            return None;
-        };
-        let mut offset = start + delimiter;
+        let (closing, basic) = ["'''", "\"\"\"", "'", "\""]
+            .into_iter()
+            .find(|delimiter| rest.starts_with(delimiter))
+            .map(|delimiter| (delimiter, delimiter.starts_with('"')))?;
+        let multi_line = closing.len() == 3;
+        let mut offset = start + closing.len();
         if multi_line {
             // TOML drops a newline right after the opening delimiter.
             let after = &text[offset..];
@@ -68,16 +77,39 @@ impl Origin {
                 usize::from(after.starts_with('\n'))
             };
         }
-        for _ in 1..line {
-            offset += text[offset..].find('\n')? + 1;
+        // Walk the raw text, counting the characters of the string's value.
+        let (mut at_line, mut at_column) = (1, 1);
+        while (at_line, at_column) < (line, column) {
+            let raw = &text[offset..];
+            if raw.starts_with(closing) {
+                break;
+            }
+            let mut chars = raw.chars();
+            let first = chars.next()?;
+            let (produced, raw_len) = match (basic, first, chars.next()) {
+                (true, '\\', Some('u')) => (Some('?'), 6),
+                (true, '\\', Some('U')) => (Some('?'), 10),
+                (true, '\\', Some('x')) => (Some('?'), 4),
+                (true, '\\', Some('n')) => (Some('\n'), 2),
+                (true, '\\', Some(next)) if multi_line && next.is_whitespace() => {
+                    // Line-ending backslash: the newline and the whitespace after it vanish.
+                    let after = &raw[1..];
+                    (None, 1 + after.len() - after.trim_start().len())
+                }
+                (true, '\\', Some(_)) => (Some('?'), 2),
+                _ => (Some(first), first.len_utf8()),
+            };
+            if produced == Some('\n') && at_line == line {
+                break; // the column is past the end of the line
+            }
+            offset += raw_len;
+            match produced {
+                Some('\n') => (at_line, at_column) = (at_line + 1, 1),
+                Some(_) => at_column += 1,
+                None => {}
+            }
         }
-        let line_text = &text[offset..];
-        offset += line_text
-            .chars()
-            .take(column.saturating_sub(1))
-            .map(char::len_utf8)
-            .sum::<usize>();
-        Some(Location::from_offset(file, text, offset))
+        Some(Location::from_offset(file, text, offset.min(text.len())))
     }
 }
 
@@ -224,10 +256,11 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
         let file: Arc<Path> = Arc::from(path);
-        let loader = Loader {
+        let mut loader = Loader {
             file: &file,
             text,
             shared_text: Arc::from(text),
+            skip: BTreeSet::new(),
         };
         let mut root = DeTable::parse(text).map_err(|error| {
             ConfigError::new(format!("invalid TOML: {}", error.message()))
@@ -235,10 +268,27 @@ impl Config {
         })?;
         let mut errors = Vec::new();
         loader.interpolate_table(root.get_mut(), "", lookup, &mut errors);
+        // A value whose variable could not be substituted still holds `${...}`: checking it
+        // would only add a misleading second error, so skip what it belongs to.
+        loader.skip = errors
+            .iter()
+            .filter_map(|e| {
+                e.component.clone().or_else(|| {
+                    let field = e.field.as_deref()?;
+                    Some(field.split(['.', '[']).next().unwrap_or(field).to_owned())
+                })
+            })
+            .collect();
         let mut config = Config::default();
         for (key, value) in std::mem::take(root.get_mut()) {
             loader.top_level(&mut config, key, value, &mut errors);
         }
+        // Tables come out sorted by key; report in the order of the file.
+        errors.sort_by_key(|e| {
+            e.location
+                .as_ref()
+                .map_or((usize::MAX, usize::MAX), |l| (l.line, l.column))
+        });
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -324,6 +374,9 @@ struct Loader<'a> {
     text: &'a str,
     /// The same text, shared with every component's [`Origin`].
     shared_text: Arc<str>,
+    /// Top-level keys and components (`sinks.out`) not to check: they hold a variable that
+    /// could not be substituted, already reported.
+    skip: BTreeSet<String>,
 }
 
 impl Loader<'_> {
@@ -356,12 +409,23 @@ impl Loader<'_> {
             DeValue::String(text) => match env::interpolate(text, lookup) {
                 Ok(std::borrow::Cow::Borrowed(_)) => {}
                 Ok(std::borrow::Cow::Owned(replaced)) => *text = replaced.into(),
-                Err(error) => errors.push(
-                    ConfigError::new(error.to_string())
+                Err(error) => {
+                    let mut result = ConfigError::new(error.to_string())
                         .at(Some(self.location(span.start)))
-                        .field(path.to_owned())
-                        .help(error.help()),
-                ),
+                        .help(error.help());
+                    // `sinks.out.encoding.codec` → component `sinks.out`, field `encoding.codec`.
+                    let mut parts = path.splitn(3, '.');
+                    match (parts.next(), parts.next(), parts.next()) {
+                        (Some(kind @ ("sources" | "transforms" | "sinks")), Some(id), rest) => {
+                            result = result.component(format!("{kind}.{id}"));
+                            if let Some(field) = rest {
+                                result = result.field(field);
+                            }
+                        }
+                        _ => result = result.field(path.to_owned()),
+                    }
+                    errors.push(result);
+                }
             },
             DeValue::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
@@ -380,6 +444,9 @@ impl Loader<'_> {
         value: Spanned<DeValue<'_>>,
         errors: &mut Vec<ConfigError>,
     ) {
+        if self.skip.contains(key.get_ref().as_ref()) {
+            return;
+        }
         let key_location = Some(self.location(key.span().start));
         match key.get_ref().as_ref() {
             "data_dir" => match value.get_ref().as_str() {
@@ -441,8 +508,13 @@ impl Loader<'_> {
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
         let fallback = value.span();
+        let mut entries = Vec::new();
+        collect_value(&value, name.to_owned(), fallback.clone(), &mut entries);
         T::deserialize(ValueDeserializer::from(value))
-            .map_err(|error| errors.push(self.serde_error(&error, fallback, None, Some(name))))
+            .map_err(|error| {
+                let field = error.span().and_then(|span| field_at(&entries, &span));
+                errors.push(self.serde_error(&error, fallback, None, field.or(Some(name))));
+            })
             .ok()
     }
 
@@ -455,6 +527,9 @@ impl Loader<'_> {
         errors: &mut Vec<ConfigError>,
     ) {
         let name = format!("{kind}.{}", id.get_ref());
+        if self.skip.contains(&name) {
+            return;
+        }
         let id_location = self.location(id.span().start);
         if let Err(problem) = check_component_id(id.get_ref()) {
             errors.push(
@@ -475,16 +550,18 @@ impl Loader<'_> {
             );
             return;
         };
+        let mut entries = Vec::new();
+        collect_entries(&table, "", &mut entries);
         let origin = Origin {
             location: Some(id_location.clone()),
-            fields: table
+            fields: entries
                 .iter()
-                .map(|(k, v)| (k.get_ref().to_string(), self.location(v.span().start)))
+                .map(|e| (e.path.clone(), self.location(e.value.start)))
                 .collect(),
             source: Some((Arc::clone(self.file), Arc::clone(&self.shared_text))),
-            value_offsets: table
+            value_offsets: entries
                 .iter()
-                .map(|(k, v)| (k.get_ref().to_string(), v.span().start))
+                .map(|e| (e.path.clone(), e.value.start))
                 .collect(),
         };
         let types: &[&str] = match kind {
@@ -513,20 +590,11 @@ impl Loader<'_> {
                 None => return,
             }
         };
-        let field_spans: Vec<(String, Range<usize>)> = table
-            .iter()
-            .map(|(k, v)| (k.get_ref().to_string(), k.span().start..v.span().end))
-            .collect();
         let deserializer =
             ValueDeserializer::from(Spanned::new(body_span.clone(), DeValue::Table(table)));
         let id = id.get_ref().to_string();
         let fail = |error: toml::de::Error| {
-            let field = error.span().and_then(|span| {
-                field_spans
-                    .iter()
-                    .find(|(_, range)| range.start <= span.start && span.end <= range.end)
-                    .map(|(field, _)| field.as_str())
-            });
+            let field = error.span().and_then(|span| field_at(&entries, &span));
             self.serde_error(&error, body_span.clone(), Some(&name), field)
         };
         let unknown = || ConfigError::new(format!("unknown type `{type_name}`")).component(&name);
@@ -678,10 +746,20 @@ impl Loader<'_> {
         if let Some(component) = component {
             result = result.component(component);
         }
-        if let Some(field) = field {
-            result = result.field(field);
+        // serde names a missing field only in the message: add it to the path.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name);
+        match (field, missing) {
+            (Some(field), Some(missing)) => result = result.field(join_path(field, missing)),
+            (None, Some(missing)) => result = result.field(missing),
+            (Some(field), None) => result = result.field(field),
+            (None, None) => {}
         }
-        if let Some(help) = suggestion_for(&message) {
+        if let Some(missing) = missing {
+            result = result.help(format!("add the required option `{missing}`"));
+        } else if let Some(help) = suggestion_for(&message) {
             result = result.help(help);
         }
         result
@@ -709,6 +787,63 @@ fn suggestion_for(message: &str) -> Option<String> {
             None => format!("expected one of: {}", candidates.join(", ")),
         },
     )
+}
+
+/// One option of a component table, at any depth.
+struct Entry {
+    /// `encoding.codec`, `inputs[1]`.
+    path: String,
+    /// Where its key is (for an array item, its value).
+    key: Range<usize>,
+    /// Where its value is. For a table made implicitly by a dotted key (`encoding.codec = ..`)
+    /// this is the key itself; for a `[a.b]` table, its header.
+    value: Range<usize>,
+}
+
+/// Every key (recursively, through tables and arrays) of a component table.
+fn collect_entries(table: &DeTable<'_>, prefix: &str, entries: &mut Vec<Entry>) {
+    for (key, value) in table.iter() {
+        let path = join_path(prefix, key.get_ref());
+        collect_value(value, path, key.span(), entries);
+    }
+}
+
+fn collect_value(
+    value: &Spanned<DeValue<'_>>,
+    path: String,
+    key: Range<usize>,
+    entries: &mut Vec<Entry>,
+) {
+    match value.get_ref() {
+        DeValue::Table(table) => collect_entries(table, &path, entries),
+        DeValue::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_value(item, format!("{path}[{index}]"), item.span(), entries);
+            }
+        }
+        _ => {}
+    }
+    entries.push(Entry {
+        path,
+        key,
+        value: value.span(),
+    });
+}
+
+/// The option a deserialization error at `span` is about: the key it points at (unknown
+/// fields), else the innermost value containing it.
+fn field_at<'e>(entries: &'e [Entry], span: &Range<usize>) -> Option<&'e str> {
+    let contains = |range: &Range<usize>| range.start <= span.start && span.end <= range.end;
+    entries
+        .iter()
+        .find(|e| e.key == *span)
+        .or_else(|| {
+            entries
+                .iter()
+                .filter(|e| contains(&e.value))
+                .min_by_key(|e| e.value.len())
+        })
+        .map(|e| e.path.as_str())
 }
 
 fn join_path(path: &str, key: &str) -> String {

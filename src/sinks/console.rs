@@ -12,6 +12,7 @@ use crate::codecs::{Encoder, EncodingConfig};
 use crate::component::{BuildError, ComponentError, ComponentTask, SinkComponent, SinkContext};
 use crate::event::finish_batch;
 use crate::sinks::SinkAcknowledgements;
+use crate::topology::MAX_BATCH_EVENTS;
 
 /// `[sinks.ID] type = "console"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -76,19 +77,19 @@ async fn run(
     let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
     while let Some(mut batch) = cx.input.recv().await {
         cx.metrics.received(batch.len());
-        if !cx.acknowledgements {
-            for event in &mut batch {
-                event.finalize(BatchStatus::Delivered);
-            }
-        }
         // Coalesce whatever else is already queued into the same write.
-        while batch.len() < 4096 {
+        while batch.len() < 4 * MAX_BATCH_EVENTS {
             match cx.input.try_recv() {
                 Ok(more) => {
                     cx.metrics.received(more.len());
                     batch.extend(more);
                 }
                 Err(_) => break,
+            }
+        }
+        if !cx.acknowledgements {
+            for event in &mut batch {
+                event.finalize(BatchStatus::Delivered);
             }
         }
         buffer.clear();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::demo_events::DemoEventGenerator;
-use crate::ack::BatchNotifier;
+use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::Event;
 use crate::topology::MAX_BATCH_EVENTS;
@@ -101,6 +101,8 @@ async fn run(
         ticker
     });
     let mut emitted = 0;
+    let mut acks: OrderedAcks<usize> = OrderedAcks::new();
+    let mut undelivered: u64 = 0;
     while emitted < count {
         if let Some(ticker) = &mut ticker {
             tokio::select! {
@@ -112,7 +114,7 @@ async fn run(
             break;
         }
         let size = per_batch.min(count - emitted);
-        let (notifier, _receiver) = BatchNotifier::new();
+        let (notifier, receiver) = BatchNotifier::new();
         let time = now_ms();
         let batch: Vec<Event> = (0..size)
             .map(|_| {
@@ -126,11 +128,35 @@ async fn run(
         drop(notifier);
         emitted += size;
         cx.metrics.received(batch.len());
+        acks.push(batch.len(), receiver);
         tokio::select! {
             biased;
-            () = cx.shutdown.cancelled() => break,
+            // Generated but never emitted: nothing to deliver, nobody waits for it.
+            () = cx.shutdown.cancelled() => {
+                acks.pop_back();
+                break;
+            }
             sent = cx.out.send(batch) => sent.map_err(|e| ComponentError(format!("conductorone_demo: {e}")))?,
         }
+        while let Some((size, status)) = acks.try_next_ready() {
+            undelivered += if status == BatchStatus::Delivered {
+                0
+            } else {
+                size as u64
+            };
+        }
+    }
+    while let Some((size, status)) = acks.next_ready().await {
+        undelivered += if status == BatchStatus::Delivered {
+            0
+        } else {
+            size as u64
+        };
+    }
+    if undelivered > 0 {
+        return Err(ComponentError(format!(
+            "{undelivered} demo events were not delivered"
+        )));
     }
     Ok(())
 }

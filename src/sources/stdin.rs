@@ -6,10 +6,13 @@
 //! every batch it sent to be acknowledged, and fails (non-zero exit) if any event was not
 //! delivered, so `exit 0` means every line reached every sink.
 
+use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -60,7 +63,86 @@ impl SourceComponent for StdinConfig {
         if self.max_length == 0 {
             return Err(BuildError::field("max_length", "must be greater than 0"));
         }
-        Ok(Box::pin(read_lines(self.clone(), cx, tokio::io::stdin())))
+        let config = self.clone();
+        // The reader thread starts with the source, not at build time (`validate` builds
+        // sources without running them).
+        Ok(Box::pin(async move {
+            let input = ThreadStdin::spawn()
+                .map_err(|e| ComponentError(format!("stdin: cannot start the reader: {e}")))?;
+            read_lines(config, cx, input).await
+        }))
+    }
+}
+
+/// Standard input, read on a thread of its own.
+///
+/// `tokio::io::stdin()` reads on the runtime's blocking pool, and a read waiting for input
+/// cannot be cancelled: when stdin stays open (a terminal, `tail -f … |`, a supervisor's
+/// pipe) the runtime's shutdown waits for that read forever, so the process hangs after a
+/// SIGTERM has stopped the pipeline. A plain thread blocked in `read` does not keep the
+/// process alive (Vector's stdin source reads the same way).
+struct ThreadStdin {
+    chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    position: usize,
+}
+
+/// Bytes per read of the reader thread.
+const STDIN_CHUNK: usize = 256 * 1024;
+
+impl ThreadStdin {
+    fn spawn() -> std::io::Result<Self> {
+        let (sender, chunks) = mpsc::channel(4);
+        std::thread::Builder::new()
+            .name("stdin-reader".into())
+            .spawn(move || {
+                let mut stdin = std::io::stdin().lock();
+                let mut buffer = vec![0u8; STDIN_CHUNK];
+                loop {
+                    let chunk = match stdin.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(read) => Ok(buffer[..read].to_vec()),
+                        Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(error) => Err(error),
+                    };
+                    let failed = chunk.is_err();
+                    // The source has stopped (or the read failed): nothing more to read.
+                    if sender.blocking_send(chunk).is_err() || failed {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self {
+            chunks,
+            chunk: Vec::new(),
+            position: 0,
+        })
+    }
+}
+
+impl AsyncRead for ThreadStdin {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        while this.position == this.chunk.len() {
+            match ready!(this.chunks.poll_recv(cx)) {
+                Some(Ok(chunk)) => {
+                    this.chunk = chunk;
+                    this.position = 0;
+                }
+                Some(Err(error)) => return Poll::Ready(Err(error)),
+                // End of input: a read of zero bytes.
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let available = &this.chunk[this.position..];
+        let count = available.len().min(buf.remaining());
+        buf.put_slice(&available[..count]);
+        this.position += count;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -87,8 +169,8 @@ fn decode(
 ) -> Decoded {
     let mut events = Vec::with_capacity(frames.len());
     let mut invalid_lines = Vec::new();
-    for (frame, line) in frames.iter() {
-        match codec.decode(frame) {
+    for (frame, line) in frames.into_frames() {
+        match codec.decode(&frame) {
             Ok(value) => events.push(Event::from_source(
                 value,
                 &source_id,

@@ -19,6 +19,9 @@ pub struct ClosedError;
 pub struct Fanout {
     targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
     metrics: Option<Arc<ComponentMetrics>>,
+    /// Whether a consumer has stopped (and was removed): every later batch misses its copy
+    /// for that consumer, so it cannot be reported as delivered.
+    lost_consumer: bool,
 }
 
 impl Fanout {
@@ -27,17 +30,22 @@ impl Fanout {
         targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
         metrics: Option<Arc<ComponentMetrics>>,
     ) -> Self {
-        Self { targets, metrics }
+        Self {
+            targets,
+            metrics,
+            lost_consumer: false,
+        }
     }
 
     /// Whether nothing consumes this output (its events are discarded as handled).
     pub fn is_unconsumed(&self) -> bool {
-        self.targets.is_empty()
+        self.targets.is_empty() && !self.lost_consumer
     }
 
     /// Sends `batch` to every consumer, waiting while a consumer's channel is full
-    /// (backpressure). A consumer that has stopped is removed; when none is left the batch is
-    /// finalized as `Errored` (so it is not lost silently) and an error returned.
+    /// (backpressure). A consumer that has stopped is removed, and from then on every batch
+    /// is also reported `Errored` for the copy that consumer never got; when none is left the
+    /// batch is finalized as `Errored` (so it is not lost silently) and an error returned.
     pub async fn send(&mut self, batch: Batch) -> Result<(), ClosedError> {
         if batch.is_empty() {
             return Ok(());
@@ -45,7 +53,13 @@ impl Fanout {
         if let Some(metrics) = &self.metrics {
             metrics.sent(batch.len());
         }
-        if self.targets.is_empty() {
+        if self.lost_consumer {
+            report_missing_copy(&batch);
+            if self.targets.is_empty() {
+                finish_batch(batch, BatchStatus::Errored);
+                return Err(ClosedError);
+            }
+        } else if self.targets.is_empty() {
             // An optional output nobody reads (route `_unmatched`): handled on purpose.
             finish_batch(batch, BatchStatus::Delivered);
             return Ok(());
@@ -62,6 +76,7 @@ impl Fanout {
                     tracing::debug!(consumer = %self.targets[index].0, "consumer stopped; dropping it from the fan-out");
                     finish_batch(returned, BatchStatus::Errored);
                     self.targets.remove(index);
+                    self.lost_consumer = true;
                     if last {
                         break;
                     }
@@ -75,5 +90,16 @@ impl Fanout {
             return Err(ClosedError);
         }
         Ok(())
+    }
+}
+
+/// Reports `Errored` for a copy of each event that a stopped consumer will never receive.
+fn report_missing_copy(batch: &Batch) {
+    for event in batch {
+        event
+            .metadata
+            .finalizers
+            .clone()
+            .finalize(BatchStatus::Errored);
     }
 }

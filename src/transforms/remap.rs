@@ -77,7 +77,15 @@ impl RemapConfig {
 impl TransformComponent for RemapConfig {
     fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
         let (text, field) = self.program_text()?;
-        let compiled = CompiledVrl::compile(&text, field, self.timezone.as_deref())?;
+        let compiled =
+            CompiledVrl::compile(&text, field, self.timezone.as_deref()).map_err(|mut error| {
+                if field == "file" {
+                    // The position is in the program file, not in the path string: keep it in
+                    // the message only.
+                    error.position_in_value = None;
+                }
+                error
+            })?;
         // A copy of the original event is needed only when a failed or aborted run must pass
         // it on unchanged (or reroute it); otherwise the program runs in place, with no copy.
         let keep_original = (compiled.fallible() && (!self.drop_on_error || self.reroute_dropped))

@@ -127,8 +127,7 @@ impl VrlRunner {
 }
 
 /// A condition as Vector accepts it: a VRL string, or `{ type = "vrl", source = "..." }`.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum ConditionConfig {
     /// `condition = '.activity_id != 2'`
     Vrl(String),
@@ -147,12 +146,41 @@ pub struct TypedCondition {
     pub source: String,
 }
 
+impl<'de> serde::Deserialize<'de> for ConditionConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ConditionVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ConditionVisitor {
+            type Value = ConditionConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a VRL condition such as '.status_id == 2', or a table { type = \"vrl\", source = \"...\" }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ConditionConfig, E> {
+                Ok(ConditionConfig::Vrl(value.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ConditionConfig, A::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ConditionConfig::Typed)
+            }
+        }
+
+        deserializer.deserialize_any(ConditionVisitor)
+    }
+}
+
 impl ConditionConfig {
     /// Compiles the condition, which must evaluate to a boolean.
     pub fn build(&self, field: &str) -> Result<Condition, BuildError> {
-        let source = match self {
-            Self::Vrl(source) => source,
-            Self::Typed(typed) if typed.kind == "vrl" => &typed.source,
+        let (source, field) = match self {
+            Self::Vrl(source) => (source, field.to_owned()),
+            // Point errors at the program itself, not at the table's opening brace.
+            Self::Typed(typed) if typed.kind == "vrl" => (&typed.source, format!("{field}.source")),
             Self::Typed(typed) => {
                 return Err(BuildError::field(
                     field,
@@ -161,6 +189,7 @@ impl ConditionConfig {
                 .help("use a VRL condition: `condition = '.field == \"value\"'`"));
             }
         };
+        let field = field.as_str();
         let compiled = CompiledVrl::compile(source, field, None)?;
         let kind = compiled.program().final_type_info().result.kind().clone();
         if !kind.is_boolean() {

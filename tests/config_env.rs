@@ -1,0 +1,390 @@
+//! `${VAR}` interpolation in configuration files: every form, errors that name the variable,
+//! the component and the field at their position, and values that cannot change structure.
+
+use std::path::Path;
+
+use c1_pipeline::config::{Config, ConfigError};
+use c1_pipeline::sinks::SinkConfig;
+use c1_pipeline::transforms::TransformConfig;
+
+/// A variable whose value tries to close the string and add a sink.
+const INJECTION: &str =
+    "x\"\n[sinks.evil]\ntype = \"console\"\ninputs = [\"in\"]\nencoding.codec = \"json\"";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "HOST" => Some("splunk.example.com".into()),
+        "SOURCE_ID" => Some("in".into()),
+        "CODEC" => Some("json".into()),
+        "EMPTY" => Some(String::new()),
+        "INJECT" => Some(INJECTION.into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Config, Vec<ConfigError>> {
+    Config::from_toml(text, Path::new("test.toml"), &env).map_err(|errors| errors.0)
+}
+
+/// The VRL source of remap transform `id`.
+fn remap_source(config: &Config, id: &str) -> String {
+    match &config.transforms[id].config {
+        TransformConfig::Remap(remap) => remap.source.clone().unwrap(),
+        other => panic!("not a remap: {other:?}"),
+    }
+}
+
+/// A file with one remap transform whose `source` is `value` (a TOML basic string body).
+fn with_remap_source(value: &str) -> String {
+    format!(
+        r#"[sources.in]
+type = "conductorone_demo"
+
+[transforms.t]
+type = "remap"
+inputs = ["in"]
+source = "{value}"
+
+[sinks.out]
+type = "console"
+inputs = ["t"]
+encoding.codec = "json"
+"#
+    )
+}
+
+#[track_caller]
+fn substituted(value: &str) -> String {
+    let config =
+        load(&with_remap_source(value)).unwrap_or_else(|errors| panic!("{value}: {errors:#?}"));
+    remap_source(&config, "t")
+}
+
+#[test]
+fn every_form_is_substituted() {
+    assert_eq!(substituted("${HOST}"), "splunk.example.com");
+    assert_eq!(
+        substituted("https://$HOST:8088"),
+        "https://splunk.example.com:8088"
+    );
+    assert_eq!(substituted("${NOT_SET:-fallback}"), "fallback");
+    assert_eq!(substituted("${EMPTY:-fallback}"), "fallback");
+    assert_eq!(substituted("${HOST:-fallback}"), "splunk.example.com");
+    assert_eq!(substituted("${NOT_SET-fallback}"), "fallback");
+    assert_eq!(substituted("${EMPTY-fallback}"), "");
+    assert_eq!(substituted("${HOST:?needed}"), "splunk.example.com");
+    assert_eq!(substituted("${EMPTY?needed}"), "");
+    assert_eq!(
+        substituted("costs $$5 and ${HOST}"),
+        "costs $5 and splunk.example.com"
+    );
+    assert_eq!(substituted("$$HOST"), "$HOST");
+    assert_eq!(substituted("$$${HOST}"), "$splunk.example.com");
+    assert_eq!(substituted("a lone $ stays"), "a lone $ stays");
+}
+
+#[test]
+fn variables_work_in_arrays_and_nested_tables_and_types() {
+    let config = load(
+        r#"[sources.in]
+type = "conductorone_demo"
+
+[sinks.out]
+type = "${SINK_TYPE:-console}"
+inputs = ["${SOURCE_ID}"]
+encoding = { codec = "${CODEC}" }
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.sinks["out"].inputs, ["in"]);
+    assert_eq!(config.sinks["out"].config.type_name(), "console");
+    match &config.sinks["out"].config {
+        SinkConfig::Console(console) => {
+            assert_eq!(
+                console.encoding.codec,
+                c1_pipeline::codecs::EncodingCodec::Json
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn literal_strings_are_interpolated_too() {
+    let text = r#"[sources.in]
+type = "conductorone_demo"
+
+[transforms.t]
+type = "remap"
+inputs = ["in"]
+source = '''
+.host = "${HOST}"
+.price = "$$5"
+'''
+
+[sinks.out]
+type = "console"
+inputs = ["t"]
+encoding.codec = "json"
+"#;
+    let config = load(text).unwrap();
+    assert_eq!(
+        remap_source(&config, "t"),
+        ".host = \"splunk.example.com\"\n.price = \"$5\"\n"
+    );
+}
+
+#[test]
+fn keys_are_not_interpolated() {
+    let errors = load("[sources.\"${HOST}\"]\ntype = \"stdin\"\n").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].message, "component id `${HOST}` contains `$`");
+}
+
+#[test]
+fn a_missing_variable_names_the_variable_the_component_and_the_field() {
+    let errors = load(
+        r#"[sources.in]
+type = "conductorone_demo"
+
+[sinks.out]
+type = "console"
+inputs = ["in"]
+encoding.codec = "json"
+target = "std${TARGET_SUFFIX}"
+"#,
+    )
+    .unwrap_err();
+    // Only the variable: not also "unknown variant `std${TARGET_SUFFIX}`".
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = &errors[0];
+    assert_eq!(
+        error.message,
+        "environment variable `TARGET_SUFFIX` is not set"
+    );
+    assert_eq!(error.component.as_deref(), Some("sinks.out"));
+    assert_eq!(error.field.as_deref(), Some("target"));
+    let location = error.location.as_ref().unwrap();
+    assert_eq!(location.file.as_ref(), Path::new("test.toml"));
+    assert_eq!((location.line, location.column), (8, 10));
+    let help = error.help.as_deref().unwrap();
+    assert!(help.contains("export TARGET_SUFFIX=..."), "{help}");
+    assert!(help.contains("${TARGET_SUFFIX:-default}"), "{help}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("test.toml:8:10: sinks.out, field `target`: environment variable"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_variable_in_a_nested_field_or_list_item() {
+    let errors = load(
+        r#"[sources.in]
+type = "conductorone_demo"
+
+[sinks.out]
+type = "console"
+inputs = ["in", "$OTHER_INPUT"]
+encoding.codec = "${CODEC_NAME}"
+"#,
+    )
+    .unwrap_err();
+    let found: Vec<_> = errors
+        .iter()
+        .map(|e| {
+            let l = e.location.as_ref().unwrap();
+            (
+                l.line,
+                l.column,
+                e.component.as_deref(),
+                e.field.as_deref(),
+                e.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                6,
+                17,
+                Some("sinks.out"),
+                Some("inputs[1]"),
+                "environment variable `OTHER_INPUT` is not set"
+            ),
+            (
+                7,
+                18,
+                Some("sinks.out"),
+                Some("encoding.codec"),
+                "environment variable `CODEC_NAME` is not set"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_missing_variable_in_a_global_option() {
+    let errors = load("data_dir = \"${STATE_DIR}/c1\"\n").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].component, None);
+    assert_eq!(errors[0].field.as_deref(), Some("data_dir"));
+    assert_eq!(
+        errors[0].message,
+        "environment variable `STATE_DIR` is not set"
+    );
+}
+
+#[test]
+fn a_required_variable_reports_its_message() {
+    let errors = load(&with_remap_source(
+        ".token = \\\"${C1_TOKEN:?set C1_TOKEN to the API token}\\\"",
+    ))
+    .unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = &errors[0];
+    assert_eq!(
+        error.message,
+        "environment variable `C1_TOKEN` is required: set C1_TOKEN to the API token"
+    );
+    assert_eq!(error.component.as_deref(), Some("transforms.t"));
+    assert_eq!(error.field.as_deref(), Some("source"));
+    let location = error.location.as_ref().unwrap();
+    assert_eq!((location.line, location.column), (7, 10));
+    assert_eq!(
+        error.help.as_deref(),
+        Some("export C1_TOKEN=... before starting")
+    );
+
+    // Set but empty counts as missing with `:?`.
+    let errors = load(&with_remap_source("${EMPTY:?must not be empty}")).unwrap_err();
+    assert_eq!(
+        errors[0].message,
+        "environment variable `EMPTY` is required: must not be empty"
+    );
+}
+
+#[test]
+fn a_malformed_reference_is_an_error() {
+    for (value, text) in [
+        ("${HOST", "${HOST"),
+        ("${1ABC}", "${1ABC}"),
+        ("${HOST:x}", "${HOST:x}"),
+    ] {
+        let errors = load(&with_remap_source(value)).unwrap_err();
+        assert_eq!(errors.len(), 1, "{value}: {errors:#?}");
+        assert_eq!(
+            errors[0].message,
+            format!("malformed variable reference `{text}`")
+        );
+        assert_eq!(errors[0].field.as_deref(), Some("source"));
+    }
+}
+
+#[test]
+fn every_variable_problem_is_reported_at_once() {
+    let errors = load(
+        r#"data_dir = "${A}"
+
+[sources.in]
+type = "${B}"
+
+[sinks.out]
+type = "console"
+inputs = ["${C}"]
+encoding.codec = "${D:?codec}"
+"#,
+    )
+    .unwrap_err();
+    let names: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "environment variable `A` is not set",
+            "environment variable `B` is not set",
+            "environment variable `C` is not set",
+            "environment variable `D` is required: codec",
+        ]
+    );
+}
+
+#[test]
+fn a_variable_cannot_change_the_structure() {
+    let text = r#"[sources.in]
+type = "conductorone_demo"
+
+[transforms.t]
+type = "remap"
+inputs = ["in"]
+source = ".x = \"${INJECT}\""
+
+[sinks.out]
+type = "console"
+inputs = ["t"]
+encoding.codec = "json"
+"#;
+    let config = load(text).unwrap();
+    assert_eq!(remap_source(&config, "t"), format!(".x = \"{INJECTION}\""));
+    assert_eq!(config.sinks.keys().collect::<Vec<_>>(), ["out"]);
+    assert_eq!(config.sources.keys().collect::<Vec<_>>(), ["in"]);
+    assert_eq!(config.transforms.keys().collect::<Vec<_>>(), ["t"]);
+
+    // The same through loading a file, with the graph checked.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load_with_env(std::slice::from_ref(&path), &env).unwrap();
+    assert!(!config.sinks.contains_key("evil"));
+    assert_eq!(remap_source(&config, "t"), format!(".x = \"{INJECTION}\""));
+}
+
+#[test]
+fn an_injected_value_stays_a_string_in_any_field() {
+    let config = load(
+        r#"[sources.in]
+type = "conductorone_demo"
+
+[sinks.out]
+type = "console"
+inputs = ["${INJECT}"]
+encoding.codec = "json"
+"#,
+    )
+    .unwrap();
+    // The whole value is one (unknown) input name, not new TOML.
+    assert_eq!(config.sinks["out"].inputs, [INJECTION]);
+    assert_eq!(config.sinks.len(), 1);
+    let errors = c1_pipeline::config::graph::check(&config).unwrap_err().0;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.starts_with("input `x\"\n[sinks.evil]")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn load_uses_the_given_lookup_and_the_process_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &path,
+        "[sources.in]\ntype = \"conductorone_demo\"\n\n[sinks.out]\ntype = \"console\"\n\
+         inputs = [\"${SOURCE_ID}\"]\nencoding.codec = \"json\"\n",
+    )
+    .unwrap();
+    let config = Config::load_with_env(std::slice::from_ref(&path), &env).unwrap();
+    assert_eq!(config.sinks["out"].inputs, ["in"]);
+    let errors = Config::load_with_env(std::slice::from_ref(&path), &|_| None)
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        errors[0].message,
+        "environment variable `SOURCE_ID` is not set"
+    );
+    let location = errors[0].location.as_ref().unwrap();
+    assert_eq!(location.file.as_ref(), path.as_path());
+    assert_eq!((location.line, location.column), (6, 11));
+}
