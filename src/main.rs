@@ -170,11 +170,11 @@ fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
 
 async fn validate(args: ValidateArgs) -> ExitCode {
     let configs: Vec<PathBuf> = args.configs.into_iter().chain(args.paths).collect();
-    let (config, graph) = match load(&configs) {
+    let (config, _graph) = match load(&configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    if let Err(errors) = topology::check_build(&config, &graph) {
+    if let Err(errors) = topology::check_build(&config) {
         report_config_errors(&errors);
         return ExitCode::from(EXIT_CONFIG);
     }

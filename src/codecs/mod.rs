@@ -68,30 +68,17 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Frames (lines) read from an input, stored back to back in one buffer so a batch of
-/// lines costs two allocations, decoded later on whichever core is free.
+/// Frames (lines) read from an input: slices of the buffer they were read into, so reading
+/// costs one copy and one allocation per read, whatever the number of lines. Decoded later,
+/// on whichever core is free.
 #[derive(Debug, Default)]
 pub struct FrameBatch {
-    data: Vec<u8>,
-    /// End offset in `data` and line number of each frame.
-    frames: Vec<(usize, u64)>,
+    data: Bytes,
+    /// Start and end offsets in `data`, and line number, of each frame.
+    frames: Vec<(usize, usize, u64)>,
 }
 
 impl FrameBatch {
-    /// An empty batch with room for `frames` frames of `bytes` bytes in total.
-    pub fn with_capacity(frames: usize, bytes: usize) -> Self {
-        Self {
-            data: Vec::with_capacity(bytes),
-            frames: Vec::with_capacity(frames),
-        }
-    }
-
-    /// Appends one frame read at `line_number`.
-    pub fn push(&mut self, frame: &[u8], line_number: u64) {
-        self.data.extend_from_slice(frame);
-        self.frames.push((self.data.len(), line_number));
-    }
-
     /// Number of frames.
     pub fn len(&self) -> usize {
         self.frames.len()
@@ -102,20 +89,161 @@ impl FrameBatch {
         self.frames.is_empty()
     }
 
-    /// Total bytes of all frames.
-    pub fn bytes(&self) -> usize {
-        self.data.len()
-    }
-
     /// Each frame with its line number; the frames share one buffer.
     pub fn into_frames(self) -> impl Iterator<Item = (Bytes, u64)> {
-        let data = Bytes::from(self.data);
-        let mut start = 0;
-        self.frames.into_iter().map(move |(end, line)| {
-            let frame = data.slice(start..end);
-            start = end;
-            (frame, line)
-        })
+        let data = self.data;
+        self.frames
+            .into_iter()
+            .map(move |(start, end, line)| (data.slice(start..end), line))
+    }
+}
+
+/// Splits a byte stream into [`FrameBatch`]es of newline-delimited frames (`\n`, with an
+/// optional `\r` before it). Blank lines are skipped; lines longer than `max_length` are
+/// skipped, logged and counted.
+pub struct LineFramer<R> {
+    reader: R,
+    /// The last buffer read, frozen, and its complete lines not yet handed out.
+    buffer: Bytes,
+    ready: std::collections::VecDeque<(usize, usize, u64)>,
+    /// The unfinished last line of the previous read.
+    partial: Vec<u8>,
+    line_number: u64,
+    max_length: usize,
+    /// Lines skipped for being longer than `max_length`.
+    pub too_long: u64,
+    /// Inside a line already longer than `max_length`, discarding until its end.
+    skipping: bool,
+    eof: bool,
+}
+
+/// Bytes asked of the reader per read.
+const READ_SIZE: usize = 256 * 1024;
+
+impl<R: std::io::Read> LineFramer<R> {
+    /// A framer over `reader`.
+    pub fn new(reader: R, max_length: usize) -> Self {
+        Self {
+            reader,
+            buffer: Bytes::new(),
+            ready: std::collections::VecDeque::new(),
+            partial: Vec::new(),
+            line_number: 0,
+            max_length,
+            too_long: 0,
+            skipping: false,
+            eof: false,
+        }
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line_number
+    }
+
+    /// The next batch of at most `max_frames` frames: from what is already buffered, or from
+    /// one more read (so interactive input is never held back waiting for a full batch).
+    /// `None` at end of input.
+    pub fn next_batch(&mut self, max_frames: usize) -> std::io::Result<Option<FrameBatch>> {
+        while self.ready.is_empty() {
+            if self.eof {
+                return Ok(None);
+            }
+            self.read_more()?;
+        }
+        let count = self.ready.len().min(max_frames);
+        Ok(Some(FrameBatch {
+            data: self.buffer.clone(),
+            frames: self.ready.drain(..count).collect(),
+        }))
+    }
+
+    /// Reads once: the unfinished line of the previous read, then new bytes, into a fresh
+    /// buffer whose complete lines become ready.
+    fn read_more(&mut self) -> std::io::Result<()> {
+        let mut data = Vec::with_capacity(self.partial.len() + READ_SIZE);
+        data.extend_from_slice(&self.partial);
+        let filled = data.len();
+        data.resize(filled + READ_SIZE, 0);
+        let read = loop {
+            match self.reader.read(&mut data[filled..]) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        data.truncate(filled + read);
+        self.eof = read == 0;
+        let mut ready = std::mem::take(&mut self.ready);
+        let mut newlines = memchr::memchr_iter(b'\n', &data[filled..]).map(|at| filled + at);
+        let mut line_start = 0;
+        if self.skipping {
+            // The rest of a line already known to be too long: discard up to its end.
+            match newlines.next() {
+                Some(end) => line_start = end + 1,
+                None if !self.eof => {
+                    self.ready = ready;
+                    return Ok(());
+                }
+                None => line_start = data.len(),
+            }
+            self.skipping = false;
+            self.skip_long_line(None);
+        }
+        for end in newlines {
+            self.frame(&data, line_start, end, &mut ready);
+            line_start = end + 1;
+        }
+        if self.eof && line_start < data.len() {
+            // A last line without a newline.
+            let end = data.len();
+            self.frame(&data, line_start, end, &mut ready);
+            line_start = end;
+        }
+        self.partial.clear();
+        if data.len() - line_start > self.max_length {
+            // Do not buffer a line that will be skipped anyway: memory stays bounded.
+            self.skipping = true;
+        } else {
+            self.partial.extend_from_slice(&data[line_start..]);
+        }
+        data.truncate(line_start);
+        self.buffer = Bytes::from(data);
+        self.ready = ready;
+        Ok(())
+    }
+
+    fn skip_long_line(&mut self, bytes: Option<usize>) {
+        self.line_number += 1;
+        self.too_long += 1;
+        tracing::warn!(
+            line = self.line_number,
+            bytes,
+            max_length = self.max_length,
+            "line longer than max_length skipped"
+        );
+    }
+
+    fn frame(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        ready: &mut std::collections::VecDeque<(usize, usize, u64)>,
+    ) {
+        let end = if end > start && data[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        let line = &data[start..end];
+        if line.len() > self.max_length {
+            self.skip_long_line(Some(line.len()));
+            return;
+        }
+        self.line_number += 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            ready.push_back((start, end, self.line_number));
+        }
     }
 }
 
@@ -246,5 +374,79 @@ impl Encoder {
             result.remove(path, false);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `step` bytes per read, to split lines across reads.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn frames(
+        input: &[u8],
+        step: usize,
+        max_length: usize,
+        max_frames: usize,
+    ) -> (Vec<(String, u64)>, u64) {
+        let mut framer = LineFramer::new(Trickle { data: input, step }, max_length);
+        let mut out = Vec::new();
+        while let Some(batch) = framer.next_batch(max_frames).unwrap() {
+            assert!(batch.len() <= max_frames);
+            for (frame, line) in batch.into_frames() {
+                out.push((String::from_utf8(frame.to_vec()).unwrap(), line));
+            }
+        }
+        (out, framer.too_long)
+    }
+
+    #[test]
+    fn splits_lines_across_reads_with_line_numbers() {
+        let input = b"one\r\ntwo\n\n   \nthree\nlast-without-newline";
+        for step in [1, 2, 3, 7, 1000] {
+            let (out, too_long) = frames(input, step, 100, 2);
+            let expected = vec![
+                ("one".to_owned(), 1),
+                ("two".to_owned(), 2),
+                ("three".to_owned(), 5),
+                ("last-without-newline".to_owned(), 6),
+            ];
+            assert_eq!(out, expected, "step {step}");
+            assert_eq!(too_long, 0);
+        }
+    }
+
+    #[test]
+    fn skips_long_lines_without_buffering_them() {
+        let long = "x".repeat(50);
+        let input = format!("ok1\n{long}\nok2\n{long}");
+        for step in [1, 4, 16, 1000] {
+            let (out, too_long) = frames(input.as_bytes(), step, 10, 64);
+            assert_eq!(
+                out,
+                vec![("ok1".to_owned(), 1), ("ok2".to_owned(), 3)],
+                "step {step}"
+            );
+            assert_eq!(too_long, 2, "step {step}");
+        }
+    }
+
+    #[test]
+    fn empty_input_has_no_batches() {
+        assert_eq!(frames(b"", 10, 10, 10).0, vec![]);
+        assert_eq!(frames(b"\n\n", 10, 10, 10).0, vec![]);
     }
 }

@@ -1,26 +1,24 @@
 //! `stdin`: newline-delimited events from standard input (Vector's options).
 //!
-//! One task reads lines into [`FrameBatch`]es; decoding (JSON parsing, the costliest step of
-//! the whole pipeline) runs on every core at once; a forwarding task sends the decoded
-//! batches on in input order. The source ends at end of input; before returning it waits for
+//! A reader thread splits the input into [`FrameBatch`]es of lines; decoding (JSON parsing,
+//! the costliest step of the whole pipeline) runs on every core at once; a forwarding task
+//! sends the decoded batches on in input order. The source ends at end of input; before returning it waits for
 //! every batch it sent to be acknowledged, and fails (non-zero exit) if any event was not
 //! delivered, so `exit 0` means every line reached every sink.
 
 use std::io::Read;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver, OrderedAcks};
-use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch};
+use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, LineFramer};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Batch, Event};
-use crate::topology::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, worker_count};
+use crate::metrics::ComponentMetrics;
+use crate::topology::{MAX_BATCH_EVENTS, worker_count};
 
 /// `[sources.ID] type = "stdin"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -67,83 +65,49 @@ impl SourceComponent for StdinConfig {
         // The reader thread starts with the source, not at build time (`validate` builds
         // sources without running them).
         Ok(Box::pin(async move {
-            let input = ThreadStdin::spawn()
-                .map_err(|e| ComponentError(format!("stdin: cannot start the reader: {e}")))?;
-            read_lines(config, cx, input).await
+            let batches =
+                spawn_reader(std::io::stdin(), config.max_length, Arc::clone(&cx.metrics))
+                    .map_err(|e| ComponentError(format!("stdin: cannot start the reader: {e}")))?;
+            read_lines(config, cx, batches).await
         }))
     }
 }
 
-/// Standard input, read on a thread of its own.
+/// Frames `input` into batches of lines on a thread of its own.
 ///
-/// `tokio::io::stdin()` reads on the runtime's blocking pool, and a read waiting for input
-/// cannot be cancelled: when stdin stays open (a terminal, `tail -f … |`, a supervisor's
-/// pipe) the runtime's shutdown waits for that read forever, so the process hangs after a
-/// SIGTERM has stopped the pipeline. A plain thread blocked in `read` does not keep the
-/// process alive (Vector's stdin source reads the same way).
-struct ThreadStdin {
-    chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    position: usize,
-}
-
-/// Bytes per read of the reader thread.
-const STDIN_CHUNK: usize = 256 * 1024;
-
-impl ThreadStdin {
-    fn spawn() -> std::io::Result<Self> {
-        let (sender, chunks) = mpsc::channel(4);
-        std::thread::Builder::new()
-            .name("stdin-reader".into())
-            .spawn(move || {
-                let mut stdin = std::io::stdin().lock();
-                let mut buffer = vec![0u8; STDIN_CHUNK];
-                loop {
-                    let chunk = match stdin.read(&mut buffer) {
-                        Ok(0) => break,
-                        Ok(read) => Ok(buffer[..read].to_vec()),
-                        Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(error) => Err(error),
-                    };
-                    let failed = chunk.is_err();
-                    // The source has stopped (or the read failed): nothing more to read.
-                    if sender.blocking_send(chunk).is_err() || failed {
-                        break;
-                    }
+/// A read waiting for input cannot be cancelled: on tokio's blocking pool, a stdin that stays
+/// open (a terminal, `tail -f … |`, a supervisor's pipe) would make the runtime's shutdown
+/// wait forever after a SIGTERM. A plain thread blocked in `read` does not keep the process
+/// alive (Vector's stdin source reads the same way). The thread ends at end of input, on a
+/// read error (sent on), or when the source stops listening.
+pub fn spawn_reader<R: Read + Send + 'static>(
+    input: R,
+    max_length: usize,
+    metrics: Arc<ComponentMetrics>,
+) -> std::io::Result<mpsc::Receiver<std::io::Result<FrameBatch>>> {
+    let (sender, batches) = mpsc::channel(2);
+    std::thread::Builder::new()
+        .name("stdin-reader".into())
+        .spawn(move || {
+            let mut framer = LineFramer::new(input, max_length);
+            loop {
+                let skipped_before = framer.too_long;
+                let next = framer.next_batch(MAX_BATCH_EVENTS);
+                for _ in skipped_before..framer.too_long {
+                    metrics.error();
                 }
-            })?;
-        Ok(Self {
-            chunks,
-            chunk: Vec::new(),
-            position: 0,
-        })
-    }
-}
-
-impl AsyncRead for ThreadStdin {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        while this.position == this.chunk.len() {
-            match ready!(this.chunks.poll_recv(cx)) {
-                Some(Ok(chunk)) => {
-                    this.chunk = chunk;
-                    this.position = 0;
+                let batch = match next {
+                    Ok(None) => break,
+                    Ok(Some(batch)) => Ok(batch),
+                    Err(error) => Err(error),
+                };
+                let failed = batch.is_err();
+                if sender.blocking_send(batch).is_err() || failed {
+                    break;
                 }
-                Some(Err(error)) => return Poll::Ready(Err(error)),
-                // End of input: a read of zero bytes.
-                None => return Poll::Ready(Ok(())),
             }
-        }
-        let available = &this.chunk[this.position..];
-        let count = available.len().min(buf.remaining());
-        buf.put_slice(&available[..count]);
-        this.position += count;
-        Poll::Ready(Ok(()))
-    }
+        })?;
+    Ok(batches)
 }
 
 /// Invalid lines are logged one by one up to this many, then only counted.
@@ -185,20 +149,19 @@ fn decode(
     }
 }
 
-/// Reads newline-delimited events from `input` (stdin in production, anything in tests) to
-/// its end or until shutdown, and waits for every batch's acknowledgement.
+/// Decodes the framed batches from `batches` on every core and sends them on in order,
+/// until end of input or shutdown; then waits for every batch's acknowledgement.
 pub async fn read_lines(
     config: StdinConfig,
     cx: SourceContext,
-    input: impl AsyncRead + Unpin,
+    batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
 ) -> Result<(), ComponentError> {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Decoding>(worker_count());
-    let reader = read_frames(&config, &cx, input, jobs_tx);
+    let reader = dispatch_decoding(&config, &cx, batches, jobs_tx);
     let forwarder = forward(&cx, jobs_rx);
     let (read, forwarded) = tokio::join!(reader, forwarder);
-    let lines = read?;
+    read?;
     let undelivered = forwarded?;
-    tracing::debug!(component = %cx.id, lines, "end of input");
     if undelivered > 0 {
         return Err(ComponentError(format!(
             "{undelivered} events read from stdin were not delivered"
@@ -207,76 +170,33 @@ pub async fn read_lines(
     Ok(())
 }
 
-/// Splits the input into frame batches and starts decoding each on the runtime's workers.
-/// Returns the number of lines read.
-async fn read_frames(
+/// Starts decoding each framed batch on the runtime's workers, in order.
+async fn dispatch_decoding(
     config: &StdinConfig,
     cx: &SourceContext,
-    input: impl AsyncRead + Unpin,
+    mut batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
     jobs: mpsc::Sender<Decoding>,
-) -> Result<u64, ComponentError> {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
-    let mut line = Vec::with_capacity(4096);
-    let mut line_number: u64 = 0;
-    let mut frames = FrameBatch::with_capacity(MAX_BATCH_EVENTS, MAX_BATCH_BYTES + 4096);
+) -> Result<(), ComponentError> {
     let codec = config.decoding.codec;
-    let dispatch = |frames: FrameBatch| {
-        let (notifier, receiver) = BatchNotifier::new();
-        let source_id = Arc::clone(&cx.id);
-        let job = if worker_count() == 1 {
-            // Decode right here, keeping the batch on this core.
-            let decoded = decode(frames, codec, source_id, notifier);
-            tokio::task::spawn(async move { decoded })
-        } else {
-            tokio::task::spawn(async move { decode(frames, codec, source_id, notifier) })
-        };
-        Decoding { job, receiver }
-    };
     loop {
-        line.clear();
-        let read = tokio::select! {
+        let next = tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => break,
-            read = reader.read_until(b'\n', &mut line) => read,
+            next = batches.recv() => next,
         };
-        if read.map_err(|e| ComponentError(format!("reading stdin: {e}")))? == 0 {
-            break;
-        }
-        line_number += 1;
-        let frame = trim_newline(&line);
-        if frame.len() > config.max_length {
-            cx.metrics.error();
-            tracing::warn!(
-                line = line_number,
-                bytes = frame.len(),
-                max_length = config.max_length,
-                "line longer than max_length skipped"
-            );
-            continue;
-        }
-        if frame.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        frames.push(frame, line_number);
-        // A partial batch goes out as soon as no more input is buffered, so interactive use
-        // sees events at once; full batches go out as soon as they fill.
-        if frames.len() >= MAX_BATCH_EVENTS
-            || frames.bytes() >= MAX_BATCH_BYTES
-            || reader.buffer().is_empty()
-        {
-            let full = std::mem::replace(
-                &mut frames,
-                FrameBatch::with_capacity(MAX_BATCH_EVENTS, MAX_BATCH_BYTES + 4096),
-            );
-            if jobs.send(dispatch(full)).await.is_err() {
-                return Err(ComponentError("stdin: downstream stopped".into()));
-            }
+        let frames = match next {
+            None => break,
+            Some(Ok(frames)) => frames,
+            Some(Err(error)) => return Err(ComponentError(format!("reading stdin: {error}"))),
+        };
+        let (notifier, receiver) = BatchNotifier::new();
+        let source_id = Arc::clone(&cx.id);
+        let job = tokio::task::spawn(async move { decode(frames, codec, source_id, notifier) });
+        if jobs.send(Decoding { job, receiver }).await.is_err() {
+            return Err(ComponentError("stdin: downstream stopped".into()));
         }
     }
-    if !frames.is_empty() && jobs.send(dispatch(frames)).await.is_err() {
-        return Err(ComponentError("stdin: downstream stopped".into()));
-    }
-    Ok(line_number)
+    Ok(())
 }
 
 /// Sends decoded batches on in input order, then waits for their acknowledgements.
@@ -327,9 +247,4 @@ fn not_delivered(count: usize, status: BatchStatus) -> u64 {
     } else {
         count as u64
     }
-}
-
-fn trim_newline(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }

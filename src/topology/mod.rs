@@ -31,7 +31,7 @@ use fanout::Fanout;
 pub const CHANNEL_BATCHES: usize = 2;
 
 /// The most events a source puts in one batch.
-pub const MAX_BATCH_EVENTS: usize = 128;
+pub const MAX_BATCH_EVENTS: usize = 64;
 
 /// The most input bytes a source puts in one batch.
 pub const MAX_BATCH_BYTES: usize = 512 * 1024;
@@ -134,7 +134,7 @@ pub fn build_error(
 }
 
 /// Builds every component without starting it (what `validate` checks beyond syntax).
-pub fn check_build(config: &Config, graph: &Graph) -> Result<(), ConfigErrors> {
+pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
     let metrics = MetricsRegistry::default();
     let shutdown = CancellationToken::new();
     let mut errors = Vec::new();
@@ -168,7 +168,6 @@ pub fn check_build(config: &Config, graph: &Graph) -> Result<(), ConfigErrors> {
             errors.push(build_error("sinks", id, &sink.origin, error));
         }
     }
-    let _ = graph;
     if errors.is_empty() {
         Ok(())
     } else {
@@ -398,29 +397,11 @@ fn sources_fully_acknowledged<'a>(config: &'a Config, graph: &Graph) -> BTreeSet
 
 /// Runs every sink's and source's health check concurrently.
 async fn run_healthchecks(config: &Config, require_healthy: bool) -> Result<(), RunError> {
-    let checks = config
-        .sources
-        .iter()
-        .map(|(id, s)| (format!("sources.{id}"), s.config.component().healthcheck()))
-        .chain(
-            config
-                .sinks
-                .iter()
-                .map(|(id, s)| (format!("sinks.{id}"), s.config.component().healthcheck())),
-        );
-    let results =
-        futures::future::join_all(checks.map(|(name, check)| async move { (name, check.await) }))
-            .await;
-    for (component, result) in results {
-        if let Err(error) = result {
-            if require_healthy {
-                return Err(RunError::Unhealthy {
-                    component,
-                    message: error.to_string(),
-                });
-            }
-            tracing::warn!(%component, error = %error, "health check failed; starting anyway (set healthchecks.require_healthy = true to refuse)");
+    for (component, message) in healthcheck_all(config).await {
+        if require_healthy {
+            return Err(RunError::Unhealthy { component, message });
         }
+        tracing::warn!(%component, error = %message, "health check failed; starting anyway (set healthchecks.require_healthy = true to refuse)");
     }
     Ok(())
 }
