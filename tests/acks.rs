@@ -34,10 +34,10 @@ fn value(id: u64) -> Value {
 
 /// A batch of `events` events from one source batch, and that batch's receiver.
 fn batch(first_id: u64, events: u64) -> (Batch, BatchStatusReceiver) {
-    let source: Arc<str> = Arc::from("test_source");
+    let source = "test_source";
     let (notifier, receiver) = BatchNotifier::new();
     let batch = (first_id..first_id + events)
-        .map(|id| Event::from_source(value(id), &source, Some(notifier.finalizer())))
+        .map(|id| Event::from_source(value(id), source, Some(notifier.finalizer())))
         .collect();
     (batch, receiver)
 }

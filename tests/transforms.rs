@@ -1,7 +1,6 @@
 //! `remap`, `filter` and `route` at library level: configurations deserialized from TOML,
 //! built, and run over batches whose events carry acknowledgement finalizers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use c1_pipeline::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
@@ -36,11 +35,11 @@ fn to_json(value: &Value) -> serde_json::Value {
 
 /// Events for `values`, all from one source batch, and that batch's receiver.
 fn batch(values: &[serde_json::Value]) -> (Batch, BatchStatusReceiver) {
-    let source: Arc<str> = Arc::from("test_source");
+    let source = "test_source";
     let (notifier, receiver) = BatchNotifier::new();
     let batch = values
         .iter()
-        .map(|v| Event::from_source(vrl_value(v.clone()), &source, Some(notifier.finalizer())))
+        .map(|v| Event::from_source(vrl_value(v.clone()), source, Some(notifier.finalizer())))
         .collect();
     (batch, receiver)
 }

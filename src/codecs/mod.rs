@@ -118,7 +118,7 @@ pub struct LineFramer<R> {
 }
 
 /// Bytes asked of the reader per read.
-const READ_SIZE: usize = 256 * 1024;
+const READ_SIZE: usize = 64 * 1024;
 
 impl<R: std::io::Read> LineFramer<R> {
     /// A framer over `reader`.

@@ -4,7 +4,6 @@
 //! `api.operation` names, Authentication (3002) token grants, MCP tool calls and occasional
 //! failures, timestamped with the current time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use super::demo_events::DemoEventGenerator;
 use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
-use crate::event::Event;
+use crate::event::{Event, intern_id};
 use crate::topology::MAX_BATCH_EVENTS;
 
 /// `[sources.ID] type = "conductorone_demo"`.
@@ -88,7 +87,7 @@ async fn run(
     interval: Duration,
     mut cx: SourceContext,
 ) -> Result<(), ComponentError> {
-    let source_id = Arc::clone(&cx.id);
+    let source_id = intern_id(&cx.id);
     // One event per tick when paced; full batches when unpaced.
     let per_batch = if interval.is_zero() {
         MAX_BATCH_EVENTS as u64
@@ -120,7 +119,7 @@ async fn run(
             .map(|_| {
                 Event::from_source(
                     generator.generate(time),
-                    &source_id,
+                    source_id,
                     Some(notifier.finalizer()),
                 )
             })

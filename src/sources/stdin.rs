@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver, OrderedAcks};
 use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, LineFramer};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
-use crate::event::{Batch, Event};
+use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
 
@@ -128,7 +128,7 @@ struct Decoded {
 fn decode(
     frames: FrameBatch,
     codec: DecodingCodec,
-    source_id: Arc<str>,
+    source_id: &'static str,
     notifier: BatchNotifier,
 ) -> Decoded {
     let mut events = Vec::with_capacity(frames.len());
@@ -137,7 +137,7 @@ fn decode(
         match codec.decode(&frame) {
             Ok(value) => events.push(Event::from_source(
                 value,
-                &source_id,
+                source_id,
                 Some(notifier.finalizer()),
             )),
             Err(error) => invalid_lines.push((line, error.to_string())),
@@ -190,7 +190,7 @@ async fn dispatch_decoding(
             Some(Err(error)) => return Err(ComponentError(format!("reading stdin: {error}"))),
         };
         let (notifier, receiver) = BatchNotifier::new();
-        let source_id = Arc::clone(&cx.id);
+        let source_id = intern_id(&cx.id);
         let job = tokio::task::spawn(async move { decode(frames, codec, source_id, notifier) });
         if jobs.send(Decoding { job, receiver }).await.is_err() {
             return Err(ComponentError("stdin: downstream stopped".into()));
