@@ -314,13 +314,19 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     }
 
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    println!("timing   : {runs} runs of each, alternating; medians; {cores} cores available\n");
+    println!(
+        "timing   : {runs} runs of each, alternating; medians and paired ratios; {cores} cores available\n"
+    );
     let mut baseline_runs = Vec::with_capacity(runs);
     let mut pipeline_runs = Vec::with_capacity(runs);
     for run in 1..=runs {
         let (base, _) = measure(&baseline, root, &workload, OutputSink::DevNull)?;
         let (pipe, _) = measure(&pipeline, root, &workload, OutputSink::DevNull)?;
-        println!("run {run}/{runs}: baseline {base} | pipeline {pipe}");
+        println!(
+            "run {run}/{runs}: baseline {base} | pipeline {pipe} | CPU {:.2}x wall {:.2}x",
+            pipe.cpu_secs / base.cpu_secs,
+            pipe.wall_secs / base.wall_secs
+        );
         baseline_runs.push(base);
         pipeline_runs.push(pipe);
     }
@@ -331,6 +337,22 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         cores,
         baseline: Measurement::median(&baseline_runs),
         pipeline: Measurement::median(&pipeline_runs),
+        // Each pipeline run is compared with the baseline run just before it: the machine's
+        // speed drifts between runs, and paired ratios cancel most of that drift.
+        paired_cpu_ratio: median(
+            baseline_runs
+                .iter()
+                .zip(&pipeline_runs)
+                .map(|(base, pipe)| pipe.cpu_secs / base.cpu_secs)
+                .collect(),
+        ),
+        paired_wall_ratio: median(
+            baseline_runs
+                .iter()
+                .zip(&pipeline_runs)
+                .map(|(base, pipe)| pipe.wall_secs / base.wall_secs)
+                .collect(),
+        ),
     };
     report.print(baseline.name, pipeline.name);
     Ok(true)
@@ -510,13 +532,17 @@ struct Report {
     baseline: Measurement,
     /// Median pipeline figures.
     pipeline: Measurement,
+    /// Median over runs of pipeline CPU / the adjacent baseline run's CPU.
+    paired_cpu_ratio: f64,
+    /// Median over runs of pipeline wall / the adjacent baseline run's wall.
+    paired_wall_ratio: f64,
 }
 
 impl Report {
     /// Prints the results table and the verdict on each target.
     fn print(&self, baseline_name: &str, pipeline_name: &str) {
-        let cpu_ratio = self.pipeline.cpu_secs / self.baseline.cpu_secs;
-        let wall_ratio = self.pipeline.wall_secs / self.baseline.wall_secs;
+        let cpu_ratio = self.paired_cpu_ratio;
+        let wall_ratio = self.paired_wall_ratio;
         let input_mb = self.input_bytes as f64 / 1e6;
 
         println!();
@@ -536,7 +562,13 @@ impl Report {
         }
         println!(
             "{:<28} {:>9.2}x {:>9.2}x",
-            "pipeline / baseline", cpu_ratio, wall_ratio
+            "ratio of the medians",
+            self.pipeline.cpu_secs / self.baseline.cpu_secs,
+            self.pipeline.wall_secs / self.baseline.wall_secs
+        );
+        println!(
+            "{:<28} {:>9.2}x {:>9.2}x",
+            "median of paired ratios", cpu_ratio, wall_ratio
         );
         println!(
             "pipeline throughput: {:.0} events/s, {:.1} MB/s",

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use vrl::compiler::runtime::Terminate;
-use vrl::path::{OwnedSegment, PathPrefix};
 use vrl::value::{KeyString, ObjectMap, Value};
 
-use super::vrl::{CompiledVrl, VrlRunner};
+use super::vrl::{CompiledVrl, UndoLog, VrlRunner};
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
 use crate::event::{Batch, Event};
@@ -91,7 +90,7 @@ impl TransformComponent for RemapConfig {
         let keep_original = (compiled.fallible() && (!self.drop_on_error || self.reroute_dropped))
             || (compiled.abortable() && (!self.drop_on_abort || self.reroute_dropped));
         Ok(Box::new(Remap {
-            backup_plan: BackupPlan::for_program(&compiled),
+            undo: UndoLog::default(),
             runner: VrlRunner::new(compiled),
             drop_on_error: self.drop_on_error,
             drop_on_abort: self.drop_on_abort,
@@ -121,96 +120,9 @@ struct Remap {
     drop_on_abort: bool,
     reroute_dropped: bool,
     keep_original: bool,
-    /// What to copy before running so a failed run can be undone.
-    backup_plan: BackupPlan,
+    /// What the current run changed, to undo it if it fails.
+    undo: UndoLog,
     logged_errors: u64,
-}
-
-/// The part of an event a program can change, copied before each run that may have to be
-/// undone. Copying only the top-level fields the program touches (instead of the whole
-/// event, as Vector does) keeps `drop_on_error = false` nearly free.
-#[derive(Clone, Debug)]
-enum BackupPlan {
-    /// The program may replace the root (`. = ...`): copy everything.
-    Whole,
-    /// The program reads or writes only these top-level fields.
-    Fields(Vec<KeyString>),
-}
-
-impl BackupPlan {
-    fn for_program(compiled: &CompiledVrl) -> Self {
-        let info = compiled.program().info();
-        let mut fields: Vec<KeyString> = Vec::new();
-        for path in info.target_queries.iter().chain(&info.target_assignments) {
-            if path.prefix != PathPrefix::Event {
-                continue; // metadata is always copied whole; it is small
-            }
-            match path.path.segments.first() {
-                Some(OwnedSegment::Field(field)) => {
-                    if !fields.contains(field) {
-                        fields.push(field.clone());
-                    }
-                }
-                _ => return Self::Whole,
-            }
-        }
-        Self::Fields(fields)
-    }
-
-    fn take(&self, event: &Event) -> Backup {
-        let value = match (self, &event.value) {
-            (Self::Fields(fields), Value::Object(object)) => BackupValue::Fields(
-                fields
-                    .iter()
-                    .map(|f| (f.clone(), object.get(f).cloned()))
-                    .collect(),
-            ),
-            _ => BackupValue::Whole(event.value.clone()),
-        };
-        Backup {
-            value,
-            metadata: event.metadata.value.clone(),
-        }
-    }
-}
-
-/// The original values of what a run may change.
-struct Backup {
-    value: BackupValue,
-    metadata: Value,
-}
-
-enum BackupValue {
-    Whole(Value),
-    /// Each touched top-level field and its value before the run (`None`: it was absent).
-    Fields(Vec<(KeyString, Option<Value>)>),
-}
-
-impl Backup {
-    /// Puts the event back as it was before the run.
-    fn restore(self, event: &mut Event) {
-        event.metadata.value = self.metadata;
-        match self.value {
-            BackupValue::Whole(value) => event.value = value,
-            BackupValue::Fields(fields) => {
-                if !event.value.is_object() {
-                    event.value = Value::Object(ObjectMap::new());
-                }
-                if let Value::Object(object) = &mut event.value {
-                    for (field, original) in fields {
-                        match original {
-                            Some(value) => {
-                                object.insert(field, value);
-                            }
-                            None => {
-                                object.remove(&field);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Errors are logged individually up to this many per worker, then only counted.
@@ -286,12 +198,21 @@ impl SyncTransform for Remap {
     fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) {
         outputs[0].reserve(batch.len());
         for mut event in batch {
-            let backup = self.keep_original.then(|| self.backup_plan.take(&event));
-            match self.runner.run(&mut event.value, &mut event.metadata.value) {
+            let result = if self.keep_original {
+                self.runner.run_undoable(
+                    &mut event.value,
+                    &mut event.metadata.value,
+                    &mut self.undo,
+                )
+            } else {
+                self.runner.run(&mut event.value, &mut event.metadata.value)
+            };
+            match result {
                 Ok(_) => Self::emit(event, outputs),
                 Err(terminate) => {
-                    if let Some(backup) = backup {
-                        backup.restore(&mut event);
+                    if self.keep_original {
+                        self.undo
+                            .restore(&mut event.value, &mut event.metadata.value);
                     }
                     self.failed(event, terminate, outputs);
                 }
@@ -306,7 +227,7 @@ impl SyncTransform for Remap {
             drop_on_abort: self.drop_on_abort,
             reroute_dropped: self.reroute_dropped,
             keep_original: self.keep_original,
-            backup_plan: self.backup_plan.clone(),
+            undo: UndoLog::default(),
             logged_errors: 0,
         })
     }

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use vrl::compiler::runtime::{Runtime, Terminate};
-use vrl::compiler::{CompileConfig, Program, TargetValueRef, TimeZone, TypeState};
+use vrl::compiler::{
+    CompileConfig, Program, SecretTarget, Target, TargetValueRef, TimeZone, TypeState,
+};
 use vrl::diagnostic::{DiagnosticList, Formatter};
-use vrl::value::{Secrets, Value};
+use vrl::path::{OwnedSegment, OwnedTargetPath, PathPrefix};
+use vrl::value::{KeyString, Secrets, Value};
 
 use crate::component::BuildError;
 
@@ -123,6 +126,147 @@ impl VrlRunner {
                 .resolve(&mut target, &self.compiled.program, &self.compiled.timezone);
         self.runtime.clear();
         result
+    }
+
+    /// As [`run`](Self::run), recording in `undo` what the run changes so that
+    /// [`UndoLog::restore`] can put the event back as it was.
+    pub fn run_undoable(
+        &mut self,
+        value: &mut Value,
+        metadata: &mut Value,
+        undo: &mut UndoLog,
+    ) -> Result<Value, Terminate> {
+        undo.clear();
+        let mut target = UndoTarget {
+            inner: TargetValueRef {
+                value,
+                metadata,
+                secrets: &mut self.secrets,
+            },
+            undo,
+        };
+        let result =
+            self.runtime
+                .resolve(&mut target, &self.compiled.program, &self.compiled.timezone);
+        self.runtime.clear();
+        result
+    }
+}
+
+/// The original values of what a VRL run changed, at top-level-field granularity.
+///
+/// Copying only what a run actually changes (instead of the whole event before every run,
+/// as Vector does) makes `drop_on_error = false`, remap's default, nearly free: reads cost
+/// nothing, and a new field costs nothing to undo.
+#[derive(Debug, Default)]
+pub struct UndoLog {
+    /// The whole event, when the run changed its root.
+    whole: Option<Value>,
+    /// Each changed top-level field as it was before its first change (`None`: absent).
+    fields: Vec<(KeyString, Option<Value>)>,
+    /// The `%` metadata, when the run changed it.
+    metadata: Option<Value>,
+}
+
+impl UndoLog {
+    fn clear(&mut self) {
+        self.whole = None;
+        self.fields.clear();
+        self.metadata = None;
+    }
+
+    /// Puts `value` and `metadata` back as they were before the run.
+    pub fn restore(&mut self, value: &mut Value, metadata: &mut Value) {
+        if let Some(original) = self.metadata.take() {
+            *metadata = original;
+        }
+        if let Some(original) = self.whole.take() {
+            *value = original;
+        } else if let Value::Object(object) = value {
+            for (field, original) in self.fields.drain(..) {
+                match original {
+                    Some(original) => {
+                        object.insert(field, original);
+                    }
+                    None => {
+                        object.remove(&field);
+                    }
+                }
+            }
+        }
+        self.clear();
+    }
+
+    /// Records the state of what `path` is about to change.
+    fn before_change(&mut self, target: &TargetValueRef<'_>, path: &OwnedTargetPath) {
+        match path.prefix {
+            PathPrefix::Metadata => {
+                if self.metadata.is_none() {
+                    self.metadata = Some(target.metadata.clone());
+                }
+            }
+            PathPrefix::Event => {
+                if self.whole.is_some() {
+                    return;
+                }
+                match (path.path.segments.first(), &*target.value) {
+                    (Some(OwnedSegment::Field(field)), Value::Object(object)) => {
+                        if !self.fields.iter().any(|(known, _)| known == field) {
+                            self.fields
+                                .push((field.clone(), object.get(field).cloned()));
+                        }
+                    }
+                    // The root itself, or an event that is not an object.
+                    _ => self.whole = Some(target.value.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// A VRL target that records changes in an [`UndoLog`] before making them.
+#[derive(Debug)]
+struct UndoTarget<'a> {
+    inner: TargetValueRef<'a>,
+    undo: &'a mut UndoLog,
+}
+
+impl Target for UndoTarget<'_> {
+    fn target_insert(&mut self, path: &OwnedTargetPath, value: Value) -> Result<(), String> {
+        self.undo.before_change(&self.inner, path);
+        self.inner.target_insert(path, value)
+    }
+
+    fn target_get(&self, path: &OwnedTargetPath) -> Result<Option<&Value>, String> {
+        self.inner.target_get(path)
+    }
+
+    fn target_get_mut(&mut self, path: &OwnedTargetPath) -> Result<Option<&mut Value>, String> {
+        self.undo.before_change(&self.inner, path);
+        self.inner.target_get_mut(path)
+    }
+
+    fn target_remove(
+        &mut self,
+        path: &OwnedTargetPath,
+        compact: bool,
+    ) -> Result<Option<Value>, String> {
+        self.undo.before_change(&self.inner, path);
+        self.inner.target_remove(path, compact)
+    }
+}
+
+impl SecretTarget for UndoTarget<'_> {
+    fn get_secret(&self, key: &str) -> Option<&str> {
+        self.inner.get_secret(key)
+    }
+
+    fn insert_secret(&mut self, key: &str, value: &str) {
+        self.inner.insert_secret(key, value);
+    }
+
+    fn remove_secret(&mut self, key: &str) {
+        self.inner.remove_secret(key);
     }
 }
 
