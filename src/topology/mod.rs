@@ -33,9 +33,6 @@ pub const CHANNEL_BATCHES: usize = 2;
 /// The most events a source puts in one batch.
 pub const MAX_BATCH_EVENTS: usize = 64;
 
-/// The most input bytes a source puts in one batch.
-pub const MAX_BATCH_BYTES: usize = 512 * 1024;
-
 /// Parallel workers for CPU-bound stages (decoding, transforms): one per core, at most 8.
 /// Batches are processed in parallel and their results sent in input order, so events are
 /// never reordered.
