@@ -1,13 +1,12 @@
 //! Configuration errors found while reading one file: each names the file, line and column,
 //! the component and the field, and says what would fix it.
 
+mod common;
+
+use common::*;
 use std::path::Path;
 
 use c1_pipeline::config::{Config, ConfigError};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 /// Every error of loading `text` as `test.toml` (which must fail).
 fn errors(text: &str) -> Vec<ConfigError> {

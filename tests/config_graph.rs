@@ -1,14 +1,13 @@
 //! How components connect: inputs, wildcards, named outputs, cycles, missing or unused
 //! components, and ids merged from several files. Errors name the components involved.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
 
 use c1_pipeline::config::graph::{self, Graph, OutputId};
 use c1_pipeline::config::{Config, ConfigError};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 fn parse(text: &str) -> Config {
     Config::from_toml(text, Path::new("test.toml"), &no_env)
@@ -31,15 +30,6 @@ fn single(text: &str) -> ConfigError {
     let mut all = graph_errors(text);
     assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
     all.remove(0)
-}
-
-#[track_caller]
-fn at(error: &ConfigError) -> (usize, usize) {
-    let location = error
-        .location
-        .as_ref()
-        .unwrap_or_else(|| panic!("no location in {error:#?}"));
-    (location.line, location.column)
 }
 
 fn help(error: &ConfigError) -> &str {

@@ -2,14 +2,13 @@
 //! (`topology::check_build`, what `validate` runs): errors point at the file position of the
 //! bad expression, inside the string that holds the program.
 
+mod common;
+
+use common::*;
 use std::path::Path;
 
 use c1_pipeline::config::{Config, ConfigError, graph};
 use c1_pipeline::topology::check_build;
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 /// The errors of building every component of `text` (whose syntax and graph must be valid).
 fn build_errors(text: &str) -> Vec<ConfigError> {
@@ -27,16 +26,6 @@ fn single(text: &str) -> ConfigError {
     let mut all = build_errors(text);
     assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
     all.remove(0)
-}
-
-#[track_caller]
-fn at(error: &ConfigError) -> (usize, usize) {
-    let location = error
-        .location
-        .as_ref()
-        .unwrap_or_else(|| panic!("no location in {error:#?}"));
-    assert_eq!(location.file.as_ref(), Path::new("test.toml"));
-    (location.line, location.column)
 }
 
 /// A pipeline in -> (transform `t` given by `transform`) -> out.
