@@ -111,6 +111,7 @@ impl Launch<'_> {
             .env_remove("C1_PIPELINE_LOG")
             .env_remove("C1_PIPELINE_LOG_FORMAT")
             .env_remove("C1_PIPELINE_WORKERS")
+            .env_remove("C1_TRANSFORM_WORKERS")
             .envs(self.env.iter().copied())
             .stdin(if self.input.is_some() {
                 Stdio::piped()
@@ -377,7 +378,10 @@ fn no_event_lost_at_end_of_input(workers: &str) {
     let input = ndjson((0..EVENTS).map(input_event));
     let run = Launch {
         args: &["--log-level", "error"],
-        env: &[("C1_PIPELINE_WORKERS", workers)],
+        env: &[
+            ("C1_PIPELINE_WORKERS", workers),
+            ("C1_TRANSFORM_WORKERS", workers),
+        ],
         input: Some(input),
         ..Launch::default()
     }

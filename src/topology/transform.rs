@@ -10,7 +10,7 @@ use crate::component::{ComponentError, SyncTransform};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
 use crate::topology::fanout::Fanout;
-use crate::topology::worker_count;
+use crate::topology::transform_workers;
 
 type Done = (Box<dyn SyncTransform>, Vec<Batch>);
 
@@ -23,7 +23,7 @@ pub async fn run(
     mut outputs: Vec<Fanout>,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), ComponentError> {
-    let workers = worker_count();
+    let workers = transform_workers();
     if workers == 1 {
         return run_inline(name, transform, input, outputs, metrics).await;
     }
