@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::ack::BatchStatus;
 use crate::codecs::{Encoder, EncodingConfig};
 use crate::component::{BuildError, ComponentError, ComponentTask, SinkComponent, SinkContext};
-use crate::event::finish_batch;
 use crate::sinks::SinkAcknowledgements;
 use crate::topology::MAX_BATCH_EVENTS;
 
@@ -93,9 +92,14 @@ async fn run(
             }
         }
         buffer.clear();
-        for event in &batch {
+        // Encode each event and drop its value at once, on this core where the event is
+        // hot; only the acknowledgement links wait for the write.
+        let count = batch.len();
+        let mut finalizers = Vec::with_capacity(count);
+        for event in batch {
             encoder.encode(&event.value, &mut buffer);
             buffer.push(b'\n');
+            finalizers.push(event.metadata.finalizers);
         }
         let (result, returned) = tokio::task::spawn_blocking(move || {
             let result = write_all(target, &buffer);
@@ -104,17 +108,19 @@ async fn run(
         .await
         .map_err(|e| ComponentError(format!("console write task failed: {e}")))?;
         buffer = returned;
-        match result {
-            Ok(()) => {
-                cx.metrics.sent(batch.len());
-                finish_batch(batch, BatchStatus::Delivered);
-            }
-            Err(error) => {
-                cx.metrics.error();
-                finish_batch(batch, BatchStatus::Errored);
-                return Err(ComponentError(format!("writing to {target:?}: {error}")));
-            }
+        let status = if result.is_ok() {
+            BatchStatus::Delivered
+        } else {
+            BatchStatus::Errored
+        };
+        for mut finalizer in finalizers {
+            finalizer.finalize(status);
         }
+        if let Err(error) = result {
+            cx.metrics.error();
+            return Err(ComponentError(format!("writing to {target:?}: {error}")));
+        }
+        cx.metrics.sent(count);
     }
     Ok(())
 }
