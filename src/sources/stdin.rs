@@ -8,16 +8,18 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver, OrderedAcks};
+use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
 use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, LineFramer};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
+use crate::topology::fanout::Fanout;
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
 
 /// `[sources.ID] type = "stdin"`.
@@ -113,12 +115,6 @@ pub fn spawn_reader<R: Read + Send + 'static>(
 /// Invalid lines are logged one by one up to this many, then only counted.
 const LOGGED_INVALID_LINES: u64 = 100;
 
-/// A batch being decoded, with the acknowledgement receiver of its events.
-struct Decoding {
-    job: JoinHandle<Decoded>,
-    receiver: BatchStatusReceiver,
-}
-
 /// The result of decoding one [`FrameBatch`].
 struct Decoded {
     events: Batch,
@@ -151,17 +147,96 @@ fn decode(
 
 /// Decodes the framed batches from `batches` on every core and sends them on in order,
 /// until end of input or shutdown; then waits for every batch's acknowledgement.
+///
+/// Each batch is decoded and sent by one task. The output is handed from task to task in
+/// input order (the "turn"): a task that has decoded its batch waits for the output, sends,
+/// and passes the output on. A task usually finds the output already waiting, so it sends
+/// from the core that decoded the batch, and the transforms and the sink it wakes run there
+/// too: the events are read on the core that built them, which costs far less than moving
+/// them to another core.
 pub async fn read_lines(
     config: StdinConfig,
     cx: SourceContext,
-    batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
+    mut batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
 ) -> Result<(), ComponentError> {
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Decoding>(worker_count());
-    let reader = dispatch_decoding(&config, &cx, batches, jobs_tx);
-    let forwarder = forward(&cx, jobs_rx);
-    let (read, forwarded) = tokio::join!(reader, forwarder);
-    read?;
-    let undelivered = forwarded?;
+    let codec = config.decoding.codec;
+    let source_id = intern_id(&cx.id);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(worker_count()));
+    let invalid = Arc::new(AtomicU64::new(0));
+    let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<(usize, BatchStatusReceiver)>();
+    // The output travels from task to task; the first task finds it here.
+    let (first_turn, mut turn) = oneshot::channel::<Fanout>();
+    let _ = first_turn.send(cx.out.clone());
+    let mut tasks: std::collections::VecDeque<JoinHandle<Result<(), ComponentError>>> =
+        std::collections::VecDeque::new();
+
+    let collect_acks = async {
+        let mut undelivered: u64 = 0;
+        while let Some((count, receiver)) = acks_rx.recv().await {
+            undelivered += not_delivered(count, receiver.await);
+        }
+        undelivered
+    };
+    let dispatch = async {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = cx.shutdown.cancelled() => break,
+                next = batches.recv() => next,
+            };
+            let frames = match next {
+                None => break,
+                Some(Ok(frames)) => frames,
+                Some(Err(error)) => {
+                    return Err(ComponentError(format!("reading stdin: {error}")));
+                }
+            };
+            let permit = Arc::clone(&in_flight)
+                .acquire_owned()
+                .await
+                .map_err(|_| ComponentError("stdin: decoding stopped".into()))?;
+            let (next_turn, next_turn_rx) = oneshot::channel::<Fanout>();
+            let my_turn = std::mem::replace(&mut turn, next_turn_rx);
+            let (notifier, receiver) = BatchNotifier::new();
+            let acks = acks_tx.clone();
+            let invalid = Arc::clone(&invalid);
+            let metrics = Arc::clone(&cx.metrics);
+            tasks.push_back(tokio::task::spawn(async move {
+                let decoded = decode(frames, codec, source_id, notifier);
+                let Ok(mut out) = my_turn.await else {
+                    // An earlier task failed and dropped the output: stop here too.
+                    return Err(ComponentError("stdin: output lost".into()));
+                };
+                log_invalid_lines(&decoded.invalid_lines, &invalid, &metrics);
+                metrics.received(decoded.events.len());
+                let _ = acks.send((decoded.events.len(), receiver));
+                let sent = out.send(decoded.events).await;
+                let _ = next_turn.send(out);
+                drop(permit);
+                sent.map_err(|e| ComponentError(format!("stdin: {e}")))
+            }));
+            while tasks.front().is_some_and(JoinHandle::is_finished) {
+                if let Some(task) = tasks.pop_front() {
+                    join(task).await?;
+                }
+            }
+        }
+        while let Some(task) = tasks.pop_front() {
+            join(task).await?;
+        }
+        Ok(())
+    };
+    let dispatched = dispatch.await;
+    // Every batch is sent: let the output go so downstream sees the end, then wait for the
+    // acknowledgements (exit 0 must mean everything read was delivered).
+    drop(turn);
+    drop(acks_tx);
+    let undelivered = collect_acks.await;
+    dispatched?;
+    let invalid = invalid.load(Ordering::Relaxed);
+    if invalid > 0 {
+        tracing::warn!(component = %cx.id, invalid_lines = invalid, "invalid lines were skipped");
+    }
     if undelivered > 0 {
         return Err(ComponentError(format!(
             "{undelivered} events read from stdin were not delivered"
@@ -170,75 +245,22 @@ pub async fn read_lines(
     Ok(())
 }
 
-/// Starts decoding each framed batch on the runtime's workers, in order.
-async fn dispatch_decoding(
-    config: &StdinConfig,
-    cx: &SourceContext,
-    mut batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
-    jobs: mpsc::Sender<Decoding>,
-) -> Result<(), ComponentError> {
-    let codec = config.decoding.codec;
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = cx.shutdown.cancelled() => break,
-            next = batches.recv() => next,
-        };
-        let frames = match next {
-            None => break,
-            Some(Ok(frames)) => frames,
-            Some(Err(error)) => return Err(ComponentError(format!("reading stdin: {error}"))),
-        };
-        let (notifier, receiver) = BatchNotifier::new();
-        let source_id = intern_id(&cx.id);
-        let job = tokio::task::spawn(async move { decode(frames, codec, source_id, notifier) });
-        if jobs.send(Decoding { job, receiver }).await.is_err() {
-            return Err(ComponentError("stdin: downstream stopped".into()));
-        }
-    }
-    Ok(())
+async fn join(task: JoinHandle<Result<(), ComponentError>>) -> Result<(), ComponentError> {
+    task.await
+        .map_err(|e| ComponentError(format!("stdin: decoding task failed: {e}")))?
 }
 
-/// Sends decoded batches on in input order, then waits for their acknowledgements.
-/// Returns how many events were not delivered.
-async fn forward(
-    cx: &SourceContext,
-    mut jobs: mpsc::Receiver<Decoding>,
-) -> Result<u64, ComponentError> {
-    let mut out = cx.out.clone();
-    let mut acks: OrderedAcks<usize> = OrderedAcks::new();
-    let mut undelivered: u64 = 0;
-    let mut invalid: u64 = 0;
-    while let Some(Decoding { job, receiver }) = jobs.recv().await {
-        let decoded = job
-            .await
-            .map_err(|e| ComponentError(format!("stdin: decoding task failed: {e}")))?;
-        for (line, error) in &decoded.invalid_lines {
-            invalid += 1;
-            cx.metrics.error();
-            if invalid <= LOGGED_INVALID_LINES {
-                tracing::warn!(line, %error, "invalid line skipped");
-            } else if invalid == LOGGED_INVALID_LINES + 1 {
-                tracing::warn!("more invalid lines; counting them without logging each");
-            }
-        }
-        acks.push(decoded.events.len(), receiver);
-        cx.metrics.received(decoded.events.len());
-        out.send(decoded.events)
-            .await
-            .map_err(|e| ComponentError(format!("stdin: {e}")))?;
-        while let Some((count, status)) = acks.try_next_ready() {
-            undelivered += not_delivered(count, status);
+/// Logs each invalid line with its number, up to [`LOGGED_INVALID_LINES`], then only counts.
+fn log_invalid_lines(lines: &[(u64, String)], invalid: &AtomicU64, metrics: &ComponentMetrics) {
+    for (line, error) in lines {
+        let count = invalid.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics.error();
+        if count <= LOGGED_INVALID_LINES {
+            tracing::warn!(line, %error, "invalid line skipped");
+        } else if count == LOGGED_INVALID_LINES + 1 {
+            tracing::warn!("more invalid lines; counting them without logging each");
         }
     }
-    // Wait for the sinks: exit 0 must mean everything read was delivered.
-    while let Some((count, status)) = acks.next_ready().await {
-        undelivered += not_delivered(count, status);
-    }
-    if invalid > 0 {
-        tracing::warn!(component = %cx.id, invalid_lines = invalid, "invalid lines were skipped");
-    }
-    Ok(undelivered)
 }
 
 fn not_delivered(count: usize, status: BatchStatus) -> u64 {
