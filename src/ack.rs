@@ -45,6 +45,15 @@ impl BatchStatus {
         }
     }
 
+    /// How many of a batch's `events` count as not delivered when it ends with this status.
+    pub fn undelivered(self, events: usize) -> u64 {
+        if self == Self::Delivered {
+            0
+        } else {
+            events as u64
+        }
+    }
+
     /// The worse of two statuses.
     pub fn worst(self, other: Self) -> Self {
         self.max(other)

@@ -154,7 +154,8 @@ pub struct TransformOutputs {
 pub trait SyncTransform: Send {
     /// Processes `batch`, appending results to `outputs[i]`. Events dropped on purpose must be
     /// finalized (usually as delivered); events that fail must be finalized as rejected.
-    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]);
+    /// Returns how many events were dropped on purpose (`component_discarded_events_total`).
+    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize;
 
     /// A fresh instance for another worker task (with its own VRL runtime state).
     fn clone_box(&self) -> Box<dyn SyncTransform>;

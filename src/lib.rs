@@ -12,8 +12,8 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use c1_pipeline::config::Config;
-//! let config = Config::load(&["pipeline.toml".into()])?;
-//! let graph = c1_pipeline::config::graph::check(&config)?;
+//! let env = |name: &str| std::env::var(name).ok();
+//! let (config, graph) = Config::load_with_graph(&["pipeline.toml".into()], &env)?;
 //! c1_pipeline::topology::run(&config, &graph, std::future::pending(), Default::default()).await?;
 //! # Ok(()) }
 //! ```

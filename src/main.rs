@@ -157,15 +157,10 @@ fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
         );
         return Err(ExitCode::from(EXIT_CONFIG));
     }
-    let config = Config::load(configs).map_err(|errors| {
+    Config::load_with_graph(configs, &|name| std::env::var(name).ok()).map_err(|errors| {
         report_config_errors(&errors);
         ExitCode::from(EXIT_CONFIG)
-    })?;
-    let graph = graph::check(&config).map_err(|errors| {
-        report_config_errors(&errors);
-        ExitCode::from(EXIT_CONFIG)
-    })?;
-    Ok((config, graph))
+    })
 }
 
 async fn validate(args: ValidateArgs) -> ExitCode {

@@ -38,7 +38,12 @@ impl ComponentMetrics {
 
     /// Adds one error.
     pub fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors(1);
+    }
+
+    /// Adds `n` errors.
+    pub fn errors(&self, n: u64) {
+        self.errors.fetch_add(n, Ordering::Relaxed);
     }
 }
 

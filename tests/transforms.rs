@@ -46,9 +46,18 @@ fn batch(values: &[serde_json::Value]) -> (Batch, BatchStatusReceiver) {
 
 /// Runs `transform` over `batch` with `count` output slots.
 fn run(transform: &mut dyn SyncTransform, batch: Batch, count: usize) -> Vec<Batch> {
+    run_counted(transform, batch, count).0
+}
+
+/// The outputs and the number of events the transform reports as discarded.
+fn run_counted(
+    transform: &mut dyn SyncTransform,
+    batch: Batch,
+    count: usize,
+) -> (Vec<Batch>, usize) {
     let mut outputs: Vec<Batch> = (0..count).map(|_| Vec::new()).collect();
-    transform.transform(batch, &mut outputs);
-    outputs
+    let discarded = transform.transform(batch, &mut outputs);
+    (outputs, discarded)
 }
 
 fn output_count(outputs: &TransformOutputs) -> usize {
@@ -227,8 +236,9 @@ source = '''
     );
     assert_eq!(output_count(&outputs), 1);
     let (events, receiver) = batch(&[original_event(), original_event()]);
-    let out = run(remap.as_mut(), events, 1);
+    let (out, discarded) = run_counted(remap.as_mut(), events, 1);
     assert!(out[0].is_empty(), "failed events were not dropped");
+    assert_eq!(discarded, 2);
     // Dropping on purpose is handling the event: the source must not resend it.
     assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
 }
@@ -403,7 +413,8 @@ condition = '.activity_id != 2'
         .map(|i| json!({ "id": i, "activity_id": i % 3 }))
         .collect();
     let (events, mut receiver) = batch(&events);
-    let mut out = run(filter.as_mut(), events, 1);
+    let (mut out, discarded) = run_counted(filter.as_mut(), events, 1);
+    assert_eq!(discarded, 2, "the two reads are counted as discarded");
     let kept: Vec<i64> = values(&out[0])
         .iter()
         .map(|v| v["id"].as_i64().unwrap())
@@ -431,12 +442,14 @@ condition = { type = "vrl", source = 'to_int!(.n) > 1' }
         json!({ "n": 1 }),
         json!({ "n": [] }),
     ]);
-    let out = run(filter.as_mut(), events, 1);
+    let (out, discarded) = run_counted(filter.as_mut(), events, 1);
     assert!(out[0].is_empty());
+    assert_eq!(discarded, 3);
     assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
 
     let (events, _receiver) = batch(&[json!({ "n": "5" })]);
-    let out = run(filter.as_mut(), events, 1);
+    let (out, discarded) = run_counted(filter.as_mut(), events, 1);
+    assert_eq!(discarded, 0);
     assert_eq!(values(&out[0]), vec![json!({ "n": "5" })]);
     finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
 }
@@ -517,8 +530,9 @@ async fn route_without_reroute_unmatched_drops_as_delivered() {
     let (mut route, outputs) = build(&format!("{ROUTE}reroute_unmatched = false\n"));
     assert_eq!(outputs.named, vec!["auth", "failures"]);
     let (events, receiver) = batch(&route_events()[3..]);
-    let out = run(route.as_mut(), events, output_count(&outputs));
+    let (out, discarded) = run_counted(route.as_mut(), events, output_count(&outputs));
     assert!(out.iter().all(Vec::is_empty));
+    assert_eq!(discarded, 1, "the unmatched event is counted as discarded");
     assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
 }
 

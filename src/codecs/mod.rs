@@ -68,6 +68,22 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// `framing` options (of sources and sinks).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FramingConfig {
+    /// Only `newline_delimited`.
+    pub method: FramingMethod,
+}
+
+/// Supported framings.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FramingMethod {
+    /// One event per line (`\n`, with an optional `\r` before it).
+    NewlineDelimited,
+}
+
 /// Frames (lines) read from an input: slices of the buffer they were read into, so reading
 /// costs one copy and one allocation per read, whatever the number of lines. Decoded later,
 /// on whichever core is free.

@@ -29,12 +29,11 @@ use crate::transforms::TransformConfig;
 pub struct Origin {
     /// The component's table header (or first key).
     pub location: Option<Location>,
-    /// Position of each option's value, by path: top-level keys of the table (`encoding`),
-    /// nested keys (`encoding.codec`, `route.errors`) and array items (`inputs[1]`).
-    pub fields: BTreeMap<String, Location>,
-    /// The file and its text, to locate positions inside string values.
+    /// The file and its text; positions are computed from them only when an error needs one.
     source: Option<(Arc<Path>, Arc<str>)>,
-    /// Byte offset of each option's value in the file text, by the same paths as `fields`.
+    /// Byte offset of each option's value in the file text, by path: top-level keys of the
+    /// table (`encoding`), nested keys (`encoding.codec`, `route.errors`) and array items
+    /// (`inputs[1]`).
     value_offsets: BTreeMap<String, usize>,
 }
 
@@ -44,8 +43,9 @@ impl Origin {
     pub fn field_location(&self, field: &str) -> Option<Location> {
         let mut path = field;
         loop {
-            if let Some(location) = self.fields.get(path) {
-                return Some(location.clone());
+            if let (Some(offset), Some((file, text))) = (self.value_offsets.get(path), &self.source)
+            {
+                return Some(Location::from_offset(file, text, *offset));
             }
             match path.rfind(['.', '[']) {
                 Some(end) => path = &path[..end],
@@ -220,6 +220,15 @@ impl Config {
         paths: &[PathBuf],
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
+        Self::load_with_graph(paths, lookup).map(|(config, _)| config)
+    }
+
+    /// As [`load_with_env`](Self::load_with_env), also returning the resolved graph (what a
+    /// run needs), so the graph is checked once.
+    pub fn load_with_graph(
+        paths: &[PathBuf],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Self, graph::Graph), ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
         for path in paths {
@@ -238,14 +247,11 @@ impl Config {
                 Err(ConfigErrors(mut more)) => errors.append(&mut more),
             }
         }
-        if errors.is_empty() {
-            errors.extend(graph::check(&config).err().map(|e| e.0).unwrap_or_default());
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        let graph = graph::check(&config)?;
+        Ok((config, graph))
     }
 
     /// Parses one file's text (`path` is used for positions in messages). Does not check the
@@ -554,10 +560,6 @@ impl Loader<'_> {
         collect_entries(&table, "", &mut entries);
         let origin = Origin {
             location: Some(id_location.clone()),
-            fields: entries
-                .iter()
-                .map(|e| (e.path.clone(), self.location(e.value.start)))
-                .collect(),
             source: Some((Arc::clone(self.file), Arc::clone(&self.shared_text))),
             value_offsets: entries
                 .iter()

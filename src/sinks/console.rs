@@ -24,7 +24,7 @@ pub struct ConsoleConfig {
     pub encoding: EncodingConfig,
     /// Framing: only `newline_delimited` (the default).
     #[serde(default)]
-    pub framing: Option<crate::sources::stdin::FramingConfig>,
+    pub framing: Option<crate::codecs::FramingConfig>,
     /// `acknowledgements.enabled`.
     #[serde(default)]
     pub acknowledgements: SinkAcknowledgements,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::demo_events::DemoEventGenerator;
-use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
+use crate::ack::{BatchNotifier, OrderedAcks};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Event, intern_id};
 use crate::topology::MAX_BATCH_EVENTS;
@@ -138,19 +138,11 @@ async fn run(
             sent = cx.out.send(batch) => sent.map_err(|e| ComponentError(format!("conductorone_demo: {e}")))?,
         }
         while let Some((size, status)) = acks.try_next_ready() {
-            undelivered += if status == BatchStatus::Delivered {
-                0
-            } else {
-                size as u64
-            };
+            undelivered += status.undelivered(size);
         }
     }
     while let Some((size, status)) = acks.next_ready().await {
-        undelivered += if status == BatchStatus::Delivered {
-            0
-        } else {
-            size as u64
-        };
+        undelivered += status.undelivered(size);
     }
     if undelivered > 0 {
         return Err(ComponentError(format!(

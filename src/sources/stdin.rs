@@ -14,8 +14,8 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
-use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, LineFramer};
+use crate::ack::{BatchNotifier, BatchStatusReceiver};
+use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, FramingConfig, LineFramer};
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
@@ -36,22 +36,6 @@ pub struct StdinConfig {
     /// Lines longer than this many bytes are skipped and counted. Default 102400 (Vector's).
     #[serde(default = "default_max_length")]
     pub max_length: usize,
-}
-
-/// `framing` options.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FramingConfig {
-    /// Only `newline_delimited`.
-    pub method: FramingMethod,
-}
-
-/// Supported framings.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FramingMethod {
-    /// One event per line (`\n`, with an optional `\r` before it).
-    NewlineDelimited,
 }
 
 fn default_max_length() -> usize {
@@ -95,9 +79,7 @@ pub fn spawn_reader<R: Read + Send + 'static>(
             loop {
                 let skipped_before = framer.too_long;
                 let next = framer.next_batch(MAX_BATCH_EVENTS);
-                for _ in skipped_before..framer.too_long {
-                    metrics.error();
-                }
+                metrics.errors(framer.too_long - skipped_before);
                 let batch = match next {
                     Ok(None) => break,
                     Ok(Some(batch)) => Ok(batch),
@@ -108,6 +90,11 @@ pub fn spawn_reader<R: Read + Send + 'static>(
                     break;
                 }
             }
+            tracing::debug!(
+                lines = framer.lines(),
+                too_long = framer.too_long,
+                "stdin: end of input"
+            );
         })?;
     Ok(batches)
 }
@@ -173,7 +160,7 @@ pub async fn read_lines(
     let collect_acks = async {
         let mut undelivered: u64 = 0;
         while let Some((count, receiver)) = acks_rx.recv().await {
-            undelivered += not_delivered(count, receiver.await);
+            undelivered += receiver.await.undelivered(count);
         }
         undelivered
     };
@@ -260,13 +247,5 @@ fn log_invalid_lines(lines: &[(u64, String)], invalid: &AtomicU64, metrics: &Com
         } else if count == LOGGED_INVALID_LINES + 1 {
             tracing::warn!("more invalid lines; counting them without logging each");
         }
-    }
-}
-
-fn not_delivered(count: usize, status: BatchStatus) -> u64 {
-    if status == BatchStatus::Delivered {
-        0
-    } else {
-        count as u64
     }
 }

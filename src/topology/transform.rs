@@ -12,7 +12,8 @@ use crate::metrics::ComponentMetrics;
 use crate::topology::fanout::Fanout;
 use crate::topology::transform_workers;
 
-type Done = (Box<dyn SyncTransform>, Vec<Batch>);
+/// A worker back from a batch: itself, the outputs, and how many events it discarded.
+type Done = (Box<dyn SyncTransform>, Vec<Batch>, usize);
 
 /// Reads batches until every producer has finished, transforms them and sends each output
 /// to its consumers.
@@ -39,8 +40,9 @@ pub async fn run(
         tokio::select! {
             biased;
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let (worker, results) = done.map_err(|e| ComponentError(format!("{name}: transform task failed: {e}")))?;
+                let (worker, results, discarded) = done.map_err(|e| ComponentError(format!("{name}: transform task failed: {e}")))?;
                 idle.push(worker);
+                metrics.discarded(discarded);
                 for (fanout, batch) in outputs.iter_mut().zip(results) {
                     if fanout.send(batch).await.is_err() {
                         return Err(ComponentError(format!("{name}: every consumer of an output stopped")));
@@ -54,8 +56,8 @@ pub async fn run(
                     let output_count = outputs.len();
                     in_flight.push_back(tokio::task::spawn(async move {
                         let mut results: Vec<Batch> = (0..output_count).map(|_| Vec::new()).collect();
-                        worker.transform(batch, &mut results);
-                        (worker, results)
+                        let discarded = worker.transform(batch, &mut results);
+                        (worker, results, discarded)
                     }));
                 }
                 None => input_open = false,
@@ -76,7 +78,8 @@ async fn run_inline(
     let mut results: Vec<Batch> = outputs.iter().map(|_| Vec::new()).collect();
     while let Some(batch) = input.recv().await {
         metrics.received(batch.len());
-        transform.transform(batch, &mut results);
+        let discarded = transform.transform(batch, &mut results);
+        metrics.discarded(discarded);
         for (fanout, batch) in outputs.iter_mut().zip(results.iter_mut()) {
             if fanout.send(std::mem::take(batch)).await.is_err() {
                 return Err(ComponentError(format!(

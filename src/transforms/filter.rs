@@ -38,8 +38,9 @@ struct Filter {
 }
 
 impl SyncTransform for Filter {
-    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) {
+    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
         outputs[0].reserve(batch.len());
+        let mut discarded = 0;
         for mut event in batch {
             let keep = self
                 .condition
@@ -48,9 +49,11 @@ impl SyncTransform for Filter {
             if keep {
                 outputs[0].push(event);
             } else {
+                discarded += 1;
                 event.finish(BatchStatus::Delivered);
             }
         }
+        discarded
     }
 
     fn clone_box(&self) -> Box<dyn SyncTransform> {

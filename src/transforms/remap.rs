@@ -155,8 +155,8 @@ impl Remap {
     }
 
     /// Handles an event whose program failed or aborted (already restored to its original
-    /// value when a copy was kept).
-    fn failed(&mut self, mut event: Event, terminate: Terminate, outputs: &mut [Batch]) {
+    /// value when a copy was kept). Returns whether the event was dropped for good.
+    fn failed(&mut self, mut event: Event, terminate: Terminate, outputs: &mut [Batch]) -> bool {
         let aborted = matches!(terminate, Terminate::Abort(_));
         let drop = if aborted {
             self.drop_on_abort
@@ -171,6 +171,7 @@ impl Remap {
         }
         if !drop {
             outputs[0].push(event);
+            false
         } else if self.reroute_dropped {
             let mut dropped = ObjectMap::new();
             dropped.insert(
@@ -187,16 +188,19 @@ impl Remap {
                 metadata.insert(KeyString::from("dropped"), Value::Object(dropped));
             }
             outputs[1].push(event);
+            false
         } else {
             // Dropped on purpose by configuration: handled.
             event.finish(BatchStatus::Delivered);
+            true
         }
     }
 }
 
 impl SyncTransform for Remap {
-    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) {
+    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
         outputs[0].reserve(batch.len());
+        let mut discarded = 0;
         for mut event in batch {
             let result = if self.keep_original {
                 self.runner.run_undoable(
@@ -214,10 +218,11 @@ impl SyncTransform for Remap {
                         self.undo
                             .restore(&mut event.value, &mut event.metadata.value);
                     }
-                    self.failed(event, terminate, outputs);
+                    discarded += usize::from(self.failed(event, terminate, outputs));
                 }
             }
         }
+        discarded
     }
 
     fn clone_box(&self) -> Box<dyn SyncTransform> {

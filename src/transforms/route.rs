@@ -81,7 +81,8 @@ struct Route {
 }
 
 impl SyncTransform for Route {
-    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) {
+    fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
+        let mut discarded = 0;
         let mut matched: Vec<usize> = Vec::with_capacity(self.conditions.len());
         for mut event in batch {
             matched.clear();
@@ -101,9 +102,13 @@ impl SyncTransform for Route {
                     outputs[last].push(event);
                 }
                 None if self.reroute_unmatched => outputs[self.conditions.len()].push(event),
-                None => event.finish(BatchStatus::Delivered),
+                None => {
+                    discarded += 1;
+                    event.finish(BatchStatus::Delivered);
+                }
             }
         }
+        discarded
     }
 
     fn clone_box(&self) -> Box<dyn SyncTransform> {
