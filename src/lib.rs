@@ -24,6 +24,7 @@ pub mod component;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod retry;
 pub mod sinks;
 pub mod sources;
 pub mod topology;
