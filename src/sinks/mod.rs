@@ -2,6 +2,7 @@
 
 pub mod blackhole;
 pub mod console;
+pub mod splunk_hec_logs;
 
 use serde::Deserialize;
 
@@ -9,11 +10,16 @@ use crate::component::{SinkComponent, component_registry};
 
 component_registry! {
     /// Every sink type, tagged by `type`.
+    // Configurations exist once per component at start-up: their size does not matter, and
+    // boxing variants would complicate the registry for every component.
+    #[allow(clippy::large_enum_variant)]
     SinkConfig: SinkComponent {
         /// Write to stdout or stderr.
         Console(console::ConsoleConfig) = "console",
         /// Discard (benchmarks, tests).
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
+        /// Splunk HTTP Event Collector.
+        SplunkHecLogs(splunk_hec_logs::SplunkHecLogsConfig) = "splunk_hec_logs",
     }
 }
 
