@@ -210,6 +210,39 @@ batch.max_events = 40
 }
 
 #[tokio::test]
+async fn end_of_input_sends_partial_batches_at_once_and_waits_for_their_acks() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(200));
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.timeout_secs = 30");
+    let started = std::time::Instant::now();
+    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the partial batch went out at end of input, not after batch.timeout_secs"
+    );
+    assert_eq!(arrivals(&server).len(), 5);
+}
+
+#[tokio::test]
+async fn requests_stay_in_flight_while_acks_are_awaited() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(500));
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "batch.max_events = 10\nrequest.concurrency = 2",
+    );
+    let statuses = run_sink(&config, (0..120).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let stats = server.stats();
+    // Two request slots, yet many batches were accepted and waiting for their acks at once:
+    // waiting for an ack does not hold a request slot.
+    assert!(stats.max_unacked > 2, "{stats:?}");
+    assert_eq!(arrivals(&server).len(), 120);
+}
+
+#[tokio::test]
 async fn templated_index_routes_events_and_an_unrenderable_event_is_rejected() {
     let server = HecServer::start(ServerConfig {
         indexes: Some(vec!["acme".into(), "globex".into()]),

@@ -78,6 +78,8 @@ pub struct Stats {
     pub events: u64,
     /// Largest decoded body.
     pub max_body: usize,
+    /// Most ack ids handed out and not yet reported true, at any moment.
+    pub max_unacked: usize,
 }
 
 #[derive(Default)]
@@ -328,6 +330,8 @@ fn accept(state: &mut ServerState, acks: bool, channel: Option<String>) -> Respo
     let id = entry.next_id;
     entry.next_id += 1;
     entry.pending.insert(id, ready);
+    let unacked = state.channels.values().map(|c| c.pending.len()).sum();
+    state.stats.max_unacked = state.stats.max_unacked.max(unacked);
     state.stats.ack_ids += 1;
     reply(
         200,
