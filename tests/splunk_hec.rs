@@ -130,6 +130,37 @@ async fn run_sink(config: &SplunkHecLogsConfig, events: Vec<Value>) -> Vec<Batch
     statuses
 }
 
+/// Collects the log lines of the current thread (tests here run on one thread, sink tasks
+/// included) while the returned guard lives.
+fn capture_logs() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = Capture(Arc::clone(&buffer));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+fn logs(buffer: &std::sync::Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned()
+}
+
 /// How many times each uid reached the server.
 fn arrivals(server: &HecServer) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -338,6 +369,25 @@ async fn delayed_and_lost_acks_lead_to_resends_not_losses() {
 }
 
 #[tokio::test]
+async fn ack_polling_starts_fast_and_backs_off_while_nothing_is_acked() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(1_500));
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "acknowledgements.query_interval = 1\nacknowledgements.retry_limit = 10",
+    );
+    let started = std::time::Instant::now();
+    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let queries = server.stats().ack_queries;
+    // Fixed 50 ms polling would ask ~30 times in 1.5 s; doubling from 50 ms asks about 6 times.
+    assert!((2..=9).contains(&queries), "{queries} ack queries");
+    // ... and the ack is still noticed within one query_interval of being ready.
+    assert!(started.elapsed() < Duration::from_millis(1_500 + 1_000 + 500));
+}
+
+#[tokio::test]
 async fn acks_that_never_come_end_as_errored_once_attempts_run_out() {
     let server = HecServer::start(ServerConfig::default()).await;
     server.faults(|f| f.drop_next_acks = usize::MAX);
@@ -365,7 +415,14 @@ async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
         })
         .collect();
     let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.timeout_secs = 0.5");
+    let (log, _guard) = capture_logs();
     let statuses = run_sink(&config, events).await;
+    let log = logs(&log);
+    assert!(
+        log.contains("refused one event") && log.contains("event_index=7"),
+        "{log}"
+    );
+    assert!(log.contains("Invalid data format"), "{log}");
     for (i, status) in statuses.iter().enumerate() {
         let expected = if i == 7 {
             BatchStatus::Rejected
@@ -418,6 +475,7 @@ async fn a_refused_token_is_retried_slowly_until_it_is_accepted() {
     let server = HecServer::start(ServerConfig::default()).await;
     let late_token = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
     let config = base_config(&server.endpoint(), late_token, "");
+    let (log, _guard) = capture_logs();
     let sink = tokio::spawn({
         let config = config.clone();
         async move { run_sink(&config, (0..30).map(ocsf).collect()).await }
@@ -434,6 +492,13 @@ async fn a_refused_token_is_retried_slowly_until_it_is_accepted() {
     let statuses = sink.await.unwrap();
     assert_all(&statuses, BatchStatus::Delivered);
     assert_eq!(arrivals(&server).len(), 30);
+    let log = logs(&log);
+    assert!(log.contains("refused the token"), "{log}");
+    assert!(log.contains("configuration problem"), "{log}");
+    assert!(
+        !log.contains(late_token),
+        "the token leaked into the logs:\n{log}"
+    );
 }
 
 #[tokio::test]
