@@ -404,39 +404,81 @@ async fn acks_that_never_come_end_as_errored_once_attempts_run_out() {
 
 #[tokio::test]
 async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
+    for compression in ["gzip", "none"] {
+        let server = HecServer::start(ServerConfig::default()).await;
+        let events: Vec<Value> = (0..20)
+            .map(|i| {
+                let mut event = ocsf(i);
+                if i == 7 {
+                    event["hec_invalid"] = json!(true);
+                }
+                event
+            })
+            .collect();
+        let config = base_config(
+            &server.endpoint(),
+            ACK_TOKEN,
+            &format!("batch.timeout_secs = 0.5\ncompression = \"{compression}\""),
+        );
+        let (log, _guard) = capture_logs();
+        let statuses = run_sink(&config, events).await;
+        let log = logs(&log);
+        assert!(
+            log.contains("refused one event") && log.contains("event_index=7"),
+            "{log}"
+        );
+        assert!(log.contains("Invalid data format"), "{log}");
+        for (i, status) in statuses.iter().enumerate() {
+            let expected = if i == 7 {
+                BatchStatus::Rejected
+            } else {
+                BatchStatus::Delivered
+            };
+            assert_eq!(*status, expected, "{compression}: event {i}");
+        }
+        let counts = arrivals(&server);
+        assert_eq!(counts.len(), 19, "{compression}");
+        assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+        assert!(!counts.contains_key("evt-7"));
+        let stats = server.stats();
+        assert_eq!(stats.statuses.get(&400), Some(&1), "{stats:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_end_to_end_acknowledgements_events_are_released_on_receipt() {
     let server = HecServer::start(ServerConfig::default()).await;
-    let events: Vec<Value> = (0..20)
+    server.faults(|f| f.unhealthy = true);
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 2");
+    let (sender, input) = mpsc::channel(4);
+    let cx = SinkContext {
+        id: Arc::from("splunk"),
+        input,
+        acknowledgements: false,
+        metrics: Arc::new(ComponentMetrics::default()),
+    };
+    let task = tokio::spawn(config.build(cx).expect("the sink builds"));
+    let (notifier, receiver) = BatchNotifier::new();
+    let batch = (0..5)
         .map(|i| {
-            let mut event = ocsf(i);
-            if i == 7 {
-                event["hec_invalid"] = json!(true);
-            }
-            event
+            let value = serde_json::from_value(ocsf(i)).unwrap();
+            Event::from_source(value, "test", Some(notifier.finalizer()))
         })
         .collect();
-    let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.timeout_secs = 0.5");
-    let (log, _guard) = capture_logs();
-    let statuses = run_sink(&config, events).await;
-    let log = logs(&log);
-    assert!(
-        log.contains("refused one event") && log.contains("event_index=7"),
-        "{log}"
-    );
-    assert!(log.contains("Invalid data format"), "{log}");
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i == 7 {
-            BatchStatus::Rejected
-        } else {
-            BatchStatus::Delivered
-        };
-        assert_eq!(*status, expected, "event {i}");
-    }
-    let counts = arrivals(&server);
-    assert_eq!(counts.len(), 19);
-    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
-    assert!(!counts.contains_key("evt-7"));
-    let stats = server.stats();
-    assert_eq!(stats.statuses.get(&400), Some(&1), "{stats:?}");
+    drop(notifier);
+    sender.send(batch).await.unwrap();
+    // Released before any request succeeded: the source does not wait for this sink.
+    let status = tokio::time::timeout(Duration::from_secs(5), receiver)
+        .await
+        .expect("released on receipt");
+    assert_eq!(status, BatchStatus::Delivered);
+    drop(sender);
+    tokio::time::timeout(LIMIT, task)
+        .await
+        .expect("the sink gave up after retry_attempts")
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.stats().statuses.get(&503), Some(&2));
 }
 
 #[tokio::test]
