@@ -1,5 +1,6 @@
 //! Sources: the registry of every source type.
 
+pub mod conductorone;
 pub mod demo;
 pub mod demo_events;
 pub mod stdin;
@@ -11,6 +12,8 @@ component_registry! {
     SourceConfig: SourceComponent {
         /// Newline-delimited events from standard input.
         Stdin(stdin::StdinConfig) = "stdin",
+        /// ConductorOne's system log over the API, with a durable acknowledged cursor.
+        Conductorone(conductorone::ConductoroneConfig) = "conductorone",
         /// Realistic ConductorOne events, no credentials needed.
         ConductoroneDemo(demo::DemoConfig) = "conductorone_demo",
     }
