@@ -617,24 +617,24 @@ struct Source {
     page_size: u32,
     /// The cursor after the last event sent (where the next poll starts).
     cursor: Checkpoint,
-    /// The cursor every sink has acknowledged.
-    committed: Checkpoint,
     /// Events sent so far (a sequence number for acks and the checkpoint writer).
     sent: u64,
     acks: OrderedAcks<AckToken>,
-    /// A batch failed: nothing more is committed until the source has rewound.
-    failed: bool,
+    commit: Commit,
     dedupe: Dedupe,
-    writer: CheckpointWriter,
 }
 
-impl Source {
-    /// Whether another page may be sent without exceeding the unpersisted bound.
-    fn has_room(&self) -> bool {
-        let persisted = *self.writer.persisted.borrow();
-        self.sent - persisted < (MAX_UNCHECKPOINTED_PAGES as u64) * u64::from(self.page_size)
-    }
+/// What acknowledgements move: the committed cursor and the checkpoint writer.
+struct Commit {
+    /// The cursor every sink has acknowledged.
+    committed: Checkpoint,
+    /// A batch failed: nothing more is committed until the source has rewound.
+    failed: bool,
+    writer: CheckpointWriter,
+    metrics: Arc<ComponentMetrics>,
+}
 
+impl Commit {
     /// Handles one batch's outcome; false when it was not delivered.
     fn on_ack(&mut self, (seq, cursor): AckToken, status: BatchStatus) -> bool {
         if self.failed {
@@ -652,6 +652,18 @@ impl Source {
         self.committed = cursor.clone();
         self.writer.latest.send_replace(Some((seq, cursor)));
         true
+    }
+}
+
+impl Source {
+    /// Whether another page may be sent without exceeding the unpersisted bound.
+    fn has_room(&self) -> bool {
+        let persisted = *self.commit.writer.persisted.borrow();
+        self.sent - persisted < (MAX_UNCHECKPOINTED_PAGES as u64) * u64::from(self.page_size)
+    }
+
+    fn on_ack(&mut self, token: AckToken, status: BatchStatus) -> bool {
+        self.commit.on_ack(token, status)
     }
 
     fn drain_ready_acks(&mut self) -> bool {
@@ -713,20 +725,35 @@ impl Source {
             if let Some(receiver) = receiver {
                 self.acks.push(token.clone(), receiver);
             }
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => {
-                    if self.acknowledgements {
-                        self.acks.pop_back();
+            // While the consumer is busy (backpressure), keep committing acknowledgements.
+            let mut ok = true;
+            {
+                let send = self.out.send(batch);
+                tokio::pin!(send);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => {
+                            // Not sent: its events were dropped (as `Errored`), nobody waits.
+                            if self.acknowledgements {
+                                self.acks.pop_back();
+                            }
+                            return Ok(Some(PollEnd::Shutdown));
+                        }
+                        sent = &mut send => {
+                            sent.map_err(|e| ComponentError(format!("conductorone: {e}")))?;
+                            break;
+                        }
+                        Some((token, status)) = self.acks.next_ready(), if ok && self.acks.len() > 1 => {
+                            ok = self.commit.on_ack(token, status);
+                        }
                     }
-                    return Ok(Some(PollEnd::Shutdown));
                 }
-                sent = self.out.send(batch) => sent.map_err(|e| ComponentError(format!("conductorone: {e}")))?,
             }
-            if !self.acknowledgements && !self.on_ack(token, BatchStatus::Delivered) {
-                return Ok(Some(PollEnd::Rewind));
+            if !self.acknowledgements {
+                ok = ok && self.on_ack(token, BatchStatus::Delivered);
             }
-            if !self.drain_ready_acks() {
+            if !ok || !self.drain_ready_acks() {
                 return Ok(Some(PollEnd::Rewind));
             }
         }
@@ -769,7 +796,7 @@ impl Source {
             pages_tx,
         ));
         let _abort = AbortOnDrop(fetch);
-        let mut persisted = self.writer.persisted.clone();
+        let mut persisted = self.commit.writer.persisted.clone();
         loop {
             let room = self.has_room();
             enum Step {
@@ -839,9 +866,9 @@ impl Source {
         while let Some((token, status)) = self.acks.next_ready().await {
             self.on_ack(token, status);
         }
-        self.failed = false;
-        self.cursor = self.committed.clone();
-        self.dedupe = Dedupe::new(self.committed.last_uid.as_deref());
+        self.commit.failed = false;
+        self.cursor = self.commit.committed.clone();
+        self.dedupe = Dedupe::new(self.commit.committed.last_uid.as_deref());
         tracing::info!(
             uid = self.cursor.last_uid.as_deref().unwrap_or(""),
             "conductorone: resending from the checkpoint"
@@ -921,15 +948,18 @@ async fn run(
         out: cx.out,
         shutdown: cx.shutdown,
         acknowledgements: cx.acknowledgements,
-        metrics: cx.metrics,
+        metrics: Arc::clone(&cx.metrics),
         page_size: settings.page_size,
         cursor: committed.clone(),
         dedupe: Dedupe::new(committed.last_uid.as_deref()),
-        committed,
+        commit: Commit {
+            committed,
+            failed: false,
+            writer,
+            metrics: Arc::clone(&cx.metrics),
+        },
         sent: 0,
         acks: OrderedAcks::new(),
-        failed: false,
-        writer,
     };
     let mut poll_backoff = settings.backoff();
     let mut fatal = None;
@@ -968,7 +998,7 @@ async fn run(
     while let Some((token, status)) = source.acks.next_ready().await {
         source.on_ack(token, status);
     }
-    source.writer.finish().await;
+    source.commit.writer.finish().await;
     match fatal {
         Some(error) => Err(ComponentError(format!("conductorone: {error}"))),
         None => Ok(()),
