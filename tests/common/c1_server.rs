@@ -78,6 +78,8 @@ pub struct ServerState {
     pub auth_failures: Vec<String>,
     /// 401 answers from the API.
     pub unauthorized: usize,
+    /// Every access token issued.
+    pub issued: Vec<String>,
 }
 
 /// A running fake tenant.
@@ -148,6 +150,7 @@ impl FakeC1 {
             mints: 0,
             auth_failures: Vec::new(),
             unauthorized: 0,
+            issued: Vec::new(),
         }));
         let app = Router::new()
             .route("/auth/v1/token", post(token))
@@ -326,6 +329,7 @@ async fn token(
     let token = format!("eyJhbGciOiJFZERTQSIs.fake-{}", uuid::Uuid::new_v4());
     let ttl = state.token_ttl;
     state.tokens.insert(token.clone(), Instant::now() + ttl);
+    state.issued.push(token.clone());
     let body = serde_json::json!({
         "access_token": token, "token_type": state.token_type, "expires_in": ttl.as_secs_f64(),
     });

@@ -272,10 +272,13 @@ impl ConductoroneConfig {
             }
         };
         let (secret, secret_field) = self.secret()?;
-        let key = credentials::parse_secret(secret.expose()).map_err(|e| {
-            BuildError::field(secret_field, e.to_string()).help(
-                "use the secret exactly as ConductorOne showed it when the credential was created: `secret-token:conductorone.com:v1:…`",
-            )
+        // No `field`: the error would then quote the option's line of the file, which may
+        // hold the secret itself. The message names the option instead.
+        let key = credentials::parse_secret(secret.expose()).map_err(|e| BuildError {
+            field: None,
+            message: format!("`{secret_field}`: {e}"),
+            help: Some("use the secret exactly as ConductorOne showed it when the credential was created: `secret-token:conductorone.com:v1:…`".to_owned()),
+            position_in_value: None,
         })?;
         let auth = match self.auth_method {
             AuthMethod::ClientAssertion => Authenticator::Assertion(AssertionKey::new(key)),
