@@ -25,14 +25,19 @@
 //! Note on RSS: a child's `ru_maxrss` can never be lower than this harness's own resident set at
 //! spawn time, so the harness streams everything and stays at a few MiB.
 
-use std::error::Error;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat};
+
+mod common;
+use common::{
+    BenchResult, IO_BUFFER_BYTES, Measurement, count_newlines, describe_wait_status,
+    ensure_workload, env_number, median, timeval_secs, verdict, wait_for_exit,
+};
 use serde_json::Value;
 
 /// Events generated for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
@@ -52,18 +57,9 @@ const MIN_CORES_FOR_WALL_TARGET: usize = 2;
 
 /// Pipeline configuration, relative to the package root (the children's working directory).
 const CONFIG_PATH: &str = "bench/core-pipeline.toml";
-/// Workload generator, relative to the package root.
-const GENERATOR_PATH: &str = "bench/gen_c1_events.py";
-/// Directory of generated workloads, relative to the package root.
-const DATA_DIR: &str = "target/bench-data";
 
 /// Argument that turns this binary into the baseline child.
 const BASELINE_FLAG: &str = "--baseline";
-/// I/O buffer size used by the baseline and by the harness's streaming reads.
-const IO_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Boxed error for the harness and the baseline; printed by `main`.
-type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -174,38 +170,6 @@ fn shape_event(event: &mut Value) {
 // ---------------------------------------------------------------------------------------------
 // Harness: workload, children, measurement, report.
 // ---------------------------------------------------------------------------------------------
-
-/// Resource use of one child process, from `wait4(2)`.
-#[derive(Clone, Copy, Debug)]
-struct Measurement {
-    /// User + system CPU time, in seconds.
-    cpu_secs: f64,
-    /// Wall time from spawn to reaping, in seconds.
-    wall_secs: f64,
-    /// Peak resident set size, in MiB.
-    max_rss_mib: f64,
-}
-
-impl Measurement {
-    /// Median of each metric taken separately over `runs` (which must not be empty).
-    fn median(runs: &[Measurement]) -> Measurement {
-        Measurement {
-            cpu_secs: median(runs.iter().map(|run| run.cpu_secs).collect()),
-            wall_secs: median(runs.iter().map(|run| run.wall_secs).collect()),
-            max_rss_mib: median(runs.iter().map(|run| run.max_rss_mib).collect()),
-        }
-    }
-}
-
-impl std::fmt::Display for Measurement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "CPU {:6.3} s  wall {:6.3} s  RSS {:6.1} MiB",
-            self.cpu_secs, self.wall_secs, self.max_rss_mib
-        )
-    }
-}
 
 /// Where a measured child's stdout goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,75 +322,6 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     Ok(true)
 }
 
-/// Reads a positive integer from the environment variable `name`, or returns `default`.
-fn env_number(name: &str, default: u64) -> BenchResult<u64> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .map_err(|e| format!("{name}={text:?} is not a number: {e}").into()),
-        Err(std::env::VarError::NotPresent) => Ok(default),
-        Err(error) => Err(format!("{name}: {error}").into()),
-    }
-}
-
-/// Returns `target/bench-data/events-N.ndjson`, generating it first unless it already holds
-/// exactly `events` lines (a stale or truncated file is regenerated).
-fn ensure_workload(root: &Path, events: u64) -> BenchResult<PathBuf> {
-    let dir = root.join(DATA_DIR);
-    let path = dir.join(format!("events-{events}.ndjson"));
-    if path.exists() {
-        let file = File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-        let lines = count_newlines(file).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if lines == events {
-            return Ok(path);
-        }
-        eprintln!(
-            "core_pipeline: {} has {lines} lines, not {events}: regenerating",
-            path.display()
-        );
-    }
-    fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let partial = dir.join(format!("events-{events}.ndjson.partial"));
-    let output =
-        File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
-    let generator = root.join(GENERATOR_PATH);
-    eprintln!(
-        "core_pipeline: generating {events} events: python3 {} {events} > {}",
-        generator.display(),
-        path.display()
-    );
-    let status = Command::new("python3")
-        .arg(&generator)
-        .arg(events.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(output))
-        .status()
-        .map_err(|e| format!("running python3 {}: {e}", generator.display()))?;
-    if !status.success() {
-        return Err(format!("python3 {} failed: {status}", generator.display()).into());
-    }
-    fs::rename(&partial, &path)
-        .map_err(|e| format!("renaming {} to {}: {e}", partial.display(), path.display()))?;
-    Ok(path)
-}
-
-/// Counts `\n` bytes in a stream, reading it in fixed-size chunks so memory stays flat.
-fn count_newlines(mut source: impl Read) -> io::Result<u64> {
-    let mut buffer = vec![0_u8; IO_BUFFER_BYTES];
-    let mut lines: u64 = 0;
-    loop {
-        let read = match source.read(&mut buffer) {
-            Ok(0) => return Ok(lines),
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        lines += buffer[..read].iter().filter(|&&byte| byte == b'\n').count() as u64;
-    }
-}
-
 /// Runs `contender` once on `workload` and measures it; with [`OutputSink::CountLines`] also
 /// returns the number of lines it wrote (otherwise 0). Fails if the child does not exit with 0.
 fn measure(
@@ -469,55 +364,6 @@ fn measure(
         max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
     };
     Ok((measurement, lines))
-}
-
-/// Reaps child `pid` with `wait4(2)`, returning its wait status and resource usage.
-///
-/// `std::process::Child::wait` cannot report resource usage, hence the direct call; the `Child`
-/// handle must not be waited on afterwards.
-fn wait_for_exit(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is a plain C struct of integers, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own child, not reaped yet; both pointers are valid for writes.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if reaped == pid {
-            return Ok((status, usage));
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-}
-
-/// Human-readable form of a `wait(2)` status.
-fn describe_wait_status(status: libc::c_int) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exit status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
-    } else {
-        format!("wait status {status:#x}")
-    }
-}
-
-/// A `timeval` in seconds.
-fn timeval_secs(time: libc::timeval) -> f64 {
-    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
-}
-
-/// Median of `values` (which must not be empty); the mean of the middle two for an even count.
-fn median(mut values: Vec<f64>) -> f64 {
-    assert!(!values.is_empty(), "median of no values");
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }
 
 /// Median figures of both sides, and what is needed to judge them.
@@ -601,9 +447,4 @@ impl Report {
             verdict(self.pipeline.max_rss_mib <= MAX_RSS_MIB)
         );
     }
-}
-
-/// `PASS` or `FAIL`.
-fn verdict(passed: bool) -> &'static str {
-    if passed { "PASS" } else { "FAIL" }
 }
