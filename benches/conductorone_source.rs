@@ -286,6 +286,9 @@ print_interval_secs = 3600
         c1_runs.push(c1);
     }
     println!("output   : {events} events delivered by each side in every run (blackhole counts)");
+    println!(
+        "note     : a child's peak RSS includes this harness's resident set at spawn (the workload it serves): ignore RSS here"
+    );
     if !bench_mode {
         println!("smoke run (no --bench): counts checked, timing not judged");
         return Ok(true);

@@ -17,8 +17,8 @@
 //! of at most [`MAX_BATCH_EVENTS`]), each with a [`BatchNotifier`]. The checkpoint
 //! (`data_dir/<source id>/checkpoint.json`: `metadata.uid` and `time` of the last event) only
 //! advances over the contiguous prefix of batches every sink has acknowledged
-//! ([`OrderedAcks`]), and is written atomically by a task of its own so `fsync` never stalls
-//! the polling. At most [`MAX_UNCHECKPOINTED_PAGES`] pages of events are sent ahead of the
+//! ([`OrderedAcks`]), and is written atomically by a task of its own (at most every
+//! [`CHECKPOINT_MIN_INTERVAL`]) so `fsync` never stalls the polling. At most [`MAX_UNCHECKPOINTED_PAGES`] pages of events are sent ahead of the
 //! stored checkpoint, which bounds what a crash (even `kill -9`) can make the source send
 //! again. A batch that fails (`Errored` or `Rejected`) stops the checkpoint: the source waits
 //! for its other batches, then resends everything after the checkpoint, after a backoff.
@@ -66,8 +66,15 @@ use token::{Authenticator, TokenClient};
 
 /// Pages' worth of events that may be sent ahead of the stored checkpoint (in the pipeline,
 /// or acknowledged but not yet written). After a crash at most this many pages, plus the
-/// page being sent, are delivered again.
-pub const MAX_UNCHECKPOINTED_PAGES: usize = 4;
+/// page being sent, are delivered again. Large enough that checkpoint writes, spaced by
+/// [`CHECKPOINT_MIN_INTERVAL`], never stall a backfill.
+pub const MAX_UNCHECKPOINTED_PAGES: usize = 16;
+
+/// The shortest time between two checkpoint writes. Each write costs two `fsync`s (about
+/// 0.1 ms of CPU and 0.3 ms of waiting here); writing after every acknowledged batch made
+/// them a third of the source's CPU during a backfill. Updates arriving in between are
+/// coalesced into the next write.
+pub const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Pages fetched ahead while earlier ones are being sent.
 const PREFETCH_PAGES: usize = 2;
@@ -566,6 +573,9 @@ impl CheckpointWriter {
                                 written = seq;
                                 metrics.add("checkpoints_total", 1);
                                 let _ = persisted_tx.send(seq);
+                                if !closed {
+                                    tokio::time::sleep(CHECKPOINT_MIN_INTERVAL).await;
+                                }
                                 break;
                             }
                             Err(error) => {
@@ -690,12 +700,15 @@ impl Source {
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<Value> = events.by_ref().take(MAX_BATCH_EVENTS).collect();
-            for event in &chunk {
-                if let Some(uid) = event_uid(event) {
-                    self.cursor.last_uid = Some(uid.to_owned());
-                    if let Some(time) = event_time(event) {
-                        self.cursor.last_time = Some(time);
-                    }
+            // The cursor moves to the last event of the batch that has a uid.
+            if let Some((uid, event)) = chunk
+                .iter()
+                .rev()
+                .find_map(|event| event_uid(event).map(|uid| (uid, event)))
+            {
+                self.cursor.last_uid = Some(uid.to_owned());
+                if let Some(time) = event_time(event) {
+                    self.cursor.last_time = Some(time);
                 }
             }
             if let Some(time) = chunk.last().and_then(event_time) {
