@@ -248,6 +248,94 @@ pub struct Page {
     pub next_page_token: Option<String>,
 }
 
+/// A ListEvents answer before its events are decoded: the body, and its `nextPageToken`
+/// (`None` when absent or empty), so the next request can go out while this page is decoded
+/// by the task that sends its events (keeping each event on one core, from decoding to sink).
+#[derive(Debug)]
+pub struct RawPage {
+    /// The whole response body.
+    pub body: Bytes,
+    /// `nextPageToken`.
+    pub next_page_token: Option<String>,
+}
+
+/// `nextPageToken` when it is the last member of the answer (protobuf JSON writes fields in
+/// declaration order, `list` then `nextPageToken`), read backwards from the end without
+/// scanning the events; `None` when the body does not end that way.
+///
+/// Sound for a valid JSON object: its last `}` closes the top level, so the string before it,
+/// the `:` and the key before that, and the `,` or `{` before the key are the last top-level
+/// member. A quote preceded by an even number of backslashes delimits a string; one preceded
+/// by an odd number is escaped, so lexing a string backwards is unambiguous. Validity itself
+/// is checked when the page is decoded ([`parse_page`], and the tokens are compared).
+fn trailing_page_token(body: &[u8]) -> Option<Option<String>> {
+    fn skip_ws(body: &[u8], mut end: usize) -> usize {
+        while end > 0 && body[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        end
+    }
+    /// The start of the string literal whose closing quote is at `close`.
+    fn string_start(body: &[u8], close: usize) -> Option<usize> {
+        let mut at = close;
+        while at > 0 {
+            at -= 1;
+            if body[at] == b'"' {
+                let backslashes = body[..at].iter().rev().take_while(|b| **b == b'\\').count();
+                if backslashes % 2 == 0 {
+                    return Some(at);
+                }
+            }
+        }
+        None
+    }
+    const KEY: &[u8] = b"\"nextPageToken\"";
+    let end = skip_ws(body, body.len());
+    if end == 0 || body[end - 1] != b'}' {
+        return None;
+    }
+    let close = skip_ws(body, end - 1).checked_sub(1)?;
+    if body[close] != b'"' {
+        return None;
+    }
+    let open = string_start(body, close)?;
+    let colon = skip_ws(body, open).checked_sub(1)?;
+    if body[colon] != b':' {
+        return None;
+    }
+    let key_end = skip_ws(body, colon);
+    let key_start = key_end.checked_sub(KEY.len())?;
+    if &body[key_start..key_end] != KEY {
+        return None;
+    }
+    let before = skip_ws(body, key_start).checked_sub(1)?;
+    if body[before] != b',' && body[before] != b'{' {
+        return None;
+    }
+    let token: String = serde_json::from_slice(&body[open..=close]).ok()?;
+    Some(Some(token).filter(|t| !t.is_empty()))
+}
+
+/// Reads only `nextPageToken` from a ListEvents answer: from the end when it is the last
+/// member, otherwise by skipping `list` without building it. Fails if the body is not a JSON
+/// object. [`parse_page`] checks the rest.
+pub fn page_token(body: &[u8]) -> Result<Option<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default, rename = "nextPageToken")]
+        next_page_token: Option<String>,
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("not a JSON object".to_owned());
+    }
+    if let Some(token) = trailing_page_token(body) {
+        return Ok(token);
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| format!("not the expected JSON ({e})"))?;
+    Ok(envelope.next_page_token.filter(|token| !token.is_empty()))
+}
+
 /// Parses a ListEvents answer. Strings in the events share `body` (no copies).
 pub fn parse_page(body: &Bytes) -> Result<Page, String> {
     let value = crate::codecs::json::from_bytes(body).map_err(|e| format!("not JSON ({e})"))?;
@@ -373,7 +461,7 @@ impl ApiClient {
     }
 
     /// One ListEvents call (a 401 gets one fresh token). Counts errors and pages.
-    pub async fn list_events(&self, request: &ListRequest) -> Result<Page, ApiError> {
+    pub async fn list_events(&self, request: &ListRequest) -> Result<RawPage, ApiError> {
         let body = serde_json::to_vec(request).map_err(|e| ApiError::InvalidBody {
             reason: format!("cannot encode the request: {e}"),
             request_id: None,
@@ -386,10 +474,16 @@ impl ApiClient {
             )
             .await
         {
-            Ok(bytes) => parse_page(&bytes).map_err(|reason| ApiError::InvalidBody {
-                reason,
-                request_id: None,
-            }),
+            Ok(body) => match page_token(&body) {
+                Ok(next_page_token) => Ok(RawPage {
+                    body,
+                    next_page_token,
+                }),
+                Err(reason) => Err(ApiError::InvalidBody {
+                    reason,
+                    request_id: None,
+                }),
+            },
             Err(error) => Err(error),
         };
         match &result {
@@ -409,7 +503,7 @@ impl ApiClient {
         &self,
         request: &ListRequest,
         backoff: &mut Backoff,
-    ) -> Result<Page, ApiError> {
+    ) -> Result<RawPage, ApiError> {
         loop {
             match self.list_events(request).await {
                 Ok(page) => {
@@ -473,6 +567,45 @@ mod tests {
             br#"{"nextPageToken":3}"#,
         ] {
             assert!(parse_page(&Bytes::copy_from_slice(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn the_page_token_is_read_without_decoding_the_list() {
+        assert_eq!(
+            page_token(br#"{"list":[{"a":"\"nextPageToken\":\"x\""}],"nextPageToken":"t2"}"#),
+            Ok(Some("t2".into()))
+        );
+        assert_eq!(page_token(br#" {"nextPageToken":"","list":[]}"#), Ok(None));
+        assert_eq!(page_token(b"{}"), Ok(None));
+        // Read from the end, including escapes and whitespace.
+        assert_eq!(
+            trailing_page_token(br#"{"list":[] , "nextPageToken" : "a\\\"b\\" }"#),
+            Some(Some(r#"a\"b\"#.into()))
+        );
+        assert_eq!(
+            trailing_page_token(br#"{"list":[],"nextPageToken":""}"#),
+            Some(None)
+        );
+        assert_eq!(
+            trailing_page_token(br#"{"list":[{"x":",\"nextPageToken\":\"no\"}"}]}"#),
+            None
+        );
+        assert_eq!(
+            trailing_page_token(br#"{"nextPageToken":"t","list":[]}"#),
+            None
+        );
+        assert_eq!(
+            page_token(br#"{"nextPageToken":"t","list":[]}"#),
+            Ok(Some("t".into()))
+        );
+        for bad in [
+            &b"<html>"[..],
+            b"[]",
+            b"{\"list\":[",
+            br#"{"nextPageToken":3}"#,
+        ] {
+            assert!(page_token(bad).is_err());
         }
     }
 

@@ -39,7 +39,6 @@ pub mod normalize;
 pub mod token;
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +59,7 @@ use crate::retry::Backoff;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::Fanout;
 use checkpoint::{Checkpoint, CheckpointStore};
-use client::{ApiClient, ApiError, ListRequest, SORT_ASC};
+use client::{ApiClient, ApiError, ListRequest, RawPage, SORT_ASC};
 use credentials::{AssertionKey, Secret};
 use token::{Authenticator, TokenClient};
 
@@ -438,16 +437,12 @@ fn event_time(event: &Value) -> Option<i64> {
     }
 }
 
+/// FNV-1a of a uid: uids come from the tenant, not an attacker, so a fast non-keyed hash is
+/// enough (SipHash cost more than the rest of the dedupe).
 fn uid_hash(uid: &str) -> u64 {
-    // SipHash with fixed keys: the same uid always hashes the same.
-    let mut hasher = std::hash::DefaultHasher::new();
-    uid.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// A page ready to send: normalised events with the hash of their `metadata.uid`.
-struct FetchedPage {
-    events: Vec<(Value, Option<u64>)>,
+    uid.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Lists one poll's pages into `pages`: ends at an empty token, a repeated token, a
@@ -457,7 +452,7 @@ async fn fetch_cycle(
     mut request: ListRequest,
     mut fallback_since: Option<String>,
     mut backoff: Backoff,
-    pages: mpsc::Sender<Result<FetchedPage, ApiError>>,
+    pages: mpsc::Sender<Result<RawPage, ApiError>>,
 ) {
     let mut tokens_seen = HashSet::new();
     let mut first = true;
@@ -480,17 +475,8 @@ async fn fetch_cycle(
             }
         };
         first = false;
-        let next = page.next_page_token;
-        let events = page
-            .events
-            .into_iter()
-            .map(|mut event| {
-                normalize::normalize(&mut event);
-                let hash = event_uid(&event).map(uid_hash);
-                (event, hash)
-            })
-            .collect();
-        if pages.send(Ok(FetchedPage { events })).await.is_err() {
+        let next = page.next_page_token.clone();
+        if pages.send(Ok(page)).await.is_err() {
             return;
         }
         match next {
@@ -506,16 +492,36 @@ async fn fetch_cycle(
     }
 }
 
+/// Hashes the `u64`s of [`Dedupe`] as themselves: they already are hashes.
+#[derive(Default)]
+struct PrehashedHasher(u64);
+
+impl std::hash::Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 /// Recent uids, to drop events sent before.
 struct Dedupe {
-    seen: HashSet<u64>,
+    seen: HashSet<u64, std::hash::BuildHasherDefault<PrehashedHasher>>,
     order: VecDeque<u64>,
 }
 
 impl Dedupe {
     fn new(seed: Option<&str>) -> Self {
         let mut dedupe = Self {
-            seen: HashSet::with_capacity(DEDUPE_CAPACITY),
+            seen: HashSet::with_capacity_and_hasher(DEDUPE_CAPACITY, Default::default()),
             order: VecDeque::with_capacity(DEDUPE_CAPACITY),
         };
         if let Some(uid) = seed {
@@ -689,10 +695,31 @@ impl Source {
     }
 
     /// Sends a page's new events in batches. `Err` when the source must stop.
-    async fn send_page(&mut self, page: FetchedPage) -> Result<Option<PollEnd>, ComponentError> {
-        let mut events: Vec<Value> = Vec::with_capacity(page.events.len());
-        for (event, hash) in page.events {
-            if hash.is_none_or(|h| self.dedupe.insert(h)) {
+    async fn send_page(&mut self, page: RawPage) -> Result<Option<PollEnd>, ComponentError> {
+        // Decoded here, not by the fetcher: the events are then built, sent and (usually)
+        // consumed by the sink on one core.
+        let parsed = match client::parse_page(&page.body) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                self.metrics.error();
+                self.metrics
+                    .add("conductorone_api_errors_total{status=\"invalid_body\"}", 1);
+                return Ok(Some(PollEnd::Failed(ApiError::InvalidBody {
+                    reason,
+                    request_id: None,
+                })));
+            }
+        };
+        if parsed.next_page_token != page.next_page_token {
+            return Ok(Some(PollEnd::Failed(ApiError::InvalidBody {
+                reason: "the page's nextPageToken could not be read consistently".to_owned(),
+                request_id: None,
+            })));
+        }
+        let mut events: Vec<Value> = Vec::with_capacity(parsed.events.len());
+        for mut event in parsed.events {
+            normalize::normalize(&mut event);
+            if event_uid(&event).is_none_or(|uid| self.dedupe.insert(uid_hash(uid))) {
                 events.push(event);
             }
         }
@@ -818,7 +845,7 @@ impl Source {
             enum Step {
                 Shutdown,
                 Ack(Option<(AckToken, BatchStatus)>),
-                Page(Option<Result<FetchedPage, ApiError>>),
+                Page(Option<Result<RawPage, ApiError>>),
                 Persisted,
             }
             let step = tokio::select! {
