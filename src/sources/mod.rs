@@ -12,9 +12,9 @@ component_registry! {
     SourceConfig: SourceComponent {
         /// Newline-delimited events from standard input.
         Stdin(stdin::StdinConfig) = "stdin",
-        /// ConductorOne's system log over the API, with a durable acknowledged cursor.
-        Conductorone(conductorone::ConductoroneConfig) = "conductorone",
         /// Realistic ConductorOne events, no credentials needed.
         ConductoroneDemo(demo::DemoConfig) = "conductorone_demo",
+        /// ConductorOne's system log over the API, with a durable acknowledged cursor.
+        Conductorone(conductorone::ConductoroneConfig) = "conductorone",
     }
 }
