@@ -907,3 +907,55 @@ encoding.codec = "json"
     }
     eprintln!("kill -9 test: {kills} kills, {duplicates} duplicates (bound {in_flight_bound})");
 }
+
+/// `c1-pipeline validate` runs the health check: a token, the introspect call and a one-event
+/// listing; a credential without system-log access fails validation with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_the_credential_against_the_tenant() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("c1.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"{}\"\n[sources.c1]\ntype = \"conductorone\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"${{TEST_C1_SECRET}}\"\nbase_url = \"{}\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"c1\"]\n",
+            dir.path().join("data").display(),
+            server.base_url()
+        ),
+    )
+    .expect("config written");
+    let secret = server.secret();
+    let validate = move || {
+        let config_path = config_path.clone();
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
+                .args(["validate", "--config"])
+                .arg(&config_path)
+                .env("TEST_C1_SECRET", &secret)
+                .env_remove("C1_PIPELINE_CONFIG")
+                .output()
+                .expect("binary runs")
+        })
+    };
+    let output = validate().await.expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("health checks passed"), "{stderr}");
+    {
+        let state = server.lock();
+        assert_eq!(state.mints, 1);
+        assert_eq!(state.requests.len(), 1, "one probe listing");
+        assert_eq!(state.requests[0].1["pageSize"], 1);
+    }
+
+    server.lock().deny_system_log = true;
+    let output = validate().await.expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("health check failed for sources.c1: the credential is valid but lacks system-log access"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&server.secret()));
+}

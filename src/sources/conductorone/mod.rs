@@ -8,7 +8,9 @@
 //! event sent (`sinceEventUid` = its `metadata.uid`). The first run starts at `start_at`:
 //! `now` (the default), `beginning`, or an RFC 3339 time (`since`). If the server rejects
 //! the stored uid with a 4xx, the poll falls back to `since` = that event's `time` (inclusive)
-//! and events already sent are dropped by `metadata.uid`.
+//! and events already sent are dropped by `metadata.uid` (the last [`DEDUPE_CAPACITY`] sent;
+//! right after a restart only the checkpoint's uid is known, so other events of that same
+//! millisecond may be delivered again: at least once, never lost).
 //!
 //! Each `list` item becomes one event, the OCSF object unchanged except that integral floats
 //! in integer fields become integers (see [`normalize`]).
@@ -80,7 +82,7 @@ const PREFETCH_PAGES: usize = 2;
 
 /// Recent `metadata.uid`s remembered to drop repeats (after the `since` fallback, or if the
 /// server returns an event twice).
-const DEDUPE_CAPACITY: usize = 10_000;
+pub const DEDUPE_CAPACITY: usize = 10_000;
 
 /// `[sources.ID] type = "conductorone"`.
 #[derive(Clone, Debug, Deserialize)]
