@@ -225,7 +225,7 @@ async fn run(args: RunArgs) -> ExitCode {
     match topology::run(&config, &graph, shutdown_signal(), options).await {
         Ok(summary) => {
             for m in &summary.metrics {
-                tracing::debug!(component = %m.component, received = m.received_events, sent = m.sent_events, errors = m.errors, "component totals");
+                tracing::debug!(component = %m.component, received = m.received_events, sent = m.sent_events, errors = m.errors, extra = ?m.extra, "component totals");
             }
             tracing::info!("pipeline finished");
             ExitCode::SUCCESS

@@ -3,6 +3,7 @@
 //! They are plain atomics (no locks on the hot path, updated once per batch) and are
 //! reported in the shutdown summary; see [`MetricsRegistry::snapshot`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +19,41 @@ pub struct ComponentMetrics {
     pub discarded_events: AtomicU64,
     /// `component_errors_total`
     pub errors: AtomicU64,
+    /// Counters and gauges particular to one component type, by name with labels (for
+    /// example `conductorone_api_errors_total{status="429"}`). Updated at most once per
+    /// request or batch, never per event, so a lock costs nothing measurable here.
+    pub extra: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ComponentMetrics {
+    /// Adds `n` to the component-specific counter `name`.
+    pub fn add(&self, name: &str, n: u64) {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        match extra.get_mut(name) {
+            Some(value) => *value += n,
+            None => {
+                extra.insert(name.to_owned(), n);
+            }
+        }
+    }
+
+    /// Sets the component-specific gauge `name`.
+    pub fn set(&self, name: &str, value: u64) {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        match extra.get_mut(name) {
+            Some(current) => *current = value,
+            None => {
+                extra.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    /// The component-specific counter or gauge `name` (0 when never set).
+    pub fn get(&self, name: &str) -> u64 {
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        extra.get(name).copied().unwrap_or(0)
+    }
+
     /// Adds `n` received events.
     pub fn received(&self, n: usize) {
         self.received_events.fetch_add(n as u64, Ordering::Relaxed);
@@ -60,6 +93,8 @@ pub struct MetricsSnapshot {
     pub discarded_events: u64,
     /// `component_errors_total`
     pub errors: u64,
+    /// Component-specific counters and gauges (see [`ComponentMetrics::extra`]).
+    pub extra: Vec<(String, u64)>,
 }
 
 /// Every component's counters.
@@ -91,6 +126,13 @@ impl MetricsRegistry {
                 sent_events: m.sent_events.load(Ordering::Relaxed),
                 discarded_events: m.discarded_events.load(Ordering::Relaxed),
                 errors: m.errors.load(Ordering::Relaxed),
+                extra: m
+                    .extra
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(name, value)| (name.clone(), *value))
+                    .collect(),
             })
             .collect()
     }

@@ -409,7 +409,11 @@ fn unknown_arguments_are_usage_errors() {
 /// Variables the examples may reference, set to dummy values.
 const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("C1_CLIENT_ID", "dummy-client-id@example.conductor.one/pcc"),
-    ("C1_CLIENT_SECRET", "dummy-client-secret"),
+    // Well-formed (the conductorone source checks the format at build time), known to no tenant.
+    (
+        "C1_CLIENT_SECRET",
+        "secret-token:conductorone.com:v1:eyJrdHkiOiJPS1AiLCJjcnYiOiJFZDI1NTE5IiwiZCI6IkVSRVJFUkVSRVJFUkVSRVJFUkVSRVJFUkVSRVJFUkVSRVJFUkVSRVJFUkUifQ",
+    ),
     ("SPLUNK_HEC_TOKEN", "00000000-0000-0000-0000-000000000000"),
     ("SPLUNK_HEC_ENDPOINT", "https://splunk.example.com:8088"),
     ("AWS_S3_BUCKET", "dummy-bucket"),

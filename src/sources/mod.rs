@@ -1,5 +1,6 @@
 //! Sources: the registry of every source type.
 
+pub mod conductorone;
 pub mod demo;
 pub mod demo_events;
 pub mod stdin;
@@ -13,5 +14,7 @@ component_registry! {
         Stdin(stdin::StdinConfig) = "stdin",
         /// Realistic ConductorOne events, no credentials needed.
         ConductoroneDemo(demo::DemoConfig) = "conductorone_demo",
+        /// ConductorOne's system log over the API, with a durable acknowledged cursor.
+        Conductorone(conductorone::ConductoroneConfig) = "conductorone",
     }
 }

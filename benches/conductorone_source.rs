@@ -1,0 +1,358 @@
+//! `conductorone` source throughput: a backfill from a fake tenant on loopback into
+//! `blackhole`, against the `stdin (json)` source into `blackhole` on the same events.
+//!
+//! Workload: `N` events (default 200,000) from `bench/gen_c1_events.py`, the shared workload of
+//! the core benchmark. The fake tenant (`tests/common/c1_server.rs`, the one the integration
+//! tests use) runs inside this process and serves them in pages of 100; the pipeline
+//! (`conductorone -> blackhole`, release build) runs as a child process from a fresh
+//! `data_dir`, and is stopped with SIGTERM as soon as its checkpoint holds the last event's
+//! uid (so every event was delivered and acknowledged). The baseline is the same binary with
+//! `stdin (json) -> blackhole`, reading the workload file.
+//!
+//! Both children are measured exactly with `wait4(2)` (user + system CPU, wall time); the
+//! server's CPU is this process's own `getrusage` over the run, reported separately. Runs
+//! alternate (`C1_BENCH_RUNS`, default 3) and medians are reported with the targets: at least
+//! 50,000 events/s, and source CPU per event at most 1.5× the stdin source's (median of paired
+//! ratios). Each run also checks from the blackhole's final count that exactly `N` events
+//! arrived. Missed targets are reported, not fatal.
+//!
+//! Run with `cargo bench --bench conductorone_source`. Without `--bench` (as under
+//! `cargo test --all-targets`) it is a smoke run: 2,000 events, one run, counts only.
+
+#[path = "../tests/common/c1_server.rs"]
+mod c1_server;
+mod common;
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use c1_server::{FakeC1, StoredEvent};
+use common::{
+    BenchResult, Measurement, describe_wait_status, ensure_workload, env_number, median,
+    timeval_secs, verdict, wait_for_exit,
+};
+
+const DEFAULT_EVENTS: u64 = 200_000;
+const SMOKE_EVENTS: u64 = 2_000;
+const DEFAULT_RUNS: u64 = 3;
+/// Target: events per second through the conductorone source.
+const MIN_EVENTS_PER_SEC: f64 = 50_000.0;
+/// Target: conductorone CPU per event at most this multiple of the stdin source's.
+const MAX_CPU_RATIO: f64 = 1.5;
+const CLIENT_ID: &str = "bench-client@acme.conductor.one/spc";
+const PAGE_SIZE: u32 = 100;
+
+fn main() -> ExitCode {
+    let bench_mode = std::env::args().any(|arg| arg == "--bench");
+    match run(bench_mode) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("conductorone_source bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workload's events for the fake tenant, in ascending `time` (the API's order).
+fn load_events(path: &Path) -> BenchResult<Vec<StoredEvent>> {
+    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let mut events = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let json = line?;
+        let value: serde_json::Value = serde_json::from_str(&json)?;
+        let uid = value["metadata"]["uid"]
+            .as_str()
+            .ok_or("an event without metadata.uid")?
+            .to_owned();
+        let time = value["time"].as_i64().ok_or("an event without time")?;
+        events.push(StoredEvent { uid, time, json });
+    }
+    events.sort_by_key(|e| e.time);
+    Ok(events)
+}
+
+/// CPU seconds this process (the fake tenant, mostly) has used so far.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: `rusage` is plain integers (all-zero is valid); the pointer is valid for writes.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime)
+}
+
+/// The blackhole's final count from the pipeline's log.
+fn delivered(log: &Path) -> BenchResult<u64> {
+    let text = fs::read_to_string(log)?;
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("blackhole finished"))
+        .ok_or_else(|| format!("no `blackhole finished` line in {}", log.display()))?;
+    let count = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("events="))
+        .ok_or("no events= in the blackhole line")?;
+    Ok(count.parse()?)
+}
+
+struct Run {
+    child: Measurement,
+    server_cpu_secs: f64,
+}
+
+/// One conductorone backfill from a fresh data_dir, stopped once the checkpoint is at `last_uid`.
+fn run_conductorone(
+    binary: &Path,
+    dir: &Path,
+    secret: &str,
+    last_uid: &str,
+    events: u64,
+) -> BenchResult<Run> {
+    let data_dir = dir.join("data");
+    let _ = fs::remove_dir_all(&data_dir);
+    let log = dir.join("c1.log");
+    let checkpoint = data_dir.join("c1").join("checkpoint.json");
+    let server_before = own_cpu_secs();
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["--config"])
+        .arg(dir.join("c1.toml"))
+        .env("C1_BENCH_SECRET", secret)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let done = fs::read(&checkpoint)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|c| c["last_uid"] == last_uid);
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait_for_exit(pid);
+            return Err("the backfill did not finish within 600 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    let server_cpu_secs = own_cpu_secs() - server_before;
+    // SAFETY: our own child, not reaped yet.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (status, usage) = wait_for_exit(pid)?;
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!(
+            "conductorone pipeline failed ({}); see {}",
+            describe_wait_status(status),
+            log.display()
+        )
+        .into());
+    }
+    let count = delivered(&log)?;
+    if count != events {
+        return Err(format!("conductorone pipeline delivered {count} events, not {events}").into());
+    }
+    Ok(Run {
+        child: Measurement {
+            cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+            wall_secs,
+            max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        },
+        server_cpu_secs,
+    })
+}
+
+/// One `stdin (json) -> blackhole` run over the workload file.
+fn run_stdin(binary: &Path, dir: &Path, workload: &Path, events: u64) -> BenchResult<Measurement> {
+    let log = dir.join("stdin.log");
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["--config"])
+        .arg(dir.join("stdin.toml"))
+        .stdin(Stdio::from(File::open(workload)?))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let (status, usage) = wait_for_exit(pid)?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("stdin pipeline failed ({})", describe_wait_status(status)).into());
+    }
+    let count = delivered(&log)?;
+    if count != events {
+        return Err(format!("stdin pipeline delivered {count} events, not {events}").into());
+    }
+    Ok(Measurement {
+        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+        wall_secs,
+        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    })
+}
+
+fn run(bench_mode: bool) -> BenchResult<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let events = env_number(
+        "C1_BENCH_EVENTS",
+        if bench_mode {
+            DEFAULT_EVENTS
+        } else {
+            SMOKE_EVENTS
+        },
+    )?;
+    let runs = if bench_mode {
+        env_number("C1_BENCH_RUNS", DEFAULT_RUNS)?
+    } else {
+        1
+    };
+    if events == 0 || runs == 0 {
+        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
+    }
+    let workload = ensure_workload(root, events)?;
+    let stored = load_events(&workload)?;
+    let last_uid = stored
+        .last()
+        .map(|e| e.uid.clone())
+        .ok_or("empty workload")?;
+    let binary = std::env::var_os("C1_BENCH_PIPELINE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline")));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let server = runtime.block_on(FakeC1::start(CLIENT_ID, stored));
+    let secret = server.secret();
+    let dir = tempfile::tempdir()?;
+    fs::write(
+        dir.path().join("c1.toml"),
+        format!(
+            r#"data_dir = "{}"
+[sources.c1]
+type = "conductorone"
+client_id = "{CLIENT_ID}"
+client_secret = "${{C1_BENCH_SECRET}}"
+base_url = "{}"
+start_at = "beginning"
+page_size = {PAGE_SIZE}
+
+[sinks.out]
+type = "blackhole"
+inputs = ["c1"]
+print_interval_secs = 3600
+"#,
+            dir.path().join("data").display(),
+            server.base_url()
+        ),
+    )?;
+    fs::write(
+        dir.path().join("stdin.toml"),
+        "[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\nprint_interval_secs = 3600\n",
+    )?;
+
+    println!(
+        "conductorone source benchmark: fake tenant on loopback (pages of {PAGE_SIZE}) -> blackhole"
+    );
+    println!("workload : {} ({events} events)", workload.display());
+    println!(
+        "pipeline : {} --config c1.toml (conductorone -> blackhole)",
+        binary.display()
+    );
+    println!(
+        "baseline : {} --config stdin.toml < workload (stdin json -> blackhole)",
+        binary.display()
+    );
+
+    let mut c1_runs = Vec::new();
+    let mut stdin_runs = Vec::new();
+    for run in 1..=runs {
+        let base = run_stdin(&binary, dir.path(), &workload, events)?;
+        let c1 = run_conductorone(&binary, dir.path(), &secret, &last_uid, events)?;
+        println!(
+            "run {run}/{runs}: stdin {base} | conductorone {} | server CPU {:.3} s | CPU {:.2}x",
+            c1.child,
+            c1.server_cpu_secs,
+            c1.child.cpu_secs / base.cpu_secs
+        );
+        stdin_runs.push(base);
+        c1_runs.push(c1);
+    }
+    println!("output   : {events} events delivered by each side in every run (blackhole counts)");
+    println!(
+        "note     : a child's peak RSS includes this harness's resident set at spawn (the workload it serves): ignore RSS here"
+    );
+    if !bench_mode {
+        println!("smoke run (no --bench): counts checked, timing not judged");
+        return Ok(true);
+    }
+
+    let n = events as f64;
+    let c1 = Measurement::median(&c1_runs.iter().map(|r| r.child).collect::<Vec<_>>());
+    let stdin = Measurement::median(&stdin_runs);
+    let server_cpu = median(c1_runs.iter().map(|r| r.server_cpu_secs).collect());
+    let cpu_ratio = median(
+        stdin_runs
+            .iter()
+            .zip(&c1_runs)
+            .map(|(base, c1)| c1.child.cpu_secs / base.cpu_secs)
+            .collect(),
+    );
+    let rate = n / c1.wall_secs;
+    println!();
+    println!("events {events}  (medians)");
+    println!(
+        "{:<32} {:>9} {:>9} {:>13} {:>10}",
+        "", "CPU s", "wall s", "CPU µs/event", "events/s"
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0}",
+        "stdin (json) -> blackhole",
+        stdin.cpu_secs,
+        stdin.wall_secs,
+        stdin.cpu_secs / n * 1e6,
+        n / stdin.wall_secs
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0}",
+        "conductorone -> blackhole",
+        c1.cpu_secs,
+        c1.wall_secs,
+        c1.cpu_secs / n * 1e6,
+        rate
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9} {:>13.2}",
+        "fake tenant (this process)",
+        server_cpu,
+        "",
+        server_cpu / n * 1e6
+    );
+    println!(
+        "CPU share: source {:.0}%, server {:.0}%",
+        100.0 * c1.cpu_secs / (c1.cpu_secs + server_cpu),
+        100.0 * server_cpu / (c1.cpu_secs + server_cpu)
+    );
+    println!();
+    println!("{:<40} {:>12}  result", "target", "measured");
+    println!(
+        "{:<40} {:>12.0}  {}",
+        format!("events/s >= {MIN_EVENTS_PER_SEC:.0}"),
+        rate,
+        verdict(rate >= MIN_EVENTS_PER_SEC)
+    );
+    println!(
+        "{:<40} {:>11.2}x  {}",
+        format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
+        cpu_ratio,
+        verdict(cpu_ratio <= MAX_CPU_RATIO)
+    );
+    Ok(true)
+}

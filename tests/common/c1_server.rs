@@ -1,0 +1,564 @@
+//! An in-process fake ConductorOne tenant, strict to the API notes the source is built on:
+//! `POST /auth/v1/token` (verifies the EdDSA client assertion: signature against the test
+//! key, header `alg`/`nonce`, claims `iss`/`sub`/`aud`/`iat`/`nbf`/`exp`; or the plain client
+//! secret), expiring Bearer tokens, `POST /api/v1/systemlog/events` with real paging (opaque
+//! tokens bound to the filters), `sinceEventUid` (exclusive), `since` (inclusive), ascending
+//! order only, and `GET /api/v1/auth/introspect`. Faults are queued per ListEvents request.
+//!
+//! Shared by `tests/conductorone_source.rs` and `benches/conductorone_source.rs` (included with
+//! `#[path]`), so it is not part of `tests/common/mod.rs`.
+#![allow(dead_code)] // each user takes a different subset
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+
+/// One stored event: its `metadata.uid`, `time` (ms) and raw JSON text.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub uid: String,
+    pub time: i64,
+    pub json: String,
+}
+
+/// A fault for one ListEvents request (taken in order, one per request).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer normally.
+    Pass,
+    /// Answer with this status (and `Retry-After`, if given) and a gRPC error body.
+    Status(u16, Option<String>),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// 200 with an HTML body.
+    NonJson,
+    /// Forget every token first (the request gets a 401).
+    RevokeTokens,
+    /// Answer normally but repeat the request's `pageToken` as `nextPageToken`.
+    RepeatToken,
+}
+
+/// What the server knows and does; tests read and change it through [`FakeC1::state`].
+pub struct ServerState {
+    pub client_id: String,
+    pub secret: String,
+    pub verifying_key: VerifyingKey,
+    /// The `aud` the assertion must carry.
+    pub audience: String,
+    /// Sorted by time, ascending.
+    pub events: Vec<StoredEvent>,
+    pub tokens: HashMap<String, Instant>,
+    pub token_ttl: Duration,
+    pub token_type: String,
+    pub faults: VecDeque<Fault>,
+    /// Answer 400 to every `sinceEventUid`.
+    pub reject_uids: bool,
+    /// Omit `nextPageToken` (instead of `""`) at the end, and `list` when empty.
+    pub omit_empty_fields: bool,
+    /// Answer 403 to ListEvents (a credential without system-log access).
+    pub deny_system_log: bool,
+    /// Answer 401 to every API call, whatever the token.
+    pub reject_all_tokens: bool,
+    /// Every ListEvents body, with when it arrived.
+    pub requests: Vec<(Instant, serde_json::Value)>,
+    /// Successful token mints.
+    pub mints: usize,
+    /// Token requests refused, with the reason.
+    pub auth_failures: Vec<String>,
+    /// 401 answers from the API.
+    pub unauthorized: usize,
+    /// Every access token issued.
+    pub issued: Vec<String>,
+}
+
+/// A running fake tenant.
+pub struct FakeC1 {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<ServerState>>,
+    pub signing_key: SigningKey,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeC1 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A fresh random Ed25519 key.
+pub fn random_key() -> SigningKey {
+    let seed: [u8; 32] = rand::random();
+    SigningKey::from_bytes(&seed)
+}
+
+/// `n` events from uid `first`, `time` one second apart from `start_ms`; with `floats`, every
+/// number is written as a double (`6003.0`), as a protobuf `Struct` would.
+pub fn make_events(first: usize, n: usize, start_ms: i64, floats: bool) -> Vec<StoredEvent> {
+    (first..first + n)
+        .map(|i| {
+            let time = start_ms + (i - first) as i64 * 1000;
+            let uid = format!("evt-{i:06}");
+            let num = |v: i64| if floats { format!("{v}.0") } else { v.to_string() };
+            let json = format!(
+                r#"{{"class_uid":{},"class_name":"API Activity","category_uid":{},"activity_id":{},"type_uid":{},"severity_id":{},"status_id":1,"time":{},"metadata":{{"uid":"{uid}","version":"1.3.0","product":{{"name":"ConductorOne"}}}},"actor":{{"user":{{"email_addr":"user{}@acme.com"}}}},"api":{{"operation":"/c1.api.app.v1.Apps/Update"}},"duration":12.5}}"#,
+                num(6003),
+                num(6),
+                num(3),
+                num(600303),
+                num(1),
+                num(time),
+                i % 97
+            );
+            StoredEvent { uid, time, json }
+        })
+        .collect()
+}
+
+impl FakeC1 {
+    /// Starts a tenant for `client_id` with a fresh key, serving `events`.
+    pub async fn start(client_id: &str, events: Vec<StoredEvent>) -> FakeC1 {
+        let signing_key = random_key();
+        let secret = c1_pipeline::sources::conductorone::credentials::format_secret(&signing_key)
+            .expose()
+            .to_owned();
+        let state = Arc::new(Mutex::new(ServerState {
+            client_id: client_id.to_owned(),
+            secret,
+            verifying_key: signing_key.verifying_key(),
+            audience: "127.0.0.1".to_owned(),
+            events,
+            tokens: HashMap::new(),
+            token_ttl: Duration::from_secs(3600),
+            token_type: "Bearer".to_owned(),
+            faults: VecDeque::new(),
+            reject_uids: false,
+            omit_empty_fields: false,
+            deny_system_log: false,
+            reject_all_tokens: false,
+            requests: Vec::new(),
+            mints: 0,
+            auth_failures: Vec::new(),
+            unauthorized: 0,
+            issued: Vec::new(),
+        }));
+        let app = Router::new()
+            .route("/auth/v1/token", post(token))
+            .route("/api/v1/systemlog/events", post(list_events))
+            .route("/api/v1/auth/introspect", get(introspect))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeC1 {
+            addr,
+            state,
+            signing_key,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The client secret of the tenant's credential.
+    pub fn secret(&self) -> String {
+        self.lock().secret.clone()
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, ServerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn lock(state: &Mutex<ServerState>) -> std::sync::MutexGuard<'_, ServerState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn grpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::HeaderName::from_static("x-request-id"),
+                "req-fake-1",
+            ),
+        ],
+        serde_json::json!({ "code": code, "message": message, "details": [] }).to_string(),
+    )
+        .into_response()
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Checks a client assertion; `Err` says what is wrong.
+fn verify_assertion(state: &ServerState, assertion: &str) -> Result<(), String> {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header_b64, claims_b64, signature_b64] = parts[..] else {
+        return Err("assertion is not a compact JWS".into());
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|e| format!("base64url: {e}"))
+    };
+    let header: serde_json::Value =
+        serde_json::from_slice(&decode(header_b64)?).map_err(|e| format!("header: {e}"))?;
+    if header.get("alg").and_then(|v| v.as_str()) != Some("EdDSA") {
+        return Err(format!("alg is not EdDSA: {header}"));
+    }
+    let nonce = header.get("nonce").and_then(|v| v.as_str()).unwrap_or("");
+    if nonce.len() != 32
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "nonce is not 32 lowercase hex characters: {header}"
+        ));
+    }
+    let signature: [u8; 64] = decode(signature_b64)?
+        .try_into()
+        .map_err(|_| "signature is not 64 bytes".to_string())?;
+    state
+        .verifying_key
+        .verify_strict(
+            format!("{header_b64}.{claims_b64}").as_bytes(),
+            &Signature::from_bytes(&signature),
+        )
+        .map_err(|e| format!("bad signature: {e}"))?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&decode(claims_b64)?).map_err(|e| format!("claims: {e}"))?;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    if text("iss").as_deref() != Some(&state.client_id)
+        || text("sub").as_deref() != Some(&state.client_id)
+    {
+        return Err(format!("iss/sub are not the client id: {claims}"));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => *aud == state.audience,
+        Some(serde_json::Value::Array(auds)) => {
+            auds.len() == 1 && auds[0] == state.audience.as_str()
+        }
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(format!("aud is not [{}]: {claims}", state.audience));
+    }
+    let number = |name: &str| claims.get(name).and_then(|v| v.as_i64());
+    let (Some(iat), Some(nbf), Some(exp)) = (number("iat"), number("nbf"), number("exp")) else {
+        return Err(format!("iat/nbf/exp missing: {claims}"));
+    };
+    let now = now_secs();
+    if nbf > now + 1 || exp <= now || exp > now + 300 || (iat - now).abs() > 5 {
+        return Err(format!("times out of range at {now}: {claims}"));
+    }
+    if exp - iat != 120 || iat - nbf != 120 {
+        return Err(format!("nbf/exp are not iat ∓ 120 s: {claims}"));
+    }
+    if claims.as_object().map(|o| o.len()) != Some(6) {
+        return Err(format!("unexpected claims: {claims}"));
+    }
+    Ok(())
+}
+
+async fn token(
+    State(state): State<Arc<Mutex<ServerState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = lock(&state);
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        != Some("application/x-www-form-urlencoded")
+    {
+        state.auth_failures.push("not a form".into());
+        return (StatusCode::BAD_REQUEST, "form expected").into_response();
+    }
+    let form: HashMap<String, String> = url_decode(&body);
+    let check = || -> Result<(), String> {
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return Err("grant_type".into());
+        }
+        if form.get("client_id") != Some(&state.client_id) {
+            return Err("client_id".into());
+        }
+        match (form.get("client_assertion"), form.get("client_secret")) {
+            (Some(assertion), None) => {
+                if form.get("client_assertion_type").map(String::as_str)
+                    != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                {
+                    return Err("client_assertion_type".into());
+                }
+                verify_assertion(&state, assertion)
+            }
+            (None, Some(secret)) if *secret == state.secret => Ok(()),
+            _ => Err("no valid client authentication".into()),
+        }
+    };
+    if let Err(reason) = check() {
+        state.auth_failures.push(reason);
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"invalid_client"}"#,
+        )
+            .into_response();
+    }
+    state.mints += 1;
+    let token = format!("eyJhbGciOiJFZERTQSIs.fake-{}", uuid::Uuid::new_v4());
+    let ttl = state.token_ttl;
+    state.tokens.insert(token.clone(), Instant::now() + ttl);
+    state.issued.push(token.clone());
+    let body = serde_json::json!({
+        "access_token": token, "token_type": state.token_type, "expires_in": ttl.as_secs_f64(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn url_decode(body: &[u8]) -> HashMap<String, String> {
+    fn unescape(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (unescape(k), unescape(v)))
+        .collect()
+}
+
+/// Whether the request's bearer token is valid.
+fn authorized(state: &mut ServerState, headers: &HeaderMap) -> bool {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let valid = !state.reject_all_tokens
+        && token.is_some_and(|t| {
+            state
+                .tokens
+                .get(t)
+                .is_some_and(|expiry| Instant::now() < *expiry)
+        });
+    if !valid {
+        state.unauthorized += 1;
+    }
+    valid
+}
+
+async fn introspect(State(state): State<Arc<Mutex<ServerState>>>, headers: HeaderMap) -> Response {
+    let mut state = lock(&state);
+    if !authorized(&mut state, &headers) {
+        return grpc_error(StatusCode::UNAUTHORIZED, 16, "unauthenticated");
+    }
+    let body = serde_json::json!({
+        "userId": "2Lk-user", "principleId": "2Lk-principal", "roles": ["system_log_reader"],
+        "permissions": [], "features": [],
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The filter part of a request, which every page must repeat unchanged.
+fn filter_key(body: &serde_json::Value) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        body["pageSize"], body["sortDirection"], body["since"], body["sinceEventUid"]
+    )
+}
+
+async fn list_events(
+    State(shared): State<Arc<Mutex<ServerState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = {
+        let mut state = lock(&shared);
+        let fault = state.faults.pop_front().unwrap_or(Fault::Pass);
+        if matches!(fault, Fault::RevokeTokens) {
+            state.tokens.clear();
+        }
+        fault
+    };
+    if let Fault::Delay(delay) = fault {
+        tokio::time::sleep(delay).await;
+    }
+    let mut state = lock(&shared);
+    let request: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(_) => return grpc_error(StatusCode::BAD_REQUEST, 3, "body is not JSON"),
+    };
+    state.requests.push((Instant::now(), request.clone()));
+    if !authorized(&mut state, &headers) {
+        return grpc_error(StatusCode::UNAUTHORIZED, 16, "unauthenticated");
+    }
+    if state.deny_system_log {
+        return grpc_error(StatusCode::FORBIDDEN, 7, "permission denied");
+    }
+    match &fault {
+        Fault::Status(status, retry_after) => {
+            let mut response = grpc_error(
+                StatusCode::from_u16(*status).expect("valid status"),
+                14,
+                "injected failure",
+            );
+            if let Some(value) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, value.parse().expect("header value"));
+            }
+            return response;
+        }
+        Fault::NonJson => {
+            return (
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html>maintenance</html>",
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    // Strict request checks.
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        != Some("application/json")
+    {
+        return grpc_error(
+            StatusCode::BAD_REQUEST,
+            3,
+            "content-type must be application/json",
+        );
+    }
+    let Some(fields) = request.as_object() else {
+        return grpc_error(StatusCode::BAD_REQUEST, 3, "body is not an object");
+    };
+    if let Some(unknown) = fields.keys().find(|k| {
+        ![
+            "pageSize",
+            "pageToken",
+            "since",
+            "until",
+            "sinceEventUid",
+            "sortDirection",
+        ]
+        .contains(&k.as_str())
+    }) {
+        return grpc_error(
+            StatusCode::BAD_REQUEST,
+            3,
+            &format!("unknown field {unknown}"),
+        );
+    }
+    if request["sortDirection"] != "SORT_DIRECTION_ASC" {
+        return grpc_error(StatusCode::BAD_REQUEST, 3, "this fake only sorts ascending");
+    }
+    let page_size = request["pageSize"].as_u64().unwrap_or(25).clamp(1, 100) as usize;
+    let mut start = 0;
+    if let Some(since) = request["since"].as_str() {
+        let Ok(since) = chrono::DateTime::parse_from_rfc3339(since) else {
+            return grpc_error(StatusCode::BAD_REQUEST, 3, "since is not RFC 3339");
+        };
+        let since = since.timestamp_millis();
+        start = state.events.partition_point(|e| e.time < since);
+    }
+    if let Some(uid) = request["sinceEventUid"].as_str() {
+        let position = (!state.reject_uids)
+            .then(|| state.events.iter().position(|e| e.uid == uid))
+            .flatten();
+        let Some(position) = position else {
+            return grpc_error(StatusCode::BAD_REQUEST, 3, "invalid since_event_uid");
+        };
+        start = start.max(position + 1);
+    }
+    let key = filter_key(&request);
+    if let Some(token) = request["pageToken"].as_str() {
+        let parsed = token
+            .split_once('|')
+            .and_then(|(index, rest)| Some((index.parse::<usize>().ok()?, rest)));
+        match parsed {
+            Some((index, token_key)) if token_key == key => start = index,
+            _ => {
+                return grpc_error(
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    "page token does not match the request",
+                );
+            }
+        }
+    }
+    let start = start.min(state.events.len());
+    let end = (start + page_size).min(state.events.len());
+    let mut next = if end < state.events.len() {
+        format!("{end}|{key}")
+    } else {
+        String::new()
+    };
+    if let (Fault::RepeatToken, Some(token)) = (&fault, request["pageToken"].as_str()) {
+        next = token.to_owned();
+    }
+    let mut out = String::with_capacity(64 + (end - start) * 1200);
+    out.push('{');
+    if start < end || !state.omit_empty_fields {
+        out.push_str("\"list\":[");
+        for (i, event) in state.events[start..end].iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&event.json);
+        }
+        out.push(']');
+    }
+    if !next.is_empty() || !state.omit_empty_fields {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str("\"nextPageToken\":");
+        out.push_str(&serde_json::Value::String(next).to_string());
+    }
+    out.push('}');
+    drop(state);
+    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+}

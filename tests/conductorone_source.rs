@@ -1,0 +1,961 @@
+//! The `conductorone` source against an in-process fake tenant (`tests/common/c1_server.rs`):
+//! authentication, paging, resume, fault handling, checkpoints over acknowledged events, and
+//! (with the real binary) crash safety under `kill -9` and secret-free logs.
+
+#[path = "common/c1_server.rs"]
+mod c1_server;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use c1_pipeline::ack::BatchStatus;
+use c1_pipeline::component::{SourceComponent, SourceContext};
+use c1_pipeline::event::Batch;
+use c1_pipeline::metrics::ComponentMetrics;
+use c1_pipeline::sources::conductorone::ConductoroneConfig;
+use c1_pipeline::sources::conductorone::checkpoint::{Checkpoint, CheckpointStore};
+use c1_pipeline::topology::fanout::Fanout;
+use c1_server::{FakeC1, Fault, make_events};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const CLIENT_ID: &str = "clever-fox-42195@acme.conductor.one/spc";
+/// 2026-01-01T00:00:00Z in ms.
+const T0: i64 = 1_767_225_600_000;
+
+/// A source configuration for `server`, with fast polling and retries, plus `extra` TOML.
+fn config(server: &FakeC1, extra: &str) -> ConductoroneConfig {
+    let mut text = format!(
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"\nbase_url = \"{}\"\n{extra}\n",
+        server.secret(),
+        server.base_url()
+    );
+    for (key, default) in [
+        ("poll_interval_secs", "0.2"),
+        ("retry_initial_backoff_secs", "0.05"),
+        ("retry_max_backoff_secs", "1.0"),
+        ("start_at", "\"beginning\""),
+    ] {
+        if !extra.contains(key) {
+            text.push_str(&format!("{key} = {default}\n"));
+        }
+    }
+    toml::from_str(&text).expect("valid source configuration")
+}
+
+/// A running source whose only consumer is the test.
+struct Running {
+    batches: mpsc::Receiver<Batch>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), c1_pipeline::component::ComponentError>>,
+    metrics: Arc<ComponentMetrics>,
+}
+
+fn start(config: &ConductoroneConfig, data_dir: &Path, acknowledgements: bool) -> Running {
+    let (sender, batches) = mpsc::channel(2);
+    let metrics = Arc::new(ComponentMetrics::default());
+    let shutdown = CancellationToken::new();
+    let cx = SourceContext {
+        id: Arc::from("c1"),
+        out: Fanout::new(vec![(Arc::from("test_sink"), sender)], None),
+        shutdown: shutdown.clone(),
+        data_dir: Some(data_dir.to_path_buf()),
+        acknowledgements,
+        metrics: Arc::clone(&metrics),
+    };
+    let task = tokio::spawn(config.build(cx).expect("source builds"));
+    Running {
+        batches,
+        shutdown,
+        task,
+        metrics,
+    }
+}
+
+fn uid(event: &c1_pipeline::event::Event) -> String {
+    let json = serde_json::to_value(&event.value).expect("serializable");
+    json["metadata"]["uid"].as_str().expect("uid").to_owned()
+}
+
+impl Running {
+    /// Receives batches, acknowledging each as delivered, until `n` events have arrived.
+    async fn collect(&mut self, n: usize, within: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        let mut events = Vec::new();
+        while events.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let batch = tokio::time::timeout(left, self.batches.recv())
+                .await
+                .unwrap_or_else(|_| panic!("only {} of {n} events within {within:?}", events.len()))
+                .expect("source still sending");
+            for mut event in batch {
+                events.push(serde_json::to_value(&event.value).expect("serializable"));
+                event.finalize(BatchStatus::Delivered);
+            }
+        }
+        events
+    }
+
+    /// Asserts nothing more arrives for `quiet`.
+    async fn assert_quiet(&mut self, quiet: Duration) {
+        if let Ok(Some(batch)) = tokio::time::timeout(quiet, self.batches.recv()).await {
+            panic!(
+                "unexpected events: {:?}",
+                batch.iter().map(uid).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    async fn stop(self) -> Result<(), c1_pipeline::component::ComponentError> {
+        self.shutdown.cancel();
+        let Running {
+            mut batches, task, ..
+        } = self;
+        // Keep acknowledging whatever is still in flight while the source drains.
+        let drain = tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                for mut event in batch {
+                    event.finalize(BatchStatus::Delivered);
+                }
+            }
+        });
+        let result = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("source stops promptly")
+            .expect("source task did not panic");
+        drain.abort();
+        result
+    }
+}
+
+fn uids(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["metadata"]["uid"].as_str().expect("uid").to_owned())
+        .collect()
+}
+
+fn expected_uids(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("evt-{i:06}")).collect()
+}
+
+fn checkpoint(dir: &Path) -> Option<Checkpoint> {
+    CheckpointStore::new(dir, "c1")
+        .load()
+        .expect("readable checkpoint")
+}
+
+/// Waits until the checkpoint's uid is `uid`.
+async fn wait_for_checkpoint(dir: &Path, uid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = checkpoint(dir);
+        if current.as_ref().and_then(|c| c.last_uid.as_deref()) == Some(uid) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checkpoint stuck at {current:?}, expected {uid}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_then_live_polling_delivers_every_event_exactly_once() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let events = source.collect(1000, Duration::from_secs(20)).await;
+    assert_eq!(uids(&events), expected_uids(0..1000));
+    wait_for_checkpoint(dir.path(), "evt-000999").await;
+
+    // New events arrive at the tail: the next poll resumes after the last delivered one.
+    {
+        let mut state = server.lock();
+        let more = make_events(1000, 50, T0 + 1_000_000, false);
+        state.events.extend(more);
+    }
+    let events = source.collect(50, Duration::from_secs(10)).await;
+    assert_eq!(uids(&events), expected_uids(1000..1050));
+    source.assert_quiet(Duration::from_millis(600)).await;
+    let metrics = Arc::clone(&source.metrics);
+    source.stop().await.expect("clean stop");
+    assert_eq!(
+        checkpoint(dir.path()),
+        Some(Checkpoint {
+            last_uid: Some("evt-001049".into()),
+            last_time: Some(T0 + 1_000_000 + 49_000)
+        })
+    );
+
+    let state = server.lock();
+    assert!(state.auth_failures.is_empty(), "{:?}", state.auth_failures);
+    assert_eq!(state.mints, 1, "the token is cached");
+    let bodies: Vec<&serde_json::Value> = state.requests.iter().map(|(_, b)| b).collect();
+    assert_eq!(
+        *bodies[0],
+        serde_json::json!({"pageSize": 100, "sortDirection": "SORT_DIRECTION_ASC"})
+    );
+    for (page, body) in bodies[1..10].iter().enumerate() {
+        assert_eq!(body["pageSize"], 100);
+        assert_eq!(body["sortDirection"], "SORT_DIRECTION_ASC");
+        assert!(
+            body["pageToken"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{}|", (page + 1) * 100)))
+        );
+    }
+    assert!(
+        bodies.iter().any(|b| b["sinceEventUid"] == "evt-000999"),
+        "a later poll resumes with sinceEventUid"
+    );
+    assert!(metrics.get("conductorone_pages_fetched_total") >= 11);
+    assert!(metrics.get("checkpoints_total") >= 1);
+    assert_eq!(
+        metrics
+            .received_events
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1050
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 1500, T0, false)).await;
+    server.lock().faults = [
+        Fault::Pass,
+        Fault::Status(429, Some("1".into())),
+        Fault::Status(429, None),
+        Fault::Pass,
+        Fault::Status(500, None),
+        Fault::Status(500, None),
+        Fault::Status(500, None),
+        Fault::Pass,
+        Fault::Status(503, Some("0".into())),
+        Fault::Status(503, None),
+        Fault::Delay(Duration::from_millis(1500)),
+        Fault::Pass,
+        Fault::NonJson,
+        Fault::Status(502, None),
+        Fault::Status(504, None),
+        Fault::Status(408, None),
+        Fault::Status(499, None),
+    ]
+    .into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(&server, "request_timeout_secs = 0.5"),
+        dir.path(),
+        true,
+    );
+    let events = source.collect(1500, Duration::from_secs(30)).await;
+    assert_eq!(uids(&events), expected_uids(0..1500));
+    source.assert_quiet(Duration::from_millis(500)).await;
+    let metrics = Arc::clone(&source.metrics);
+    source.stop().await.expect("clean stop");
+
+    for (status, count) in [
+        ("429", 2),
+        ("500", 3),
+        ("503", 2),
+        ("502", 1),
+        ("504", 1),
+        ("408", 1),
+        ("499", 1),
+        ("invalid_body", 1),
+    ] {
+        let name = format!("conductorone_api_errors_total{{status=\"{status}\"}}");
+        assert_eq!(metrics.get(&name), count, "{name}");
+    }
+    assert!(
+        metrics.get("conductorone_api_errors_total{status=\"transport\"}") >= 1,
+        "the slow answer timed out"
+    );
+    // Retry-After: 1 was honoured: the retry came a second later.
+    let state = server.lock();
+    let times: Vec<Instant> = state.requests.iter().map(|(t, _)| *t).collect();
+    assert!(times[2].duration_since(times[1]) >= Duration::from_millis(950));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_mid_backfill_is_replaced_once_per_401() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 800, T0, false)).await;
+    server.lock().faults = [
+        Fault::Pass,
+        Fault::Pass,
+        Fault::RevokeTokens,
+        Fault::Pass,
+        Fault::Pass,
+        Fault::RevokeTokens,
+    ]
+    .into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let events = source.collect(800, Duration::from_secs(20)).await;
+    assert_eq!(uids(&events), expected_uids(0..800));
+    source.stop().await.expect("clean stop");
+    let state = server.lock();
+    assert_eq!(
+        state.mints, 3,
+        "one mint at start, one after each revocation"
+    );
+    assert_eq!(state.unauthorized, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_minted_again_shortly_before_they_expire() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    server.lock().token_ttl = Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(&server, "poll_interval_secs = 0.3"),
+        dir.path(),
+        true,
+    );
+    source.collect(10, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    source.stop().await.expect("clean stop");
+    let state = server.lock();
+    assert!(
+        state.mints >= 3,
+        "expected new tokens before expiry, got {} mints",
+        state.mints
+    );
+    assert_eq!(state.unauthorized, 0, "no request used an expired token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    server.lock().reject_all_tokens = true;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    source.assert_quiet(Duration::from_millis(1500)).await;
+    assert!(!source.task.is_finished(), "a 401 is not a reason to exit");
+    let refused = source
+        .metrics
+        .get("conductorone_api_errors_total{status=\"401\"}");
+    assert!(refused >= 2, "polling continued: {refused} refusals");
+    {
+        let state = server.lock();
+        // Every poll: the cached token, a 401, one fresh token, a 401, then a backoff.
+        assert_eq!(state.unauthorized, 2 * refused as usize);
+        assert!(state.mints as u64 >= refused);
+    }
+    server.lock().reject_all_tokens = false;
+    assert_eq!(
+        uids(&source.collect(10, Duration::from_secs(10)).await),
+        expected_uids(0..10)
+    );
+    source.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_token_type_stops_the_source_with_a_clear_error() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    server.lock().token_type = "DPoP".into();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = start(&config(&server, ""), dir.path(), true);
+    let result = tokio::time::timeout(Duration::from_secs(5), source.task)
+        .await
+        .expect("the source stops")
+        .expect("no panic");
+    let message = result.expect_err("DPoP is an error").to_string();
+    assert!(message.contains("requires DPoP"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absent_empty_and_repeated_page_tokens_end_a_poll_without_losing_events() {
+    for omit in [false, true] {
+        let server = FakeC1::start(CLIENT_ID, make_events(0, 450, T0, false)).await;
+        {
+            let mut state = server.lock();
+            state.omit_empty_fields = omit;
+            // The third page answers with the token it was asked with.
+            state.faults = [
+                Fault::Pass,
+                Fault::Pass,
+                Fault::RepeatToken,
+                Fault::RepeatToken,
+            ]
+            .into();
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut source = start(&config(&server, ""), dir.path(), true);
+        let events = source.collect(450, Duration::from_secs(20)).await;
+        assert_eq!(
+            uids(&events),
+            expected_uids(0..450),
+            "omit_empty_fields = {omit}"
+        );
+        source.assert_quiet(Duration::from_millis(600)).await;
+        source.stop().await.expect("clean stop");
+        let state = server.lock();
+        let bodies: Vec<&serde_json::Value> = state.requests.iter().map(|(_, b)| b).collect();
+        // Page 3 repeated its token: the poll ended there, and the next one resumed by uid.
+        assert!(bodies[3].get("pageToken").is_none(), "{}", bodies[3]);
+        assert_eq!(bodies[3]["sinceEventUid"], "evt-000299");
+        // Caught up: polls keep coming and find nothing.
+        assert!(
+            bodies
+                .iter()
+                .filter(|b| b["sinceEventUid"] == "evt-000449")
+                .count()
+                >= 2
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integral_floats_in_integer_fields_become_integers() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 5, T0, true)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let events = source.collect(5, Duration::from_secs(10)).await;
+    source.stop().await.expect("clean stop");
+    let event = &events[0];
+    for field in [
+        "time",
+        "class_uid",
+        "category_uid",
+        "activity_id",
+        "type_uid",
+        "severity_id",
+    ] {
+        assert!(event[field].is_i64(), "{field} = {}", event[field]);
+    }
+    assert_eq!(event["time"], T0);
+    assert_eq!(event["duration"], 12.5, "other numbers are unchanged");
+    assert_eq!(event["metadata"]["version"], "1.3.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_uid_falls_back_to_since_without_repeating_delivered_events() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
+    server.lock().reject_uids = true;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A previous run delivered up to evt-000499.
+    CheckpointStore::new(dir.path(), "c1")
+        .save(&Checkpoint {
+            last_uid: Some("evt-000499".into()),
+            last_time: Some(T0 + 499_000),
+        })
+        .expect("checkpoint written");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let events = source.collect(500, Duration::from_secs(20)).await;
+    assert_eq!(uids(&events), expected_uids(500..1000));
+    // And again at the tail, within one run.
+    server
+        .lock()
+        .events
+        .extend(make_events(1000, 10, T0 + 2_000_000, false));
+    let events = source.collect(10, Duration::from_secs(10)).await;
+    assert_eq!(uids(&events), expected_uids(1000..1010));
+    source.assert_quiet(Duration::from_millis(600)).await;
+    source.stop().await.expect("clean stop");
+    let state = server.lock();
+    assert_eq!(state.requests[0].1["sinceEventUid"], "evt-000499");
+    assert_eq!(state.requests[1].1["since"], "2026-01-01T00:08:19.000Z");
+    assert!(state.requests[1].1.get("sinceEventUid").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_now_or_a_time_skips_older_events() {
+    let now = chrono::Utc::now().timestamp_millis();
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 100, now - 200_000, false)).await;
+    // `now`: nothing from before the start; new events are delivered.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, "start_at = \"now\""), dir.path(), true);
+    source.assert_quiet(Duration::from_millis(800)).await;
+    server.lock().events.extend(make_events(
+        100,
+        3,
+        chrono::Utc::now().timestamp_millis() + 5_000,
+        false,
+    ));
+    assert_eq!(
+        uids(&source.collect(3, Duration::from_secs(10)).await),
+        expected_uids(100..103)
+    );
+    source.stop().await.expect("clean stop");
+    assert!(server.lock().requests[0].1["since"].is_string());
+
+    // An RFC 3339 time: events at or after it.
+    let at = chrono::DateTime::from_timestamp_millis(now - 200_000 + 90_000)
+        .expect("time")
+        .to_rfc3339();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(&server, &format!("start_at = \"{at}\"")),
+        dir.path(),
+        true,
+    );
+    assert_eq!(
+        uids(&source.collect(13, Duration::from_secs(10)).await),
+        expected_uids(90..103)
+    );
+    source.stop().await.expect("clean stop");
+}
+
+async fn recv(batches: &mut mpsc::Receiver<Batch>) -> Batch {
+    tokio::time::timeout(Duration::from_secs(10), batches.recv())
+        .await
+        .expect("a batch in time")
+        .expect("source running")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_moves_only_over_acknowledged_events() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 300, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    // Page 1 arrives as two batches: 0..64 and 64..100.
+    let first = recv(&mut source.batches).await;
+    let second = recv(&mut source.batches).await;
+    assert_eq!(
+        (uid(&first[0]), uid(&second[35])),
+        ("evt-000000".into(), "evt-000099".into())
+    );
+    c1_pipeline::event::finish_batch(second, BatchStatus::Delivered);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        checkpoint(dir.path()).and_then(|c| c.last_uid),
+        None,
+        "an acknowledged batch behind an unacknowledged one does not move the checkpoint"
+    );
+    c1_pipeline::event::finish_batch(first, BatchStatus::Delivered);
+    wait_for_checkpoint(dir.path(), "evt-000099").await;
+
+    // A sink failure: the checkpoint stays, and the events are sent again.
+    let failed = recv(&mut source.batches).await;
+    assert_eq!(uid(&failed[0]), "evt-000100");
+    c1_pipeline::event::finish_batch(failed, BatchStatus::Errored);
+    let mut seen_again = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen_again {
+        assert!(
+            Instant::now() < deadline,
+            "the failed events were not sent again"
+        );
+        let batch = recv(&mut source.batches).await;
+        seen_again = batch.iter().any(|e| uid(e) == "evt-000100");
+        assert_eq!(
+            checkpoint(dir.path()).and_then(|c| c.last_uid).as_deref(),
+            Some("evt-000099")
+        );
+        c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    }
+    let rest = source.collect(300 - 164, Duration::from_secs(10)).await;
+    assert_eq!(uids(&rest).last().map(String::as_str), Some("evt-000299"));
+    wait_for_checkpoint(dir.path(), "evt-000299").await;
+    source.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_acknowledgements_the_checkpoint_follows_what_was_sent() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 100, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), false);
+    let first = source.batches.recv().await.expect("batch");
+    let second = source.batches.recv().await.expect("batch");
+    assert!(
+        first[0].metadata.finalizers.is_empty(),
+        "no one waits for acknowledgements"
+    );
+    wait_for_checkpoint(dir.path(), "evt-000099").await;
+    drop((first, second));
+    source.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_mints_a_token_and_checks_system_log_access() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    config(&server, "").healthcheck().await.expect("healthy");
+    assert_eq!(server.lock().mints, 1);
+
+    server.lock().deny_system_log = true;
+    let error = config(&server, "")
+        .healthcheck()
+        .await
+        .expect_err("no access")
+        .to_string();
+    assert!(error.contains("lacks system-log access"), "{error}");
+
+    // A secret of another key: the token endpoint refuses the assertion.
+    let other =
+        c1_pipeline::sources::conductorone::credentials::format_secret(&c1_server::random_key());
+    let text = format!(
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"\nbase_url = \"{}\"",
+        other.expose(),
+        server.base_url()
+    );
+    let wrong: ConductoroneConfig = toml::from_str(&text).expect("valid");
+    let error = wrong.healthcheck().await.expect_err("refused").to_string();
+    assert!(error.contains("token endpoint answered 401"), "{error}");
+    assert!(!error.contains(other.expose()));
+    assert!(
+        server
+            .lock()
+            .auth_failures
+            .iter()
+            .any(|f| f.contains("bad signature"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plain_client_secret_method_sends_the_secret() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(&server, "auth_method = \"client_secret\""),
+        dir.path(),
+        true,
+    );
+    assert_eq!(
+        uids(&source.collect(10, Duration::from_secs(10)).await),
+        expected_uids(0..10)
+    );
+    source.stop().await.expect("clean stop");
+    assert_eq!(server.lock().mints, 1);
+}
+
+#[test]
+fn configuration_errors_name_the_problem_and_never_show_the_secret() {
+    let secret =
+        c1_pipeline::sources::conductorone::credentials::format_secret(&c1_server::random_key());
+    let secret = secret.expose().to_owned();
+    let key_part = secret.rsplit(':').next().expect("part 4").to_owned();
+    let build = |toml_text: String| {
+        let config: ConductoroneConfig = toml::from_str(&toml_text).expect("parses");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cx = SourceContext {
+            id: Arc::from("c1"),
+            out: Fanout::default(),
+            shutdown: CancellationToken::new(),
+            data_dir: Some(dir.path().to_path_buf()),
+            acknowledgements: true,
+            metrics: Arc::new(ComponentMetrics::default()),
+        };
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains(&key_part),
+            "Debug shows the secret: {debug}"
+        );
+        config.build(cx).err()
+    };
+    let cases = [
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"",
+                secret.replacen(":v1:", ":v2:", 1)
+            ),
+            "client_secret",
+            "part 3",
+        ),
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}x!\"",
+                secret
+            ),
+            "client_secret",
+            "part 4",
+        ),
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"",
+                secret.replacen("secret-token", "token", 1)
+            ),
+            "client_secret",
+            "part 1",
+        ),
+        (
+            format!("client_id = \"no-tenant\"\nclient_secret = \"{secret}\""),
+            "client_id",
+            "no `@`",
+        ),
+        (
+            format!("client_id = \"{CLIENT_ID}\""),
+            "client_secret",
+            "no client secret",
+        ),
+        (
+            format!("client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\npage_size = 0"),
+            "page_size",
+            "between 1 and 100",
+        ),
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\nbase_url = \"http://c1.example.com\""
+            ),
+            "base_url",
+            "https",
+        ),
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\npoll_interval_secs = 0"
+            ),
+            "poll_interval_secs",
+            "greater than 0",
+        ),
+        (
+            format!(
+                "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\nclient_secret_file = \"/nonexistent\""
+            ),
+            "client_secret_file",
+            "both",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let error = build(text.clone()).unwrap_or_else(|| panic!("accepted: {text}"));
+        if field == "client_secret" && message.starts_with("part") {
+            // Not pointed at by position: that would quote the line holding the secret.
+            assert_eq!(error.field, None, "{error:?}");
+            assert!(error.message.starts_with("`client_secret`: "), "{error:?}");
+        } else {
+            assert_eq!(error.field.as_deref(), Some(field), "{error:?}");
+        }
+        assert!(error.message.contains(message), "{error:?}");
+        assert!(!format!("{error:?}").contains(&key_part));
+    }
+    assert!(
+        build(format!(
+            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\""
+        ))
+        .is_none()
+    );
+    // A secret file works the same, and EU tenants are fine.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), format!("{secret}\n")).expect("written");
+    let text = format!(
+        "client_id = \"id@acme.c1eu.ai/spc\"\nclient_secret_file = \"{}\"",
+        file.path().display()
+    );
+    assert!(build(text).is_none());
+    // Unknown options and bad `start_at` are rejected while parsing.
+    for bad in ["page_sise = 10", "start_at = \"yesterday\""] {
+        let text = format!("client_id = \"{CLIENT_ID}\"\nclient_secret = \"{secret}\"\n{bad}");
+        assert!(
+            toml::from_str::<ConductoroneConfig>(&text).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+/// The real binary, killed with SIGKILL at random moments of a 20,000-event backfill and
+/// restarted: every event reaches the sink at least once, duplicates stay within what can be
+/// in flight, and no log line (at debug level) holds the secret or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
+    use rand::RngExt as _;
+    use std::process::{Command, Stdio};
+
+    const EVENTS: usize = 20_000;
+    const PAGE: usize = 100;
+    const KILLS: usize = 3;
+    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
+    // Errors along the way put the error paths into the logs too.
+    server.lock().faults = [
+        Fault::Pass,
+        Fault::Status(500, None),
+        Fault::Pass,
+        Fault::RevokeTokens,
+    ]
+    .into();
+    let secret = server.secret();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("c1.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+data_dir = "{}"
+
+[sources.c1]
+type = "conductorone"
+client_id = "{CLIENT_ID}"
+client_secret = "${{TEST_C1_SECRET}}"
+base_url = "{}"
+start_at = "beginning"
+page_size = {PAGE}
+poll_interval_secs = 0.2
+retry_initial_backoff_secs = 0.05
+retry_max_backoff_secs = 0.5
+
+[sinks.out]
+type = "console"
+inputs = ["c1"]
+encoding.codec = "json"
+"#,
+            dir.path().join("data").display(),
+            server.base_url()
+        ),
+    )
+    .expect("config written");
+    let output_path = dir.path().join("events.ndjson");
+    let spawn = |run: usize| {
+        let stdout = std::fs::File::options()
+            .append(true)
+            .create(true)
+            .open(&output_path)
+            .expect("output file");
+        let stderr =
+            std::fs::File::create(dir.path().join(format!("stderr-{run}.log"))).expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
+            .args(["--log-level", "debug", "--config"])
+            .arg(&config_path)
+            .env("TEST_C1_SECRET", &secret)
+            .env_remove("C1_PIPELINE_CONFIG")
+            .env_remove("C1_PIPELINE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("binary starts")
+    };
+    let count_lines = || -> (std::collections::HashMap<String, usize>, usize) {
+        let text = std::fs::read_to_string(&output_path).unwrap_or_default();
+        let mut counts = std::collections::HashMap::new();
+        let mut total = 0;
+        for line in text.lines() {
+            // A kill in the middle of a write can leave a torn last line: it was not
+            // acknowledged, so it is delivered again.
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(uid) = event["metadata"]["uid"].as_str()
+            {
+                *counts.entry(uid.to_owned()).or_insert(0) += 1;
+                total += 1;
+            }
+        }
+        (counts, total)
+    };
+
+    let mut kills = 0;
+    for run in 0..KILLS {
+        let mut child = spawn(run);
+        let wait = rand::rng().random_range(300..1200);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let (seen, _) = count_lines();
+        if seen.len() == EVENTS {
+            break; // the backfill finished before this kill: later kills would prove nothing
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        kills += 1;
+    }
+    assert!(kills >= 1, "the backfill finished before any kill");
+    // The last run completes the backfill and stops gracefully.
+    let mut child = spawn(KILLS);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_lines().0.len() < EVENTS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {EVENTS} events delivered",
+            count_lines().0.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0), "graceful stop");
+
+    let (counts, total) = count_lines();
+    assert!((0..EVENTS).all(|i| counts.contains_key(&format!("evt-{i:06}"))));
+    let duplicates = total - EVENTS;
+    let in_flight_bound =
+        kills * (c1_pipeline::sources::conductorone::MAX_UNCHECKPOINTED_PAGES + 1) * PAGE;
+    assert!(
+        duplicates <= in_flight_bound,
+        "{duplicates} duplicates after {kills} kills (bound {in_flight_bound})"
+    );
+    assert_eq!(
+        CheckpointStore::new(&dir.path().join("data"), "c1")
+            .load()
+            .expect("checkpoint")
+            .and_then(|c| c.last_uid)
+            .as_deref(),
+        Some("evt-019999")
+    );
+
+    let key_part = secret.rsplit(':').next().expect("part 4").to_owned();
+    let tokens: Vec<String> = server.lock().issued.clone();
+    assert!(tokens.len() >= 2);
+    let mut logs = String::new();
+    for run in 0..=KILLS {
+        logs.push_str(
+            &std::fs::read_to_string(dir.path().join(format!("stderr-{run}.log")))
+                .unwrap_or_default(),
+        );
+    }
+    assert!(
+        logs.contains("minted an access token"),
+        "debug logs were captured"
+    );
+    assert!(
+        logs.contains("injected failure") || logs.contains("access token refused"),
+        "error paths were logged"
+    );
+    assert!(!logs.contains(&key_part), "the secret appears in the logs");
+    for token in &tokens {
+        let token_id = token.rsplit('-').next().expect("uuid tail");
+        assert!(
+            !logs.contains(token_id),
+            "an access token appears in the logs"
+        );
+    }
+    eprintln!("kill -9 test: {kills} kills, {duplicates} duplicates (bound {in_flight_bound})");
+}
+
+/// `c1-pipeline validate` runs the health check: a token, the introspect call and a one-event
+/// listing; a credential without system-log access fails validation with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_the_credential_against_the_tenant() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("c1.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"{}\"\n[sources.c1]\ntype = \"conductorone\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"${{TEST_C1_SECRET}}\"\nbase_url = \"{}\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"c1\"]\n",
+            dir.path().join("data").display(),
+            server.base_url()
+        ),
+    )
+    .expect("config written");
+    let secret = server.secret();
+    let validate = move || {
+        let config_path = config_path.clone();
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
+                .args(["validate", "--config"])
+                .arg(&config_path)
+                .env("TEST_C1_SECRET", &secret)
+                .env_remove("C1_PIPELINE_CONFIG")
+                .output()
+                .expect("binary runs")
+        })
+    };
+    let output = validate().await.expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("health checks passed"), "{stderr}");
+    {
+        let state = server.lock();
+        assert_eq!(state.mints, 1);
+        assert_eq!(state.requests.len(), 1, "one probe listing");
+        assert_eq!(state.requests[0].1["pageSize"], 1);
+    }
+
+    server.lock().deny_system_log = true;
+    let output = validate().await.expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("health check failed for sources.c1: the credential is valid but lacks system-log access"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&server.secret()));
+}
