@@ -25,15 +25,16 @@
 //! Note on RSS: a child's `ru_maxrss` can never be lower than this harness's own resident set at
 //! spawn time, so the harness streams everything and stays at a few MiB.
 
-use std::error::Error;
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+mod common;
 
-use chrono::{DateTime, SecondsFormat};
-use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use common::{
+    BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
+    measure, median, run_baseline, verdict,
+};
 
 /// Events generated for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
 const DEFAULT_EVENTS: u64 = 200_000;
@@ -52,18 +53,6 @@ const MIN_CORES_FOR_WALL_TARGET: usize = 2;
 
 /// Pipeline configuration, relative to the package root (the children's working directory).
 const CONFIG_PATH: &str = "bench/core-pipeline.toml";
-/// Workload generator, relative to the package root.
-const GENERATOR_PATH: &str = "bench/gen_c1_events.py";
-/// Directory of generated workloads, relative to the package root.
-const DATA_DIR: &str = "target/bench-data";
-
-/// Argument that turns this binary into the baseline child.
-const BASELINE_FLAG: &str = "--baseline";
-/// I/O buffer size used by the baseline and by the harness's streaming reads.
-const IO_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Boxed error for the harness and the baseline; printed by `main`.
-type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,172 +71,6 @@ fn main() -> ExitCode {
             eprintln!("core_pipeline: error: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Baseline: the bare serde_json loop.
-// ---------------------------------------------------------------------------------------------
-
-/// Reads NDJSON events from `path`, applies the benchmark's edit and filter to each and writes the
-/// kept events as NDJSON to stdout: the floor for any JSON pipeline doing this work.
-fn run_baseline(path: &Path) -> BenchResult<()> {
-    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, file);
-    let stdout = io::stdout();
-    let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stdout.lock());
-    let mut line = String::new();
-    let mut line_number: u64 = 0;
-    loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if read == 0 {
-            break;
-        }
-        line_number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut event: Value = serde_json::from_str(&line)
-            .map_err(|e| format!("{}:{line_number}: invalid JSON: {e}", path.display()))?;
-        if is_read_activity(&event) {
-            continue;
-        }
-        shape_event(&mut event);
-        serde_json::to_writer(&mut writer, &event)
-            .map_err(|e| format!("writing event {line_number}: {e}"))?;
-        writer
-            .write_all(b"\n")
-            .map_err(|e| format!("writing event {line_number}: {e}"))?;
-    }
-    writer
-        .flush()
-        .map_err(|e| format!("flushing stdout: {e}"))?;
-    Ok(())
-}
-
-/// The filter `.activity_id != 2`, inverted: true for the events the pipeline drops.
-///
-/// The remap step never changes `activity_id`, so filtering before the edit (cheaper, which makes
-/// the baseline a stricter floor) keeps the same events as the pipeline's remap-then-filter.
-fn is_read_activity(event: &Value) -> bool {
-    event.get("activity_id").and_then(Value::as_f64) == Some(2.0)
-}
-
-/// The remap program, done by hand:
-///
-/// ```text
-/// .timestamp = from_unix_timestamp!(.time, unit: "milliseconds")
-/// .tenant = "acme"
-/// if .class_uid == 6003 { .api_service = .api.service.name }
-/// del(.observables)
-/// ```
-///
-/// As in VRL, a failing `from_unix_timestamp!` aborts the program and the event goes on unchanged.
-fn shape_event(event: &mut Value) {
-    let Some(timestamp) = event
-        .get("time")
-        .and_then(Value::as_i64)
-        .and_then(DateTime::from_timestamp_millis)
-    else {
-        return;
-    };
-    // Same text as VRL's JSON rendering of a timestamp, e.g. `2026-01-01T00:00:00.123Z`.
-    let timestamp = timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-    let api_service = event
-        .pointer("/api/service/name")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let Some(fields) = event.as_object_mut() else {
-        return;
-    };
-    fields.insert("timestamp".to_owned(), Value::String(timestamp));
-    fields.insert("tenant".to_owned(), Value::from("acme"));
-    if fields.get("class_uid").and_then(Value::as_i64) == Some(6003) {
-        fields.insert("api_service".to_owned(), api_service);
-    }
-    fields.remove("observables");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Harness: workload, children, measurement, report.
-// ---------------------------------------------------------------------------------------------
-
-/// Resource use of one child process, from `wait4(2)`.
-#[derive(Clone, Copy, Debug)]
-struct Measurement {
-    /// User + system CPU time, in seconds.
-    cpu_secs: f64,
-    /// Wall time from spawn to reaping, in seconds.
-    wall_secs: f64,
-    /// Peak resident set size, in MiB.
-    max_rss_mib: f64,
-}
-
-impl Measurement {
-    /// Median of each metric taken separately over `runs` (which must not be empty).
-    fn median(runs: &[Measurement]) -> Measurement {
-        Measurement {
-            cpu_secs: median(runs.iter().map(|run| run.cpu_secs).collect()),
-            wall_secs: median(runs.iter().map(|run| run.wall_secs).collect()),
-            max_rss_mib: median(runs.iter().map(|run| run.max_rss_mib).collect()),
-        }
-    }
-}
-
-impl std::fmt::Display for Measurement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "CPU {:6.3} s  wall {:6.3} s  RSS {:6.1} MiB",
-            self.cpu_secs, self.wall_secs, self.max_rss_mib
-        )
-    }
-}
-
-/// Where a measured child's stdout goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OutputSink {
-    /// `/dev/null`, as in the timed runs.
-    DevNull,
-    /// A pipe whose newlines the harness counts (the verification pass).
-    CountLines,
-}
-
-/// One side of the comparison: a name for the report and a way to build its command.
-struct Contender {
-    /// Name shown in the report.
-    name: &'static str,
-    /// Executable to run.
-    program: PathBuf,
-    /// Its arguments.
-    args: Vec<String>,
-}
-
-impl Contender {
-    /// A command for one run: working directory the package root, stdin the workload.
-    fn command(&self, root: &Path, workload: &Path) -> BenchResult<Command> {
-        let stdin = File::open(workload)
-            .map_err(|e| format!("opening workload {}: {e}", workload.display()))?;
-        let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .current_dir(root)
-            .stdin(Stdio::from(stdin))
-            .stderr(Stdio::inherit());
-        Ok(command)
-    }
-
-    /// The command line, for the report.
-    fn describe(&self) -> String {
-        let mut line = self.program.display().to_string();
-        for arg in &self.args {
-            line.push(' ');
-            line.push_str(arg);
-        }
-        line
     }
 }
 
@@ -275,6 +98,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         name: "baseline (serde_json loop)",
         program: std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?,
         args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
+        env: Vec::new(),
     };
     let pipeline = Contender {
         name: "c1-pipeline",
@@ -282,6 +106,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline"))),
         args: vec!["--config".to_owned(), CONFIG_PATH.to_owned()],
+        env: Vec::new(),
     };
 
     println!("c1-pipeline core benchmark: stdin (json) -> remap -> filter -> console (json)");
@@ -357,169 +182,6 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     report.print(baseline.name, pipeline.name);
     Ok(true)
 }
-
-/// Reads a positive integer from the environment variable `name`, or returns `default`.
-fn env_number(name: &str, default: u64) -> BenchResult<u64> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .map_err(|e| format!("{name}={text:?} is not a number: {e}").into()),
-        Err(std::env::VarError::NotPresent) => Ok(default),
-        Err(error) => Err(format!("{name}: {error}").into()),
-    }
-}
-
-/// Returns `target/bench-data/events-N.ndjson`, generating it first unless it already holds
-/// exactly `events` lines (a stale or truncated file is regenerated).
-fn ensure_workload(root: &Path, events: u64) -> BenchResult<PathBuf> {
-    let dir = root.join(DATA_DIR);
-    let path = dir.join(format!("events-{events}.ndjson"));
-    if path.exists() {
-        let file = File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-        let lines = count_newlines(file).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if lines == events {
-            return Ok(path);
-        }
-        eprintln!(
-            "core_pipeline: {} has {lines} lines, not {events}: regenerating",
-            path.display()
-        );
-    }
-    fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let partial = dir.join(format!("events-{events}.ndjson.partial"));
-    let output =
-        File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
-    let generator = root.join(GENERATOR_PATH);
-    eprintln!(
-        "core_pipeline: generating {events} events: python3 {} {events} > {}",
-        generator.display(),
-        path.display()
-    );
-    let status = Command::new("python3")
-        .arg(&generator)
-        .arg(events.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(output))
-        .status()
-        .map_err(|e| format!("running python3 {}: {e}", generator.display()))?;
-    if !status.success() {
-        return Err(format!("python3 {} failed: {status}", generator.display()).into());
-    }
-    fs::rename(&partial, &path)
-        .map_err(|e| format!("renaming {} to {}: {e}", partial.display(), path.display()))?;
-    Ok(path)
-}
-
-/// Counts `\n` bytes in a stream, reading it in fixed-size chunks so memory stays flat.
-fn count_newlines(mut source: impl Read) -> io::Result<u64> {
-    let mut buffer = vec![0_u8; IO_BUFFER_BYTES];
-    let mut lines: u64 = 0;
-    loop {
-        let read = match source.read(&mut buffer) {
-            Ok(0) => return Ok(lines),
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        lines += buffer[..read].iter().filter(|&&byte| byte == b'\n').count() as u64;
-    }
-}
-
-/// Runs `contender` once on `workload` and measures it; with [`OutputSink::CountLines`] also
-/// returns the number of lines it wrote (otherwise 0). Fails if the child does not exit with 0.
-fn measure(
-    contender: &Contender,
-    root: &Path,
-    workload: &Path,
-    sink: OutputSink,
-) -> BenchResult<(Measurement, u64)> {
-    let mut command = contender.command(root, workload)?;
-    command.stdout(match sink {
-        OutputSink::DevNull => Stdio::null(),
-        OutputSink::CountLines => Stdio::piped(),
-    });
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", contender.describe()))?;
-    // Drain the pipe before reaping, or a child with more output than the pipe holds would block.
-    let counted = child.stdout.take().map(count_newlines).transpose();
-    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "child pid out of range")?;
-    let (status, usage) =
-        wait_for_exit(pid).map_err(|e| format!("waiting for {}: {e}", contender.name))?;
-    let wall_secs = started.elapsed().as_secs_f64();
-    let lines = counted
-        .map_err(|e| format!("reading output of {}: {e}", contender.name))?
-        .unwrap_or(0);
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!(
-            "{} failed ({}): {}",
-            contender.name,
-            describe_wait_status(status),
-            contender.describe()
-        )
-        .into());
-    }
-    let measurement = Measurement {
-        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-        wall_secs,
-        // Linux reports ru_maxrss in KiB.
-        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-    };
-    Ok((measurement, lines))
-}
-
-/// Reaps child `pid` with `wait4(2)`, returning its wait status and resource usage.
-///
-/// `std::process::Child::wait` cannot report resource usage, hence the direct call; the `Child`
-/// handle must not be waited on afterwards.
-fn wait_for_exit(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is a plain C struct of integers, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own child, not reaped yet; both pointers are valid for writes.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if reaped == pid {
-            return Ok((status, usage));
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-}
-
-/// Human-readable form of a `wait(2)` status.
-fn describe_wait_status(status: libc::c_int) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exit status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
-    } else {
-        format!("wait status {status:#x}")
-    }
-}
-
-/// A `timeval` in seconds.
-fn timeval_secs(time: libc::timeval) -> f64 {
-    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
-}
-
-/// Median of `values` (which must not be empty); the mean of the middle two for an even count.
-fn median(mut values: Vec<f64>) -> f64 {
-    assert!(!values.is_empty(), "median of no values");
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
-}
-
 /// Median figures of both sides, and what is needed to judge them.
 struct Report {
     /// Events in the workload.
@@ -601,9 +263,4 @@ impl Report {
             verdict(self.pipeline.max_rss_mib <= MAX_RSS_MIB)
         );
     }
-}
-
-/// `PASS` or `FAIL`.
-fn verdict(passed: bool) -> &'static str {
-    if passed { "PASS" } else { "FAIL" }
 }

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod retry;
 pub mod sinks;
 pub mod sources;
+pub mod template;
 pub mod topology;
 pub mod transforms;
 

@@ -25,7 +25,7 @@ use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
 
 /// Where a component was defined, for error messages.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Origin {
     /// The component's table header (or first key).
     pub location: Option<Location>,
@@ -35,6 +35,17 @@ pub struct Origin {
     /// table (`encoding`), nested keys (`encoding.codec`, `route.errors`) and array items
     /// (`inputs[1]`).
     value_offsets: BTreeMap<String, usize>,
+}
+
+/// Shows where, never the file's text: it holds secrets (tokens, client secrets) after
+/// variable substitution.
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin")
+            .field("location", &self.location)
+            .field("file", &self.source.as_ref().map(|(file, _)| file))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Origin {

@@ -3,6 +3,7 @@
 pub mod aws_s3;
 pub mod blackhole;
 pub mod console;
+pub mod splunk_hec_logs;
 
 use serde::Deserialize;
 
@@ -10,6 +11,9 @@ use crate::component::{SinkComponent, component_registry};
 
 component_registry! {
     /// Every sink type, tagged by `type`.
+    // Configurations exist once per component at start-up: their size does not matter, and
+    // boxing variants would complicate the registry for every component.
+    #[allow(clippy::large_enum_variant)]
     SinkConfig: SinkComponent {
         /// Write to stdout or stderr.
         Console(console::ConsoleConfig) = "console",
@@ -17,6 +21,8 @@ component_registry! {
         AwsS3(aws_s3::AwsS3Config) = "aws_s3",
         /// Discard (benchmarks, tests).
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
+        /// Splunk HTTP Event Collector.
+        SplunkHecLogs(splunk_hec_logs::SplunkHecLogsConfig) = "splunk_hec_logs",
     }
 }
 

@@ -1,0 +1,645 @@
+//! `splunk_hec_logs`: send events to Splunk's HTTP Event Collector (Vector's options and
+//! defaults), with indexer acknowledgements that neither stall nor lose data.
+//!
+//! The HEC contract this follows (endpoints, envelope, status codes, acknowledgements) is
+//! summarized in `docs/splunk-hec.md`. The parts:
+//!
+//! * [`encoder`]: each event becomes one HEC envelope (or one raw line) as soon as it arrives,
+//!   so a batch holds bytes and acknowledgement links, not event values;
+//! * this module: the configuration and the batching loop (by bytes, events and time), which
+//!   hands full batches to request tasks, at most `request.concurrency` sending at once;
+//! * [`service`]: one task per batch: compression, the POST, retries with backoff, partial
+//!   failures (`invalid-event-number`, 413), then the wait for the indexer acknowledgement,
+//!   and the events' finalization;
+//! * [`acks`]: the per-sink indexer-acknowledgement client, polling `/services/collector/ack`
+//!   fast at first and backing off while nothing changes.
+
+pub mod acks;
+pub mod encoder;
+pub mod request;
+pub mod service;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::ack::BatchStatus;
+use crate::codecs::EncodingConfig;
+use crate::component::{
+    BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent,
+    SinkContext, healthy,
+};
+use crate::event::Event;
+use crate::template::Template;
+use encoder::{EncodedBatch, HecEncoder, RawMetadata};
+use request::HecClient;
+use service::{BatchSender, SendSettings};
+
+/// `[sinks.ID] type = "splunk_hec_logs"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecLogsConfig {
+    /// Base URL of the HEC, scheme and host (`https://splunk.example.com:8088`); the sink
+    /// appends `/services/collector/...`. Required.
+    pub endpoint: String,
+    /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed.
+    pub default_token: SecretString,
+    /// `event` (default: JSON envelopes to `/services/collector/event`) or `raw`
+    /// (`/services/collector/raw`, metadata in query parameters, no timestamp).
+    #[serde(default)]
+    pub endpoint_target: EndpointTarget,
+    /// Index, as a template (`{{ field.path }}`). Unset: the token's default index.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// `source`, as a template. Unset: Splunk's default.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `sourcetype`, as a template. Unset: Splunk's default (`httpevent`). For OCSF use an
+    /// `ocsf:` prefix (`ocsf:conductorone`), which Splunk's OCSF add-on expects.
+    #[serde(default)]
+    pub sourcetype: Option<String>,
+    /// Field whose value is sent as `host`. Default `host` (Vector's log-schema host key).
+    #[serde(default = "default_host_key")]
+    pub host_key: String,
+    /// Field holding the event time as a timestamp (Vector's default `timestamp`); it is sent
+    /// as `time` and removed from the event. `""` sends no time at all. When the field is
+    /// absent, an integer OCSF `time` (epoch milliseconds) gives `time` instead.
+    #[serde(default)]
+    pub timestamp_key: Option<String>,
+    /// Fields copied into the envelope's `fields` (index-time fields). Default none.
+    #[serde(default)]
+    pub indexed_fields: Vec<String>,
+    /// How each event is written (`codec` `json` or `text`, `only_fields`, `except_fields`).
+    pub encoding: EncodingConfig,
+    /// `none` (default) or `gzip`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// When a batch is sent.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Concurrency, retries and timeouts of requests.
+    #[serde(default)]
+    pub request: RequestConfig,
+    /// End-to-end and indexer acknowledgements.
+    #[serde(default)]
+    pub acknowledgements: HecAcknowledgementsConfig,
+    /// TLS options (TLS itself is chosen by the `https` scheme of `endpoint`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Start-up health check.
+    #[serde(default)]
+    pub healthcheck: HealthcheckConfig,
+}
+
+fn default_host_key() -> String {
+    "host".to_owned()
+}
+
+/// A secret string (the HEC token): its `Debug` and `Display` never show it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"**REDACTED**\"")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+/// Which HEC endpoint receives the events.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointTarget {
+    /// `/services/collector/event`: JSON envelopes with metadata per event.
+    #[default]
+    Event,
+    /// `/services/collector/raw`: the encoded events, one a line; metadata per request.
+    Raw,
+}
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// `Content-Encoding: gzip` (level 6, as Vector's default).
+    Gzip,
+}
+
+/// `batch` options: a batch is sent when any limit is reached (sizes before compression).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Bytes of encoded events per request. Default 1,000,000 (Vector's; Splunk's
+    /// `max_content_length` is about 1 MB on some versions).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+    /// Events per request. Default: no limit.
+    #[serde(default)]
+    pub max_events: Option<usize>,
+    /// Seconds a partial batch waits for more events. Default 1.
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+}
+
+/// Default `batch.max_bytes`.
+pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
+
+/// `request.concurrency`: `"adaptive"`, `"none"` or a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Vector's default. Here a fixed limit of [`ADAPTIVE_CONCURRENCY`] requests (no AIMD
+    /// controller yet): enough to keep a HEC busy without flooding it.
+    #[default]
+    Adaptive,
+    /// One request at a time.
+    None,
+    /// At most this many requests at once.
+    Fixed(usize),
+}
+
+/// Requests in flight when `request.concurrency = "adaptive"`.
+pub const ADAPTIVE_CONCURRENCY: usize = 8;
+
+impl Concurrency {
+    /// The number of requests allowed in flight.
+    pub fn limit(self) -> usize {
+        match self {
+            Self::Adaptive => ADAPTIVE_CONCURRENCY,
+            Self::None => 1,
+            Self::Fixed(n) => n,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(0) => Err(serde::de::Error::custom(
+                "request.concurrency must be at least 1",
+            )),
+            Raw::Number(n) => Ok(Self::Fixed(usize::try_from(n).unwrap_or(usize::MAX))),
+            Raw::Text(text) if text == "adaptive" => Ok(Self::Adaptive),
+            Raw::Text(text) if text == "none" => Ok(Self::None),
+            Raw::Text(text) => Err(serde::de::Error::custom(format!(
+                "request.concurrency must be \"adaptive\", \"none\" or a number, not {text:?}"
+            ))),
+        }
+    }
+}
+
+/// `request` options (Vector's names and defaults).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestConfig {
+    /// Requests in flight. Default `"adaptive"` (see [`Concurrency::Adaptive`]).
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Attempts for one batch before its events are finalized as errored (so the source
+    /// resends them). Default unlimited.
+    #[serde(default = "default_retry_attempts")]
+    pub retry_attempts: u64,
+    /// First backoff, in seconds. Default 1.
+    #[serde(default = "default_initial_backoff")]
+    pub retry_initial_backoff_secs: f64,
+    /// Longest single backoff, in seconds. Default 30. Also the pause between attempts after
+    /// an authentication failure (401/403).
+    #[serde(default = "default_max_backoff")]
+    pub retry_max_duration_secs: f64,
+    /// Timeout of one HTTP request, in seconds. Default 60.
+    #[serde(default = "default_request_timeout")]
+    pub timeout_secs: f64,
+}
+
+fn default_retry_attempts() -> u64 {
+    u64::MAX
+}
+fn default_initial_backoff() -> f64 {
+    1.0
+}
+fn default_max_backoff() -> f64 {
+    30.0
+}
+fn default_request_timeout() -> f64 {
+    60.0
+}
+
+impl Default for RequestConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: Concurrency::default(),
+            retry_attempts: default_retry_attempts(),
+            retry_initial_backoff_secs: default_initial_backoff(),
+            retry_max_duration_secs: default_max_backoff(),
+            timeout_secs: default_request_timeout(),
+        }
+    }
+}
+
+/// The sink's `acknowledgements` table (Vector's names and defaults).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HecAcknowledgementsConfig {
+    /// End-to-end acknowledgements: finalize events only once Splunk has them. Unset: the
+    /// global `acknowledgements.enabled`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Wait for Splunk's indexer acknowledgement (`ackId` → `/services/collector/ack`) before
+    /// an event counts as delivered. Default `true`. Tokens without indexer acknowledgement
+    /// return no `ackId`; their 200 means delivered either way.
+    #[serde(default = "default_true")]
+    pub indexer_acknowledgements_enabled: bool,
+    /// Longest pause between two ack queries, in seconds. Default 10. Polling starts at
+    /// [`acks::FAST_POLL`] and doubles up to this while no ack turns true.
+    #[serde(default = "default_query_interval")]
+    pub query_interval: f64,
+    /// An ack id not reported true within `query_interval × retry_limit` seconds is given up
+    /// and its batch **resent** (never dropped). Default 30 (5 minutes).
+    #[serde(default = "default_retry_limit")]
+    pub retry_limit: u32,
+    /// Ack ids awaited at once; beyond this the sink waits (backpressure). Default 1,000,000.
+    #[serde(default = "default_max_pending_acks")]
+    pub max_pending_acks: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_query_interval() -> f64 {
+    10.0
+}
+fn default_retry_limit() -> u32 {
+    30
+}
+fn default_max_pending_acks() -> u64 {
+    1_000_000
+}
+
+impl Default for HecAcknowledgementsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            indexer_acknowledgements_enabled: true,
+            query_interval: default_query_interval(),
+            retry_limit: default_retry_limit(),
+            max_pending_acks: default_max_pending_acks(),
+        }
+    }
+}
+
+/// `tls` options, mapped onto the HTTP client.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (with `key_file`) for mutual TLS.
+    #[serde(default)]
+    pub crt_file: Option<PathBuf>,
+    /// PEM private key of `crt_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Check the server's certificate chain. Default `true`.
+    #[serde(default)]
+    pub verify_certificate: Option<bool>,
+    /// Check that the certificate names the host. Default `true`.
+    #[serde(default)]
+    pub verify_hostname: Option<bool>,
+}
+
+/// `healthcheck` options.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Check `GET /services/collector/health` with the token at start-up and in `validate`.
+    /// Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for HealthcheckConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Templates and paths checked at build time.
+#[derive(Debug)]
+struct Checked {
+    encoder: HecEncoder,
+    client: HecClient,
+    settings: SendSettings,
+    max_bytes: usize,
+    max_events: usize,
+    timeout: Duration,
+    concurrency: usize,
+}
+
+fn positive_secs(field: &str, value: f64) -> Result<Duration, BuildError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(BuildError::field(
+            field,
+            format!("must be a number of seconds > 0, not {value}"),
+        ))
+    }
+}
+
+fn template(field: &str, text: &Option<String>) -> Result<Option<Template>, BuildError> {
+    text.as_deref()
+        .map(|text| {
+            Template::parse(text).map_err(|error| {
+                BuildError::field(field, format!("invalid template: {error}"))
+                    .help("write field references as `{{ field.path }}`")
+            })
+        })
+        .transpose()
+}
+
+impl SplunkHecLogsConfig {
+    fn check(&self) -> Result<Checked, BuildError> {
+        if self.default_token.expose().trim().is_empty() {
+            return Err(BuildError::field("default_token", "is empty")
+                .help("set it to the HEC token, e.g. \"${SPLUNK_HEC_TOKEN}\""));
+        }
+        let client = HecClient::new(self)?;
+        let max_bytes = self.batch.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+        if max_bytes == 0 {
+            return Err(BuildError::field("batch.max_bytes", "must be at least 1"));
+        }
+        let max_events = self.batch.max_events.unwrap_or(usize::MAX);
+        if max_events == 0 {
+            return Err(BuildError::field("batch.max_events", "must be at least 1"));
+        }
+        let timeout = positive_secs("batch.timeout_secs", self.batch.timeout_secs.unwrap_or(1.0))?;
+        let initial_backoff = positive_secs(
+            "request.retry_initial_backoff_secs",
+            self.request.retry_initial_backoff_secs,
+        )?;
+        let max_backoff = positive_secs(
+            "request.retry_max_duration_secs",
+            self.request.retry_max_duration_secs,
+        )?;
+        positive_secs("request.timeout_secs", self.request.timeout_secs)?;
+        let query_interval = positive_secs(
+            "acknowledgements.query_interval",
+            self.acknowledgements.query_interval,
+        )?;
+        if self.acknowledgements.retry_limit == 0 {
+            return Err(BuildError::field(
+                "acknowledgements.retry_limit",
+                "must be at least 1",
+            ));
+        }
+        if self.acknowledgements.max_pending_acks == 0 {
+            return Err(BuildError::field(
+                "acknowledgements.max_pending_acks",
+                "must be at least 1",
+            ));
+        }
+        if self.request.retry_attempts == 0 {
+            return Err(BuildError::field(
+                "request.retry_attempts",
+                "must be at least 1 (it counts the first attempt too)",
+            ));
+        }
+        let encoder = HecEncoder::new(
+            self.endpoint_target,
+            &self.encoding,
+            template("index", &self.index)?,
+            template("source", &self.source)?,
+            template("sourcetype", &self.sourcetype)?,
+            &self.host_key,
+            self.timestamp_key.as_deref().unwrap_or("timestamp"),
+            &self.indexed_fields,
+        )?;
+        let settings = SendSettings {
+            compression: self.compression,
+            retry_attempts: self.request.retry_attempts,
+            initial_backoff,
+            max_backoff,
+            indexer_acks: self.acknowledgements.indexer_acknowledgements_enabled,
+            query_interval,
+            ack_timeout: query_interval.saturating_mul(self.acknowledgements.retry_limit),
+            max_pending_acks: usize::try_from(self.acknowledgements.max_pending_acks)
+                .unwrap_or(usize::MAX)
+                .min(Semaphore::MAX_PERMITS),
+        };
+        Ok(Checked {
+            encoder,
+            client,
+            settings,
+            max_bytes,
+            max_events,
+            timeout,
+            concurrency: self.request.concurrency.limit().min(Semaphore::MAX_PERMITS),
+        })
+    }
+}
+
+impl SinkComponent for SplunkHecLogsConfig {
+    fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
+        let checked = self.check()?;
+        Ok(Box::pin(run(checked, cx)))
+    }
+
+    fn healthcheck(&self) -> Healthcheck {
+        if !self.healthcheck.enabled {
+            return healthy();
+        }
+        match HecClient::new(self) {
+            Ok(client) => Box::pin(async move { client.healthcheck().await }),
+            Err(error) => Box::pin(async move { Err(HealthcheckError(error.message)) }),
+        }
+    }
+
+    fn acknowledgements(&self) -> Option<bool> {
+        self.acknowledgements.enabled
+    }
+}
+
+/// A batch being filled, with the time it must be sent by.
+struct Pending {
+    batch: EncodedBatch,
+    deadline: Instant,
+}
+
+/// The sink's main loop: encode, batch, hand batches to request tasks; at end of input, send
+/// what is left and wait until every batch is delivered or finally failed.
+async fn run(checked: Checked, mut cx: SinkContext) -> Result<(), ComponentError> {
+    let Checked {
+        encoder,
+        client,
+        settings,
+        max_bytes,
+        max_events,
+        timeout,
+        concurrency,
+    } = checked;
+    let sender = BatchSender::start(client, settings, concurrency, Arc::clone(&cx.metrics));
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    // Keyed by the raw endpoint's per-request metadata; the event endpoint uses one key.
+    let mut pending: HashMap<RawMetadata, Pending> = HashMap::new();
+    let mut panicked = false;
+
+    loop {
+        let next_deadline = pending.values().map(|p| p.deadline).min();
+        tokio::select! {
+            received = cx.input.recv() => {
+                let Some(batch) = received else { break };
+                cx.metrics.received(batch.len());
+                for event in batch {
+                    let ready = add_event(
+                        &encoder, &mut pending, event, cx.acknowledgements, timeout, max_bytes, max_events, &cx,
+                    );
+                    for done in ready.into_iter().flatten() {
+                        dispatch(&sender, &mut tasks, done).await;
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                let now = Instant::now();
+                let due: Vec<RawMetadata> = pending
+                    .iter()
+                    .filter(|(_, p)| p.deadline <= now)
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in due {
+                    if let Some(done) = pending.remove(&key) {
+                        dispatch(&sender, &mut tasks, done.batch).await;
+                    }
+                }
+            }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                panicked |= joined.is_err();
+            }
+        }
+    }
+    for (_, done) in pending.drain() {
+        dispatch(&sender, &mut tasks, done.batch).await;
+    }
+    while let Some(joined) = tasks.join_next().await {
+        panicked |= joined.is_err();
+    }
+    sender.shutdown().await;
+    if panicked {
+        // A panicking request task dropped its events' finalizers, which reports them as
+        // errored: nothing is lost, but the run must not look clean.
+        return Err(ComponentError(
+            "splunk_hec_logs: a request task panicked; its events were reported as errored"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Encodes `event` into its partition's batch. Returns the batches that are complete: the
+/// previous batch when this event would have made it exceed `max_bytes`, and the batch that
+/// reached a limit with this event. A rejected event (a template failed) is finalized here.
+#[allow(clippy::too_many_arguments)]
+fn add_event(
+    encoder: &HecEncoder,
+    pending: &mut HashMap<RawMetadata, Pending>,
+    mut event: Event,
+    acknowledgements: bool,
+    timeout: Duration,
+    max_bytes: usize,
+    max_events: usize,
+    cx: &SinkContext,
+) -> [Option<EncodedBatch>; 2] {
+    let metadata = match encoder.metadata(&event.value) {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            cx.metrics.error();
+            tracing::error!(
+                component = %cx.id,
+                option = error.option,
+                error = %error.error,
+                "splunk_hec_logs: template could not be rendered for an event; event rejected (not sent)"
+            );
+            event.finish(BatchStatus::Rejected);
+            return [None, None];
+        }
+    };
+    if !acknowledgements {
+        // Nobody waits for this sink: the source may go on at once.
+        event.finalize(BatchStatus::Delivered);
+    }
+    let key = encoder.partition_key(&metadata);
+    let entry = pending.entry(key.clone()).or_insert_with(|| Pending {
+        batch: EncodedBatch::new(key.clone()),
+        deadline: Instant::now() + timeout,
+    });
+    let before = entry.batch.bytes();
+    // Encoded straight into the batch: no per-event buffer.
+    entry.batch.push_with(
+        |out| encoder.encode(&mut event.value, &metadata, out),
+        std::mem::take(&mut event.metadata.finalizers),
+    );
+    let mut ready = [None, None];
+    if before > 0 && entry.batch.bytes() > max_bytes {
+        // This event overflows a batch that already has events: it starts the next batch,
+        // and the batch before it is complete.
+        let next = entry.batch.split_off_last();
+        let complete = std::mem::replace(
+            entry,
+            Pending {
+                batch: next,
+                deadline: Instant::now() + timeout,
+            },
+        );
+        ready[0] = Some(complete.batch);
+    }
+    if entry.batch.bytes() >= max_bytes || entry.batch.len() >= max_events {
+        ready[1] = pending.remove(&key).map(|p| p.batch);
+    }
+    ready
+}
+
+/// Waits for a request slot (backpressure on the input), then starts the batch's task.
+async fn dispatch(sender: &BatchSender, tasks: &mut JoinSet<()>, batch: EncodedBatch) {
+    if batch.is_empty() {
+        return;
+    }
+    match sender.reserve().await {
+        Some((handle, permit)) => {
+            tasks.spawn(handle.send(batch, permit));
+        }
+        // The semaphore is never closed; should it be, dropping the batch reports its
+        // events as errored (never as delivered).
+        None => batch.finalize(BatchStatus::Errored),
+    }
+}

@@ -1,0 +1,228 @@
+//! `{{ field.path }}` templates for routing options (HEC `index` / `source` / `sourcetype`,
+//! later the S3 `key_prefix`), with Vector's syntax for field references.
+//!
+//! A template is literal text with field references in double braces. Rendering looks each
+//! path up in the event; a missing field, `null`, an object or an array cannot be rendered, and
+//! the caller decides what happens to that event (the HEC sink rejects it, logged and counted,
+//! rather than sending it somewhere unintended). Vector's `strftime` specifiers (`%Y`) are not
+//! interpreted: the text is literal.
+
+use std::borrow::Cow;
+
+use vrl::path::{OwnedValuePath, parse_value_path};
+use vrl::value::Value;
+
+/// Why a template could not be parsed (a configuration error).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateParseError {
+    /// `{{` without a matching `}}`.
+    #[error("`{{{{` at byte {0} has no closing `}}}}`")]
+    Unclosed(usize),
+    /// `{{ }}` with nothing inside.
+    #[error("empty field reference `{{{{ }}}}` at byte {0}")]
+    Empty(usize),
+    /// The text between the braces is not a field path.
+    #[error("invalid field path `{path}`: {message}")]
+    InvalidPath {
+        /// The text between the braces.
+        path: String,
+        /// Why it is not a path.
+        message: String,
+    },
+}
+
+/// Why a template could not be rendered for one event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateRenderError {
+    /// The field is absent (or `null`).
+    #[error("field `{0}` is missing")]
+    Missing(String),
+    /// The field holds an object or array, which has no text form for routing.
+    #[error("field `{path}` is {kind}, not a string or number")]
+    NotScalar {
+        /// The field path as written in the template.
+        path: String,
+        /// What it holds.
+        kind: &'static str,
+    },
+}
+
+/// One piece of a template.
+#[derive(Clone, Debug, PartialEq)]
+enum Part {
+    Literal(String),
+    Field { path: OwnedValuePath, text: String },
+}
+
+/// A parsed template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `text`. Text without `{{` is a constant.
+    pub fn parse(text: &str) -> Result<Self, TemplateParseError> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        let mut offset = 0;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_owned()));
+            }
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or(TemplateParseError::Unclosed(offset + start))?;
+            let inner = after[..end].trim();
+            if inner.is_empty() {
+                return Err(TemplateParseError::Empty(offset + start));
+            }
+            // Vector writes paths with or without the leading dot: accept both.
+            let path_text = inner.strip_prefix('.').unwrap_or(inner);
+            let path =
+                parse_value_path(path_text).map_err(|error| TemplateParseError::InvalidPath {
+                    path: inner.to_owned(),
+                    message: error.to_string(),
+                })?;
+            parts.push(Part::Field {
+                path,
+                text: path_text.to_owned(),
+            });
+            let consumed = start + 2 + end + 2;
+            offset += consumed;
+            rest = &rest[consumed..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Ok(Self {
+            source: text.to_owned(),
+            parts,
+        })
+    }
+
+    /// Whether the template has no field reference (renders the same for every event).
+    pub fn is_constant(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders the template for `event`. Constant templates borrow their text.
+    pub fn render<'a>(&'a self, event: &Value) -> Result<Cow<'a, str>, TemplateRenderError> {
+        if self.is_constant() {
+            return Ok(Cow::Borrowed(&self.source));
+        }
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Field { path, text } => match event.get(path) {
+                    None | Some(Value::Null) => {
+                        return Err(TemplateRenderError::Missing(text.clone()));
+                    }
+                    Some(Value::Bytes(bytes)) => out.push_str(&String::from_utf8_lossy(bytes)),
+                    Some(Value::Object(_)) => {
+                        return Err(TemplateRenderError::NotScalar {
+                            path: text.clone(),
+                            kind: "an object",
+                        });
+                    }
+                    Some(Value::Array(_)) => {
+                        return Err(TemplateRenderError::NotScalar {
+                            path: text.clone(),
+                            kind: "an array",
+                        });
+                    }
+                    Some(other) => out.push_str(&other.to_string_lossy()),
+                },
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
+}
+
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: serde_json::Value) -> Value {
+        serde_json::from_value(json).expect("a JSON value is a VRL value")
+    }
+
+    #[test]
+    fn constant_templates_render_as_written() {
+        let template = Template::parse("main").unwrap();
+        assert!(template.is_constant());
+        let rendered = template.render(&event(serde_json::json!({}))).unwrap();
+        assert!(matches!(rendered, Cow::Borrowed("main")));
+    }
+
+    #[test]
+    fn fields_are_substituted_with_or_without_a_leading_dot() {
+        let template = Template::parse("ocsf_{{ class_uid }}-{{.actor.user.name}}").unwrap();
+        assert!(!template.is_constant());
+        let value = event(serde_json::json!({
+            "class_uid": 6003,
+            "actor": { "user": { "name": "ada" } }
+        }));
+        assert_eq!(template.render(&value).unwrap(), "ocsf_6003-ada");
+        let flag = Template::parse("{{ ok }}").unwrap();
+        assert_eq!(
+            flag.render(&event(serde_json::json!({"ok": true})))
+                .unwrap(),
+            "true"
+        );
+    }
+
+    #[test]
+    fn missing_null_and_structured_fields_do_not_render() {
+        let template = Template::parse("idx_{{ tenant }}").unwrap();
+        assert_eq!(
+            template.render(&event(serde_json::json!({}))),
+            Err(TemplateRenderError::Missing("tenant".into()))
+        );
+        assert_eq!(
+            template.render(&event(serde_json::json!({"tenant": null}))),
+            Err(TemplateRenderError::Missing("tenant".into()))
+        );
+        assert_eq!(
+            template.render(&event(serde_json::json!({"tenant": {"a": 1}}))),
+            Err(TemplateRenderError::NotScalar {
+                path: "tenant".into(),
+                kind: "an object"
+            })
+        );
+        assert!(matches!(
+            template.render(&event(serde_json::json!({"tenant": [1]}))),
+            Err(TemplateRenderError::NotScalar { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_templates_are_configuration_errors() {
+        assert_eq!(
+            Template::parse("a{{ b"),
+            Err(TemplateParseError::Unclosed(1))
+        );
+        assert_eq!(
+            Template::parse("x{{  }}"),
+            Err(TemplateParseError::Empty(1))
+        );
+        assert!(matches!(
+            Template::parse("{{ a..b }}"),
+            Err(TemplateParseError::InvalidPath { .. })
+        ));
+    }
+}

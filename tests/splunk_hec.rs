@@ -1,0 +1,815 @@
+//! The `splunk_hec_logs` sink against an in-process HEC emulator (`common/hec_server.rs`):
+//! exact envelopes, exactly-once delivery without faults, at-least-once with them (503
+//! bursts, delayed and lost acks, an invalid event mid-batch, 413, bad tokens), templated
+//! index routing, the raw endpoint, health checks, option errors, secrets kept out of output,
+//! and whole pipelines (the demo source, `config-examples/demo-to-splunk.toml`).
+//!
+//! Sink-level tests give every event its own batch notifier, so each event's final status
+//! (delivered / errored / rejected) is checked individually.
+
+#[path = "common/hec_server.rs"]
+mod hec_server;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use c1_pipeline::ack::{BatchNotifier, BatchStatus};
+use c1_pipeline::component::{SinkComponent, SinkContext};
+use c1_pipeline::config::Config;
+use c1_pipeline::event::Event;
+use c1_pipeline::metrics::ComponentMetrics;
+use c1_pipeline::sinks::splunk_hec_logs::SplunkHecLogsConfig;
+use hec_server::{ACK_TOKEN, HecServer, NO_ACK_TOKEN, ServerConfig};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// Far above what any run here needs; reached only if something hangs.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Options every test starts from: short timers so faults resolve in well under a second.
+fn base_config(endpoint: &str, token: &str, extra: &str) -> SplunkHecLogsConfig {
+    let base = format!(
+        r#"
+endpoint = "{endpoint}"
+default_token = "{token}"
+encoding.codec = "json"
+compression = "gzip"
+batch.timeout_secs = 0.05
+request.retry_initial_backoff_secs = 0.01
+request.retry_max_duration_secs = 0.1
+acknowledgements.query_interval = 0.2
+acknowledgements.retry_limit = 5
+"#
+    );
+    let mut table: toml::Table = base.parse().expect("base options are TOML");
+    let overrides: toml::Table = extra.parse().expect("extra options are TOML");
+    merge(&mut table, overrides);
+    table
+        .try_into()
+        .unwrap_or_else(|e| panic!("invalid sink options: {e}\n{base}{extra}"))
+}
+
+/// `overrides` on top of `base`, table by table.
+fn merge(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(more)) => merge(inner, more),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// An OCSF-like event with a unique `metadata.uid`.
+fn ocsf(i: u64) -> Value {
+    let class_uid = if i.is_multiple_of(4) { 3002 } else { 6003 };
+    json!({
+        "metadata": { "uid": format!("evt-{i}"), "product": { "name": "ConductorOne" } },
+        "class_uid": class_uid,
+        "activity_id": 1,
+        "time": 1_767_225_600_000_i64 + i as i64 * 7,
+        "device": { "hostname": format!("host-{}", i % 3) },
+        "message": format!("event number {i}"),
+    })
+}
+
+fn uid(event: &Value) -> String {
+    event["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metadata.uid in {event}"))
+        .to_owned()
+}
+
+/// Runs the sink alone on `events` (each its own source batch), until it returns; gives
+/// each event's final status.
+async fn run_sink(config: &SplunkHecLogsConfig, events: Vec<Value>) -> Vec<BatchStatus> {
+    let (sender, input) = mpsc::channel(4);
+    let metrics = Arc::new(ComponentMetrics::default());
+    let cx = SinkContext {
+        id: Arc::from("splunk"),
+        input,
+        acknowledgements: true,
+        metrics,
+    };
+    let task = tokio::spawn(config.build(cx).expect("the sink builds"));
+    let mut receivers = Vec::new();
+    let mut batch = Vec::new();
+    for value in events {
+        let (notifier, receiver) = BatchNotifier::new();
+        let value = serde_json::from_value(value).expect("JSON is a VRL value");
+        batch.push(Event::from_source(
+            value,
+            "test",
+            Some(notifier.finalizer()),
+        ));
+        receivers.push(receiver);
+        if batch.len() == 32 {
+            sender.send(std::mem::take(&mut batch)).await.unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        sender.send(batch).await.unwrap();
+    }
+    drop(sender);
+    tokio::time::timeout(LIMIT, task)
+        .await
+        .expect("the sink finished in time")
+        .expect("the sink task did not panic")
+        .expect("the sink ended without error");
+    let mut statuses = Vec::new();
+    for receiver in receivers {
+        statuses.push(
+            tokio::time::timeout(Duration::from_secs(1), receiver)
+                .await
+                .expect("every event was finalized when the sink returned"),
+        );
+    }
+    statuses
+}
+
+/// Collects the log lines of the current thread (tests here run on one thread, sink tasks
+/// included) while the returned guard lives.
+fn capture_logs() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = Capture(Arc::clone(&buffer));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+fn logs(buffer: &std::sync::Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned()
+}
+
+/// How many times each uid reached the server.
+fn arrivals(server: &HecServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for received in server.events() {
+        *counts.entry(uid(&received.event)).or_default() += 1;
+    }
+    counts
+}
+
+fn assert_all(statuses: &[BatchStatus], expected: BatchStatus) {
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(*status, expected, "event {i}");
+    }
+}
+
+#[tokio::test]
+async fn envelopes_are_exact_gzip_decodes_and_every_event_arrives_exactly_once() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        r#"
+index = "ocsf_{{ class_uid }}"
+source = "conductorone"
+sourcetype = "ocsf:conductorone"
+host_key = "device.hostname"
+indexed_fields = ["class_uid", "metadata.uid"]
+batch.max_events = 40
+"#,
+    );
+    let events: Vec<Value> = (0..300).map(ocsf).collect();
+    let statuses = run_sink(&config, events.clone()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), 300);
+    assert!(counts.values().all(|n| *n == 1), "duplicates: {counts:?}");
+    let by_uid: HashMap<String, hec_server::Received> = server
+        .events()
+        .into_iter()
+        .map(|r| (uid(&r.event), r))
+        .collect();
+    for original in &events {
+        let got = &by_uid[&uid(original)];
+        // The event itself is unchanged: OCSF `time` stays, nothing is added.
+        assert_eq!(&got.event, original);
+        let class_uid = original["class_uid"].as_i64().unwrap();
+        assert_eq!(got.index.as_deref(), Some(&*format!("ocsf_{class_uid}")));
+        assert_eq!(got.source.as_deref(), Some("conductorone"));
+        assert_eq!(got.sourcetype.as_deref(), Some("ocsf:conductorone"));
+        assert_eq!(
+            got.host,
+            original["device"]["hostname"].as_str().map(str::to_owned)
+        );
+        let time_ms = original["time"].as_i64().unwrap();
+        assert_eq!(got.time, Some(time_ms as f64 / 1000.0));
+        assert_eq!(
+            got.fields,
+            Some(json!({ "class_uid": class_uid, "metadata.uid": uid(original) }))
+        );
+    }
+    let stats = server.stats();
+    assert!(
+        stats.posts >= 8,
+        "batch.max_events = 40 means 8+ requests: {stats:?}"
+    );
+    assert_eq!(
+        stats.gzip_posts, stats.posts,
+        "every body is gzip: {stats:?}"
+    );
+    assert_eq!(stats.statuses.get(&200), Some(&stats.posts));
+    assert_eq!(
+        stats.ack_ids, stats.posts,
+        "the token acknowledges every request"
+    );
+    assert!(stats.ack_queries >= 1);
+    assert_eq!(stats.channels.len(), 1, "one channel GUID per sink");
+}
+
+#[tokio::test]
+async fn end_of_input_sends_partial_batches_at_once_and_waits_for_their_acks() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(200));
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.timeout_secs = 30");
+    let started = std::time::Instant::now();
+    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the partial batch went out at end of input, not after batch.timeout_secs"
+    );
+    assert_eq!(arrivals(&server).len(), 5);
+}
+
+#[tokio::test]
+async fn requests_stay_in_flight_while_acks_are_awaited() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(500));
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "batch.max_events = 10\nrequest.concurrency = 2",
+    );
+    let statuses = run_sink(&config, (0..120).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let stats = server.stats();
+    // Two request slots, yet many batches were accepted and waiting for their acks at once:
+    // waiting for an ack does not hold a request slot.
+    assert!(stats.max_unacked > 2, "{stats:?}");
+    assert_eq!(arrivals(&server).len(), 120);
+}
+
+#[tokio::test]
+async fn templated_index_routes_events_and_an_unrenderable_event_is_rejected() {
+    let server = HecServer::start(ServerConfig {
+        indexes: Some(vec!["acme".into(), "globex".into()]),
+        ..ServerConfig::default()
+    })
+    .await;
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        r#"index = "{{ tenant.name }}""#,
+    );
+    let events: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut event = ocsf(i);
+            match i % 3 {
+                0 => event["tenant"] = json!({ "name": "acme" }),
+                1 => event["tenant"] = json!({ "name": "globex" }),
+                // No tenant: the template cannot render.
+                _ => {}
+            }
+            event
+        })
+        .collect();
+    let statuses = run_sink(&config, events).await;
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if i % 3 == 2 {
+            BatchStatus::Rejected
+        } else {
+            BatchStatus::Delivered
+        };
+        assert_eq!(*status, expected, "event {i}");
+    }
+    let received = server.events();
+    assert_eq!(received.len(), 40);
+    for r in received {
+        let n: u64 = uid(&r.event)[4..].parse().unwrap();
+        let expected = if n.is_multiple_of(3) {
+            "acme"
+        } else {
+            "globex"
+        };
+        assert_eq!(r.index.as_deref(), Some(expected), "{}", r.event);
+    }
+}
+
+#[tokio::test]
+async fn busy_and_failing_responses_are_retried_and_nothing_is_lost() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| {
+        for _ in 0..3 {
+            f.respond_next
+                .push_back((503, json!({"text": "Server is busy", "code": 9}), None));
+        }
+        f.respond_next
+            .push_back((429, json!({"text": "Too many"}), Some("0".into())));
+        f.respond_next.push_back((500, json!({}), None));
+        f.respond_next.push_back((408, json!({}), None));
+        f.respond_next.push_back((502, Value::Null, None));
+    });
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.max_events = 25");
+    let statuses = run_sink(&config, (0..200).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), 200, "every event arrived");
+    let stats = server.stats();
+    assert_eq!(stats.statuses.get(&503), Some(&3));
+    assert_eq!(stats.statuses.get(&429), Some(&1));
+}
+
+#[tokio::test]
+async fn delayed_and_lost_acks_lead_to_resends_not_losses() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| {
+        f.ack_delay = Duration::from_millis(150);
+        f.drop_next_acks = 2;
+    });
+    // Ack deadline: 0.1 s × 4 = 0.4 s.
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "batch.max_events = 50\nacknowledgements.query_interval = 0.1\nacknowledgements.retry_limit = 4",
+    );
+    let statuses = run_sink(&config, (0..200).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), 200, "every event arrived at least once");
+    let total: usize = counts.values().sum();
+    assert!(
+        total >= 200 + 2,
+        "the two batches whose acks never came were resent: {total} arrivals"
+    );
+    assert_eq!(server.stats().ack_ids, 4 + 2);
+}
+
+#[tokio::test]
+async fn ack_polling_starts_fast_and_backs_off_while_nothing_is_acked() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(1_500));
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "acknowledgements.query_interval = 1\nacknowledgements.retry_limit = 10",
+    );
+    let started = std::time::Instant::now();
+    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let queries = server.stats().ack_queries;
+    // Fixed 50 ms polling would ask ~30 times in 1.5 s; doubling from 50 ms asks about 6 times.
+    assert!((2..=9).contains(&queries), "{queries} ack queries");
+    // ... and the ack is still noticed within one query_interval of being ready.
+    assert!(started.elapsed() < Duration::from_millis(1_500 + 1_000 + 500));
+}
+
+#[tokio::test]
+async fn acks_that_never_come_end_as_errored_once_attempts_run_out() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.drop_next_acks = usize::MAX);
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "request.retry_attempts = 2\nacknowledgements.query_interval = 0.05\nacknowledgements.retry_limit = 2",
+    );
+    let statuses = run_sink(&config, (0..10).map(ocsf).collect()).await;
+    // Never confirmed: the source is told to resend, not that they were delivered.
+    assert_all(&statuses, BatchStatus::Errored);
+    assert_eq!(server.stats().posts, 2, "sent, then resent once");
+}
+
+#[tokio::test]
+async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
+    for compression in ["gzip", "none"] {
+        let server = HecServer::start(ServerConfig::default()).await;
+        let events: Vec<Value> = (0..20)
+            .map(|i| {
+                let mut event = ocsf(i);
+                if i == 7 {
+                    event["hec_invalid"] = json!(true);
+                }
+                event
+            })
+            .collect();
+        let config = base_config(
+            &server.endpoint(),
+            ACK_TOKEN,
+            &format!("batch.timeout_secs = 0.5\ncompression = \"{compression}\""),
+        );
+        let (log, _guard) = capture_logs();
+        let statuses = run_sink(&config, events).await;
+        let log = logs(&log);
+        assert!(
+            log.contains("refused one event") && log.contains("event_index=7"),
+            "{log}"
+        );
+        assert!(log.contains("Invalid data format"), "{log}");
+        for (i, status) in statuses.iter().enumerate() {
+            let expected = if i == 7 {
+                BatchStatus::Rejected
+            } else {
+                BatchStatus::Delivered
+            };
+            assert_eq!(*status, expected, "{compression}: event {i}");
+        }
+        let counts = arrivals(&server);
+        assert_eq!(counts.len(), 19, "{compression}");
+        assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+        assert!(!counts.contains_key("evt-7"));
+        let stats = server.stats();
+        assert_eq!(stats.statuses.get(&400), Some(&1), "{stats:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_end_to_end_acknowledgements_events_are_released_on_receipt() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.unhealthy = true);
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 2");
+    let (sender, input) = mpsc::channel(4);
+    let cx = SinkContext {
+        id: Arc::from("splunk"),
+        input,
+        acknowledgements: false,
+        metrics: Arc::new(ComponentMetrics::default()),
+    };
+    let task = tokio::spawn(config.build(cx).expect("the sink builds"));
+    let (notifier, receiver) = BatchNotifier::new();
+    let batch = (0..5)
+        .map(|i| {
+            let value = serde_json::from_value(ocsf(i)).unwrap();
+            Event::from_source(value, "test", Some(notifier.finalizer()))
+        })
+        .collect();
+    drop(notifier);
+    sender.send(batch).await.unwrap();
+    // Released before any request succeeded: the source does not wait for this sink.
+    let status = tokio::time::timeout(Duration::from_secs(5), receiver)
+        .await
+        .expect("released on receipt");
+    assert_eq!(status, BatchStatus::Delivered);
+    drop(sender);
+    tokio::time::timeout(LIMIT, task)
+        .await
+        .expect("the sink gave up after retry_attempts")
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.stats().statuses.get(&503), Some(&2));
+}
+
+#[tokio::test]
+async fn a_payload_too_large_is_split_and_an_event_too_large_alone_is_rejected() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.max_content_length = Some(4_000));
+    let mut events: Vec<Value> = (0..60).map(ocsf).collect();
+    events[30]["message"] = json!("x".repeat(10_000));
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "compression = \"none\"\nbatch.timeout_secs = 0.5",
+    );
+    let statuses = run_sink(&config, events).await;
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if i == 30 {
+            BatchStatus::Rejected
+        } else {
+            BatchStatus::Delivered
+        };
+        assert_eq!(*status, expected, "event {i}");
+    }
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), 59);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    let stats = server.stats();
+    assert!(
+        stats.statuses.get(&413).copied().unwrap_or(0) >= 2,
+        "{stats:?}"
+    );
+    assert!(stats.max_body <= 4_000, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_refused_token_is_retried_slowly_until_it_is_accepted() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let late_token = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let config = base_config(&server.endpoint(), late_token, "");
+    let (log, _guard) = capture_logs();
+    let sink = tokio::spawn({
+        let config = config.clone();
+        async move { run_sink(&config, (0..30).map(ocsf).collect()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let refused = server.stats().statuses.get(&403).copied().unwrap_or(0);
+    assert!(refused >= 1, "the token was refused at first");
+    assert!(
+        refused <= 10,
+        "retried slowly (every retry_max_duration_secs = 0.1 s), not hammered: {refused}"
+    );
+    assert!(!sink.is_finished(), "no crash, no give-up");
+    server.set_token(late_token, true);
+    let statuses = sink.await.unwrap();
+    assert_all(&statuses, BatchStatus::Delivered);
+    assert_eq!(arrivals(&server).len(), 30);
+    let log = logs(&log);
+    assert!(log.contains("refused the token"), "{log}");
+    assert!(log.contains("configuration problem"), "{log}");
+    assert!(
+        !log.contains(late_token),
+        "the token leaked into the logs:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn without_indexer_acks_a_200_means_delivered() {
+    // A token without indexer acknowledgement returns no ackId.
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = base_config(&server.endpoint(), NO_ACK_TOKEN, "");
+    let statuses = run_sink(&config, (0..50).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    assert_eq!(server.stats().ack_queries, 0);
+
+    // Indexer acknowledgements turned off in the sink: ack ids are ignored.
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "acknowledgements.indexer_acknowledgements_enabled = false",
+    );
+    let statuses = run_sink(&config, (0..50).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    assert_eq!(server.stats().ack_queries, 0);
+    assert_eq!(arrivals(&server).len(), 50);
+}
+
+#[tokio::test]
+async fn the_raw_endpoint_sends_lines_with_metadata_in_the_query() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        r#"
+endpoint_target = "raw"
+encoding.codec = "text"
+sourcetype = "c1:text"
+index = "idx_{{ class_uid }}"
+host_key = "device.hostname"
+"#,
+    );
+    let statuses = run_sink(&config, (0..30).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let received = server.events();
+    assert_eq!(received.len(), 30);
+    for r in received {
+        assert_eq!(r.endpoint, "raw");
+        let text = r.event.as_str().unwrap();
+        let n: u64 = text.strip_prefix("event number ").unwrap().parse().unwrap();
+        let class_uid = if n.is_multiple_of(4) { 3002 } else { 6003 };
+        assert_eq!(r.index, Some(format!("idx_{class_uid}")));
+        assert_eq!(r.host, Some(format!("host-{}", n % 3)));
+        assert_eq!(r.sourcetype.as_deref(), Some("c1:text"));
+        assert!(r.channel.is_some());
+    }
+}
+
+#[tokio::test]
+async fn the_health_check_tells_unhealthy_from_invalid_token() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let good = base_config(&server.endpoint(), ACK_TOKEN, "");
+    good.healthcheck().await.expect("healthy");
+
+    let secret = "bbbbbbbb-0000-0000-0000-000000000000";
+    let bad = base_config(&server.endpoint(), secret, "");
+    let error = bad.healthcheck().await.unwrap_err().to_string();
+    assert!(error.contains("rejected the token"), "{error}");
+    assert!(!error.contains(secret), "the token leaked: {error}");
+
+    server.faults(|f| f.unhealthy = true);
+    let error = good.healthcheck().await.unwrap_err().to_string();
+    assert!(error.contains("unhealthy"), "{error}");
+    assert!(!error.contains("token"), "{error}");
+
+    let unreachable = base_config("http://127.0.0.1:1", ACK_TOKEN, "");
+    let error = unreachable.healthcheck().await.unwrap_err().to_string();
+    assert!(error.contains("cannot reach"), "{error}");
+
+    let disabled = base_config(
+        "http://127.0.0.1:1",
+        ACK_TOKEN,
+        "healthcheck.enabled = false",
+    );
+    disabled
+        .healthcheck()
+        .await
+        .expect("a disabled check passes");
+}
+
+#[test]
+fn the_token_never_appears_in_debug_output_or_errors() {
+    let secret = "s3cr3t-t0ken-value";
+    let config = base_config("http://127.0.0.1:8088", secret, "");
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains(secret), "{debug}");
+    assert!(debug.contains("REDACTED"));
+
+    // Through the whole configuration, as `validate` would print it.
+    let text = format!(
+        r#"
+[sources.demo]
+type = "conductorone_demo"
+count = 1
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["demo"]
+endpoint = "not a url"
+default_token = "{secret}"
+encoding.codec = "json"
+"#
+    );
+    let config = Config::from_toml(&text, Path::new("test.toml"), &|_| None).unwrap();
+    assert!(!format!("{config:?}").contains(secret));
+    let errors = c1_pipeline::topology::check_build(&config).unwrap_err();
+    let shown = format!("{errors} {errors:?}");
+    assert!(shown.contains("endpoint"), "{shown}");
+    assert!(!shown.contains(secret), "{shown}");
+}
+
+#[test]
+fn option_errors_name_the_option() {
+    let build_error = |extra: &str| {
+        let text = format!(
+            r#"
+[sources.demo]
+type = "conductorone_demo"
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["demo"]
+endpoint = "https://splunk.example.com:8088"
+default_token = "t"
+encoding.codec = "json"
+{extra}
+"#
+        );
+        match Config::from_toml(&text, Path::new("test.toml"), &|_| None) {
+            Err(errors) => errors.to_string(),
+            Ok(config) => c1_pipeline::topology::check_build(&config)
+                .expect_err(extra)
+                .to_string(),
+        }
+    };
+    for (extra, expected) in [
+        ("no_such_option = 1", "no_such_option"),
+        ("index = \"{{ tenant\"", "index"),
+        ("request.concurrency = 0", "concurrency"),
+        ("request.concurrency = \"lots\"", "concurrency"),
+        ("compression = \"zstd\"", "compression"),
+        ("batch.timeout_secs = 0", "batch.timeout_secs"),
+        ("acknowledgements.retry_limit = 0", "retry_limit"),
+        ("tls.ca_file = \"/no/such/ca.pem\"", "tls.ca_file"),
+        ("tls.key_file = \"/no/such/key.pem\"", "tls.crt_file"),
+        ("indexed_fields = [\"a..b\"]", "indexed_fields"),
+    ] {
+        let message = build_error(extra);
+        assert!(message.contains(expected), "{extra}: {message}");
+    }
+}
+
+#[test]
+fn defaults_follow_vector() {
+    let config = base_config("https://splunk.example.com:8088", "t", "");
+    let defaults: SplunkHecLogsConfig = toml::from_str(
+        "endpoint = \"https://h:8088\"\ndefault_token = \"t\"\nencoding.codec = \"json\"",
+    )
+    .unwrap();
+    assert_eq!(defaults.host_key, "host");
+    assert!(defaults.acknowledgements.indexer_acknowledgements_enabled);
+    assert_eq!(defaults.acknowledgements.query_interval, 10.0);
+    assert_eq!(defaults.acknowledgements.retry_limit, 30);
+    assert_eq!(defaults.acknowledgements.max_pending_acks, 1_000_000);
+    assert_eq!(defaults.request.retry_attempts, u64::MAX);
+    assert_eq!(defaults.request.retry_initial_backoff_secs, 1.0);
+    assert_eq!(defaults.request.retry_max_duration_secs, 30.0);
+    assert_eq!(defaults.request.timeout_secs, 60.0);
+    assert!(defaults.healthcheck.enabled);
+    assert_eq!(config.acknowledgements(), None);
+    let off = base_config("https://h:8088", "t", "acknowledgements.enabled = false");
+    assert_eq!(off.acknowledgements(), Some(false));
+}
+
+/// Runs a whole pipeline from TOML text against the server; `vars` feed `${VAR}`.
+async fn run_pipeline(text: &str, vars: &[(&str, String)]) -> c1_pipeline::topology::RunSummary {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let lookup = move |name: &str| vars.get(name).cloned();
+    let config = Config::from_toml(text, Path::new("pipeline.toml"), &lookup)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let graph = c1_pipeline::config::graph::check(&config).unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::timeout(
+        LIMIT,
+        c1_pipeline::topology::run(&config, &graph, std::future::pending(), Default::default()),
+    )
+    .await
+    .expect("the pipeline finished in time")
+    .unwrap_or_else(|e| panic!("the pipeline failed: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_pipeline_delivers_every_event_exactly_once() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let text = r#"
+[sources.c1]
+type = "conductorone_demo"
+count = 1000
+interval_secs = 0
+seed = 11
+
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["c1"]
+endpoint = "${HEC_ENDPOINT}"
+default_token = "${HEC_TOKEN}"
+sourcetype = "ocsf:conductorone"
+encoding.codec = "json"
+compression = "gzip"
+batch.max_events = 100
+batch.timeout_secs = 0.05
+acknowledgements.query_interval = 0.2
+"#;
+    let summary = run_pipeline(
+        text,
+        &[
+            ("HEC_ENDPOINT", server.endpoint()),
+            ("HEC_TOKEN", ACK_TOKEN.to_owned()),
+        ],
+    )
+    .await;
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), 1000);
+    assert!(counts.values().all(|n| *n == 1));
+    assert!(
+        server
+            .events()
+            .iter()
+            .all(|r| r.sourcetype.as_deref() == Some("ocsf:conductorone"))
+    );
+    let sink = summary
+        .metrics
+        .iter()
+        .find(|m| m.component == "sinks.splunk")
+        .unwrap();
+    assert_eq!((sink.received_events, sink.sent_events), (1000, 1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_to_splunk_example_runs_against_the_emulator() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/demo-to-splunk.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    run_pipeline(
+        &text,
+        &[
+            ("SPLUNK_HEC_ENDPOINT", server.endpoint()),
+            ("SPLUNK_HEC_TOKEN", ACK_TOKEN.to_owned()),
+        ],
+    )
+    .await;
+    let received = server.events();
+    assert!(!received.is_empty());
+    let counts = arrivals(&server);
+    assert_eq!(counts.len(), received.len(), "no duplicates");
+    for r in &received {
+        assert_eq!(r.sourcetype.as_deref(), Some("ocsf:conductorone"));
+        assert_ne!(r.event["activity_id"], json!(2), "reads are filtered out");
+        // The envelope time is the OCSF time in seconds.
+        assert_eq!(
+            r.time,
+            Some(r.event["time"].as_i64().unwrap() as f64 / 1000.0)
+        );
+    }
+    assert!(server.stats().gzip_posts > 0);
+}
