@@ -7,80 +7,43 @@
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Utc};
-use vrl::path::OwnedValuePath;
 use vrl::value::Value;
 
 use crate::component::BuildError;
+use crate::template::{Template, TemplateRenderError};
 
 /// A parsed `key_prefix`.
 #[derive(Clone, Debug)]
 pub struct KeyTemplate {
-    parts: Vec<Part>,
+    template: Template,
     has_time: bool,
 }
 
-#[derive(Clone, Debug)]
-enum Part {
-    /// Literal text, formatted with strftime when it contains `%`.
-    Literal { text: String, strftime: bool },
-    /// `{{ path }}`: a value from the event.
-    Field {
-        path: OwnedValuePath,
-        source: String,
-    },
-}
-
 /// Why an event's key could not be rendered; the event is rejected, not written.
-#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-pub enum KeyError {
-    /// The field is absent or not a scalar.
-    #[error("field `{0}` is missing or is not a string, number or boolean")]
-    Missing(String),
-    /// The value would leave its prefix or make an invalid key.
-    #[error("field `{field}` has the value {value:?}, which would {why}")]
-    Unconfined {
-        /// The template field.
-        field: String,
-        /// The offending value.
-        value: String,
-        /// What it would do.
-        why: &'static str,
-    },
-}
+pub type KeyError = TemplateRenderError;
 
 impl KeyTemplate {
     /// Parses a template; `option` names it in errors.
-    pub fn parse(template: &str, option: &str) -> Result<Self, BuildError> {
-        let mut parts = Vec::new();
-        let mut rest = template;
-        while let Some(start) = rest.find("{{") {
-            push_literal(&mut parts, &rest[..start], option)?;
-            let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| {
-                BuildError::field(option, format!("unclosed `{{{{` in {template:?}"))
-                    .help("write fields as `{{ field.path }}`")
-            })?;
-            let source = after[..end].trim();
-            let path = vrl::path::parse_value_path(source).map_err(|error| {
-                BuildError::field(
-                    option,
-                    format!("`{{{{ {source} }}}}` is not a field path: {error}"),
-                )
-            })?;
-            if source.is_empty() {
-                return Err(BuildError::field(option, "empty `{{ }}` in the template"));
+    pub fn parse(text: &str, option: &str) -> Result<Self, BuildError> {
+        let template = Template::parse(text).map_err(|error| {
+            BuildError::field(option, error.to_string()).help("write fields as `{{ field.path }}`")
+        })?;
+        let mut has_time = false;
+        for literal in template.literals() {
+            if literal.contains('%') {
+                if StrftimeItems::new(literal).any(|item| matches!(item, Item::Error)) {
+                    return Err(BuildError::field(
+                        option,
+                        format!("{literal:?} has an invalid strftime specifier"),
+                    )
+                    .help(
+                        "see chrono's strftime specifiers, e.g. `%Y/%m/%d/%H`; write `%%` for a literal `%`",
+                    ));
+                }
+                has_time = true;
             }
-            parts.push(Part::Field {
-                path,
-                source: source.to_owned(),
-            });
-            rest = &after[end + 2..];
         }
-        push_literal(&mut parts, rest, option)?;
-        let has_time = parts
-            .iter()
-            .any(|part| matches!(part, Part::Literal { strftime: true, .. }));
-        Ok(Self { parts, has_time })
+        Ok(Self { template, has_time })
     }
 
     /// Whether rendering needs a time (the template has strftime specifiers).
@@ -88,7 +51,8 @@ impl KeyTemplate {
         self.has_time
     }
 
-    /// Renders the template for `event` at `time` into `out` (cleared first).
+    /// Renders the template for `event` at `time` into `out` (cleared first): strftime on the
+    /// literal text, field values verbatim once [`confine`] accepts them.
     pub fn render(
         &self,
         event: &Value,
@@ -97,63 +61,27 @@ impl KeyTemplate {
     ) -> Result<(), KeyError> {
         use std::fmt::Write as _;
         out.clear();
-        for part in &self.parts {
-            match part {
-                Part::Literal { text, strftime } => {
-                    if *strftime {
-                        // Checked at parse time, so formatting cannot fail.
-                        let _ = write!(out, "{}", time.format(text));
-                    } else {
-                        out.push_str(text);
-                    }
+        self.template.render_with(
+            event,
+            out,
+            |text, out| {
+                if text.contains('%') {
+                    // Checked at parse time, so formatting cannot fail.
+                    let _ = write!(out, "{}", time.format(text));
+                } else {
+                    out.push_str(text);
                 }
-                Part::Field { path, source } => {
-                    let value = match event.get(path) {
-                        Some(Value::String(text)) => text.to_string(),
-                        Some(Value::Bytes(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-                        Some(Value::Integer(n)) => n.to_string(),
-                        Some(Value::Float(f)) => f.to_string(),
-                        Some(Value::Boolean(b)) => b.to_string(),
-                        Some(Value::Timestamp(t)) => {
-                            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                        }
-                        _ => return Err(KeyError::Missing(source.clone())),
-                    };
-                    confine(source, &value)?;
-                    out.push_str(&value);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn push_literal(parts: &mut Vec<Part>, text: &str, option: &str) -> Result<(), BuildError> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    let strftime = text.contains('%');
-    if strftime && StrftimeItems::new(text).any(|item| matches!(item, Item::Error)) {
-        return Err(BuildError::field(
-            option,
-            format!("{text:?} has an invalid strftime specifier"),
+            },
+            confine,
         )
-        .help(
-            "see chrono's strftime specifiers, e.g. `%Y/%m/%d/%H`; write `%%` for a literal `%`",
-        ));
     }
-    parts.push(Part::Literal {
-        text: text.to_owned(),
-        strftime,
-    });
-    Ok(())
 }
 
 /// Rejects values that would escape their place in the key.
 fn confine(field: &str, value: &str) -> Result<(), KeyError> {
     let fail = |why| {
         Err(KeyError::Unconfined {
-            field: field.to_owned(),
+            path: field.to_owned(),
             value: value.to_owned(),
             why,
         })
