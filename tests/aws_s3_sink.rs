@@ -394,6 +394,82 @@ batch.max_bytes = 100000000"#,
         .expect("pipeline run");
     assert_each_once(&events_by_key(&server).await, 8000);
     assert_eq!(*faults.injected.lock().unwrap(), 7, "every fault was hit");
+    let md5 = faults.put_has_content_md5.lock().unwrap();
+    assert!(
+        !md5.is_empty() && md5.iter().all(|(_, has)| *has),
+        "every upload carries Content-MD5: {md5:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_multipart_upload_is_aborted_and_its_events_are_not_delivered() {
+    let server = S3Server::start().await;
+    server.create_bucket(BUCKET).await;
+    // A permanent error completing the upload.
+    server.faults.add(FaultRule {
+        method: "POST",
+        query: Some("uploadId="),
+        remaining: 1,
+        status: 400,
+        code: "InvalidPart",
+    });
+    let sink = s3_sink(
+        &server,
+        "demo",
+        r#"compression = "none"
+multipart_part_size = 5242880
+batch.max_bytes = 100000000"#,
+    );
+    let error = run(&format!("{}{sink}", demo_source(6000)))
+        .await
+        .expect_err("undelivered events fail the run");
+    assert!(
+        error
+            .to_string()
+            .contains("6000 demo events were not delivered"),
+        "{error}"
+    );
+    assert_eq!(
+        server.faults.count("DELETE", "uploadId="),
+        1,
+        "AbortMultipartUpload"
+    );
+    assert!(
+        server.objects(BUCKET).await.is_empty(),
+        "no partial object is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_retried_then_reported() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let toml = format!(
+        r#"{source}
+[sinks.s3]
+type = "aws_s3"
+inputs = ["demo"]
+bucket = "{BUCKET}"
+endpoint = "{endpoint}"
+auth.access_key_id = "{ACCESS_KEY}"
+auth.secret_access_key = "{SECRET_KEY}"
+encoding.codec = "json"
+healthcheck.enabled = false
+request.retry_attempts = 2
+request.retry_initial_backoff_secs = 0.05
+request.timeout_secs = 2
+"#,
+        source = demo_source(20)
+    );
+    let error = run(&toml).await.expect_err("nothing can be written");
+    assert!(
+        error
+            .to_string()
+            .contains("20 demo events were not delivered"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

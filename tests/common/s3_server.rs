@@ -47,6 +47,8 @@ pub struct Faults {
     pub requests: Mutex<Vec<(String, String)>>,
     /// How many requests were answered by a fault.
     pub injected: Mutex<usize>,
+    /// For each `PUT` with a body (objects, parts): whether it carried `Content-MD5`.
+    pub put_has_content_md5: Mutex<Vec<(String, bool)>>,
 }
 
 impl Faults {
@@ -175,6 +177,21 @@ impl S3Server {
                                         .map(|p| p.as_str().to_owned())
                                         .unwrap_or_default(),
                                 ));
+                                // An object or part (a key after the bucket), not CreateBucket.
+                                let has_key = request
+                                    .uri()
+                                    .path()
+                                    .trim_start_matches('/')
+                                    .split_once('/')
+                                    .is_some_and(|(_, key)| !key.is_empty());
+                                if method == "PUT" && has_key {
+                                    let has_md5 = request.headers().contains_key("content-md5");
+                                    faults
+                                        .put_has_content_md5
+                                        .lock()
+                                        .unwrap()
+                                        .push((request.uri().to_string(), has_md5));
+                                }
                                 if let Some(rule) = faults.take(&method, &query) {
                                     // Read the body first, as a real server would.
                                     use http_body_util::BodyExt as _;
