@@ -173,6 +173,8 @@ macro_rules! component_registry {
         $(#[$meta])*
         #[derive(Clone, Debug, serde::Deserialize)]
         #[serde(tag = "type")]
+        // Configurations exist once per component: their size does not matter.
+        #[allow(clippy::large_enum_variant)]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $type_name)] $variant($config), )+
         }

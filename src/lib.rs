@@ -19,6 +19,7 @@
 //! ```
 
 pub mod ack;
+pub mod aws;
 pub mod codecs;
 pub mod component;
 pub mod config;

@@ -1,11 +1,11 @@
 //! `{{ field.path }}` templates for routing options (HEC `index` / `source` / `sourcetype`,
-//! later the S3 `key_prefix`), with Vector's syntax for field references.
+//! the S3 `key_prefix`), with Vector's syntax for field references.
 //!
 //! A template is literal text with field references in double braces. Rendering looks each
 //! path up in the event; a missing field, `null`, an object or an array cannot be rendered, and
 //! the caller decides what happens to that event (the HEC sink rejects it, logged and counted,
-//! rather than sending it somewhere unintended). Vector's `strftime` specifiers (`%Y`) are not
-//! interpreted: the text is literal.
+//! rather than sending it somewhere unintended). Literal text is used as written; the S3
+//! `key_prefix` formats it with strftime itself (through [`Template::render_with`]).
 
 use std::borrow::Cow;
 
@@ -44,6 +44,16 @@ pub enum TemplateRenderError {
         path: String,
         /// What it holds.
         kind: &'static str,
+    },
+    /// The value would leave its place in the rendered text (see the S3 `key_prefix`).
+    #[error("field `{path}` has the value {value:?}, which would {why}")]
+    Unconfined {
+        /// The field path as written in the template.
+        path: String,
+        /// The offending value.
+        value: String,
+        /// What it would do.
+        why: &'static str,
     },
 }
 
@@ -119,31 +129,64 @@ impl Template {
             return Ok(Cow::Borrowed(&self.source));
         }
         let mut out = String::new();
+        self.render_with(
+            event,
+            &mut out,
+            |text, out| out.push_str(text),
+            |_, _| Ok(()),
+        )?;
+        Ok(Cow::Owned(out))
+    }
+
+    /// The literal pieces of the template, for options that give them a meaning of their own
+    /// (the S3 `key_prefix` formats them with strftime).
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Literal(text) => Some(text.as_str()),
+            Part::Field { .. } => None,
+        })
+    }
+
+    /// Renders into `out` (appending): each literal piece goes through `literal`, and each
+    /// field's text through `check` (with the field path) before it is appended verbatim.
+    pub fn render_with(
+        &self,
+        event: &Value,
+        out: &mut String,
+        mut literal: impl FnMut(&str, &mut String),
+        mut check: impl FnMut(&str, &str) -> Result<(), TemplateRenderError>,
+    ) -> Result<(), TemplateRenderError> {
         for part in &self.parts {
             match part {
-                Part::Literal(text) => out.push_str(text),
-                Part::Field { path, text } => match event.get(path) {
-                    None | Some(Value::Null) => {
-                        return Err(TemplateRenderError::Missing(text.clone()));
-                    }
-                    Some(Value::Bytes(bytes)) => out.push_str(&String::from_utf8_lossy(bytes)),
-                    Some(Value::Object(_)) => {
-                        return Err(TemplateRenderError::NotScalar {
-                            path: text.clone(),
-                            kind: "an object",
-                        });
-                    }
-                    Some(Value::Array(_)) => {
-                        return Err(TemplateRenderError::NotScalar {
-                            path: text.clone(),
-                            kind: "an array",
-                        });
-                    }
-                    Some(other) => out.push_str(&other.to_string_lossy()),
-                },
+                Part::Literal(text) => literal(text, out),
+                Part::Field { path, text } => {
+                    let value = field_text(text, event.get(path))?;
+                    check(text, &value)?;
+                    out.push_str(&value);
+                }
             }
         }
-        Ok(Cow::Owned(out))
+        Ok(())
+    }
+}
+
+/// The text form of a field's value, or why it has none.
+fn field_text<'a>(
+    path: &str,
+    value: Option<&'a Value>,
+) -> Result<Cow<'a, str>, TemplateRenderError> {
+    match value {
+        None | Some(Value::Null) => Err(TemplateRenderError::Missing(path.to_owned())),
+        Some(Value::Bytes(bytes)) => Ok(String::from_utf8_lossy(bytes)),
+        Some(Value::Object(_)) => Err(TemplateRenderError::NotScalar {
+            path: path.to_owned(),
+            kind: "an object",
+        }),
+        Some(Value::Array(_)) => Err(TemplateRenderError::NotScalar {
+            path: path.to_owned(),
+            kind: "an array",
+        }),
+        Some(other) => Ok(other.to_string_lossy()),
     }
 }
 

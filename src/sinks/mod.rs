@@ -1,5 +1,6 @@
 //! Sinks: the registry of every sink type, and options they share.
 
+pub mod aws_s3;
 pub mod blackhole;
 pub mod console;
 pub mod splunk_hec_logs;
@@ -16,6 +17,8 @@ component_registry! {
     SinkConfig: SinkComponent {
         /// Write to stdout or stderr.
         Console(console::ConsoleConfig) = "console",
+        /// Write compressed NDJSON objects to S3.
+        AwsS3(aws_s3::AwsS3Config) = "aws_s3",
         /// Discard (benchmarks, tests).
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
         /// Splunk HTTP Event Collector.

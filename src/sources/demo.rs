@@ -141,6 +141,9 @@ async fn run(
             undelivered += status.undelivered(size);
         }
     }
+    // Close the output first: a sink that batches until its input ends (aws_s3) flushes now,
+    // instead of both sides waiting for each other until its batch timeout.
+    drop(cx.out);
     while let Some((size, status)) = acks.next_ready().await {
         undelivered += status.undelivered(size);
     }

@@ -153,7 +153,9 @@ pub async fn read_lines(
     let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<(usize, BatchStatusReceiver)>();
     // The output travels from task to task; the first task finds it here.
     let (first_turn, mut turn) = oneshot::channel::<Fanout>();
-    let _ = first_turn.send(cx.out.clone());
+    // Moved, not cloned: once the last task is done with it, downstream sees the end of input
+    // (a sink that batches until its input ends must not wait for our acknowledgements).
+    let _ = first_turn.send(cx.out);
     let mut tasks: std::collections::VecDeque<JoinHandle<Result<(), ComponentError>>> =
         std::collections::VecDeque::new();
 

@@ -1,0 +1,297 @@
+//! AWS connection options shared by the components that talk to S3 (and SQS): region, endpoint,
+//! path-style addressing and credentials, with Vector's option names.
+//!
+//! Retries are the components' own (with [`crate::retry::Backoff`]), so the SDK's retry layer is
+//! switched off: one retry policy, one set of options (`request.*`), and every attempt is logged.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use serde::Deserialize;
+
+use crate::component::BuildError;
+
+/// The region used when neither `region` nor the environment names one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// `auth`: where credentials come from. Empty (the default) means the standard AWS chain
+/// (environment, profile files, web identity, ECS/EC2 metadata).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAuthConfig {
+    /// Static access key id (with `secret_access_key`).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Static secret access key (with `access_key_id`). Never logged.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Session token for temporary static credentials.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// A named profile from the shared AWS config/credentials files.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// ARN of a role to assume (with STS) on top of the other credentials.
+    #[serde(default)]
+    pub assume_role: Option<String>,
+    /// External id required by the role's trust policy.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Session name for `assume_role` (default: generated).
+    #[serde(default)]
+    pub session_name: Option<String>,
+}
+
+impl std::fmt::Debug for AwsAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { Some("**redacted**") } else { None };
+        f.debug_struct("AwsAuthConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &redacted(self.secret_access_key.is_some()),
+            )
+            .field("session_token", &redacted(self.session_token.is_some()))
+            .field("profile", &self.profile)
+            .field("assume_role", &self.assume_role)
+            .field("external_id", &self.external_id)
+            .field("session_name", &self.session_name)
+            .finish()
+    }
+}
+
+impl AwsAuthConfig {
+    /// The same options with empty strings treated as unset, so `"${AWS_ACCESS_KEY_ID:-}"` in a
+    /// config means "use the credential chain" when the variable is not set.
+    pub fn normalized(&self) -> Self {
+        let keep = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        Self {
+            access_key_id: keep(&self.access_key_id),
+            secret_access_key: keep(&self.secret_access_key),
+            session_token: keep(&self.session_token),
+            profile: keep(&self.profile),
+            assume_role: keep(&self.assume_role),
+            external_id: keep(&self.external_id),
+            session_name: keep(&self.session_name),
+        }
+    }
+
+    /// Checks that the options form one coherent credential source.
+    pub fn check(&self) -> Result<(), BuildError> {
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(_), None) => {
+                return Err(BuildError::field(
+                    "auth.secret_access_key",
+                    "`auth.access_key_id` is set but `auth.secret_access_key` is not",
+                )
+                .help("set both static keys, or neither to use the AWS credential chain"));
+            }
+            (None, Some(_)) => {
+                return Err(BuildError::field(
+                    "auth.access_key_id",
+                    "`auth.secret_access_key` is set but `auth.access_key_id` is not",
+                )
+                .help("set both static keys, or neither to use the AWS credential chain"));
+            }
+            _ => {}
+        }
+        if self.access_key_id.is_some() && self.profile.is_some() {
+            return Err(BuildError::field(
+                "auth.profile",
+                "`auth.profile` and static keys are both set",
+            )
+            .help("use one credential source"));
+        }
+        if self.assume_role.is_none() && (self.external_id.is_some() || self.session_name.is_some())
+        {
+            return Err(BuildError::field(
+                "auth.external_id",
+                "`auth.external_id`/`auth.session_name` need `auth.assume_role`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Connection options of an AWS service client.
+#[derive(Clone, Debug)]
+pub struct AwsConnection {
+    /// `region` (else `AWS_REGION` / profile, else `us-east-1`).
+    pub region: Option<String>,
+    /// `endpoint`: an S3-compatible server instead of AWS.
+    pub endpoint: Option<String>,
+    /// `force_path_style`: `bucket` in the path, not the host name (needed by most local servers).
+    pub force_path_style: bool,
+    /// `auth`.
+    pub auth: AwsAuthConfig,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+}
+
+impl AwsConnection {
+    /// Loads the shared SDK configuration: region, endpoint, credentials, no SDK retries.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(self.timeout)
+                    .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+                    .build(),
+            );
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        if let Some(profile) = &self.auth.profile {
+            loader = loader.profile_name(profile.clone());
+        }
+        if let (Some(key), Some(secret)) = (&self.auth.access_key_id, &self.auth.secret_access_key)
+        {
+            let credentials = Credentials::new(
+                key.clone(),
+                secret.clone(),
+                self.auth.session_token.clone(),
+                None,
+                "c1-pipeline-config",
+            );
+            loader = loader.credentials_provider(credentials);
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            config = config
+                .into_builder()
+                .region(Region::new(DEFAULT_REGION))
+                .build();
+        }
+        if let Some(role) = &self.auth.assume_role {
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone());
+            if let Some(external_id) = &self.auth.external_id {
+                builder = builder.external_id(external_id.clone());
+            }
+            if let Some(name) = &self.auth.session_name {
+                builder = builder.session_name(name.clone());
+            }
+            let provider = builder.configure(&config).build().await;
+            config = config
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build();
+        }
+        config
+    }
+
+    /// An S3 client for these options.
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let sdk_config = self.sdk_config().await;
+        let config = aws_sdk_s3::config::Builder::from(&sdk_config)
+            .force_path_style(self.force_path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+/// Whether a failed AWS request is worth retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttling, 5xx, timeouts, connection failures: retry with backoff.
+    Transient,
+    /// Access denied, missing bucket, bad request, bad signature: retrying cannot help.
+    Permanent,
+}
+
+/// Classifies an SDK error, and describes it with the service's code, message and HTTP status.
+pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::TimeoutError(_) => (ErrorKind::Transient, "request timed out".into()),
+        SdkError::DispatchFailure(_) => (
+            ErrorKind::Transient,
+            format!("could not reach the endpoint: {}", source_chain(error)),
+        ),
+        SdkError::ResponseError(_) => (
+            ErrorKind::Transient,
+            format!("unreadable response: {}", source_chain(error)),
+        ),
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("");
+            let message = service.err().message().unwrap_or("");
+            let transient = status >= 500
+                || status == 429
+                || status == 408
+                || matches!(
+                    code,
+                    "SlowDown"
+                        | "RequestTimeout"
+                        | "RequestTimeTooSkewed"
+                        | "InternalError"
+                        | "ServiceUnavailable"
+                        | "Throttling"
+                        | "ThrottlingException"
+                );
+            let kind = if transient {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::Permanent
+            };
+            let code = if code.is_empty() {
+                "no error code"
+            } else {
+                code
+            };
+            (kind, format!("HTTP {status} {code}: {message}"))
+        }
+        other => (ErrorKind::Permanent, source_chain(other)),
+    }
+}
+
+/// The error with its chain of causes, for messages that say what actually went wrong.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_from_debug() {
+        let auth = AwsAuthConfig {
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some("wJalrXUtnFEMI/K7MDENG".into()),
+            session_token: Some("token-secret".into()),
+            ..AwsAuthConfig::default()
+        };
+        let text = format!("{auth:?}");
+        assert!(text.contains("AKIDEXAMPLE"));
+        assert!(!text.contains("wJalrXUtnFEMI"));
+        assert!(!text.contains("token-secret"));
+    }
+
+    #[test]
+    fn half_a_static_key_is_a_configuration_error() {
+        let auth = AwsAuthConfig {
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            ..AwsAuthConfig::default()
+        };
+        let error = auth.check().unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("auth.secret_access_key"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Object keys: the `key_prefix` template (strftime on the event's time plus `{{ field }}`
+//! values) and the object name after it.
+//!
+//! strftime applies to the literal text only; values taken from events are inserted verbatim
+//! after they pass the confinement check, so an event cannot inject `%` sequences or path
+//! segments that leave its prefix (`..`, `.`, empty segments, control characters).
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Utc};
+use vrl::value::Value;
+
+use crate::component::BuildError;
+use crate::template::{Template, TemplateRenderError};
+
+/// A parsed `key_prefix`.
+#[derive(Clone, Debug)]
+pub struct KeyTemplate {
+    template: Template,
+    has_time: bool,
+}
+
+/// Why an event's key could not be rendered; the event is rejected, not written.
+pub type KeyError = TemplateRenderError;
+
+impl KeyTemplate {
+    /// Parses a template; `option` names it in errors.
+    pub fn parse(text: &str, option: &str) -> Result<Self, BuildError> {
+        let template = Template::parse(text).map_err(|error| {
+            BuildError::field(option, error.to_string()).help("write fields as `{{ field.path }}`")
+        })?;
+        let mut has_time = false;
+        for literal in template.literals() {
+            if literal.contains('%') {
+                if StrftimeItems::new(literal).any(|item| matches!(item, Item::Error)) {
+                    return Err(BuildError::field(
+                        option,
+                        format!("{literal:?} has an invalid strftime specifier"),
+                    )
+                    .help(
+                        "see chrono's strftime specifiers, e.g. `%Y/%m/%d/%H`; write `%%` for a literal `%`",
+                    ));
+                }
+                has_time = true;
+            }
+        }
+        Ok(Self { template, has_time })
+    }
+
+    /// Whether rendering needs a time (the template has strftime specifiers).
+    pub fn uses_time(&self) -> bool {
+        self.has_time
+    }
+
+    /// Renders the template for `event` at `time` into `out` (cleared first): strftime on the
+    /// literal text, field values verbatim once [`confine`] accepts them.
+    pub fn render(
+        &self,
+        event: &Value,
+        time: DateTime<Utc>,
+        out: &mut String,
+    ) -> Result<(), KeyError> {
+        use std::fmt::Write as _;
+        out.clear();
+        self.template.render_with(
+            event,
+            out,
+            |text, out| {
+                if text.contains('%') {
+                    // Checked at parse time, so formatting cannot fail.
+                    let _ = write!(out, "{}", time.format(text));
+                } else {
+                    out.push_str(text);
+                }
+            },
+            confine,
+        )
+    }
+}
+
+/// Rejects values that would escape their place in the key.
+fn confine(field: &str, value: &str) -> Result<(), KeyError> {
+    let fail = |why| {
+        Err(KeyError::Unconfined {
+            path: field.to_owned(),
+            value: value.to_owned(),
+            why,
+        })
+    };
+    if value.chars().any(char::is_control) {
+        return fail("put control characters in the key");
+    }
+    for segment in value.split('/') {
+        match segment {
+            "" => return fail("make an empty path segment"),
+            "." | ".." => return fail("make a relative path segment (`.` or `..`)"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The time used for an event's strftime parts: the `timestamp` field (a timestamp or an RFC
+/// 3339 string) as in Vector, else the OCSF `time` field (epoch milliseconds), else `now`.
+pub fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+    if let Value::Object(map) = event {
+        match map.get("timestamp") {
+            Some(Value::Timestamp(t)) => return *t,
+            Some(text @ (Value::Bytes(_) | Value::String(_))) => {
+                if let Some(t) = text
+                    .to_str_lossy()
+                    .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+                {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            _ => {}
+        }
+        let millis = match map.get("time") {
+            Some(Value::Integer(ms)) => Some(*ms),
+            Some(Value::Float(ms)) if ms.is_finite() => Some(ms.into_inner() as i64),
+            _ => None,
+        };
+        if let Some(t) = millis.and_then(DateTime::<Utc>::from_timestamp_millis) {
+            return t;
+        }
+    }
+    now
+}
+
+/// How object names are formed after the prefix: `<time>-<uuid>.<extension>` as in Vector.
+#[derive(Clone, Debug)]
+pub struct ObjectNaming {
+    /// `filename_time_format` (upload time, strftime); empty for none.
+    pub time_format: String,
+    /// `filename_append_uuid`.
+    pub append_uuid: bool,
+    /// The extension without the leading dot (`log.gz`); empty for none.
+    pub extension: String,
+}
+
+impl ObjectNaming {
+    /// The full key of a new object under `prefix`, named at `now`.
+    pub fn key(&self, prefix: &str, now: DateTime<Utc>) -> String {
+        let mut name = if self.time_format.is_empty() {
+            String::new()
+        } else {
+            now.format(&self.time_format).to_string()
+        };
+        if self.append_uuid {
+            if !name.is_empty() {
+                name.push('-');
+            }
+            name.push_str(&uuid::Uuid::new_v4().to_string());
+        }
+        let mut key = String::with_capacity(prefix.len() + name.len() + 8);
+        key.push_str(prefix);
+        key.push_str(&name);
+        if !self.extension.is_empty() {
+            key.push('.');
+            key.push_str(&self.extension);
+        }
+        key
+    }
+
+    /// Checks `filename_time_format`.
+    pub fn check(&self) -> Result<(), BuildError> {
+        if StrftimeItems::new(&self.time_format).any(|item| matches!(item, Item::Error)) {
+            return Err(BuildError::field(
+                "filename_time_format",
+                format!("{:?} has an invalid strftime specifier", self.time_format),
+            ));
+        }
+        if self.time_format.is_empty() && !self.append_uuid {
+            return Err(BuildError::field(
+                "filename_append_uuid",
+                "with an empty `filename_time_format` and no UUID every object would have the same key",
+            )
+            .help("keep `filename_append_uuid = true` or set a `filename_time_format`"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: &str) -> Value {
+        serde_json::from_str::<serde_json::Value>(json)
+            .unwrap()
+            .into()
+    }
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    #[test]
+    fn strftime_uses_the_event_time_and_fields_are_inserted_verbatim() {
+        let template =
+            KeyTemplate::parse("ocsf/class={{ class_uid }}/%Y/%m/%d/", "key_prefix").unwrap();
+        let event = event(r#"{"class_uid": 6003, "time": 1767225599999}"#);
+        let mut out = String::new();
+        let time = event_time(&event, at(0));
+        template.render(&event, time, &mut out).unwrap();
+        assert_eq!(out, "ocsf/class=6003/2025/12/31/");
+    }
+
+    #[test]
+    fn the_timestamp_field_wins_over_ocsf_time_and_now_is_the_last_resort() {
+        let now = at(5);
+        let both = event(r#"{"timestamp": "2026-03-01T10:00:00Z", "time": 1767225600000}"#);
+        assert_eq!(event_time(&both, now), at(1_772_359_200_000));
+        let float = event(r#"{"time": 1767225600123.0}"#);
+        assert_eq!(event_time(&float, now), at(1_767_225_600_123));
+        assert_eq!(event_time(&event(r#"{"x": 1}"#), now), now);
+    }
+
+    #[test]
+    fn values_that_escape_their_prefix_are_refused() {
+        let template = KeyTemplate::parse("t/{{ tenant }}/", "key_prefix").unwrap();
+        let mut out = String::new();
+        for bad in ["..", "a/../b", "", "a//b", "/abs", "x\ny", "."] {
+            let event = event(&serde_json::json!({ "tenant": bad }).to_string());
+            let error = template.render(&event, at(0), &mut out).unwrap_err();
+            assert!(matches!(error, KeyError::Unconfined { .. }), "{bad:?}");
+        }
+        let error = template.render(&event("{}"), at(0), &mut out).unwrap_err();
+        assert_eq!(error, KeyError::Missing("tenant".into()));
+        let fine = event(r#"{"tenant": "acme/eu-1"}"#);
+        template.render(&fine, at(0), &mut out).unwrap();
+        assert_eq!(out, "t/acme/eu-1/");
+    }
+
+    #[test]
+    fn values_are_not_strftime_formatted() {
+        let template = KeyTemplate::parse("{{ name }}", "key_prefix").unwrap();
+        let mut out = String::new();
+        template
+            .render(&event(r#"{"name": "100%Y"}"#), at(0), &mut out)
+            .unwrap();
+        assert_eq!(out, "100%Y");
+    }
+
+    #[test]
+    fn bad_templates_are_configuration_errors() {
+        assert!(KeyTemplate::parse("date=%Q", "key_prefix").is_err());
+        assert!(KeyTemplate::parse("a/{{ b", "key_prefix").is_err());
+        assert!(KeyTemplate::parse("a/{{ }}", "key_prefix").is_err());
+    }
+
+    #[test]
+    fn object_names_follow_vector() {
+        let naming = ObjectNaming {
+            time_format: "%s".into(),
+            append_uuid: true,
+            extension: "log.gz".into(),
+        };
+        let key = naming.key("date=2026-01-01/", at(1_767_225_600_000));
+        assert!(key.starts_with("date=2026-01-01/1767225600-"), "{key}");
+        assert!(key.ends_with(".log.gz"));
+        assert_eq!(key.len(), "date=2026-01-01/1767225600-".len() + 36 + 7);
+    }
+}

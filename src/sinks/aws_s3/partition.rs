@@ -1,0 +1,196 @@
+//! One open object per rendered key prefix: events are encoded and compressed as they arrive,
+//! so memory holds compressed bytes only, and at most one multipart part of them.
+
+use std::io::Write;
+use std::time::Instant;
+
+use aws_sdk_s3::types::CompletedPart;
+use serde::Deserialize;
+
+use crate::ack::EventFinalizers;
+
+/// `compression`: how objects are compressed.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// No compression (`.log`).
+    None,
+    /// gzip at level 6 (`.log.gz`, `Content-Encoding: gzip`), the default as in Vector.
+    #[default]
+    Gzip,
+    /// zstd at level 3 (`.log.zst`, `Content-Encoding: zstd`).
+    Zstd,
+}
+
+impl Compression {
+    /// The gzip level used (zlib's default).
+    pub const GZIP_LEVEL: u32 = 6;
+    /// The zstd level used (zstd's default).
+    pub const ZSTD_LEVEL: i32 = 3;
+
+    /// The file extension Vector gives objects with this compression.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::None => "log",
+            Compression::Gzip => "log.gz",
+            Compression::Zstd => "log.zst",
+        }
+    }
+
+    /// The `Content-Encoding` of objects with this compression.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+        }
+    }
+}
+
+/// A streaming compressor writing into memory; its output can be taken in pieces (parts).
+pub enum Compressor {
+    /// Plain bytes.
+    None(Vec<u8>),
+    /// gzip stream.
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    /// zstd frame.
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Compressor {
+    /// A new, empty stream.
+    pub fn new(compression: Compression) -> std::io::Result<Self> {
+        Ok(match compression {
+            Compression::None => Compressor::None(Vec::new()),
+            Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(Compression::GZIP_LEVEL),
+            )),
+            Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(
+                Vec::new(),
+                Compression::ZSTD_LEVEL,
+            )?),
+        })
+    }
+
+    /// Compresses `data` (writes into memory, so it cannot fail short of allocation).
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Compressor::None(out) => {
+                out.extend_from_slice(data);
+                Ok(())
+            }
+            Compressor::Gzip(encoder) => encoder.write_all(data),
+            Compressor::Zstd(encoder) => encoder.write_all(data),
+        }
+    }
+
+    fn output(&mut self) -> &mut Vec<u8> {
+        match self {
+            Compressor::None(out) => out,
+            Compressor::Gzip(encoder) => encoder.get_mut(),
+            Compressor::Zstd(encoder) => encoder.get_mut(),
+        }
+    }
+
+    /// Compressed bytes produced so far and not yet taken.
+    pub fn pending_output(&mut self) -> usize {
+        self.output().len()
+    }
+
+    /// Takes the compressed bytes produced so far (the next part of the object).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(self.output())
+    }
+
+    /// Ends the stream and returns the remaining compressed bytes.
+    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Compressor::None(out) => Ok(out),
+            Compressor::Gzip(encoder) => encoder.finish(),
+            Compressor::Zstd(encoder) => encoder.finish(),
+        }
+    }
+}
+
+/// A multipart upload in progress: the key was fixed when it started.
+#[derive(Debug)]
+pub struct Multipart {
+    /// The object key.
+    pub key: String,
+    /// The upload id.
+    pub upload_id: String,
+    /// Parts uploaded so far, in order.
+    pub parts: Vec<CompletedPart>,
+}
+
+/// The object being built for one key prefix.
+pub struct Partition {
+    /// The rendered key prefix.
+    pub prefix: String,
+    /// The compressed stream.
+    pub compressor: Compressor,
+    /// Encoded (uncompressed) bytes so far: what `batch.max_bytes` limits.
+    pub raw_bytes: usize,
+    /// Events so far.
+    pub events: usize,
+    /// The events' acknowledgement links, finalized once the object is written.
+    pub finalizers: Vec<EventFinalizers>,
+    /// When the first event arrived (for `batch.timeout_secs`).
+    pub opened: Instant,
+    /// Set once the object has outgrown one part.
+    pub multipart: Option<Multipart>,
+}
+
+impl Partition {
+    /// An empty partition for `prefix`.
+    pub fn new(prefix: String, compression: Compression) -> std::io::Result<Self> {
+        Ok(Self {
+            prefix,
+            compressor: Compressor::new(compression)?,
+            raw_bytes: 0,
+            events: 0,
+            finalizers: Vec::new(),
+            opened: Instant::now(),
+            multipart: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn output_taken_in_parts_concatenates_to_one_valid_stream() {
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut compressor = Compressor::new(compression).unwrap();
+            let mut expected = Vec::new();
+            let mut object = Vec::new();
+            for i in 0..20_000u32 {
+                let line = format!(
+                    "{{\"n\":{i},\"pad\":\"{}\"}}\n",
+                    i.wrapping_mul(2_654_435_761)
+                );
+                expected.extend_from_slice(line.as_bytes());
+                compressor.write(line.as_bytes()).unwrap();
+                if compressor.pending_output() > 4096 {
+                    object.extend(compressor.take_output());
+                }
+            }
+            object.extend(compressor.finish().unwrap());
+            let mut decoded = Vec::new();
+            match compression {
+                Compression::None => decoded = object,
+                Compression::Gzip => {
+                    flate2::read::GzDecoder::new(&object[..])
+                        .read_to_end(&mut decoded)
+                        .unwrap();
+                }
+                Compression::Zstd => decoded = zstd::decode_all(&object[..]).unwrap(),
+            }
+            assert_eq!(decoded, expected, "{compression:?}");
+        }
+    }
+}
