@@ -4,6 +4,8 @@
 
 #[path = "common/c1_server.rs"]
 mod c1_server;
+#[path = "common/s3_server.rs"]
+mod s3_server;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -753,6 +755,7 @@ async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
 
     const EVENTS: usize = 20_000;
     const PAGE: usize = 100;
+    const IN_FLIGHT: usize = 16 * PAGE;
     const KILLS: usize = 3;
     let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
     // Errors along the way put the error paths into the logs too.
@@ -779,6 +782,7 @@ client_secret = "${{TEST_C1_SECRET}}"
 base_url = "{}"
 start_at = "beginning"
 page_size = {PAGE}
+max_unacknowledged_events = {IN_FLIGHT}
 poll_interval_secs = 0.2
 retry_initial_backoff_secs = 0.05
 retry_max_backoff_secs = 0.5
@@ -864,8 +868,7 @@ encoding.codec = "json"
     let (counts, total) = count_lines();
     assert!((0..EVENTS).all(|i| counts.contains_key(&format!("evt-{i:06}"))));
     let duplicates = total - EVENTS;
-    let in_flight_bound =
-        kills * (c1_pipeline::sources::conductorone::MAX_UNCHECKPOINTED_PAGES + 1) * PAGE;
+    let in_flight_bound = kills * (IN_FLIGHT + PAGE);
     assert!(
         duplicates <= in_flight_bound,
         "{duplicates} duplicates after {kills} kills (bound {in_flight_bound})"
@@ -958,4 +961,305 @@ async fn validate_checks_the_credential_against_the_tenant() {
         "{stderr}"
     );
     assert!(!stderr.contains(&server.secret()));
+}
+
+/// Like an `aws_s3` sink with a long `batch.timeout_secs`: holds every event and finalizes
+/// them all `Delivered` only when its input closes. Returns the number of events held so far
+/// and the task (which yields the uids it delivered).
+fn sink_that_flushes_on_close(
+    mut batches: mpsc::Receiver<Batch>,
+) -> (
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<Vec<String>>,
+) {
+    let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&held);
+    let task = tokio::spawn(async move {
+        let mut events = Vec::new();
+        while let Some(batch) = batches.recv().await {
+            counter.fetch_add(batch.len(), std::sync::atomic::Ordering::SeqCst);
+            events.extend(batch);
+        }
+        let uids = events.iter().map(uid).collect();
+        c1_pipeline::event::finish_batch(events, BatchStatus::Delivered);
+        uids
+    });
+    (held, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_the_output_so_a_sink_that_flushes_on_close_acknowledges() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 250, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = start(&config(&server, ""), dir.path(), true);
+    let Running {
+        batches,
+        shutdown,
+        task,
+        ..
+    } = source;
+    let (held, sink) = sink_that_flushes_on_close(batches);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held.load(std::sync::atomic::Ordering::SeqCst) < 250 {
+        assert!(
+            Instant::now() < deadline,
+            "the source did not send everything"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the source stops without waiting for acknowledgements it blocks")
+        .expect("no panic")
+        .expect("clean stop");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let delivered = sink.await.expect("sink");
+    assert_eq!(delivered, expected_uids(0..250));
+    assert_eq!(
+        checkpoint(dir.path()).and_then(|c| c.last_uid).as_deref(),
+        Some("evt-000249"),
+        "the final checkpoint covers what the sink delivered at close"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_at_the_in_flight_limit_do_not_stall_the_source() {
+    const EVENTS: usize = 400;
+    // 16 pages of 10 events: the in-flight limit is 160 events.
+    const LIMIT: usize = 160;
+    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(
+            &server,
+            "page_size = 10\nmax_unacknowledged_events = 160\nretry_max_backoff_secs = 0.2",
+        ),
+        dir.path(),
+        true,
+    );
+    // Three times in a row: fill the in-flight limit, then fail every batch.
+    for round in 0..3 {
+        let mut held = Vec::new();
+        while held.len() < LIMIT {
+            let batch = tokio::time::timeout(Duration::from_secs(10), source.batches.recv())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: stalled after {} events", held.len()))
+                .expect("source running");
+            if held.is_empty() {
+                assert_eq!(
+                    uid(&batch[0]),
+                    "evt-000000",
+                    "round {round} resends from the start"
+                );
+            }
+            held.extend(batch);
+        }
+        c1_pipeline::event::finish_batch(held, BatchStatus::Errored);
+    }
+    // Then the sink recovers: everything arrives.
+    let events = source.collect(EVENTS, Duration::from_secs(20)).await;
+    assert_eq!(uids(&events), expected_uids(0..EVENTS));
+    wait_for_checkpoint(dir.path(), "evt-000399").await;
+    source.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_batch_is_skipped_counted_and_never_resent() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 300, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    // Page 1 arrives as two batches: 0..64 (refused for good) and 64..100.
+    let rejected = recv(&mut source.batches).await;
+    assert_eq!(uid(&rejected[0]), "evt-000000");
+    c1_pipeline::event::finish_batch(rejected, BatchStatus::Rejected);
+    let rest = source.collect(300 - 64, Duration::from_secs(10)).await;
+    assert_eq!(uids(&rest), expected_uids(64..300), "nothing is sent twice");
+    wait_for_checkpoint(dir.path(), "evt-000299").await;
+    source.assert_quiet(Duration::from_millis(600)).await;
+    assert_eq!(source.metrics.get("conductorone_rejected_events_total"), 64);
+    source.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batching_sink_can_hold_more_than_the_default_bound_when_configured() {
+    const EVENTS: usize = 3000;
+    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = start(
+        &config(&server, "max_unacknowledged_events = 5000"),
+        dir.path(),
+        true,
+    );
+    let Running {
+        batches,
+        shutdown,
+        task,
+        ..
+    } = source;
+    // The sink acknowledges nothing until its input closes: every event must still arrive.
+    let (held, sink) = sink_that_flushes_on_close(batches);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held.load(std::sync::atomic::Ordering::SeqCst) < EVENTS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} events sent without acknowledgements",
+            held.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .expect("no panic")
+        .expect("clean stop");
+    assert_eq!(sink.await.expect("sink").len(), EVENTS);
+    assert_eq!(
+        checkpoint(dir.path()).and_then(|c| c.last_uid).as_deref(),
+        Some("evt-002999")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_on_unacknowledged_events_holds_and_is_validated() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(
+        &config(&server, "page_size = 50\nmax_unacknowledged_events = 200"),
+        dir.path(),
+        true,
+    );
+    // Nothing is acknowledged: 200 events (4 pages) go out, then the source waits.
+    let mut held = Vec::new();
+    while held.len() < 200 {
+        held.extend(recv(&mut source.batches).await);
+    }
+    source.assert_quiet(Duration::from_millis(600)).await;
+    c1_pipeline::event::finish_batch(held, BatchStatus::Delivered);
+    let rest = source.collect(800, Duration::from_secs(10)).await;
+    assert_eq!(uids(&rest), expected_uids(200..1000));
+    source.stop().await.expect("clean stop");
+
+    let bad: Result<ConductoroneConfig, _> = toml::from_str(&format!(
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"\nmax_unacknowledged_events = 0\n",
+        server.secret()
+    ));
+    let cx = SourceContext {
+        id: Arc::from("c1"),
+        out: Fanout::new(vec![], None),
+        shutdown: CancellationToken::new(),
+        data_dir: Some(dir.path().to_path_buf()),
+        acknowledgements: true,
+        metrics: Arc::new(ComponentMetrics::default()),
+    };
+    let error = match bad.expect("parses").build(cx) {
+        Ok(_) => panic!("0 is refused"),
+        Err(error) => error,
+    };
+    assert!(error.message.contains("at least 1"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_be_written_does_not_block_shutdown() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 100, T0, false)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let first = recv(&mut source.batches).await;
+    // The first-run checkpoint exists; from now on every write fails (as on a full disk):
+    // the temporary file's name is taken by a directory.
+    assert!(checkpoint(dir.path()).is_some());
+    std::fs::create_dir(dir.path().join("c1").join("checkpoint.json.tmp")).expect("mkdir");
+    c1_pipeline::event::finish_batch(first, BatchStatus::Delivered);
+    source.collect(36, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    source.stop().await.expect("stops");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "gave up on the checkpoint within a few attempts, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(checkpoint(dir.path()).and_then(|c| c.last_uid), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_into_aws_s3_with_a_long_batch_timeout_is_prompt_and_complete() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 250, T0, false)).await;
+    let s3 = s3_server::S3Server::start().await;
+    s3.create_bucket("c1-logs").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        r#"
+data_dir = "{data}"
+
+[sources.c1]
+type = "conductorone"
+client_id = "{CLIENT_ID}"
+client_secret = "{secret}"
+base_url = "{base}"
+start_at = "beginning"
+poll_interval_secs = 0.2
+
+[sinks.s3]
+type = "aws_s3"
+inputs = ["c1"]
+bucket = "c1-logs"
+endpoint = "{endpoint}"
+region = "us-east-1"
+auth.access_key_id = "{access}"
+auth.secret_access_key = "{secret_key}"
+encoding.codec = "json"
+batch.timeout_secs = 300
+"#,
+        data = dir.path().display(),
+        secret = server.secret(),
+        base = server.base_url(),
+        endpoint = s3.endpoint,
+        access = s3_server::ACCESS_KEY,
+        secret_key = s3_server::SECRET_KEY,
+    );
+    let config = c1_pipeline::config::Config::from_toml(&toml, Path::new("test.toml"), &|_| None)
+        .unwrap_or_else(|errors| panic!("config: {errors}"));
+    let graph = c1_pipeline::config::graph::check(&config)
+        .unwrap_or_else(|errors| panic!("graph: {errors}"));
+    // Shut down once the whole backfill was fetched (the sink holds it until it closes).
+    let fetched = Arc::clone(&server.state);
+    let shutdown = async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fetched.lock().unwrap().requests.len() < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let started = Instant::now();
+    c1_pipeline::topology::run(
+        &config,
+        &graph,
+        shutdown,
+        c1_pipeline::topology::RunOptions::default(),
+    )
+    .await
+    .expect("clean run");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} (the graceful limit is 60 s)",
+        started.elapsed()
+    );
+    let mut written = Vec::new();
+    for object in s3.objects("c1-logs").await {
+        written.extend(
+            object
+                .json_lines()
+                .iter()
+                .map(|e| e["metadata"]["uid"].as_str().expect("uid").to_owned()),
+        );
+    }
+    written.sort();
+    assert_eq!(written, expected_uids(0..250));
+    assert_eq!(
+        checkpoint(dir.path()).and_then(|c| c.last_uid).as_deref(),
+        Some("evt-000249")
+    );
 }

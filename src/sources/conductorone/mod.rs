@@ -20,10 +20,17 @@
 //! (`data_dir/<source id>/checkpoint.json`: `metadata.uid` and `time` of the last event) only
 //! advances over the contiguous prefix of batches every sink has acknowledged
 //! ([`OrderedAcks`]), and is written atomically by a task of its own (at most every
-//! [`CHECKPOINT_MIN_INTERVAL`]) so `fsync` never stalls the polling. At most [`MAX_UNCHECKPOINTED_PAGES`] pages of events are sent ahead of the
-//! stored checkpoint, which bounds what a crash (even `kill -9`) can make the source send
-//! again. A batch that fails (`Errored` or `Rejected`) stops the checkpoint: the source waits
-//! for its other batches, then resends everything after the checkpoint, after a backoff.
+//! [`CHECKPOINT_MIN_INTERVAL`]) so `fsync` never stalls the polling. At most
+//! `max_unacknowledged_events` (plus the page being sent) are sent ahead of the stored
+//! checkpoint, which bounds what a crash (even `kill -9`) can make the source send again. A
+//! batch that fails transiently (`Errored`) stops the checkpoint: the source waits for its
+//! other batches, then resends everything after the checkpoint, after a backoff. A batch a
+//! sink refused for good (`Rejected`: resending cannot help) is logged, counted in
+//! `conductorone_rejected_events_total`, and the checkpoint moves over it. On shutdown the
+//! source releases its output first (sinks that flush when their input closes then
+//! acknowledge), waits for the outstanding batches and writes the final checkpoint; a write
+//! that keeps failing then is given up after [`FINAL_CHECKPOINT_ATTEMPTS`], logging the
+//! cursor that was not stored.
 //! When some sink downstream does not acknowledge (`acknowledgements.enabled = false`), the
 //! checkpoint advances as soon as a batch has been handed to the next component, so a crash
 //! can lose the events still inside the pipeline.
@@ -65,11 +72,18 @@ use client::{ApiClient, ApiError, ListRequest, RawPage, SORT_ASC};
 use credentials::{AssertionKey, Secret};
 use token::{Authenticator, TokenClient};
 
-/// Pages' worth of events that may be sent ahead of the stored checkpoint (in the pipeline,
-/// or acknowledged but not yet written). After a crash at most this many pages, plus the
-/// page being sent, are delivered again. Large enough that checkpoint writes, spaced by
-/// [`CHECKPOINT_MIN_INTERVAL`], never stall a backfill.
-pub const MAX_UNCHECKPOINTED_PAGES: usize = 16;
+/// The default of `max_unacknowledged_events`: events that may be sent ahead of the stored
+/// checkpoint (in the pipeline, or acknowledged but not yet written). After a crash at most
+/// this many events, plus the page being sent, are delivered again; it also bounds the events
+/// held in memory downstream. Large enough that checkpoint writes, spaced by
+/// [`CHECKPOINT_MIN_INTERVAL`], never stall a backfill, and that a sink acknowledging every
+/// few thousand events keeps up; a sink that batches more (`aws_s3`: 10 MB or
+/// `batch.timeout_secs`) needs a larger value.
+pub const DEFAULT_MAX_UNACKNOWLEDGED_EVENTS: usize = 10_000;
+
+/// Attempts to write the final checkpoint at shutdown before giving up (a full disk must not
+/// keep the process from exiting).
+const FINAL_CHECKPOINT_ATTEMPTS: u32 = 3;
 
 /// The shortest time between two checkpoint writes. Each write costs two `fsync`s (about
 /// 0.1 ms of CPU and 0.3 ms of waiting here); writing after every acknowledged batch made
@@ -109,6 +123,12 @@ pub struct ConductoroneConfig {
     /// Events per ListEvents page, 1 to 100. Default 100.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Events sent and not yet covered by the stored checkpoint (waiting for a sink's
+    /// acknowledgement, or for the write). Bounds memory downstream and the events sent again
+    /// after a crash. Default [`DEFAULT_MAX_UNACKNOWLEDGED_EVENTS`]; at least 1 (a page
+    /// always goes out whole).
+    #[serde(default = "default_max_unacknowledged_events")]
+    pub max_unacknowledged_events: usize,
     /// Seconds between polls once caught up. Default 30.
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: f64,
@@ -129,6 +149,9 @@ pub struct ConductoroneConfig {
 
 fn default_page_size() -> u32 {
     100
+}
+fn default_max_unacknowledged_events() -> usize {
+    DEFAULT_MAX_UNACKNOWLEDGED_EVENTS
 }
 fn default_poll_interval() -> f64 {
     30.0
@@ -193,6 +216,7 @@ struct Settings {
     audience: String,
     auth: Authenticator,
     page_size: u32,
+    max_unacknowledged_events: u64,
     poll_interval: Duration,
     start_at: StartAt,
     request_timeout: Duration,
@@ -298,6 +322,12 @@ impl ConductoroneConfig {
                 format!("must be between 1 and 100, not {}", self.page_size),
             ));
         }
+        if self.max_unacknowledged_events == 0 {
+            return Err(BuildError::field(
+                "max_unacknowledged_events",
+                "must be at least 1, not 0",
+            ));
+        }
         let initial_backoff = seconds(
             "retry_initial_backoff_secs",
             self.retry_initial_backoff_secs,
@@ -309,6 +339,7 @@ impl ConductoroneConfig {
             audience,
             auth,
             page_size: self.page_size,
+            max_unacknowledged_events: self.max_unacknowledged_events as u64,
             poll_interval: seconds("poll_interval_secs", self.poll_interval_secs, false)?,
             start_at: self.start_at,
             request_timeout: seconds("request_timeout_secs", self.request_timeout_secs, false)?,
@@ -562,41 +593,58 @@ impl CheckpointWriter {
         let task = tokio::spawn(async move {
             let mut written = 0u64;
             let mut backoff = backoff;
-            loop {
-                let closed = updates.changed().await.is_err();
-                let next = updates.borrow_and_update().clone();
-                if let Some((seq, checkpoint)) = next
-                    && seq > written
-                {
-                    loop {
-                        let store = store.clone();
-                        let to_write = checkpoint.clone();
-                        let result = tokio::task::spawn_blocking(move || store.save(&to_write))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r.map_err(|e| e.to_string()));
-                        match result {
-                            Ok(()) => {
-                                backoff.reset();
-                                written = seq;
-                                metrics.add("checkpoints_total", 1);
-                                let _ = persisted_tx.send(seq);
-                                if !closed {
-                                    tokio::time::sleep(CHECKPOINT_MIN_INTERVAL).await;
+            let mut closed = false;
+            while !closed {
+                closed = updates.changed().await.is_err();
+                let mut failures_after_close = 0;
+                loop {
+                    // Always the newest checkpoint: one handed over during a retry wins.
+                    let next = updates.borrow_and_update().clone();
+                    let Some((seq, checkpoint)) = next.filter(|(seq, _)| *seq > written) else {
+                        break;
+                    };
+                    let saver = store.clone();
+                    let to_write = checkpoint.clone();
+                    let result = tokio::task::spawn_blocking(move || saver.save(&to_write))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                    match result {
+                        Ok(()) => {
+                            backoff.reset();
+                            written = seq;
+                            metrics.add("checkpoints_total", 1);
+                            let _ = persisted_tx.send(seq);
+                            if !closed {
+                                tokio::time::sleep(CHECKPOINT_MIN_INTERVAL).await;
+                            }
+                            break;
+                        }
+                        Err(error) => {
+                            metrics.error();
+                            closed = closed || updates.has_changed().is_err();
+                            if closed {
+                                failures_after_close += 1;
+                                if failures_after_close >= FINAL_CHECKPOINT_ATTEMPTS {
+                                    tracing::error!(
+                                        %error,
+                                        path = %store.path().display(),
+                                        uid = checkpoint.last_uid.as_deref().unwrap_or(""),
+                                        time = checkpoint.last_time.map(format_time).unwrap_or_default(),
+                                        "conductorone: giving up on the final checkpoint; it stays at the last one written, and the events after it will be sent again on the next start"
+                                    );
+                                    break;
                                 }
-                                break;
                             }
-                            Err(error) => {
-                                metrics.error();
-                                let delay = backoff.next_delay();
-                                tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: cannot write the checkpoint");
-                                tokio::time::sleep(delay).await;
-                            }
+                            let delay = if closed {
+                                backoff.next_delay().min(Duration::from_secs(1))
+                            } else {
+                                backoff.next_delay()
+                            };
+                            tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: cannot write the checkpoint");
+                            closed = sleep_unless_closed(&mut updates, delay, closed).await;
                         }
                     }
-                }
-                if closed {
-                    break;
                 }
             }
         });
@@ -616,8 +664,38 @@ impl CheckpointWriter {
     }
 }
 
-/// The token of a sent batch: the events sent up to its end, and the cursor after it.
-type AckToken = (u64, Checkpoint);
+/// Sleeps `delay`, cut short when the sender closes; returns whether it is closed.
+async fn sleep_unless_closed<T>(
+    updates: &mut watch::Receiver<T>,
+    delay: Duration,
+    closed: bool,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    if closed {
+        sleep.await;
+        return true;
+    }
+    loop {
+        tokio::select! {
+            () = &mut sleep => return false,
+            changed = updates.changed() => if changed.is_err() {
+                return true;
+            },
+        }
+    }
+}
+
+/// The token of a sent batch.
+#[derive(Clone, Debug)]
+struct AckToken {
+    /// Events sent up to the end of the batch (the checkpoint writer's sequence number).
+    seq: u64,
+    /// Events in the batch.
+    events: u64,
+    /// The cursor after the batch.
+    cursor: Checkpoint,
+}
 
 /// Why a poll ended.
 enum PollEnd {
@@ -638,8 +716,12 @@ struct Source {
     page_size: u32,
     /// The cursor after the last event sent (where the next poll starts).
     cursor: Checkpoint,
-    /// Events sent so far (a sequence number for acks and the checkpoint writer).
+    /// Events sent so far (a sequence number for acks and the checkpoint writer). A rewind
+    /// moves it back to the last committed batch's: the abandoned batches were never handed
+    /// to the writer, so its sequence stays increasing.
     sent: u64,
+    /// `max_unacknowledged_events`.
+    max_unacknowledged: u64,
     acks: OrderedAcks<AckToken>,
     commit: Commit,
     dedupe: Dedupe,
@@ -649,6 +731,8 @@ struct Source {
 struct Commit {
     /// The cursor every sink has acknowledged.
     committed: Checkpoint,
+    /// The sequence number of `committed` (the last one handed to the writer).
+    committed_seq: u64,
     /// A batch failed: nothing more is committed until the source has rewound.
     failed: bool,
     writer: CheckpointWriter,
@@ -657,21 +741,38 @@ struct Commit {
 
 impl Commit {
     /// Handles one batch's outcome; false when it was not delivered.
-    fn on_ack(&mut self, (seq, cursor): AckToken, status: BatchStatus) -> bool {
+    /// `Rejected` counts as handled: resending cannot help, so the checkpoint moves over it.
+    fn on_ack(&mut self, token: AckToken, status: BatchStatus) -> bool {
         if self.failed {
             return false;
         }
-        if status != BatchStatus::Delivered {
-            tracing::error!(
-                ?status,
-                "conductorone: a batch was not delivered; the checkpoint stays, and events after it will be sent again"
-            );
-            self.metrics.error();
-            self.failed = true;
-            return false;
+        match status {
+            BatchStatus::Delivered => {}
+            BatchStatus::Rejected => {
+                tracing::error!(
+                    events = token.events,
+                    last_uid = token.cursor.last_uid.as_deref().unwrap_or(""),
+                    "conductorone: a sink refused a batch for good (Rejected); its events are not sent again and the checkpoint moves past them"
+                );
+                self.metrics.error();
+                self.metrics
+                    .add("conductorone_rejected_events_total", token.events);
+            }
+            BatchStatus::Errored => {
+                tracing::error!(
+                    events = token.events,
+                    "conductorone: a batch was not delivered; the checkpoint stays, and events after it will be sent again"
+                );
+                self.metrics.error();
+                self.failed = true;
+                return false;
+            }
         }
-        self.committed = cursor.clone();
-        self.writer.latest.send_replace(Some((seq, cursor)));
+        self.committed = token.cursor.clone();
+        self.committed_seq = token.seq;
+        self.writer
+            .latest
+            .send_replace(Some((token.seq, token.cursor)));
         true
     }
 }
@@ -680,7 +781,7 @@ impl Source {
     /// Whether another page may be sent without exceeding the unpersisted bound.
     fn has_room(&self) -> bool {
         let persisted = *self.commit.writer.persisted.borrow();
-        self.sent - persisted < (MAX_UNCHECKPOINTED_PAGES as u64) * u64::from(self.page_size)
+        self.sent.saturating_sub(persisted) < self.max_unacknowledged
     }
 
     fn on_ack(&mut self, token: AckToken, status: BatchStatus) -> bool {
@@ -749,7 +850,11 @@ impl Source {
                     .set("source_lag_time_seconds", (lag / 1000) as u64);
             }
             self.sent += chunk.len() as u64;
-            let token = (self.sent, self.cursor.clone());
+            let token = AckToken {
+                seq: self.sent,
+                events: chunk.len() as u64,
+                cursor: self.cursor.clone(),
+            };
             let (notifier, receiver) = if self.acknowledgements {
                 let (notifier, receiver) = BatchNotifier::new();
                 (Some(notifier), Some(receiver))
@@ -906,18 +1011,27 @@ impl Source {
     }
 
     /// After a failed batch: waits for every outstanding batch, then resumes from the
-    /// committed checkpoint with a fresh dedupe memory.
-    async fn rewind(&mut self) {
-        while let Some((token, status)) = self.acks.next_ready().await {
-            self.on_ack(token, status);
+    /// committed checkpoint with a fresh dedupe memory. False on shutdown.
+    async fn rewind(&mut self) -> bool {
+        while !self.acks.is_empty() {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return false,
+                Some((token, status)) = self.acks.next_ready() => {
+                    self.on_ack(token, status);
+                }
+            }
         }
         self.commit.failed = false;
+        // The failed batches will never be acknowledged: count room from the committed one.
+        self.sent = self.commit.committed_seq;
         self.cursor = self.commit.committed.clone();
         self.dedupe = Dedupe::new(self.commit.committed.last_uid.as_deref());
         tracing::info!(
             uid = self.cursor.last_uid.as_deref().unwrap_or(""),
             "conductorone: resending from the checkpoint"
         );
+        true
     }
 }
 
@@ -995,10 +1109,12 @@ async fn run(
         acknowledgements: cx.acknowledgements,
         metrics: Arc::clone(&cx.metrics),
         page_size: settings.page_size,
+        max_unacknowledged: settings.max_unacknowledged_events,
         cursor: committed.clone(),
         dedupe: Dedupe::new(committed.last_uid.as_deref()),
         commit: Commit {
             committed,
+            committed_seq: 0,
             failed: false,
             writer,
             metrics: Arc::clone(&cx.metrics),
@@ -1030,7 +1146,9 @@ async fn run(
         match end {
             Some(PollEnd::Shutdown) => break,
             Some(PollEnd::Rewind) => {
-                source.rewind().await;
+                if !source.rewind().await {
+                    break;
+                }
                 let delay = poll_backoff.next_delay();
                 if let Some(PollEnd::Shutdown) = source.idle(delay).await {
                     break;
@@ -1039,7 +1157,10 @@ async fn run(
             _ => {}
         }
     }
-    // Shutdown: wait for what is in flight, so the checkpoint covers every delivered event.
+    // Shutdown (or a fatal error): release the output first, so sinks that flush when their
+    // input closes (`aws_s3`) acknowledge now instead of at their batch timeout, then wait
+    // for what is in flight, so the checkpoint covers every delivered event.
+    drop(std::mem::take(&mut source.out));
     while let Some((token, status)) = source.acks.next_ready().await {
         source.on_ack(token, status);
     }
