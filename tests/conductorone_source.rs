@@ -1027,7 +1027,7 @@ async fn shutdown_releases_the_output_so_a_sink_that_flushes_on_close_acknowledg
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_at_the_in_flight_limit_do_not_stall_the_source() {
     const EVENTS: usize = 400;
-    // 16 pages of 10 events: the in-flight limit is 160 events.
+    // Pages of 10 events, at most 160 unacknowledged.
     const LIMIT: usize = 160;
     let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
     let dir = tempfile::tempdir().expect("tempdir");
