@@ -29,7 +29,7 @@
 //! `conductorone_rejected_events_total`, and the checkpoint moves over it. On shutdown the
 //! source releases its output first (sinks that flush when their input closes then
 //! acknowledge), waits for the outstanding batches and writes the final checkpoint; a write
-//! that keeps failing then is given up after [`FINAL_CHECKPOINT_ATTEMPTS`], logging the
+//! that keeps failing then is given up after a few attempts, logging the
 //! cursor that was not stored.
 //! When some sink downstream does not acknowledge (`acknowledgements.enabled = false`), the
 //! checkpoint advances as soon as a batch has been handed to the next component, so a crash
