@@ -146,11 +146,17 @@ impl ObjectNaming {
         } else {
             now.format(&self.time_format).to_string()
         };
+        if !name.is_empty() {
+            name.push('-');
+        }
         if self.append_uuid {
-            if !name.is_empty() {
-                name.push('-');
-            }
             name.push_str(&uuid::Uuid::new_v4().to_string());
+        } else {
+            // Two objects sealed in the same second under one prefix would otherwise get the
+            // same key, and the second would silently replace the first.
+            static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            name.push_str(&n.to_string());
         }
         let mut key = String::with_capacity(prefix.len() + name.len() + 8);
         key.push_str(prefix);
@@ -260,5 +266,22 @@ mod tests {
         assert!(key.starts_with("date=2026-01-01/1767225600-"), "{key}");
         assert!(key.ends_with(".log.gz"));
         assert_eq!(key.len(), "date=2026-01-01/1767225600-".len() + 36 + 7);
+    }
+
+    #[test]
+    fn without_a_uuid_names_in_the_same_second_still_differ() {
+        let naming = ObjectNaming {
+            time_format: "%s".into(),
+            append_uuid: false,
+            extension: "log".into(),
+        };
+        let now = at(1_767_225_600_000);
+        let first = naming.key("p/", now);
+        let second = naming.key("p/", now);
+        assert_ne!(first, second);
+        assert!(
+            first.starts_with("p/1767225600-") && first.ends_with(".log"),
+            "{first}"
+        );
     }
 }

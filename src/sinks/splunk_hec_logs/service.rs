@@ -36,6 +36,9 @@ use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
 
+/// Request bodies (compressed when `compression = "gzip"`) kept for resending while their
+/// indexer acknowledgements are awaited, at most: 64 MiB.
+pub const MAX_AWAITING_ACK_BYTES: u32 = 64 * 1024 * 1024;
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
 pub struct SendSettings {
@@ -63,6 +66,9 @@ struct Shared {
     metrics: Arc<ComponentMetrics>,
     acks: Option<AckHandle>,
     pending_acks: Arc<Semaphore>,
+    /// Bytes of request bodies kept for a possible resend while their acks are awaited
+    /// ([`MAX_AWAITING_ACK_BYTES`]): memory stays bounded however slowly Splunk acknowledges.
+    awaiting_ack_bytes: Arc<Semaphore>,
     requests: Arc<Semaphore>,
 }
 
@@ -104,6 +110,7 @@ impl BatchSender {
                 metrics,
                 acks,
                 pending_acks: Arc::new(Semaphore::new(settings.max_pending_acks)),
+                awaiting_ack_bytes: Arc::new(Semaphore::new(MAX_AWAITING_ACK_BYTES as usize)),
                 requests: Arc::new(Semaphore::new(concurrency)),
             }),
             ack_task,
@@ -280,6 +287,17 @@ impl SenderHandle {
                         flight.batch.finalize(BatchStatus::Delivered);
                         return;
                     };
+                    // Keep the body for a resend, within the byte budget: when it is spent,
+                    // this request keeps its slot until older batches are acknowledged, so
+                    // the sink stops taking input (backpressure) instead of growing.
+                    let held = flight.wire.as_ref().map_or(0, Bytes::len);
+                    let held = u32::try_from(held)
+                        .unwrap_or(u32::MAX)
+                        .min(MAX_AWAITING_ACK_BYTES);
+                    let _held_bytes = Arc::clone(&shared.awaiting_ack_bytes)
+                        .acquire_many_owned(held)
+                        .await
+                        .ok();
                     // Free the request slot and the batch's bytes while waiting.
                     *permit = None;
                     if settings.compression == Compression::Gzip {
