@@ -279,7 +279,12 @@ impl ConductoroneConfig {
         let client_id = self.client_id.trim().to_owned();
         let host = credentials::tenant_host(&client_id)
             .map_err(|e| BuildError::field("client_id", e.to_string()))?;
-        let (base_url, audience) = match &self.base_url {
+        // Empty counts as unset, so `base_url = "${C1_BASE_URL:-}"` works in a config.
+        let base_url = self
+            .base_url
+            .as_deref()
+            .filter(|raw| !raw.trim().is_empty());
+        let (base_url, audience) = match base_url {
             None => (
                 format!("https://{host}"),
                 credentials::audience(&host).to_owned(),
