@@ -3,6 +3,7 @@
 pub mod aws_s3;
 pub mod blackhole;
 pub mod console;
+pub mod request;
 pub mod splunk_hec_logs;
 
 use serde::Deserialize;

@@ -40,6 +40,7 @@ use crate::component::{
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
 use crate::sinks::SinkAcknowledgements;
+use crate::sinks::request::{RequestConfig, positive_secs};
 use key::{KeyTemplate, ObjectNaming, event_time};
 use partition::{Compression, Multipart, Partition};
 use upload::{ObjectOptions, RetryPolicy, UploadError, Uploader};
@@ -109,7 +110,7 @@ pub struct AwsS3Config {
     pub batch: S3BatchConfig,
     /// Retries and concurrency of requests.
     #[serde(default)]
-    pub request: S3RequestConfig,
+    pub request: RequestConfig,
     /// Open objects (distinct key prefixes) at most; the oldest is sealed to open another.
     /// Default 64.
     #[serde(default = "default_max_open_partitions")]
@@ -150,39 +151,6 @@ impl Default for S3BatchConfig {
     }
 }
 
-/// `request.*` of the S3 sink (Vector's names and defaults).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3RequestConfig {
-    /// Objects uploaded at once. Default 8.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Retries of a failed request. Default: unlimited.
-    #[serde(default = "default_retry_attempts")]
-    pub retry_attempts: usize,
-    /// First backoff, seconds. Default 1.
-    #[serde(default = "default_initial_backoff")]
-    pub retry_initial_backoff_secs: f64,
-    /// Cap on one backoff, seconds. Default 30.
-    #[serde(default = "default_max_backoff")]
-    pub retry_max_duration_secs: f64,
-    /// Timeout of one request attempt, seconds. Default 60.
-    #[serde(default = "default_request_timeout")]
-    pub timeout_secs: f64,
-}
-
-impl Default for S3RequestConfig {
-    fn default() -> Self {
-        Self {
-            concurrency: default_concurrency(),
-            retry_attempts: default_retry_attempts(),
-            retry_initial_backoff_secs: default_initial_backoff(),
-            retry_max_duration_secs: default_max_backoff(),
-            timeout_secs: default_request_timeout(),
-        }
-    }
-}
-
 /// `healthcheck.*`.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,38 +181,11 @@ fn default_max_bytes() -> usize {
 fn default_timeout_secs() -> f64 {
     300.0
 }
-fn default_concurrency() -> usize {
-    8
-}
-fn default_retry_attempts() -> usize {
-    usize::MAX
-}
-fn default_initial_backoff() -> f64 {
-    1.0
-}
-fn default_max_backoff() -> f64 {
-    30.0
-}
-fn default_request_timeout() -> f64 {
-    60.0
-}
 fn default_max_open_partitions() -> usize {
     64
 }
 fn default_part_size() -> usize {
     8 * 1024 * 1024
-}
-
-/// A positive, finite number of seconds.
-fn seconds(field: &str, value: f64) -> Result<Duration, BuildError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(BuildError::field(
-            field,
-            format!("must be a positive number of seconds, not {value}"),
-        ))
-    }
 }
 
 /// Everything the running sink needs, checked at build time.
@@ -327,19 +268,13 @@ impl AwsS3Config {
                 "must be at least 1",
             ));
         }
-        if self.request.concurrency == 0 {
-            return Err(BuildError::field(
-                "request.concurrency",
-                "must be at least 1",
-            ));
-        }
         if self.batch.max_bytes == 0 || self.batch.max_events == Some(0) {
             return Err(BuildError::field(
                 "batch",
                 "batch limits must be at least 1",
             ));
         }
-        let timeout = seconds("request.timeout_secs", self.request.timeout_secs)?;
+        let timeout = positive_secs("request.timeout_secs", self.request.timeout_secs)?;
         Ok(Settings {
             template,
             naming,
@@ -360,12 +295,12 @@ impl AwsS3Config {
                 tagging,
             },
             retry: RetryPolicy {
-                retry_attempts: self.request.retry_attempts,
-                initial_backoff: seconds(
+                retry_attempts: usize::try_from(self.request.retry_attempts).unwrap_or(usize::MAX),
+                initial_backoff: positive_secs(
                     "request.retry_initial_backoff_secs",
                     self.request.retry_initial_backoff_secs,
                 )?,
-                max_backoff: seconds(
+                max_backoff: positive_secs(
                     "request.retry_max_duration_secs",
                     self.request.retry_max_duration_secs,
                 )?,
@@ -374,8 +309,8 @@ impl AwsS3Config {
             bucket: self.bucket.clone(),
             max_bytes: self.batch.max_bytes,
             max_events: self.batch.max_events.unwrap_or(usize::MAX),
-            timeout: seconds("batch.timeout_secs", self.batch.timeout_secs)?,
-            concurrency: self.request.concurrency,
+            timeout: positive_secs("batch.timeout_secs", self.batch.timeout_secs)?,
+            concurrency: self.request.concurrency.limit(),
             max_open_partitions: self.max_open_partitions,
             part_size: self.multipart_part_size,
             healthcheck: self.healthcheck.enabled,

@@ -1,0 +1,117 @@
+//! `request.*` options shared by the HTTP and S3 sinks (Vector's names and defaults), and the
+//! check of seconds-valued options.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::component::BuildError;
+
+/// `request.concurrency`: `"adaptive"`, `"none"` or a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Vector's default. Here a fixed limit of [`ADAPTIVE_CONCURRENCY`] requests (no AIMD
+    /// controller yet): enough to keep a HEC busy without flooding it.
+    #[default]
+    Adaptive,
+    /// One request at a time.
+    None,
+    /// At most this many requests at once.
+    Fixed(usize),
+}
+
+/// Requests in flight when `request.concurrency = "adaptive"`.
+pub const ADAPTIVE_CONCURRENCY: usize = 8;
+
+impl Concurrency {
+    /// The number of requests allowed in flight.
+    pub fn limit(self) -> usize {
+        match self {
+            Self::Adaptive => ADAPTIVE_CONCURRENCY,
+            Self::None => 1,
+            Self::Fixed(n) => n,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(0) => Err(serde::de::Error::custom(
+                "request.concurrency must be at least 1",
+            )),
+            Raw::Number(n) => Ok(Self::Fixed(usize::try_from(n).unwrap_or(usize::MAX))),
+            Raw::Text(text) if text == "adaptive" => Ok(Self::Adaptive),
+            Raw::Text(text) if text == "none" => Ok(Self::None),
+            Raw::Text(text) => Err(serde::de::Error::custom(format!(
+                "request.concurrency must be \"adaptive\", \"none\" or a number, not {text:?}"
+            ))),
+        }
+    }
+}
+
+/// `request` options (Vector's names and defaults).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestConfig {
+    /// Requests in flight. Default `"adaptive"` (see [`Concurrency::Adaptive`]).
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Attempts for one batch before its events are finalized as errored (so the source
+    /// resends them). Default unlimited.
+    #[serde(default = "default_retry_attempts")]
+    pub retry_attempts: u64,
+    /// First backoff, in seconds. Default 1.
+    #[serde(default = "default_initial_backoff")]
+    pub retry_initial_backoff_secs: f64,
+    /// Longest single backoff, in seconds. Default 30. Also the pause between attempts after
+    /// an authentication failure (401/403).
+    #[serde(default = "default_max_backoff")]
+    pub retry_max_duration_secs: f64,
+    /// Timeout of one HTTP request, in seconds. Default 60.
+    #[serde(default = "default_request_timeout")]
+    pub timeout_secs: f64,
+}
+
+fn default_retry_attempts() -> u64 {
+    u64::MAX
+}
+fn default_initial_backoff() -> f64 {
+    1.0
+}
+fn default_max_backoff() -> f64 {
+    30.0
+}
+fn default_request_timeout() -> f64 {
+    60.0
+}
+
+impl Default for RequestConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: Concurrency::default(),
+            retry_attempts: default_retry_attempts(),
+            retry_initial_backoff_secs: default_initial_backoff(),
+            retry_max_duration_secs: default_max_backoff(),
+            timeout_secs: default_request_timeout(),
+        }
+    }
+}
+
+/// A positive, finite number of seconds from option `field`.
+pub fn positive_secs(field: &str, value: f64) -> Result<Duration, BuildError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(BuildError::field(
+            field,
+            format!("must be a number of seconds > 0, not {value}"),
+        ))
+    }
+}
