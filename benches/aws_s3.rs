@@ -3,8 +3,10 @@
 //! against the serde_json baseline loop of the core benchmark and `gzip -6` compressing the
 //! baseline's output, all measured in the same run.
 //!
-//! The S3 server runs on a thread of this harness, so its CPU is not counted: only the child
-//! processes are measured, with `wait4(2)`. `batch.max_bytes` is 100 MB, so every run writes one
+//! The S3 server runs in a child process of its own (this binary with `--serve-s3`), so neither
+//! its CPU nor its memory is counted: only the measured children are, with `wait4(2)`. The
+//! objects are verified by streaming them from the server's directory, which keeps the harness
+//! small (a child's peak RSS can never be lower than the harness's at spawn time). `batch.max_bytes` is 100 MB, so every run writes one
 //! large object as a multipart upload; the memory target applies to that.
 //!
 //! Targets (issue 6): pipeline CPU ≤ 2× the baseline's + 1.2× gzip's CPU on the same output
@@ -49,6 +51,15 @@ const BUCKET: &str = "bench";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == SERVE_FLAG) {
+        return match serve_s3() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("aws_s3: S3 server: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
         Some(index) => match args.get(index + 1) {
             Some(path) => run_baseline(Path::new(path)).map(|()| true),
@@ -66,41 +77,85 @@ fn main() -> ExitCode {
     }
 }
 
-/// The S3 server on its own runtime.
+/// Argument that turns this binary into the S3 server child: it prints
+/// `<endpoint> <root directory>` on one line, then serves until its stdin closes.
+const SERVE_FLAG: &str = "--serve-s3";
+
+/// Runs the S3 test server (s3s-fs) until stdin closes: the server child.
+fn serve_s3() -> BenchResult<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = S3Server::start().await;
+        server.create_bucket(BUCKET).await;
+        println!("{} {}", server.endpoint, server.root.path().display());
+        // The harness holds our stdin; its end (or the harness's death) ends the server.
+        let mut stdin = tokio::io::stdin();
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdin, &mut sink).await;
+        drop(server);
+    });
+    Ok(())
+}
+
+/// The S3 server, in a child process of its own: neither its CPU nor its memory (it receives
+/// every object) may count as the pipeline's, and a child's peak RSS starts from the harness's
+/// own, so the harness must stay small.
 struct Server {
-    /// Declared first so that it is dropped (its task aborted) before the runtime.
-    server: S3Server,
-    runtime: tokio::runtime::Runtime,
+    child: std::process::Child,
+    endpoint: String,
+    root: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 impl Server {
     fn start() -> BenchResult<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let server = runtime.block_on(async {
-            let server = S3Server::start().await;
-            server.create_bucket(BUCKET).await;
-            server
-        });
-        Ok(Self { server, runtime })
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg(SERVE_FLAG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout from the S3 server")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let (endpoint, root) = line
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| format!("unexpected S3 server banner {line:?}"))?;
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            root: PathBuf::from(root),
+            child,
+        })
     }
 
-    /// Events in the objects under `prefix`, and the number of objects.
-    fn events_under(&self, prefix: &str) -> (u64, usize) {
-        self.runtime.block_on(async {
-            let objects = self.server.objects(BUCKET).await;
-            let mine: Vec<_> = objects
-                .iter()
-                .filter(|object| object.key.starts_with(prefix))
-                .collect();
-            let events = mine
-                .iter()
-                .map(|object| object.decoded().iter().filter(|&&b| b == b'\n').count() as u64)
-                .sum();
-            (events, mine.len())
-        })
+    /// Events in the gzip objects under `prefix` (streamed from the server's directory, so the
+    /// harness stays small), and the number of objects.
+    fn events_under(&self, prefix: &str) -> BenchResult<(u64, usize)> {
+        let mut events = 0;
+        let mut objects = 0;
+        let mut pending = vec![self.root.join(BUCKET).join(prefix)];
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path)? {
+                    pending.push(entry?.path());
+                }
+            } else if path.extension().is_some_and(|e| e == "gz") {
+                let decoder = flate2::read::MultiGzDecoder::new(File::open(&path)?);
+                events += common::count_newlines(decoder)?;
+                objects += 1;
+            }
+        }
+        Ok((events, objects))
     }
 }
 
@@ -150,7 +205,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     }
     let workload = ensure_workload(root, events)?;
     let server = Server::start()?;
-    let endpoint = server.server.endpoint.clone();
+    let endpoint = server.endpoint.clone();
 
     let baseline = Contender {
         name: "baseline (serde_json loop)",
@@ -185,7 +240,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         &workload,
         OutputSink::DevNull,
     )?;
-    let (written, objects) = server.events_under("verify/");
+    let (written, objects) = server.events_under("verify")?;
     if written != expected {
         eprintln!("aws_s3: FAIL: the objects hold {written} events, the baseline wrote {expected}");
         return Ok(false);
