@@ -274,6 +274,24 @@ async fn requests_stay_in_flight_while_acks_are_awaited() {
 }
 
 #[tokio::test]
+async fn bodies_kept_for_acks_are_bounded_by_max_pending_bytes() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(300));
+    // A budget of one byte: one accepted batch may wait for its ack; the others that were
+    // accepted meanwhile keep their request slot until it frees up (backpressure).
+    let config = base_config(
+        &server.endpoint(),
+        ACK_TOKEN,
+        "batch.max_events = 10\nrequest.concurrency = 2\nacknowledgements.max_pending_bytes = 1",
+    );
+    let statuses = run_sink(&config, (0..60).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Delivered);
+    let stats = server.stats();
+    assert!(stats.max_unacked <= 3, "{stats:?}");
+    assert_eq!(arrivals(&server).len(), 60);
+}
+
+#[tokio::test]
 async fn templated_index_routes_events_and_an_unrenderable_event_is_rejected() {
     let server = HecServer::start(ServerConfig {
         indexes: Some(vec!["acme".into(), "globex".into()]),

@@ -35,10 +35,6 @@ use super::request::{HecClient, Outcome};
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
-
-/// Request bodies (compressed when `compression = "gzip"`) kept for resending while their
-/// indexer acknowledgements are awaited, at most: 64 MiB.
-pub const MAX_AWAITING_ACK_BYTES: u32 = 64 * 1024 * 1024;
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
 pub struct SendSettings {
@@ -58,6 +54,8 @@ pub struct SendSettings {
     pub ack_timeout: Duration,
     /// Ack ids awaited at once.
     pub max_pending_acks: usize,
+    /// Bytes of request bodies kept while their acks are awaited.
+    pub max_pending_bytes: u32,
 }
 
 struct Shared {
@@ -67,7 +65,8 @@ struct Shared {
     acks: Option<AckHandle>,
     pending_acks: Arc<Semaphore>,
     /// Bytes of request bodies kept for a possible resend while their acks are awaited
-    /// ([`MAX_AWAITING_ACK_BYTES`]): memory stays bounded however slowly Splunk acknowledges.
+    /// (`acknowledgements.max_pending_bytes`): memory stays bounded however slowly Splunk
+    /// acknowledges.
     awaiting_ack_bytes: Arc<Semaphore>,
     requests: Arc<Semaphore>,
 }
@@ -110,7 +109,7 @@ impl BatchSender {
                 metrics,
                 acks,
                 pending_acks: Arc::new(Semaphore::new(settings.max_pending_acks)),
-                awaiting_ack_bytes: Arc::new(Semaphore::new(MAX_AWAITING_ACK_BYTES as usize)),
+                awaiting_ack_bytes: Arc::new(Semaphore::new(settings.max_pending_bytes as usize)),
                 requests: Arc::new(Semaphore::new(concurrency)),
             }),
             ack_task,
@@ -293,7 +292,7 @@ impl SenderHandle {
                     let held = flight.wire.as_ref().map_or(0, Bytes::len);
                     let held = u32::try_from(held)
                         .unwrap_or(u32::MAX)
-                        .min(MAX_AWAITING_ACK_BYTES);
+                        .min(settings.max_pending_bytes);
                     let _held_bytes = Arc::clone(&shared.awaiting_ack_bytes)
                         .acquire_many_owned(held)
                         .await
