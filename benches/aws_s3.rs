@@ -28,7 +28,7 @@ use std::process::{ExitCode, Stdio};
 
 use common::{
     BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, run_baseline, verdict,
+    measure, median, verdict,
 };
 use s3_server::S3Server;
 
@@ -50,8 +50,7 @@ const CONFIG_PATH: &str = "bench/aws-s3.toml";
 const BUCKET: &str = "bench";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|arg| arg == SERVE_FLAG) {
+    if std::env::args().any(|arg| arg == SERVE_FLAG) {
         return match serve_s3() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -60,21 +59,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
-        Some(index) => match args.get(index + 1) {
-            Some(path) => run_baseline(Path::new(path)).map(|()| true),
-            None => Err(format!("{BASELINE_FLAG} needs a FILE argument").into()),
-        },
-        None => run_harness(args.iter().any(|arg| arg == "--bench")),
-    };
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("aws_s3: error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("aws_s3", run_harness)
 }
 
 /// Argument that turns this binary into the S3 server child: it prints

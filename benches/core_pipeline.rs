@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use common::{
     BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, run_baseline, verdict,
+    measure, median, verdict,
 };
 
 /// Events generated for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
@@ -55,23 +55,7 @@ const MIN_CORES_FOR_WALL_TARGET: usize = 2;
 const CONFIG_PATH: &str = "bench/core-pipeline.toml";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
-        Some(index) => match args.get(index + 1) {
-            Some(path) => run_baseline(Path::new(path)).map(|()| true),
-            None => Err(format!("{BASELINE_FLAG} needs a FILE argument").into()),
-        },
-        // `cargo bench` passes `--bench`; `cargo test --all-targets` runs us without it.
-        None => run_harness(args.iter().any(|arg| arg == "--bench")),
-    };
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("core_pipeline: error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("core_pipeline", run_harness)
 }
 
 /// Runs the whole benchmark. Returns `Ok(false)` when the output counts disagree.

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use common::{
     BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, run_baseline, verdict,
+    measure, median, verdict,
 };
 use hec_server::{ACK_TOKEN, HecServer, NO_ACK_TOKEN, ServerConfig};
 
@@ -45,22 +45,7 @@ const MAX_RSS_MIB: f64 = 96.0;
 const CONFIG_PATH: &str = "bench/splunk-hec.toml";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
-        Some(index) => match args.get(index + 1) {
-            Some(path) => run_baseline(Path::new(path)).map(|()| true),
-            None => Err(format!("{BASELINE_FLAG} needs a FILE argument").into()),
-        },
-        None => run_harness(args.iter().any(|arg| arg == "--bench")),
-    };
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("splunk_hec: error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("splunk_hec", run_harness)
 }
 
 /// The emulator on its own runtime thread.

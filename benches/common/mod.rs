@@ -10,7 +10,7 @@ use std::error::Error;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat};
@@ -25,6 +25,29 @@ pub const DATA_DIR: &str = "target/bench-data";
 pub const BASELINE_FLAG: &str = "--baseline";
 /// I/O buffer size used by the baseline and by the harness's streaming reads.
 pub const IO_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The `main` of a benchmark binary that compares against the baseline: with
+/// `--baseline FILE` it is the baseline child; otherwise it runs `harness(bench_mode)`, where
+/// `bench_mode` is whether `cargo bench` passed `--bench` (`cargo test --all-targets` runs it
+/// without, as a smoke run). `Ok(false)` (a failed check) and errors exit non-zero.
+pub fn bench_main(name: &str, harness: impl FnOnce(bool) -> BenchResult<bool>) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().position(|arg| arg == BASELINE_FLAG) {
+        Some(index) => match args.get(index + 1) {
+            Some(path) => run_baseline(Path::new(path)).map(|()| true),
+            None => Err(format!("{BASELINE_FLAG} needs a FILE argument").into()),
+        },
+        None => harness(args.iter().any(|arg| arg == "--bench")),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("{name}: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Boxed error for the harnesses and the baseline; printed by `main`.
 pub type BenchResult<T> = Result<T, Box<dyn Error>>;
