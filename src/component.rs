@@ -61,6 +61,33 @@ impl BuildError {
     }
 }
 
+/// The largest number of seconds an option accepts (about 31 years): larger values would
+/// overflow a `Duration`, and no timeout or interval needs them.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// A seconds-valued option (`timeout_secs`, `poll_interval_secs`, ...): finite, greater than
+/// zero (or zero when `allow_zero`), and at most [`MAX_SECONDS`].
+pub fn seconds(
+    field: &str,
+    value: f64,
+    allow_zero: bool,
+) -> Result<std::time::Duration, BuildError> {
+    let above_floor = value > 0.0 || (allow_zero && value == 0.0);
+    if value.is_finite() && above_floor && value <= MAX_SECONDS {
+        Ok(std::time::Duration::from_secs_f64(value))
+    } else {
+        let floor = if allow_zero {
+            "0 or more"
+        } else {
+            "greater than 0"
+        };
+        Err(BuildError::field(
+            field,
+            format!("must be a number of seconds {floor} and at most {MAX_SECONDS:e}, not {value}"),
+        ))
+    }
+}
+
 /// A component failed while running.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -213,3 +240,31 @@ macro_rules! component_registry {
     };
 }
 pub(crate) use component_registry;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_options_are_finite_positive_and_fit_a_duration() {
+        assert_eq!(
+            seconds("t", 1.5, false),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(seconds("t", 0.0, true), Ok(std::time::Duration::ZERO));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e30] {
+            let error = seconds("request.timeout_secs", bad, false).unwrap_err();
+            assert_eq!(
+                error.field.as_deref(),
+                Some("request.timeout_secs"),
+                "{bad}"
+            );
+        }
+        assert!(
+            seconds("t", -0.5, true)
+                .unwrap_err()
+                .message
+                .contains("0 or more")
+        );
+    }
+}

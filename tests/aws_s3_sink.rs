@@ -4,6 +4,7 @@
 //! the standard tools, headers, wrong credentials, injected 500/503/SlowDown faults, confinement
 //! of templated keys, the open-partition cap, and the config examples.
 
+mod common;
 #[path = "common/s3_server.rs"]
 mod s3_server;
 
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use c1_pipeline::config::Config;
-use c1_pipeline::topology::{self, RunError, RunOptions};
+use c1_pipeline::topology::RunError;
 use s3_server::{ACCESS_KEY, FaultRule, S3Server, SECRET_KEY};
 use serde_json::Value;
 
@@ -59,31 +60,9 @@ async fn run(toml: &str) -> Result<(), RunError> {
 }
 
 async fn run_with_vars(toml: &str, vars: &[(&str, String)]) -> Result<(), RunError> {
-    // Pipeline logs go to the test's captured output (shown when a test fails).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,c1_pipeline=debug".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let config = Config::from_toml(toml, Path::new("test.toml"), &lookup)
-        .unwrap_or_else(|errors| panic!("config: {errors}"));
-    let graph = c1_pipeline::config::graph::check(&config)
-        .unwrap_or_else(|errors| panic!("graph: {errors}"));
-    topology::run(
-        &config,
-        &graph,
-        std::future::pending(),
-        RunOptions::default(),
-    )
-    .await
-    .map(drop)
+    common::run_pipeline(toml, Path::new("test.toml"), vars, std::future::pending())
+        .await
+        .map(drop)
 }
 
 /// Every event of every object, with the object's key.

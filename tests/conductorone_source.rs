@@ -4,6 +4,7 @@
 
 #[path = "common/c1_server.rs"]
 mod c1_server;
+mod common;
 #[path = "common/s3_server.rs"]
 mod s3_server;
 
@@ -1220,10 +1221,6 @@ batch.timeout_secs = 300
         access = s3_server::ACCESS_KEY,
         secret_key = s3_server::SECRET_KEY,
     );
-    let config = c1_pipeline::config::Config::from_toml(&toml, Path::new("test.toml"), &|_| None)
-        .unwrap_or_else(|errors| panic!("config: {errors}"));
-    let graph = c1_pipeline::config::graph::check(&config)
-        .unwrap_or_else(|errors| panic!("graph: {errors}"));
     // Shut down once the whole backfill was fetched (the sink holds it until it closes).
     let fetched = Arc::clone(&server.state);
     let shutdown = async move {
@@ -1234,14 +1231,9 @@ batch.timeout_secs = 300
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let started = Instant::now();
-    c1_pipeline::topology::run(
-        &config,
-        &graph,
-        shutdown,
-        c1_pipeline::topology::RunOptions::default(),
-    )
-    .await
-    .expect("clean run");
+    common::run_pipeline(&toml, Path::new("test.toml"), &[], shutdown)
+        .await
+        .expect("clean run");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "shutdown waited {:?} (the graceful limit is 60 s)",

@@ -4,6 +4,7 @@
 
 #[path = "common/c1_server.rs"]
 mod c1_server;
+mod common;
 #[path = "common/hec_server.rs"]
 mod hec_server;
 #[path = "common/s3_server.rs"]
@@ -13,8 +14,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use c1_pipeline::config::Config;
-use c1_pipeline::topology::{self, RunOptions};
 use c1_server::{FakeC1, make_events};
 
 const CLIENT_ID: &str = "clever-fox-42195@acme.conductor.one/spc";
@@ -32,22 +31,13 @@ async fn run_example(
         .join("config-examples")
         .join(example);
     let text = std::fs::read_to_string(&path).expect("example exists");
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, v)| v.clone())
-    };
-    let config = Config::from_toml(&text, &path, &lookup)
-        .unwrap_or_else(|errors| panic!("{example}: {errors}"));
-    let graph = c1_pipeline::config::graph::check(&config)
-        .unwrap_or_else(|errors| panic!("{example}: {errors}"));
     let shutdown = async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !done() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    topology::run(&config, &graph, shutdown, RunOptions::default())
+    common::run_pipeline(&text, &path, &vars, shutdown)
         .await
         .unwrap_or_else(|error| panic!("{example}: {error}"));
 }

@@ -1,11 +1,6 @@
-//! `request.*` options shared by the HTTP and S3 sinks (Vector's names and defaults), and the
-//! check of seconds-valued options.
-
-use std::time::Duration;
+//! `request.*` options shared by the HTTP and S3 sinks (Vector's names and defaults).
 
 use serde::{Deserialize, Deserializer};
-
-use crate::component::BuildError;
 
 /// `request.concurrency`: `"adaptive"`, `"none"` or a number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,17 +96,5 @@ impl Default for RequestConfig {
             retry_max_duration_secs: default_max_backoff(),
             timeout_secs: default_request_timeout(),
         }
-    }
-}
-
-/// A positive, finite number of seconds from option `field`.
-pub fn positive_secs(field: &str, value: f64) -> Result<Duration, BuildError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(BuildError::field(
-            field,
-            format!("must be a number of seconds > 0, not {value}"),
-        ))
     }
 }

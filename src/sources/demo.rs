@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::demo_events::DemoEventGenerator;
 use crate::ack::{BatchNotifier, OrderedAcks};
-use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
+use crate::component::{
+    BuildError, ComponentError, ComponentTask, MAX_SECONDS, SourceComponent, SourceContext, seconds,
+};
 use crate::event::{Event, intern_id};
 use crate::topology::MAX_BATCH_EVENTS;
 
@@ -40,31 +42,23 @@ fn default_seed() -> u64 {
 
 impl DemoConfig {
     fn interval(&self) -> Result<Duration, BuildError> {
-        let secs = match (self.interval_secs, self.events_per_second) {
-            (Some(_), Some(_)) => {
-                return Err(BuildError::field(
-                    "events_per_second",
-                    "both `interval_secs` and `events_per_second` are set",
-                )
-                .help("keep one of them"));
+        match (self.interval_secs, self.events_per_second) {
+            (Some(_), Some(_)) => Err(BuildError::field(
+                "events_per_second",
+                "both `interval_secs` and `events_per_second` are set",
+            )
+            .help("keep one of them")),
+            (Some(interval), None) => seconds("interval_secs", interval, true),
+            // At least one event per MAX_SECONDS, so the interval fits a `Duration`.
+            (None, Some(rate)) if rate.is_finite() && rate * MAX_SECONDS >= 1.0 => {
+                Ok(Duration::from_secs_f64(1.0 / rate))
             }
-            (Some(interval), None) if interval.is_finite() && interval >= 0.0 => interval,
-            (Some(_), None) => {
-                return Err(BuildError::field(
-                    "interval_secs",
-                    "must be a number of seconds ≥ 0",
-                ));
-            }
-            (None, Some(rate)) if rate.is_finite() && rate > 0.0 => 1.0 / rate,
-            (None, Some(_)) => {
-                return Err(BuildError::field(
-                    "events_per_second",
-                    "must be a number > 0",
-                ));
-            }
-            (None, None) => 1.0,
-        };
-        Ok(Duration::from_secs_f64(secs))
+            (None, Some(_)) => Err(BuildError::field(
+                "events_per_second",
+                "must be a number > 0",
+            )),
+            (None, None) => Ok(Duration::from_secs(1)),
+        }
     }
 }
 

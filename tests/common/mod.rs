@@ -1,9 +1,11 @@
-//! Helpers shared by the configuration tests.
+//! Helpers shared by the integration tests: configuration checks, and running a pipeline
+//! in-process from TOML text.
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::Path;
 
-use c1_pipeline::config::ConfigError;
+use c1_pipeline::config::{Config, ConfigError};
+use c1_pipeline::topology::{self, RunError, RunOptions, RunSummary};
 
 /// A variable lookup that finds nothing.
 pub fn no_env(_: &str) -> Option<String> {
@@ -19,4 +21,32 @@ pub fn at(error: &ConfigError) -> (usize, usize) {
         .unwrap_or_else(|| panic!("no location in {error:#?}"));
     assert_eq!(location.file.as_ref(), Path::new("test.toml"));
     (location.line, location.column)
+}
+
+/// Parses `text` (named `path` in messages, `${VAR}`s looked up in `vars`), checks its graph and
+/// runs the pipeline in-process until its sources finish or `shutdown` resolves. A config that
+/// does not load is a test bug and panics. Pipeline logs go to the test's captured output
+/// (`RUST_LOG` overrides the level).
+pub async fn run_pipeline(
+    text: &str,
+    path: &Path,
+    vars: &[(&str, String)],
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<RunSummary, RunError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let config = Config::from_toml(text, path, &lookup)
+        .unwrap_or_else(|errors| panic!("{}: {errors}", path.display()));
+    let graph = c1_pipeline::config::graph::check(&config)
+        .unwrap_or_else(|errors| panic!("{}: {errors}", path.display()));
+    topology::run(&config, &graph, shutdown, RunOptions::default()).await
 }

@@ -35,12 +35,12 @@ use crate::aws::{AwsAuthConfig, AwsConnection};
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
     BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent,
-    SinkContext,
+    SinkContext, seconds,
 };
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
 use crate::sinks::SinkAcknowledgements;
-use crate::sinks::request::{RequestConfig, positive_secs};
+use crate::sinks::request::RequestConfig;
 use key::{KeyTemplate, ObjectNaming, event_time};
 use partition::{Compression, Multipart, Partition};
 use upload::{ObjectOptions, RetryPolicy, UploadError, Uploader};
@@ -274,7 +274,7 @@ impl AwsS3Config {
                 "batch limits must be at least 1",
             ));
         }
-        let timeout = positive_secs("request.timeout_secs", self.request.timeout_secs)?;
+        let timeout = seconds("request.timeout_secs", self.request.timeout_secs, false)?;
         Ok(Settings {
             template,
             naming,
@@ -296,20 +296,22 @@ impl AwsS3Config {
             },
             retry: RetryPolicy {
                 retry_attempts: usize::try_from(self.request.retry_attempts).unwrap_or(usize::MAX),
-                initial_backoff: positive_secs(
+                initial_backoff: seconds(
                     "request.retry_initial_backoff_secs",
                     self.request.retry_initial_backoff_secs,
+                    false,
                 )?,
-                max_backoff: positive_secs(
+                max_backoff: seconds(
                     "request.retry_max_duration_secs",
                     self.request.retry_max_duration_secs,
+                    false,
                 )?,
             },
             connection: self.connection(timeout),
             bucket: self.bucket.clone(),
             max_bytes: self.batch.max_bytes,
             max_events: self.batch.max_events.unwrap_or(usize::MAX),
-            timeout: positive_secs("batch.timeout_secs", self.batch.timeout_secs)?,
+            timeout: seconds("batch.timeout_secs", self.batch.timeout_secs, false)?,
             concurrency: self.request.concurrency.limit(),
             max_open_partitions: self.max_open_partitions,
             part_size: self.multipart_part_size,
@@ -452,7 +454,9 @@ async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentErr
 impl S3Sink {
     /// Adds one event to its partition, sealing or uploading parts as limits are reached.
     async fn add(&mut self, mut event: Event) {
-        let settings = Arc::clone(&self.settings);
+        // Per event, only borrows: the settings and the scratch buffers are separate fields,
+        // and the prefix is copied only when a partition opens or closes.
+        let settings = &*self.settings;
         let now = Utc::now();
         let time = if settings.template.uses_time() {
             event_time(&event.value, now)
@@ -469,10 +473,10 @@ impl S3Sink {
             return;
         }
         if !self.partitions.contains_key(self.prefix.as_str()) {
-            if self.partitions.len() >= settings.max_open_partitions {
+            if self.partitions.len() >= self.settings.max_open_partitions {
                 self.seal_oldest().await;
             }
-            match Partition::new(self.prefix.clone(), settings.compression) {
+            match Partition::new(self.prefix.clone(), self.settings.compression) {
                 Ok(partition) => {
                     self.partitions.insert(self.prefix.clone(), partition);
                 }
@@ -484,6 +488,7 @@ impl S3Sink {
                 }
             }
         }
+        let settings = &*self.settings;
         self.encoded.clear();
         settings.encoder.encode(&event.value, &mut self.encoded);
         self.encoded.push(b'\n');
@@ -493,28 +498,29 @@ impl S3Sink {
         if !self.acknowledgements {
             finalizers.finalize(BatchStatus::Delivered);
         }
-        let prefix = self.prefix.clone();
-        let Some(partition) = self.partitions.get_mut(&prefix) else {
+        let Some(partition) = self.partitions.get_mut(self.prefix.as_str()) else {
             return;
         };
         let written = partition.compressor.write(&self.encoded);
         partition.raw_bytes += self.encoded.len();
         partition.events += 1;
         partition.finalizers.push(finalizers);
-        if let Err(error) = written {
-            self.metrics.error();
-            tracing::error!(%error, "compressing an event failed; the object is dropped");
-            if let Some(partition) = self.partitions.remove(&prefix) {
-                self.fail(partition, BatchStatus::Errored).await;
-            }
-            return;
-        }
         let full =
             partition.raw_bytes >= settings.max_bytes || partition.events >= settings.max_events;
-        if full {
-            self.seal(&prefix).await;
-        } else if partition.compressor.pending_output() >= settings.part_size {
-            self.upload_part(&prefix).await;
+        let part_due = partition.compressor.pending_output() >= settings.part_size;
+        if written.is_err() || full || part_due {
+            let prefix = self.prefix.clone();
+            if let Err(error) = written {
+                self.metrics.error();
+                tracing::error!(%error, "compressing an event failed; the object is dropped");
+                if let Some(partition) = self.partitions.remove(&prefix) {
+                    self.fail(partition, BatchStatus::Errored).await;
+                }
+            } else if full {
+                self.seal(&prefix).await;
+            } else {
+                self.upload_part(&prefix).await;
+            }
         }
     }
 

@@ -33,9 +33,10 @@ use crate::ack::BatchStatus;
 use crate::codecs::EncodingConfig;
 use crate::component::{
     BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent,
-    SinkContext, healthy,
+    SinkContext, healthy, seconds,
 };
 use crate::event::Event;
+pub use crate::sinks::request::{ADAPTIVE_CONCURRENCY, Concurrency, RequestConfig};
 use crate::template::Template;
 use encoder::{EncodedBatch, HecEncoder, RawMetadata};
 use request::HecClient;
@@ -166,9 +167,6 @@ pub struct BatchConfig {
     #[serde(default)]
     pub timeout_secs: Option<f64>,
 }
-
-use crate::sinks::request::positive_secs;
-pub use crate::sinks::request::{ADAPTIVE_CONCURRENCY, Concurrency, RequestConfig};
 
 /// Default `batch.max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
@@ -308,19 +306,26 @@ impl SplunkHecLogsConfig {
         if max_events == 0 {
             return Err(BuildError::field("batch.max_events", "must be at least 1"));
         }
-        let timeout = positive_secs("batch.timeout_secs", self.batch.timeout_secs.unwrap_or(1.0))?;
-        let initial_backoff = positive_secs(
+        let timeout = seconds(
+            "batch.timeout_secs",
+            self.batch.timeout_secs.unwrap_or(1.0),
+            false,
+        )?;
+        let initial_backoff = seconds(
             "request.retry_initial_backoff_secs",
             self.request.retry_initial_backoff_secs,
+            false,
         )?;
-        let max_backoff = positive_secs(
+        let max_backoff = seconds(
             "request.retry_max_duration_secs",
             self.request.retry_max_duration_secs,
+            false,
         )?;
-        positive_secs("request.timeout_secs", self.request.timeout_secs)?;
-        let query_interval = positive_secs(
+        seconds("request.timeout_secs", self.request.timeout_secs, false)?;
+        let query_interval = seconds(
             "acknowledgements.query_interval",
             self.acknowledgements.query_interval,
+            false,
         )?;
         if self.acknowledgements.retry_limit == 0 {
             return Err(BuildError::field(

@@ -60,7 +60,7 @@ use vrl::value::Value;
 use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
 use crate::component::{
     BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SourceComponent,
-    SourceContext,
+    SourceContext, seconds,
 };
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
@@ -222,17 +222,6 @@ struct Settings {
     request_timeout: Duration,
     initial_backoff: Duration,
     max_backoff: Duration,
-}
-
-fn seconds(field: &str, value: f64, allow_zero: bool) -> Result<Duration, BuildError> {
-    if value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0)) && value < 1e9 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(BuildError::field(
-            field,
-            format!("must be a number of seconds greater than 0, not {value}"),
-        ))
-    }
 }
 
 /// A URL's host without the brackets of an IPv6 literal.
