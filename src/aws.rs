@@ -196,6 +196,12 @@ impl AwsConnection {
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
+
+    /// An SQS client for these options (`endpoint` applies to SQS too: local servers such as
+    /// moto serve both on one port).
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+    }
 }
 
 /// Whether a failed AWS request is worth retrying.

@@ -417,6 +417,11 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("SPLUNK_HEC_TOKEN", "00000000-0000-0000-0000-000000000000"),
     ("SPLUNK_HEC_ENDPOINT", "https://splunk.example.com:8088"),
     ("AWS_S3_BUCKET", "dummy-bucket"),
+    ("C1_EXPORT_BUCKET", "dummy-export-bucket"),
+    (
+        "C1_EXPORT_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/dummy-queue",
+    ),
 ];
 
 #[test]

@@ -152,6 +152,11 @@ impl<R: std::io::Read> LineFramer<R> {
         }
     }
 
+    /// The reader (for example to ask it how much it has read).
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
     /// Lines read so far.
     pub fn lines(&self) -> u64 {
         self.line_number

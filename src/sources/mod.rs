@@ -1,6 +1,7 @@
 //! Sources: the registry of every source type.
 
 pub mod conductorone;
+pub mod conductorone_s3;
 pub mod demo;
 pub mod demo_events;
 pub mod stdin;
@@ -16,5 +17,7 @@ component_registry! {
         ConductoroneDemo(demo::DemoConfig) = "conductorone_demo",
         /// ConductorOne's system log over the API, with a durable acknowledged cursor.
         Conductorone(conductorone::ConductoroneConfig) = "conductorone",
+        /// ConductorOne's system-log export files in S3 (list or SQS notifications).
+        ConductoroneS3(conductorone_s3::ConductoroneS3Config) = "conductorone_s3",
     }
 }

@@ -1,12 +1,9 @@
 //! The durable cursor: `data_dir/<source id>/checkpoint.json`.
 //!
 //! It holds the `metadata.uid` and `time` (epoch ms) of the last event every sink has
-//! acknowledged, and is replaced atomically: the new content goes to a temporary file in the
-//! same directory, which is flushed to disk (`fsync`), renamed over the old file, and the
-//! directory is synced so the rename itself survives a power loss. A reader therefore sees
+//! acknowledged, and is replaced atomically ([`crate::state::write_atomic`]): a reader sees
 //! either the old or the new checkpoint, never a torn one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -49,16 +46,14 @@ pub enum CheckpointError {
 /// The checkpoint file of one source.
 #[derive(Clone, Debug)]
 pub struct CheckpointStore {
-    dir: PathBuf,
     path: PathBuf,
 }
 
 impl CheckpointStore {
     /// The store in `data_dir/<source_id>/`.
     pub fn new(data_dir: &Path, source_id: &str) -> Self {
-        let dir = data_dir.join(source_id);
-        let path = dir.join("checkpoint.json");
-        Self { dir, path }
+        let path = data_dir.join(source_id).join("checkpoint.json");
+        Self { path }
     }
 
     /// The file's path.
@@ -92,20 +87,9 @@ impl CheckpointStore {
             path: self.path.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let temp = self.dir.join("checkpoint.json.tmp");
         let mut bytes = serde_json::to_vec(checkpoint).map_err(|e| io(std::io::Error::other(e)))?;
         bytes.push(b'\n');
-        {
-            let mut file = std::fs::File::create(&temp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&temp, &self.path).map_err(io)?;
-        // Make the rename durable too (a directory is synced through a read-only handle).
-        std::fs::File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io)
+        crate::state::write_atomic(&self.path, &bytes).map_err(io)
     }
 }
 

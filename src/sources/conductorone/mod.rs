@@ -47,7 +47,7 @@ pub mod credentials;
 pub mod normalize;
 pub mod token;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,7 @@ use crate::component::{
     BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SourceComponent,
     SourceContext, seconds,
 };
+use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
@@ -442,7 +443,7 @@ pub(crate) fn value_str(value: &Value) -> Option<&str> {
 }
 
 /// `metadata.uid` of an event.
-fn event_uid(event: &Value) -> Option<&str> {
+pub(crate) fn event_uid(event: &Value) -> Option<&str> {
     let Value::Object(object) = event else {
         return None;
     };
@@ -462,14 +463,6 @@ fn event_time(event: &Value) -> Option<i64> {
         Value::Float(ms) => Some(ms.into_inner() as i64),
         _ => None,
     }
-}
-
-/// FNV-1a of a uid: uids come from the tenant, not an attacker, so a fast non-keyed hash is
-/// enough (SipHash cost more than the rest of the dedupe).
-fn uid_hash(uid: &str) -> u64 {
-    uid.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Lists one poll's pages into `pages`: ends at an empty token, a repeated token, a
@@ -519,38 +512,12 @@ async fn fetch_cycle(
     }
 }
 
-/// Hashes the `u64`s of [`Dedupe`] as themselves: they already are hashes.
-#[derive(Default)]
-struct PrehashedHasher(u64);
-
-impl std::hash::Hasher for PrehashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
 /// Recent uids, to drop events sent before.
-struct Dedupe {
-    seen: HashSet<u64, std::hash::BuildHasherDefault<PrehashedHasher>>,
-    order: VecDeque<u64>,
-}
+struct Dedupe(RecentSet);
 
 impl Dedupe {
     fn new(seed: Option<&str>) -> Self {
-        let mut dedupe = Self {
-            seen: HashSet::with_capacity_and_hasher(DEDUPE_CAPACITY, Default::default()),
-            order: VecDeque::with_capacity(DEDUPE_CAPACITY),
-        };
+        let mut dedupe = Self(RecentSet::new(DEDUPE_CAPACITY));
         if let Some(uid) = seed {
             dedupe.insert(uid_hash(uid));
         }
@@ -559,16 +526,7 @@ impl Dedupe {
 
     /// Records `hash`; false if it was already there.
     fn insert(&mut self, hash: u64) -> bool {
-        if !self.seen.insert(hash) {
-            return false;
-        }
-        if self.order.len() == DEDUPE_CAPACITY
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.seen.remove(&oldest);
-        }
-        self.order.push_back(hash);
-        true
+        self.0.insert(hash)
     }
 }
 

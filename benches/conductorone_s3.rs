@@ -1,0 +1,360 @@
+//! `conductorone_s3` source throughput: a list-mode backfill of zstd NDJSON files from a local
+//! S3 server into `blackhole`, against the `stdin (json)` source reading the same events
+//! uncompressed.
+//!
+//! Workload: `N` events (default 200,000) from `bench/gen_c1_events.py`, the shared workload,
+//! split into `C1_BENCH_FILES` files (default 90, about what the exporter writes in eight hours)
+//! compressed with zstd level 3 and stored in s3s-fs (the server the integration tests use,
+//! verifying SigV4) inside this process. The pipeline (`conductorone_s3 -> blackhole`, release
+//! build) runs as a child process from a fresh `data_dir` and is stopped with SIGTERM as soon
+//! as its checkpoint lists every file as delivered (so every event was delivered and
+//! acknowledged). The baseline is the same binary with `stdin (json) -> blackhole` reading the
+//! uncompressed workload.
+//!
+//! Both children are measured exactly with `wait4(2)`; the server's CPU is this process's own
+//! over the run, reported separately. Runs alternate (`C1_BENCH_RUNS`, default 3); medians are
+//! reported with the target: source CPU per event at most 1.3× the stdin source's (median of
+//! paired ratios), plus events/s and MB/s (uncompressed and as stored). Each run checks from
+//! the blackhole's final count that exactly `N` events arrived. A missed target is reported,
+//! not fatal.
+//!
+//! Run with `cargo bench --bench conductorone_s3`. Without `--bench` (as under
+//! `cargo test --all-targets`) it is a smoke run: 2,000 events in 9 files, one run, counts only.
+
+mod common;
+#[path = "../tests/common/s3_server.rs"]
+mod s3_server;
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    BenchResult, Measurement, describe_wait_status, ensure_workload, env_number, median,
+    timeval_secs, verdict, wait_for_exit,
+};
+use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+
+const DEFAULT_EVENTS: u64 = 200_000;
+const SMOKE_EVENTS: u64 = 2_000;
+const DEFAULT_FILES: u64 = 90;
+const SMOKE_FILES: u64 = 9;
+const DEFAULT_RUNS: u64 = 3;
+/// Target: CPU per event at most this multiple of the stdin source's.
+const MAX_CPU_RATIO: f64 = 1.3;
+const BUCKET: &str = "c1-export";
+const PREFIX: &str = "systemlog/";
+
+fn main() -> std::process::ExitCode {
+    common::bench_main("conductorone_s3", run)
+}
+
+/// CPU seconds this process (the S3 server, mostly) has used so far.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: `rusage` is plain integers (all-zero is valid); the pointer is valid for writes.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime)
+}
+
+/// The blackhole's final count from the pipeline's log.
+fn delivered(log: &Path) -> BenchResult<u64> {
+    let text = fs::read_to_string(log)?;
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("blackhole finished"))
+        .ok_or_else(|| format!("no `blackhole finished` line in {}", log.display()))?;
+    let count = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("events="))
+        .ok_or("no events= in the blackhole line")?;
+    Ok(count.parse()?)
+}
+
+/// Splits the workload into `files` zstd NDJSON objects; returns the compressed bytes stored.
+fn upload(
+    runtime: &tokio::runtime::Runtime,
+    server: &S3Server,
+    workload: &Path,
+    files: u64,
+    events: u64,
+) -> BenchResult<u64> {
+    let lines: Vec<String> = BufReader::new(File::open(workload)?)
+        .lines()
+        .collect::<Result<_, _>>()?;
+    let per_file = (events as usize).div_ceil(files as usize).max(1);
+    let client = server.client();
+    let mut stored = 0u64;
+    for (index, chunk) in lines.chunks(per_file).enumerate() {
+        let mut text = chunk.join("\n");
+        text.push('\n');
+        let body = zstd::encode_all(text.as_bytes(), 3)?;
+        stored += body.len() as u64;
+        let key = format!("{PREFIX}2026/01/01/export-{index:04}.json.zst");
+        runtime.block_on(
+            client
+                .put_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .body(body.into())
+                .send(),
+        )?;
+    }
+    Ok(stored)
+}
+
+struct Run {
+    child: Measurement,
+    server_cpu_secs: f64,
+}
+
+/// Files the checkpoint lists as delivered.
+fn delivered_files(checkpoint: &Path) -> usize {
+    fs::read(checkpoint)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|c| c["delivered"].as_object().map(|o| o.len()))
+        .unwrap_or(0)
+}
+
+/// One backfill from a fresh data_dir, stopped once the checkpoint lists every file.
+fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<Run> {
+    let data_dir = dir.join("data");
+    let _ = fs::remove_dir_all(&data_dir);
+    let log = dir.join("s3.log");
+    let checkpoint = data_dir.join("export").join("objects.json");
+    let server_before = own_cpu_secs();
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["--config"])
+        .arg(dir.join("s3.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let deadline = started + Duration::from_secs(600);
+    while delivered_files(&checkpoint) < files {
+        if Instant::now() > deadline {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait_for_exit(pid);
+            return Err("the backfill did not finish within 600 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    let server_cpu_secs = own_cpu_secs() - server_before;
+    // SAFETY: our own child, not reaped yet.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (status, usage) = wait_for_exit(pid)?;
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!(
+            "conductorone_s3 pipeline failed ({}); see {}",
+            describe_wait_status(status),
+            log.display()
+        )
+        .into());
+    }
+    let count = delivered(&log)?;
+    if count != events {
+        return Err(
+            format!("conductorone_s3 pipeline delivered {count} events, not {events}").into(),
+        );
+    }
+    Ok(Run {
+        child: Measurement {
+            cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+            wall_secs,
+            max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        },
+        server_cpu_secs,
+    })
+}
+
+/// One `stdin (json) -> blackhole` run over the workload file.
+fn run_stdin(binary: &Path, dir: &Path, workload: &Path, events: u64) -> BenchResult<Measurement> {
+    let log = dir.join("stdin.log");
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["--config"])
+        .arg(dir.join("stdin.toml"))
+        .stdin(Stdio::from(File::open(workload)?))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let (status, usage) = wait_for_exit(pid)?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("stdin pipeline failed ({})", describe_wait_status(status)).into());
+    }
+    let count = delivered(&log)?;
+    if count != events {
+        return Err(format!("stdin pipeline delivered {count} events, not {events}").into());
+    }
+    Ok(Measurement {
+        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+        wall_secs,
+        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    })
+}
+
+fn run(bench_mode: bool) -> BenchResult<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (default_events, default_files) = if bench_mode {
+        (DEFAULT_EVENTS, DEFAULT_FILES)
+    } else {
+        (SMOKE_EVENTS, SMOKE_FILES)
+    };
+    let events = env_number("C1_BENCH_EVENTS", default_events)?;
+    let files = env_number("C1_BENCH_FILES", default_files)?;
+    let runs = if bench_mode {
+        env_number("C1_BENCH_RUNS", DEFAULT_RUNS)?
+    } else {
+        1
+    };
+    if events == 0 || runs == 0 || files == 0 || files > events {
+        return Err("C1_BENCH_EVENTS, C1_BENCH_FILES and C1_BENCH_RUNS must be at least 1, and files at most events".into());
+    }
+    let workload = ensure_workload(root, events)?;
+    let workload_bytes = fs::metadata(&workload)?.len();
+    let binary = std::env::var_os("C1_BENCH_PIPELINE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline")));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let server = runtime.block_on(S3Server::start());
+    runtime.block_on(server.create_bucket(BUCKET));
+    let stored_bytes = upload(&runtime, &server, &workload, files, events)?;
+    let files = (events as usize).div_ceil((events as usize).div_ceil(files as usize));
+    let dir = tempfile::tempdir()?;
+    fs::write(
+        dir.path().join("s3.toml"),
+        format!(
+            r#"data_dir = "{data}"
+[sources.export]
+type = "conductorone_s3"
+bucket = "{BUCKET}"
+prefix = "{PREFIX}"
+endpoint = "{endpoint}"
+region = "us-east-1"
+auth.access_key_id = "{ACCESS_KEY}"
+auth.secret_access_key = "{SECRET_KEY}"
+poll_interval_secs = 3600
+
+[sinks.out]
+type = "blackhole"
+inputs = ["export"]
+print_interval_secs = 3600
+"#,
+            data = dir.path().join("data").display(),
+            endpoint = server.endpoint,
+        ),
+    )?;
+    fs::write(
+        dir.path().join("stdin.toml"),
+        "[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\nprint_interval_secs = 3600\n",
+    )?;
+
+    println!(
+        "conductorone_s3 source benchmark: list-mode backfill from s3s-fs on loopback -> blackhole"
+    );
+    println!(
+        "workload : {} ({events} events, {:.1} MB) in {files} zstd files ({:.1} MB stored)",
+        workload.display(),
+        workload_bytes as f64 / 1e6,
+        stored_bytes as f64 / 1e6
+    );
+    println!(
+        "pipeline : {} --config s3.toml (conductorone_s3 -> blackhole)",
+        binary.display()
+    );
+    println!(
+        "baseline : {} --config stdin.toml < workload (stdin json -> blackhole)",
+        binary.display()
+    );
+
+    let mut s3_runs = Vec::new();
+    let mut stdin_runs = Vec::new();
+    for run in 1..=runs {
+        let base = run_stdin(&binary, dir.path(), &workload, events)?;
+        let s3 = run_s3(&binary, dir.path(), files, events)?;
+        println!(
+            "run {run}/{runs}: stdin {base} | conductorone_s3 {} | server CPU {:.3} s | CPU {:.2}x",
+            s3.child,
+            s3.server_cpu_secs,
+            s3.child.cpu_secs / base.cpu_secs
+        );
+        stdin_runs.push(base);
+        s3_runs.push(s3);
+    }
+    println!("output   : {events} events delivered by each side in every run (blackhole counts)");
+    if !bench_mode {
+        println!("smoke run (no --bench): counts checked, timing not judged");
+        return Ok(true);
+    }
+
+    let n = events as f64;
+    let s3 = Measurement::median(&s3_runs.iter().map(|r| r.child).collect::<Vec<_>>());
+    let stdin = Measurement::median(&stdin_runs);
+    let server_cpu = median(s3_runs.iter().map(|r| r.server_cpu_secs).collect());
+    let cpu_ratio = median(
+        stdin_runs
+            .iter()
+            .zip(&s3_runs)
+            .map(|(base, s3)| s3.child.cpu_secs / base.cpu_secs)
+            .collect(),
+    );
+    println!();
+    println!("events {events}  (medians)");
+    println!(
+        "{:<32} {:>9} {:>9} {:>13} {:>10} {:>10}",
+        "", "CPU s", "wall s", "CPU µs/event", "events/s", "MB/s"
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0} {:>10.1}",
+        "stdin (json) -> blackhole",
+        stdin.cpu_secs,
+        stdin.wall_secs,
+        stdin.cpu_secs / n * 1e6,
+        n / stdin.wall_secs,
+        workload_bytes as f64 / 1e6 / stdin.wall_secs
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0} {:>10.1}",
+        "conductorone_s3 -> blackhole",
+        s3.cpu_secs,
+        s3.wall_secs,
+        s3.cpu_secs / n * 1e6,
+        n / s3.wall_secs,
+        workload_bytes as f64 / 1e6 / s3.wall_secs
+    );
+    println!(
+        "{:<32} {:>9.3} {:>9} {:>13.2}",
+        "S3 server (this process)",
+        server_cpu,
+        "",
+        server_cpu / n * 1e6
+    );
+    println!(
+        "stored (compressed) MB/s read: {:.1}; peak RSS of the source: {:.1} MiB",
+        stored_bytes as f64 / 1e6 / s3.wall_secs,
+        s3.max_rss_mib
+    );
+    println!();
+    println!("{:<40} {:>12}  result", "target", "measured");
+    println!(
+        "{:<40} {:>11.2}x  {}",
+        format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
+        cpu_ratio,
+        verdict(cpu_ratio <= MAX_CPU_RATIO)
+    );
+    drop(server);
+    Ok(true)
+}

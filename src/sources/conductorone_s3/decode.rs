@@ -1,0 +1,700 @@
+//! Reading one exported object: compression from its magic bytes, then NDJSON or a JSON array.
+//!
+//! ConductorOne documents the export as "OCSF JSON" compressed with zstd or gzip, but neither
+//! the key names nor the framing inside a file, so nothing here trusts a name or a header:
+//!
+//! * **Compression** comes from the first bytes: zstd `28 b5 2f fd`, gzip `1f 8b`, anything
+//!   else is read as it is. Concatenated gzip members and zstd frames are all read.
+//! * **Framing** comes from the first non-whitespace byte after decompression (a UTF-8 byte
+//!   order mark is skipped): `[` is one JSON array of events, anything else is NDJSON, one
+//!   event per line (blank lines skipped, `\r\n` accepted).
+//! * **Limits.** At most `max_decompressed_bytes` are decompressed; a file that expands
+//!   beyond that (a decompression bomb) ends there, after the records before the limit.
+//!
+//! NDJSON is decoded as it is decompressed, a batch at a time, so memory stays at a batch
+//! whatever the file's size. A JSON array is decompressed whole (it is one document) and its
+//! elements are then decoded one by one, so a truncated array still yields every complete
+//! element before the cut.
+//!
+//! A record that is not a JSON object is reported (with its line number) and skipped; the
+//! reader goes on with the next. A corrupt or truncated compressed stream, or the size limit,
+//! ends the file with a [`ReadError`] after every good record before it.
+
+use std::io::{Cursor, Read};
+
+use bytes::Bytes;
+use serde::de::IgnoredAny;
+use vrl::value::Value;
+
+use crate::codecs::{LineFramer, json};
+
+/// How an object is compressed, from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Zstandard (`28 b5 2f fd`).
+    Zstd,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// Not compressed.
+    None,
+}
+
+impl Compression {
+    /// The compression of data starting with `head`.
+    pub fn detect(head: &[u8]) -> Self {
+        if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Self::Zstd
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else {
+            Self::None
+        }
+    }
+
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Zstd => "zstd",
+            Self::Gzip => "gzip",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Why reading an object stopped before its end. The records before the problem have been
+/// returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The compressed stream is corrupt or truncated.
+    #[error(
+        "{compression} data is corrupt or truncated after {decompressed} decompressed bytes: {message}"
+    )]
+    Corrupt {
+        /// The detected compression.
+        compression: &'static str,
+        /// Bytes decompressed before the error.
+        decompressed: u64,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The data decompresses to more than `max_decompressed_bytes`.
+    #[error(
+        "decompresses to more than max_decompressed_bytes ({limit} bytes); the rest of the file is skipped"
+    )]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// A JSON array that is not valid JSON (the elements before the error were read).
+    #[error("the JSON array is invalid at line {line}: {message}")]
+    InvalidArray {
+        /// The line of the error.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A record that is not an event: its line and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRecord {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Marks the size limit inside an `io::Error`, to tell it from decoder errors.
+#[derive(Debug, thiserror::Error)]
+#[error("decompressed size limit reached")]
+struct LimitReached;
+
+/// Counts decompressed bytes and fails once they would exceed the limit.
+struct Limited<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let allowed = self.limit - self.read;
+        // Ask for one byte more than allowed, to notice data beyond the limit.
+        let want = buf
+            .len()
+            .min(usize::try_from(allowed + 1).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > allowed {
+            self.read = self.limit;
+            return Err(std::io::Error::other(LimitReached));
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+type Decompressed = Limited<Box<dyn Read + Send>>;
+
+enum State {
+    /// Not started: the compressed body.
+    Start(Bytes),
+    /// NDJSON, framed as it is decompressed.
+    Lines(Box<LineFramer<std::io::Chain<Cursor<Bytes>, Decompressed>>>),
+    /// A JSON array held whole; `position` is the next element's start.
+    Array {
+        data: Bytes,
+        position: usize,
+        line: u64,
+        /// Where `line` was counted up to.
+        counted_to: usize,
+        /// The error that cut the array short, reported after its last good element.
+        cut: Option<ReadError>,
+    },
+    Finished,
+}
+
+/// Reads the records of one object, a batch at a time.
+pub struct ObjectReader {
+    state: State,
+    compression: Compression,
+    limit: u64,
+}
+
+/// The records of one call to [`ObjectReader::next_batch`].
+#[derive(Debug, Default)]
+pub struct Records {
+    /// Events with the line each starts on.
+    pub events: Vec<(Value, u64)>,
+    /// Records that are not events.
+    pub invalid: Vec<InvalidRecord>,
+}
+
+impl ObjectReader {
+    /// A reader over `body`, the object's bytes as stored, decompressing at most `limit` bytes.
+    pub fn new(body: Bytes, limit: u64) -> Self {
+        Self {
+            compression: Compression::detect(&body),
+            state: State::Start(body),
+            limit,
+        }
+    }
+
+    /// The compression found.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Up to `max` more records in `out` (cleared first). `Ok(false)` once the object is
+    /// finished (`out` may still hold its last records); an error ends the object too, after
+    /// `out` got every good record before it.
+    pub fn next_batch(&mut self, max: usize, out: &mut Records) -> Result<bool, ReadError> {
+        out.events.clear();
+        out.invalid.clear();
+        loop {
+            match &mut self.state {
+                State::Start(_) => self.start()?,
+                State::Lines(framer) => {
+                    let batch = match framer.next_batch(max) {
+                        Ok(Some(batch)) => batch,
+                        Ok(None) => {
+                            self.state = State::Finished;
+                            return Ok(false);
+                        }
+                        Err(error) => {
+                            let error = self.stream_error(error);
+                            self.state = State::Finished;
+                            return Err(error);
+                        }
+                    };
+                    for (line, number) in batch.into_frames() {
+                        match json::from_bytes(&line) {
+                            Ok(value @ Value::Object(_)) => out.events.push((value, number)),
+                            Ok(other) => out.invalid.push(not_an_object(number, &other)),
+                            Err(error) => out.invalid.push(InvalidRecord {
+                                line: number,
+                                reason: format!("invalid JSON: {error}"),
+                            }),
+                        }
+                    }
+                    return Ok(true);
+                }
+                State::Array { .. } => return self.array_batch(max, out),
+                State::Finished => return Ok(false),
+            }
+        }
+    }
+
+    /// Decompresses the first bytes to choose the framing.
+    fn start(&mut self) -> Result<(), ReadError> {
+        let State::Start(body) = std::mem::replace(&mut self.state, State::Finished) else {
+            return Ok(());
+        };
+        let inner: Box<dyn Read + Send> = match self.compression {
+            Compression::Zstd => {
+                match zstd::stream::read::Decoder::with_buffer(Cursor::new(body)) {
+                    Ok(decoder) => Box::new(decoder),
+                    Err(error) => return Err(self.stream_error(error)),
+                }
+            }
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(body))),
+            Compression::None => Box::new(Cursor::new(body)),
+        };
+        let mut reader = Limited {
+            inner,
+            read: 0,
+            limit: self.limit,
+        };
+        // Enough of the start to see the first significant byte.
+        let mut head = Vec::with_capacity(4096);
+        let mut first = None;
+        while first.is_none() {
+            let mut chunk = [0u8; 4096];
+            let n = match read_retrying(&mut reader, &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) => return Err(self.stream_error(error)),
+            };
+            head.extend_from_slice(&chunk[..n]);
+            let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+            first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+        }
+        if head.starts_with(b"\xef\xbb\xbf") {
+            // The byte order mark would make the first line invalid JSON.
+            head.drain(..3);
+        }
+        if first == Some(b'[') {
+            let mut data = head;
+            let cut = read_to_end_keeping(&mut reader, &mut data)
+                .err()
+                .map(|error| self.stream_error(error));
+            let position = data
+                .iter()
+                .position(|b| *b == b'[')
+                .map_or(data.len(), |at| at + 1);
+            let line = 1 + memchr::memchr_iter(b'\n', &data[..position]).count() as u64;
+            self.state = State::Array {
+                data: Bytes::from(data),
+                position,
+                line,
+                counted_to: position,
+                cut,
+            };
+        } else {
+            let max_line = usize::try_from(self.limit).unwrap_or(usize::MAX);
+            let framer = LineFramer::new(Cursor::new(Bytes::from(head)).chain(reader), max_line);
+            self.state = State::Lines(Box::new(framer));
+        }
+        Ok(())
+    }
+
+    /// The next elements of a JSON array.
+    fn array_batch(&mut self, max: usize, out: &mut Records) -> Result<bool, ReadError> {
+        let State::Array {
+            data,
+            position,
+            line,
+            counted_to,
+            cut,
+        } = &mut self.state
+        else {
+            return Ok(false);
+        };
+        while out.events.len() + out.invalid.len() < max {
+            *position = skip_whitespace(data, *position);
+            let at = *position;
+            *line += memchr::memchr_iter(b'\n', &data[*counted_to..at]).count() as u64;
+            *counted_to = at;
+            match data.get(at) {
+                Some(b']') => {
+                    let rest = skip_whitespace(data, at + 1);
+                    let error = if rest < data.len() {
+                        Some(ReadError::InvalidArray {
+                            line: *line,
+                            message: "data after the end of the array".to_owned(),
+                        })
+                    } else {
+                        cut.take()
+                    };
+                    self.state = State::Finished;
+                    return error.map_or(Ok(false), Err);
+                }
+                None => {
+                    let error = cut.take().unwrap_or(ReadError::InvalidArray {
+                        line: *line,
+                        message: "the array is not closed (the file ends inside it)".to_owned(),
+                    });
+                    self.state = State::Finished;
+                    return Err(error);
+                }
+                Some(_) => {}
+            }
+            // Find where this element ends, then decode exactly that slice.
+            let mut stream =
+                serde_json::Deserializer::from_slice(&data[at..]).into_iter::<IgnoredAny>();
+            let end = match stream.next() {
+                Some(Ok(_)) => at + stream.byte_offset(),
+                Some(Err(error)) => {
+                    let error = if error.is_eof() {
+                        cut.take().unwrap_or(ReadError::InvalidArray {
+                            line: *line,
+                            message: "the file ends inside an element".to_owned(),
+                        })
+                    } else {
+                        ReadError::InvalidArray {
+                            line: *line + error.line() as u64 - 1,
+                            message: error.to_string(),
+                        }
+                    };
+                    self.state = State::Finished;
+                    return Err(error);
+                }
+                None => at,
+            };
+            match json::from_bytes(&data.slice(at..end)) {
+                Ok(value @ Value::Object(_)) => out.events.push((value, *line)),
+                Ok(other) => out.invalid.push(not_an_object(*line, &other)),
+                Err(error) => out.invalid.push(InvalidRecord {
+                    line: *line,
+                    reason: format!("invalid JSON: {error}"),
+                }),
+            }
+            let after = skip_whitespace(data, end);
+            *position = match data.get(after) {
+                Some(b',') => after + 1,
+                Some(b']') | None => after,
+                Some(_) => {
+                    let line = *line + memchr::memchr_iter(b'\n', &data[at..after]).count() as u64;
+                    self.state = State::Finished;
+                    return Err(ReadError::InvalidArray {
+                        line,
+                        message: "expected `,` or `]` after an element".to_owned(),
+                    });
+                }
+            };
+        }
+        Ok(true)
+    }
+
+    fn stream_error(&self, error: std::io::Error) -> ReadError {
+        if error
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<LimitReached>().is_some())
+        {
+            return ReadError::TooLarge { limit: self.limit };
+        }
+        let decompressed = match &self.state {
+            State::Lines(framer) => framer.get_ref().get_ref().1.read,
+            _ => 0,
+        };
+        ReadError::Corrupt {
+            compression: self.compression.name(),
+            decompressed,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn not_an_object(line: u64, value: &Value) -> InvalidRecord {
+    InvalidRecord {
+        line,
+        reason: format!("a JSON {} is not an event (an object)", json_type(value)),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "array",
+        Value::Bytes(_) | Value::String(_) => "string",
+        Value::Integer(_) | Value::Float(_) => "number",
+        Value::Boolean(_) => "boolean",
+        Value::Null => "null",
+        _ => "value",
+    }
+}
+
+fn skip_whitespace(data: &[u8], mut at: usize) -> usize {
+    while data.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Reads to the end into `data`, keeping what was read before an error.
+fn read_to_end_keeping(reader: &mut impl Read, data: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match read_retrying(reader, &mut chunk)? {
+            0 => return Ok(()),
+            n => data.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        zstd::encode_all(data, 3).unwrap()
+    }
+
+    fn event(n: usize) -> String {
+        format!(r#"{{"class_uid":6003,"metadata":{{"uid":"e{n}"}},"time":{n}}}"#)
+    }
+
+    fn ndjson(n: usize) -> String {
+        (0..n).map(|i| event(i) + "\n").collect()
+    }
+
+    /// Every record and the error that ended the object, reading 7 records at a time.
+    fn read_all(
+        body: Vec<u8>,
+        limit: u64,
+    ) -> (Vec<(String, u64)>, Vec<InvalidRecord>, Option<ReadError>) {
+        let mut reader = ObjectReader::new(Bytes::from(body), limit);
+        let mut records = Records::default();
+        let mut events = Vec::new();
+        let mut invalid = Vec::new();
+        let error = loop {
+            let result = reader.next_batch(7, &mut records);
+            for (value, line) in records.events.drain(..) {
+                let uid = crate::sources::conductorone::event_uid(&value)
+                    .unwrap_or_default()
+                    .to_owned();
+                events.push((uid, line));
+            }
+            invalid.append(&mut records.invalid);
+            match result {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        (events, invalid, error)
+    }
+
+    fn uids(events: &[(String, u64)]) -> Vec<String> {
+        events.iter().map(|(uid, _)| uid.clone()).collect()
+    }
+
+    fn expected(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("e{i}")).collect()
+    }
+
+    #[test]
+    fn compression_comes_from_magic_bytes_only() {
+        assert_eq!(Compression::detect(&zstd(b"{}")), Compression::Zstd);
+        assert_eq!(Compression::detect(&gzip(b"{}")), Compression::Gzip);
+        assert_eq!(Compression::detect(b"{\"a\":1}"), Compression::None);
+        assert_eq!(Compression::detect(b""), Compression::None);
+    }
+
+    #[test]
+    fn ndjson_in_every_compression_gives_every_record_with_its_line() {
+        let text = ndjson(100);
+        for body in [
+            zstd(text.as_bytes()),
+            gzip(text.as_bytes()),
+            text.clone().into_bytes(),
+        ] {
+            let (events, invalid, error) = read_all(body, 1 << 20);
+            assert!(error.is_none(), "{error:?}");
+            assert!(invalid.is_empty());
+            assert_eq!(uids(&events), expected(100));
+            assert_eq!(events[41].1, 42);
+        }
+    }
+
+    #[test]
+    fn a_json_array_gives_every_element_with_the_line_it_starts_on() {
+        let pretty = format!(
+            "\u{feff}\n[\n  {},\n  {}\n,{}]\n",
+            event(0),
+            event(1),
+            event(2)
+        );
+        let (events, invalid, error) = read_all(zstd(pretty.as_bytes()), 1 << 20);
+        assert!(error.is_none(), "{error:?}");
+        assert!(invalid.is_empty());
+        assert_eq!(
+            events,
+            vec![("e0".into(), 3), ("e1".into(), 4), ("e2".into(), 5)]
+        );
+        let compact = format!("[{}]", (0..50).map(event).collect::<Vec<_>>().join(","));
+        let (events, _, error) = read_all(gzip(compact.as_bytes()), 1 << 20);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(uids(&events), expected(50));
+        let (events, _, error) = read_all(b"  [ ]  ".to_vec(), 1 << 20);
+        assert!(error.is_none() && events.is_empty());
+    }
+
+    #[test]
+    fn empty_files_have_no_records_and_no_error() {
+        for body in [Vec::new(), zstd(b""), gzip(b""), b"\n\n  \n".to_vec()] {
+            let (events, invalid, error) = read_all(body, 1 << 20);
+            assert!(events.is_empty() && invalid.is_empty() && error.is_none());
+        }
+    }
+
+    #[test]
+    fn invalid_lines_are_reported_and_the_rest_keeps_flowing() {
+        let text = format!(
+            "{}\nnot json\n[1,2]\n\r\n{}\r\n\"text\"\n{}",
+            event(0),
+            event(1),
+            event(2)
+        );
+        let (events, invalid, error) = read_all(gzip(text.as_bytes()), 1 << 20);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(
+            events,
+            vec![("e0".into(), 1), ("e1".into(), 5), ("e2".into(), 7)]
+        );
+        let lines: Vec<u64> = invalid.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 3, 6]);
+        assert!(
+            invalid[0].reason.contains("invalid JSON"),
+            "{:?}",
+            invalid[0]
+        );
+        assert!(invalid[1].reason.contains("array"), "{:?}", invalid[1]);
+    }
+
+    #[test]
+    fn a_truncated_file_gives_every_record_before_the_cut_then_an_error() {
+        let text = ndjson(20_000);
+        for compressed in [zstd(text.as_bytes()), gzip(text.as_bytes())] {
+            let half = compressed[..compressed.len() / 2].to_vec();
+            let (events, _, error) = read_all(half, 1 << 30);
+            assert!(
+                matches!(error, Some(ReadError::Corrupt { .. })),
+                "{error:?}"
+            );
+            assert!(
+                events.len() > 5000,
+                "only {} records before the cut",
+                events.len()
+            );
+            assert_eq!(uids(&events), expected(events.len()), "a prefix, in order");
+        }
+        // A truncated array keeps its complete elements.
+        let array = format!("[{}]", (0..20_000).map(event).collect::<Vec<_>>().join(","));
+        let compressed = zstd(array.as_bytes());
+        let (events, _, error) = read_all(compressed[..compressed.len() / 2].to_vec(), 1 << 30);
+        assert!(
+            matches!(error, Some(ReadError::Corrupt { .. })),
+            "{error:?}"
+        );
+        assert!(events.len() > 5000);
+        assert_eq!(uids(&events), expected(events.len()));
+        // Uncompressed and cut inside a line: the complete lines, and the half line is invalid.
+        let cut = &text[..text.len() / 2 + 10];
+        let (events, invalid, error) = read_all(cut.as_bytes().to_vec(), 1 << 30);
+        assert!(error.is_none());
+        assert_eq!(uids(&events), expected(events.len()));
+        assert_eq!(invalid.len(), 1);
+    }
+
+    #[test]
+    fn corrupt_data_after_a_magic_number_is_an_error_not_a_crash() {
+        let mut garbage = vec![0x28, 0xb5, 0x2f, 0xfd];
+        garbage.extend_from_slice(&[0xff; 64]);
+        let (events, _, error) = read_all(garbage, 1 << 20);
+        assert!(events.is_empty());
+        assert!(
+            matches!(
+                error,
+                Some(ReadError::Corrupt {
+                    compression: "zstd",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        let (_, _, error) = read_all(vec![0x1f, 0x8b, 0, 1, 2, 3], 1 << 20);
+        assert!(
+            matches!(
+                error,
+                Some(ReadError::Corrupt {
+                    compression: "gzip",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit_after_the_records_before_it() {
+        // 64 MiB of blank lines after one record compress to a few kilobytes.
+        let mut text = event(0).into_bytes();
+        text.push(b'\n');
+        text.resize(64 << 20, b'\n');
+        text.extend_from_slice(event(1).as_bytes());
+        let bomb = zstd(&text);
+        assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+        let (events, _, error) = read_all(bomb, 1 << 20);
+        assert_eq!(uids(&events), vec!["e0"]);
+        assert!(
+            matches!(error, Some(ReadError::TooLarge { limit: 1048576 })),
+            "{error:?}"
+        );
+        // The limit itself is allowed.
+        let exact = ndjson(10);
+        let (events, _, error) = read_all(gzip(exact.as_bytes()), exact.len() as u64);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(events.len(), 10);
+        // An array bomb too.
+        let mut array = b"[".to_vec();
+        array.extend_from_slice(event(0).as_bytes());
+        array.resize(32 << 20, b' ');
+        array.push(b']');
+        let (_, _, error) = read_all(gzip(&array), 1 << 20);
+        assert!(
+            matches!(error, Some(ReadError::TooLarge { .. })),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn concatenated_gzip_members_and_zstd_frames_are_all_read() {
+        let mut gz = gzip(ndjson(3).as_bytes());
+        gz.extend_from_slice(&gzip(format!("{}\n", event(3)).as_bytes()));
+        let (events, _, error) = read_all(gz, 1 << 20);
+        assert!(error.is_none());
+        assert_eq!(uids(&events), expected(4));
+        let mut zs = zstd(ndjson(3).as_bytes());
+        zs.extend_from_slice(&zstd(format!("{}\n", event(3)).as_bytes()));
+        let (events, _, error) = read_all(zs, 1 << 20);
+        assert!(error.is_none());
+        assert_eq!(uids(&events), expected(4));
+    }
+
+    #[test]
+    fn an_invalid_array_stops_at_the_error_with_its_line() {
+        let text = format!("[\n{},\n{} {}\n]", event(0), event(1), event(2));
+        let (events, _, error) = read_all(text.into_bytes(), 1 << 20);
+        assert_eq!(uids(&events), vec!["e0", "e1"]);
+        assert!(
+            matches!(error, Some(ReadError::InvalidArray { line: 3, .. })),
+            "{error:?}"
+        );
+    }
+}

@@ -1,0 +1,633 @@
+//! `strategy = "list"`: backfill the bucket, then follow it by listing again.
+//!
+//! Each cycle lists every object under `prefix` (after `start_after`, modified at or after
+//! `since`), keeps those not delivered yet and reads them oldest first (Last-Modified, then
+//! key), `max_concurrent_objects` downloaded and decoded ahead of the one being sent.
+//!
+//! **The checkpoint** (`data_dir/<id>/objects.json`) records which objects are delivered,
+//! without growing with the bucket: a `floor` time before which every object is delivered,
+//! and the delivered objects (key and ETag) modified since `floor` minus [`RETAIN_MS`].
+//! `floor` is the Last-Modified of the oldest listed object not yet delivered, so an object
+//! that keeps failing holds it back, and an object listed late (a multipart upload that
+//! took long, clock skew) is still read if its Last-Modified is within [`RETAIN_MS`] of it.
+//! An object whose ETag changed (overwritten) is read again. The file is written after every
+//! acknowledged object, off the source's task.
+//!
+//! Object fates: `Delivered` (and `Rejected`: a sink refused the events for good, logged and
+//! counted; reading again cannot help) mark the object done. `Errored`, a download that failed
+//! for good (access denied) or shutdown in the middle of an object leave it to be read again:
+//! at once on the next cycle after a backoff for errors, on the next start otherwise.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
+
+use super::read::{ObjectRead, ObjectRef, ReadOutcome, Reader};
+use crate::ack::BatchStatus;
+use crate::aws::classify;
+use crate::component::{ComponentError, SourceContext};
+use crate::state::{StateWriter, read_optional};
+
+/// How far behind `floor` delivered objects are remembered by key: 24 hours.
+pub const RETAIN_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The shortest time between two checkpoint writes (updates in between are coalesced).
+const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Time between progress lines on an interactive terminal.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One delivered object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Delivered {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    last_modified_ms: i64,
+}
+
+/// The delivered objects (`objects.json`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Checkpoint {
+    bucket: String,
+    prefix: String,
+    /// Every object modified before this time (epoch ms) is delivered (or before `since`).
+    #[serde(default)]
+    floor_ms: Option<i64>,
+    /// Delivered objects modified since `floor_ms - RETAIN_MS`, by key.
+    #[serde(default)]
+    delivered: BTreeMap<String, Delivered>,
+}
+
+fn same_etag(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.trim_matches('"') == b.trim_matches('"'),
+        // Without an ETag on one side (multipart objects on some servers), the key decides.
+        _ => true,
+    }
+}
+
+impl Checkpoint {
+    fn is_delivered(&self, object: &ObjectRef) -> bool {
+        if let Some(done) = self.delivered.get(&object.key) {
+            return same_etag(done.etag.as_deref(), object.etag.as_deref());
+        }
+        self.floor_ms
+            .is_some_and(|floor| object.last_modified_ms < floor - RETAIN_MS)
+    }
+
+    fn mark_delivered(&mut self, object: &ObjectRef, etag: Option<String>) {
+        self.delivered.insert(
+            object.key.clone(),
+            Delivered {
+                etag: etag.or_else(|| object.etag.clone()),
+                last_modified_ms: object.last_modified_ms,
+            },
+        );
+    }
+
+    /// Moves `floor` to `floor` (never back) and forgets what it makes redundant.
+    fn raise_floor(&mut self, floor: i64) {
+        let floor = self.floor_ms.map_or(floor, |old| old.max(floor));
+        self.floor_ms = Some(floor);
+        self.delivered
+            .retain(|_, done| done.last_modified_ms >= floor - RETAIN_MS);
+    }
+}
+
+/// An object's events, sent and awaiting acknowledgement.
+struct Sent {
+    object: ObjectRef,
+    outcome: ReadOutcome,
+    held_uids: Vec<u64>,
+    status: BatchStatus,
+}
+
+/// The listed objects of the current cycle, for `floor` and progress.
+#[derive(Default)]
+struct Cycle {
+    /// Listed and not yet delivered, by (Last-Modified, key).
+    outstanding: BTreeSet<(i64, String)>,
+    /// The newest Last-Modified listed.
+    newest_ms: Option<i64>,
+    objects_known: u64,
+    bytes_known: u64,
+    objects_done: u64,
+    bytes_done: u64,
+}
+
+impl Cycle {
+    /// The floor this cycle proves: every listed object before it is delivered.
+    fn floor(&self) -> Option<i64> {
+        match self.outstanding.first() {
+            Some((oldest, _)) => Some(*oldest),
+            None => self.newest_ms.map(|newest| newest + 1),
+        }
+    }
+}
+
+pub(super) async fn run(
+    reader: Arc<Reader>,
+    state_dir: PathBuf,
+    cx: SourceContext,
+) -> Result<(), ComponentError> {
+    let SourceContext {
+        id,
+        mut out,
+        metrics,
+        ..
+    } = cx;
+    let settings = reader.settings();
+    let bucket = settings.bucket.clone().expect("list mode has a bucket");
+    let path = state_dir.join("objects.json");
+    let mut checkpoint = load(&path, &bucket, &settings.prefix)?;
+    if checkpoint.floor_ms.is_none() {
+        checkpoint.floor_ms = settings.since_ms.map(|since| since + RETAIN_MS);
+    }
+    let dedupe_path = state_dir.join("dedupe.bin");
+    if settings.dedupe_capacity.is_some()
+        && let Some(bytes) = read_optional(&dedupe_path).map_err(|e| {
+            ComponentError(format!("{id}: cannot read {}: {e}", dedupe_path.display()))
+        })?
+    {
+        reader.restore_dedupe(&bytes);
+    }
+    let writer = StateWriter::spawn(
+        path,
+        "object checkpoint",
+        Arc::clone(&metrics),
+        CHECKPOINT_MIN_INTERVAL,
+    );
+    let dedupe_writer = settings.dedupe_capacity.map(|_| {
+        StateWriter::spawn(
+            dedupe_path,
+            "dedupe state",
+            Arc::clone(&metrics),
+            Duration::from_secs(1),
+        )
+    });
+    let interactive = std::io::stderr().is_terminal();
+    let shutdown = reader.shutdown().clone();
+    let mut backoff = settings.backoff();
+    let mut unacknowledged: FuturesUnordered<_> = FuturesUnordered::new();
+    let mut in_flight_keys: HashMap<String, usize> = HashMap::new();
+    let mut retry_soon = false;
+    let mut caught_up_logged = false;
+
+    'cycles: while !shutdown.is_cancelled() {
+        let listed = tokio::select! {
+            listed = list_all(&reader, &bucket) => listed,
+            () = shutdown.cancelled() => break,
+        };
+        let listed = match listed {
+            Ok(listed) => {
+                backoff.reset();
+                listed
+            }
+            Err(message) => {
+                metrics.error();
+                let delay = backoff.next_delay();
+                tracing::error!(component = %id, %bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: listing failed");
+                if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
+                    settle(
+                        &reader,
+                        &mut checkpoint,
+                        None,
+                        &mut in_flight_keys,
+                        &mut retry_soon,
+                        &id,
+                        sent,
+                    )
+                })
+                .await
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mut cycle = Cycle::default();
+        let mut pending: VecDeque<ObjectRef> = VecDeque::new();
+        for object in listed {
+            if settings
+                .since_ms
+                .is_some_and(|since| object.last_modified_ms < since)
+            {
+                continue;
+            }
+            cycle.objects_known += 1;
+            cycle.bytes_known += object.size;
+            cycle.newest_ms = Some(
+                cycle
+                    .newest_ms
+                    .map_or(object.last_modified_ms, |n| n.max(object.last_modified_ms)),
+            );
+            if checkpoint.is_delivered(&object) {
+                cycle.objects_done += 1;
+                cycle.bytes_done += object.size;
+                continue;
+            }
+            cycle
+                .outstanding
+                .insert((object.last_modified_ms, object.key.clone()));
+            if !in_flight_keys.contains_key(&object.key) {
+                pending.push_back(object);
+            }
+        }
+        pending
+            .make_contiguous()
+            .sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
+        if let Some(floor) = cycle.floor() {
+            checkpoint.raise_floor(floor);
+        }
+        report_progress(&metrics, &cycle);
+        if !pending.is_empty() {
+            caught_up_logged = false;
+            tracing::info!(component = %id, %bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "conductorone_s3: reading new objects");
+        }
+        let mut cycle = Some(cycle);
+        retry_soon = false;
+        let mut reads: VecDeque<ObjectRead> = VecDeque::new();
+        let mut last_progress = Instant::now();
+        loop {
+            // Start reads ahead, within the unacknowledged bound.
+            while reads.len() < settings.max_concurrent_objects
+                && reads.len() + unacknowledged.len() < settings.max_unacknowledged_objects
+                && let Some(object) = pending.pop_front()
+            {
+                *in_flight_keys.entry(object.key.clone()).or_default() += 1;
+                reads.push_back(reader.start(object, None));
+            }
+            let Some(mut read) = reads.pop_front() else {
+                if unacknowledged.is_empty() || pending.is_empty() {
+                    break;
+                }
+                // The unacknowledged bound is reached: wait for one object.
+                if let Some(sent) = unacknowledged.next().await {
+                    settle(
+                        &reader,
+                        &mut checkpoint,
+                        cycle.as_mut(),
+                        &mut in_flight_keys,
+                        &mut retry_soon,
+                        &id,
+                        sent,
+                    );
+                    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+                }
+                continue;
+            };
+            let receiver = read.receiver.take().expect("every read has its receiver");
+            let mut held = Vec::new();
+            let forwarded = {
+                let forward = reader.forward_object(&mut read, &mut out, &mut held);
+                tokio::pin!(forward);
+                loop {
+                    tokio::select! {
+                        biased;
+                        Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => {
+                            settle(&reader, &mut checkpoint, cycle.as_mut(), &mut in_flight_keys, &mut retry_soon, &id, sent);
+                            write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+                        }
+                        forwarded = &mut forward => break forwarded,
+                    }
+                }
+            };
+            let outcome = match forwarded {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    reader.settle_uids(&held, false);
+                    tracing::error!(component = %id, "conductorone_s3: every consumer of the source stopped");
+                    break 'cycles;
+                }
+            };
+            let object = read.object.clone();
+            unacknowledged.push(async move {
+                let status = receiver.await;
+                Sent {
+                    object,
+                    outcome,
+                    held_uids: held,
+                    status,
+                }
+            });
+            if shutdown.is_cancelled() {
+                break 'cycles;
+            }
+            if interactive && last_progress.elapsed() >= PROGRESS_INTERVAL {
+                last_progress = Instant::now();
+                if let Some(cycle) = &cycle {
+                    log_progress(&id, cycle);
+                }
+            }
+        }
+        // Caught up with this listing: settle what is acknowledged, then wait for the next.
+        while let Some(sent) = next_ready(&mut unacknowledged) {
+            settle(
+                &reader,
+                &mut checkpoint,
+                cycle.as_mut(),
+                &mut in_flight_keys,
+                &mut retry_soon,
+                &id,
+                sent,
+            );
+        }
+        write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+        if let Some(cycle) = cycle.take() {
+            report_progress(&metrics, &cycle);
+            if !caught_up_logged && unacknowledged.is_empty() && !retry_soon {
+                caught_up_logged = true;
+                tracing::info!(component = %id, objects = cycle.objects_done, bytes = cycle.bytes_done, "conductorone_s3: caught up; following new objects");
+            }
+        }
+        let delay = if retry_soon {
+            backoff.next_delay()
+        } else {
+            settings.poll_interval
+        };
+        if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
+            let retry = settle(
+                &reader,
+                &mut checkpoint,
+                None,
+                &mut in_flight_keys,
+                &mut retry_soon,
+                &id,
+                sent,
+            );
+            write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+            retry
+        })
+        .await
+        {
+            break;
+        }
+    }
+
+    // Release the output first: sinks that flush when their input closes then acknowledge.
+    drop(out);
+    while let Some(sent) = unacknowledged.next().await {
+        settle(
+            &reader,
+            &mut checkpoint,
+            None,
+            &mut in_flight_keys,
+            &mut retry_soon,
+            &id,
+            sent,
+        );
+    }
+    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+    writer.finish().await;
+    if let Some(dedupe_writer) = dedupe_writer {
+        dedupe_writer.finish().await;
+    }
+    Ok(())
+}
+
+/// An acknowledged object if one is ready, without waiting.
+fn next_ready<F: std::future::Future<Output = Sent>>(
+    unacknowledged: &mut FuturesUnordered<F>,
+) -> Option<Sent> {
+    use futures::FutureExt;
+    unacknowledged.next().now_or_never().flatten()
+}
+
+/// Waits `delay` (false if shut down meanwhile), settling acknowledged objects; a settled
+/// object that must be read again ends the wait early.
+async fn wait<F: std::future::Future<Output = Sent>>(
+    shutdown: &tokio_util::sync::CancellationToken,
+    delay: Duration,
+    unacknowledged: &mut FuturesUnordered<F>,
+    settle: &mut impl FnMut(Sent) -> bool,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            () = shutdown.cancelled() => return false,
+            Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => {
+                if settle(sent) {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// Records an object's fate; true if it must be read again soon.
+fn settle(
+    reader: &Reader,
+    checkpoint: &mut Checkpoint,
+    cycle: Option<&mut Cycle>,
+    in_flight_keys: &mut HashMap<String, usize>,
+    retry_soon: &mut bool,
+    id: &str,
+    sent: Sent,
+) -> bool {
+    let Sent {
+        object,
+        outcome,
+        held_uids,
+        status,
+    } = sent;
+    if let Some(count) = in_flight_keys.get_mut(&object.key) {
+        *count -= 1;
+        if *count == 0 {
+            in_flight_keys.remove(&object.key);
+        }
+    }
+    let metrics = reader.metrics();
+    let done = if outcome.gone {
+        true
+    } else if outcome.fetch_error.is_some() || outcome.interrupted {
+        false
+    } else {
+        match status {
+            BatchStatus::Delivered => true,
+            BatchStatus::Rejected => {
+                metrics.add("rejected_events_total", outcome.events);
+                tracing::error!(component = %id, object = %object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good; it is not read again");
+                true
+            }
+            BatchStatus::Errored => {
+                tracing::warn!(component = %id, object = %object.url(), "conductorone_s3: some events of this object were not delivered; it will be read again");
+                false
+            }
+        }
+    };
+    reader.settle_uids(&held_uids, done && !outcome.gone);
+    if done {
+        if !outcome.gone {
+            checkpoint.mark_delivered(&object, outcome.etag.clone());
+            metrics.add("objects_read_total", 1);
+        }
+        if let Some(cycle) = cycle {
+            cycle
+                .outstanding
+                .remove(&(object.last_modified_ms, object.key.clone()));
+            cycle.objects_done += 1;
+            cycle.bytes_done += object.size;
+            if let Some(floor) = cycle.floor() {
+                checkpoint.raise_floor(floor);
+            }
+            report_progress(metrics, cycle);
+        }
+        false
+    } else {
+        if outcome.fetch_error.is_some() || status == BatchStatus::Errored {
+            *retry_soon = true;
+        }
+        *retry_soon
+    }
+}
+
+fn write_state(
+    writer: &StateWriter,
+    dedupe_writer: Option<&StateWriter>,
+    reader: &Reader,
+    checkpoint: &Checkpoint,
+) {
+    let mut bytes = serde_json::to_vec_pretty(checkpoint).expect("a checkpoint serializes");
+    bytes.push(b'\n');
+    writer.update(bytes);
+    if let (Some(dedupe_writer), Some(state)) = (dedupe_writer, reader.dedupe_state()) {
+        dedupe_writer.update(state);
+    }
+}
+
+fn report_progress(metrics: &crate::metrics::ComponentMetrics, cycle: &Cycle) {
+    metrics.set("objects_known", cycle.objects_known);
+    metrics.set("objects_done", cycle.objects_done);
+    metrics.set("bytes_known", cycle.bytes_known);
+    metrics.set("bytes_done", cycle.bytes_done);
+}
+
+fn log_progress(id: &str, cycle: &Cycle) {
+    let percent = if cycle.bytes_known == 0 {
+        100.0
+    } else {
+        cycle.bytes_done as f64 * 100.0 / cycle.bytes_known as f64
+    };
+    tracing::info!(
+        component = %id,
+        "conductorone_s3: backfill {}/{} objects, {:.1}/{:.1} MB ({percent:.0}%)",
+        cycle.objects_done,
+        cycle.objects_known,
+        cycle.bytes_done as f64 / 1e6,
+        cycle.bytes_known as f64 / 1e6,
+    );
+}
+
+fn load(path: &std::path::Path, bucket: &str, prefix: &str) -> Result<Checkpoint, ComponentError> {
+    let fresh = Checkpoint {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        ..Checkpoint::default()
+    };
+    let Some(bytes) = read_optional(path).map_err(|e| {
+        ComponentError(format!(
+            "cannot read the checkpoint {}: {e}",
+            path.display()
+        ))
+    })?
+    else {
+        return Ok(fresh);
+    };
+    let stored: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
+        ComponentError(format!(
+            "the checkpoint {} is not valid ({e}); move it away to read the bucket from the start",
+            path.display()
+        ))
+    })?;
+    if stored.bucket != bucket || stored.prefix != prefix {
+        tracing::warn!(path = %path.display(), stored_bucket = %stored.bucket, stored_prefix = %stored.prefix, %bucket, %prefix, "conductorone_s3: the checkpoint is for another bucket or prefix; starting afresh");
+        return Ok(fresh);
+    }
+    Ok(stored)
+}
+
+/// Every object under the prefix (after `start_after`), retrying transient errors once per
+/// page through the caller's backoff.
+async fn list_all(reader: &Reader, bucket: &str) -> Result<Vec<ObjectRef>, String> {
+    let settings = reader.settings();
+    let mut objects = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = reader
+            .s3()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&settings.prefix);
+        if let Some(token) = &token {
+            request = request.continuation_token(token);
+        } else if let Some(start_after) = &settings.start_after {
+            request = request.start_after(start_after);
+        }
+        let page = request.send().await.map_err(|error| classify(&error).1)?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            if key.ends_with('/') && object.size().unwrap_or(0) == 0 {
+                continue; // a "folder" placeholder
+            }
+            objects.push(ObjectRef {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                etag: object.e_tag().map(str::to_owned),
+                size: object.size().unwrap_or(0).max(0) as u64,
+                last_modified_ms: object
+                    .last_modified()
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or(0),
+            });
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() || !page.is_truncated().unwrap_or(false) {
+            return Ok(objects);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, etag: &str, last_modified_ms: i64) -> ObjectRef {
+        ObjectRef {
+            bucket: "b".into(),
+            key: key.into(),
+            etag: Some(etag.into()),
+            size: 1,
+            last_modified_ms,
+        }
+    }
+
+    #[test]
+    fn the_floor_forgets_old_keys_but_still_knows_they_are_delivered() {
+        let mut checkpoint = Checkpoint::default();
+        let old = object("a", "\"1\"", 0);
+        checkpoint.mark_delivered(&old, Some("\"1\"".into()));
+        assert!(checkpoint.is_delivered(&old));
+        assert!(
+            !checkpoint.is_delivered(&object("a", "2", 0)),
+            "overwritten"
+        );
+        checkpoint.raise_floor(RETAIN_MS + 10);
+        assert!(checkpoint.delivered.is_empty());
+        assert!(checkpoint.is_delivered(&old), "before the floor");
+        let late = object("late", "x", RETAIN_MS);
+        assert!(
+            !checkpoint.is_delivered(&late),
+            "listed late, within the retained window"
+        );
+        checkpoint.raise_floor(5);
+        assert_eq!(checkpoint.floor_ms, Some(RETAIN_MS + 10), "never back");
+    }
+}

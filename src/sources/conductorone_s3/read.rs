@@ -1,0 +1,474 @@
+//! Reading objects into events (shared by both strategies): download with retries, decode on
+//! a task of its own, forward in order with the optional uid dedupe.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vrl::value::{ObjectMap, Value};
+
+use super::Settings;
+use super::decode::{ObjectReader, ReadError, Records};
+use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
+use crate::aws::{ErrorKind, classify};
+use crate::dedupe::{HashSetU64, RecentSet, hash_str};
+use crate::event::{Batch, Event};
+use crate::metrics::ComponentMetrics;
+use crate::sources::conductorone::event_uid;
+use crate::topology::MAX_BATCH_EVENTS;
+use crate::topology::fanout::{ClosedError, Fanout};
+
+/// Decoded batches buffered per object being read ahead.
+const READ_AHEAD_BATCHES: usize = 8;
+
+/// Invalid records logged one by one per object; the rest are only counted (a file of
+/// garbage must not flood the log).
+const INVALID_RECORDS_LOGGED: u64 = 10;
+
+/// An object to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// The ETag from the listing or notification, if known.
+    pub etag: Option<String>,
+    /// Size in bytes as stored.
+    pub size: u64,
+    /// Last-Modified, epoch milliseconds (0 if unknown).
+    pub last_modified_ms: i64,
+}
+
+impl ObjectRef {
+    /// `s3://bucket/key`, for logs.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Identity of one version of an object: bucket, key and ETag (quotes ignored).
+pub fn object_identity(bucket: &str, key: &str, etag: &str) -> u64 {
+    let hash = crate::dedupe::hash_bytes(hash_str(bucket), b"\0");
+    let hash = crate::dedupe::hash_bytes(hash, key.as_bytes());
+    let hash = crate::dedupe::hash_bytes(hash, b"\0");
+    crate::dedupe::hash_bytes(hash, etag.trim_matches('"').as_bytes())
+}
+
+/// How reading an object ended (its events' acknowledgement comes separately).
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    /// The ETag of what was downloaded.
+    pub etag: Option<String>,
+    /// Events decoded.
+    pub events: u64,
+    /// Records that were not events.
+    pub invalid: u64,
+    /// The file ended early (corrupt, truncated, too large): logged, and it counts as read.
+    pub failure: Option<String>,
+    /// The object could not be downloaded: nothing was sent, it must be tried again (unless
+    /// `gone`).
+    pub fetch_error: Option<String>,
+    /// The object no longer exists (`NoSuchKey`): nothing to read, ever.
+    pub gone: bool,
+    /// Skipped: this version was already delivered (see [`Reader::start`]'s `done`).
+    pub already_done: bool,
+    /// Reading stopped before the end (shutdown): the object was not read completely.
+    pub interrupted: bool,
+    /// Bytes downloaded.
+    pub bytes: u64,
+}
+
+/// An object being read by a task of its own; its events arrive in order on `batches`.
+pub struct ObjectRead {
+    /// The object.
+    pub object: ObjectRef,
+    /// Decoded events.
+    pub batches: mpsc::Receiver<Batch>,
+    /// The reading task.
+    pub task: JoinHandle<ReadOutcome>,
+    /// Resolves once every event of the object is acknowledged (taken when the object is
+    /// forwarded).
+    pub receiver: Option<BatchStatusReceiver>,
+}
+
+/// Downloads and decodes objects.
+pub struct Reader {
+    s3: aws_sdk_s3::Client,
+    settings: Arc<Settings>,
+    source_id: &'static str,
+    metrics: Arc<ComponentMetrics>,
+    shutdown: CancellationToken,
+    dedupe: Option<Mutex<UidDedupe>>,
+}
+
+impl Reader {
+    /// A reader for the source `source_id`.
+    pub(super) fn new(
+        s3: aws_sdk_s3::Client,
+        settings: Arc<Settings>,
+        source_id: &'static str,
+        metrics: Arc<ComponentMetrics>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let dedupe = settings
+            .dedupe_capacity
+            .map(|capacity| Mutex::new(UidDedupe::new(RecentSet::new(capacity))));
+        Self {
+            s3,
+            settings,
+            source_id,
+            metrics,
+            shutdown,
+            dedupe,
+        }
+    }
+
+    pub(super) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(super) fn metrics(&self) -> &Arc<ComponentMetrics> {
+        &self.metrics
+    }
+
+    pub(super) fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub(super) fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// Starts reading `object` on a task of its own; its events share one acknowledgement
+    /// ([`ObjectRead::receiver`]). When `done` is given and the downloaded version's identity
+    /// is in it, the object is skipped (`already_done`).
+    pub fn start(
+        self: &Arc<Self>,
+        object: ObjectRef,
+        done: Option<Arc<Mutex<RecentSet>>>,
+    ) -> ObjectRead {
+        let (notifier, receiver) = BatchNotifier::new();
+        let (sender, batches) = mpsc::channel(READ_AHEAD_BATCHES);
+        let reader = Arc::clone(self);
+        let to_read = object.clone();
+        let task = tokio::spawn(async move { reader.read(to_read, notifier, done, sender).await });
+        ObjectRead {
+            object,
+            batches,
+            task,
+            receiver: Some(receiver),
+        }
+    }
+
+    async fn read(
+        &self,
+        object: ObjectRef,
+        notifier: BatchNotifier,
+        done: Option<Arc<Mutex<RecentSet>>>,
+        sender: mpsc::Sender<Batch>,
+    ) -> ReadOutcome {
+        let mut outcome = ReadOutcome::default();
+        let (body, etag) = match self.download(&object).await {
+            Ok(downloaded) => downloaded,
+            Err(Fetch::Shutdown) => {
+                outcome.interrupted = true;
+                return outcome;
+            }
+            Err(Fetch::Gone(message)) => {
+                outcome.gone = true;
+                outcome.fetch_error = Some(message);
+                return outcome;
+            }
+            Err(Fetch::Failed(message)) => {
+                outcome.fetch_error = Some(message);
+                return outcome;
+            }
+        };
+        if let (Some(done), Some(etag)) = (&done, &etag)
+            && done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(object_identity(&object.bucket, &object.key, etag))
+        {
+            outcome.already_done = true;
+            outcome.etag = Some(etag.clone());
+            return outcome;
+        }
+        outcome.etag = etag;
+        outcome.bytes = body.len() as u64;
+        self.metrics.add("bytes_read_total", outcome.bytes);
+        self.decode(&object, body, &notifier, &sender, &mut outcome)
+            .await;
+        outcome
+    }
+
+    /// Decodes `body` into batches sent on `sender`.
+    async fn decode(
+        &self,
+        object: &ObjectRef,
+        body: Bytes,
+        notifier: &BatchNotifier,
+        sender: &mpsc::Sender<Batch>,
+        outcome: &mut ReadOutcome,
+    ) {
+        let bucket = Value::from(object.bucket.as_str());
+        let key = Value::from(object.key.as_str());
+        let mut reader = ObjectReader::new(body, self.settings.max_decompressed_bytes);
+        let mut records = Records::default();
+        loop {
+            let result = reader.next_batch(MAX_BATCH_EVENTS, &mut records);
+            for invalid in records.invalid.drain(..) {
+                outcome.invalid += 1;
+                if outcome.invalid <= INVALID_RECORDS_LOGGED {
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, reason = %invalid.reason, "conductorone_s3: record skipped");
+                }
+            }
+            if !records.events.is_empty() {
+                let batch: Batch = records
+                    .events
+                    .drain(..)
+                    .map(|(value, line)| {
+                        let mut event =
+                            Event::from_source(value, self.source_id, Some(notifier.finalizer()));
+                        let mut metadata = ObjectMap::new();
+                        metadata.insert("bucket".into(), bucket.clone());
+                        metadata.insert("key".into(), key.clone());
+                        metadata.insert("line".into(), Value::Integer(line as i64));
+                        event.metadata.value = Value::Object(metadata);
+                        event
+                    })
+                    .collect();
+                outcome.events += batch.len() as u64;
+                if let Err(mpsc::error::SendError(unsent)) = sender.send(batch).await {
+                    // The source stopped forwarding (shutdown): these were never sent.
+                    crate::event::finish_batch(unsent, BatchStatus::Errored);
+                    outcome.interrupted = true;
+                    return;
+                }
+            }
+            match result {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) => {
+                    self.report_failure(object, reader.compression().name(), &error, outcome);
+                    break;
+                }
+            }
+        }
+        if outcome.invalid > 0 {
+            self.metrics.add("invalid_records_total", outcome.invalid);
+            if outcome.invalid > INVALID_RECORDS_LOGGED {
+                tracing::warn!(bucket = %object.bucket, key = %object.key, invalid = outcome.invalid, "conductorone_s3: records skipped in this file (only the first {INVALID_RECORDS_LOGGED} were logged)");
+            }
+        }
+    }
+
+    fn report_failure(
+        &self,
+        object: &ObjectRef,
+        compression: &str,
+        error: &ReadError,
+        outcome: &mut ReadOutcome,
+    ) {
+        let reason = match error {
+            ReadError::Corrupt { .. } => "corrupt",
+            ReadError::TooLarge { .. } => "too_large",
+            ReadError::InvalidArray { .. } => "invalid_array",
+        };
+        self.metrics.add(&format!("files_failed_total.{reason}"), 1);
+        self.metrics.error();
+        tracing::error!(bucket = %object.bucket, key = %object.key, compression, records_read = outcome.events, %error, "conductorone_s3: file ended early; the records before the problem were sent");
+        outcome.failure = Some(error.to_string());
+    }
+
+    /// The object's bytes and ETag, retrying transient errors until shutdown.
+    async fn download(&self, object: &ObjectRef) -> Result<(Bytes, Option<String>), Fetch> {
+        let mut backoff = self.settings.backoff();
+        loop {
+            let attempt = async {
+                let response = self
+                    .s3
+                    .get_object()
+                    .bucket(&object.bucket)
+                    .key(&object.key)
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        let gone = error.as_service_error().is_some_and(
+                            aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                        );
+                        let (kind, message) = classify(&error);
+                        (kind, message, gone)
+                    })?;
+                let etag = response.e_tag().map(str::to_owned);
+                let body = response.body.collect().await.map_err(|error| {
+                    (
+                        ErrorKind::Transient,
+                        format!("reading the body failed: {error}"),
+                        false,
+                    )
+                })?;
+                Ok::<_, (ErrorKind, String, bool)>((body.into_bytes(), etag))
+            };
+            let result = tokio::select! {
+                result = attempt => result,
+                () = self.shutdown.cancelled() => return Err(Fetch::Shutdown),
+            };
+            match result {
+                Ok(downloaded) => return Ok(downloaded),
+                Err((_, message, true)) => {
+                    tracing::warn!(object = %object.url(), %message, "conductorone_s3: the object no longer exists; skipped");
+                    return Err(Fetch::Gone(message));
+                }
+                Err((ErrorKind::Permanent, message, _)) => {
+                    self.metrics.error();
+                    tracing::error!(object = %object.url(), %message, "conductorone_s3: cannot read the object; it will be tried again later");
+                    return Err(Fetch::Failed(message));
+                }
+                Err((ErrorKind::Transient, message, _)) => {
+                    self.metrics.error();
+                    let delay = backoff.next_delay();
+                    tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: download failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.shutdown.cancelled() => return Err(Fetch::Shutdown),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one batch on, after the uid dedupe: events already delivered are finalized as
+    /// delivered and dropped, the uids of the others are held in `held` until the object's
+    /// fate is known (then [`Reader::settle_uids`]).
+    pub async fn forward(
+        &self,
+        mut batch: Batch,
+        out: &mut Fanout,
+        held: &mut Vec<u64>,
+    ) -> Result<(), ClosedError> {
+        if let Some(dedupe) = &self.dedupe {
+            let mut dedupe = dedupe.lock().unwrap_or_else(|e| e.into_inner());
+            let before = batch.len();
+            batch.retain_mut(|event| {
+                let Some(uid) = event_uid(&event.value) else {
+                    return true;
+                };
+                let hash = hash_str(uid);
+                if dedupe.hold(hash) {
+                    held.push(hash);
+                    true
+                } else {
+                    event.finalize(BatchStatus::Delivered);
+                    false
+                }
+            });
+            let dropped = before - batch.len();
+            if dropped > 0 {
+                self.metrics
+                    .add("deduplicated_events_total", dropped as u64);
+            }
+        }
+        out.send(batch).await
+    }
+
+    /// Settles the uids held for an object: remembered when its events were delivered (or
+    /// rejected for good), released when it will be read again.
+    pub fn settle_uids(&self, held: &[u64], delivered: bool) {
+        if let Some(dedupe) = &self.dedupe {
+            let mut dedupe = dedupe.lock().unwrap_or_else(|e| e.into_inner());
+            for hash in held {
+                dedupe.settle(*hash, delivered);
+            }
+        }
+    }
+
+    /// The remembered uids, for the state file (`None` without `dedupe`).
+    pub fn dedupe_state(&self) -> Option<Vec<u8>> {
+        self.dedupe.as_ref().map(|dedupe| {
+            dedupe
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .delivered
+                .to_bytes()
+        })
+    }
+
+    /// Restores the remembered uids from the state file's bytes.
+    pub fn restore_dedupe(&self, bytes: &[u8]) {
+        if let (Some(dedupe), Some(capacity)) = (&self.dedupe, self.settings.dedupe_capacity) {
+            dedupe.lock().unwrap_or_else(|e| e.into_inner()).delivered =
+                RecentSet::from_bytes(bytes, capacity);
+        }
+    }
+
+    /// Reads every batch of `read` and forwards it; ends early at shutdown. Returns the read
+    /// outcome (`interrupted` if not every event was forwarded).
+    pub async fn forward_object(
+        &self,
+        read: &mut ObjectRead,
+        out: &mut Fanout,
+        held: &mut Vec<u64>,
+    ) -> Result<ReadOutcome, ClosedError> {
+        let mut interrupted = false;
+        loop {
+            let batch = tokio::select! {
+                batch = read.batches.recv() => batch,
+                () = self.shutdown.cancelled() => {
+                    interrupted = true;
+                    None
+                }
+            };
+            let Some(batch) = batch else { break };
+            self.forward(batch, out, held).await?;
+        }
+        // Unsent batches are finalized `Errored` when dropped: the object is read again.
+        read.batches.close();
+        while let Ok(batch) = read.batches.try_recv() {
+            crate::event::finish_batch(batch, BatchStatus::Errored);
+        }
+        let mut outcome = (&mut read.task).await.unwrap_or_else(|error| ReadOutcome {
+            fetch_error: Some(format!("the reading task failed: {error}")),
+            ..ReadOutcome::default()
+        });
+        outcome.interrupted |= interrupted;
+        Ok(outcome)
+    }
+}
+
+enum Fetch {
+    Shutdown,
+    Gone(String),
+    Failed(String),
+}
+
+/// Uids delivered recently, and uids of events in flight (an event whose uid is either is a
+/// duplicate).
+pub struct UidDedupe {
+    delivered: RecentSet,
+    in_flight: HashSetU64,
+}
+
+impl UidDedupe {
+    fn new(delivered: RecentSet) -> Self {
+        Self {
+            delivered,
+            in_flight: HashSetU64::default(),
+        }
+    }
+
+    /// Whether an event with this uid hash should be sent (and then holds it).
+    fn hold(&mut self, hash: u64) -> bool {
+        !self.delivered.contains(hash) && self.in_flight.insert(hash)
+    }
+
+    fn settle(&mut self, hash: u64, delivered: bool) {
+        self.in_flight.remove(&hash);
+        if delivered {
+            self.delivered.insert(hash);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Small files of durable state in `data_dir` (checkpoints), replaced atomically.
+//!
+//! The new content goes to a temporary file in the same directory, which is flushed to disk
+//! (`fsync`) and renamed over the old file; then the directory is synced so the rename itself
+//! survives a power loss. A reader sees either the old or the new content, never a torn file.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::metrics::ComponentMetrics;
+use crate::retry::Backoff;
+
+/// Replaces `path` with `bytes` atomically, creating its directory if needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp_name = path.file_name().unwrap_or_default().to_owned();
+    temp_name.push(".tmp");
+    let temp = dir.join(temp_name);
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temp, path)?;
+    // Make the rename durable too (a directory is synced through a read-only handle).
+    std::fs::File::open(dir).and_then(|dir| dir.sync_all())
+}
+
+/// The content of `path`, or `None` if it does not exist.
+pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Attempts at the final write before giving up (a full disk must not keep the process from
+/// exiting).
+const FINAL_ATTEMPTS: u32 = 3;
+
+/// A task that writes the newest content handed to it, off the caller's task, coalescing
+/// updates that arrive while a write is in progress and retrying failed writes with backoff.
+pub struct StateWriter {
+    latest: watch::Sender<Option<Arc<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StateWriter {
+    /// A writer of `path`; `what` names the file in logs. Each write counts in `metrics` as
+    /// `checkpoints_total`, each failure as an error.
+    pub fn spawn(
+        path: std::path::PathBuf,
+        what: &'static str,
+        metrics: Arc<ComponentMetrics>,
+        min_interval: Duration,
+    ) -> Self {
+        let (latest, mut updates) = watch::channel::<Option<Arc<Vec<u8>>>>(None);
+        let task = tokio::spawn(async move {
+            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+            let mut closed = false;
+            while !closed {
+                closed = updates.changed().await.is_err();
+                let mut failures_after_close = 0;
+                loop {
+                    let Some(bytes) = updates.borrow_and_update().clone() else {
+                        break;
+                    };
+                    let target = path.clone();
+                    let result = tokio::task::spawn_blocking(move || write_atomic(&target, &bytes))
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                        .and_then(|r| r);
+                    match result {
+                        Ok(()) => {
+                            backoff.reset();
+                            metrics.add("checkpoints_total", 1);
+                            if !closed {
+                                tokio::time::sleep(min_interval).await;
+                            }
+                            break;
+                        }
+                        Err(error) => {
+                            metrics.error();
+                            closed = closed || updates.has_changed().is_err();
+                            if closed {
+                                failures_after_close += 1;
+                                if failures_after_close >= FINAL_ATTEMPTS {
+                                    tracing::error!(%error, path = %path.display(), "giving up on writing the final {what}; the work after the last one written will be done again on the next start");
+                                    break;
+                                }
+                            }
+                            let delay = backoff.next_delay();
+                            tracing::error!(%error, path = %path.display(), retry_in_ms = delay.as_millis() as u64, "cannot write the {what}");
+                            tokio::time::sleep(if closed {
+                                delay.min(Duration::from_secs(1))
+                            } else {
+                                delay
+                            })
+                            .await;
+                        }
+                    }
+                }
+            }
+        });
+        Self { latest, task }
+    }
+
+    /// Hands over new content; only the newest content not yet written is written.
+    pub fn update(&self, bytes: Vec<u8>) {
+        self.latest.send_replace(Some(Arc::new(bytes)));
+    }
+
+    /// Writes the last content handed over, then stops.
+    pub async fn finish(self) {
+        drop(self.latest);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the state writer failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_last_update_is_on_disk_after_finish() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("state.json");
+        let metrics = Arc::new(ComponentMetrics::default());
+        let writer = StateWriter::spawn(path.clone(), "state", metrics, Duration::from_millis(1));
+        for n in 0..50 {
+            writer.update(format!("{n}").into_bytes());
+        }
+        writer.finish().await;
+        assert_eq!(read_optional(&path).unwrap().unwrap(), b"49");
+        assert!(
+            read_optional(&dir.path().join("missing"))
+                .unwrap()
+                .is_none()
+        );
+    }
+}
