@@ -843,7 +843,10 @@ encoding.codec = "json"
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let (seen, _) = count_lines();
         if seen.len() == EVENTS {
-            break; // the backfill finished before this kill: later kills would prove nothing
+            // The backfill finished before this kill: later kills would prove nothing.
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            break;
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");

@@ -114,10 +114,14 @@ struct Limited<R> {
     inner: R,
     read: u64,
     limit: u64,
+    exceeded: bool,
 }
 
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.exceeded {
+            return Err(std::io::Error::other(LimitReached));
+        }
         let allowed = self.limit - self.read;
         // Ask for one byte more than allowed, to notice data beyond the limit.
         let want = buf
@@ -125,8 +129,14 @@ impl<R: Read> Read for Limited<R> {
             .min(usize::try_from(allowed + 1).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > allowed {
+            // Hand out what fits; the next read reports the limit.
+            self.exceeded = true;
             self.read = self.limit;
-            return Err(std::io::Error::other(LimitReached));
+            return if allowed == 0 {
+                Err(std::io::Error::other(LimitReached))
+            } else {
+                Ok(allowed as usize)
+            };
         }
         self.read += n as u64;
         Ok(n)
@@ -158,6 +168,10 @@ pub struct ObjectReader {
     state: State,
     compression: Compression,
     limit: u64,
+    max_record: usize,
+    /// NDJSON lines read when the framer was dropped (for [`ObjectReader::line`]).
+    lines_done: u64,
+    too_long: u64,
 }
 
 /// The records of one call to [`ObjectReader::next_batch`].
@@ -176,7 +190,43 @@ impl ObjectReader {
             compression: Compression::detect(&body),
             state: State::Start(body),
             limit,
+            max_record: usize::try_from(limit).unwrap_or(usize::MAX),
+            lines_done: 0,
+            too_long: 0,
         }
+    }
+
+    /// Skips (and counts, see [`records_too_long`](Self::records_too_long)) NDJSON lines
+    /// longer than `max` bytes. Default: the decompressed limit.
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record = max;
+        self
+    }
+
+    /// NDJSON lines skipped for being longer than the record limit.
+    pub fn records_too_long(&self) -> u64 {
+        match &self.state {
+            State::Lines(framer) => framer.too_long,
+            _ => self.too_long,
+        }
+    }
+
+    /// The line reached so far (where a [`ReadError`] happened).
+    pub fn line(&self) -> u64 {
+        match &self.state {
+            State::Lines(framer) => framer.lines(),
+            State::Array { line, .. } => *line,
+            _ => self.lines_done,
+        }
+    }
+
+    /// Ends the object, keeping the framer's counts.
+    fn finish(&mut self) {
+        if let State::Lines(framer) = &self.state {
+            self.lines_done = framer.lines();
+            self.too_long = framer.too_long;
+        }
+        self.state = State::Finished;
     }
 
     /// The compression found.
@@ -197,12 +247,12 @@ impl ObjectReader {
                     let batch = match framer.next_batch(max) {
                         Ok(Some(batch)) => batch,
                         Ok(None) => {
-                            self.state = State::Finished;
+                            self.finish();
                             return Ok(false);
                         }
                         Err(error) => {
                             let error = self.stream_error(error);
-                            self.state = State::Finished;
+                            self.finish();
                             return Err(error);
                         }
                     };
@@ -243,6 +293,7 @@ impl ObjectReader {
             inner,
             read: 0,
             limit: self.limit,
+            exceeded: false,
         };
         // Enough of the start to see the first significant byte.
         let mut head = Vec::with_capacity(4096);
@@ -266,7 +317,7 @@ impl ObjectReader {
             let mut data = head;
             let cut = read_to_end_keeping(&mut reader, &mut data)
                 .err()
-                .map(|error| self.stream_error(error));
+                .map(|error| self.stream_error_after(error, reader.read));
             let position = data
                 .iter()
                 .position(|b| *b == b'[')
@@ -280,8 +331,10 @@ impl ObjectReader {
                 cut,
             };
         } else {
-            let max_line = usize::try_from(self.limit).unwrap_or(usize::MAX);
-            let framer = LineFramer::new(Cursor::new(Bytes::from(head)).chain(reader), max_line);
+            let framer = LineFramer::new(
+                Cursor::new(Bytes::from(head)).chain(reader),
+                self.max_record,
+            );
             self.state = State::Lines(Box::new(framer));
         }
         Ok(())
@@ -376,16 +429,21 @@ impl ObjectReader {
     }
 
     fn stream_error(&self, error: std::io::Error) -> ReadError {
+        let decompressed = match &self.state {
+            State::Lines(framer) => framer.get_ref().get_ref().1.read,
+            State::Array { data, .. } => data.len() as u64,
+            _ => 0,
+        };
+        self.stream_error_after(error, decompressed)
+    }
+
+    fn stream_error_after(&self, error: std::io::Error, decompressed: u64) -> ReadError {
         if error
             .get_ref()
             .is_some_and(|inner| inner.downcast_ref::<LimitReached>().is_some())
         {
             return ReadError::TooLarge { limit: self.limit };
         }
-        let decompressed = match &self.state {
-            State::Lines(framer) => framer.get_ref().get_ref().1.read,
-            _ => 0,
-        };
         ReadError::Corrupt {
             compression: self.compression.name(),
             decompressed,

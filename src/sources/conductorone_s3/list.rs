@@ -78,7 +78,7 @@ impl Checkpoint {
             return same_etag(done.etag.as_deref(), object.etag.as_deref());
         }
         self.floor_ms
-            .is_some_and(|floor| object.last_modified_ms < floor - RETAIN_MS)
+            .is_some_and(|floor| object.last_modified_ms < floor.saturating_sub(RETAIN_MS))
     }
 
     fn mark_delivered(&mut self, object: &ObjectRef, etag: Option<String>) {
@@ -96,7 +96,7 @@ impl Checkpoint {
         let floor = self.floor_ms.map_or(floor, |old| old.max(floor));
         self.floor_ms = Some(floor);
         self.delivered
-            .retain(|_, done| done.last_modified_ms >= floor - RETAIN_MS);
+            .retain(|_, done| done.last_modified_ms >= floor.saturating_sub(RETAIN_MS));
     }
 }
 
@@ -126,7 +126,7 @@ impl Cycle {
     fn floor(&self) -> Option<i64> {
         match self.outstanding.first() {
             Some((oldest, _)) => Some(*oldest),
-            None => self.newest_ms.map(|newest| newest + 1),
+            None => self.newest_ms.map(|newest| newest.saturating_add(1)),
         }
     }
 }
@@ -140,14 +140,20 @@ pub(super) async fn run(
         id,
         mut out,
         metrics,
+        acknowledgements,
         ..
     } = cx;
+    if !acknowledgements {
+        tracing::warn!(component = %id, "conductorone_s3: a sink downstream does not acknowledge delivery; files are recorded as read once their events are handed on, so a crash can lose the events still inside the pipeline");
+    }
     let settings = reader.settings();
     let bucket = settings.bucket.clone().expect("list mode has a bucket");
     let path = state_dir.join("objects.json");
     let mut checkpoint = load(&path, &bucket, &settings.prefix)?;
     if checkpoint.floor_ms.is_none() {
-        checkpoint.floor_ms = settings.since_ms.map(|since| since + RETAIN_MS);
+        checkpoint.floor_ms = settings
+            .since_ms
+            .map(|since| since.saturating_add(RETAIN_MS));
     }
     let dedupe_path = state_dir.join("dedupe.bin");
     if settings.dedupe_capacity.is_some()
@@ -174,6 +180,9 @@ pub(super) async fn run(
     let interactive = std::io::stderr().is_terminal();
     let shutdown = reader.shutdown().clone();
     let mut backoff = settings.backoff();
+    // Delays re-reading objects that failed; not reset by a successful listing, so a sink
+    // that keeps failing is not sent the same objects in a tight loop.
+    let mut retry_backoff = settings.backoff();
     let mut unacknowledged: FuturesUnordered<_> = FuturesUnordered::new();
     let mut in_flight_keys: HashMap<String, usize> = HashMap::new();
     let mut retry_soon = false;
@@ -202,7 +211,8 @@ pub(super) async fn run(
                         &mut retry_soon,
                         &id,
                         sent,
-                    )
+                    );
+                    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
                 })
                 .await
                 {
@@ -268,7 +278,11 @@ pub(super) async fn run(
                     break;
                 }
                 // The unacknowledged bound is reached: wait for one object.
-                if let Some(sent) = unacknowledged.next().await {
+                let next = tokio::select! {
+                    next = unacknowledged.next() => next,
+                    () = shutdown.cancelled() => break 'cycles,
+                };
+                if let Some(sent) = next {
                     settle(
                         &reader,
                         &mut checkpoint,
@@ -347,12 +361,13 @@ pub(super) async fn run(
             }
         }
         let delay = if retry_soon {
-            backoff.next_delay()
+            retry_backoff.next_delay()
         } else {
+            retry_backoff.reset();
             settings.poll_interval
         };
         if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
-            let retry = settle(
+            settle(
                 &reader,
                 &mut checkpoint,
                 None,
@@ -362,7 +377,6 @@ pub(super) async fn run(
                 sent,
             );
             write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
-            retry
         })
         .await
         {
@@ -399,13 +413,13 @@ fn next_ready<F: std::future::Future<Output = Sent>>(
     unacknowledged.next().now_or_never().flatten()
 }
 
-/// Waits `delay` (false if shut down meanwhile), settling acknowledged objects; a settled
-/// object that must be read again ends the wait early.
+/// Waits `delay` (false if shut down meanwhile), settling acknowledged objects meanwhile (one
+/// that must be read again is, at the next listing).
 async fn wait<F: std::future::Future<Output = Sent>>(
     shutdown: &tokio_util::sync::CancellationToken,
     delay: Duration,
     unacknowledged: &mut FuturesUnordered<F>,
-    settle: &mut impl FnMut(Sent) -> bool,
+    settle: &mut impl FnMut(Sent),
 ) -> bool {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
@@ -413,16 +427,12 @@ async fn wait<F: std::future::Future<Output = Sent>>(
         tokio::select! {
             () = &mut sleep => return true,
             () = shutdown.cancelled() => return false,
-            Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => {
-                if settle(sent) {
-                    return true;
-                }
-            }
+            Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => settle(sent),
         }
     }
 }
 
-/// Records an object's fate; true if it must be read again soon.
+/// Records an object's fate (`retry_soon` if it must be read again soon).
 fn settle(
     reader: &Reader,
     checkpoint: &mut Checkpoint,
@@ -431,7 +441,7 @@ fn settle(
     retry_soon: &mut bool,
     id: &str,
     sent: Sent,
-) -> bool {
+) {
     let Sent {
         object,
         outcome,
@@ -480,12 +490,8 @@ fn settle(
             }
             report_progress(metrics, cycle);
         }
-        false
-    } else {
-        if outcome.fetch_error.is_some() || status == BatchStatus::Errored {
-            *retry_soon = true;
-        }
-        *retry_soon
+    } else if outcome.fetch_error.is_some() || status == BatchStatus::Errored {
+        *retry_soon = true;
     }
 }
 

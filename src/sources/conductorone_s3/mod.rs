@@ -21,7 +21,8 @@
 //! larger than `max_decompressed_bytes` once decompressed gives every record before the
 //! problem; the problem is logged with bucket, key and line and counted, and the file counts
 //! as read (reading it again cannot help). With `dedupe = true` events whose `metadata.uid`
-//! was delivered recently are dropped (the export and the API source may overlap).
+//! this source delivered recently are dropped (export files may overlap; the set is this
+//! source's own, persisted in `data_dir`).
 
 pub mod decode;
 mod list;
@@ -91,13 +92,14 @@ pub struct ConductoroneS3Config {
     /// logged (protection against decompression bombs). Default 256 MiB.
     #[serde(default = "default_max_decompressed_bytes")]
     pub max_decompressed_bytes: u64,
-    /// Drop events whose `metadata.uid` was delivered recently. Default `false`.
+    /// Drop events whose `metadata.uid` this source delivered recently (overlapping export
+    /// files; not events of other sources). Default `false`.
     #[serde(default)]
     pub dedupe: bool,
     /// How many delivered uids `dedupe` remembers (persisted in `data_dir`). Default 100,000.
     #[serde(default = "default_dedupe_capacity")]
     pub dedupe_capacity: usize,
-    /// Objects downloaded and decoded ahead of the one being sent. Default 4.
+    /// `list`: objects downloaded and decoded ahead of the one being sent. Default 4.
     #[serde(default = "default_max_concurrent_objects")]
     pub max_concurrent_objects: usize,
     /// `list`: objects sent and not yet acknowledged by every sink. Default 64.
@@ -302,6 +304,19 @@ impl ConductoroneS3Config {
             self.retry_initial_backoff_secs,
             false,
         )?;
+        let request_timeout = seconds("request_timeout_secs", self.request_timeout_secs, false)?;
+        if let Some(sqs) = &sqs
+            && request_timeout.as_secs_f64() <= f64::from(sqs.poll_secs) + 1.0
+        {
+            return Err(BuildError::field(
+                "request_timeout_secs",
+                format!(
+                    "{} s is not longer than the long poll (`sqs.poll_secs` = {}): every receive would time out",
+                    self.request_timeout_secs, sqs.poll_secs
+                ),
+            )
+            .help("raise `request_timeout_secs` or lower `sqs.poll_secs`"));
+        }
         Ok(Settings {
             bucket,
             prefix: self.prefix.clone(),
@@ -310,7 +325,7 @@ impl ConductoroneS3Config {
                 endpoint: non_empty(&self.endpoint),
                 force_path_style: self.force_path_style,
                 auth,
-                timeout: seconds("request_timeout_secs", self.request_timeout_secs, false)?,
+                timeout: request_timeout,
             },
             strategy: self.strategy,
             start_after: non_empty(&self.start_after),

@@ -23,6 +23,10 @@ use crate::topology::fanout::{ClosedError, Fanout};
 /// Decoded batches buffered per object being read ahead.
 const READ_AHEAD_BATCHES: usize = 8;
 
+/// The longest record read: a longer line is skipped and counted (an OCSF event is a few
+/// kilobytes; a line of hundreds of megabytes is a broken or hostile file).
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
 /// Invalid records logged one by one per object; the rest are only counted (a file of
 /// garbage must not flood the log).
 const INVALID_RECORDS_LOGGED: u64 = 10;
@@ -126,6 +130,14 @@ impl Reader {
         }
     }
 
+    /// The most bytes of one object worth downloading: compressed data never expands by more
+    /// than a fraction of a percent, so anything beyond this decompresses past
+    /// `max_decompressed_bytes`.
+    pub fn max_download_bytes(&self) -> u64 {
+        let limit = self.settings.max_decompressed_bytes;
+        limit.saturating_add(limit / 100).saturating_add(64 * 1024)
+    }
+
     pub(super) fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -154,7 +166,7 @@ impl Reader {
         let (sender, batches) = mpsc::channel(READ_AHEAD_BATCHES);
         let reader = Arc::clone(self);
         let to_read = object.clone();
-        let task = tokio::spawn(async move { reader.read(to_read, notifier, done, sender).await });
+        let task = tokio::spawn(reader.read(to_read, notifier, done, sender));
         ObjectRead {
             object,
             batches,
@@ -164,7 +176,7 @@ impl Reader {
     }
 
     async fn read(
-        &self,
+        self: Arc<Self>,
         object: ObjectRef,
         notifier: BatchNotifier,
         done: Option<Arc<Mutex<RecentSet>>>,
@@ -200,13 +212,22 @@ impl Reader {
         outcome.etag = etag;
         outcome.bytes = body.len() as u64;
         self.metrics.add("bytes_read_total", outcome.bytes);
-        self.decode(&object, body, &notifier, &sender, &mut outcome)
-            .await;
-        outcome
+        // Decompressing and parsing is CPU work: on a blocking thread, not a runtime worker
+        // (a large JSON array would hold one for seconds).
+        let reader = Arc::clone(&self);
+        tokio::task::spawn_blocking(move || {
+            reader.decode(&object, body, &notifier, &sender, &mut outcome);
+            outcome
+        })
+        .await
+        .unwrap_or_else(|error| ReadOutcome {
+            fetch_error: Some(format!("decoding failed: {error}")),
+            ..ReadOutcome::default()
+        })
     }
 
-    /// Decodes `body` into batches sent on `sender`.
-    async fn decode(
+    /// Decodes `body` into batches sent on `sender` (blocking while the sender is full).
+    fn decode(
         &self,
         object: &ObjectRef,
         body: Bytes,
@@ -216,7 +237,8 @@ impl Reader {
     ) {
         let bucket = Value::from(object.bucket.as_str());
         let key = Value::from(object.key.as_str());
-        let mut reader = ObjectReader::new(body, self.settings.max_decompressed_bytes);
+        let mut reader = ObjectReader::new(body, self.settings.max_decompressed_bytes)
+            .with_max_record_bytes(MAX_RECORD_BYTES);
         let mut records = Records::default();
         loop {
             let result = reader.next_batch(MAX_BATCH_EVENTS, &mut records);
@@ -242,7 +264,7 @@ impl Reader {
                     })
                     .collect();
                 outcome.events += batch.len() as u64;
-                if let Err(mpsc::error::SendError(unsent)) = sender.send(batch).await {
+                if let Err(mpsc::error::SendError(unsent)) = sender.blocking_send(batch) {
                     // The source stopped forwarding (shutdown): these were never sent.
                     crate::event::finish_batch(unsent, BatchStatus::Errored);
                     outcome.interrupted = true;
@@ -253,10 +275,15 @@ impl Reader {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(error) => {
-                    self.report_failure(object, reader.compression().name(), &error, outcome);
+                    self.report_failure(object, &reader, &error, outcome);
                     break;
                 }
             }
+        }
+        let too_long = reader.records_too_long();
+        if too_long > 0 {
+            outcome.invalid += too_long;
+            tracing::warn!(bucket = %object.bucket, key = %object.key, records = too_long, max_bytes = MAX_RECORD_BYTES, "conductorone_s3: records longer than the limit skipped");
         }
         if outcome.invalid > 0 {
             self.metrics.add("invalid_records_total", outcome.invalid);
@@ -269,7 +296,7 @@ impl Reader {
     fn report_failure(
         &self,
         object: &ObjectRef,
-        compression: &str,
+        reader: &ObjectReader,
         error: &ReadError,
         outcome: &mut ReadOutcome,
     ) {
@@ -280,29 +307,42 @@ impl Reader {
         };
         self.metrics.add(&format!("files_failed_total.{reason}"), 1);
         self.metrics.error();
-        tracing::error!(bucket = %object.bucket, key = %object.key, compression, records_read = outcome.events, %error, "conductorone_s3: file ended early; the records before the problem were sent");
+        tracing::error!(bucket = %object.bucket, key = %object.key, line = reader.line(), compression = reader.compression().name(), records_read = outcome.events, %error, "conductorone_s3: file ended early; the records before the problem were sent");
         outcome.failure = Some(error.to_string());
     }
 
-    /// The object's bytes and ETag, retrying transient errors until shutdown.
+    /// The object's bytes and ETag, retrying transient errors until shutdown. An object larger
+    /// than [`Reader::max_download_bytes`] is fetched only up to that size (it cannot
+    /// decompress to less than the limit; the decoder reports it as too large or truncated).
     async fn download(&self, object: &ObjectRef) -> Result<(Bytes, Option<String>), Fetch> {
         let mut backoff = self.settings.backoff();
+        let cap = self.max_download_bytes();
         loop {
             let attempt = async {
-                let response = self
-                    .s3
-                    .get_object()
-                    .bucket(&object.bucket)
-                    .key(&object.key)
-                    .send()
-                    .await
-                    .map_err(|error| {
-                        let gone = error.as_service_error().is_some_and(
-                            aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
-                        );
-                        let (kind, message) = classify(&error);
-                        (kind, message, gone)
-                    })?;
+                let classify_get = |error: &aws_sdk_s3::error::SdkError<
+                    aws_sdk_s3::operation::get_object::GetObjectError,
+                    aws_sdk_s3::config::http::HttpResponse,
+                >| {
+                    let gone = error.as_service_error().is_some_and(
+                        aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                    );
+                    let (kind, message) = classify(error);
+                    (kind, message, gone)
+                };
+                let get = || self.s3.get_object().bucket(&object.bucket).key(&object.key);
+                let mut response = get().send().await.map_err(|e| classify_get(&e))?;
+                if response
+                    .content_length()
+                    .is_some_and(|length| length as u64 > cap)
+                {
+                    tracing::warn!(object = %object.url(), bytes = response.content_length(), max_bytes = cap, "conductorone_s3: the object is larger than max_decompressed_bytes allows; reading only its start");
+                    drop(response);
+                    response = get()
+                        .range(format!("bytes=0-{}", cap - 1))
+                        .send()
+                        .await
+                        .map_err(|e| classify_get(&e))?;
+                }
                 let etag = response.e_tag().map(str::to_owned);
                 let body = response.body.collect().await.map_err(|error| {
                     (

@@ -10,19 +10,23 @@
 //! A message body is an S3 notification (`Records[].eventName` `ObjectCreated:*`, keys
 //! form-urlencoded), possibly inside an SNS envelope. `s3:TestEvent` messages and records of
 //! other events are deleted without reading anything. Keys outside `prefix` (and other buckets
-//! than `bucket`, when set) are ignored.
+//! than `bucket`, when set) are not read; a message with nothing else is left on the queue
+//! for a consumer it is meant for (or the dead-letter queue), never deleted unread.
 //!
 //! **Deleting.** A message is deleted (with `sqs.delete_message`) only when every event of its
-//! objects is `Delivered`. `Errored` makes it visible again after a backoff, so it is read
-//! again; `Rejected` leaves it for redelivery after its visibility timeout, or for the queue's
-//! dead-letter queue, unless `sqs.delete_failed_message = true`. A message that is not a
-//! notification is logged and left to the dead-letter queue too: nothing is deleted unread.
+//! objects is `Delivered`. When an object must be read again (`Errored`, a failed download,
+//! shutdown in the middle) the message is made visible again after a backoff that doubles
+//! with its receive count, and never deleted; `Rejected` leaves it for redelivery after its
+//! visibility timeout, or for the queue's dead-letter queue, unless
+//! `sqs.delete_failed_message = true`. A message that is not a notification is logged and
+//! left to the dead-letter queue too: nothing is deleted unread.
 //!
 //! **Idempotent per object version.** Delivered objects are remembered by bucket, key and
 //! ETag (the last [`DONE_CAPACITY`], persisted in `data_dir` when it is set): a second
 //! notification for the same version (SQS delivers at least once; some servers notify a
-//! multipart upload twice) is deleted without sending its events again. Two notifications
-//! for one key being processed at once wait for each other.
+//! multipart upload twice) is deleted without sending its events again. A notification for a
+//! key another message is being read for does not wait (that could deadlock two receivers):
+//! the message comes back after a short delay and is then recognised as delivered.
 //!
 //! Errors from SQS are retried with the source's backoff (never in a tight loop).
 //!
@@ -36,7 +40,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Deserialize;
 use tokio::task::JoinSet;
 
@@ -45,12 +49,14 @@ use crate::ack::BatchStatus;
 use crate::aws::{ErrorKind, classify};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str};
-use crate::retry::Backoff;
 use crate::state::{StateWriter, read_optional};
 use crate::topology::fanout::Fanout;
 
 /// Delivered object versions remembered to drop repeated notifications.
 pub const DONE_CAPACITY: usize = 10_000;
+
+/// Pause after an empty receive when `sqs.poll_secs = 0` (no long polling).
+const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
 
 /// Messages one receiver works on at once (read, or awaiting acknowledgement).
 const MESSAGES_IN_FLIGHT_PER_RECEIVER: usize = 20;
@@ -75,8 +81,15 @@ pub(super) async fn run(
     cx: SourceContext,
 ) -> Result<(), ComponentError> {
     let SourceContext {
-        id, out, metrics, ..
+        id,
+        out,
+        metrics,
+        acknowledgements,
+        ..
     } = cx;
+    if !acknowledgements {
+        tracing::warn!(component = %id, "conductorone_s3: a sink downstream does not acknowledge delivery; messages are deleted once their events are handed on, so a crash can lose the events still inside the pipeline");
+    }
     let settings = reader.settings();
     let queue = settings.sqs.clone().expect("sqs mode has sqs settings");
     let mut done = RecentSet::new(DONE_CAPACITY);
@@ -131,7 +144,9 @@ pub(super) async fn run(
             tracing::error!(component = %id, %error, "conductorone_s3: a receiver failed");
         }
     }
+    // Every receiver, acknowledgement task and heartbeat has ended: the state is ours.
     let Ok(shared) = Arc::try_unwrap(shared) else {
+        tracing::error!(component = %id, "conductorone_s3: a task still holds the source's state; the delivered-object list may not be written");
         return Ok(());
     };
     if let Some(writer) = shared.done_writer {
@@ -168,6 +183,7 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
             .max_number_of_messages(queue.max_number_of_messages)
             .wait_time_seconds(queue.poll_secs)
             .visibility_timeout(queue.visibility_timeout_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send();
         // Not cancelled at shutdown: SQS marks the messages of a receive in progress as
         // received even if the caller has gone, and they would stay hidden for their whole
@@ -197,6 +213,13 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
             }
         };
         metrics.add("sqs_messages_received_total", messages.len() as u64);
+        if messages.is_empty() && queue.poll_secs == 0 {
+            // Short polling: do not spin on an empty queue.
+            tokio::select! {
+                () = tokio::time::sleep(EMPTY_SHORT_POLL_PAUSE) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
         // Heartbeats start at once: later messages of the batch wait their turn invisible.
         let mut batch: Vec<(Message, tokio::task::JoinHandle<()>)> = messages
             .into_iter()
@@ -212,10 +235,10 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
             let (message, heartbeat) = batch.remove(0);
             tracing::debug!(component = %shared.id, message_id = message.message_id().unwrap_or(""), "conductorone_s3: message received");
             if shutdown.is_cancelled() {
-                heartbeat.abort();
+                stop(heartbeat).await;
                 release(&shared, &message, 0).await;
                 for (message, heartbeat) in batch.drain(..) {
-                    heartbeat.abort();
+                    stop(heartbeat).await;
                     release(&shared, &message, 0).await;
                 }
                 break 'receiving;
@@ -223,7 +246,7 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
             let plan = process(&shared, &message, &mut out).await;
             match plan {
                 Err(Stopped) => {
-                    heartbeat.abort();
+                    stop(heartbeat).await;
                     release(&shared, &message, 0).await;
                     for (message, heartbeat) in batch.drain(..) {
                         heartbeat.abort();
@@ -246,13 +269,18 @@ struct Stopped;
 
 /// What a message needs once its objects are sent.
 enum Plan {
-    /// Nothing to read (a test event, other events, keys outside the prefix, versions
-    /// already delivered): delete it.
+    /// Nothing to read (a test event, only other kinds of events, versions already
+    /// delivered): delete it.
     Delete,
-    /// Not a notification: leave it (it goes to the dead-letter queue eventually).
+    /// Not ours to handle (not a notification, or only keys outside `bucket`/`prefix`):
+    /// leave it to its visibility timeout (another consumer, or the dead-letter queue).
     Leave,
-    /// Objects sent: wait for their acknowledgement.
-    Await(Vec<SentObject>),
+    /// Objects sent: wait for their acknowledgement. `busy`: another message's copy of one of
+    /// its keys was being read, so that object was not; the message must come back.
+    Await {
+        objects: Vec<SentObject>,
+        busy: bool,
+    },
 }
 
 struct SentObject {
@@ -284,6 +312,10 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
         }
     };
     let mut sent = Vec::new();
+    let mut busy = false;
+    let mut outside = 0;
+    let mut keys_seen = HashSet::new();
+    let total = objects.len();
     for object in objects {
         if !object.key.starts_with(&settings.prefix)
             || settings
@@ -291,8 +323,16 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
                 .as_ref()
                 .is_some_and(|bucket| *bucket != object.bucket)
         {
-            tracing::debug!(component = %shared.id, object = %object.url(), "conductorone_s3: outside bucket/prefix; ignored");
+            tracing::debug!(component = %shared.id, object = %object.url(), "conductorone_s3: outside bucket/prefix; not read here");
+            outside += 1;
             continue;
+        }
+        let key_hash = crate::dedupe::hash_bytes(
+            crate::dedupe::hash_bytes(hash_str(&object.bucket), b"\0"),
+            object.key.as_bytes(),
+        );
+        if !keys_seen.insert(key_hash) {
+            continue; // the same key twice in one message: read once
         }
         if let Some(etag) = &object.etag
             && shared
@@ -304,22 +344,17 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
             metrics.add("sqs_duplicate_notifications_total", 1);
             continue;
         }
-        let key_hash = crate::dedupe::hash_bytes(hash_str(&object.bucket), object.key.as_bytes());
-        // Another notification for this key is in progress: wait for it, then the version
-        // check below (after the download) skips what it delivered.
-        loop {
-            if shared
-                .in_progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key_hash)
-            {
-                break;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                () = reader.shutdown().cancelled() => return Err(Stopped),
-            }
+        // Another message's copy of this key is being read: do not wait for it (its receiver
+        // might be waiting for one of ours); this message comes back later and is then
+        // recognised as delivered.
+        if !shared
+            .in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key_hash)
+        {
+            busy = true;
+            continue;
         }
         tracing::debug!(component = %shared.id, object = %object.url(), etag = object.etag.as_deref().unwrap_or(""), message_id = message.message_id().unwrap_or(""), "conductorone_s3: reading the object of a notification");
         let mut read = reader.start(object, Some(Arc::clone(&shared.done)));
@@ -334,6 +369,19 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key_hash);
+                for object in sent {
+                    let SentObject {
+                        key_hash,
+                        held_uids,
+                        ..
+                    } = object;
+                    reader.settle_uids(&held_uids, false);
+                    shared
+                        .in_progress
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&key_hash);
+                }
                 return Err(Stopped);
             }
         };
@@ -348,10 +396,17 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
             key_hash,
         });
     }
-    if sent.is_empty() {
+    if total > 0 && outside == total {
+        metrics.add("sqs_messages_ignored_total", 1);
+        return Ok(Plan::Leave);
+    }
+    if sent.is_empty() && !busy {
         return Ok(Plan::Delete);
     }
-    Ok(Plan::Await(sent))
+    Ok(Plan::Await {
+        objects: sent,
+        busy,
+    })
 }
 
 /// Waits for a message's objects to be acknowledged, then deletes it or leaves it.
@@ -365,70 +420,79 @@ async fn complete(
     let settings = reader.settings();
     let queue = settings.sqs.as_ref().expect("sqs settings");
     let metrics = reader.metrics();
+    let message_id = message.message_id().unwrap_or("").to_owned();
+    let (objects, busy) = match plan {
+        Plan::Delete => (Vec::new(), false),
+        Plan::Leave => {
+            stop(heartbeat).await;
+            return;
+        }
+        Plan::Await { objects, busy } => (objects, busy),
+    };
     let mut status = BatchStatus::Delivered;
-    let mut read_again = false;
-    if let Plan::Await(objects) = plan {
-        for mut sent in objects {
-            let object_status = match sent.receiver.take() {
-                Some(receiver) => receiver.await,
-                None => BatchStatus::Errored,
-            };
-            let outcome = &sent.outcome;
-            let complete = !outcome.interrupted && (outcome.fetch_error.is_none() || outcome.gone);
-            let delivered = complete && object_status == BatchStatus::Delivered;
-            reader.settle_uids(
-                &sent.held_uids,
-                delivered || (complete && object_status == BatchStatus::Rejected),
-            );
-            if delivered && !outcome.gone && !outcome.already_done {
+    // An object that must be read again (not delivered, interrupted, not downloadable):
+    // the message must come back whatever else happened to it.
+    let mut read_again = busy;
+    for mut sent in objects {
+        let object_status = match sent.receiver.take() {
+            Some(receiver) => receiver.await,
+            None => BatchStatus::Errored,
+        };
+        let outcome = &sent.outcome;
+        let complete = !outcome.interrupted && (outcome.fetch_error.is_none() || outcome.gone);
+        let delivered = complete && object_status == BatchStatus::Delivered;
+        // Only delivered uids are remembered: a rejected object's message comes back, and its
+        // events must then be sent again, not dropped as duplicates.
+        reader.settle_uids(&sent.held_uids, delivered);
+        if delivered {
+            if !outcome.gone && !outcome.already_done {
                 metrics.add("objects_read_total", 1);
             }
-            if delivered {
-                let mut done = shared.done.lock().unwrap_or_else(|e| e.into_inner());
-                for etag in [sent.object.etag.as_deref(), outcome.etag.as_deref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    done.insert(object_identity(&sent.object.bucket, &sent.object.key, etag));
-                }
+            let mut done = shared.done.lock().unwrap_or_else(|e| e.into_inner());
+            for etag in [sent.object.etag.as_deref(), outcome.etag.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                done.insert(object_identity(&sent.object.bucket, &sent.object.key, etag));
             }
+        }
+        shared
+            .in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&sent.key_hash);
+        if !complete || object_status == BatchStatus::Errored {
+            read_again = true;
+            status = status.worst(BatchStatus::Errored);
+        } else {
+            if object_status == BatchStatus::Rejected {
+                metrics.add("rejected_events_total", outcome.events);
+                tracing::error!(component = %shared.id, object = %sent.object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good");
+            }
+            status = status.worst(object_status);
+        }
+    }
+    if let Some(writer) = &shared.done_writer {
+        writer.update(
             shared
-                .in_progress
+                .done
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&sent.key_hash);
-            if !complete {
-                read_again = true;
-                status = status.worst(BatchStatus::Errored);
-            } else {
-                if object_status == BatchStatus::Rejected {
-                    metrics.add("rejected_events_total", outcome.events);
-                    tracing::error!(component = %shared.id, object = %sent.object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good");
-                }
-                if object_status == BatchStatus::Errored {
-                    read_again = true;
-                }
-                status = status.worst(object_status);
-            }
-        }
-        if let Some(writer) = &shared.done_writer {
-            writer.update(
-                shared
-                    .done
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .to_bytes(),
-            );
-        }
-        if let (Some(writer), Some(state)) = (&shared.dedupe_writer, reader.dedupe_state()) {
-            writer.update(state);
-        }
-    } else if let Plan::Leave = plan {
-        heartbeat.abort();
+                .to_bytes(),
+        );
+    }
+    if let (Some(writer), Some(state)) = (&shared.dedupe_writer, reader.dedupe_state()) {
+        writer.update(state);
+    }
+    // No extension may land after the delete or release below.
+    stop(heartbeat).await;
+    if read_again {
+        metrics.add("sqs_messages_failed_total", 1);
+        let delay = retry_delay(settings, &message);
+        tracing::warn!(component = %shared.id, message_id, retry_in_secs = delay, "conductorone_s3: not every object of the message was delivered; it will be received again");
+        release(&shared, &message, delay).await;
         return;
     }
-    heartbeat.abort();
-    let message_id = message.message_id().unwrap_or("");
     let delete = match status {
         BatchStatus::Delivered => queue.delete_message,
         BatchStatus::Rejected => queue.delete_failed_message,
@@ -438,19 +502,31 @@ async fn complete(
         delete_message(&shared, &message).await;
     } else if status != BatchStatus::Delivered {
         metrics.add("sqs_messages_failed_total", 1);
-        if read_again && status == BatchStatus::Errored {
-            // Visible again after a backoff, so the objects are read again soon.
-            let delay = Backoff::new(
-                settings.initial_backoff.max(Duration::from_secs(1)),
-                settings.max_backoff,
-            )
-            .next_delay();
-            tracing::warn!(component = %shared.id, message_id, retry_in_secs = delay.as_secs(), "conductorone_s3: not every event was delivered; the message will be received again");
-            release(&shared, &message, delay.as_secs().clamp(1, 43_200) as i32).await;
-        } else {
-            tracing::warn!(component = %shared.id, message_id, "conductorone_s3: the message is left on the queue (it returns after its visibility timeout, or goes to the dead-letter queue)");
-        }
+        tracing::warn!(component = %shared.id, message_id, "conductorone_s3: the message is left on the queue (it returns after its visibility timeout, or goes to the dead-letter queue)");
     }
+}
+
+/// Aborts a heartbeat and waits until it has stopped (an extension in flight could otherwise
+/// land after a delete or release).
+async fn stop(heartbeat: tokio::task::JoinHandle<()>) {
+    heartbeat.abort();
+    let _ = heartbeat.await;
+}
+
+/// Seconds until a message whose objects must be read again is received again: the source's
+/// backoff, doubling with the message's receive count (so a sink that stays down does not
+/// push messages to the dead-letter queue within seconds).
+fn retry_delay(settings: &super::Settings, message: &Message) -> i32 {
+    let receives = message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|count| count.parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 30);
+    let initial = settings.initial_backoff.as_secs_f64().max(1.0);
+    let delay = (initial * f64::from(1u32 << (receives - 1).min(20)))
+        .min(settings.max_backoff.as_secs_f64().max(1.0));
+    delay.clamp(1.0, 43_200.0) as i32
 }
 
 /// Deletes a handled message, retrying transient errors a few times (if it fails, the
