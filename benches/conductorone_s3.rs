@@ -32,8 +32,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    BenchResult, Measurement, describe_wait_status, ensure_workload, env_number, median,
-    timeval_secs, verdict, wait_for_exit,
+    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, blackhole_count, describe_wait_status,
+    ensure_workload, env_number, median, own_cpu_secs, run_stdin_blackhole, timeval_secs, verdict,
+    wait_for_exit,
 };
 use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 
@@ -51,29 +52,9 @@ fn main() -> std::process::ExitCode {
     common::bench_main("conductorone_s3", run)
 }
 
-/// CPU seconds this process (the S3 server, mostly) has used so far.
-fn own_cpu_secs() -> f64 {
-    // SAFETY: `rusage` is plain integers (all-zero is valid); the pointer is valid for writes.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime)
-}
-
-/// The blackhole's final count from the pipeline's log.
-fn delivered(log: &Path) -> BenchResult<u64> {
-    let text = fs::read_to_string(log)?;
-    let line = text
-        .lines()
-        .rfind(|l| l.contains("blackhole finished"))
-        .ok_or_else(|| format!("no `blackhole finished` line in {}", log.display()))?;
-    let count = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("events="))
-        .ok_or("no events= in the blackhole line")?;
-    Ok(count.parse()?)
-}
-
 /// Splits the workload into `files` zstd NDJSON objects; returns the compressed bytes stored.
+/// Streams the workload (one file's lines at a time), so this process stays small: a child's
+/// peak RSS starts from its parent's at `fork`.
 fn upload(
     runtime: &tokio::runtime::Runtime,
     server: &S3Server,
@@ -81,15 +62,20 @@ fn upload(
     files: u64,
     events: u64,
 ) -> BenchResult<u64> {
-    let lines: Vec<String> = BufReader::new(File::open(workload)?)
-        .lines()
-        .collect::<Result<_, _>>()?;
     let per_file = (events as usize).div_ceil(files as usize).max(1);
     let client = server.client();
     let mut stored = 0u64;
-    for (index, chunk) in lines.chunks(per_file).enumerate() {
-        let mut text = chunk.join("\n");
-        text.push('\n');
+    let mut lines = BufReader::new(File::open(workload)?).lines();
+    let mut index = 0;
+    loop {
+        let mut text = String::new();
+        for line in lines.by_ref().take(per_file) {
+            text.push_str(&line?);
+            text.push('\n');
+        }
+        if text.is_empty() {
+            return Ok(stored);
+        }
         let body = zstd::encode_all(text.as_bytes(), 3)?;
         stored += body.len() as u64;
         let key = format!("{PREFIX}2026/01/01/export-{index:04}.json.zst");
@@ -101,8 +87,8 @@ fn upload(
                 .body(body.into())
                 .send(),
         )?;
+        index += 1;
     }
-    Ok(stored)
 }
 
 struct Run {
@@ -158,7 +144,7 @@ fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<R
         )
         .into());
     }
-    let count = delivered(&log)?;
+    let count = blackhole_count(&log)?;
     if count != events {
         return Err(
             format!("conductorone_s3 pipeline delivered {count} events, not {events}").into(),
@@ -171,34 +157,6 @@ fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<R
             max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
         },
         server_cpu_secs,
-    })
-}
-
-/// One `stdin (json) -> blackhole` run over the workload file.
-fn run_stdin(binary: &Path, dir: &Path, workload: &Path, events: u64) -> BenchResult<Measurement> {
-    let log = dir.join("stdin.log");
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["--config"])
-        .arg(dir.join("stdin.toml"))
-        .stdin(Stdio::from(File::open(workload)?))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&log)?))
-        .spawn()?;
-    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
-    let (status, usage) = wait_for_exit(pid)?;
-    let wall_secs = started.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("stdin pipeline failed ({})", describe_wait_status(status)).into());
-    }
-    let count = delivered(&log)?;
-    if count != events {
-        return Err(format!("stdin pipeline delivered {count} events, not {events}").into());
-    }
-    Ok(Measurement {
-        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-        wall_secs,
-        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
     })
 }
 
@@ -257,10 +215,7 @@ print_interval_secs = 3600
             endpoint = server.endpoint,
         ),
     )?;
-    fs::write(
-        dir.path().join("stdin.toml"),
-        "[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\nprint_interval_secs = 3600\n",
-    )?;
+    fs::write(dir.path().join("stdin.toml"), STDIN_BLACKHOLE_TOML)?;
 
     println!(
         "conductorone_s3 source benchmark: list-mode backfill from s3s-fs on loopback -> blackhole"
@@ -283,7 +238,7 @@ print_interval_secs = 3600
     let mut s3_runs = Vec::new();
     let mut stdin_runs = Vec::new();
     for run in 1..=runs {
-        let base = run_stdin(&binary, dir.path(), &workload, events)?;
+        let base = run_stdin_blackhole(&binary, dir.path(), &workload, events)?;
         let s3 = run_s3(&binary, dir.path(), files, events)?;
         println!(
             "run {run}/{runs}: stdin {base} | conductorone_s3 {} | server CPU {:.3} s | CPU {:.2}x",

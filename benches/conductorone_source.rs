@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use c1_server::{FakeC1, StoredEvent};
 use common::{
-    BenchResult, Measurement, describe_wait_status, ensure_workload, env_number, median,
-    timeval_secs, verdict, wait_for_exit,
+    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, blackhole_count, describe_wait_status,
+    ensure_workload, env_number, median, own_cpu_secs, run_stdin_blackhole, timeval_secs, verdict,
+    wait_for_exit,
 };
 
 const DEFAULT_EVENTS: u64 = 200_000;
@@ -73,28 +74,6 @@ fn load_events(path: &Path) -> BenchResult<Vec<StoredEvent>> {
     }
     events.sort_by_key(|e| e.time);
     Ok(events)
-}
-
-/// CPU seconds this process (the fake tenant, mostly) has used so far.
-fn own_cpu_secs() -> f64 {
-    // SAFETY: `rusage` is plain integers (all-zero is valid); the pointer is valid for writes.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime)
-}
-
-/// The blackhole's final count from the pipeline's log.
-fn delivered(log: &Path) -> BenchResult<u64> {
-    let text = fs::read_to_string(log)?;
-    let line = text
-        .lines()
-        .rfind(|l| l.contains("blackhole finished"))
-        .ok_or_else(|| format!("no `blackhole finished` line in {}", log.display()))?;
-    let count = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("events="))
-        .ok_or("no events= in the blackhole line")?;
-    Ok(count.parse()?)
 }
 
 struct Run {
@@ -155,7 +134,7 @@ fn run_conductorone(
         )
         .into());
     }
-    let count = delivered(&log)?;
+    let count = blackhole_count(&log)?;
     if count != events {
         return Err(format!("conductorone pipeline delivered {count} events, not {events}").into());
     }
@@ -166,34 +145,6 @@ fn run_conductorone(
             max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
         },
         server_cpu_secs,
-    })
-}
-
-/// One `stdin (json) -> blackhole` run over the workload file.
-fn run_stdin(binary: &Path, dir: &Path, workload: &Path, events: u64) -> BenchResult<Measurement> {
-    let log = dir.join("stdin.log");
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["--config"])
-        .arg(dir.join("stdin.toml"))
-        .stdin(Stdio::from(File::open(workload)?))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&log)?))
-        .spawn()?;
-    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
-    let (status, usage) = wait_for_exit(pid)?;
-    let wall_secs = started.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("stdin pipeline failed ({})", describe_wait_status(status)).into());
-    }
-    let count = delivered(&log)?;
-    if count != events {
-        return Err(format!("stdin pipeline delivered {count} events, not {events}").into());
-    }
-    Ok(Measurement {
-        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-        wall_secs,
-        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
     })
 }
 
@@ -253,10 +204,7 @@ print_interval_secs = 3600
             server.base_url()
         ),
     )?;
-    fs::write(
-        dir.path().join("stdin.toml"),
-        "[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\nprint_interval_secs = 3600\n",
-    )?;
+    fs::write(dir.path().join("stdin.toml"), STDIN_BLACKHOLE_TOML)?;
 
     println!(
         "conductorone source benchmark: fake tenant on loopback (pages of {PAGE_SIZE}) -> blackhole"
@@ -274,7 +222,7 @@ print_interval_secs = 3600
     let mut c1_runs = Vec::new();
     let mut stdin_runs = Vec::new();
     for run in 1..=runs {
-        let base = run_stdin(&binary, dir.path(), &workload, events)?;
+        let base = run_stdin_blackhole(&binary, dir.path(), &workload, events)?;
         let c1 = run_conductorone(&binary, dir.path(), &secret, &last_uid, events)?;
         println!(
             "run {run}/{runs}: stdin {base} | conductorone {} | server CPU {:.3} s | CPU {:.2}x",

@@ -387,3 +387,67 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 pub fn verdict(passed: bool) -> &'static str {
     if passed { "PASS" } else { "FAIL" }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Source benchmarks: a `stdin (json) -> blackhole` baseline and the blackhole's count.
+// ---------------------------------------------------------------------------------------------
+
+/// `stdin.toml` of the source benchmarks' baseline: the workload from standard input, decoded
+/// as JSON, into `blackhole`.
+pub const STDIN_BLACKHOLE_TOML: &str = "[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\nprint_interval_secs = 3600\n";
+
+/// CPU seconds this process (a server the harness runs, mostly) has used so far.
+pub fn own_cpu_secs() -> f64 {
+    // SAFETY: `rusage` is plain integers (all-zero is valid); the pointer is valid for writes.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime)
+}
+
+/// The blackhole's final count from a pipeline's log.
+pub fn blackhole_count(log: &Path) -> BenchResult<u64> {
+    let text = std::fs::read_to_string(log)?;
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("blackhole finished"))
+        .ok_or_else(|| format!("no `blackhole finished` line in {}", log.display()))?;
+    let count = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("events="))
+        .ok_or("no events= in the blackhole line")?;
+    Ok(count.parse()?)
+}
+
+/// One `stdin (json) -> blackhole` run (`dir/stdin.toml`, [`STDIN_BLACKHOLE_TOML`]) over the
+/// workload file, checking that exactly `events` arrived.
+pub fn run_stdin_blackhole(
+    binary: &Path,
+    dir: &Path,
+    workload: &Path,
+    events: u64,
+) -> BenchResult<Measurement> {
+    let log = dir.join("stdin.log");
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(binary)
+        .args(["--config"])
+        .arg(dir.join("stdin.toml"))
+        .stdin(std::process::Stdio::from(std::fs::File::open(workload)?))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::fs::File::create(&log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let (status, usage) = wait_for_exit(pid)?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("stdin pipeline failed ({})", describe_wait_status(status)).into());
+    }
+    let count = blackhole_count(&log)?;
+    if count != events {
+        return Err(format!("stdin pipeline delivered {count} events, not {events}").into());
+    }
+    Ok(Measurement {
+        cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+        wall_secs,
+        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    })
+}

@@ -177,6 +177,15 @@ pub(super) async fn run(
             Duration::from_secs(1),
         )
     });
+    let mut ledger = Ledger {
+        reader: &reader,
+        id: &id,
+        checkpoint,
+        in_flight_keys: HashMap::new(),
+        retry_soon: false,
+        writer,
+        dedupe_writer,
+    };
     let interactive = std::io::stderr().is_terminal();
     let shutdown = reader.shutdown().clone();
     let mut backoff = settings.backoff();
@@ -184,8 +193,6 @@ pub(super) async fn run(
     // that keeps failing is not sent the same objects in a tight loop.
     let mut retry_backoff = settings.backoff();
     let mut unacknowledged: FuturesUnordered<_> = FuturesUnordered::new();
-    let mut in_flight_keys: HashMap<String, usize> = HashMap::new();
-    let mut retry_soon = false;
     let mut caught_up_logged = false;
 
     'cycles: while !shutdown.is_cancelled() {
@@ -203,16 +210,7 @@ pub(super) async fn run(
                 let delay = backoff.next_delay();
                 tracing::error!(component = %id, %bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: listing failed");
                 if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
-                    settle(
-                        &reader,
-                        &mut checkpoint,
-                        None,
-                        &mut in_flight_keys,
-                        &mut retry_soon,
-                        &id,
-                        sent,
-                    );
-                    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+                    ledger.settle(None, sent);
                 })
                 .await
                 {
@@ -237,7 +235,7 @@ pub(super) async fn run(
                     .newest_ms
                     .map_or(object.last_modified_ms, |n| n.max(object.last_modified_ms)),
             );
-            if checkpoint.is_delivered(&object) {
+            if ledger.checkpoint.is_delivered(&object) {
                 cycle.objects_done += 1;
                 cycle.bytes_done += object.size;
                 continue;
@@ -245,7 +243,7 @@ pub(super) async fn run(
             cycle
                 .outstanding
                 .insert((object.last_modified_ms, object.key.clone()));
-            if !in_flight_keys.contains_key(&object.key) {
+            if !ledger.in_flight_keys.contains_key(&object.key) {
                 pending.push_back(object);
             }
         }
@@ -253,7 +251,7 @@ pub(super) async fn run(
             .make_contiguous()
             .sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
         if let Some(floor) = cycle.floor() {
-            checkpoint.raise_floor(floor);
+            ledger.checkpoint.raise_floor(floor);
         }
         report_progress(&metrics, &cycle);
         if !pending.is_empty() {
@@ -261,7 +259,7 @@ pub(super) async fn run(
             tracing::info!(component = %id, %bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "conductorone_s3: reading new objects");
         }
         let mut cycle = Some(cycle);
-        retry_soon = false;
+        ledger.retry_soon = false;
         let mut reads: VecDeque<ObjectRead> = VecDeque::new();
         let mut last_progress = Instant::now();
         loop {
@@ -270,7 +268,7 @@ pub(super) async fn run(
                 && reads.len() + unacknowledged.len() < settings.max_unacknowledged_objects
                 && let Some(object) = pending.pop_front()
             {
-                *in_flight_keys.entry(object.key.clone()).or_default() += 1;
+                *ledger.in_flight_keys.entry(object.key.clone()).or_default() += 1;
                 reads.push_back(reader.start(object, None));
             }
             let Some(mut read) = reads.pop_front() else {
@@ -283,16 +281,7 @@ pub(super) async fn run(
                     () = shutdown.cancelled() => break 'cycles,
                 };
                 if let Some(sent) = next {
-                    settle(
-                        &reader,
-                        &mut checkpoint,
-                        cycle.as_mut(),
-                        &mut in_flight_keys,
-                        &mut retry_soon,
-                        &id,
-                        sent,
-                    );
-                    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+                    ledger.settle(cycle.as_mut(), sent);
                 }
                 continue;
             };
@@ -305,8 +294,7 @@ pub(super) async fn run(
                     tokio::select! {
                         biased;
                         Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => {
-                            settle(&reader, &mut checkpoint, cycle.as_mut(), &mut in_flight_keys, &mut retry_soon, &id, sent);
-                            write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+                            ledger.settle(cycle.as_mut(), sent);
                         }
                         forwarded = &mut forward => break forwarded,
                     }
@@ -342,41 +330,24 @@ pub(super) async fn run(
         }
         // Caught up with this listing: settle what is acknowledged, then wait for the next.
         while let Some(sent) = next_ready(&mut unacknowledged) {
-            settle(
-                &reader,
-                &mut checkpoint,
-                cycle.as_mut(),
-                &mut in_flight_keys,
-                &mut retry_soon,
-                &id,
-                sent,
-            );
+            ledger.settle(cycle.as_mut(), sent);
         }
-        write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+        ledger.write();
         if let Some(cycle) = cycle.take() {
             report_progress(&metrics, &cycle);
-            if !caught_up_logged && unacknowledged.is_empty() && !retry_soon {
+            if !caught_up_logged && unacknowledged.is_empty() && !ledger.retry_soon {
                 caught_up_logged = true;
                 tracing::info!(component = %id, objects = cycle.objects_done, bytes = cycle.bytes_done, "conductorone_s3: caught up; following new objects");
             }
         }
-        let delay = if retry_soon {
+        let delay = if ledger.retry_soon {
             retry_backoff.next_delay()
         } else {
             retry_backoff.reset();
             settings.poll_interval
         };
         if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
-            settle(
-                &reader,
-                &mut checkpoint,
-                None,
-                &mut in_flight_keys,
-                &mut retry_soon,
-                &id,
-                sent,
-            );
-            write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
+            ledger.settle(None, sent);
         })
         .await
         {
@@ -387,21 +358,9 @@ pub(super) async fn run(
     // Release the output first: sinks that flush when their input closes then acknowledge.
     drop(out);
     while let Some(sent) = unacknowledged.next().await {
-        settle(
-            &reader,
-            &mut checkpoint,
-            None,
-            &mut in_flight_keys,
-            &mut retry_soon,
-            &id,
-            sent,
-        );
+        ledger.settle(None, sent);
     }
-    write_state(&writer, dedupe_writer.as_ref(), &reader, &checkpoint);
-    writer.finish().await;
-    if let Some(dedupe_writer) = dedupe_writer {
-        dedupe_writer.finish().await;
-    }
+    ledger.finish().await;
     Ok(())
 }
 
@@ -432,80 +391,96 @@ async fn wait<F: std::future::Future<Output = Sent>>(
     }
 }
 
-/// Records an object's fate (`retry_soon` if it must be read again soon).
-fn settle(
-    reader: &Reader,
-    checkpoint: &mut Checkpoint,
-    cycle: Option<&mut Cycle>,
-    in_flight_keys: &mut HashMap<String, usize>,
-    retry_soon: &mut bool,
-    id: &str,
-    sent: Sent,
-) {
-    let Sent {
-        object,
-        outcome,
-        held_uids,
-        status,
-    } = sent;
-    if let Some(count) = in_flight_keys.get_mut(&object.key) {
-        *count -= 1;
-        if *count == 0 {
-            in_flight_keys.remove(&object.key);
-        }
-    }
-    let metrics = reader.metrics();
-    let done = if outcome.gone {
-        true
-    } else if outcome.fetch_error.is_some() || outcome.interrupted {
-        false
-    } else {
-        match status {
-            BatchStatus::Delivered => true,
-            BatchStatus::Rejected => {
-                metrics.add("rejected_events_total", outcome.events);
-                tracing::error!(component = %id, object = %object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good; it is not read again");
-                true
-            }
-            BatchStatus::Errored => {
-                tracing::warn!(component = %id, object = %object.url(), "conductorone_s3: some events of this object were not delivered; it will be read again");
-                false
-            }
-        }
-    };
-    reader.settle_uids(&held_uids, done && !outcome.gone);
-    if done {
-        if !outcome.gone {
-            checkpoint.mark_delivered(&object, outcome.etag.clone());
-            metrics.add("objects_read_total", 1);
-        }
-        if let Some(cycle) = cycle {
-            cycle
-                .outstanding
-                .remove(&(object.last_modified_ms, object.key.clone()));
-            cycle.objects_done += 1;
-            cycle.bytes_done += object.size;
-            if let Some(floor) = cycle.floor() {
-                checkpoint.raise_floor(floor);
-            }
-            report_progress(metrics, cycle);
-        }
-    } else if outcome.fetch_error.is_some() || status == BatchStatus::Errored {
-        *retry_soon = true;
-    }
+/// What the list loop knows about delivered objects, and where it writes it down.
+struct Ledger<'a> {
+    reader: &'a Reader,
+    id: &'a str,
+    checkpoint: Checkpoint,
+    /// Objects being read or awaiting acknowledgement, by key (a key is not started twice).
+    in_flight_keys: HashMap<String, usize>,
+    /// An object failed and must be read again soon.
+    retry_soon: bool,
+    writer: StateWriter,
+    dedupe_writer: Option<StateWriter>,
 }
 
-fn write_state(
-    writer: &StateWriter,
-    dedupe_writer: Option<&StateWriter>,
-    reader: &Reader,
-    checkpoint: &Checkpoint,
-) {
-    let mut bytes = serde_json::to_vec_pretty(checkpoint).expect("a checkpoint serializes");
-    bytes.push(b'\n');
-    writer.update(bytes);
-    if let (Some(dedupe_writer), Some(state)) = (dedupe_writer, reader.dedupe_state()) {
-        dedupe_writer.update(state);
+impl Ledger<'_> {
+    /// Records an object's fate and hands the new state to the writers.
+    fn settle(&mut self, cycle: Option<&mut Cycle>, sent: Sent) {
+        let Sent {
+            object,
+            outcome,
+            held_uids,
+            status,
+        } = sent;
+        if let Some(count) = self.in_flight_keys.get_mut(&object.key) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_flight_keys.remove(&object.key);
+            }
+        }
+        let (reader, id) = (self.reader, self.id);
+        let metrics = reader.metrics();
+        let done = if outcome.gone {
+            true
+        } else if outcome.fetch_error.is_some() || outcome.interrupted {
+            false
+        } else {
+            match status {
+                BatchStatus::Delivered => true,
+                BatchStatus::Rejected => {
+                    metrics.add("rejected_events_total", outcome.events);
+                    tracing::error!(component = %id, object = %object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good; it is not read again");
+                    true
+                }
+                BatchStatus::Errored => {
+                    tracing::warn!(component = %id, object = %object.url(), "conductorone_s3: some events of this object were not delivered; it will be read again");
+                    false
+                }
+            }
+        };
+        reader.settle_uids(&held_uids, done && !outcome.gone);
+        if done {
+            if !outcome.gone {
+                self.checkpoint
+                    .mark_delivered(&object, outcome.etag.clone());
+                metrics.add("objects_read_total", 1);
+            }
+            if let Some(cycle) = cycle {
+                cycle
+                    .outstanding
+                    .remove(&(object.last_modified_ms, object.key.clone()));
+                cycle.objects_done += 1;
+                cycle.bytes_done += object.size;
+                if let Some(floor) = cycle.floor() {
+                    self.checkpoint.raise_floor(floor);
+                }
+                report_progress(metrics, cycle);
+            }
+        } else if outcome.fetch_error.is_some() || status == BatchStatus::Errored {
+            self.retry_soon = true;
+        }
+        self.write();
+    }
+
+    /// Hands the current state to the writers (they coalesce and write in the background).
+    fn write(&self) {
+        let mut bytes =
+            serde_json::to_vec_pretty(&self.checkpoint).expect("a checkpoint serializes");
+        bytes.push(b'\n');
+        self.writer.update(bytes);
+        if let (Some(writer), Some(state)) = (&self.dedupe_writer, self.reader.dedupe_state()) {
+            writer.update(state);
+        }
+    }
+
+    /// Writes the final state and stops the writers.
+    async fn finish(self) {
+        self.write();
+        self.writer.finish().await;
+        if let Some(writer) = self.dedupe_writer {
+            writer.finish().await;
+        }
     }
 }
 
