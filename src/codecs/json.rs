@@ -10,6 +10,7 @@ use std::fmt;
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use smallvec::SmallVec;
 use vrl::compiler::prelude::NotNan;
 use vrl::value::{KeyString, ObjectMap, Value};
 
@@ -101,11 +102,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        // serde_json gives no length hint: gather the items on the stack, then allocate the
+        // array once at its final size (not 0 -> 4 -> 8 -> ... as pushes would).
+        let mut items: SmallVec<[Value; 8]> = SmallVec::new();
         while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
-        Ok(Value::Array(items))
+        Ok(Value::Array(items.into_vec()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -118,6 +121,96 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
+/// Appends `value` as compact JSON to `out`, byte for byte what `serde_json::to_writer` writes
+/// for it.
+///
+/// Encoding is a large share of a JSON pipeline's work. Through serde, every value goes through
+/// generic dispatch and every string through a byte-by-byte escaping loop; here objects, arrays
+/// and the common strings (nothing to escape: scanned in vectorizable chunks, then copied in one
+/// go) are written directly. Strings that need escapes, numbers and timestamps still go through
+/// serde_json, so their output is serde_json's exactly.
+pub fn write_compact(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(object) => {
+            out.push(b'{');
+            for (index, (key, field)) in object.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_str(key.as_str(), out);
+                out.push(b':');
+                write_compact(field, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_compact(item, out);
+            }
+            out.push(b']');
+        }
+        Value::String(text) => write_str(text, out),
+        Value::Bytes(_) => {
+            if let Some(text) = value.to_str_lossy() {
+                write_str(&text, out);
+            }
+        }
+        Value::Boolean(true) => out.extend_from_slice(b"true"),
+        Value::Boolean(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Integer(_) | Value::Float(_) | Value::Timestamp(_) | Value::Regex(_) => {
+            // Writing into a Vec cannot fail, and vrl's floats are never NaN.
+            let result = serde_json::to_writer(&mut *out, value);
+            debug_assert!(result.is_ok());
+        }
+    }
+}
+
+/// A JSON string: copied as is when nothing in it needs escaping, else escaped by serde_json.
+fn write_str(text: &str, out: &mut Vec<u8>) {
+    if needs_escape(text.as_bytes()) {
+        let result = serde_json::to_writer(&mut *out, text);
+        debug_assert!(result.is_ok());
+        return;
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// Whether `bytes` hold a character JSON requires escaped: `"`, `\\` or a control character.
+///
+/// Checks 8 bytes per step with word arithmetic (most strings are short, too short for SIMD
+/// loops to pay off): a byte `b` of word `w` is flagged when `b < 0x20`, or when it equals
+/// `"` or `\\` (then `w ^ repeat(c)` has a zero byte). The tests are exact about whether any
+/// byte matches, which is all that is asked here.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let any_below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        if any_below(word, 0x20)
+            || any_below(word ^ (ONES * u64::from(b'"')), 1)
+            || any_below(word ^ (ONES * u64::from(b'\\')), 1)
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +221,82 @@ mod tests {
         let ours = from_bytes(&Bytes::from(text)).unwrap();
         let standard: Value = serde_json::from_str(text).unwrap();
         assert_eq!(ours, standard);
+    }
+
+    #[test]
+    fn writes_what_serde_json_writes() {
+        let mut object = ObjectMap::new();
+        object.insert(
+            KeyString::from("plain"),
+            Value::from("hello world, long enough to fill chunks"),
+        );
+        object.insert(
+            KeyString::from("quo\"te\n"),
+            Value::from("a \"b\" \\ c\u{1}\u{7f}\t é ✓ end"),
+        );
+        object.insert(
+            KeyString::from("bytes"),
+            Value::Bytes(Bytes::from_static(b"ok")),
+        );
+        object.insert(
+            KeyString::from("invalid"),
+            Value::Bytes(Bytes::from_static(b"bad \xff byte")),
+        );
+        object.insert(KeyString::from("int"), Value::Integer(-42));
+        object.insert(
+            KeyString::from("float"),
+            Value::Float(NotNan::new(1.0).unwrap()),
+        );
+        object.insert(
+            KeyString::from("float2"),
+            Value::Float(NotNan::new(-2.5e-10).unwrap()),
+        );
+        object.insert(
+            KeyString::from("bools"),
+            Value::Array(vec![true.into(), false.into(), Value::Null]),
+        );
+        object.insert(
+            KeyString::from("empty_obj"),
+            Value::Object(ObjectMap::new()),
+        );
+        object.insert(KeyString::from("empty_arr"), Value::Array(Vec::new()));
+        object.insert(
+            KeyString::from("ts"),
+            Value::Timestamp(chrono::DateTime::from_timestamp_millis(1_767_225_602_829).unwrap()),
+        );
+        let long_escape = format!("{}\u{1f}", "x".repeat(40));
+        object.insert(
+            KeyString::from("late_control"),
+            Value::from(long_escape.as_str()),
+        );
+        let value = Value::Object(object);
+        let mut ours = Vec::new();
+        write_compact(&value, &mut ours);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+        // Every special byte at every position of a word, and bytes just around them.
+        for special in [b'"', b'\\', 0x00, 0x1f, 0x7f, 0x20, 0x21, 0x5b, 0x5d, 0xc3] {
+            for at in 0..17 {
+                let mut bytes = vec![b'a'; 17];
+                bytes[at] = special;
+                let expected = special < 0x20 || special == b'"' || special == b'\\';
+                assert_eq!(needs_escape(&bytes), expected, "{special:#x} at {at}");
+            }
+        }
+        for special in [
+            "",
+            "\"",
+            "\\",
+            "\u{0}",
+            "0123456789abcde\"",
+            "0123456789abcdef\u{1}",
+        ] {
+            let mut ours = Vec::new();
+            write_compact(&Value::from(special), &mut ours);
+            assert_eq!(ours, serde_json::to_vec(special).unwrap(), "{special:?}");
+        }
     }
 
     #[test]

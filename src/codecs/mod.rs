@@ -370,12 +370,12 @@ impl Encoder {
             return;
         }
         // Serializing a `Value` into a Vec cannot fail (keys are strings, floats are finite).
-        let result = if self.pretty {
-            serde_json::to_writer_pretty(&mut *out, value)
+        if self.pretty {
+            let result = serde_json::to_writer_pretty(&mut *out, value);
+            debug_assert!(result.is_ok());
         } else {
-            serde_json::to_writer(&mut *out, value)
-        };
-        debug_assert!(result.is_ok());
+            json::write_compact(value, out);
+        }
     }
 
     fn filter_fields(&self, value: &Value) -> Value {

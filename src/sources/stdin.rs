@@ -19,7 +19,7 @@ use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, FramingConfig, Li
 use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
 use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
-use crate::topology::fanout::Fanout;
+use crate::topology::fanout::{Fanout, FusedChain};
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
 
 /// `[sources.ID] type = "stdin"`.
@@ -153,9 +153,16 @@ pub async fn read_lines(
     let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<(usize, BatchStatusReceiver)>();
     // The output travels from task to task; the first task finds it here.
     let (first_turn, mut turn) = oneshot::channel::<Fanout>();
+    // The transforms fused into our output run in the decoding tasks, in parallel, before
+    // the ordered send: each batch is decoded and transformed on one core. One instance per
+    // task in flight (transforms keep state, such as VRL's runtime).
+    let mut out = cx.out;
+    let chains = out
+        .take_chain()
+        .map(|chain| Arc::new(ChainPool::new(chain)));
     // Moved, not cloned: once the last task is done with it, downstream sees the end of input
     // (a sink that batches until its input ends must not wait for our acknowledgements).
-    let _ = first_turn.send(cx.out);
+    let _ = first_turn.send(out);
     let mut tasks: std::collections::VecDeque<JoinHandle<Result<(), ComponentError>>> =
         std::collections::VecDeque::new();
 
@@ -190,16 +197,22 @@ pub async fn read_lines(
             let acks = acks_tx.clone();
             let invalid = Arc::clone(&invalid);
             let metrics = Arc::clone(&cx.metrics);
+            let chains = chains.clone();
             tasks.push_back(tokio::task::spawn(async move {
                 let decoded = decode(frames, codec, source_id, notifier);
+                let count = decoded.events.len();
+                let events = match &chains {
+                    Some(chains) => chains.apply(decoded.events),
+                    None => decoded.events,
+                };
                 let Ok(mut out) = my_turn.await else {
                     // An earlier task failed and dropped the output: stop here too.
                     return Err(ComponentError("stdin: output lost".into()));
                 };
                 log_invalid_lines(&decoded.invalid_lines, &invalid, &metrics);
-                metrics.received(decoded.events.len());
-                let _ = acks.send((decoded.events.len(), receiver));
-                let sent = out.send(decoded.events).await;
+                metrics.received(count);
+                let _ = acks.send((count, receiver));
+                let sent = out.send(events).await;
                 let _ = next_turn.send(out);
                 drop(permit);
                 sent.map_err(|e| ComponentError(format!("stdin: {e}")))
@@ -232,6 +245,41 @@ pub async fn read_lines(
         )));
     }
     Ok(())
+}
+
+/// Instances of a [`FusedChain`] for the decoding tasks: each takes an idle one (a new copy
+/// when all are busy) and puts it back.
+struct ChainPool {
+    /// The first instance, then the idle ones.
+    idle: std::sync::Mutex<Vec<FusedChain>>,
+}
+
+impl ChainPool {
+    fn new(chain: FusedChain) -> Self {
+        Self {
+            idle: std::sync::Mutex::new(vec![chain]),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FusedChain>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn apply(&self, batch: Batch) -> Batch {
+        let mut chain = {
+            let mut idle = self.lock();
+            if idle.len() > 1 {
+                idle.pop()
+            } else {
+                // Keep one idle instance to copy from.
+                idle.first().cloned()
+            }
+        }
+        .expect("the pool keeps an instance");
+        let batch = chain.apply(batch);
+        self.lock().push(chain);
+        batch
+    }
 }
 
 async fn join(task: JoinHandle<Result<(), ComponentError>>) -> Result<(), ComponentError> {

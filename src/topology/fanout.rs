@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::ack::BatchStatus;
+use crate::component::SyncTransform;
 use crate::event::{Batch, finish_batch};
 use crate::metrics::ComponentMetrics;
 
@@ -15,6 +16,9 @@ pub struct ClosedError;
 
 /// The consumers of one output. A batch goes to each of them (a clone to all but the last;
 /// clones carry finalizers of their own, so the source hears from every copy).
+///
+/// A source's output may carry a [`FusedChain`]: the synchronous transforms that only this
+/// output feeds, run on each batch before it is sent (see [`Fanout::with_chain`]).
 #[derive(Clone, Debug, Default)]
 pub struct Fanout {
     targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
@@ -22,6 +26,83 @@ pub struct Fanout {
     /// Whether a consumer has stopped (and was removed): every later batch misses its copy
     /// for that consumer, so it cannot be reported as delivered.
     lost_consumer: bool,
+    chain: Option<FusedChain>,
+}
+
+/// A linear run of synchronous transforms, each with a single input and only a default
+/// output, run where the batch already is instead of in tasks of their own.
+///
+/// A transform in its own task gets each batch through a channel, and the batch often moves
+/// to another core on the way: reading events another core just built costs more than the
+/// transforms themselves (on the core benchmark, decoding, remap and filter on one core
+/// per batch saved a third of the pipeline's CPU time). The transforms keep their metrics.
+#[derive(Default)]
+pub struct FusedChain {
+    stages: Vec<(Box<dyn SyncTransform>, Arc<ComponentMetrics>)>,
+    /// The producer's metrics, when the chain was taken out of its [`Fanout`]: its `sent`
+    /// counts batches as they enter the chain.
+    producer: Option<Arc<ComponentMetrics>>,
+}
+
+impl FusedChain {
+    /// A chain of `stages`, in order, each with its component's metrics.
+    pub fn new(stages: Vec<(Box<dyn SyncTransform>, Arc<ComponentMetrics>)>) -> Self {
+        Self {
+            stages,
+            producer: None,
+        }
+    }
+
+    /// Whether the chain has no transform.
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Runs every transform over `batch`; returns what the last one outputs.
+    pub fn apply(&mut self, mut batch: Batch) -> Batch {
+        if let Some(producer) = &self.producer
+            && !batch.is_empty()
+        {
+            producer.sent(batch.len());
+        }
+        for (transform, metrics) in &mut self.stages {
+            if batch.is_empty() {
+                break;
+            }
+            metrics.received(batch.len());
+            let mut outputs = [Vec::new()];
+            let discarded = transform.transform(batch, &mut outputs);
+            metrics.discarded(discarded);
+            let [output] = outputs;
+            batch = output;
+            if !batch.is_empty() {
+                metrics.sent(batch.len());
+            }
+        }
+        batch
+    }
+}
+
+impl Clone for FusedChain {
+    /// Another instance, for another task: fresh transform state, the same metrics.
+    fn clone(&self) -> Self {
+        Self {
+            stages: self
+                .stages
+                .iter()
+                .map(|(transform, metrics)| (transform.clone_box(), Arc::clone(metrics)))
+                .collect(),
+            producer: self.producer.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FusedChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FusedChain")
+            .field("stages", &self.stages.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fanout {
@@ -34,7 +115,24 @@ impl Fanout {
             targets,
             metrics,
             lost_consumer: false,
+            chain: None,
         }
+    }
+
+    /// Runs `chain` on every batch before sending it. The output's metrics still count the
+    /// batches as they were before the chain.
+    pub fn with_chain(mut self, chain: FusedChain) -> Self {
+        self.chain = (!chain.is_empty()).then_some(chain);
+        self
+    }
+
+    /// Takes the fused transforms out, for a source that runs them itself (on several
+    /// batches at once, one instance per task: see [`FusedChain`]'s `Clone`) and then sends
+    /// their output here. The chain then counts this output's sent events as they enter it.
+    pub fn take_chain(&mut self) -> Option<FusedChain> {
+        let mut chain = self.chain.take()?;
+        chain.producer = self.metrics.take();
+        Some(chain)
     }
 
     /// Whether nothing consumes this output (its events are discarded as handled).
@@ -52,6 +150,13 @@ impl Fanout {
         }
         if let Some(metrics) = &self.metrics {
             metrics.sent(batch.len());
+        }
+        let batch = match &mut self.chain {
+            Some(chain) => chain.apply(batch),
+            None => batch,
+        };
+        if batch.is_empty() {
+            return Ok(());
         }
         if self.lost_consumer {
             report_missing_copy(&batch);
@@ -101,5 +206,84 @@ fn report_missing_copy(batch: &Batch) {
             .finalizers
             .clone()
             .finalize(BatchStatus::Errored);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use vrl::value::Value;
+
+    /// Keeps every other event, finalizing the others as delivered.
+    #[derive(Clone)]
+    struct EveryOther;
+
+    impl SyncTransform for EveryOther {
+        fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
+            let mut discarded = 0;
+            for (index, event) in batch.into_iter().enumerate() {
+                if index % 2 == 0 {
+                    outputs[0].push(event);
+                } else {
+                    discarded += 1;
+                    event.finish(BatchStatus::Delivered);
+                }
+            }
+            discarded
+        }
+
+        fn clone_box(&self) -> Box<dyn SyncTransform> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fused_chain_runs_before_sending_and_keeps_every_metric() {
+        let source = Arc::new(ComponentMetrics::default());
+        let first = Arc::new(ComponentMetrics::default());
+        let second = Arc::new(ComponentMetrics::default());
+        let (sender, mut receiver) = mpsc::channel(4);
+        let chain = FusedChain::new(vec![
+            (Box::new(EveryOther), Arc::clone(&first)),
+            (Box::new(EveryOther), Arc::clone(&second)),
+        ]);
+        let mut fanout = Fanout::new(vec![(Arc::from("sink"), sender)], Some(Arc::clone(&source)))
+            .with_chain(chain);
+        let batch: Batch = (0..8).map(|i| Event::new(Value::Integer(i))).collect();
+        fanout.send(batch).await.unwrap();
+        let received = receiver.recv().await.unwrap();
+        let values: Vec<Value> = received.into_iter().map(|event| event.value).collect();
+        assert_eq!(values, vec![Value::Integer(0), Value::Integer(4)]);
+        assert_eq!(
+            source
+                .sent_events
+                .load(std::sync::atomic::Ordering::Relaxed),
+            8
+        );
+        for (metrics, expected) in [(&first, (8, 4, 4)), (&second, (4, 2, 2))] {
+            let got = (
+                metrics
+                    .received_events
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                metrics
+                    .sent_events
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                metrics
+                    .discarded_events
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
+            assert_eq!(got, expected);
+        }
+        // Taken out, the chain counts the producer's sent events itself.
+        let mut chain = fanout.take_chain().unwrap();
+        let out = chain.apply((0..2).map(|i| Event::new(Value::Integer(i))).collect());
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            source
+                .sent_events
+                .load(std::sync::atomic::Ordering::Relaxed),
+            10
+        );
     }
 }

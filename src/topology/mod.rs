@@ -23,7 +23,7 @@ use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
-use fanout::Fanout;
+use fanout::{Fanout, FusedChain};
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
 /// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events
@@ -227,6 +227,8 @@ pub async fn run(
 
     let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
     let mut errors = Vec::new();
+    let chains = fused_chains(config, graph);
+    let fused: BTreeSet<&str> = chains.values().flatten().copied().collect();
 
     for (id, sink) in &config.sinks {
         let name = format!("sinks.{id}");
@@ -244,6 +246,9 @@ pub async fn run(
         }
     }
     for (id, transform) in &config.transforms {
+        if fused.contains(id.as_str()) {
+            continue;
+        }
         let name = format!("transforms.{id}");
         let metrics = registry.component(&name);
         let declared = transform.config.component().outputs();
@@ -278,22 +283,47 @@ pub async fn run(
     for (id, source) in &config.sources {
         let name = format!("sources.{id}");
         let metrics = registry.component(&name);
+        let chain_ids = chains.get(id.as_str()).cloned().unwrap_or_default();
+        let mut stages = Vec::with_capacity(chain_ids.len());
+        for transform_id in &chain_ids {
+            let transform = &config.transforms[*transform_id];
+            match transform.config.component().build() {
+                Ok(function) => stages.push((
+                    function,
+                    registry.component(&format!("transforms.{transform_id}")),
+                )),
+                Err(error) => errors.push(build_error(
+                    "transforms",
+                    transform_id,
+                    &transform.origin,
+                    error,
+                )),
+            }
+        }
+        // The source's events leave from the last fused transform's output.
+        let last = chain_ids.last().map_or(id.as_str(), |last| *last);
+        let out = fanout_for(
+            &OutputId {
+                component: last.to_owned(),
+                port: None,
+            },
+            Arc::clone(&metrics),
+        )
+        .with_chain(FusedChain::new(stages));
         let cx = SourceContext {
             id: Arc::from(id.as_str()),
-            out: fanout_for(
-                &OutputId {
-                    component: id.clone(),
-                    port: None,
-                },
-                Arc::clone(&metrics),
-            ),
+            out,
             shutdown: token.clone(),
             data_dir: config.data_dir.clone(),
             acknowledgements: acknowledging.contains(id.as_str()),
             metrics,
         };
         match source.config.component().build(cx) {
-            Ok(task) => spawn_component(&mut tasks, name, task),
+            // With a build error the pipeline does not start: its sources must not run at
+            // all (a source whose fused transform failed to build would send straight past
+            // it to the sinks). Building the rest still reports every error.
+            Ok(task) if errors.is_empty() => spawn_component(&mut tasks, name, task),
+            Ok(_) => {}
             Err(error) => errors.push(build_error("sources", id, &source.origin, error)),
         }
     }
@@ -314,6 +344,7 @@ pub async fn run(
             config
                 .transforms
                 .keys()
+                .filter(|id| !fused.contains(id.as_str()))
                 .map(|id| format!("transforms.{id}")),
         )
         .chain(config.sinks.keys().map(|id| format!("sinks.{id}")))
@@ -364,6 +395,47 @@ pub async fn run(
         }),
         None => Ok(RunSummary { metrics }),
     }
+}
+
+/// For each source, the transforms it runs itself (see [`FusedChain`]), in order: following
+/// the source's output while it feeds exactly one transform that reads nothing else and has
+/// only a default output. Nothing is fused when `C1_TRANSFORM_WORKERS` asks for parallel
+/// transform workers.
+fn fused_chains<'a>(config: &'a Config, graph: &Graph) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut chains = BTreeMap::new();
+    if transform_workers() > 1 {
+        return chains;
+    }
+    for source in config.sources.keys() {
+        let mut chain: Vec<&str> = Vec::new();
+        let mut current = source.as_str();
+        loop {
+            let output = OutputId {
+                component: current.to_owned(),
+                port: None,
+            };
+            let mut consumers = graph
+                .inputs
+                .iter()
+                .filter(|(_, inputs)| inputs.contains(&output));
+            let (Some((consumer, inputs)), None) = (consumers.next(), consumers.next()) else {
+                break;
+            };
+            let Some((id, transform)) = config.transforms.get_key_value(consumer) else {
+                break;
+            };
+            let outputs = transform.config.component().outputs();
+            if inputs.len() != 1 || !outputs.default || !outputs.named.is_empty() {
+                break;
+            }
+            chain.push(id.as_str());
+            current = id.as_str();
+        }
+        if !chain.is_empty() {
+            chains.insert(source.as_str(), chain);
+        }
+    }
+    chains
 }
 
 fn spawn_component(
@@ -435,4 +507,73 @@ pub async fn healthcheck_all(config: &Config) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(name, result)| result.err().map(|e| (name, e.to_string())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chains_of(text: &str) -> BTreeMap<String, Vec<String>> {
+        let config = Config::from_toml(text, std::path::Path::new("test.toml"), &|_| None)
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        let graph = crate::config::graph::check(&config).unwrap_or_else(|e| panic!("{e}"));
+        fused_chains(&config, &graph)
+            .into_iter()
+            .map(|(source, chain)| {
+                let chain = chain.into_iter().map(str::to_owned).collect();
+                (source.to_owned(), chain)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fuses_only_linear_single_input_default_output_transforms() {
+        // in -> a -> b -> out: both fused. c reads two outputs, r has named outputs.
+        let text = r#"
+[sources.in]
+type = "stdin"
+[sources.other]
+type = "stdin"
+[transforms.a]
+type = "remap"
+inputs = ["in"]
+source = ".x = 1"
+[transforms.b]
+type = "filter"
+inputs = ["a"]
+condition = "true"
+[transforms.r]
+type = "route"
+inputs = ["other"]
+route.yes = "true"
+[transforms.c]
+type = "filter"
+inputs = ["b", "r.yes"]
+condition = "true"
+[sinks.out]
+type = "blackhole"
+inputs = ["c"]
+"#;
+        let chains = chains_of(text);
+        assert_eq!(
+            chains,
+            BTreeMap::from([("in".to_owned(), vec!["a".to_owned(), "b".to_owned()])])
+        );
+    }
+
+    #[test]
+    fn does_not_fuse_an_output_read_twice() {
+        let text = r#"
+[sources.in]
+type = "stdin"
+[transforms.a]
+type = "remap"
+inputs = ["in"]
+source = ".x = 1"
+[sinks.out]
+type = "blackhole"
+inputs = ["in", "a"]
+"#;
+        assert!(chains_of(text).is_empty());
+    }
 }
