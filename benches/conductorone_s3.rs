@@ -28,13 +28,10 @@ mod s3_server;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{
-    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, blackhole_count, describe_wait_status,
-    ensure_workload, env_number, median, own_cpu_secs, run_stdin_blackhole, timeval_secs, verdict,
-    wait_for_exit,
+    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, SourceRun, ensure_workload, env_number, median,
+    run_source_until, run_stdin_blackhole, verdict,
 };
 use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 
@@ -91,11 +88,6 @@ fn upload(
     }
 }
 
-struct Run {
-    child: Measurement,
-    server_cpu_secs: f64,
-}
-
 /// Files the checkpoint lists as delivered.
 fn delivered_files(checkpoint: &Path) -> usize {
     fs::read(checkpoint)
@@ -106,58 +98,18 @@ fn delivered_files(checkpoint: &Path) -> usize {
 }
 
 /// One backfill from a fresh data_dir, stopped once the checkpoint lists every file.
-fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<Run> {
+fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<SourceRun> {
     let data_dir = dir.join("data");
     let _ = fs::remove_dir_all(&data_dir);
-    let log = dir.join("s3.log");
     let checkpoint = data_dir.join("export").join("objects.json");
-    let server_before = own_cpu_secs();
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["--config"])
-        .arg(dir.join("s3.toml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&log)?))
-        .spawn()?;
-    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
-    let deadline = started + Duration::from_secs(600);
-    while delivered_files(&checkpoint) < files {
-        if Instant::now() > deadline {
-            // SAFETY: our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = wait_for_exit(pid);
-            return Err("the backfill did not finish within 600 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let wall_secs = started.elapsed().as_secs_f64();
-    let server_cpu_secs = own_cpu_secs() - server_before;
-    // SAFETY: our own child, not reaped yet.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let (status, usage) = wait_for_exit(pid)?;
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!(
-            "conductorone_s3 pipeline failed ({}); see {}",
-            describe_wait_status(status),
-            log.display()
-        )
-        .into());
-    }
-    let count = blackhole_count(&log)?;
-    if count != events {
-        return Err(
-            format!("conductorone_s3 pipeline delivered {count} events, not {events}").into(),
-        );
-    }
-    Ok(Run {
-        child: Measurement {
-            cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-            wall_secs,
-            max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-        },
-        server_cpu_secs,
-    })
+    run_source_until(
+        binary,
+        &dir.join("s3.toml"),
+        &dir.join("s3.log"),
+        &[],
+        events,
+        || delivered_files(&checkpoint) >= files,
+    )
 }
 
 fn run(bench_mode: bool) -> BenchResult<bool> {

@@ -26,14 +26,12 @@ mod common;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
 use c1_server::{FakeC1, StoredEvent};
 use common::{
-    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, blackhole_count, describe_wait_status,
-    ensure_workload, env_number, median, own_cpu_secs, run_stdin_blackhole, timeval_secs, verdict,
-    wait_for_exit,
+    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, SourceRun, ensure_workload, env_number, median,
+    run_source_until, run_stdin_blackhole, verdict,
 };
 
 const DEFAULT_EVENTS: u64 = 200_000;
@@ -76,11 +74,6 @@ fn load_events(path: &Path) -> BenchResult<Vec<StoredEvent>> {
     Ok(events)
 }
 
-struct Run {
-    child: Measurement,
-    server_cpu_secs: f64,
-}
-
 /// One conductorone backfill from a fresh data_dir, stopped once the checkpoint is at `last_uid`.
 fn run_conductorone(
     binary: &Path,
@@ -88,64 +81,23 @@ fn run_conductorone(
     secret: &str,
     last_uid: &str,
     events: u64,
-) -> BenchResult<Run> {
+) -> BenchResult<SourceRun> {
     let data_dir = dir.join("data");
     let _ = fs::remove_dir_all(&data_dir);
-    let log = dir.join("c1.log");
     let checkpoint = data_dir.join("c1").join("checkpoint.json");
-    let server_before = own_cpu_secs();
-    let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["--config"])
-        .arg(dir.join("c1.toml"))
-        .env("C1_BENCH_SECRET", secret)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&log)?))
-        .spawn()?;
-    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
-    let deadline = started + Duration::from_secs(600);
-    loop {
-        let done = fs::read(&checkpoint)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .is_some_and(|c| c["last_uid"] == last_uid);
-        if done {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = wait_for_exit(pid);
-            return Err("the backfill did not finish within 600 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let wall_secs = started.elapsed().as_secs_f64();
-    let server_cpu_secs = own_cpu_secs() - server_before;
-    // SAFETY: our own child, not reaped yet.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let (status, usage) = wait_for_exit(pid)?;
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!(
-            "conductorone pipeline failed ({}); see {}",
-            describe_wait_status(status),
-            log.display()
-        )
-        .into());
-    }
-    let count = blackhole_count(&log)?;
-    if count != events {
-        return Err(format!("conductorone pipeline delivered {count} events, not {events}").into());
-    }
-    Ok(Run {
-        child: Measurement {
-            cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-            wall_secs,
-            max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    run_source_until(
+        binary,
+        &dir.join("c1.toml"),
+        &dir.join("c1.log"),
+        &[("C1_BENCH_SECRET", secret)],
+        events,
+        || {
+            fs::read(&checkpoint)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .is_some_and(|c| c["last_uid"] == last_uid)
         },
-        server_cpu_secs,
-    })
+    )
 }
 
 fn run(bench_mode: bool) -> BenchResult<bool> {

@@ -451,3 +451,71 @@ pub fn run_stdin_blackhole(
         max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
     })
 }
+
+/// A source benchmark's pipeline run: the child's measurement, and the CPU this process (the
+/// server it runs for the source) used meanwhile.
+pub struct SourceRun {
+    /// The pipeline child (wall time up to `done`).
+    pub child: Measurement,
+    /// This process's CPU from the start until `done`.
+    pub server_cpu_secs: f64,
+}
+
+/// Runs `binary --config <config>` (standard input and output closed, standard error to `log`,
+/// `envs` set) until `done()` holds (polled every 2 ms, at most 600 s), then stops it with
+/// SIGTERM and checks that it exits 0 and that its blackhole counted exactly `events`.
+pub fn run_source_until(
+    binary: &Path,
+    config: &Path,
+    log: &Path,
+    envs: &[(&str, &str)],
+    events: u64,
+    mut done: impl FnMut() -> bool,
+) -> BenchResult<SourceRun> {
+    let server_before = own_cpu_secs();
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(binary)
+        .args(["--config"])
+        .arg(config)
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::fs::File::create(log)?))
+        .spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| "pid out of range")?;
+    let deadline = started + std::time::Duration::from_secs(600);
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = wait_for_exit(pid);
+            return Err("the backfill did not finish within 600 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    let server_cpu_secs = own_cpu_secs() - server_before;
+    // SAFETY: our own child, not reaped yet.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (status, usage) = wait_for_exit(pid)?;
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!(
+            "the pipeline failed ({}); see {}",
+            describe_wait_status(status),
+            log.display()
+        )
+        .into());
+    }
+    let count = blackhole_count(log)?;
+    if count != events {
+        return Err(format!("the pipeline delivered {count} events, not {events}").into());
+    }
+    Ok(SourceRun {
+        child: Measurement {
+            cpu_secs: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
+            wall_secs,
+            max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        },
+        server_cpu_secs,
+    })
+}
