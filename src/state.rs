@@ -44,76 +44,69 @@ pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 /// exiting).
 const FINAL_ATTEMPTS: u32 = 3;
 
+/// Content handed to the writer, with its sequence number.
+type Update = Option<(u64, Arc<Vec<u8>>)>;
+
 /// A task that writes the newest content handed to it, off the caller's task, coalescing
 /// updates that arrive while a write is in progress and retrying failed writes with backoff.
+/// Each update carries a sequence number; [`persisted`](Self::persisted) tells the highest one
+/// on disk (a source bounds how far it runs ahead of its stored checkpoint with it).
 pub struct StateWriter {
-    latest: watch::Sender<Option<Arc<Vec<u8>>>>,
+    latest: watch::Sender<Update>,
+    persisted: watch::Receiver<u64>,
+    next_seq: std::sync::atomic::AtomicU64,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl StateWriter {
     /// A writer of `path`; `what` names the file in logs. Each write counts in `metrics` as
-    /// `checkpoints_total`, each failure as an error.
+    /// `checkpoints_total`, each failure as an error. At most one write every `min_interval`;
+    /// failed writes are retried after `backoff`'s delays.
     pub fn spawn(
         path: std::path::PathBuf,
         what: &'static str,
         metrics: Arc<ComponentMetrics>,
         min_interval: Duration,
+        backoff: Backoff,
     ) -> Self {
-        let (latest, mut updates) = watch::channel::<Option<Arc<Vec<u8>>>>(None);
-        let task = tokio::spawn(async move {
-            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-            let mut closed = false;
-            while !closed {
-                closed = updates.changed().await.is_err();
-                let mut failures_after_close = 0;
-                loop {
-                    let Some(bytes) = updates.borrow_and_update().clone() else {
-                        break;
-                    };
-                    let target = path.clone();
-                    let result = tokio::task::spawn_blocking(move || write_atomic(&target, &bytes))
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                        .and_then(|r| r);
-                    match result {
-                        Ok(()) => {
-                            backoff.reset();
-                            metrics.add("checkpoints_total", 1);
-                            if !closed {
-                                tokio::time::sleep(min_interval).await;
-                            }
-                            break;
-                        }
-                        Err(error) => {
-                            metrics.error();
-                            closed = closed || updates.has_changed().is_err();
-                            if closed {
-                                failures_after_close += 1;
-                                if failures_after_close >= FINAL_ATTEMPTS {
-                                    tracing::error!(%error, path = %path.display(), "giving up on writing the final {what}; the work after the last one written will be done again on the next start");
-                                    break;
-                                }
-                            }
-                            let delay = backoff.next_delay();
-                            tracing::error!(%error, path = %path.display(), retry_in_ms = delay.as_millis() as u64, "cannot write the {what}");
-                            tokio::time::sleep(if closed {
-                                delay.min(Duration::from_secs(1))
-                            } else {
-                                delay
-                            })
-                            .await;
-                        }
-                    }
-                }
-            }
-        });
-        Self { latest, task }
+        let (latest, updates) = watch::channel::<Update>(None);
+        let (persisted_tx, persisted) = watch::channel(0u64);
+        let task = tokio::spawn(write_loop(
+            path,
+            what,
+            metrics,
+            min_interval,
+            backoff,
+            updates,
+            persisted_tx,
+        ));
+        Self {
+            latest,
+            persisted,
+            next_seq: std::sync::atomic::AtomicU64::new(0),
+            task,
+        }
     }
 
-    /// Hands over new content; only the newest content not yet written is written.
+    /// Hands over new content (numbered after the previous update); only the newest content
+    /// not yet written is written.
     pub fn update(&self, bytes: Vec<u8>) {
-        self.latest.send_replace(Some(Arc::new(bytes)));
+        let seq = self
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.update_at(seq, bytes);
+    }
+
+    /// Hands over new content numbered `seq` by the caller (increasing; do not mix with
+    /// [`update`](Self::update)).
+    pub fn update_at(&self, seq: u64, bytes: Vec<u8>) {
+        self.latest.send_replace(Some((seq, Arc::new(bytes))));
+    }
+
+    /// The sequence number of the newest content on disk (0 before the first write).
+    pub fn persisted(&self) -> &watch::Receiver<u64> {
+        &self.persisted
     }
 
     /// Writes the last content handed over, then stops.
@@ -121,6 +114,87 @@ impl StateWriter {
         drop(self.latest);
         if let Err(error) = self.task.await {
             tracing::error!(%error, "the state writer failed");
+        }
+    }
+}
+
+async fn write_loop(
+    path: std::path::PathBuf,
+    what: &'static str,
+    metrics: Arc<ComponentMetrics>,
+    min_interval: Duration,
+    mut backoff: Backoff,
+    mut updates: watch::Receiver<Update>,
+    persisted: watch::Sender<u64>,
+) {
+    let mut written = 0u64;
+    let mut closed = false;
+    while !closed {
+        closed = updates.changed().await.is_err();
+        let mut failures_after_close = 0;
+        loop {
+            // Always the newest content: one handed over during a retry wins.
+            let next = updates.borrow_and_update().clone();
+            let Some((seq, bytes)) = next.filter(|(seq, _)| *seq > written) else {
+                break;
+            };
+            let target = path.clone();
+            let result = tokio::task::spawn_blocking(move || write_atomic(&target, &bytes))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r);
+            match result {
+                Ok(()) => {
+                    backoff.reset();
+                    written = seq;
+                    metrics.add("checkpoints_total", 1);
+                    let _ = persisted.send(seq);
+                    if !closed {
+                        tokio::time::sleep(min_interval).await;
+                    }
+                    break;
+                }
+                Err(error) => {
+                    metrics.error();
+                    closed = closed || updates.has_changed().is_err();
+                    if closed {
+                        failures_after_close += 1;
+                        if failures_after_close >= FINAL_ATTEMPTS {
+                            tracing::error!(%error, path = %path.display(), "giving up on writing the final {what}; the work after the last one written will be done again on the next start");
+                            break;
+                        }
+                    }
+                    let delay = if closed {
+                        backoff.next_delay().min(Duration::from_secs(1))
+                    } else {
+                        backoff.next_delay()
+                    };
+                    tracing::error!(%error, path = %path.display(), retry_in_ms = delay.as_millis() as u64, "cannot write the {what}");
+                    closed = sleep_unless_closed(&mut updates, delay, closed).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `delay`, cut short when the sender closes; returns whether it is closed.
+async fn sleep_unless_closed<T>(
+    updates: &mut watch::Receiver<T>,
+    delay: Duration,
+    closed: bool,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    if closed {
+        sleep.await;
+        return true;
+    }
+    loop {
+        tokio::select! {
+            () = &mut sleep => return false,
+            changed = updates.changed() => if changed.is_err() {
+                return true;
+            },
         }
     }
 }
@@ -134,10 +208,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub").join("state.json");
         let metrics = Arc::new(ComponentMetrics::default());
-        let writer = StateWriter::spawn(path.clone(), "state", metrics, Duration::from_millis(1));
+        let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+        let writer = StateWriter::spawn(
+            path.clone(),
+            "state",
+            metrics,
+            Duration::from_millis(1),
+            backoff,
+        );
         for n in 0..50 {
             writer.update(format!("{n}").into_bytes());
         }
+        let mut persisted = writer.persisted().clone();
+        tokio::time::timeout(Duration::from_secs(5), persisted.wait_for(|seq| *seq == 50))
+            .await
+            .expect("the last update is written")
+            .expect("writer alive");
         writer.finish().await;
         assert_eq!(read_optional(&path).unwrap().unwrap(), b"49");
         assert!(

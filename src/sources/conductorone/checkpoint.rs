@@ -87,9 +87,16 @@ impl CheckpointStore {
             path: self.path.clone(),
             source,
         };
-        let mut bytes = serde_json::to_vec(checkpoint).map_err(|e| io(std::io::Error::other(e)))?;
+        crate::state::write_atomic(&self.path, &checkpoint.to_bytes()).map_err(io)
+    }
+}
+
+impl Checkpoint {
+    /// The file's content: the checkpoint as one JSON line.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec(self).expect("a checkpoint serializes");
         bytes.push(b'\n');
-        crate::state::write_atomic(&self.path, &bytes).map_err(io)
+        bytes
     }
 }
 

@@ -19,7 +19,7 @@
 //! of at most [`MAX_BATCH_EVENTS`]), each with a [`BatchNotifier`]. The checkpoint
 //! (`data_dir/<source id>/checkpoint.json`: `metadata.uid` and `time` of the last event) only
 //! advances over the contiguous prefix of batches every sink has acknowledged
-//! ([`OrderedAcks`]), and is written atomically by a task of its own (at most every
+//! ([`OrderedAcks`]), and is written atomically by a [`StateWriter`] task (at most every
 //! [`CHECKPOINT_MIN_INTERVAL`]) so `fsync` never stalls the polling. At most
 //! `max_unacknowledged_events` (plus the page being sent) are sent ahead of the stored
 //! checkpoint, which bounds what a crash (even `kill -9`) can make the source send again. A
@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vrl::value::Value;
 
@@ -66,6 +66,7 @@ use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
+use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::Fanout;
 use checkpoint::{Checkpoint, CheckpointStore};
@@ -81,10 +82,6 @@ use token::{Authenticator, TokenClient};
 /// few thousand events keeps up; a sink that batches more (`aws_s3`: 10 MB or
 /// `batch.timeout_secs`) needs a larger value.
 pub const DEFAULT_MAX_UNACKNOWLEDGED_EVENTS: usize = 10_000;
-
-/// Attempts to write the final checkpoint at shutdown before giving up (a full disk must not
-/// keep the process from exiting).
-const FINAL_CHECKPOINT_ATTEMPTS: u32 = 3;
 
 /// The shortest time between two checkpoint writes. Each write costs two `fsync`s (about
 /// 0.1 ms of CPU and 0.3 ms of waiting here); writing after every acknowledged batch made
@@ -530,114 +527,6 @@ impl Dedupe {
     }
 }
 
-/// The checkpoint writer task: writes the newest acknowledged checkpoint, coalescing
-/// updates that arrive while a write is in progress.
-struct CheckpointWriter {
-    latest: watch::Sender<Option<(u64, Checkpoint)>>,
-    persisted: watch::Receiver<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl CheckpointWriter {
-    fn spawn(store: CheckpointStore, metrics: Arc<ComponentMetrics>, backoff: Backoff) -> Self {
-        let (latest, mut updates) = watch::channel::<Option<(u64, Checkpoint)>>(None);
-        let (persisted_tx, persisted) = watch::channel(0u64);
-        let task = tokio::spawn(async move {
-            let mut written = 0u64;
-            let mut backoff = backoff;
-            let mut closed = false;
-            while !closed {
-                closed = updates.changed().await.is_err();
-                let mut failures_after_close = 0;
-                loop {
-                    // Always the newest checkpoint: one handed over during a retry wins.
-                    let next = updates.borrow_and_update().clone();
-                    let Some((seq, checkpoint)) = next.filter(|(seq, _)| *seq > written) else {
-                        break;
-                    };
-                    let saver = store.clone();
-                    let to_write = checkpoint.clone();
-                    let result = tokio::task::spawn_blocking(move || saver.save(&to_write))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()));
-                    match result {
-                        Ok(()) => {
-                            backoff.reset();
-                            written = seq;
-                            metrics.add("checkpoints_total", 1);
-                            let _ = persisted_tx.send(seq);
-                            if !closed {
-                                tokio::time::sleep(CHECKPOINT_MIN_INTERVAL).await;
-                            }
-                            break;
-                        }
-                        Err(error) => {
-                            metrics.error();
-                            closed = closed || updates.has_changed().is_err();
-                            if closed {
-                                failures_after_close += 1;
-                                if failures_after_close >= FINAL_CHECKPOINT_ATTEMPTS {
-                                    tracing::error!(
-                                        %error,
-                                        path = %store.path().display(),
-                                        uid = checkpoint.last_uid.as_deref().unwrap_or(""),
-                                        time = checkpoint.last_time.map(format_time).unwrap_or_default(),
-                                        "conductorone: giving up on the final checkpoint; it stays at the last one written, and the events after it will be sent again on the next start"
-                                    );
-                                    break;
-                                }
-                            }
-                            let delay = if closed {
-                                backoff.next_delay().min(Duration::from_secs(1))
-                            } else {
-                                backoff.next_delay()
-                            };
-                            tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: cannot write the checkpoint");
-                            closed = sleep_unless_closed(&mut updates, delay, closed).await;
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            latest,
-            persisted,
-            task,
-        }
-    }
-
-    /// Stops after writing the last checkpoint handed over.
-    async fn finish(self) {
-        drop(self.latest);
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "conductorone: the checkpoint writer failed");
-        }
-    }
-}
-
-/// Sleeps `delay`, cut short when the sender closes; returns whether it is closed.
-async fn sleep_unless_closed<T>(
-    updates: &mut watch::Receiver<T>,
-    delay: Duration,
-    closed: bool,
-) -> bool {
-    let sleep = tokio::time::sleep(delay);
-    tokio::pin!(sleep);
-    if closed {
-        sleep.await;
-        return true;
-    }
-    loop {
-        tokio::select! {
-            () = &mut sleep => return false,
-            changed = updates.changed() => if changed.is_err() {
-                return true;
-            },
-        }
-    }
-}
-
 /// The token of a sent batch.
 #[derive(Clone, Debug)]
 struct AckToken {
@@ -687,7 +576,7 @@ struct Commit {
     committed_seq: u64,
     /// A batch failed: nothing more is committed until the source has rewound.
     failed: bool,
-    writer: CheckpointWriter,
+    writer: StateWriter,
     metrics: Arc<ComponentMetrics>,
 }
 
@@ -722,9 +611,7 @@ impl Commit {
         }
         self.committed = token.cursor.clone();
         self.committed_seq = token.seq;
-        self.writer
-            .latest
-            .send_replace(Some((token.seq, token.cursor)));
+        self.writer.update_at(token.seq, token.cursor.to_bytes());
         true
     }
 }
@@ -732,7 +619,7 @@ impl Commit {
 impl Source {
     /// Whether another page may be sent without exceeding the unpersisted bound.
     fn has_room(&self) -> bool {
-        let persisted = *self.commit.writer.persisted.borrow();
+        let persisted = *self.commit.writer.persisted().borrow();
         self.sent.saturating_sub(persisted) < self.max_unacknowledged
     }
 
@@ -898,7 +785,7 @@ impl Source {
             pages_tx,
         ));
         let _abort = AbortOnDrop(fetch);
-        let mut persisted = self.commit.writer.persisted.clone();
+        let mut persisted = self.commit.writer.persisted().clone();
         loop {
             let room = self.has_room();
             enum Step {
@@ -1053,7 +940,13 @@ async fn run(
         );
     }
     let client = Arc::new(client);
-    let writer = CheckpointWriter::spawn(store, Arc::clone(&cx.metrics), settings.backoff());
+    let writer = StateWriter::spawn(
+        store.path().to_path_buf(),
+        "checkpoint",
+        Arc::clone(&cx.metrics),
+        CHECKPOINT_MIN_INTERVAL,
+        settings.backoff(),
+    );
     let mut source = Source {
         source_id: intern_id(&cx.id),
         out: cx.out,

@@ -168,6 +168,7 @@ pub(super) async fn run(
         "object checkpoint",
         Arc::clone(&metrics),
         CHECKPOINT_MIN_INTERVAL,
+        settings.backoff(),
     );
     let dedupe_writer = settings.dedupe_capacity.map(|_| {
         StateWriter::spawn(
@@ -175,6 +176,7 @@ pub(super) async fn run(
             "dedupe state",
             Arc::clone(&metrics),
             Duration::from_secs(1),
+            settings.backoff(),
         )
     });
     let mut ledger = Ledger {

@@ -107,6 +107,7 @@ pub(super) async fn run(
             "delivered-object list",
             Arc::clone(&metrics),
             Duration::from_millis(5),
+            settings.backoff(),
         ));
         if settings.dedupe_capacity.is_some() {
             let dedupe_path = dir.join("dedupe.bin");
@@ -120,6 +121,7 @@ pub(super) async fn run(
                 "dedupe state",
                 Arc::clone(&metrics),
                 Duration::from_secs(1),
+                settings.backoff(),
             ));
         }
     }
