@@ -839,17 +839,19 @@ encoding.codec = "json"
     let mut kills = 0;
     for run in 0..KILLS {
         let mut child = spawn(run);
-        let wait = rand::rng().random_range(300..1200);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        let (seen, _) = count_lines();
-        if seen.len() == EVENTS {
-            // The backfill finished before this kill: later kills would prove nothing.
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reaped");
-            break;
+        // Kill at a random point of the backfill (however fast it runs): once the distinct
+        // events delivered reach a random share of what is left.
+        let before = count_lines().0.len();
+        let target = before + rand::rng().random_range(1..(EVENTS - before).max(2) / 2);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count_lines().0.len() < target && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
+        if count_lines().0.len() == EVENTS {
+            break; // finished before the kill landed: later kills would prove nothing
+        }
         kills += 1;
     }
     assert!(kills >= 1, "the backfill finished before any kill");
