@@ -224,24 +224,18 @@ print_interval_secs = 3600
         "{:<32} {:>9} {:>9} {:>13} {:>10} {:>10}",
         "", "CPU s", "wall s", "CPU µs/event", "events/s", "MB/s"
     );
-    println!(
-        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0} {:>10.1}",
-        "stdin (json) -> blackhole",
-        stdin.cpu_secs,
-        stdin.wall_secs,
-        stdin.cpu_secs / n * 1e6,
-        n / stdin.wall_secs,
-        workload_bytes as f64 / 1e6 / stdin.wall_secs
-    );
-    println!(
-        "{:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0} {:>10.1}",
-        "conductorone_s3 -> blackhole",
-        s3.cpu_secs,
-        s3.wall_secs,
-        s3.cpu_secs / n * 1e6,
-        n / s3.wall_secs,
-        workload_bytes as f64 / 1e6 / s3.wall_secs
-    );
+    let row = |name: &str, m: &Measurement| {
+        println!(
+            "{name:<32} {:>9.3} {:>9.3} {:>13.2} {:>10.0} {:>10.1}",
+            m.cpu_secs,
+            m.wall_secs,
+            m.cpu_secs / n * 1e6,
+            n / m.wall_secs,
+            workload_bytes as f64 / 1e6 / m.wall_secs
+        );
+    };
+    row("stdin (json) -> blackhole", &stdin);
+    row("conductorone_s3 -> blackhole", &s3);
     println!(
         "{:<32} {:>9.3} {:>9} {:>13.2}",
         "S3 server (this process)",

@@ -74,6 +74,25 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The API-polling sources' defaults (serde `default` functions) for `request_timeout_secs`,
+/// `retry_initial_backoff_secs` and `retry_max_backoff_secs`, so the sources agree.
+pub mod source_defaults {
+    /// `request_timeout_secs`: 30.
+    pub fn request_timeout_secs() -> f64 {
+        30.0
+    }
+
+    /// `retry_initial_backoff_secs`: 0.5.
+    pub fn initial_backoff_secs() -> f64 {
+        0.5
+    }
+
+    /// `retry_max_backoff_secs`: 30.
+    pub fn max_backoff_secs() -> f64 {
+        30.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,9 +222,13 @@ impl ObjectReader {
 
     /// Ends the object, keeping the framer's counts.
     fn finish(&mut self) {
-        if let State::Lines(framer) = &self.state {
-            self.lines_done = framer.lines();
-            self.too_long = framer.too_long;
+        match &self.state {
+            State::Lines(framer) => {
+                self.lines_done = framer.lines();
+                self.too_long = framer.too_long;
+            }
+            State::Array { line, .. } => self.lines_done = *line,
+            _ => {}
         }
         self.state = State::Finished;
     }
@@ -368,7 +372,7 @@ impl ObjectReader {
                     } else {
                         cut.take()
                     };
-                    self.state = State::Finished;
+                    self.finish();
                     return error.map_or(Ok(false), Err);
                 }
                 None => {
@@ -376,7 +380,7 @@ impl ObjectReader {
                         line: *line,
                         message: "the array is not closed (the file ends inside it)".to_owned(),
                     });
-                    self.state = State::Finished;
+                    self.finish();
                     return Err(error);
                 }
                 Some(_) => {}
@@ -398,7 +402,7 @@ impl ObjectReader {
                             message: error.to_string(),
                         }
                     };
-                    self.state = State::Finished;
+                    self.finish();
                     return Err(error);
                 }
                 None => at,
@@ -417,7 +421,7 @@ impl ObjectReader {
                 Some(b']') | None => after,
                 Some(_) => {
                     let line = *line + memchr::memchr_iter(b'\n', &data[at..after]).count() as u64;
-                    self.state = State::Finished;
+                    self.finish();
                     return Err(ReadError::InvalidArray {
                         line,
                         message: "expected `,` or `]` after an element".to_owned(),

@@ -106,13 +106,13 @@ pub struct ConductoroneS3Config {
     #[serde(default = "default_max_unacknowledged_objects")]
     pub max_unacknowledged_objects: usize,
     /// Seconds before an S3 or SQS request is abandoned (and retried). Default 30.
-    #[serde(default = "default_request_timeout")]
+    #[serde(default = "crate::retry::source_defaults::request_timeout_secs")]
     pub request_timeout_secs: f64,
     /// First retry delay ceiling in seconds; doubles with every failure. Default 0.5.
-    #[serde(default = "default_initial_backoff")]
+    #[serde(default = "crate::retry::source_defaults::initial_backoff_secs")]
     pub retry_initial_backoff_secs: f64,
     /// Longest retry delay in seconds. Default 30.
-    #[serde(default = "default_max_backoff")]
+    #[serde(default = "crate::retry::source_defaults::max_backoff_secs")]
     pub retry_max_backoff_secs: f64,
 }
 
@@ -173,15 +173,6 @@ fn default_max_concurrent_objects() -> usize {
 }
 fn default_max_unacknowledged_objects() -> usize {
     64
-}
-fn default_request_timeout() -> f64 {
-    30.0
-}
-fn default_initial_backoff() -> f64 {
-    0.5
-}
-fn default_max_backoff() -> f64 {
-    30.0
 }
 fn default_poll_secs() -> u32 {
     15

@@ -81,8 +81,6 @@ pub struct ReadOutcome {
     pub already_done: bool,
     /// Reading stopped before the end (shutdown): the object was not read completely.
     pub interrupted: bool,
-    /// Bytes downloaded.
-    pub bytes: u64,
 }
 
 /// An object being read by a task of its own; its events arrive in order on `batches`.
@@ -210,8 +208,7 @@ impl Reader {
             return outcome;
         }
         outcome.etag = etag;
-        outcome.bytes = body.len() as u64;
-        self.metrics.add("bytes_read_total", outcome.bytes);
+        self.metrics.add("bytes_read_total", body.len() as u64);
         // Decompressing and parsing is CPU work: on a blocking thread, not a runtime worker
         // (a large JSON array would hold one for seconds).
         let reader = Arc::clone(&self);
