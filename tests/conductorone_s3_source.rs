@@ -99,7 +99,7 @@ struct Received {
 
 fn received(event: &Event) -> Received {
     let json = serde_json::to_value(&event.value).expect("serializable");
-    let meta = serde_json::to_value(&event.metadata.value).expect("serializable");
+    let meta = serde_json::to_value(event.metadata.to_value()).expect("serializable");
     assert_eq!(meta["bucket"], BUCKET, "{meta}");
     Received {
         uid: json["metadata"]["uid"].as_str().expect("uid").to_owned(),

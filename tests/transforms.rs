@@ -1,15 +1,16 @@
 //! `remap`, `filter` and `route` at library level: configurations deserialized from TOML,
 //! built, and run over batches whose events carry acknowledgement finalizers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use c1_pipeline::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
 use c1_pipeline::component::{SyncTransform, TransformComponent, TransformOutputs};
-use c1_pipeline::event::{Batch, Event, finish_batch};
+use c1_pipeline::event::{Batch, Event, Origin, finish_batch};
 use c1_pipeline::transforms::TransformConfig;
 use futures::FutureExt;
 use serde_json::json;
-use vrl::value::Value;
+use vrl::value::{ObjectMap, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -123,7 +124,7 @@ del(.secret)
     expected.as_object_mut().unwrap().remove("secret");
     assert_eq!(to_json(&out[0][0].value), expected);
     assert_eq!(
-        to_json(&out[0][0].metadata.value),
+        to_json(&out[0][0].metadata.to_value()),
         json!({ "seen": true }),
         "`%` metadata written by the program"
     );
@@ -133,6 +134,74 @@ del(.secret)
     );
     finish_batch(out.remove(0), BatchStatus::Delivered);
     assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+}
+
+/// Events read from a file carry their origin (`%bucket`, `%key`, `%line`) lazily: VRL
+/// programs, filter conditions and route conditions all see it as ordinary `%` fields, and a
+/// field the program sets wins over the origin's.
+#[tokio::test]
+async fn the_origin_of_an_event_reads_as_percent_fields_in_every_vrl_transform() {
+    let shared = Arc::new(ObjectMap::from([
+        ("bucket".into(), Value::from("c1-export")),
+        ("key".into(), Value::from("systemlog/a.json.zst")),
+    ]));
+    let with_origin = |values: &[serde_json::Value]| {
+        let (mut events, receiver) = batch(values);
+        for (line, event) in (7..).zip(events.iter_mut()) {
+            event.metadata.set_origin(Origin {
+                shared: Arc::clone(&shared),
+                line,
+            });
+        }
+        (events, receiver)
+    };
+    let two = [json!({ "n": 1 }), json!({ "n": 2 })];
+
+    let (mut remap, _) = build(
+        r#"
+type = "remap"
+source = '''
+.file = join!([%bucket, %key], "/")
+.at = %line
+%key = "renamed"
+'''
+"#,
+    );
+    let (events, _receiver) = with_origin(&two);
+    let out = run(remap.as_mut(), events, 1);
+    assert_eq!(
+        values(&out[0]),
+        vec![
+            json!({ "n": 1, "file": "c1-export/systemlog/a.json.zst", "at": 7 }),
+            json!({ "n": 2, "file": "c1-export/systemlog/a.json.zst", "at": 8 }),
+        ]
+    );
+    assert_eq!(
+        to_json(&out[0][1].metadata.to_value()),
+        json!({ "bucket": "c1-export", "key": "renamed", "line": 8 })
+    );
+
+    let (mut filter, _) = build(
+        r#"
+type = "filter"
+condition = '%line == 8 && %bucket == "c1-export"'
+"#,
+    );
+    let (events, _receiver) = with_origin(&two);
+    let out = run(filter.as_mut(), events, 1);
+    assert_eq!(values(&out[0]), vec![json!({ "n": 2 })]);
+
+    let (mut route, outputs) = build(
+        r#"
+type = "route"
+route.first = '%line == 7 && %key == "systemlog/a.json.zst"'
+"#,
+    );
+    let (events, _receiver) = with_origin(&two);
+    let out = run(route.as_mut(), events, output_count(&outputs));
+    assert_eq!(outputs.named, vec!["first", "_unmatched"]);
+    assert_eq!(values(&out[0]), vec![json!({ "n": 1 })]);
+    assert_eq!(values(&out[1]), vec![json!({ "n": 2 })]);
 }
 
 /// The program changes nested and top-level fields, adds one, deletes one and writes `%`
@@ -156,7 +225,7 @@ del(.observables[0].value)
     let mut good = original_event();
     good["raw"] = json!("{\"ok\": true}");
     let (mut events, receiver) = batch(&[original_event(), good]);
-    events[0].metadata.value = vrl_value(json!({ "line": 3 }));
+    *events[0].metadata.value_mut() = vrl_value(json!({ "line": 3 }));
     let mut out = run(remap.as_mut(), events, 1);
     assert_eq!(
         out[0].len(),
@@ -169,7 +238,7 @@ del(.observables[0].value)
         "the failed run's changes leaked into the event"
     );
     assert_eq!(
-        to_json(&out[0][0].metadata.value),
+        to_json(&out[0][0].metadata.to_value()),
         json!({ "line": 3 }),
         "`%` metadata written by the failed run leaked"
     );
@@ -330,7 +399,7 @@ if .activity_id == 2 { abort }
     let dropped = &out[1];
     assert_eq!(dropped.len(), 2);
     assert_eq!(to_json(&dropped[0].value), original_event());
-    let meta = to_json(&dropped[0].metadata.value);
+    let meta = to_json(&dropped[0].metadata.to_value());
     assert_eq!(meta["dropped"]["reason"], json!("error"), "{meta}");
     let message = meta["dropped"]["message"].as_str().unwrap_or_default();
     assert!(
@@ -341,7 +410,7 @@ if .activity_id == 2 { abort }
     assert_eq!(meta["dropped"]["component_kind"], json!("transform"));
 
     assert_eq!(to_json(&dropped[1].value), aborted);
-    let meta = to_json(&dropped[1].metadata.value);
+    let meta = to_json(&dropped[1].metadata.to_value());
     assert_eq!(meta["dropped"]["reason"], json!("abort"), "{meta}");
 
     // Rerouted events are still owed to the source: it waits for their destination.

@@ -131,6 +131,8 @@ pub struct LineFramer<R> {
     /// Inside a line already longer than `max_length`, discarding until its end.
     skipping: bool,
     eof: bool,
+    /// Reads one [`next_batch`](Self::next_batch) call makes at most.
+    max_reads: usize,
 }
 
 /// Bytes asked of the reader per read.
@@ -149,7 +151,16 @@ impl<R: std::io::Read> LineFramer<R> {
             too_long: 0,
             skipping: false,
             eof: false,
+            max_reads: usize::MAX,
         }
+    }
+
+    /// Makes [`next_batch`](Self::next_batch) read at most `reads` times (at least once) and
+    /// return an empty batch if no line was complete by then: a caller on an async runtime
+    /// is then never held long by a run of blank or overlong lines. Default: no limit.
+    pub fn with_max_reads_per_batch(mut self, reads: usize) -> Self {
+        self.max_reads = reads.max(1);
+        self
     }
 
     /// The reader (for example to ask it how much it has read).
@@ -164,13 +175,22 @@ impl<R: std::io::Read> LineFramer<R> {
 
     /// The next batch of at most `max_frames` frames: from what is already buffered, or from
     /// one more read (so interactive input is never held back waiting for a full batch).
-    /// `None` at end of input.
+    /// `None` at end of input; an empty batch when the read limit
+    /// ([`with_max_reads_per_batch`](Self::with_max_reads_per_batch)) came first.
     pub fn next_batch(&mut self, max_frames: usize) -> std::io::Result<Option<FrameBatch>> {
+        let mut reads = 0;
         while self.ready.is_empty() {
             if self.eof {
                 return Ok(None);
             }
+            if reads == self.max_reads {
+                return Ok(Some(FrameBatch {
+                    data: Bytes::new(),
+                    frames: Vec::new(),
+                }));
+            }
             self.read_more()?;
+            reads += 1;
         }
         let count = self.ready.len().min(max_frames);
         Ok(Some(FrameBatch {
@@ -432,6 +452,33 @@ mod tests {
             }
         }
         (out, framer.too_long)
+    }
+
+    #[test]
+    fn a_read_limit_returns_empty_batches_until_a_line_is_complete() {
+        let long = "x".repeat(50);
+        let input = format!("{long}\n\n\n\n\nshort\n");
+        let mut framer = LineFramer::new(
+            Trickle {
+                data: input.as_bytes(),
+                step: 4,
+            },
+            1000,
+        )
+        .with_max_reads_per_batch(3);
+        let mut empty = 0;
+        let mut out = Vec::new();
+        while let Some(batch) = framer.next_batch(10).unwrap() {
+            if batch.is_empty() {
+                empty += 1;
+            }
+            for (frame, line) in batch.into_frames() {
+                out.push((String::from_utf8(frame.to_vec()).unwrap(), line));
+            }
+        }
+        assert_eq!(out, vec![(long, 1), ("short".to_owned(), 6)]);
+        // 51 bytes of the first line take 13 reads of 4: four calls give up empty-handed.
+        assert_eq!(empty, 4, "calls that hit the read limit");
     }
 
     #[test]

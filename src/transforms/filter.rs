@@ -44,7 +44,7 @@ impl SyncTransform for Filter {
         for mut event in batch {
             let keep = self
                 .condition
-                .check(&mut event.value, &mut event.metadata.value)
+                .check(&mut event.value, event.metadata.value_mut())
                 .unwrap_or(false);
             if keep {
                 outputs[0].push(event);

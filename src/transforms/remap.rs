@@ -184,7 +184,7 @@ impl Remap {
             );
             dropped.insert(KeyString::from("component_type"), Value::from("remap"));
             dropped.insert(KeyString::from("component_kind"), Value::from("transform"));
-            if let Value::Object(metadata) = &mut event.metadata.value {
+            if let Value::Object(metadata) = event.metadata.value_mut() {
                 metadata.insert(KeyString::from("dropped"), Value::Object(dropped));
             }
             outputs[1].push(event);
@@ -205,18 +205,19 @@ impl SyncTransform for Remap {
             let result = if self.keep_original {
                 self.runner.run_undoable(
                     &mut event.value,
-                    &mut event.metadata.value,
+                    event.metadata.value_mut(),
                     &mut self.undo,
                 )
             } else {
-                self.runner.run(&mut event.value, &mut event.metadata.value)
+                self.runner
+                    .run(&mut event.value, event.metadata.value_mut())
             };
             match result {
                 Ok(_) => Self::emit(event, outputs),
                 Err(terminate) => {
                     if self.keep_original {
                         self.undo
-                            .restore(&mut event.value, &mut event.metadata.value);
+                            .restore(&mut event.value, event.metadata.value_mut());
                     }
                     discarded += usize::from(self.failed(event, terminate, outputs));
                 }

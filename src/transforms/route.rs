@@ -88,7 +88,7 @@ impl SyncTransform for Route {
             matched.clear();
             for (index, condition) in self.conditions.iter_mut().enumerate() {
                 if condition
-                    .check(&mut event.value, &mut event.metadata.value)
+                    .check(&mut event.value, event.metadata.value_mut())
                     .unwrap_or(false)
                 {
                     matched.push(index);

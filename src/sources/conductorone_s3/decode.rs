@@ -26,6 +26,7 @@ use bytes::Bytes;
 use serde::de::IgnoredAny;
 use vrl::value::Value;
 
+use super::zstd_stream::ZstdFrames;
 use crate::codecs::{LineFramer, json};
 
 /// How an object is compressed, from its first bytes.
@@ -145,6 +146,10 @@ impl<R: Read> Read for Limited<R> {
 
 type Decompressed = Limited<Box<dyn Read + Send>>;
 
+/// Decompressed reads (of 64 KiB) one NDJSON batch makes at most: a run of blank or overlong
+/// lines yields empty batches instead of holding the caller for the whole file.
+pub const READS_PER_BATCH: usize = 16;
+
 enum State {
     /// Not started: the compressed body.
     Start(Bytes),
@@ -160,6 +165,8 @@ enum State {
         /// The error that cut the array short, reported after its last good element.
         cut: Option<ReadError>,
     },
+    /// [`ObjectReader::prepare`] failed: the error the next batch reports.
+    Failed(ReadError),
     Finished,
 }
 
@@ -273,8 +280,26 @@ impl ObjectReader {
                     return Ok(true);
                 }
                 State::Array { .. } => return self.array_batch(max, out),
+                State::Failed(_) => {
+                    return match std::mem::replace(&mut self.state, State::Finished) {
+                        State::Failed(error) => Err(error),
+                        _ => Ok(false),
+                    };
+                }
                 State::Finished => return Ok(false),
             }
+        }
+    }
+
+    /// Does the work before the first batch that has no bound but the decompressed limit:
+    /// decompressing up to the first significant byte, and all of a JSON array. Run it where
+    /// a long computation is harmless (a blocking thread); after it, each
+    /// [`next_batch`](Self::next_batch) call does a bounded amount of work (at most
+    /// [`READS_PER_BATCH`] decompressed reads, or `max` array elements). An error here is
+    /// returned by the first `next_batch`.
+    pub fn prepare(&mut self) {
+        if let Err(error) = self.start() {
+            self.state = State::Failed(error);
         }
     }
 
@@ -284,12 +309,10 @@ impl ObjectReader {
             return Ok(());
         };
         let inner: Box<dyn Read + Send> = match self.compression {
-            Compression::Zstd => {
-                match zstd::stream::read::Decoder::with_buffer(Cursor::new(body)) {
-                    Ok(decoder) => Box::new(decoder),
-                    Err(error) => return Err(self.stream_error(error)),
-                }
-            }
+            Compression::Zstd => match ZstdFrames::new(body) {
+                Ok(decoder) => Box::new(decoder),
+                Err(error) => return Err(self.stream_error(error)),
+            },
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(body))),
             Compression::None => Box::new(Cursor::new(body)),
         };
@@ -338,7 +361,8 @@ impl ObjectReader {
             let framer = LineFramer::new(
                 Cursor::new(Bytes::from(head)).chain(reader),
                 self.max_record,
-            );
+            )
+            .with_max_reads_per_batch(READS_PER_BATCH);
             self.state = State::Lines(Box::new(framer));
         }
         Ok(())
@@ -526,11 +550,26 @@ mod tests {
     }
 
     /// Every record and the error that ended the object, reading 7 records at a time.
-    fn read_all(
-        body: Vec<u8>,
-        limit: u64,
-    ) -> (Vec<(String, u64)>, Vec<InvalidRecord>, Option<ReadError>) {
+    type ReadAll = (Vec<(String, u64)>, Vec<InvalidRecord>, Option<ReadError>);
+
+    /// Every record and the error of `body`, the same whether [`ObjectReader::prepare`] ran
+    /// first (as the source does) or not.
+    fn read_all(body: Vec<u8>, limit: u64) -> ReadAll {
+        let prepared = read_with(body.clone(), limit, true);
+        let lazy = read_with(body, limit, false);
+        assert_eq!(
+            format!("{prepared:?}"),
+            format!("{lazy:?}"),
+            "prepare() changed the outcome"
+        );
+        lazy
+    }
+
+    fn read_with(body: Vec<u8>, limit: u64, prepare: bool) -> ReadAll {
         let mut reader = ObjectReader::new(Bytes::from(body), limit);
+        if prepare {
+            reader.prepare();
+        }
         let mut records = Records::default();
         let mut events = Vec::new();
         let mut invalid = Vec::new();

@@ -28,6 +28,7 @@ pub mod decode;
 mod list;
 mod read;
 mod sqs;
+mod zstd_stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
