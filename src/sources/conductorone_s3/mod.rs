@@ -100,7 +100,8 @@ pub struct ConductoroneS3Config {
     /// How many delivered uids `dedupe` remembers (persisted in `data_dir`). Default 100,000.
     #[serde(default = "default_dedupe_capacity")]
     pub dedupe_capacity: usize,
-    /// `list`: objects downloaded and decoded ahead of the one being sent. Default 4.
+    /// `list`: objects downloaded (and their decompression started) ahead of the one being
+    /// decoded and sent. Default 4.
     #[serde(default = "default_max_concurrent_objects")]
     pub max_concurrent_objects: usize,
     /// `list`: objects sent and not yet acknowledged by every sink. Default 64.

@@ -1,10 +1,10 @@
-//! Reading objects into events (shared by both strategies): download with retries, decode on
-//! a task of its own, forward in order with the optional uid dedupe.
+//! Reading objects into events (shared by both strategies): download with retries on a task of
+//! the object's own (ahead of time), then decode and forward in order, with the optional uid
+//! dedupe, on the task that sends the events on.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vrl::value::{ObjectMap, Value};
@@ -19,11 +19,6 @@ use crate::metrics::ComponentMetrics;
 use crate::sources::conductorone::event_uid;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::{ClosedError, Fanout};
-
-/// Decoded batches buffered per object being read ahead. Measured on the benchmark: 1 or 2
-/// switch between tasks too often, 16 keeps too many events in memory (115 MiB peak, 30%
-/// more CPU); 4 was the cheapest and steadiest.
-const READ_AHEAD_BATCHES: usize = 4;
 
 /// The longest record read: a longer line is skipped and counted (an OCSF event is a few
 /// kilobytes; a line of hundreds of megabytes is a broken or hostile file).
@@ -85,17 +80,34 @@ pub struct ReadOutcome {
     pub interrupted: bool,
 }
 
-/// An object being read by a task of its own; its events arrive in order on `batches`.
+/// An object being downloaded (and its decompression started) by a task of its own; its
+/// records are decoded as [`Reader::forward_object`] sends them on.
 pub struct ObjectRead {
     /// The object.
     pub object: ObjectRef,
-    /// Decoded events.
-    pub batches: mpsc::Receiver<Batch>,
-    /// The reading task.
-    pub task: JoinHandle<ReadOutcome>,
+    /// The download task.
+    task: JoinHandle<Fetched>,
+    /// Gives each event its finalizer (dropped once every event is made).
+    notifier: Option<BatchNotifier>,
     /// Resolves once every event of the object is acknowledged (taken when the object is
     /// forwarded).
     pub receiver: Option<BatchStatusReceiver>,
+}
+
+/// A downloaded object, ready for its records to be decoded.
+struct Fetched {
+    outcome: ReadOutcome,
+    /// `None` when there is nothing to decode (see the outcome).
+    reader: Option<ObjectReader>,
+}
+
+impl Fetched {
+    fn nothing(outcome: ReadOutcome) -> Self {
+        Self {
+            outcome,
+            reader: None,
+        }
+    }
 }
 
 /// Downloads and decodes objects.
@@ -154,49 +166,46 @@ impl Reader {
         &self.s3
     }
 
-    /// Starts reading `object` on a task of its own; its events share one acknowledgement
-    /// ([`ObjectRead::receiver`]). When `done` is given and the downloaded version's identity
-    /// is in it, the object is skipped (`already_done`).
+    /// Starts downloading `object` on a task of its own; its events share one
+    /// acknowledgement ([`ObjectRead::receiver`]). When `done` is given and the downloaded
+    /// version's identity is in it, the object is skipped (`already_done`).
     pub fn start(
         self: &Arc<Self>,
         object: ObjectRef,
         done: Option<Arc<Mutex<RecentSet>>>,
     ) -> ObjectRead {
         let (notifier, receiver) = BatchNotifier::new();
-        let (sender, batches) = mpsc::channel(READ_AHEAD_BATCHES);
         let reader = Arc::clone(self);
-        let to_read = object.clone();
-        let task = tokio::spawn(reader.read(to_read, notifier, done, sender));
+        let task = tokio::spawn(reader.fetch(object.clone(), done));
         ObjectRead {
             object,
-            batches,
             task,
+            notifier: Some(notifier),
             receiver: Some(receiver),
         }
     }
 
-    async fn read(
+    /// Downloads `object` and starts decompressing it.
+    async fn fetch(
         self: Arc<Self>,
         object: ObjectRef,
-        notifier: BatchNotifier,
         done: Option<Arc<Mutex<RecentSet>>>,
-        sender: mpsc::Sender<Batch>,
-    ) -> ReadOutcome {
+    ) -> Fetched {
         let mut outcome = ReadOutcome::default();
         let (body, etag) = match self.download(&object).await {
             Ok(downloaded) => downloaded,
             Err(Fetch::Shutdown) => {
                 outcome.interrupted = true;
-                return outcome;
+                return Fetched::nothing(outcome);
             }
             Err(Fetch::Gone(message)) => {
                 outcome.gone = true;
                 outcome.fetch_error = Some(message);
-                return outcome;
+                return Fetched::nothing(outcome);
             }
             Err(Fetch::Failed(message)) => {
                 outcome.fetch_error = Some(message);
-                return outcome;
+                return Fetched::nothing(outcome);
             }
         };
         if let (Some(done), Some(etag)) = (&done, &etag)
@@ -207,15 +216,15 @@ impl Reader {
         {
             outcome.already_done = true;
             outcome.etag = Some(etag.clone());
-            return outcome;
+            return Fetched::nothing(outcome);
         }
         outcome.etag = etag;
         self.metrics.add("bytes_read_total", body.len() as u64);
         // Up to the first record, decompression has no bound but the size limit (a JSON
-        // array is decompressed whole): a blocking thread's work. Records are then decoded
-        // here, a bounded batch at a time, so that the transforms and sink this task wakes
-        // read the events on the core that built them (see `sources::stdin::read_lines`):
-        // decoding on a thread of its own measured 10-15% more CPU per event.
+        // array is decompressed whole): a blocking thread's work. Records are then decoded by
+        // the task that sends them on, a bounded batch at a time, so that the transforms and
+        // sink it wakes read the events on the core that built them (see
+        // `sources::stdin::read_lines`).
         let limit = self.settings.max_decompressed_bytes;
         let prepared = tokio::task::spawn_blocking(move || {
             let mut reader = ObjectReader::new(body, limit).with_max_record_bytes(MAX_RECORD_BYTES);
@@ -224,33 +233,38 @@ impl Reader {
         })
         .await;
         match prepared {
-            Ok(reader) => {
-                self.decode(&object, reader, &notifier, &sender, &mut outcome)
-                    .await;
-                outcome
-            }
-            Err(error) => ReadOutcome {
-                fetch_error: Some(format!("decoding failed: {error}")),
-                ..ReadOutcome::default()
+            Ok(reader) => Fetched {
+                outcome,
+                reader: Some(reader),
             },
+            Err(error) => Fetched::nothing(ReadOutcome {
+                fetch_error: Some(format!("decompressing failed: {error}")),
+                ..outcome
+            }),
         }
     }
 
-    /// Decodes the records of `reader` into batches sent on `sender`.
+    /// Decodes the records of `reader` and forwards them (see [`Reader::forward`]); stops
+    /// early at shutdown (`interrupted`).
     async fn decode(
         &self,
         object: &ObjectRef,
         mut reader: ObjectReader,
         notifier: &BatchNotifier,
-        sender: &mpsc::Sender<Batch>,
+        out: &mut Fanout,
+        held: &mut Vec<u64>,
         outcome: &mut ReadOutcome,
-    ) {
+    ) -> Result<(), ClosedError> {
         let shared = Arc::new(ObjectMap::from([
             ("bucket".into(), Value::from(object.bucket.as_str())),
             ("key".into(), Value::from(object.key.as_str())),
         ]));
         let mut records = Records::default();
         loop {
+            if self.shutdown.is_cancelled() {
+                outcome.interrupted = true;
+                break;
+            }
             // Batches of blank or invalid lines send nothing: let other tasks run between them.
             tokio::task::consume_budget().await;
             let result = reader.next_batch(MAX_BATCH_EVENTS, &mut records);
@@ -275,12 +289,7 @@ impl Reader {
                     })
                     .collect();
                 outcome.events += batch.len() as u64;
-                if let Err(mpsc::error::SendError(unsent)) = sender.send(batch).await {
-                    // The source stopped forwarding (shutdown): these were never sent.
-                    crate::event::finish_batch(unsent, BatchStatus::Errored);
-                    outcome.interrupted = true;
-                    return;
-                }
+                self.forward(batch, out, held).await?;
             }
             match result {
                 Ok(true) => {}
@@ -302,6 +311,7 @@ impl Reader {
                 tracing::warn!(bucket = %object.bucket, key = %object.key, invalid = outcome.invalid, "conductorone_s3: records skipped in this file (only the first {INVALID_RECORDS_LOGGED} were logged)");
             }
         }
+        Ok(())
     }
 
     fn report_failure(
@@ -456,36 +466,41 @@ impl Reader {
         }
     }
 
-    /// Reads every batch of `read` and forwards it; ends early at shutdown. Returns the read
-    /// outcome (`interrupted` if not every event was forwarded).
+    /// Waits for `read`'s download, then decodes its records and forwards them; ends early
+    /// at shutdown. Returns the read outcome (`interrupted` if not every event was
+    /// forwarded).
     pub async fn forward_object(
         &self,
         read: &mut ObjectRead,
         out: &mut Fanout,
         held: &mut Vec<u64>,
     ) -> Result<ReadOutcome, ClosedError> {
-        let mut interrupted = false;
-        loop {
-            let batch = tokio::select! {
-                batch = read.batches.recv() => batch,
-                () = self.shutdown.cancelled() => {
-                    interrupted = true;
-                    None
-                }
-            };
-            let Some(batch) = batch else { break };
-            self.forward(batch, out, held).await?;
+        let fetched = tokio::select! {
+            fetched = &mut read.task => fetched,
+            () = self.shutdown.cancelled() => {
+                read.task.abort();
+                return Ok(ReadOutcome {
+                    interrupted: true,
+                    ..ReadOutcome::default()
+                });
+            }
+        };
+        // Dropped at the end, once every event has its finalizer.
+        let notifier = read.notifier.take();
+        let (mut outcome, reader) = match fetched {
+            Ok(Fetched { outcome, reader }) => (outcome, reader),
+            Err(error) => (
+                ReadOutcome {
+                    fetch_error: Some(format!("the reading task failed: {error}")),
+                    ..ReadOutcome::default()
+                },
+                None,
+            ),
+        };
+        if let (Some(reader), Some(notifier)) = (reader, &notifier) {
+            self.decode(&read.object, reader, notifier, out, held, &mut outcome)
+                .await?;
         }
-        // Unsent batches are finalized `Errored` when dropped: the object is read again.
-        read.batches.close();
-        while let Ok(batch) = read.batches.try_recv() {
-            crate::event::finish_batch(batch, BatchStatus::Errored);
-        }
-        let mut outcome = (&mut read.task).await.unwrap_or_else(|error| ReadOutcome {
-            fetch_error: Some(format!("the reading task failed: {error}")),
-            ..ReadOutcome::default()
-        });
-        outcome.interrupted |= interrupted;
         Ok(outcome)
     }
 }
