@@ -475,6 +475,9 @@ impl Reader {
         out: &mut Fanout,
         held: &mut Vec<u64>,
     ) -> Result<ReadOutcome, ClosedError> {
+        // Dropped on every way out, once every event has its finalizer: the object's
+        // acknowledgement resolves only then.
+        let notifier = read.notifier.take();
         let fetched = tokio::select! {
             fetched = &mut read.task => fetched,
             () = self.shutdown.cancelled() => {
@@ -485,8 +488,6 @@ impl Reader {
                 });
             }
         };
-        // Dropped at the end, once every event has its finalizer.
-        let notifier = read.notifier.take();
         let (mut outcome, reader) = match fetched {
             Ok(Fetched { outcome, reader }) => (outcome, reader),
             Err(error) => (
