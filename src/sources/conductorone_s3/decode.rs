@@ -549,11 +549,11 @@ mod tests {
         (0..n).map(|i| event(i) + "\n").collect()
     }
 
-    /// Every record and the error that ended the object, reading 7 records at a time.
+    /// Every record (uid and line), the invalid ones, and the error that ended the object.
     type ReadAll = (Vec<(String, u64)>, Vec<InvalidRecord>, Option<ReadError>);
 
-    /// Every record and the error of `body`, the same whether [`ObjectReader::prepare`] ran
-    /// first (as the source does) or not.
+    /// Every record and the error of `body`, reading 7 records at a time; the same whether
+    /// [`ObjectReader::prepare`] ran first (as the source does) or not.
     fn read_all(body: Vec<u8>, limit: u64) -> ReadAll {
         let prepared = read_with(body.clone(), limit, true);
         let lazy = read_with(body, limit, false);
