@@ -23,7 +23,7 @@ use c1_pipeline::metrics::ComponentMetrics;
 use c1_pipeline::sources::conductorone_s3::ConductoroneS3Config;
 use c1_pipeline::topology::fanout::Fanout;
 use moto::Moto;
-use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use s3_server::{ACCESS_KEY, FaultRule, S3Server, SECRET_KEY};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -543,6 +543,47 @@ async fn errored_objects_are_read_again_rejected_ones_are_not_and_new_objects_ar
     assert_eq!(source.metrics.get("rejected_events_total"), 10);
     source.stop().await;
     assert_eq!(checkpoint_keys(data_dir.path()).len(), 4);
+}
+
+/// A shutdown while an object's download is being retried stops the source promptly and
+/// leaves the object undelivered in the checkpoint: the next run reads it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_a_download_loses_nothing() {
+    let server = s3_with_bucket().await;
+    let client = server.client();
+    put(
+        &client,
+        &format!("{PREFIX}a.json.zst"),
+        zstd(&ndjson(&uids("a", 10))),
+    )
+    .await;
+    server.faults.add(FaultRule {
+        method: "GET",
+        query: Some("x-id=GetObject"),
+        remaining: usize::MAX,
+        status: 503,
+        code: "SlowDown",
+    });
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let source = start(&list_config(&server, ""), data_dir.path());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.faults.count("GET", "x-id=GetObject") < 3 {
+        assert!(Instant::now() < deadline, "the download was not retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    source.stop().await;
+    assert!(
+        checkpoint_keys(data_dir.path()).is_empty(),
+        "an object never downloaded was checkpointed"
+    );
+
+    server.faults.clear();
+    let mut source = start(&list_config(&server, ""), data_dir.path());
+    let events = source.collect(10, Duration::from_secs(10)).await;
+    assert_eq!(summary(&events)["systemlog/a.json.zst"], 10);
+    source.assert_quiet(Duration::from_millis(500)).await;
+    source.stop().await;
+    assert_eq!(checkpoint_keys(data_dir.path()).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,11 @@ impl Faults {
         self.rules.lock().unwrap().push(rule);
     }
 
+    /// Removes every rule: requests succeed again.
+    pub fn clear(&self) {
+        self.rules.lock().unwrap().clear();
+    }
+
     fn take(&self, method: &str, query: &str) -> Option<FaultRule> {
         let mut rules = self.rules.lock().unwrap();
         let rule = rules.iter_mut().find(|rule| {
