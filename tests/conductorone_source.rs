@@ -411,6 +411,63 @@ async fn absent_empty_and_repeated_page_tokens_end_a_poll_without_losing_events(
     }
 }
 
+/// `levels` nested objects around `1`: `{"x":{"x":...1...}}`.
+fn nested_json(levels: usize) -> String {
+    format!("{}1{}", r#"{"x":"#.repeat(levels), "}".repeat(levels))
+}
+
+/// Puts `unmapped` into a stored event's JSON.
+fn with_unmapped(event: &mut c1_server::StoredEvent, unmapped: &str) {
+    let end = event.json.rfind('}').expect("an object");
+    event
+        .json
+        .insert_str(end, &format!(r#","unmapped":{unmapped}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_event_is_skipped_counted_and_passed_by_the_cursor() {
+    // Event 1500 nests 200 levels (deeper than serde_json's own limit of 128: delivered);
+    // events 2000 and 2999, the very last, nest 100,000 (past any limit: skipped, no crash).
+    let mut events = make_events(0, 3000, T0, false);
+    with_unmapped(&mut events[1500], &nested_json(200));
+    with_unmapped(&mut events[2000], &nested_json(100_000));
+    with_unmapped(&mut events[2999], &nested_json(100_000));
+    let server = FakeC1::start(CLIENT_ID, events).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = start(&config(&server, ""), dir.path(), true);
+    let events = source.collect(2998, Duration::from_secs(60)).await;
+    let expected: Vec<String> = (0..2999)
+        .filter(|i| *i != 2000)
+        .map(|i| format!("evt-{i:06}"))
+        .collect();
+    assert_eq!(uids(&events), expected);
+    let mut inner = &events[1500]["unmapped"];
+    for _ in 0..200 {
+        inner = &inner["x"];
+    }
+    assert_eq!(*inner, serde_json::json!(1), "all 200 levels delivered");
+    wait_for_checkpoint(dir.path(), "evt-002998").await;
+    // The cursor moved past the skipped last event: polls resume after it and find nothing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server
+        .lock()
+        .requests
+        .iter()
+        .any(|(_, body)| body["sinceEventUid"] == "evt-002999")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no poll resumed after evt-002999"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    source.assert_quiet(Duration::from_millis(600)).await;
+    let metrics = Arc::clone(&source.metrics);
+    source.stop().await.expect("clean stop");
+    assert_eq!(metrics.get("conductorone_invalid_events_total"), 2);
+    assert_eq!(metrics.errors.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integral_floats_in_integer_fields_become_integers() {
     let server = FakeC1::start(CLIENT_ID, make_events(0, 5, T0, true)).await;

@@ -14,11 +14,25 @@ use smallvec::SmallVec;
 use vrl::compiler::prelude::NotNan;
 use vrl::value::{KeyString, ObjectMap, Value};
 
+/// How deeply arrays and objects may nest in one decoded value.
+///
+/// serde_json stops at 128 levels, which real OCSF events can exceed inside `unmapped`.
+/// Decoding, encoding, VRL and dropping a value all recurse once per level, so some limit is
+/// needed to keep every stage within a thread's stack: 512 levels take well under a quarter
+/// of tokio's 2 MiB worker stack at every stage, in debug builds too (tested). Deeper values
+/// are an error for that one record, never a crash.
+pub const MAX_DEPTH: u16 = 512;
+
 /// Parses `input`, a JSON document in UTF-8, into a [`Value`] whose strings share `input`.
+///
+/// Arrays and objects may nest up to [`MAX_DEPTH`] levels; deeper input is an error (found
+/// before the stack grows further, so any depth is safe to pass in).
 pub fn from_bytes(input: &Bytes) -> Result<Value, serde_json::Error> {
     let text = std::str::from_utf8(input).map_err(serde_json::Error::custom)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = ValueSeed { input }.deserialize(&mut deserializer)?;
+    // The seed counts depth itself, with a higher limit than serde_json's fixed 128.
+    deserializer.disable_recursion_limit();
+    let value = ValueSeed { input, depth: 0 }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
 }
@@ -27,6 +41,8 @@ pub fn from_bytes(input: &Bytes) -> Result<Value, serde_json::Error> {
 #[derive(Clone, Copy)]
 struct ValueSeed<'a> {
     input: &'a Bytes,
+    /// Arrays and objects enclosing the value.
+    depth: u16,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -38,6 +54,20 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 }
 
 impl ValueSeed<'_> {
+    /// The seed for the items of an array or object: one level deeper, or an error past
+    /// [`MAX_DEPTH`].
+    fn nested<E: serde::de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format_args!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(Self {
+            depth: self.depth + 1,
+            ..self
+        })
+    }
+
     /// A string that is part of the input: shared, not copied.
     fn shared(&self, text: &str) -> Value {
         let range = self.input.as_ptr_range();
@@ -104,17 +134,19 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         // serde_json gives no length hint: gather the items on the stack, then allocate the
         // array once at its final size (not 0 -> 4 -> 8 -> ... as pushes would).
+        let seed = self.nested()?;
         let mut items: SmallVec<[Value; 8]> = SmallVec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
+        while let Some(item) = seq.next_element_seed(seed)? {
             items.push(item);
         }
         Ok(Value::Array(items.into_vec()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let seed = self.nested()?;
         let mut object = ObjectMap::new();
         while let Some(key) = map.next_key::<KeyString>()? {
-            let value = map.next_value_seed(self)?;
+            let value = map.next_value_seed(seed)?;
             object.insert(key, value);
         }
         Ok(Value::Object(object))
@@ -297,6 +329,38 @@ mod tests {
             write_compact(&Value::from(special), &mut ours);
             assert_eq!(ours, serde_json::to_vec(special).unwrap(), "{special:?}");
         }
+    }
+
+    fn nested(levels: usize, open: &str, close: &str) -> Bytes {
+        Bytes::from(format!("{}1{}", open.repeat(levels), close.repeat(levels)))
+    }
+
+    #[test]
+    fn nesting_is_limited_without_overflowing_the_stack() {
+        let depth = usize::from(MAX_DEPTH);
+        // Checked on a thread with tokio's worker stack size, the smallest the decoder runs on.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for (open, close) in [(r#"{"x":"#, "}"), ("[", "]")] {
+                    let value = from_bytes(&nested(depth, open, close)).expect("at the limit");
+                    let mut encoded = Vec::new();
+                    write_compact(&value, &mut encoded);
+                    assert_eq!(encoded, nested(depth, open, close));
+                    drop(value);
+                    for too_deep in [depth + 1, 100_000] {
+                        let error =
+                            from_bytes(&nested(too_deep, open, close)).expect_err("past the limit");
+                        assert!(
+                            error.to_string().contains("nested deeper than 512 levels"),
+                            "{error}"
+                        );
+                    }
+                }
+            })
+            .expect("thread starts")
+            .join()
+            .expect("no stack overflow");
     }
 
     #[test]

@@ -242,10 +242,42 @@ pub const SORT_ASC: &str = "SORT_DIRECTION_ASC";
 /// One page of events.
 #[derive(Debug, Default)]
 pub struct Page {
-    /// The `list` items, each an OCSF object, unchanged.
+    /// The `list` items that are JSON objects, each an OCSF object, unchanged, in order.
     pub events: Vec<Value>,
+    /// The `list` items that could not become events, in order.
+    pub invalid: Vec<InvalidItem>,
     /// `nextPageToken`; `None` when absent or empty.
     pub next_page_token: Option<String>,
+}
+
+impl Page {
+    /// The `metadata.uid` of the last invalid item that ends the page with no valid event
+    /// after it: the cursor must move past it, or every poll would fetch it again.
+    pub fn trailing_invalid_uid(&self) -> Option<&str> {
+        let total = self.events.len() + self.invalid.len();
+        let mut expected = total;
+        for item in self.invalid.iter().rev() {
+            if item.index + 1 != expected {
+                break;
+            }
+            expected -= 1;
+            if item.uid.is_some() {
+                return item.uid.as_deref();
+            }
+        }
+        None
+    }
+}
+
+/// An item of a page's `list` that cannot become an event: skipped, counted and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidItem {
+    /// Its position in `list`, from 0.
+    pub index: usize,
+    /// Its `metadata.uid`, when that much of it can be read.
+    pub uid: Option<String>,
+    /// Why it was skipped.
+    pub reason: String,
 }
 
 /// A ListEvents answer before its events are decoded: the body, and its `nextPageToken`
@@ -337,19 +369,30 @@ pub fn page_token(body: &[u8]) -> Result<Option<String>, String> {
 }
 
 /// Parses a ListEvents answer. Strings in the events share `body` (no copies).
+///
+/// The page fails as a whole only when its envelope is broken (not JSON, `list` not an
+/// array, `nextPageToken` not a string): that is a transport or server fault worth a retry.
+/// An item that cannot become an event (not an object, nested deeper than
+/// [`crate::codecs::json::MAX_DEPTH`]) is reported in [`Page::invalid`] and the others are
+/// kept, so one bad event can never stop the source.
 pub fn parse_page(body: &Bytes) -> Result<Page, String> {
-    let value = crate::codecs::json::from_bytes(body).map_err(|e| format!("not JSON ({e})"))?;
+    // One pass over the whole body when it decodes (the usual case); item by item otherwise.
+    match crate::codecs::json::from_bytes(body) {
+        Ok(value) => page_from_value(value),
+        Err(_) => parse_page_by_item(body),
+    }
+}
+
+/// A page decoded in one piece.
+fn page_from_value(value: Value) -> Result<Page, String> {
     let Value::Object(mut object) = value else {
         return Err("not a JSON object".to_owned());
     };
-    let events = match object.remove("list") {
+    let items = match object.remove("list") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items,
         Some(_) => return Err("`list` is not an array".to_owned()),
     };
-    if let Some(index) = events.iter().position(|e| !matches!(e, Value::Object(_))) {
-        return Err(format!("item {index} of `list` is not an object"));
-    }
     let next_page_token = match object.remove("nextPageToken") {
         None | Some(Value::Null) => None,
         Some(token) => match super::value_str(&token) {
@@ -358,10 +401,89 @@ pub fn parse_page(body: &Bytes) -> Result<Page, String> {
             None => return Err("`nextPageToken` is not a string".to_owned()),
         },
     };
-    Ok(Page {
-        events,
+    let mut page = Page {
+        events: Vec::with_capacity(items.len()),
+        invalid: Vec::new(),
         next_page_token,
-    })
+    };
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Object(_) => page.events.push(item),
+            other => page.invalid.push(not_an_object(index, &other)),
+        }
+    }
+    Ok(page)
+}
+
+/// A page whose body did not decode in one piece: the envelope is read with each item kept
+/// as raw text (serde_json skips raw values without recursing, so any depth is safe), then
+/// each item is decoded on its own.
+fn parse_page_by_item(body: &Bytes) -> Result<Page, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        list: Option<Vec<&'a serde_json::value::RawValue>>,
+        #[serde(default, rename = "nextPageToken")]
+        next_page_token: Option<String>,
+    }
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(error) if error.is_data() => return Err(format!("not the expected JSON ({error})")),
+        Err(error) => return Err(format!("not JSON ({error})")),
+    };
+    let items = envelope.list.unwrap_or_default();
+    let mut page = Page {
+        events: Vec::with_capacity(items.len()),
+        invalid: Vec::new(),
+        next_page_token: envelope.next_page_token.filter(|token| !token.is_empty()),
+    };
+    for (index, raw) in items.into_iter().enumerate() {
+        let text = raw.get();
+        match crate::codecs::json::from_bytes(&body.slice_ref(text.as_bytes())) {
+            Ok(event @ Value::Object(_)) => page.events.push(event),
+            Ok(other) => page.invalid.push(not_an_object(index, &other)),
+            Err(error) => page.invalid.push(InvalidItem {
+                index,
+                uid: raw_item_uid(text),
+                reason: error.to_string(),
+            }),
+        }
+    }
+    Ok(page)
+}
+
+fn not_an_object(index: usize, item: &Value) -> InvalidItem {
+    InvalidItem {
+        index,
+        uid: None,
+        reason: format!("not a JSON object but {}", json_kind(item)),
+    }
+}
+
+/// The JSON name of a decoded value's type.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) => "an object",
+        Value::Array(_) => "an array",
+        Value::String(_) | Value::Bytes(_) => "a string",
+        Value::Integer(_) | Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        _ => "null",
+    }
+}
+
+/// `metadata.uid` of an item that did not decode, read without building the rest.
+fn raw_item_uid(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        uid: Option<String>,
+    }
+    let item: Item = serde_json::from_str(text).ok()?;
+    item.metadata?.uid
 }
 
 /// Calls the ConductorOne API with a cached token.
@@ -563,11 +685,39 @@ mod tests {
             &b"<html>"[..],
             b"[]",
             br#"{"list":{}}"#,
-            br#"{"list":[1]}"#,
             br#"{"nextPageToken":3}"#,
+            br#"{"list":[{"a":1}"#,
         ] {
             assert!(parse_page(&Bytes::copy_from_slice(bad)).is_err());
         }
+    }
+
+    #[test]
+    fn items_that_cannot_become_events_are_reported_and_the_rest_kept() {
+        let deep = format!(
+            r#"{{"metadata":{{"uid":"deep"}},"unmapped":{}1{}}}"#,
+            r#"{"x":"#.repeat(100_000),
+            "}".repeat(100_000)
+        );
+        let body =
+            format!(r#"{{"list":[{{"a":1}},{deep},7,{{"b":2}},{deep}],"nextPageToken":"t"}}"#);
+        let page = parse_page(&Bytes::from(body)).expect("the envelope is fine");
+        assert_eq!(page.events.len(), 2);
+        assert_eq!(page.next_page_token.as_deref(), Some("t"));
+        let invalid: Vec<(usize, Option<&str>)> = page
+            .invalid
+            .iter()
+            .map(|item| (item.index, item.uid.as_deref()))
+            .collect();
+        assert_eq!(invalid, [(1, Some("deep")), (2, None), (4, Some("deep"))]);
+        assert!(page.invalid[0].reason.contains("nested deeper than"));
+        assert_eq!(page.invalid[1].reason, "not a JSON object but a number");
+        assert_eq!(page.trailing_invalid_uid(), Some("deep"));
+        // Decoded in one piece too: the non-object item alone is reported.
+        let page = parse_page(&Bytes::from_static(br#"{"list":[1,{"a":1}]}"#)).expect("valid");
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.invalid[0].index, 0);
+        assert_eq!(page.trailing_invalid_uid(), None);
     }
 
     #[test]

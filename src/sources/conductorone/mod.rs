@@ -557,7 +557,12 @@ struct Source {
     acks: OrderedAcks<AckToken>,
     commit: Commit,
     dedupe: Dedupe,
+    /// Items skipped because they could not become events, this run.
+    invalid_events: u64,
 }
+
+/// Undecodable events logged one by one per run; the rest are only counted.
+const LOGGED_INVALID_EVENTS: u64 = 100;
 
 /// What acknowledgements move: the committed cursor and the checkpoint writer.
 struct Commit {
@@ -649,6 +654,8 @@ impl Source {
                 request_id: None,
             })));
         }
+        self.skip_invalid(&parsed);
+        let trailing_invalid = parsed.trailing_invalid_uid().map(str::to_owned);
         let mut events: Vec<Value> = Vec::with_capacity(parsed.events.len());
         for mut event in parsed.events {
             normalize::normalize(&mut event);
@@ -737,7 +744,33 @@ impl Source {
                 return Ok(Some(PollEnd::Rewind));
             }
         }
+        if let Some(uid) = trailing_invalid {
+            // The next request starts after it; the durable cursor passes it with the next
+            // delivered batch (after a crash before that, it is fetched and skipped again).
+            self.cursor.last_uid = Some(uid);
+        }
         Ok(None)
+    }
+
+    /// Counts and logs the page's items that cannot become events (the first
+    /// [`LOGGED_INVALID_EVENTS`] of a run each with its uid and position, then only counted).
+    fn skip_invalid(&mut self, page: &client::Page) {
+        for item in &page.invalid {
+            self.metrics.error();
+            self.metrics.add("conductorone_invalid_events_total", 1);
+            self.invalid_events += 1;
+            if self.invalid_events <= LOGGED_INVALID_EVENTS {
+                tracing::warn!(
+                    component = %self.source_id,
+                    uid = item.uid.as_deref().unwrap_or("(unknown)"),
+                    position = item.index,
+                    error = %item.reason,
+                    "conductorone: skipped an event that cannot be decoded"
+                );
+            } else if self.invalid_events == LOGGED_INVALID_EVENTS + 1 {
+                tracing::warn!(component = %self.source_id, "conductorone: more undecodable events; counting them without logging each");
+            }
+        }
     }
 
     /// The request that resumes after the sent cursor, and its `since` fallback.
@@ -948,6 +981,7 @@ async fn run(
         max_unacknowledged: settings.max_unacknowledged_events,
         cursor: committed.clone(),
         dedupe: Dedupe::new(committed.last_uid.as_deref()),
+        invalid_events: 0,
         commit: Commit {
             committed,
             committed_seq: 0,
