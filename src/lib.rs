@@ -30,6 +30,7 @@ pub mod retry;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod stdio;
 pub mod template;
 pub mod topology;
 pub mod transforms;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use c1_pipeline::config::{Config, ConfigErrors, graph};
+use c1_pipeline::stdio::{self, Stream};
 use c1_pipeline::topology::{self, RunError, RunOptions};
 
 /// Events are allocated on one thread (decoding) and freed on another (the sink). glibc's
@@ -21,6 +22,11 @@ static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
 const EXIT_CONFIG: u8 = 78;
 /// Exit code when the pipeline failed while running.
 const EXIT_FAILURE: u8 = 1;
+/// Exit code after a second SIGINT/SIGTERM (128 + SIGINT, as shells report an interrupt).
+const EXIT_SECOND_SIGNAL: i32 = 130;
+/// How long the end of `main` waits for queued log lines and runtime tasks. Bounded, so a
+/// stderr nobody reads or a task stuck in a system call cannot keep the process alive.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Ship ConductorOne's OCSF system log to SIEMs: a Vector-compatible pipeline from TOML.
 #[derive(Debug, Parser)]
@@ -109,9 +115,10 @@ fn init_logging(args: &LoggingArgs) {
         );
         tracing_subscriber::EnvFilter::new("info")
     });
+    // Through stderr's own thread: a stderr nobody reads must not block the runtime.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(stdio::NonBlockingStderr)
         .with_target(false);
     match args.log_format {
         LogFormat::Text => builder
@@ -134,14 +141,21 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Some(Command::Validate(args)) => runtime.block_on(validate(args)),
         Some(Command::Run(args)) => runtime.block_on(run(args)),
         None => runtime.block_on(run(cli.run)),
-    }
+    };
+    // Tasks still running (aborted at the shutdown limit, or blocked in a system call) must
+    // not hold the exit.
+    runtime.shutdown_timeout(EXIT_GRACE);
+    stdio::stream(Stream::Stderr).flush(EXIT_GRACE);
+    code
 }
 
 fn report_config_errors(errors: &ConfigErrors) {
+    // After the log lines already queued, not before them.
+    stdio::stream(Stream::Stderr).flush(EXIT_GRACE);
     let count = errors.0.len();
     eprintln!(
         "error: configuration has {count} problem{}:\n",
@@ -209,6 +223,14 @@ fn check_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
+    // First of all: a signal at any later point (health checks included) stops gracefully.
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("error: cannot listen for SIGINT/SIGTERM: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let (config, graph) = match load(&args.configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -222,7 +244,7 @@ async fn run(args: RunArgs) -> ExitCode {
         sinks = config.sinks.len(),
         "starting pipeline"
     );
-    match topology::run(&config, &graph, shutdown_signal(), options).await {
+    match topology::run(&config, &graph, shutdown_signal(signals), options).await {
         Ok(summary) => {
             for m in &summary.metrics {
                 tracing::debug!(component = %m.component, received = m.received_events, sent = m.sent_events, errors = m.errors, extra = ?m.extra, "component totals");
@@ -241,34 +263,50 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    tokio::spawn(async {
-        wait_for_signal().await;
-        eprintln!("second signal: exiting without waiting for in-flight events");
-        std::process::exit(130);
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once with
+/// [`EXIT_SECOND_SIGNAL`].
+async fn shutdown_signal(mut signals: Signals) {
+    signals.recv().await;
+    tokio::spawn(async move {
+        signals.recv().await;
+        let stderr = stdio::stream(Stream::Stderr);
+        stderr.try_write(b"second signal: exiting without waiting for in-flight events\n".to_vec());
+        // Only briefly: stderr itself may be a pipe nobody reads.
+        stderr.flush(Duration::from_millis(200));
+        std::process::exit(EXIT_SECOND_SIGNAL);
     });
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, listened for from the moment this is created (until then the default
+/// action, ending the process, applies).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -40,6 +40,81 @@ pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// The file in `data_dir` that one process at a time holds locked.
+pub const LOCK_FILE: &str = ".c1-pipeline.lock";
+
+/// An exclusive lock on a `data_dir`, held for as long as the value lives.
+///
+/// Two processes sharing one `data_dir` would race on the same checkpoint files (and their
+/// temporary files) and each resume from the other's cursor. The lock is an advisory
+/// `flock` on [`LOCK_FILE`]: the kernel drops it when the process ends, however it ends, so
+/// a crash never leaves a stale lock behind. The holder writes its process id into the file
+/// so the next one can say who holds it.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Why a `data_dir` could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds the lock.
+    #[error(
+        "data_dir {} is in use by another c1-pipeline process{}: two processes must not share one data_dir (their checkpoints would collide); stop the other process or give this one its own data_dir",
+        dir.display(),
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// The holder's process id, when it could be read.
+        pid: Option<u32>,
+    },
+    /// The folder or its lock file could not be created or locked.
+    #[error("cannot lock data_dir {}: {source}", dir.display())]
+    Io {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl DataDirLock {
+    /// Locks `dir` (creating it if needed) for this process, or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+        let io = |source| LockError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok());
+                return Err(LockError::InUse {
+                    dir: dir.to_path_buf(),
+                    pid,
+                });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
+        }
+        file.set_len(0).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Self { _file: file })
+    }
+}
+
 /// Attempts at the final write before giving up (a full disk must not keep the process from
 /// exiting).
 const FINAL_ATTEMPTS: u32 = 3;
@@ -202,6 +277,22 @@ async fn sleep_unless_closed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_dir_is_locked_by_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("state");
+        let held = DataDirLock::acquire(&data_dir).expect("first lock");
+        let error = DataDirLock::acquire(&data_dir).expect_err("already held");
+        let message = error.to_string();
+        assert!(
+            message.contains(&data_dir.display().to_string())
+                && message.contains(&format!("(pid {})", std::process::id())),
+            "{message}"
+        );
+        drop(held);
+        DataDirLock::acquire(&data_dir).expect("free again");
+    }
 
     #[tokio::test]
     async fn the_last_update_is_on_disk_after_finish() {

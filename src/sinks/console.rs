@@ -1,9 +1,9 @@
 //! `console`: write events to stdout or stderr (Vector's options).
 //!
-//! Encoding happens per batch into one buffer, written and flushed with a single call on a
-//! blocking thread; events are finalized as delivered only after the flush succeeded.
-
-use std::io::Write;
+//! Encoding happens per batch into one buffer, written and flushed with a single call by the
+//! stream's own writer thread ([`crate::stdio`]), so a reader that stops reading stalls only
+//! this sink, never the runtime; events are finalized as delivered only after the flush
+//! succeeded.
 
 use serde::Deserialize;
 
@@ -11,6 +11,7 @@ use crate::ack::BatchStatus;
 use crate::codecs::{Encoder, EncodingConfig};
 use crate::component::{BuildError, ComponentError, ComponentTask, SinkComponent, SinkContext};
 use crate::sinks::SinkAcknowledgements;
+use crate::stdio::{self, Stream};
 use crate::topology::MAX_BATCH_EVENTS;
 
 /// `[sinks.ID] type = "console"`.
@@ -53,17 +54,11 @@ impl SinkComponent for ConsoleConfig {
     }
 }
 
-fn write_all(target: ConsoleTarget, buffer: &[u8]) -> std::io::Result<()> {
-    match target {
-        ConsoleTarget::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(buffer)?;
-            out.flush()
-        }
-        ConsoleTarget::Stderr => {
-            let mut out = std::io::stderr().lock();
-            out.write_all(buffer)?;
-            out.flush()
+impl ConsoleTarget {
+    fn stream(self) -> Stream {
+        match self {
+            Self::Stdout => Stream::Stdout,
+            Self::Stderr => Stream::Stderr,
         }
     }
 }
@@ -101,12 +96,7 @@ async fn run(
             buffer.push(b'\n');
             finalizers.push(event.metadata.finalizers);
         }
-        let (result, returned) = tokio::task::spawn_blocking(move || {
-            let result = write_all(target, &buffer);
-            (result, buffer)
-        })
-        .await
-        .map_err(|e| ComponentError(format!("console write task failed: {e}")))?;
+        let (result, returned) = stdio::stream(target.stream()).write_all(buffer).await;
         buffer = returned;
         let status = if result.is_ok() {
             BatchStatus::Delivered

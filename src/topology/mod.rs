@@ -22,7 +22,8 @@ use crate::component::{BuildError, ComponentTask, SinkContext, SourceContext};
 use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
-use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
+use crate::state::DataDirLock;
 use fanout::{Fanout, FusedChain};
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
@@ -91,6 +92,9 @@ pub enum RunError {
     /// A component could not be built.
     #[error("{0}")]
     Build(ConfigErrors),
+    /// `data_dir` could not be locked for this process (another one uses it).
+    #[error("{0}")]
+    DataDir(crate::state::LockError),
     /// A health check failed and `healthchecks.require_healthy` is set.
     #[error("health check failed for {component}: {message}")]
     Unhealthy {
@@ -189,110 +193,234 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
 
 /// Runs the pipeline until every source has finished and everything in flight has been
 /// delivered, or until `shutdown` resolves (then sources stop and the rest drains).
+///
+/// Start-up order: `data_dir` is locked for this process, every component is built (all
+/// configuration errors are reported before anything touches the network), the health checks
+/// run, and only then do components start. `shutdown` is watched from the first step: a
+/// signal during the health checks ends the run before anything was read.
 pub async fn run(
     config: &Config,
     graph: &Graph,
     shutdown: impl Future<Output = ()>,
     options: RunOptions,
 ) -> Result<RunSummary, RunError> {
+    let _lock = match &config.data_dir {
+        Some(dir) => Some(DataDirLock::acquire(dir).map_err(RunError::DataDir)?),
+        None => None,
+    };
     let registry = MetricsRegistry::default();
     let token = CancellationToken::new();
+    let built = Wiring::new(config, graph, &registry, &token).build()?;
+    tokio::pin!(shutdown);
 
     if config.healthchecks.enabled {
-        run_healthchecks(config, config.healthchecks.require_healthy).await?;
+        let require_healthy = config.healthchecks.require_healthy;
+        tokio::select! {
+            checked = run_healthchecks(config, require_healthy) => checked?,
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested during the start-up health checks; nothing was read");
+                return Ok(RunSummary { metrics: registry.snapshot() });
+            }
+        }
     }
 
-    // One bounded input channel per consumer.
-    let mut senders: BTreeMap<&str, mpsc::Sender<Batch>> = BTreeMap::new();
-    let mut receivers: BTreeMap<&str, mpsc::Receiver<Batch>> = BTreeMap::new();
-    for id in config.transforms.keys().chain(config.sinks.keys()) {
-        let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
-        senders.insert(id, sender);
-        receivers.insert(id, receiver);
+    let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
+    let running: BTreeSet<String> = built.iter().map(|(name, _)| name.clone()).collect();
+    for (name, task) in built {
+        spawn_component(&mut tasks, name, task);
     }
-    let fanout_for = |output: &OutputId, metrics| {
-        let targets = graph
+    let supervisor = Supervisor {
+        tasks,
+        running,
+        token,
+        registry,
+    };
+    supervisor.wait(shutdown, options).await
+}
+
+/// The channels between components while they are built.
+struct Wiring<'a> {
+    config: &'a Config,
+    graph: &'a Graph,
+    registry: &'a MetricsRegistry,
+    token: &'a CancellationToken,
+    /// One bounded input channel per consumer (transform or sink).
+    senders: BTreeMap<&'a str, mpsc::Sender<Batch>>,
+    receivers: BTreeMap<&'a str, mpsc::Receiver<Batch>>,
+    /// Transforms each source runs itself.
+    chains: BTreeMap<&'a str, Vec<&'a str>>,
+    built: Vec<(String, ComponentTask)>,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Wiring<'a> {
+    fn new(
+        config: &'a Config,
+        graph: &'a Graph,
+        registry: &'a MetricsRegistry,
+        token: &'a CancellationToken,
+    ) -> Self {
+        let mut senders = BTreeMap::new();
+        let mut receivers = BTreeMap::new();
+        for id in config.transforms.keys().chain(config.sinks.keys()) {
+            let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+            senders.insert(id.as_str(), sender);
+            receivers.insert(id.as_str(), receiver);
+        }
+        Self {
+            config,
+            graph,
+            registry,
+            token,
+            senders,
+            receivers,
+            chains: fused_chains(config, graph),
+            built: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Builds every component (none started), or every build error.
+    fn build(mut self) -> Result<Vec<(String, ComponentTask)>, RunError> {
+        self.build_sinks();
+        self.build_transforms();
+        self.build_sources();
+        if self.errors.is_empty() {
+            Ok(self.built)
+        } else {
+            Err(RunError::Build(ConfigErrors(self.errors)))
+        }
+    }
+
+    /// The fan-out to every consumer of `output`.
+    fn fanout_for(&self, output: &OutputId, metrics: Arc<ComponentMetrics>) -> Fanout {
+        let targets = self
+            .graph
             .inputs
             .iter()
             .filter(|(_, inputs)| inputs.contains(output))
             .map(|(consumer, _)| {
                 (
                     Arc::from(consumer.as_str()),
-                    senders[consumer.as_str()].clone(),
+                    self.senders[consumer.as_str()].clone(),
                 )
             })
             .collect();
         Fanout::new(targets, Some(metrics))
-    };
+    }
 
-    let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
-    let mut errors = Vec::new();
-    let chains = fused_chains(config, graph);
-    let fused: BTreeSet<&str> = chains.values().flatten().copied().collect();
-
-    for (id, sink) in &config.sinks {
-        let name = format!("sinks.{id}");
-        let cx = SinkContext {
-            id: Arc::from(id.as_str()),
-            input: receivers
-                .remove(id.as_str())
-                .expect("every sink has an input channel"),
-            acknowledgements: config.sink_acknowledges(sink),
-            metrics: registry.component(&name),
-        };
-        match sink.config.component().build(cx) {
-            Ok(task) => spawn_component(&mut tasks, name, task),
-            Err(error) => errors.push(build_error("sinks", id, &sink.origin, error)),
+    fn build_sinks(&mut self) {
+        for (id, sink) in &self.config.sinks {
+            let name = format!("sinks.{id}");
+            let cx = SinkContext {
+                id: Arc::from(id.as_str()),
+                input: self
+                    .receivers
+                    .remove(id.as_str())
+                    .expect("every sink has an input channel"),
+                acknowledgements: self.config.sink_acknowledges(sink),
+                metrics: self.registry.component(&name),
+            };
+            match sink.config.component().build(cx) {
+                Ok(task) => self.built.push((name, task)),
+                Err(error) => self
+                    .errors
+                    .push(build_error("sinks", id, &sink.origin, error)),
+            }
         }
     }
-    for (id, transform) in &config.transforms {
-        if fused.contains(id.as_str()) {
-            continue;
-        }
-        let name = format!("transforms.{id}");
-        let metrics = registry.component(&name);
-        let declared = transform.config.component().outputs();
-        let ports = declared
-            .default
-            .then_some(None)
-            .into_iter()
-            .chain(declared.named.iter().map(|p| Some(p.clone())));
-        let outputs: Vec<Fanout> = ports
-            .map(|port| {
-                fanout_for(
-                    &OutputId {
+
+    fn build_transforms(&mut self) {
+        let fused: BTreeSet<&str> = self.chains.values().flatten().copied().collect();
+        for (id, transform) in &self.config.transforms {
+            if fused.contains(id.as_str()) {
+                continue;
+            }
+            let name = format!("transforms.{id}");
+            let metrics = self.registry.component(&name);
+            let declared = transform.config.component().outputs();
+            let ports = declared
+                .default
+                .then_some(None)
+                .into_iter()
+                .chain(declared.named.iter().map(|p| Some(p.clone())));
+            let outputs: Vec<Fanout> = ports
+                .map(|port| {
+                    let output = OutputId {
                         component: id.clone(),
                         port,
-                    },
-                    Arc::clone(&metrics),
-                )
-            })
-            .collect();
-        match transform.config.component().build() {
-            Ok(function) => {
-                let input = receivers
-                    .remove(id.as_str())
-                    .expect("every transform has an input channel");
-                let task = transform::run(name.clone(), function, input, outputs, metrics);
-                spawn_component(&mut tasks, name, Box::pin(task));
+                    };
+                    self.fanout_for(&output, Arc::clone(&metrics))
+                })
+                .collect();
+            match transform.config.component().build() {
+                Ok(function) => {
+                    let input = self
+                        .receivers
+                        .remove(id.as_str())
+                        .expect("every transform has an input channel");
+                    let task = transform::run(name.clone(), function, input, outputs, metrics);
+                    self.built.push((name, Box::pin(task)));
+                }
+                Err(error) => {
+                    let error = build_error("transforms", id, &transform.origin, error);
+                    self.errors.push(error);
+                }
             }
-            Err(error) => errors.push(build_error("transforms", id, &transform.origin, error)),
         }
     }
-    let acknowledging = sources_fully_acknowledged(config, graph);
-    for (id, source) in &config.sources {
-        let name = format!("sources.{id}");
-        let metrics = registry.component(&name);
-        let chain_ids = chains.get(id.as_str()).cloned().unwrap_or_default();
+
+    fn build_sources(&mut self) {
+        let acknowledging = sources_fully_acknowledged(self.config, self.graph);
+        for (id, source) in &self.config.sources {
+            let name = format!("sources.{id}");
+            let metrics = self.registry.component(&name);
+            let chain_ids = self.chains.get(id.as_str()).cloned().unwrap_or_default();
+            let stages = self.build_chain(&chain_ids);
+            // The source's events leave from the last fused transform's output.
+            let last = chain_ids.last().map_or(id.as_str(), |last| *last);
+            let output = OutputId {
+                component: last.to_owned(),
+                port: None,
+            };
+            let out = self
+                .fanout_for(&output, Arc::clone(&metrics))
+                .with_chain(FusedChain::new(stages));
+            let cx = SourceContext {
+                id: Arc::from(id.as_str()),
+                out,
+                shutdown: self.token.clone(),
+                data_dir: self.config.data_dir.clone(),
+                acknowledgements: acknowledging.contains(id.as_str()),
+                metrics,
+            };
+            match source.config.component().build(cx) {
+                Ok(task) => self.built.push((name, task)),
+                Err(error) => self
+                    .errors
+                    .push(build_error("sources", id, &source.origin, error)),
+            }
+        }
+    }
+
+    /// The transforms a source runs itself, built.
+    fn build_chain(
+        &mut self,
+        chain_ids: &[&str],
+    ) -> Vec<(
+        Box<dyn crate::component::SyncTransform>,
+        Arc<ComponentMetrics>,
+    )> {
         let mut stages = Vec::with_capacity(chain_ids.len());
-        for transform_id in &chain_ids {
-            let transform = &config.transforms[*transform_id];
+        for transform_id in chain_ids {
+            let transform = &self.config.transforms[*transform_id];
             match transform.config.component().build() {
                 Ok(function) => stages.push((
                     function,
-                    registry.component(&format!("transforms.{transform_id}")),
+                    self.registry
+                        .component(&format!("transforms.{transform_id}")),
                 )),
-                Err(error) => errors.push(build_error(
+                Err(error) => self.errors.push(build_error(
                     "transforms",
                     transform_id,
                     &transform.origin,
@@ -300,100 +428,89 @@ pub async fn run(
                 )),
             }
         }
-        // The source's events leave from the last fused transform's output.
-        let last = chain_ids.last().map_or(id.as_str(), |last| *last);
-        let out = fanout_for(
-            &OutputId {
-                component: last.to_owned(),
-                port: None,
-            },
-            Arc::clone(&metrics),
-        )
-        .with_chain(FusedChain::new(stages));
-        let cx = SourceContext {
-            id: Arc::from(id.as_str()),
-            out,
-            shutdown: token.clone(),
-            data_dir: config.data_dir.clone(),
-            acknowledgements: acknowledging.contains(id.as_str()),
-            metrics,
-        };
-        match source.config.component().build(cx) {
-            // With a build error the pipeline does not start: its sources must not run at
-            // all (a source whose fused transform failed to build would send straight past
-            // it to the sinks). Building the rest still reports every error.
-            Ok(task) if errors.is_empty() => spawn_component(&mut tasks, name, task),
-            Ok(_) => {}
-            Err(error) => errors.push(build_error("sources", id, &source.origin, error)),
-        }
+        stages
     }
-    // Only the tasks hold senders now: channels close as producers finish.
-    drop(senders);
-    drop(receivers);
-    if !errors.is_empty() {
-        token.cancel();
-        tasks.abort_all();
-        return Err(RunError::Build(ConfigErrors(errors)));
-    }
+}
 
-    let mut running: BTreeSet<String> = config
-        .sources
-        .keys()
-        .map(|id| format!("sources.{id}"))
-        .chain(
-            config
-                .transforms
-                .keys()
-                .filter(|id| !fused.contains(id.as_str()))
-                .map(|id| format!("transforms.{id}")),
-        )
-        .chain(config.sinks.keys().map(|id| format!("sinks.{id}")))
-        .collect();
-    let mut failure: Option<(String, String)> = None;
-    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    tokio::pin!(shutdown);
-    let mut shutdown_requested = false;
+/// Watches the running components until they have all finished.
+struct Supervisor {
+    tasks: JoinSet<(String, Result<(), String>)>,
+    /// Components not finished yet.
+    running: BTreeSet<String>,
+    /// Cancelled to stop the sources.
+    token: CancellationToken,
+    registry: MetricsRegistry,
+}
 
-    while !tasks.is_empty() {
-        tokio::select! {
-            joined = tasks.join_next() => {
-                let Some(joined) = joined else { break };
-                let (name, result) = match joined {
-                    Ok(done) => done,
-                    Err(join_error) => ("a component".to_owned(), Err(format!("task panicked: {join_error}"))),
-                };
-                running.remove(&name);
-                if let Err(message) = result {
-                    tracing::error!(component = %name, error = %message, "component failed; shutting down");
-                    failure.get_or_insert((name, message));
-                    token.cancel();
-                } else {
-                    tracing::debug!(component = %name, "component finished");
+impl Supervisor {
+    /// Waits for every task; on `shutdown` stops the sources and gives the rest
+    /// `options.graceful_shutdown_limit` to drain.
+    async fn wait(
+        mut self,
+        shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+        options: RunOptions,
+    ) -> Result<RunSummary, RunError> {
+        let mut shutdown = shutdown;
+        let mut failure: Option<(String, String)> = None;
+        let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let mut shutdown_requested = false;
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                joined = self.tasks.join_next() => {
+                    let Some(joined) = joined else { break };
+                    if let Some(failed) = self.finished(joined) {
+                        failure.get_or_insert(failed);
+                    }
+                }
+                () = &mut shutdown, if !shutdown_requested => {
+                    shutdown_requested = true;
+                    tracing::info!(limit_secs = options.graceful_shutdown_limit.as_secs(), "shutting down: sources stop, in-flight events drain");
+                    self.token.cancel();
+                    deadline = Some(Box::pin(tokio::time::sleep(options.graceful_shutdown_limit)));
+                }
+                () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() => {
+                    self.tasks.abort_all();
+                    let still_running: Vec<String> = self.running.into_iter().collect();
+                    tracing::error!(components = ?still_running, "graceful shutdown limit reached; events still in these components were not delivered (sources will resend unacknowledged data)");
+                    return Err(RunError::ShutdownTimeout { still_running, metrics: self.registry.snapshot() });
                 }
             }
-            () = &mut shutdown, if !shutdown_requested => {
-                shutdown_requested = true;
-                tracing::info!(limit_secs = options.graceful_shutdown_limit.as_secs(), "shutting down: sources stop, in-flight events drain");
-                token.cancel();
-                deadline = Some(Box::pin(tokio::time::sleep(options.graceful_shutdown_limit)));
-            }
-            () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() => {
-                tasks.abort_all();
-                let still_running: Vec<String> = running.into_iter().collect();
-                tracing::error!(components = ?still_running, "graceful shutdown limit reached; events still in these components were not delivered (sources will resend unacknowledged data)");
-                return Err(RunError::ShutdownTimeout { still_running, metrics: registry.snapshot() });
-            }
+        }
+        let metrics = self.registry.snapshot();
+        match failure {
+            Some((component, message)) => Err(RunError::Component {
+                component,
+                message,
+                metrics,
+            }),
+            None => Ok(RunSummary { metrics }),
         }
     }
 
-    let metrics = registry.snapshot();
-    match failure {
-        Some((component, message)) => Err(RunError::Component {
-            component,
-            message,
-            metrics,
-        }),
-        None => Ok(RunSummary { metrics }),
+    /// Records a finished task; its name and error if it failed (then the sources stop).
+    fn finished(
+        &mut self,
+        joined: Result<(String, Result<(), String>), tokio::task::JoinError>,
+    ) -> Option<(String, String)> {
+        let (name, result) = match joined {
+            Ok(done) => done,
+            Err(join_error) => (
+                "a component".to_owned(),
+                Err(format!("task panicked: {join_error}")),
+            ),
+        };
+        self.running.remove(&name);
+        match result {
+            Ok(()) => {
+                tracing::debug!(component = %name, "component finished");
+                None
+            }
+            Err(message) => {
+                tracing::error!(component = %name, error = %message, "component failed; shutting down");
+                self.token.cancel();
+                Some((name, message))
+            }
+        }
     }
 }
 
