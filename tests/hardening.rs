@@ -265,3 +265,82 @@ encoding.codec = "json"
         "{stderr}"
     );
 }
+
+/// Timing tests run one at a time, so that their limits measure the code, not each other.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The limits are for release builds; a debug build (the test suite's) is given 3× as long.
+fn time_limit(release: Duration) -> Duration {
+    if cfg!(debug_assertions) {
+        release * 3
+    } else {
+        release
+    }
+}
+
+#[test]
+fn a_50_mb_line_is_read_in_linear_time() {
+    let _timed = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "long.toml",
+        r#"
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+max_length = 100000000
+
+[sinks.out]
+type = "blackhole"
+inputs = ["in"]
+"#,
+    );
+    let mut input = Vec::with_capacity(50_000_100);
+    input.extend_from_slice(b"{\"n\":1}\n{\"n\":2,\"long\":\"");
+    input.resize(input.len() + 50_000_000, b'x');
+    input.extend_from_slice(b"\"}\n{\"n\":3}\n");
+    let start = Instant::now();
+    let mut child = c1_pipeline()
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Through a pipe, 64 KiB at a time, as the adversarial run fed it.
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().expect("the binary runs");
+    let took = start.elapsed();
+    writer.join().expect("writer").expect("written");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("events=3"), "{stderr}");
+    assert!(took < time_limit(Duration::from_secs(3)), "took {took:?}");
+}
+
+#[test]
+fn ten_thousand_sinks_are_validated_in_linear_time() {
+    let _timed = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("[sources.in]\ntype = \"conductorone_demo\"\ncount = 1\n");
+    for sink in 0..10_000 {
+        text.push_str(&format!(
+            "\n[sinks.s{sink}]\ntype = \"blackhole\"\ninputs = [\"in\"]\n"
+        ));
+    }
+    let config = write_config(dir.path(), "many.toml", &text);
+    let start = Instant::now();
+    let output = c1_pipeline()
+        .args(["validate", "--no-environment"])
+        .arg(&config)
+        .output()
+        .expect("the binary runs");
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("10000 sink(s)"), "{stderr}");
+    assert!(took < time_limit(Duration::from_secs(5)), "took {took:?}");
+}

@@ -20,11 +20,25 @@ pub struct Location {
 
 impl Location {
     /// The location of byte `offset` in `text`, which was read from `file`.
+    ///
+    /// Scans `text` up to `offset`: for one-off positions. A caller that needs many positions
+    /// in one file uses a [`LineIndex`] (scanning per position is quadratic in the file).
     pub fn from_offset(file: &Arc<Path>, text: &str, offset: usize) -> Self {
         let offset = floor_char_boundary(text, offset.min(text.len()));
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Self::at_line(file, text, offset, line, line_start)
+    }
+
+    /// The location of byte `offset` of `text`, which starts line `line` at `line_start`.
+    fn at_line(
+        file: &Arc<Path>,
+        text: &str,
+        offset: usize,
+        line: usize,
+        line_start: usize,
+    ) -> Self {
         let column = text[line_start..offset].chars().count() + 1;
         let line_end = text[line_start..]
             .find('\n')
@@ -35,6 +49,32 @@ impl Location {
             column,
             line_text: text[line_start..line_end].trim_end_matches('\r').to_owned(),
         }
+    }
+}
+
+/// Where each line of a text starts, to turn many byte offsets into locations in
+/// logarithmic time each.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text`'s lines (one pass).
+    pub fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1))
+            .collect();
+        Self { starts }
+    }
+
+    /// The location of byte `offset` in `text` (the text this index was built from).
+    pub fn location(&self, file: &Arc<Path>, text: &str, offset: usize) -> Location {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        // The last line starting at or before `offset`.
+        let line = self.starts.partition_point(|start| *start <= offset);
+        Location::at_line(file, text, offset, line, self.starts[line - 1])
     }
 }
 

@@ -179,20 +179,20 @@ fn resolve_inputs(
     errors: &mut Vec<ConfigError>,
 ) -> Vec<OutputId> {
     let component = format!("{kind}.{id}");
-    let location = origin.field_location("inputs");
     let mut resolved: Vec<OutputId> = Vec::new();
     if inputs.is_empty() {
         errors.push(
             ConfigError::new("`inputs` is empty")
-                .at(location.clone())
+                .at(origin.field_location("inputs"))
                 .component(&component)
                 .field("inputs")
                 .help("name at least one source or transform"),
         );
     }
     for (index, input) in inputs.iter().enumerate() {
-        // The position of this very item of `inputs`.
-        let location = origin.field_location(&format!("inputs[{index}]"));
+        // The position of this very item of `inputs`, computed only for an error (it scans
+        // the file: computing it for every input made large configurations quadratic).
+        let location = || origin.field_location(&format!("inputs[{index}]"));
         let matches: Vec<&OutputId> = if input.contains('*') {
             outputs
                 .iter()
@@ -209,13 +209,7 @@ fn resolve_inputs(
                 .collect()
         };
         if matches.is_empty() {
-            errors.push(unknown_input(
-                config,
-                &component,
-                input,
-                location.clone(),
-                names,
-            ));
+            errors.push(unknown_input(config, &component, input, location(), names));
         }
         for output in matches {
             if output.component == id {
@@ -223,7 +217,7 @@ fn resolve_inputs(
                     ConfigError::new(format!(
                         "`{component}` lists its own output `{output}` as an input"
                     ))
-                    .at(location.clone())
+                    .at(location())
                     .component(&component)
                     .field("inputs")
                     .help("a component cannot read its own output"),

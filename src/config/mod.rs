@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-pub use error::{ConfigError, ConfigErrors, Location};
+pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
@@ -277,6 +277,7 @@ impl Config {
             file: &file,
             text,
             shared_text: Arc::from(text),
+            lines: LineIndex::new(text),
             skip: BTreeSet::new(),
         };
         let mut root = DeTable::parse(text).map_err(|error| {
@@ -391,6 +392,9 @@ struct Loader<'a> {
     text: &'a str,
     /// The same text, shared with every component's [`Origin`].
     shared_text: Arc<str>,
+    /// Where its lines start: every component's position is looked up (linear, not
+    /// quadratic, in the number of components).
+    lines: LineIndex,
     /// Top-level keys and components (`sinks.out`) not to check: they hold a variable that
     /// could not be substituted, already reported.
     skip: BTreeSet<String>,
@@ -398,7 +402,7 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn location(&self, offset: usize) -> Location {
-        Location::from_offset(self.file, self.text, offset)
+        self.lines.location(self.file, self.text, offset)
     }
 
     fn interpolate_table(
