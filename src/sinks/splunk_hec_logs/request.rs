@@ -133,7 +133,7 @@ impl std::fmt::Debug for HecClient {
         f.debug_struct("HecClient")
             .field("events_url", &self.events_url.as_str())
             .field("channel", &self.channel)
-            .field("authorization", &"**REDACTED**")
+            .field("authorization", &crate::secrets::REDACTED)
             .finish()
     }
 }

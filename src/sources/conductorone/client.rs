@@ -24,10 +24,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use vrl::value::Value;
 
-use super::credentials::Secret;
 use super::token::{TokenClient, TokenError};
 use crate::metrics::ComponentMetrics;
 use crate::retry::{Backoff, parse_retry_after};
+use crate::secrets::Secret;
 
 /// Statuses worth retrying: timeouts, rate limits, client-closed and server-side failures.
 pub fn is_retryable_status(status: u16) -> bool {

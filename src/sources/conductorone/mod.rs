@@ -66,12 +66,13 @@ use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
+use crate::secrets::Secret;
 use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::Fanout;
 use checkpoint::{Checkpoint, CheckpointStore};
 use client::{ApiClient, ApiError, ListRequest, RawPage, SORT_ASC};
-use credentials::{AssertionKey, Secret};
+use credentials::AssertionKey;
 use token::{Authenticator, TokenClient};
 
 /// The default of `max_unacknowledged_events`: events that may be sent ahead of the stored

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::client::{ApiError, error_excerpt, is_retryable_status};
-use super::credentials::{AssertionKey, Secret};
+use super::credentials::AssertionKey;
+use crate::secrets::Secret;
 
 /// Form value of `client_assertion_type` for a signed JWT (RFC 7523).
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -161,10 +162,8 @@ impl TokenClient {
             Authenticator::Assertion(key) => {
                 let now = chrono::Utc::now().timestamp();
                 form.push(("client_assertion_type", JWT_BEARER.to_owned()));
-                form.push((
-                    "client_assertion",
-                    key.client_assertion(&self.client_id, &self.audience, now),
-                ));
+                let assertion = key.client_assertion(&self.client_id, &self.audience, now);
+                form.push(("client_assertion", assertion.expose().to_owned()));
             }
             Authenticator::Secret(secret) => {
                 form.push(("client_secret", secret.expose().to_owned()));
@@ -221,7 +220,7 @@ impl TokenClient {
             lifetime_secs = lifetime.as_secs_f64(),
             "conductorone: minted an access token"
         );
-        Ok((Secret::new(token), lifetime))
+        Ok((Secret::minted(token), lifetime))
     }
 }
 
