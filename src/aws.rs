@@ -204,7 +204,17 @@ pub enum ErrorKind {
 }
 
 /// Classifies an SDK error, and describes it with the service's code, message and HTTP status.
+/// The description is redacted ([`secrets::redact`]): every AWS error text that is logged or
+/// reported comes from here, and services quote what they were sent.
 pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (kind, description) = describe(error);
+    (kind, secrets::redact(&description))
+}
+
+fn describe<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
