@@ -92,8 +92,10 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Hides `value` (and its meaningful parts, see [`parts`]) from every redacted text for as
-/// long as the process runs. For values that are not held in a [`Secret`].
+/// Hides `value` from every redacted text for as long as the process runs, with its parts
+/// that a server may echo alone (for an RFC 8959 `secret-token:` URI: the key after the last
+/// `:` and, when that is a JSON Web Key, its private members). [`Secret::new`] calls it; call
+/// it directly for a value that is not held in a [`Secret`].
 pub fn register(value: &str) {
     let mut registry = lock();
     registry.insert(value, Lifetime::Held);
