@@ -15,13 +15,14 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use serde::Deserialize;
 
 use crate::component::BuildError;
+use crate::secrets::{self, Secret};
 
 /// The region used when neither `region` nor the environment names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// `auth`: where credentials come from. Empty (the default) means the standard AWS chain
 /// (environment, profile files, web identity, ECS/EC2 metadata).
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AwsAuthConfig {
     /// Static access key id (with `secret_access_key`).
@@ -29,10 +30,10 @@ pub struct AwsAuthConfig {
     pub access_key_id: Option<String>,
     /// Static secret access key (with `access_key_id`). Never logged.
     #[serde(default)]
-    pub secret_access_key: Option<String>,
-    /// Session token for temporary static credentials.
+    pub secret_access_key: Option<Secret>,
+    /// Session token for temporary static credentials. Never logged.
     #[serde(default)]
-    pub session_token: Option<String>,
+    pub session_token: Option<Secret>,
     /// A named profile from the shared AWS config/credentials files.
     #[serde(default)]
     pub profile: Option<String>,
@@ -47,33 +48,16 @@ pub struct AwsAuthConfig {
     pub session_name: Option<String>,
 }
 
-impl std::fmt::Debug for AwsAuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |set: bool| if set { Some("**redacted**") } else { None };
-        f.debug_struct("AwsAuthConfig")
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &redacted(self.secret_access_key.is_some()),
-            )
-            .field("session_token", &redacted(self.session_token.is_some()))
-            .field("profile", &self.profile)
-            .field("assume_role", &self.assume_role)
-            .field("external_id", &self.external_id)
-            .field("session_name", &self.session_name)
-            .finish()
-    }
-}
-
 impl AwsAuthConfig {
     /// The same options with empty strings treated as unset, so `"${AWS_ACCESS_KEY_ID:-}"` in a
     /// config means "use the credential chain" when the variable is not set.
     pub fn normalized(&self) -> Self {
         let keep = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        let keep_secret = |value: &Option<Secret>| value.clone().filter(|v| !v.expose().is_empty());
         Self {
             access_key_id: keep(&self.access_key_id),
-            secret_access_key: keep(&self.secret_access_key),
-            session_token: keep(&self.session_token),
+            secret_access_key: keep_secret(&self.secret_access_key),
+            session_token: keep_secret(&self.session_token),
             profile: keep(&self.profile),
             assume_role: keep(&self.assume_role),
             external_id: keep(&self.external_id),
@@ -155,10 +139,16 @@ impl AwsConnection {
         }
         if let (Some(key), Some(secret)) = (&self.auth.access_key_id, &self.auth.secret_access_key)
         {
+            // The key id is shown in the configuration's `Debug` (it names the key without
+            // granting anything), but an echo from a server is hidden like the secret key.
+            secrets::register(key);
             let credentials = Credentials::new(
                 key.clone(),
-                secret.clone(),
-                self.auth.session_token.clone(),
+                secret.expose().to_owned(),
+                self.auth
+                    .session_token
+                    .as_ref()
+                    .map(|token| token.expose().to_owned()),
                 None,
                 "c1-pipeline-config",
             );
@@ -214,7 +204,17 @@ pub enum ErrorKind {
 }
 
 /// Classifies an SDK error, and describes it with the service's code, message and HTTP status.
+/// The description is redacted ([`secrets::redact`]): every AWS error text that is logged or
+/// reported comes from here, and services quote what they were sent.
 pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (kind, description) = describe(error);
+    (kind, secrets::redact(&description))
+}
+
+fn describe<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -281,8 +281,8 @@ mod tests {
     fn secrets_are_redacted_from_debug() {
         let auth = AwsAuthConfig {
             access_key_id: Some("AKIDEXAMPLE".into()),
-            secret_access_key: Some("wJalrXUtnFEMI/K7MDENG".into()),
-            session_token: Some("token-secret".into()),
+            secret_access_key: Some(Secret::new("wJalrXUtnFEMI/K7MDENG")),
+            session_token: Some(Secret::new("token-secret")),
             ..AwsAuthConfig::default()
         };
         let text = format!("{auth:?}");

@@ -1026,6 +1026,169 @@ async fn validate_checks_the_credential_against_the_tenant() {
     assert!(!stderr.contains(&server.secret()));
 }
 
+/// Runs the binary on a `conductorone` → `console` pipeline against `server` (plus `extra`
+/// source options) at `log_level` (`None`: the default), in `dir`; stops it with SIGTERM once
+/// `done` holds (or after 20 s) and returns its whole stderr.
+async fn stderr_of_a_run(
+    server: &FakeC1,
+    dir: &Path,
+    extra: &str,
+    log_level: Option<&str>,
+    done: impl Fn() -> bool,
+) -> String {
+    use std::process::{Command, Stdio};
+    let config_path = dir.join("c1.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+data_dir = "{}"
+
+[sources.c1]
+type = "conductorone"
+client_id = "{CLIENT_ID}"
+client_secret = "${{TEST_C1_SECRET}}"
+base_url = "{}"
+start_at = "beginning"
+poll_interval_secs = 0.2
+retry_initial_backoff_secs = 0.05
+retry_max_backoff_secs = 0.2
+{extra}
+
+[sinks.out]
+type = "console"
+inputs = ["c1"]
+encoding.codec = "json"
+"#,
+            dir.join("data").display(),
+            server.base_url()
+        ),
+    )
+    .expect("config written");
+    let stderr_path = dir.join("stderr.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+    if let Some(level) = log_level {
+        command.args(["--log-level", level]);
+    }
+    let mut child = command
+        .arg("--config")
+        .arg(&config_path)
+        .env("TEST_C1_SECRET", server.secret())
+        .env_remove("C1_PIPELINE_CONFIG")
+        .env_remove("C1_PIPELINE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.join("events.ndjson")).expect("output file"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(&stderr_path).expect("log file"),
+        ))
+        .spawn()
+        .expect("binary starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("child status").is_none() {
+        assert!(Instant::now() < deadline, "the binary did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::read_to_string(&stderr_path).expect("stderr")
+}
+
+/// Lines written to `path` so far.
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// Asserts that something in `stderr` was redacted, and that it holds none of `secrets`,
+/// nor the first 8 characters of one (an echo of the start of a secret).
+#[track_caller]
+fn assert_redacted(stderr: &str, secrets: &[String]) {
+    assert!(stderr.contains("[REDACTED]"), "nothing redacted:\n{stderr}");
+    for secret in secrets {
+        let start = &secret[..8];
+        assert!(
+            !stderr.contains(start),
+            "the start of a secret (`{start}…`) is in the logs:\n{stderr}"
+        );
+    }
+}
+
+/// The tenant's client secret, its key part and every access token issued so far.
+fn secrets_of(server: &FakeC1) -> Vec<String> {
+    let secret = server.secret();
+    let key = secret.rsplit(':').next().expect("part 4").to_owned();
+    let mut secrets = vec![secret, key];
+    secrets.extend(server.lock().issued.iter().cloned());
+    secrets
+}
+
+/// A server that quotes the bearer token in 500, 401 and 403 messages and echoes it as
+/// `X-Request-Id`: the logs (at the default level and at debug) show `[REDACTED]` instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_errors_quoting_the_bearer_token_are_logged_redacted() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    server.lock().echo_bearer_token = true;
+    for log_level in [None, Some("debug")] {
+        // The health check's probe takes the first fault; the source then gets a 500
+        // (retried), a 401 (a fresh token is minted), another (the credential counts as
+        // refused) and a 403 (no system-log access), then succeeds.
+        server.lock().faults = [500, 500, 401, 401, 403]
+            .map(|status| Fault::Status(status, None))
+            .into();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = dir.path().join("events.ndjson");
+        let stderr = stderr_of_a_run(&server, dir.path(), "", log_level, || {
+            line_count(&events) >= 10
+        })
+        .await;
+        assert_eq!(line_count(&events), 10, "{stderr}");
+        assert!(server.lock().faults.is_empty());
+        for expected in [
+            "injected failure: request with Authorization: Bearer [REDACTED] refused (request id [REDACTED])",
+            "HTTP 401",
+            "HTTP 403",
+            "health check failed",
+        ] {
+            assert!(
+                stderr.contains(expected),
+                "{expected:?} is not in:\n{stderr}"
+            );
+        }
+        assert_redacted(&stderr, &secrets_of(&server));
+    }
+}
+
+/// With `auth_method = "client_secret"`, a token endpoint that refuses the secret quoting its
+/// first 20 characters: the logs show `[REDACTED]` instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_quoting_the_client_secret_is_logged_redacted() {
+    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    server.lock().refuse_tokens_quoting_secret = true;
+    for log_level in [None, Some("debug")] {
+        let before = server.lock().auth_failures.len();
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Refused twice: by the health check, and by the source's first poll.
+        let stderr = stderr_of_a_run(
+            &server,
+            dir.path(),
+            "auth_method = \"client_secret\"",
+            log_level,
+            || server.lock().auth_failures.len() >= before + 2,
+        )
+        .await;
+        assert!(
+            stderr.contains("client authentication failed for [REDACTED]..."),
+            "{stderr}"
+        );
+        assert_redacted(&stderr, &secrets_of(&server));
+    }
+}
+
 /// Like an `aws_s3` sink with a long `batch.timeout_secs`: holds every event and finalizes
 /// them all `Delivered` only when its input closes. Returns the number of events held so far
 /// and the task (which yields the uids it delivered).

@@ -831,3 +831,104 @@ async fn the_demo_to_splunk_example_runs_against_the_emulator() {
     }
     assert!(server.stats().gzip_posts > 0);
 }
+
+/// The binary's whole stderr for a `conductorone_demo` → `splunk_hec_logs` pipeline sending
+/// 3 events to `server` with `token`, at `log_level` (`None`: the default).
+async fn stderr_of_a_run(server: &HecServer, token: &str, log_level: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("hec.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+[sources.demo]
+type = "conductorone_demo"
+count = 3
+interval_secs = 0
+
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["demo"]
+endpoint = "{}"
+default_token = "${{TEST_HEC_TOKEN}}"
+encoding.codec = "json"
+batch.timeout_secs = 0.05
+request.retry_initial_backoff_secs = 0.01
+request.retry_max_duration_secs = 0.1
+acknowledgements.query_interval = 0.2
+"#,
+            server.endpoint()
+        ),
+    )
+    .expect("config written");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+    if let Some(level) = log_level {
+        command.args(["--log-level", level]);
+    }
+    command
+        .arg("--config")
+        .arg(&config_path)
+        .env("TEST_HEC_TOKEN", token)
+        .env_remove("C1_PIPELINE_CONFIG")
+        .env_remove("C1_PIPELINE_LOG")
+        .stdin(std::process::Stdio::null());
+    let output = tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || command.output().expect("binary runs")),
+    )
+    .await
+    .expect("the pipeline finished in time")
+    .expect("joined");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A HEC whose health check quotes the token, which refuses it quoting its start, then
+/// refuses the batch for good quoting it whole: the logs (at the default level and at
+/// debug) show `[REDACTED]` instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splunk_messages_quoting_the_token_are_logged_redacted() {
+    let token = uuid::Uuid::new_v4().to_string();
+    let server = HecServer::start(ServerConfig {
+        tokens: vec![(token.clone(), true)],
+        ..ServerConfig::default()
+    })
+    .await;
+    for log_level in [None, Some("debug")] {
+        server.faults(|f| {
+            f.health_answer = Some((
+                400,
+                json!({ "text": format!("Invalid token {token}"), "code": 4 }),
+            ));
+            f.respond_next = [
+                (
+                    403,
+                    json!({ "text": format!("Token {}… is disabled", &token[..13]), "code": 4 }),
+                    None,
+                ),
+                (
+                    400,
+                    json!({ "text": format!("Incorrect data for token {token}"), "code": 5 }),
+                    None,
+                ),
+            ]
+            .into();
+        });
+        let stderr = stderr_of_a_run(&server, &token, log_level).await;
+        assert_eq!(server.queued_answers(), 0, "{stderr}");
+        for expected in [
+            "rejected the token (HTTP 400 Bad Request, code 4: Invalid token [REDACTED])",
+            "reason=code 4: Token [REDACTED]… is disabled",
+            "reason=code 5: Incorrect data for token [REDACTED]",
+            "refused the batch permanently",
+        ] {
+            assert!(
+                stderr.contains(expected),
+                "{expected:?} is not in:\n{stderr}"
+            );
+        }
+        assert!(
+            !stderr.contains(&token[..8]),
+            "the start of the token is in the logs:\n{stderr}"
+        );
+    }
+}

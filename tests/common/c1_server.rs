@@ -70,6 +70,12 @@ pub struct ServerState {
     pub deny_system_log: bool,
     /// Answer 401 to every API call, whatever the token.
     pub reject_all_tokens: bool,
+    /// API errors quote the request's bearer token in their message and echo it as
+    /// `X-Request-Id` (as careless servers and proxies do).
+    pub echo_bearer_token: bool,
+    /// Refuse every token request with a 401 whose body quotes the first 20 characters of
+    /// the client secret (or assertion) that was sent.
+    pub refuse_tokens_quoting_secret: bool,
     /// Every ListEvents body, with when it arrived.
     pub requests: Vec<(Instant, serde_json::Value)>,
     /// Successful token mints.
@@ -146,6 +152,8 @@ impl FakeC1 {
             omit_empty_fields: false,
             deny_system_log: false,
             reject_all_tokens: false,
+            echo_bearer_token: false,
+            refuse_tokens_quoting_secret: false,
             requests: Vec::new(),
             mints: 0,
             auth_failures: Vec::new(),
@@ -204,6 +212,34 @@ fn grpc_error(status: StatusCode, code: i64, message: &str) -> Response {
         serde_json::json!({ "code": code, "message": message, "details": [] }).to_string(),
     )
         .into_response()
+}
+
+/// An API error; with [`ServerState::echo_bearer_token`], quoting the request's token.
+fn api_error(
+    state: &ServerState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: i64,
+    message: &str,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|_| state.echo_bearer_token);
+    let Some(token) = bearer else {
+        return grpc_error(status, code, message);
+    };
+    let mut response = grpc_error(
+        status,
+        code,
+        &format!("{message}: request with Authorization: Bearer {token} refused"),
+    );
+    response.headers_mut().insert(
+        header::HeaderName::from_static("x-request-id"),
+        token.parse().expect("a token is a header value"),
+    );
+    response
 }
 
 fn now_secs() -> i64 {
@@ -296,6 +332,26 @@ async fn token(
         return (StatusCode::BAD_REQUEST, "form expected").into_response();
     }
     let form: HashMap<String, String> = url_decode(&body);
+    if state.refuse_tokens_quoting_secret {
+        let sent = form
+            .get("client_secret")
+            .or_else(|| form.get("client_assertion"))
+            .map(|s| s.chars().take(20).collect::<String>())
+            .unwrap_or_default();
+        state
+            .auth_failures
+            .push("refused (quoting the secret)".into());
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("client authentication failed for {sent}..."),
+            })
+            .to_string(),
+        )
+            .into_response();
+    }
     let check = || -> Result<(), String> {
         if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Err("grant_type".into());
@@ -388,7 +444,13 @@ fn authorized(state: &mut ServerState, headers: &HeaderMap) -> bool {
 async fn introspect(State(state): State<Arc<Mutex<ServerState>>>, headers: HeaderMap) -> Response {
     let mut state = lock(&state);
     if !authorized(&mut state, &headers) {
-        return grpc_error(StatusCode::UNAUTHORIZED, 16, "unauthenticated");
+        return api_error(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            16,
+            "unauthenticated",
+        );
     }
     let body = serde_json::json!({
         "userId": "2Lk-user", "principleId": "2Lk-principal", "roles": ["system_log_reader"],
@@ -432,14 +494,28 @@ async fn list_events(
     };
     state.requests.push((Instant::now(), request.clone()));
     if !authorized(&mut state, &headers) {
-        return grpc_error(StatusCode::UNAUTHORIZED, 16, "unauthenticated");
+        return api_error(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            16,
+            "unauthenticated",
+        );
     }
     if state.deny_system_log {
-        return grpc_error(StatusCode::FORBIDDEN, 7, "permission denied");
+        return api_error(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            7,
+            "permission denied",
+        );
     }
     match &fault {
         Fault::Status(status, retry_after) => {
-            let mut response = grpc_error(
+            let mut response = api_error(
+                &state,
+                &headers,
                 StatusCode::from_u16(*status).expect("valid status"),
                 14,
                 "injected failure",

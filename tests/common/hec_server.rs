@@ -57,6 +57,8 @@ pub struct Faults {
     pub max_content_length: Option<usize>,
     /// Health answers 503 code 18 and event POSTs 503 code 9.
     pub unhealthy: bool,
+    /// The health endpoint's answer instead of the real one: status and body.
+    pub health_answer: Option<(u16, Value)>,
 }
 
 /// Counters of what the server saw.
@@ -199,6 +201,11 @@ impl HecServer {
     /// Changes the injected faults.
     pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
         change(&mut lock(&self.state).faults);
+    }
+
+    /// Answers queued in [`Faults::respond_next`] and not given yet.
+    pub fn queued_answers(&self) -> usize {
+        lock(&self.state).faults.respond_next.len()
     }
 
     /// Adds (or changes) a token.
@@ -520,6 +527,9 @@ async fn ack_endpoint(
 
 async fn health_endpoint(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let state = lock(&state);
+    if let Some((status, body)) = &state.faults.health_answer {
+        return reply(*status, body.clone(), None);
+    }
     if headers.get("authorization").is_some() && authorize(&state, &headers).is_err() {
         return hec(400, "Invalid token", 4);
     }

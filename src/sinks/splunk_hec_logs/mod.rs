@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -36,6 +36,7 @@ use crate::component::{
     SinkContext, healthy, seconds,
 };
 use crate::event::Event;
+use crate::secrets::Secret;
 pub use crate::sinks::request::{ADAPTIVE_CONCURRENCY, Concurrency, RequestConfig};
 use crate::template::Template;
 use encoder::{EncodedBatch, HecEncoder, RawMetadata};
@@ -49,8 +50,9 @@ pub struct SplunkHecLogsConfig {
     /// Base URL of the HEC, scheme and host (`https://splunk.example.com:8088`); the sink
     /// appends `/services/collector/...`. Required.
     pub endpoint: String,
-    /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed.
-    pub default_token: SecretString,
+    /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed,
+    /// and hidden from whatever Splunk says back.
+    pub default_token: Secret,
     /// `event` (default: JSON envelopes to `/services/collector/event`) or `raw`
     /// (`/services/collector/raw`, metadata in query parameters, no timestamp).
     #[serde(default)]
@@ -100,34 +102,6 @@ pub struct SplunkHecLogsConfig {
 
 fn default_host_key() -> String {
     "host".to_owned()
-}
-
-/// A secret string (the HEC token): its `Debug` and `Display` never show it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"**REDACTED**\"")
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
-    }
 }
 
 /// Which HEC endpoint receives the events.

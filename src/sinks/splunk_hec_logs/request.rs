@@ -6,6 +6,9 @@
 //! 400 with `invalid-event-number` (codes 6, 7, 12, 13) names one bad event; other 400s
 //! (5, 10, 11, 14) are permanent; 401/403 (codes 2, 3, 4) are token problems; 413 (code 27)
 //! means the body is too large; 503 (code 9), 429, 408 and other 5xx are worth retrying.
+//!
+//! Splunk's `text`, and every transport error, goes through [`secrets::redact`] before it is
+//! logged or put into an error: a HEC (or a proxy before it) may quote the token.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -19,6 +22,7 @@ use super::encoder::RawMetadata;
 use super::{EndpointTarget, SplunkHecLogsConfig};
 use crate::component::{BuildError, HealthcheckError};
 use crate::retry::parse_retry_after;
+use crate::secrets;
 
 /// Header carrying the channel GUID on every request.
 pub const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
@@ -41,11 +45,11 @@ pub struct HecBody {
 }
 
 impl HecBody {
-    /// `code N: text`, for logs.
+    /// `code N: text`, for logs and errors (`text` redacted).
     pub fn describe(&self) -> String {
-        match (&self.code, &self.text) {
+        match (&self.code, self.text.as_deref().map(secrets::redact)) {
             (Some(code), Some(text)) => format!("code {code}: {text}"),
-            (None, Some(text)) => text.clone(),
+            (None, Some(text)) => text,
             (Some(code), None) => format!("code {code}"),
             (None, None) => "no HEC body".to_owned(),
         }
@@ -97,10 +101,18 @@ impl HecResponse {
     }
 }
 
-/// A failure before any HTTP response (connection, timeout, TLS). Never contains the token.
+/// A failure before any HTTP response (connection, timeout, TLS), or an unusable ack answer.
+/// Redacted.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TransportError(String);
+
+impl TransportError {
+    /// `message` redacted: it may quote what the server (or a proxy) said.
+    fn new(message: &str) -> Self {
+        Self(secrets::redact(message))
+    }
+}
 
 impl From<reqwest::Error> for TransportError {
     fn from(error: reqwest::Error) -> Self {
@@ -112,7 +124,7 @@ impl From<reqwest::Error> for TransportError {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        Self(message)
+        Self::new(&message)
     }
 }
 
@@ -133,7 +145,7 @@ impl std::fmt::Debug for HecClient {
         f.debug_struct("HecClient")
             .field("events_url", &self.events_url.as_str())
             .field("channel", &self.channel)
-            .field("authorization", &"**REDACTED**")
+            .field("authorization", &crate::secrets::REDACTED)
             .finish()
     }
 }
@@ -350,13 +362,15 @@ impl HecClient {
         let bytes = response.bytes().await?;
         if !status.is_success() {
             let body: HecBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            // `describe` redacts.
             return Err(TransportError(format!(
                 "ack query answered HTTP {status} ({})",
                 body.describe()
             )));
         }
-        let parsed: AckResponse = serde_json::from_slice(&bytes)
-            .map_err(|error| TransportError(format!("ack response is not HEC JSON: {error}")))?;
+        let parsed: AckResponse = serde_json::from_slice(&bytes).map_err(|error| {
+            TransportError::new(&format!("ack response is not HEC JSON: {error}"))
+        })?;
         Ok(parsed
             .acks
             .into_iter()

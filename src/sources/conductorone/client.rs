@@ -15,6 +15,9 @@
 //!   `Retry-After`; other 4xx are permanent. A 401 gets one fresh token, then fails.
 //! * `GET /api/v1/auth/introspect` returns the credential's identity (`userId`,
 //!   `principleId`, `roles`, `permissions`); used by the health check.
+//!
+//! Whatever the server says (error bodies, messages, request ids) goes through
+//! [`secrets::redact`] before it reaches an error or a log: servers echo tokens back.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,10 +27,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use vrl::value::Value;
 
-use super::credentials::Secret;
 use super::token::{TokenClient, TokenError};
 use crate::metrics::ComponentMetrics;
 use crate::retry::{Backoff, parse_retry_after};
+use crate::secrets::{self, Secret};
 
 /// Statuses worth retrying: timeouts, rate limits, client-closed and server-side failures.
 pub fn is_retryable_status(status: u16) -> bool {
@@ -47,9 +50,10 @@ const REQUEST_ID_HEADERS: &[&str] = &[
 /// The most of an unparsable error body that goes into a message.
 const EXCERPT_CHARS: usize = 200;
 
-/// The start of a response body, for an error message (lossy UTF-8, one line).
+/// The start of a response body, for an error message (lossy UTF-8, one line, every secret
+/// hidden).
 pub fn error_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = secrets::redact(&String::from_utf8_lossy(body));
     let mut excerpt: String = text
         .chars()
         .take(EXCERPT_CHARS)
@@ -72,9 +76,10 @@ pub struct ErrorDetails {
     pub status: u16,
     /// The gRPC `code` from the body, when it is the usual error JSON.
     pub code: Option<i64>,
-    /// The `message` from the body, or the start of a body that is not the usual JSON.
+    /// The `message` from the body, or the start of a body that is not the usual JSON
+    /// (redacted).
     pub message: String,
-    /// The request id from the response headers, if any.
+    /// The request id from the response headers, if any (redacted).
     pub request_id: Option<String>,
     /// The server's `Retry-After`, if any.
     pub retry_after: Option<Duration>,
@@ -102,7 +107,14 @@ impl ErrorDetails {
             message: Option<String>,
         }
         let (code, message) = match serde_json::from_slice::<Body>(body) {
-            Ok(Body { code, message }) => (code, message.unwrap_or_else(|| error_excerpt(body))),
+            Ok(Body {
+                code,
+                message: Some(message),
+            }) => (code, secrets::redact(&message)),
+            Ok(Body {
+                code,
+                message: None,
+            }) => (code, error_excerpt(body)),
             Err(_) => (None, error_excerpt(body)),
         };
         Self {
@@ -118,10 +130,11 @@ impl ErrorDetails {
     }
 }
 
+/// The request id (redacted: a server may echo the request's own headers in it).
 fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
     REQUEST_ID_HEADERS
         .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_owned))
+        .find_map(|name| headers.get(*name)?.to_str().ok().map(secrets::redact))
 }
 
 /// Why an API call failed.
@@ -157,6 +170,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 200 whose body is unusable, for `reason` (which may quote the body: redacted).
+    pub fn invalid_body(reason: &str) -> Self {
+        Self::InvalidBody {
+            reason: secrets::redact(reason),
+            request_id: None,
+        }
+    }
+
     /// Whether the same request may succeed later (it is then retried with backoff).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -196,8 +217,8 @@ impl ApiError {
         }
     }
 
-    /// A transport error's description: its kind and causes, without the URL's query (there
-    /// is none with secrets, but keep messages short).
+    /// A transport error's description: its kind and causes (redacted: a proxy or TLS layer
+    /// may quote what the server said).
     pub fn describe_transport(error: &reqwest::Error) -> String {
         let kind = if error.is_timeout() {
             "timed out"
@@ -213,7 +234,7 @@ impl ApiError {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        message
+        secrets::redact(&message)
     }
 }
 
@@ -601,10 +622,7 @@ impl ApiClient {
                     body,
                     next_page_token,
                 }),
-                Err(reason) => Err(ApiError::InvalidBody {
-                    reason,
-                    request_id: None,
-                }),
+                Err(reason) => Err(ApiError::invalid_body(&reason)),
             },
             Err(error) => Err(error),
         };
@@ -652,10 +670,8 @@ impl ApiClient {
         let bytes = self
             .call(reqwest::Method::GET, "/api/v1/auth/introspect", None)
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidBody {
-            reason: format!("introspect answer is not JSON ({e})"),
-            request_id: None,
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid_body(&format!("introspect answer is not JSON ({e})")))
     }
 
     /// Drops the cached token and mints a new one (the health check's first step).

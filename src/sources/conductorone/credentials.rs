@@ -17,7 +17,9 @@
 //!   scheme or port]`, `iat` = now, `nbf` = now − 120 s, `exp` = now + 120 s; no `jti`.
 //!
 //! The secret never appears in `Debug` output, logs or error messages: it lives in a
-//! [`Secret`], and parse errors say which part is wrong without quoting it.
+//! [`Secret`] (which also hides it, its key and the key's `d` from whatever a server echoes),
+//! and parse errors say which part is wrong without quoting it. Each client assertion is a
+//! [`Secret`] too.
 
 use std::fmt;
 
@@ -27,34 +29,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use rand::RngExt as _;
 use serde::Deserialize;
 
-/// A string that must never be shown: `Debug` and `Display` print `***`.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+use crate::secrets::Secret;
 
 /// Why a client id is unusable.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -183,7 +158,7 @@ pub fn format_secret(key: &SigningKey) -> Secret {
         "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
         "d": URL_SAFE_NO_PAD.encode(key.to_bytes()),
     });
-    Secret(format!(
+    Secret::new(format!(
         "secret-token:conductorone.com:v1:{}",
         URL_SAFE_NO_PAD.encode(jwk.to_string())
     ))
@@ -203,8 +178,8 @@ impl AssertionKey {
     }
 
     /// The compact JWS client assertion for `client_id` and audience `aud`, issued at `now`
-    /// (seconds since the Unix epoch).
-    pub fn client_assertion(&self, client_id: &str, aud: &str, now: i64) -> String {
+    /// (seconds since the Unix epoch). A bearer credential for its two minutes.
+    pub fn client_assertion(&self, client_id: &str, aud: &str, now: i64) -> Secret {
         let nonce: [u8; 16] = rand::rng().random();
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let header = serde_json::json!({ "alg": "EdDSA", "nonce": nonce });
@@ -222,16 +197,16 @@ impl AssertionKey {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let signature = self.0.sign(signing_input.as_bytes());
-        format!(
+        Secret::minted(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        ))
     }
 }
 
 impl fmt::Debug for AssertionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AssertionKey(***)")
+        write!(f, "AssertionKey({})", crate::secrets::REDACTED)
     }
 }
 
@@ -353,7 +328,7 @@ mod tests {
             "acme.conductor.one",
             1_000_000,
         );
-        let parts: Vec<&str> = assertion.split('.').collect();
+        let parts: Vec<&str> = assertion.expose().split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
@@ -390,10 +365,13 @@ mod tests {
     #[test]
     fn debug_never_shows_secrets() {
         let secret = format_secret(&key());
-        assert_eq!(format!("{secret:?} {secret}"), "Secret(***) ***");
+        assert_eq!(
+            format!("{secret:?} {secret}"),
+            "Secret([REDACTED]) [REDACTED]"
+        );
         assert_eq!(
             format!("{:?}", AssertionKey::new(key())),
-            "AssertionKey(***)"
+            "AssertionKey([REDACTED])"
         );
     }
 }

@@ -66,12 +66,13 @@ use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
+use crate::secrets::Secret;
 use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::Fanout;
 use checkpoint::{Checkpoint, CheckpointStore};
 use client::{ApiClient, ApiError, ListRequest, RawPage, SORT_ASC};
-use credentials::{AssertionKey, Secret};
+use credentials::AssertionKey;
 use token::{Authenticator, TokenClient};
 
 /// The default of `max_unacknowledged_events`: events that may be sent ahead of the stored
@@ -392,9 +393,13 @@ impl SourceComponent for ConductoroneConfig {
                 .introspect()
                 .await
                 .map_err(|e| HealthcheckError(format!("{} ({})", e, settings.base_url)))?;
+            let field = |name: &str| {
+                let value = identity.get(name).unwrap_or(&serde_json::Value::Null);
+                crate::secrets::redact(&value.to_string())
+            };
             tracing::debug!(
-                principal = %identity.get("principleId").unwrap_or(&serde_json::Value::Null),
-                roles = %identity.get("roles").unwrap_or(&serde_json::Value::Null),
+                principal = %field("principleId"),
+                roles = %field("roles"),
                 "conductorone: credential introspected"
             );
             let probe = ListRequest {
@@ -642,10 +647,7 @@ impl Source {
                 self.metrics.error();
                 self.metrics
                     .add("conductorone_api_errors_total{status=\"invalid_body\"}", 1);
-                return Ok(Some(PollEnd::Failed(ApiError::InvalidBody {
-                    reason,
-                    request_id: None,
-                })));
+                return Ok(Some(PollEnd::Failed(ApiError::invalid_body(&reason))));
             }
         };
         if parsed.next_page_token != page.next_page_token {

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::client::{ApiError, error_excerpt, is_retryable_status};
-use super::credentials::{AssertionKey, Secret};
+use super::credentials::AssertionKey;
+use crate::secrets::{self, Secret};
 
 /// Form value of `client_assertion_type` for a signed JWT (RFC 7523).
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -45,7 +46,8 @@ pub enum TokenError {
     Status {
         /// The HTTP status.
         status: u16,
-        /// The start of the response body (the server's message; never our secret).
+        /// The start of the response body (the server's message, redacted: token endpoints
+        /// quote the client secret they were sent).
         body: String,
     },
     /// No answer (connection refused, timeout, TLS).
@@ -56,7 +58,8 @@ pub enum TokenError {
         "the credential requires DPoP (the token endpoint issued a `DPoP` token); this source supports only Bearer tokens: create a credential without \"Require DPoP\""
     )]
     Dpop,
-    /// A 200 whose body is not the expected JSON, or has no token.
+    /// A 200 whose body is not the expected JSON, or has no token (redacted: the reason may
+    /// quote the body).
     #[error("the token endpoint's answer is not usable: {0}")]
     InvalidResponse(String),
 }
@@ -161,10 +164,8 @@ impl TokenClient {
             Authenticator::Assertion(key) => {
                 let now = chrono::Utc::now().timestamp();
                 form.push(("client_assertion_type", JWT_BEARER.to_owned()));
-                form.push((
-                    "client_assertion",
-                    key.client_assertion(&self.client_id, &self.audience, now),
-                ));
+                let assertion = key.client_assertion(&self.client_id, &self.audience, now);
+                form.push(("client_assertion", assertion.expose().to_owned()));
             }
             Authenticator::Secret(secret) => {
                 form.push(("client_secret", secret.expose().to_owned()));
@@ -189,15 +190,17 @@ impl TokenClient {
                 body: error_excerpt(&body),
             });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| TokenError::InvalidResponse(format!("not the expected JSON ({e})")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            TokenError::InvalidResponse(secrets::redact(&format!("not the expected JSON ({e})")))
+        })?;
         match parsed.token_type.as_deref() {
             Some(kind) if kind.eq_ignore_ascii_case("dpop") => return Err(TokenError::Dpop),
             None => {}
             Some(kind) if kind.eq_ignore_ascii_case("bearer") => {}
             Some(other) => {
                 return Err(TokenError::InvalidResponse(format!(
-                    "unsupported token_type `{other}` (expected Bearer)"
+                    "unsupported token_type `{}` (expected Bearer)",
+                    secrets::redact(other)
                 )));
             }
         }
@@ -221,7 +224,7 @@ impl TokenClient {
             lifetime_secs = lifetime.as_secs_f64(),
             "conductorone: minted an access token"
         );
-        Ok((Secret::new(token), lifetime))
+        Ok((Secret::minted(token), lifetime))
     }
 }
 

@@ -368,7 +368,7 @@ impl Reader {
                 let body = response.body.collect().await.map_err(|error| {
                     (
                         ErrorKind::Transient,
-                        format!("reading the body failed: {error}"),
+                        crate::secrets::redact(&format!("reading the body failed: {error}")),
                         false,
                     )
                 })?;

@@ -308,7 +308,9 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
         Err(reason) => {
             metrics.add("sqs_messages_invalid_total", 1);
             metrics.error();
-            let excerpt: String = body.chars().take(200).collect();
+            // Both may quote the message, which anyone who may send to the queue wrote.
+            let reason = crate::secrets::redact(&reason);
+            let excerpt: String = crate::secrets::redact(body).chars().take(200).collect();
             tracing::error!(component = %shared.id, message_id = message.message_id().unwrap_or(""), %reason, body = %excerpt, "conductorone_s3: the message is not an S3 notification; it is left on the queue (configure a dead-letter queue to collect such messages)");
             return Ok(Plan::Leave);
         }
