@@ -30,7 +30,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Ship ConductorOne's OCSF system log to SIEMs: a Vector-compatible pipeline from TOML.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -142,8 +142,16 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Some(Command::Validate(args)) => runtime.block_on(validate(args)),
-        Some(Command::Run(args)) => runtime.block_on(run(args)),
+        // Options given before the subcommand (`c1-pipeline --log-level debug --config a.toml
+        // validate`) count as well as those after it.
+        Some(Command::Validate(mut args)) => {
+            args.configs = merge_paths(cli.run.configs, args.configs);
+            runtime.block_on(validate(args))
+        }
+        Some(Command::Run(mut args)) => {
+            args.configs = merge_paths(cli.run.configs, args.configs);
+            runtime.block_on(run(args))
+        }
         None => runtime.block_on(run(cli.run)),
     };
     // Tasks still running (aborted at the shutdown limit, or blocked in a system call) must
@@ -151,6 +159,17 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(EXIT_GRACE);
     stdio::stream(Stream::Stderr).flush(EXIT_GRACE);
     code
+}
+
+/// `before` then `after`, each path once (`C1_PIPELINE_CONFIG` fills both).
+fn merge_paths(before: Vec<PathBuf>, after: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut merged: Vec<PathBuf> = Vec::with_capacity(before.len() + after.len());
+    for path in before.into_iter().chain(after) {
+        if !merged.contains(&path) {
+            merged.push(path);
+        }
+    }
+    merged
 }
 
 fn report_config_errors(errors: &ConfigErrors) {
@@ -178,7 +197,7 @@ fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
 }
 
 async fn validate(args: ValidateArgs) -> ExitCode {
-    let configs: Vec<PathBuf> = args.configs.into_iter().chain(args.paths).collect();
+    let configs = merge_paths(args.configs, args.paths);
     let (config, _graph) = match load(&configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,

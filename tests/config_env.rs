@@ -34,20 +34,27 @@ fn remap_source(config: &Config, id: &str) -> String {
     }
 }
 
-/// A file with one remap transform whose `source` is `value` (a TOML basic string body).
-fn with_remap_source(value: &str) -> String {
+/// `host_key` of splunk_hec_logs sink `id`: a free-text option, kept as substituted.
+fn host_key(config: &Config, id: &str) -> String {
+    match &config.sinks[id].config {
+        SinkConfig::SplunkHecLogs(hec) => hec.host_key.clone(),
+        other => panic!("not a splunk_hec_logs sink: {other:?}"),
+    }
+}
+
+/// A file with one splunk_hec_logs sink whose `host_key` is `value` (a TOML basic string
+/// body), on line 7 from column 12.
+fn with_host_key(value: &str) -> String {
     format!(
         r#"[sources.in]
 type = "conductorone_demo"
 
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = "{value}"
-
 [sinks.out]
-type = "console"
-inputs = ["t"]
+type = "splunk_hec_logs"
+inputs = ["in"]
+host_key = "{value}"
+endpoint = "http://127.0.0.1:8088"
+default_token = "00000000-0000-0000-0000-000000000000"
 encoding.codec = "json"
 "#
     )
@@ -56,8 +63,8 @@ encoding.codec = "json"
 #[track_caller]
 fn substituted(value: &str) -> String {
     let config =
-        load(&with_remap_source(value)).unwrap_or_else(|errors| panic!("{value}: {errors:#?}"));
-    remap_source(&config, "t")
+        load(&with_host_key(value)).unwrap_or_else(|errors| panic!("{value}: {errors:#?}"));
+    host_key(&config, "out")
 }
 
 #[test]
@@ -111,6 +118,13 @@ encoding = { codec = "${CODEC}" }
 
 #[test]
 fn literal_strings_are_interpolated_too() {
+    let text = with_host_key("x").replace(r#"host_key = "x""#, "host_key = '${HOST}/$$5'");
+    let config = load(&text).unwrap();
+    assert_eq!(host_key(&config, "out"), "splunk.example.com/$5");
+}
+
+#[test]
+fn vrl_programs_are_never_substituted() {
     let text = r#"[sources.in]
 type = "conductorone_demo"
 
@@ -119,21 +133,46 @@ type = "remap"
 inputs = ["in"]
 source = '''
 .host = "${HOST}"
-.price = "$$5"
+.anchored = match(string!(.x), r'^a$')
+.unset = "${NOT_SET}"
+.from_env = get_env_var("C1_PIPELINE_TEST_UNSET") ?? "default"
 '''
+
+[transforms.f]
+type = "filter"
+inputs = ["t"]
+condition = '.price != "$$5" && .host != "$HOST"'
+
+[transforms.r]
+type = "route"
+inputs = ["f"]
+route.plain = '.y == "${NOT_SET:?no}"'
 
 [sinks.out]
 type = "console"
-inputs = ["t"]
-encoding.codec = "json"
+inputs = ["r.plain", "r._unmatched"]
+encoding.codec = "${CODEC}"
 "#;
-    let config = load(text).unwrap();
+    let config = load(text).unwrap_or_else(|errors| panic!("{errors:#?}"));
     assert_eq!(
         remap_source(&config, "t"),
-        ".host = \"splunk.example.com\"\n.price = \"$5\"\n"
+        ".host = \"${HOST}\"\n.anchored = match(string!(.x), r'^a$')\n.unset = \"${NOT_SET}\"\n\
+         .from_env = get_env_var(\"C1_PIPELINE_TEST_UNSET\") ?? \"default\"\n"
     );
+    let transforms = format!("{:?}", config.transforms);
+    for kept in [
+        r#".price != \"$$5\" && .host != \"$HOST\""#,
+        r#".y == \"${NOT_SET:?no}\""#,
+    ] {
+        assert!(transforms.contains(kept), "{kept} in {transforms}");
+    }
+    // Other options of the same file still are.
+    assert!(format!("{:?}", config.sinks).contains("Json"));
+    // And the programs compile as written.
+    let graph = c1_pipeline::config::graph::check(&config).unwrap_or_else(|e| panic!("{e}"));
+    drop(graph);
+    c1_pipeline::topology::check_build(&config).unwrap_or_else(|e| panic!("{e}"));
 }
-
 #[test]
 fn keys_are_not_interpolated() {
     let errors = load("[sources.\"${HOST}\"]\ntype = \"stdin\"\n").unwrap_err();
@@ -239,8 +278,8 @@ fn a_missing_variable_in_a_global_option() {
 
 #[test]
 fn a_required_variable_reports_its_message() {
-    let errors = load(&with_remap_source(
-        ".token = \\\"${C1_TOKEN:?set C1_TOKEN to the API token}\\\"",
+    let errors = load(&with_host_key(
+        "token-${C1_TOKEN:?set C1_TOKEN to the API token}",
     ))
     .unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -249,17 +288,17 @@ fn a_required_variable_reports_its_message() {
         error.message,
         "environment variable `C1_TOKEN` is required: set C1_TOKEN to the API token"
     );
-    assert_eq!(error.component.as_deref(), Some("transforms.t"));
-    assert_eq!(error.field.as_deref(), Some("source"));
+    assert_eq!(error.component.as_deref(), Some("sinks.out"));
+    assert_eq!(error.field.as_deref(), Some("host_key"));
     let location = error.location.as_ref().unwrap();
-    assert_eq!((location.line, location.column), (7, 10));
+    assert_eq!((location.line, location.column), (7, 12));
     assert_eq!(
         error.help.as_deref(),
         Some("export C1_TOKEN=... before starting")
     );
 
     // Set but empty counts as missing with `:?`.
-    let errors = load(&with_remap_source("${EMPTY:?must not be empty}")).unwrap_err();
+    let errors = load(&with_host_key("${EMPTY:?must not be empty}")).unwrap_err();
     assert_eq!(
         errors[0].message,
         "environment variable `EMPTY` is required: must not be empty"
@@ -273,13 +312,13 @@ fn a_malformed_reference_is_an_error() {
         ("${1ABC}", "${1ABC}"),
         ("${HOST:x}", "${HOST:x}"),
     ] {
-        let errors = load(&with_remap_source(value)).unwrap_err();
+        let errors = load(&with_host_key(value)).unwrap_err();
         assert_eq!(errors.len(), 1, "{value}: {errors:#?}");
         assert_eq!(
             errors[0].message,
             format!("malformed variable reference `{text}`")
         );
-        assert_eq!(errors[0].field.as_deref(), Some("source"));
+        assert_eq!(errors[0].field.as_deref(), Some("host_key"));
     }
 }
 
@@ -312,32 +351,19 @@ encoding.codec = "${D:?codec}"
 
 #[test]
 fn a_variable_cannot_change_the_structure() {
-    let text = r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = ".x = \"${INJECT}\""
-
-[sinks.out]
-type = "console"
-inputs = ["t"]
-encoding.codec = "json"
-"#;
-    let config = load(text).unwrap();
-    assert_eq!(remap_source(&config, "t"), format!(".x = \"{INJECTION}\""));
+    let text = with_host_key("x-${INJECT}");
+    let config = load(&text).unwrap();
+    assert_eq!(host_key(&config, "out"), format!("x-{INJECTION}"));
     assert_eq!(config.sinks.keys().collect::<Vec<_>>(), ["out"]);
     assert_eq!(config.sources.keys().collect::<Vec<_>>(), ["in"]);
-    assert_eq!(config.transforms.keys().collect::<Vec<_>>(), ["t"]);
 
     // The same through loading a file, with the graph checked.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pipeline.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, &text).unwrap();
     let config = Config::load_with_env(std::slice::from_ref(&path), &env).unwrap();
     assert!(!config.sinks.contains_key("evil"));
-    assert_eq!(remap_source(&config, "t"), format!(".x = \"{INJECTION}\""));
+    assert_eq!(host_key(&config, "out"), format!("x-{INJECTION}"));
 }
 
 #[test]

@@ -344,3 +344,69 @@ fn ten_thousand_sinks_are_validated_in_linear_time() {
     assert!(stderr.contains("10000 sink(s)"), "{stderr}");
     assert!(took < time_limit(Duration::from_secs(5)), "took {took:?}");
 }
+
+#[test]
+fn configuration_errors_come_before_any_health_check() {
+    // An unreachable HEC (its health check would fail and warn) and a VRL error: only the
+    // configuration error is reported, and nothing touches the network.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "broken.toml",
+        r#"
+[sources.in]
+type = "conductorone_demo"
+
+[transforms.shape]
+type = "remap"
+inputs = ["in"]
+source = ".x = undefined_function()"
+
+[sinks.hec]
+type = "splunk_hec_logs"
+inputs = ["shape"]
+endpoint = "http://127.0.0.1:9"
+default_token = "00000000-0000-0000-0000-000000000000"
+encoding.codec = "json"
+"#,
+    );
+    let output = c1_pipeline()
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("undefined_function"), "{stderr}");
+    assert!(!stderr.contains("health check"), "{stderr}");
+}
+
+#[test]
+fn log_options_are_accepted_before_the_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "flood.toml", FLOOD_TO_CONSOLE);
+    for args in [
+        &["--log-level", "debug", "validate", "--no-environment"][..],
+        &["validate", "--log-level", "debug", "--no-environment"][..],
+        &["--log-format", "json", "validate", "--no-environment"][..],
+    ] {
+        let output = c1_pipeline()
+            .args(args)
+            .arg(&config)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+    // `--config` before the subcommand counts too, and a file named twice is read once.
+    let output = c1_pipeline()
+        .arg("--config")
+        .arg(&config)
+        .args(["validate", "--no-environment"])
+        .arg(&config)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("checked 1 file(s)"), "{stderr}");
+}

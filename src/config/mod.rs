@@ -412,7 +412,11 @@ impl Loader<'_> {
         lookup: &dyn Fn(&str) -> Option<String>,
         errors: &mut Vec<ConfigError>,
     ) {
+        let programs = vrl_program_keys(path, table);
         for (key, value) in table.iter_mut() {
+            if programs.contains(&key.get_ref().as_ref()) {
+                continue;
+            }
             let child = join_path(path, key.get_ref());
             self.interpolate_value(value, &child, lookup, errors);
         }
@@ -861,6 +865,28 @@ fn field_at<'e>(entries: &'e [Entry], span: &Range<usize>) -> Option<&'e str> {
                 .min_by_key(|e| e.value.len())
         })
         .map(|e| e.path.as_str())
+}
+
+/// The options of the component table at `path` that hold VRL programs, which are never
+/// substituted: `$NAME` in a program is VRL text (a regex anchor, a price), and a program
+/// reads the environment with `get_env_var!` (Vector does the same since 0.57).
+fn vrl_program_keys(path: &str, table: &DeTable<'_>) -> &'static [&'static str] {
+    let Some(id) = path.strip_prefix("transforms.") else {
+        return &[];
+    };
+    if id.contains('.') {
+        return &[];
+    }
+    let kind = table.get("type").and_then(|value| match value.get_ref() {
+        DeValue::String(kind) => Some(kind.as_ref()),
+        _ => None,
+    });
+    match kind {
+        Some("remap") => &["source"],
+        Some("filter") => &["condition"],
+        Some("route") => &["route"],
+        _ => &[],
+    }
 }
 
 fn join_path(path: &str, key: &str) -> String {
