@@ -220,10 +220,10 @@ impl Reader {
         }
         outcome.etag = etag;
         self.metrics.add("bytes_read_total", body.len() as u64);
-        // Up to the first record, decompression has no bound but the size limit (a JSON
-        // array is decompressed whole): a blocking thread's work. Records are then decoded by
-        // the task that sends them on, a bounded batch at a time, so that the transforms and
-        // sink it wakes read the events on the core that built them (see
+        // Up to the first significant byte, decompression has no bound but the size limit
+        // (leading whitespace): a blocking thread's work. Records are then decoded by the task
+        // that sends them on, a bounded batch at a time, so that the transforms and sink it
+        // wakes read the events on the core that built them (see
         // `sources::stdin::read_lines`).
         let limit = self.settings.max_decompressed_bytes;
         let prepared = tokio::task::spawn_blocking(move || {
@@ -271,7 +271,7 @@ impl Reader {
             for invalid in records.invalid.drain(..) {
                 outcome.invalid += 1;
                 if outcome.invalid <= INVALID_RECORDS_LOGGED {
-                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, reason = %invalid.reason, "conductorone_s3: record skipped");
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, element = invalid.index, reason = %invalid.reason, "conductorone_s3: record skipped");
                 }
             }
             if !records.events.is_empty() {
