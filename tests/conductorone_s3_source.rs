@@ -586,6 +586,215 @@ async fn a_shutdown_during_a_download_loses_nothing() {
     assert_eq!(checkpoint_keys(data_dir.path()).len(), 1);
 }
 
+/// Events in each file of the large array test: about 100 MB of JSON.
+const LARGE_ARRAY_EVENTS: usize = 112_000;
+
+/// Peak resident memory the pipeline may reach reading the large array.
+const LARGE_ARRAY_MAX_RSS: u64 = 256 * 1024 * 1024;
+
+/// Event `n` of the large array: about 900 bytes, the size of a typical OCSF event.
+fn large_event(n: usize) -> String {
+    format!(
+        r#"{{"class_uid":6003,"activity_id":1,"type_uid":600301,"time":1767225600000,"metadata":{{"uid":"big-{n:07}","version":"1.3.0"}},"actor":{{"user":{{"name":"alice@example.com","uid":"u-1"}}}},"message":"{}"}}"#,
+        "x".repeat(700)
+    )
+}
+
+/// Writes a pretty-printed JSON array of the large events `first..first + events` to `out`;
+/// returns its size.
+fn write_large_array(first: usize, events: usize, out: &mut impl Write) -> u64 {
+    let mut size = 0;
+    let mut write = |bytes: &[u8]| {
+        out.write_all(bytes).expect("write");
+        size += bytes.len() as u64;
+    };
+    write(b"[\n");
+    for n in first..first + events {
+        write(large_event(n).as_bytes());
+        write(if n + 1 < first + events {
+            b",\n"
+        } else {
+            b"\n"
+        });
+    }
+    write(b"]\n");
+    size
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid`, in bytes. It is per address space, so
+/// the test process's own memory (inherited at `fork`) does not count once the child `exec`s.
+fn peak_resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in kB");
+    kib * 1024
+}
+
+/// The c1-pipeline binary as a child process, killed if the test fails first.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Counts each large-array uid in the console sink's output lines (`{"metadata":{"uid":..}}`);
+/// `lines` is updated as they arrive. Returns the counts, and the lines that were not such.
+fn count_large_uids(
+    stdout: std::process::ChildStdout,
+    lines: Arc<std::sync::atomic::AtomicUsize>,
+) -> (Vec<u32>, Vec<String>) {
+    use std::io::BufRead;
+    let mut counts = vec![0u32; 2 * LARGE_ARRAY_EVENTS];
+    let mut unexpected = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("stdout");
+        let n = line
+            .split_once("\"uid\":\"big-")
+            .and_then(|(_, rest)| rest.get(..7))
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .filter(|n| *n < counts.len());
+        match n {
+            Some(n) => counts[n] += 1,
+            None => unexpected.push(line),
+        }
+        lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    (counts, unexpected)
+}
+
+/// Two 100 MB JSON array exports, one zstd-compressed and one not, are read by the
+/// c1-pipeline binary with the source's default options in bounded memory: every event
+/// reaches the sink exactly once, both files are checkpointed as delivered, and the process's
+/// peak resident memory stays under 256 MiB (reading an array whole took about 4 times its
+/// size, and an uncompressed body was held twice while downloaded).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_json_array_is_read_in_bounded_memory() {
+    let started = Instant::now();
+    // The same size compressed (the array itself streams) and not (the body is held once).
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).expect("zstd");
+    let size = write_large_array(0, LARGE_ARRAY_EVENTS, &mut encoder);
+    let compressed = encoder.finish().expect("zstd");
+    let mut plain = Vec::with_capacity(size as usize + 1_000_000);
+    write_large_array(LARGE_ARRAY_EVENTS, LARGE_ARRAY_EVENTS, &mut plain);
+    assert!(size > 100_000_000, "{size} bytes uncompressed");
+    let server = s3_with_bucket().await;
+    let keys = [
+        format!("{PREFIX}large-array.json.zst"),
+        format!("{PREFIX}large-array.json"),
+    ];
+    put(&server.client(), &keys[0], compressed).await;
+    put(&server.client(), &keys[1], plain).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = "{data}"
+
+[sources.c1_s3]
+type = "conductorone_s3"
+bucket = "{BUCKET}"
+prefix = "{PREFIX}"
+endpoint = "{endpoint}"
+region = "us-east-1"
+auth.access_key_id = "{ACCESS_KEY}"
+auth.secret_access_key = "{SECRET_KEY}"
+
+[sinks.out]
+type = "console"
+inputs = ["c1_s3"]
+encoding.codec = "json"
+encoding.only_fields = ["metadata.uid"]
+"#,
+            data = dir.path().display(),
+            endpoint = server.endpoint,
+        ),
+    )
+    .expect("config");
+    let generated = started.elapsed();
+    let log = dir.path().join("pipeline.log");
+    let mut child = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
+            .arg("--config")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("c1-pipeline starts"),
+    );
+    let pid = child.0.id();
+    let lines = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let reader = std::thread::spawn({
+        let lines = Arc::clone(&lines);
+        move || count_large_uids(stdout, lines)
+    });
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Every event printed and both files checkpointed (acknowledged).
+    let events = 2 * LARGE_ARRAY_EVENTS;
+    while lines.load(std::sync::atomic::Ordering::Relaxed) < events || {
+        let delivered = checkpoint_keys(dir.path());
+        !keys.iter().all(|key| delivered.contains(key))
+    } {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("c1-pipeline exited ({status}); stderr:\n{}", stderr());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {events} events within 120 s; stderr:\n{}",
+            lines.load(std::sync::atomic::Ordering::Relaxed),
+            stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak = peak_resident_bytes(pid);
+    let read = started.elapsed() - generated;
+    // SAFETY: `kill` has no memory-safety preconditions; the pid is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .expect("wait")
+        .expect("exit status");
+    assert!(status.success(), "{status}; stderr:\n{}", stderr());
+    let (counts, unexpected) = reader.join().expect("stdout reader");
+    eprintln!(
+        "2 files of {LARGE_ARRAY_EVENTS} events, {size} bytes each: generated in \
+         {generated:?}, read in {read:?}, peak resident memory {} MiB",
+        peak >> 20
+    );
+    assert!(
+        unexpected.is_empty(),
+        "unexpected output: {:?}",
+        &unexpected[..unexpected.len().min(3)]
+    );
+    let missing = counts.iter().filter(|c| **c == 0).count();
+    let repeated = counts.iter().filter(|c| **c > 1).count();
+    assert_eq!(
+        (missing, repeated),
+        (0, 0),
+        "events missing, events repeated"
+    );
+    assert!(
+        peak < LARGE_ARRAY_MAX_RSS,
+        "peak resident memory {} MiB reading {} MB arrays",
+        peak >> 20,
+        size / 1_000_000
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_after_and_since_limit_the_backfill() {
     let server = s3_with_bucket().await;

@@ -11,21 +11,22 @@
 //! * **Limits.** At most `max_decompressed_bytes` are decompressed; a file that expands
 //!   beyond that (a decompression bomb) ends there, after the records before the limit.
 //!
-//! NDJSON is decoded as it is decompressed, a batch at a time, so memory stays at a batch
-//! whatever the file's size. A JSON array is decompressed whole (it is one document) and its
-//! elements are then decoded one by one, so a truncated array still yields every complete
-//! element before the cut.
+//! Both framings are decoded as they are decompressed, a batch at a time, so memory stays at
+//! a batch whatever the file's size: NDJSON split at newlines, a JSON array split into its
+//! elements by [`ArrayFramer`] (which tracks strings and bracket depth, not the JSON itself),
+//! each line or element then decoded on its own.
 //!
-//! A record that is not a JSON object is reported (with its line number) and skipped; the
-//! reader goes on with the next. A corrupt or truncated compressed stream, or the size limit,
-//! ends the file with a [`ReadError`] after every good record before it.
+//! A record that is not a JSON object is reported (with its line number, and its index in an
+//! array) and skipped; the reader goes on with the next. A corrupt or truncated compressed
+//! stream, the size limit, or an array whose structure breaks (no `,` between elements, data
+//! after the `]`) ends the file with a [`ReadError`] after every good record before it.
 
 use std::io::{Cursor, Read};
 
 use bytes::Bytes;
-use serde::de::IgnoredAny;
 use vrl::value::Value;
 
+use super::array::{ArrayError, ArrayFramer, Frame};
 use super::zstd_stream::ZstdFrames;
 use crate::codecs::{LineFramer, json};
 
@@ -86,7 +87,8 @@ pub enum ReadError {
         /// The limit.
         limit: u64,
     },
-    /// A JSON array that is not valid JSON (the elements before the error were read).
+    /// A JSON array whose structure is broken: no `,` between elements, data after its `]`,
+    /// or the file ends inside it (the elements before the problem were read).
     #[error("the JSON array is invalid at line {line}: {message}")]
     InvalidArray {
         /// The line of the error.
@@ -96,11 +98,13 @@ pub enum ReadError {
     },
 }
 
-/// A record that is not an event: its line and why.
+/// A record that is not an event: where it is and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidRecord {
     /// 1-based line where the record starts.
     pub line: u64,
+    /// Its 0-based position in a JSON array (`None` in NDJSON, where the line says it all).
+    pub index: Option<u64>,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -146,25 +150,21 @@ impl<R: Read> Read for Limited<R> {
 
 type Decompressed = Limited<Box<dyn Read + Send>>;
 
-/// Decompressed reads (of 64 KiB) one NDJSON batch makes at most: a run of blank or overlong
-/// lines yields empty batches instead of holding the caller for the whole file.
+/// Decompressed reads (of 64 KiB) one batch makes at most: a run of blank or overlong lines,
+/// or a long array element, yields empty batches instead of holding the caller for the whole
+/// file.
 pub const READS_PER_BATCH: usize = 16;
+
+/// The decompressed text: the start read to choose the framing, then the rest.
+type Text = std::io::Chain<Cursor<Bytes>, Decompressed>;
 
 enum State {
     /// Not started: the compressed body.
     Start(Bytes),
     /// NDJSON, framed as it is decompressed.
-    Lines(Box<LineFramer<std::io::Chain<Cursor<Bytes>, Decompressed>>>),
-    /// A JSON array held whole; `position` is the next element's start.
-    Array {
-        data: Bytes,
-        position: usize,
-        line: u64,
-        /// Where `line` was counted up to.
-        counted_to: usize,
-        /// The error that cut the array short, reported after its last good element.
-        cut: Option<ReadError>,
-    },
+    Lines(Box<LineFramer<Text>>),
+    /// A JSON array, split into elements as it is decompressed.
+    Array(Box<ArrayFramer<Text>>),
     /// [`ObjectReader::prepare`] failed: the error the next batch reports.
     Failed(ReadError),
     Finished,
@@ -179,6 +179,8 @@ pub struct ObjectReader {
     /// NDJSON lines read when the framer was dropped (for [`ObjectReader::line`]).
     lines_done: u64,
     too_long: u64,
+    /// Array elements split and not decoded yet (kept for its allocation).
+    frames: Vec<Frame>,
 }
 
 /// The records of one call to [`ObjectReader::next_batch`].
@@ -200,11 +202,13 @@ impl ObjectReader {
             max_record: usize::try_from(limit).unwrap_or(usize::MAX),
             lines_done: 0,
             too_long: 0,
+            frames: Vec::new(),
         }
     }
 
-    /// Skips (and counts, see [`records_too_long`](Self::records_too_long)) NDJSON lines
-    /// longer than `max` bytes. Default: the decompressed limit.
+    /// Skips NDJSON lines and array elements longer than `max` bytes. Lines are counted (see
+    /// [`records_too_long`](Self::records_too_long)); elements are reported as invalid
+    /// records, with their index. Default: the decompressed limit.
     pub fn with_max_record_bytes(mut self, max: usize) -> Self {
         self.max_record = max;
         self
@@ -222,7 +226,7 @@ impl ObjectReader {
     pub fn line(&self) -> u64 {
         match &self.state {
             State::Lines(framer) => framer.lines(),
-            State::Array { line, .. } => *line,
+            State::Array(framer) => framer.line(),
             _ => self.lines_done,
         }
     }
@@ -234,7 +238,7 @@ impl ObjectReader {
                 self.lines_done = framer.lines();
                 self.too_long = framer.too_long;
             }
-            State::Array { line, .. } => self.lines_done = *line,
+            State::Array(framer) => self.lines_done = framer.line(),
             _ => {}
         }
         self.state = State::Finished;
@@ -268,18 +272,11 @@ impl ObjectReader {
                         }
                     };
                     for (line, number) in batch.into_frames() {
-                        match json::from_bytes(&line) {
-                            Ok(value @ Value::Object(_)) => out.events.push((value, number)),
-                            Ok(other) => out.invalid.push(not_an_object(number, &other)),
-                            Err(error) => out.invalid.push(InvalidRecord {
-                                line: number,
-                                reason: format!("invalid JSON: {error}"),
-                            }),
-                        }
+                        decode_record(&line, number, None, out);
                     }
                     return Ok(true);
                 }
-                State::Array { .. } => return self.array_batch(max, out),
+                State::Array(_) => return self.array_batch(max, out),
                 State::Failed(_) => {
                     return match std::mem::replace(&mut self.state, State::Finished) {
                         State::Failed(error) => Err(error),
@@ -292,11 +289,11 @@ impl ObjectReader {
     }
 
     /// Does the work before the first batch that has no bound but the decompressed limit:
-    /// decompressing up to the first significant byte, and all of a JSON array. Run it where
-    /// a long computation is harmless (a blocking thread); after it, each
-    /// [`next_batch`](Self::next_batch) call does a bounded amount of work (at most
-    /// [`READS_PER_BATCH`] decompressed reads, or `max` array elements). An error here is
-    /// returned by the first `next_batch`.
+    /// decompressing up to the first significant byte (a file may start with any amount of
+    /// whitespace). Run it where a long computation is harmless (a blocking thread); after
+    /// it, each [`next_batch`](Self::next_batch) call does a bounded amount of work (at most
+    /// [`READS_PER_BATCH`] decompressed reads). An error here is returned by the first
+    /// `next_batch`.
     pub fn prepare(&mut self) {
         if let Err(error) = self.start() {
             self.state = State::Failed(error);
@@ -340,118 +337,57 @@ impl ObjectReader {
             // The byte order mark would make the first line invalid JSON.
             head.drain(..3);
         }
-        if first == Some(b'[') {
-            let mut data = head;
-            let cut = read_to_end_keeping(&mut reader, &mut data)
-                .err()
-                .map(|error| self.stream_error_after(error, reader.read));
-            let position = data
-                .iter()
-                .position(|b| *b == b'[')
-                .map_or(data.len(), |at| at + 1);
-            let line = 1 + memchr::memchr_iter(b'\n', &data[..position]).count() as u64;
-            self.state = State::Array {
-                data: Bytes::from(data),
-                position,
-                line,
-                counted_to: position,
-                cut,
-            };
+        let text = Cursor::new(Bytes::from(head)).chain(reader);
+        self.state = if first == Some(b'[') {
+            let framer =
+                ArrayFramer::new(text, self.max_record).with_max_reads_per_batch(READS_PER_BATCH);
+            State::Array(Box::new(framer))
         } else {
-            let framer = LineFramer::new(
-                Cursor::new(Bytes::from(head)).chain(reader),
-                self.max_record,
-            )
-            .with_max_reads_per_batch(READS_PER_BATCH);
-            self.state = State::Lines(Box::new(framer));
-        }
+            let framer =
+                LineFramer::new(text, self.max_record).with_max_reads_per_batch(READS_PER_BATCH);
+            State::Lines(Box::new(framer))
+        };
         Ok(())
     }
 
-    /// The next elements of a JSON array.
+    /// The next elements of a JSON array, each decoded on its own.
     fn array_batch(&mut self, max: usize, out: &mut Records) -> Result<bool, ReadError> {
-        let State::Array {
-            data,
-            position,
-            line,
-            counted_to,
-            cut,
-        } = &mut self.state
-        else {
+        let State::Array(framer) = &mut self.state else {
             return Ok(false);
         };
-        while out.events.len() + out.invalid.len() < max {
-            *position = skip_whitespace(data, *position);
-            let at = *position;
-            *line += memchr::memchr_iter(b'\n', &data[*counted_to..at]).count() as u64;
-            *counted_to = at;
-            match data.get(at) {
-                Some(b']') => {
-                    let rest = skip_whitespace(data, at + 1);
-                    let error = if rest < data.len() {
-                        Some(ReadError::InvalidArray {
-                            line: *line,
-                            message: "data after the end of the array".to_owned(),
-                        })
-                    } else {
-                        cut.take()
-                    };
-                    self.finish();
-                    return error.map_or(Ok(false), Err);
-                }
-                None => {
-                    let error = cut.take().unwrap_or(ReadError::InvalidArray {
-                        line: *line,
-                        message: "the array is not closed (the file ends inside it)".to_owned(),
-                    });
-                    self.finish();
-                    return Err(error);
-                }
-                Some(_) => {}
+        let error = match framer.next_batch(max, &mut self.frames) {
+            Ok(true) => None,
+            Ok(false) => {
+                self.finish();
+                return Ok(false);
             }
-            // Find where this element ends, then decode exactly that slice.
-            let mut stream =
-                serde_json::Deserializer::from_slice(&data[at..]).into_iter::<IgnoredAny>();
-            let end = match stream.next() {
-                Some(Ok(_)) => at + stream.byte_offset(),
-                Some(Err(error)) => {
-                    let error = if error.is_eof() {
-                        cut.take().unwrap_or(ReadError::InvalidArray {
-                            line: *line,
-                            message: "the file ends inside an element".to_owned(),
-                        })
-                    } else {
-                        ReadError::InvalidArray {
-                            line: *line + error.line() as u64 - 1,
-                            message: error.to_string(),
-                        }
-                    };
-                    self.finish();
-                    return Err(error);
+            Err(ArrayError::Read(error)) => Some(self.stream_error(error)),
+            Err(ArrayError::Invalid { line, message }) => {
+                Some(ReadError::InvalidArray { line, message })
+            }
+        };
+        if let Some(error) = error {
+            self.finish();
+            return Err(error);
+        }
+        for frame in self.frames.drain(..) {
+            match frame {
+                Frame::Element { bytes, line, index } => {
+                    decode_record(&bytes, line, Some(index), out);
                 }
-                None => at,
-            };
-            match json::from_bytes(&data.slice(at..end)) {
-                Ok(value @ Value::Object(_)) => out.events.push((value, *line)),
-                Ok(other) => out.invalid.push(not_an_object(*line, &other)),
-                Err(error) => out.invalid.push(InvalidRecord {
-                    line: *line,
-                    reason: format!("invalid JSON: {error}"),
+                Frame::TooLong {
+                    line,
+                    index,
+                    length,
+                } => out.invalid.push(InvalidRecord {
+                    line,
+                    index: Some(index),
+                    reason: format!(
+                        "an element of {length} bytes is longer than the limit ({} bytes)",
+                        self.max_record
+                    ),
                 }),
             }
-            let after = skip_whitespace(data, end);
-            *position = match data.get(after) {
-                Some(b',') => after + 1,
-                Some(b']') | None => after,
-                Some(_) => {
-                    let line = *line + memchr::memchr_iter(b'\n', &data[at..after]).count() as u64;
-                    self.finish();
-                    return Err(ReadError::InvalidArray {
-                        line,
-                        message: "expected `,` or `]` after an element".to_owned(),
-                    });
-                }
-            };
         }
         Ok(true)
     }
@@ -459,7 +395,7 @@ impl ObjectReader {
     fn stream_error(&self, error: std::io::Error) -> ReadError {
         let decompressed = match &self.state {
             State::Lines(framer) => framer.get_ref().get_ref().1.read,
-            State::Array { data, .. } => data.len() as u64,
+            State::Array(framer) => framer.get_ref().get_ref().1.read,
             _ => 0,
         };
         self.stream_error_after(error, decompressed)
@@ -480,11 +416,21 @@ impl ObjectReader {
     }
 }
 
-fn not_an_object(line: u64, value: &Value) -> InvalidRecord {
-    InvalidRecord {
+/// Decodes one line or array element into an event, or an invalid record.
+fn decode_record(text: &Bytes, line: u64, index: Option<u64>, out: &mut Records) {
+    let reason = match json::from_bytes(text) {
+        Ok(value @ Value::Object(_)) => {
+            out.events.push((value, line));
+            return;
+        }
+        Ok(other) => format!("a JSON {} is not an event (an object)", json_type(&other)),
+        Err(error) => format!("invalid JSON: {error}"),
+    };
+    out.invalid.push(InvalidRecord {
         line,
-        reason: format!("a JSON {} is not an event (an object)", json_type(value)),
-    }
+        index,
+        reason,
+    });
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -498,29 +444,11 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn skip_whitespace(data: &[u8], mut at: usize) -> usize {
-    while data.get(at).is_some_and(u8::is_ascii_whitespace) {
-        at += 1;
-    }
-    at
-}
-
 fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             other => return other,
-        }
-    }
-}
-
-/// Reads to the end into `data`, keeping what was read before an error.
-fn read_to_end_keeping(reader: &mut impl Read, data: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        match read_retrying(reader, &mut chunk)? {
-            0 => return Ok(()),
-            n => data.extend_from_slice(&chunk[..n]),
         }
     }
 }
@@ -797,5 +725,86 @@ mod tests {
             matches!(error, Some(ReadError::InvalidArray { line: 3, .. })),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_bad_element_is_reported_with_its_index_and_the_others_are_delivered_once() {
+        let depth = 100_000;
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let long = format!("{{\"s\":\"{}\"}}", "x".repeat(300_000));
+        let text = format!(
+            "[\n{},\n{{\"a\":}},\n5,\n{deep},\n{long},\n{}\n]",
+            event(0),
+            event(1)
+        );
+        for body in [text.clone().into_bytes(), zstd(text.as_bytes())] {
+            let mut reader =
+                ObjectReader::new(Bytes::from(body), 1 << 20).with_max_record_bytes(250_000);
+            let mut records = Records::default();
+            let mut events = Vec::new();
+            let mut invalid = Vec::new();
+            while reader.next_batch(2, &mut records).expect("a valid array") {
+                events.extend(records.events.drain(..).map(|(_, line)| line));
+                invalid.append(&mut records.invalid);
+            }
+            assert_eq!(events, vec![2, 7], "each good element once, with its line");
+            let at: Vec<(u64, Option<u64>)> = invalid.iter().map(|r| (r.line, r.index)).collect();
+            assert_eq!(
+                at,
+                vec![(3, Some(1)), (4, Some(2)), (5, Some(3)), (6, Some(4))]
+            );
+            assert!(
+                invalid[0].reason.starts_with("invalid JSON"),
+                "{:?}",
+                invalid[0]
+            );
+            assert!(invalid[1].reason.contains("number"), "{:?}", invalid[1]);
+            // Too deep for the decoder, not for the splitter: no stack overflow.
+            assert!(
+                invalid[2].reason.starts_with("invalid JSON"),
+                "{:?}",
+                invalid[2]
+            );
+            assert!(
+                invalid[3].reason.contains("longer than the limit"),
+                "{:?}",
+                invalid[3]
+            );
+            assert_eq!(reader.records_too_long(), 0, "counted as invalid records");
+        }
+    }
+
+    #[test]
+    fn an_array_is_decompressed_only_a_few_reads_ahead_of_its_decoded_elements() {
+        // 32 MiB of elements: each batch decompresses at most a batch's reads beyond the
+        // elements decoded so far (reading an array whole decompressed it all at once).
+        let element = event(7);
+        let count = (32 << 20) / (element.len() + 1);
+        let mut text = b"[".to_vec();
+        for n in 0..count {
+            if n > 0 {
+                text.push(b',');
+            }
+            text.extend_from_slice(element.as_bytes());
+        }
+        text.push(b']');
+        let mut reader = ObjectReader::new(Bytes::from(zstd(&text)), 1 << 30);
+        reader.prepare();
+        let mut records = Records::default();
+        let mut events = 0;
+        let ahead = (READS_PER_BATCH as u64 + 1) * 64 * 1024;
+        while reader.next_batch(64, &mut records).expect("valid") {
+            events += records.events.len() as u64;
+            let State::Array(framer) = &reader.state else {
+                panic!("not read as an array")
+            };
+            let decompressed = framer.get_ref().get_ref().1.read;
+            let decoded = events * (element.len() as u64 + 1);
+            assert!(
+                decompressed <= decoded + ahead,
+                "{decompressed} bytes decompressed for {decoded} bytes decoded"
+            );
+        }
+        assert_eq!(events, count as u64);
     }
 }

@@ -24,6 +24,7 @@
 //! this source delivered recently are dropped (export files may overlap; the set is this
 //! source's own, persisted in `data_dir`).
 
+mod array;
 pub mod decode;
 mod list;
 mod read;

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -220,10 +221,10 @@ impl Reader {
         }
         outcome.etag = etag;
         self.metrics.add("bytes_read_total", body.len() as u64);
-        // Up to the first record, decompression has no bound but the size limit (a JSON
-        // array is decompressed whole): a blocking thread's work. Records are then decoded by
-        // the task that sends them on, a bounded batch at a time, so that the transforms and
-        // sink it wakes read the events on the core that built them (see
+        // Up to the first significant byte, decompression has no bound but the size limit
+        // (leading whitespace): a blocking thread's work. Records are then decoded by the task
+        // that sends them on, a bounded batch at a time, so that the transforms and sink it
+        // wakes read the events on the core that built them (see
         // `sources::stdin::read_lines`).
         let limit = self.settings.max_decompressed_bytes;
         let prepared = tokio::task::spawn_blocking(move || {
@@ -271,7 +272,7 @@ impl Reader {
             for invalid in records.invalid.drain(..) {
                 outcome.invalid += 1;
                 if outcome.invalid <= INVALID_RECORDS_LOGGED {
-                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, reason = %invalid.reason, "conductorone_s3: record skipped");
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, element = invalid.index, reason = %invalid.reason, "conductorone_s3: record skipped");
                 }
             }
             if !records.events.is_empty() {
@@ -365,14 +366,17 @@ impl Reader {
                         .map_err(|e| classify_get(&e))?;
                 }
                 let etag = response.e_tag().map(str::to_owned);
-                let body = response.body.collect().await.map_err(|error| {
-                    (
-                        ErrorKind::Transient,
-                        crate::secrets::redact(&format!("reading the body failed: {error}")),
-                        false,
-                    )
-                })?;
-                Ok::<_, (ErrorKind, String, bool)>((body.into_bytes(), etag))
+                let length = response.content_length();
+                let body = read_body(response.body, length, cap)
+                    .await
+                    .map_err(|error| {
+                        (
+                            ErrorKind::Transient,
+                            crate::secrets::redact(&format!("reading the body failed: {error}")),
+                            false,
+                        )
+                    })?;
+                Ok::<_, (ErrorKind, String, bool)>((body, etag))
             };
             let result = tokio::select! {
                 result = attempt => result,
@@ -504,6 +508,22 @@ impl Reader {
         }
         Ok(outcome)
     }
+}
+
+/// An object's body in one buffer, reserved from its Content-Length (at most `cap`) and
+/// filled as the chunks arrive. `ByteStream::collect` keeps every chunk and joins them only
+/// at the end, holding an uncompressed object twice at its peak.
+async fn read_body(
+    mut body: ByteStream,
+    length: Option<i64>,
+    cap: u64,
+) -> Result<Bytes, ByteStreamError> {
+    let expected = length.and_then(|l| u64::try_from(l).ok()).unwrap_or(0);
+    let mut data = Vec::with_capacity(usize::try_from(expected.min(cap)).unwrap_or(0));
+    while let Some(chunk) = body.try_next().await? {
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(data))
 }
 
 enum Fetch {
