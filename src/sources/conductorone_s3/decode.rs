@@ -319,19 +319,33 @@ impl ObjectReader {
             limit: self.limit,
             exceeded: false,
         };
-        // Enough of the start to see the first significant byte.
+        // Enough of the start to see the first significant byte. Each byte is looked at
+        // once, and the lines passed are counted, so a file of blank lines (a bomb) fails in
+        // linear time at the line it reached.
         let mut head = Vec::with_capacity(4096);
         let mut first = None;
+        let mut scanned = 0;
         while first.is_none() {
             let mut chunk = [0u8; 4096];
             let n = match read_retrying(&mut reader, &mut chunk) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(error) => return Err(self.stream_error(error)),
+                Err(error) => {
+                    self.lines_done = memchr::memchr_iter(b'\n', &head).count() as u64;
+                    return Err(self.stream_error(error));
+                }
             };
             head.extend_from_slice(&chunk[..n]);
-            let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
-            first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+            let from = if head.starts_with(b"\xef\xbb\xbf") {
+                scanned.max(3)
+            } else {
+                scanned
+            };
+            first = head[from.min(head.len())..]
+                .iter()
+                .copied()
+                .find(|b| !b.is_ascii_whitespace());
+            scanned = head.len();
         }
         if head.starts_with(b"\xef\xbb\xbf") {
             // The byte order mark would make the first line invalid JSON.
@@ -699,6 +713,23 @@ mod tests {
         assert!(
             matches!(error, Some(ReadError::TooLarge { .. })),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_bomb_of_blank_lines_from_the_start_fails_at_the_line_it_reached() {
+        // Nothing significant before the limit: the framing is never chosen.
+        let bomb = zstd(&vec![b'\n'; 64 << 20]);
+        let mut reader = ObjectReader::new(Bytes::from(bomb), 1 << 20);
+        let mut records = Records::default();
+        let error = reader
+            .next_batch(7, &mut records)
+            .expect_err("over the limit");
+        assert!(matches!(error, ReadError::TooLarge { .. }), "{error:?}");
+        let line = reader.line();
+        assert!(
+            (1 << 20) - 8192 <= line && line <= 1 << 20,
+            "reported at line {line}"
         );
     }
 

@@ -415,6 +415,7 @@ impl Reader {
         out: &mut Fanout,
         held: &mut Vec<u64>,
     ) -> Result<(), ClosedError> {
+        self.metrics.received(batch.len());
         if let Some(dedupe) = &self.dedupe {
             let mut dedupe = dedupe.lock().unwrap_or_else(|e| e.into_inner());
             let before = batch.len();
