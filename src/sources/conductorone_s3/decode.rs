@@ -728,7 +728,7 @@ mod tests {
         assert!(matches!(error, ReadError::TooLarge { .. }), "{error:?}");
         let line = reader.line();
         assert!(
-            (1 << 20) - 8192 <= line && line <= 1 << 20,
+            ((1 << 20) - 8192..=1 << 20).contains(&line),
             "reported at line {line}"
         );
     }
