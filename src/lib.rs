@@ -26,6 +26,7 @@ pub mod config;
 pub mod dedupe;
 pub mod event;
 pub mod metrics;
+pub mod ocsf;
 pub mod retry;
 pub mod secrets;
 pub mod sinks;

@@ -115,11 +115,7 @@ pub fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
             }
             _ => {}
         }
-        let millis = match map.get("time") {
-            Some(Value::Integer(ms)) => Some(*ms),
-            Some(Value::Float(ms)) if ms.is_finite() => Some(ms.into_inner() as i64),
-            _ => None,
-        };
+        let millis = crate::ocsf::event_time_millis(event);
         if let Some(t) = millis.and_then(DateTime::<Utc>::from_timestamp_millis) {
             return t;
         }

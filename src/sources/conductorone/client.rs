@@ -416,7 +416,7 @@ fn page_from_value(value: Value) -> Result<Page, String> {
     };
     let next_page_token = match object.remove("nextPageToken") {
         None | Some(Value::Null) => None,
-        Some(token) => match super::value_str(&token) {
+        Some(token) => match crate::ocsf::str_value(&token) {
             Some("") => None,
             Some(token) => Some(token.to_owned()),
             None => return Err("`nextPageToken` is not a string".to_owned()),

@@ -65,6 +65,7 @@ use crate::component::{
 use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
+use crate::ocsf::{event_time_millis, event_uid};
 use crate::retry::Backoff;
 use crate::secrets::Secret;
 use crate::state::StateWriter;
@@ -426,38 +427,6 @@ fn format_time(millis: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The text of a string value.
-pub(crate) fn value_str(value: &Value) -> Option<&str> {
-    match value {
-        Value::String(text) => Some(text),
-        Value::Bytes(bytes) => std::str::from_utf8(bytes).ok(),
-        _ => None,
-    }
-}
-
-/// `metadata.uid` of an event.
-pub(crate) fn event_uid(event: &Value) -> Option<&str> {
-    let Value::Object(object) = event else {
-        return None;
-    };
-    let Some(Value::Object(metadata)) = object.get("metadata") else {
-        return None;
-    };
-    value_str(metadata.get("uid")?)
-}
-
-/// `time` of an event (epoch milliseconds).
-fn event_time(event: &Value) -> Option<i64> {
-    let Value::Object(object) = event else {
-        return None;
-    };
-    match object.get("time")? {
-        Value::Integer(ms) => Some(*ms),
-        Value::Float(ms) => Some(ms.into_inner() as i64),
-        _ => None,
-    }
-}
-
 /// Lists one poll's pages into `pages`: ends at an empty token, a repeated token, a
 /// permanent error (sent on), or when the receiver is gone. Transient errors are retried.
 async fn fetch_cycle(
@@ -676,11 +645,11 @@ impl Source {
                 .find_map(|event| event_uid(event).map(|uid| (uid, event)))
             {
                 self.cursor.last_uid = Some(uid.to_owned());
-                if let Some(time) = event_time(event) {
+                if let Some(time) = event_time_millis(event) {
                     self.cursor.last_time = Some(time);
                 }
             }
-            if let Some(time) = chunk.last().and_then(event_time) {
+            if let Some(time) = chunk.last().and_then(event_time_millis) {
                 let lag = chrono::Utc::now()
                     .timestamp_millis()
                     .saturating_sub(time)

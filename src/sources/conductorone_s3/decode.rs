@@ -518,7 +518,7 @@ mod tests {
         let error = loop {
             let result = reader.next_batch(7, &mut records);
             for (value, line) in records.events.drain(..) {
-                let uid = crate::sources::conductorone::event_uid(&value)
+                let uid = crate::ocsf::event_uid(&value)
                     .unwrap_or_default()
                     .to_owned();
                 events.push((uid, line));

@@ -17,7 +17,7 @@ use crate::aws::{ErrorKind, classify};
 use crate::dedupe::{HashSetU64, RecentSet, hash_str};
 use crate::event::{Batch, Event, Origin};
 use crate::metrics::ComponentMetrics;
-use crate::sources::conductorone::event_uid;
+use crate::ocsf::event_uid;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::{ClosedError, Fanout};
 
