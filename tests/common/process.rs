@@ -176,6 +176,11 @@ impl Pipeline {
         assert_eq!(result, 0, "kill({}, {signal}) failed", self.pid());
     }
 
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn stdout_snapshot(&self) -> Vec<u8> {
         self.stdout.lock().unwrap().clone()
     }
