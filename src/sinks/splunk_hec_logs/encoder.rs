@@ -451,11 +451,6 @@ impl EncodedBatch {
         self.body = body;
     }
 
-    /// Frees the payload's memory while only an acknowledgement is awaited.
-    pub fn release_body(&mut self) {
-        self.body = Vec::new();
-    }
-
     /// Finalizes every event with `status`.
     pub fn finalize(self, status: BatchStatus) {
         for (_, mut finalizers) in self.runs {
