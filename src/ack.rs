@@ -141,6 +141,21 @@ impl EventFinalizer {
             batch.update(status);
         }
     }
+
+    /// Whether both point at the same batch.
+    fn same_batch(&self, other: &EventFinalizer) -> bool {
+        match (&self.batch, &other.batch) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// Lets go of the batch without reporting anything: only for a link whose batch another
+    /// link will report the same fate to (see [`EventFinalizers::absorb`]).
+    fn forget(mut self) {
+        self.batch = None;
+    }
 }
 
 impl Clone for EventFinalizer {
@@ -178,6 +193,25 @@ impl EventFinalizers {
     /// Whether no source is waiting on this event.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Takes over `other` when it links to exactly the same batches as `self`, so that events
+    /// of one source batch held together need one set of links between them rather than one
+    /// each. `other`'s links are let go without a report, which is sound only because the
+    /// caller promises to give both events the same fate: a batch's status is the worst
+    /// reported and it resolves when its last link is gone, so one report through the links
+    /// kept is indistinguishable from two identical ones. Gives `other` back when the batches
+    /// differ.
+    pub fn absorb(&mut self, mut other: EventFinalizers) -> Result<(), EventFinalizers> {
+        let same = self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|(a, b)| a.same_batch(b));
+        if !same {
+            return Err(other);
+        }
+        for finalizer in other.0.drain(..) {
+            finalizer.forget();
+        }
+        Ok(())
     }
 
     /// Reports the event's fate to every batch it belongs to.
@@ -252,5 +286,43 @@ impl<T> OrderedAcks<T> {
         };
         let (token, _) = self.pending.pop_front()?;
         Some((token, status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(receiver: &mut BatchStatusReceiver) -> Option<BatchStatus> {
+        receiver.receiver.try_recv().ok()
+    }
+
+    #[test]
+    fn absorbed_links_leave_the_batch_waiting_for_the_link_kept() {
+        let (notifier, mut receiver) = BatchNotifier::new();
+        let mut kept = EventFinalizers::new(notifier.finalizer());
+        kept.absorb(EventFinalizers::new(notifier.finalizer()))
+            .expect("same batch");
+        drop(notifier);
+        // The absorbed link is gone without an `Errored` report, and the batch still waits.
+        assert_eq!(resolved(&mut receiver), None);
+        kept.finalize(BatchStatus::Delivered);
+        assert_eq!(resolved(&mut receiver), Some(BatchStatus::Delivered));
+    }
+
+    #[test]
+    fn links_to_other_batches_are_given_back_untouched() {
+        let (first, _first_receiver) = BatchNotifier::new();
+        let (second, mut second_receiver) = BatchNotifier::new();
+        let mut kept = EventFinalizers::new(first.finalizer());
+        let other = kept
+            .absorb(EventFinalizers::new(second.finalizer()))
+            .expect_err("different batches");
+        assert!(kept.absorb(EventFinalizers::default()).is_err());
+        drop(second);
+        drop(other);
+        // Given back, then dropped without a status: reported as errored, as any link.
+        assert_eq!(resolved(&mut second_receiver), Some(BatchStatus::Errored));
+        kept.finalize(BatchStatus::Delivered);
     }
 }

@@ -37,5 +37,8 @@ pub mod template;
 pub mod topology;
 pub mod transforms;
 
+#[cfg(test)]
+mod test_alloc;
+
 pub use config::Config;
 pub use event::{Batch, Event};

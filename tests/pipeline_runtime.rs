@@ -7,13 +7,15 @@
 
 #![cfg(unix)]
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+#[cfg(target_os = "linux")]
+use process::resident_bytes;
+use process::{Launch, Pipeline, log_records, records_with_message, tail};
 
 use serde_json::{Value, json};
 
@@ -22,233 +24,6 @@ const PROCESS_LIMIT: Duration = Duration::from_secs(60);
 /// How long a signalled pipeline may take to exit before the test fails (it needs well
 /// under a second).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
-
-/// A running `c1-pipeline --config <file>`, its output collected by background threads.
-/// Dropping it kills the process if it is still running (a failed assertion leaves no
-/// stray process behind).
-struct Pipeline {
-    child: Child,
-    started: Instant,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-    writer: Option<JoinHandle<()>>,
-    /// Stdin held open (closed when the run is over).
-    open_stdin: Option<ChildStdin>,
-    _config_dir: tempfile::TempDir,
-}
-
-/// What a finished run left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-impl Finished {
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-
-    fn assert_success(&self) {
-        assert!(
-            self.status.success(),
-            "c1-pipeline exited with {}; stderr:\n{}",
-            self.status,
-            tail(&self.stderr_text())
-        );
-    }
-}
-
-/// The end of a long text, for failure messages.
-fn tail(text: &str) -> &str {
-    let start = text.len().saturating_sub(4000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    &text[start..]
-}
-
-fn collect(mut stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => into.lock().unwrap().extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-}
-
-/// How to start the binary.
-#[derive(Default)]
-struct Launch<'a> {
-    /// Arguments after `--config FILE`.
-    args: &'a [&'a str],
-    /// Extra environment variables.
-    env: &'a [(&'a str, &'a str)],
-    /// Written to stdin, which is then closed; stdin is empty when `None`.
-    input: Option<Vec<u8>>,
-    /// Keep stdin open after writing `input`, as an interactive user would.
-    keep_stdin_open: bool,
-    /// Close the read end of stdout at once, so the pipeline's writes to it fail.
-    close_stdout: bool,
-}
-
-impl Launch<'_> {
-    /// Starts the binary on `config` (TOML text).
-    fn start(self, config: &str) -> Pipeline {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path: PathBuf = dir.path().join("pipeline.toml");
-        std::fs::write(&path, config).expect("writing the configuration");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
-        command
-            .arg("--config")
-            .arg(&path)
-            .args(self.args)
-            .env_remove("C1_PIPELINE_CONFIG")
-            .env_remove("C1_PIPELINE_LOG")
-            .env_remove("C1_PIPELINE_LOG_FORMAT")
-            .env_remove("C1_PIPELINE_WORKERS")
-            .env_remove("C1_TRANSFORM_WORKERS")
-            .envs(self.env.iter().copied())
-            .stdin(if self.input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("starting c1-pipeline");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = vec![collect(child.stderr.take().unwrap(), Arc::clone(&stderr))];
-        let child_stdout = child.stdout.take().unwrap();
-        if self.close_stdout {
-            drop(child_stdout);
-        } else {
-            readers.push(collect(child_stdout, Arc::clone(&stdout)));
-        }
-        let mut open_stdin = None;
-        let mut writer = None;
-        if let Some(bytes) = self.input {
-            let mut stdin: ChildStdin = child.stdin.take().unwrap();
-            if self.keep_stdin_open {
-                stdin.write_all(&bytes).expect("writing to stdin");
-                stdin.flush().expect("flushing stdin");
-                open_stdin = Some(stdin);
-            } else {
-                writer = Some(std::thread::spawn(move || {
-                    // A pipeline that stopped early closes its stdin; its exit status
-                    // tells why.
-                    let _ = stdin.write_all(&bytes);
-                }));
-            }
-        }
-        Pipeline {
-            child,
-            started: Instant::now(),
-            stdout,
-            stderr,
-            readers,
-            writer,
-            open_stdin,
-            _config_dir: dir,
-        }
-    }
-}
-
-impl Pipeline {
-    /// Starts the binary on `config` with `args`, feeding `input` to its stdin (then
-    /// closing it), or leaving stdin empty when `input` is `None`.
-    fn start(config: &str, args: &[&str], input: Option<Vec<u8>>) -> Self {
-        Launch {
-            args,
-            input,
-            ..Launch::default()
-        }
-        .start(config)
-    }
-
-    fn pid(&self) -> libc::pid_t {
-        libc::pid_t::try_from(self.child.id()).expect("pid fits in pid_t")
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: `kill` has no memory-safety preconditions; the pid is our own child, which
-        // has not been reaped yet (we still hold it), so it cannot have been reused.
-        let result = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(result, 0, "kill({}, {signal}) failed", self.pid());
-    }
-
-    fn stdout_snapshot(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr_snapshot(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Waits until `ready` holds for the output so far, failing past `limit`.
-    fn wait_until(&mut self, what: &str, limit: Duration, ready: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !ready(self) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "c1-pipeline exited ({status}) before {what}; stderr:\n{}",
-                    tail(&self.stderr_snapshot())
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} within {limit:?}; stderr:\n{}",
-                tail(&self.stderr_snapshot())
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for the process to exit (killing it past `limit`) and returns its output.
-    fn wait(mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for c1-pipeline") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "c1-pipeline did not exit within {limit:?}; stderr:\n{}",
-                    tail(&self.stderr_snapshot())
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        self.open_stdin = None;
-        if let Some(writer) = self.writer.take() {
-            writer.join().expect("stdin writer thread");
-        }
-        for reader in self.readers.drain(..) {
-            reader.join().expect("output reader thread");
-        }
-        Finished {
-            status,
-            stdout: std::mem::take(&mut *self.stdout.lock().unwrap()),
-            stderr: std::mem::take(&mut *self.stderr.lock().unwrap()),
-        }
-    }
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// Every line of `bytes` as a JSON object; fails on a partial or non-JSON line.
 fn json_lines(bytes: &[u8], stream: &str) -> Vec<Value> {
@@ -274,22 +49,6 @@ fn json_lines(bytes: &[u8], stream: &str) -> Vec<Value> {
             );
             value
         })
-        .collect()
-}
-
-/// The structured log records (`--log-format json`) on stderr; other lines are ignored.
-fn log_records(stderr: &str) -> Vec<Value> {
-    stderr
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|record| record.get("fields").is_some())
-        .collect()
-}
-
-fn records_with_message<'a>(records: &'a [Value], message: &str) -> Vec<&'a Value> {
-    records
-        .iter()
-        .filter(|r| r["fields"]["message"] == message)
         .collect()
 }
 
@@ -642,15 +401,6 @@ encoding.codec = "json"
             && (1..=EVENTS).contains(&undelivered),
         "unexpected source error: {source_error}"
     );
-}
-
-/// Resident memory of `pid` in bytes, from `/proc/<pid>/status`.
-#[cfg(target_os = "linux")]
-fn resident_bytes(pid: libc::pid_t) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// An unpaced demo source feeding a sink limited to `RATE` events/s: without backpressure

@@ -9,6 +9,9 @@
 
 #[path = "common/hec_server.rs"]
 mod hec_server;
+#[cfg(target_os = "linux")]
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -277,8 +280,8 @@ async fn requests_stay_in_flight_while_acks_are_awaited() {
 async fn bodies_kept_for_acks_are_bounded_by_max_pending_bytes() {
     let server = HecServer::start(ServerConfig::default()).await;
     server.faults(|f| f.ack_delay = Duration::from_millis(300));
-    // A budget of one byte: one accepted batch may wait for its ack; the others that were
-    // accepted meanwhile keep their request slot until it frees up (backpressure).
+    // A budget of one byte: one batch at a time is admitted, sent and awaits its ack; the
+    // others wait before taking a request slot (backpressure), though two slots are free.
     let config = base_config(
         &server.endpoint(),
         ACK_TOKEN,
@@ -287,7 +290,7 @@ async fn bodies_kept_for_acks_are_bounded_by_max_pending_bytes() {
     let statuses = run_sink(&config, (0..60).map(ocsf).collect()).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let stats = server.stats();
-    assert!(stats.max_unacked <= 3, "{stats:?}");
+    assert_eq!(stats.max_unacked, 1, "{stats:?}");
     assert_eq!(arrivals(&server).len(), 60);
 }
 
@@ -931,4 +934,125 @@ async fn splunk_messages_quoting_the_token_are_logged_redacted() {
             "the start of the token is in the logs:\n{stderr}"
         );
     }
+}
+
+/// Issue 12: with gzip, a demo source sending as fast as it can and acks that never come,
+/// memory must stay near `acknowledgements.max_pending_bytes` (64 MiB by default) — the sink
+/// stops taking input once the budget is spent — instead of growing 4× past it (283 MB was
+/// measured when the budget counted only the compressed bodies). The process's peak resident
+/// memory (`VmHWM`, which no sampling gap can miss) must stay within 160 MiB, the budget plus
+/// the process's own ~40 MiB and allocator slack; SIGTERM must then end it within the
+/// graceful shutdown limit (the acks still never come, so the limit is what ends it).
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_near_max_pending_bytes_when_acks_never_come() {
+    use process::{Pipeline, log_records, peak_resident_bytes, records_with_message, tail};
+    use std::time::Instant;
+
+    const MIB: u64 = 1024 * 1024;
+    const PEAK_LIMIT: u64 = 160 * MIB;
+    /// Input counts as blocked once the HEC has seen no new event for this long.
+    const STALL: Duration = Duration::from_secs(5);
+    /// Far above the time a debug build needs to spend the budget.
+    const FILL_LIMIT: Duration = Duration::from_secs(240);
+    const GRACE_SECS: u64 = 2;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(HecServer::start(ServerConfig {
+        record: false,
+        ..ServerConfig::default()
+    }));
+    server.faults(|f| f.drop_next_acks = usize::MAX);
+    let config = format!(
+        r#"
+[sources.demo]
+type = "conductorone_demo"
+interval_secs = 0
+
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["demo"]
+endpoint = "{}"
+default_token = "{ACK_TOKEN}"
+encoding.codec = "json"
+compression = "gzip"
+"#,
+        server.endpoint()
+    );
+    let grace = GRACE_SECS.to_string();
+    let mut pipeline = Pipeline::start(
+        &config,
+        &[
+            "--log-format",
+            "json",
+            "--graceful-shutdown-limit-secs",
+            &grace,
+        ],
+        None,
+    );
+    let pid = pipeline.pid();
+    let started = Instant::now();
+    // Until input is blocked, or memory is past the limit already (no need to wait then).
+    let (mut sent, mut last_growth, mut peak) = (0, Instant::now(), 0);
+    while last_growth.elapsed() < STALL && peak <= PEAK_LIMIT {
+        assert!(
+            started.elapsed() < FILL_LIMIT,
+            "the HEC still receives events after {FILL_LIMIT:?} ({sent} so far): the sink never \
+             stopped taking input; stderr:\n{}",
+            tail(&pipeline.stderr_snapshot())
+        );
+        assert!(
+            pipeline.is_running(),
+            "c1-pipeline exited; stderr:\n{}",
+            tail(&pipeline.stderr_snapshot())
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        peak = peak_resident_bytes(pid).expect("VmHWM of the pipeline");
+        let now = server.stats().events;
+        if now > sent {
+            (sent, last_growth) = (now, Instant::now());
+        }
+    }
+    let stats = server.stats();
+    eprintln!(
+        "after {:?}: {sent} events in {} requests awaiting acks (the last received at {:?}); \
+         peak resident memory {} MiB",
+        started.elapsed(),
+        stats.ack_ids,
+        last_growth - started,
+        peak / MIB
+    );
+
+    pipeline.signal(libc::SIGTERM);
+    let signalled = Instant::now();
+    let run = pipeline.wait(Duration::from_secs(GRACE_SECS + 20));
+    let exited = signalled.elapsed();
+    assert!(
+        exited < Duration::from_secs(GRACE_SECS + 5),
+        "exited {exited:?} after SIGTERM with a {GRACE_SECS} s graceful shutdown limit"
+    );
+    let records = log_records(&run.stderr_text());
+    assert!(
+        !records_with_message(
+            &records,
+            "graceful shutdown limit reached; events still in these components were not delivered (sources will resend unacknowledged data)"
+        )
+        .is_empty(),
+        "the unacknowledged batches kept the sink busy until the limit; stderr:\n{}",
+        tail(&run.stderr_text())
+    );
+    assert!(
+        !run.status.success(),
+        "undelivered events must fail the run"
+    );
+    assert!(
+        peak <= PEAK_LIMIT,
+        "peak resident memory {} MiB with the 64 MiB default max_pending_bytes ({sent} events \
+         awaiting acks)",
+        peak / MIB
+    );
 }

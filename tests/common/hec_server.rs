@@ -51,7 +51,8 @@ pub struct Faults {
     pub respond_next: VecDeque<(u16, Value, Option<String>)>,
     /// How long after a request an ack id turns true.
     pub ack_delay: Duration,
-    /// The next this many ack ids never turn true.
+    /// The next this many ack ids never turn true (`usize::MAX`: no ack ever does, a HEC
+    /// that accepts events and never indexes them).
     pub drop_next_acks: usize,
     /// Bodies (as received, compressed or not) larger than this get 413 code 27.
     pub max_content_length: Option<usize>,

@@ -253,13 +253,20 @@ pub fn write_epoch_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
 }
 
 /// Encoded events waiting to be sent together, with their acknowledgement links.
+///
+/// The links are kept per run of consecutive events that carry the same ones, not per event:
+/// a source emits a batch of events with one notifier, so a batch of a thousand events
+/// usually needs a few dozen links rather than a thousand (24 bytes each, held for as long as
+/// Splunk takes to acknowledge).
 #[derive(Debug)]
 pub struct EncodedBatch {
     key: RawMetadata,
     body: Vec<u8>,
     /// End offset in `body` of each event.
     ends: Vec<usize>,
-    finalizers: Vec<EventFinalizers>,
+    /// `(end, links)`: the links of events `previous end..end`; ends increase strictly and
+    /// the last is `ends.len()`.
+    runs: Vec<(usize, EventFinalizers)>,
 }
 
 impl EncodedBatch {
@@ -269,7 +276,7 @@ impl EncodedBatch {
             key,
             body: Vec::new(),
             ends: Vec::new(),
-            finalizers: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -293,6 +300,31 @@ impl EncodedBatch {
         self.ends.is_empty()
     }
 
+    /// Number of acknowledgement links held (one per run of events with the same links).
+    pub fn links(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Heap bytes the batch holds: the payload (while it is here) and the bookkeeping, by
+    /// capacity, which is what is allocated.
+    pub fn held_bytes(&self) -> usize {
+        let text = |field: &Option<String>| field.as_ref().map_or(0, String::capacity);
+        self.body.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.runs.capacity() * std::mem::size_of::<(usize, EventFinalizers)>()
+            + text(&self.key.index)
+            + text(&self.key.source)
+            + text(&self.key.sourcetype)
+            + text(&self.key.host)
+    }
+
+    /// Gives back the bookkeeping's spare capacity (vectors grow by doubling while events
+    /// arrive), once the batch is complete and may wait a long time for its acknowledgement.
+    pub fn shrink_to_fit(&mut self) {
+        self.ends.shrink_to_fit();
+        self.runs.shrink_to_fit();
+    }
+
     /// The payload (empty after [`take_body`](Self::take_body) until
     /// [`restore_body`](Self::restore_body)).
     pub fn body(&self) -> &[u8] {
@@ -303,21 +335,59 @@ impl EncodedBatch {
     pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>), finalizers: EventFinalizers) {
         write(&mut self.body);
         self.ends.push(self.body.len());
-        self.finalizers.push(finalizers);
+        self.push_links(finalizers);
+    }
+
+    /// Records the links of the event just added to `ends`.
+    fn push_links(&mut self, finalizers: EventFinalizers) {
+        let end = self.ends.len();
+        let finalizers = match self.runs.last_mut() {
+            // Every event of a run gets the same fate (the whole batch is finalized at once,
+            // and an event finalized alone is first given links of its own): see `absorb`.
+            Some((run_end, links)) => match links.absorb(finalizers) {
+                Ok(()) => {
+                    *run_end = end;
+                    return;
+                }
+                Err(finalizers) => finalizers,
+            },
+            None => finalizers,
+        };
+        self.runs.push((end, finalizers));
     }
 
     fn start(&self, index: usize) -> usize {
         if index == 0 { 0 } else { self.ends[index - 1] }
     }
 
+    /// Takes the links of the event at `index` (which must exist) out of its run, leaving
+    /// the run one event shorter: the run's own links when it held only this event, a copy
+    /// otherwise (the batch then reports the run's fate and the caller this event's).
+    fn take_links(&mut self, index: usize) -> EventFinalizers {
+        let run = self.runs.partition_point(|(end, _)| *end <= index);
+        let run_start = if run == 0 { 0 } else { self.runs[run - 1].0 };
+        let links = if self.runs[run].0 - run_start == 1 {
+            self.runs.remove(run).1
+        } else {
+            self.runs[run].1.clone()
+        };
+        // The run (if it is still there) and every later one end one event earlier.
+        for later in &mut self.runs[run..] {
+            later.0 -= 1;
+        }
+        links
+    }
+
     /// Moves the last event into a new batch of the same partition.
     pub fn split_off_last(&mut self) -> EncodedBatch {
         let mut last = EncodedBatch::new(self.key.clone());
-        if let (Some(_), Some(finalizers)) = (self.ends.pop(), self.finalizers.pop()) {
-            let start = self.bytes();
-            let bytes = self.body.split_off(start);
-            last.push_with(|out| out.extend_from_slice(&bytes), finalizers);
+        if self.is_empty() {
+            return last;
         }
+        let finalizers = self.take_links(self.len() - 1);
+        self.ends.pop();
+        let bytes = self.body.split_off(self.bytes());
+        last.push_with(|out| out.extend_from_slice(&bytes), finalizers);
         last
     }
 
@@ -326,6 +396,7 @@ impl EncodedBatch {
         if index >= self.len() {
             return None;
         }
+        let finalizers = self.take_links(index);
         let (start, end) = (self.start(index), self.ends[index]);
         let width = end - start;
         self.body.drain(start..end);
@@ -333,7 +404,7 @@ impl EncodedBatch {
         for end in &mut self.ends[index..] {
             *end -= width;
         }
-        Some(self.finalizers.remove(index))
+        Some(finalizers)
     }
 
     /// Splits into the first `mid` events and the rest.
@@ -348,11 +419,23 @@ impl EncodedBatch {
             .into_iter()
             .map(|e| e - cut)
             .collect();
-        rest.finalizers = self.finalizers.split_off(mid);
+        // Runs ending after `mid` go to the rest; one that straddles `mid` is in both halves,
+        // each with links of its own.
+        let first_after = self.runs.partition_point(|(end, _)| *end <= mid);
+        rest.runs = self
+            .runs
+            .split_off(first_after)
+            .into_iter()
+            .map(|(end, links)| (end - mid, links))
+            .collect();
+        let straddles = self.runs.last().map_or(0, |(end, _)| *end) < mid;
+        if straddles && let Some((_, links)) = rest.runs.first() {
+            self.runs.push((mid, links.clone()));
+        }
         (self, rest)
     }
 
-    /// Moves the payload out (to become a request body without a copy).
+    /// Moves the payload out (to become a request body).
     pub fn take_body(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.body)
     }
@@ -368,14 +451,9 @@ impl EncodedBatch {
         self.body = body;
     }
 
-    /// Frees the payload's memory while only an acknowledgement is awaited.
-    pub fn release_body(&mut self) {
-        self.body = Vec::new();
-    }
-
     /// Finalizes every event with `status`.
     pub fn finalize(self, status: BatchStatus) {
-        for mut finalizers in self.finalizers {
+        for (_, mut finalizers) in self.runs {
             finalizers.finalize(status);
         }
     }
@@ -384,7 +462,9 @@ impl EncodedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ack::{BatchNotifier, BatchStatusReceiver};
     use crate::codecs::EncodingCodec;
+    use futures::FutureExt;
 
     fn value(json: serde_json::Value) -> Value {
         serde_json::from_value(json).expect("a JSON value is a VRL value")
@@ -526,5 +606,98 @@ mod tests {
         let (left, right) = batch.split_at(1);
         assert_eq!((left.body(), right.body()), (&b"aa\n"[..], &b"c\n"[..]));
         assert_eq!(right.bytes(), 2);
+    }
+
+    /// A source batch's receiver and its status once reported.
+    type Watched = (BatchStatusReceiver, Option<BatchStatus>);
+
+    /// `events` one-line events, from source batches of `per_source` events each (one
+    /// notifier per source batch, as sources create them), and each source batch's receiver.
+    fn linked_batch(events: usize, per_source: usize) -> (EncodedBatch, Vec<Watched>) {
+        let mut batch = EncodedBatch::new(RawMetadata::default());
+        let mut receivers = Vec::new();
+        let mut notifier = None;
+        for i in 0..events {
+            if i % per_source == 0 {
+                let (next, receiver) = BatchNotifier::new();
+                notifier = Some(next);
+                receivers.push((receiver, None));
+            }
+            let link = notifier.as_ref().map(BatchNotifier::finalizer);
+            batch.push_with(
+                |out| out.extend_from_slice(format!("event {i}\n").as_bytes()),
+                link.map(EventFinalizers::new).unwrap_or_default(),
+            );
+        }
+        (batch, receivers)
+    }
+
+    /// Each source batch's status, if reported by now (a receiver is not polled once done).
+    fn statuses(receivers: &mut [Watched]) -> Vec<Option<BatchStatus>> {
+        receivers
+            .iter_mut()
+            .map(|(receiver, status)| {
+                if status.is_none() {
+                    *status = receiver.now_or_never();
+                }
+                *status
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_of_one_source_batch_share_one_link_and_one_can_be_rejected_alone() {
+        let (mut batch, mut receivers) = linked_batch(10, 4);
+        assert_eq!(batch.links(), 3, "one link per source batch, not per event");
+        let mut rejected = batch.remove(5).expect("event 5 exists");
+        assert_eq!(
+            batch.body(),
+            b"event 0\nevent 1\nevent 2\nevent 3\nevent 4\nevent 6\nevent 7\nevent 8\nevent 9\n"
+        );
+        rejected.finalize(BatchStatus::Rejected);
+        // The rest of its source batch is still in the batch: nothing is reported yet.
+        assert_eq!(statuses(&mut receivers), [None, None, None]);
+        batch.finalize(BatchStatus::Delivered);
+        assert_eq!(
+            statuses(&mut receivers),
+            [
+                Some(BatchStatus::Delivered),
+                Some(BatchStatus::Rejected),
+                Some(BatchStatus::Delivered)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_split_inside_a_source_batch_leaves_it_waiting_for_both_halves() {
+        let (batch, mut receivers) = linked_batch(8, 4);
+        let (first, second) = batch.split_at(6);
+        assert_eq!((first.links(), second.links()), (2, 1));
+        assert_eq!(second.body(), b"event 6\nevent 7\n");
+        first.finalize(BatchStatus::Delivered);
+        assert_eq!(
+            statuses(&mut receivers),
+            [Some(BatchStatus::Delivered), None]
+        );
+        second.finalize(BatchStatus::Errored);
+        assert_eq!(statuses(&mut receivers)[1], Some(BatchStatus::Errored));
+    }
+
+    #[test]
+    fn the_last_event_split_off_keeps_its_own_link() {
+        let (mut batch, mut receivers) = linked_batch(6, 3);
+        let last = batch.split_off_last();
+        assert_eq!((batch.links(), last.links(), last.len()), (2, 1, 1));
+        batch.finalize(BatchStatus::Delivered);
+        assert_eq!(
+            statuses(&mut receivers),
+            [Some(BatchStatus::Delivered), None]
+        );
+        last.finalize(BatchStatus::Rejected);
+        assert_eq!(statuses(&mut receivers)[1], Some(BatchStatus::Rejected));
+        // An event alone in its run moves its link rather than copying it.
+        let (mut batch, _receivers) = linked_batch(4, 3);
+        let last = batch.split_off_last();
+        assert_eq!((batch.links(), last.links()), (1, 1));
     }
 }

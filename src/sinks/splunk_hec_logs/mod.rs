@@ -169,9 +169,12 @@ pub struct HecAcknowledgementsConfig {
     /// Ack ids awaited at once; beyond this the sink waits (backpressure). Default 1,000,000.
     #[serde(default = "default_max_pending_acks")]
     pub max_pending_acks: u64,
-    /// Bytes of request bodies (compressed with gzip) kept for a resend while their acks are
-    /// awaited; beyond this the sink waits (backpressure), so memory stays bounded however
-    /// slowly Splunk acknowledges. Default 64 MiB. A c1-pipeline addition (not in Vector).
+    /// Bytes the sink may hold for batches it has handed to requests and whose events are
+    /// not finalized yet (sent, or awaiting their acks): each batch counts its request body
+    /// (compressed with gzip; its uncompressed events until the body is built), its
+    /// bookkeeping (event offsets, acknowledgement links) and its request task. Beyond this
+    /// the sink stops taking input (backpressure), so memory stays bounded however slowly
+    /// Splunk acknowledges. Default 64 MiB. A c1-pipeline addition (not in Vector).
     #[serde(default = "default_max_pending_bytes")]
     pub max_pending_bytes: u32,
 }
@@ -519,14 +522,17 @@ fn add_event(
     ready
 }
 
-/// Waits for a request slot (backpressure on the input), then starts the batch's task.
-async fn dispatch(sender: &BatchSender, tasks: &mut JoinSet<()>, batch: EncodedBatch) {
+/// Waits until `acknowledgements.max_pending_bytes` has room for the batch and a request slot
+/// is free (backpressure on the input), then starts the batch's task.
+async fn dispatch(sender: &BatchSender, tasks: &mut JoinSet<()>, mut batch: EncodedBatch) {
     if batch.is_empty() {
         return;
     }
-    match sender.reserve().await {
-        Some((handle, permit)) => {
-            tasks.spawn(handle.send(batch, permit));
+    // It may wait long for its acknowledgement: no spare capacity is kept (or counted).
+    batch.shrink_to_fit();
+    match sender.reserve(&batch).await {
+        Some((handle, reservation)) => {
+            tasks.spawn(handle.send(batch, reservation));
         }
         // The semaphore is never closed; should it be, dropping the batch reports its
         // events as errored (never as delivered).

@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -35,6 +35,7 @@ use super::request::{HecClient, Outcome};
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
+
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
 pub struct SendSettings {
@@ -54,7 +55,7 @@ pub struct SendSettings {
     pub ack_timeout: Duration,
     /// Ack ids awaited at once.
     pub max_pending_acks: usize,
-    /// Bytes of request bodies kept while their acks are awaited.
+    /// Bytes the sink may hold for batches handed to request tasks (see [`Budget`]).
     pub max_pending_bytes: u32,
 }
 
@@ -64,10 +65,9 @@ struct Shared {
     metrics: Arc<ComponentMetrics>,
     acks: Option<AckHandle>,
     pending_acks: Arc<Semaphore>,
-    /// Bytes of request bodies kept for a possible resend while their acks are awaited
-    /// (`acknowledgements.max_pending_bytes`): memory stays bounded however slowly Splunk
-    /// acknowledges.
-    awaiting_ack_bytes: Arc<Semaphore>,
+    /// `acknowledgements.max_pending_bytes`: what batches handed to request tasks hold, so
+    /// that memory stays bounded however slowly Splunk acknowledges (see [`Budget`]).
+    pending_bytes: Arc<Semaphore>,
     requests: Arc<Semaphore>,
 }
 
@@ -109,25 +109,31 @@ impl BatchSender {
                 metrics,
                 acks,
                 pending_acks: Arc::new(Semaphore::new(settings.max_pending_acks)),
-                awaiting_ack_bytes: Arc::new(Semaphore::new(settings.max_pending_bytes as usize)),
+                pending_bytes: Arc::new(Semaphore::new(settings.max_pending_bytes as usize)),
                 requests: Arc::new(Semaphore::new(concurrency)),
             }),
             ack_task,
         }
     }
 
-    /// Waits for a request slot (this is the sink's backpressure) and returns the handle that
-    /// sends the batch holding it.
-    pub async fn reserve(&self) -> Option<(SenderHandle, OwnedSemaphorePermit)> {
-        let permit = Arc::clone(&self.shared.requests)
-            .acquire_owned()
-            .await
-            .ok()?;
+    /// Waits until `max_pending_bytes` has room for `batch`, then for a request slot (this is
+    /// the sink's backpressure), and returns the handle that sends the batch holding both.
+    pub async fn reserve(&self, batch: &EncodedBatch) -> Option<(SenderHandle, Reservation)> {
+        let shared = &self.shared;
+        // Bytes first: a task waiting for a slot may hold bytes, so a slot holder must never
+        // wait for bytes (see `Budget`).
+        let budget = Budget::acquire(
+            &shared.pending_bytes,
+            batch.held_bytes() + TASK_OVERHEAD,
+            shared.settings.max_pending_bytes,
+        )
+        .await?;
+        let slot = Arc::clone(&shared.requests).acquire_owned().await.ok()?;
         Some((
             SenderHandle {
-                shared: Arc::clone(&self.shared),
+                shared: Arc::clone(shared),
             },
-            permit,
+            Reservation { budget, slot },
         ))
     }
 
@@ -143,50 +149,209 @@ impl BatchSender {
     }
 }
 
-/// Gzip level: 6, as Vector's default for `compression = "gzip"`.
-const GZIP_LEVEL: u32 = 6;
+/// A batch's admission to a request task: its share of `max_pending_bytes` and a request
+/// slot.
+pub struct Reservation {
+    budget: Budget,
+    slot: OwnedSemaphorePermit,
+}
 
-fn gzip(body: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::new(GZIP_LEVEL),
-    );
-    // Writing into a Vec cannot fail.
-    let written = encoder.write_all(body).and_then(|()| encoder.finish());
-    match written {
-        Ok(compressed) => Bytes::from(compressed),
-        Err(_) => Bytes::new(),
+/// What a batch costs beyond its own buffers while it waits for its acknowledgement: its
+/// request task (the future holds the HTTP call and the ack wait; a test checks this bound
+/// against its size in a debug build, where it is largest: 2.3 KiB), the task's allocation
+/// around it and the batch's entry in the ack poller.
+pub const TASK_OVERHEAD: usize = 4 * 1024;
+
+/// The share of `acknowledgements.max_pending_bytes` one request task holds: the heap bytes
+/// of its batch — events' bytes until the request body is built, then the body kept for a
+/// resend (compressed with gzip) — plus its bookkeeping and [`TASK_OVERHEAD`], adjusted as
+/// they change, released when the events are finalized. A batch larger than the whole budget
+/// takes all of it (and goes alone).
+///
+/// Taken before the request slot and never waited for while a slot is held: a task whose ack
+/// timed out waits for a slot holding its bytes, so a slot holder waiting for bytes could
+/// wait forever.
+struct Budget {
+    semaphore: Arc<Semaphore>,
+    permit: OwnedSemaphorePermit,
+    max: u32,
+}
+
+impl Budget {
+    async fn acquire(semaphore: &Arc<Semaphore>, bytes: usize, max: u32) -> Option<Self> {
+        let permit = Arc::clone(semaphore)
+            .acquire_many_owned(Self::permits(bytes, max))
+            .await
+            .ok()?;
+        Some(Self {
+            semaphore: Arc::clone(semaphore),
+            permit,
+            max,
+        })
+    }
+
+    fn permits(bytes: usize, max: u32) -> u32 {
+        u32::try_from(bytes).unwrap_or(u32::MAX).min(max)
+    }
+
+    /// Adjusts the share to `bytes` held now, without waiting: gives back what is no longer
+    /// held, and takes more only if it is free at once. A batch grows only when a partial
+    /// failure (a 400 naming one event, a 413) needs its events back in editable form, until
+    /// its next request body is built; at most `request.concurrency` tasks hold a slot and can
+    /// do that at a time, so going over the budget that way is brief and bounded.
+    fn resize(&mut self, bytes: usize) {
+        let wanted = Self::permits(bytes, self.max) as usize;
+        let held = self.permit.num_permits();
+        if wanted < held {
+            drop(self.permit.split(held - wanted));
+        } else if wanted > held
+            && let Ok(more) = Arc::clone(&self.semaphore)
+                .try_acquire_many_owned(u32::try_from(wanted - held).unwrap_or(u32::MAX))
+        {
+            self.permit.merge(more);
+        }
     }
 }
 
-fn gunzip(wire: &[u8], expected: usize) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(expected);
-    flate2::read::GzDecoder::new(wire).read_to_end(&mut body)?;
-    Ok(body)
+/// Gzip level: 6, as Vector's default for `compression = "gzip"`.
+const GZIP_LEVEL: u32 = 6;
+
+/// Size of the pieces a gzip request body is kept in: 64 KiB, the largest size that
+/// allocators such as snmalloc (the binary's) serve from exact size classes. One larger
+/// buffer would be rounded up to a power of two there: a 90 KB body would take 128 KiB.
+const PIECE: usize = 64 * 1024;
+
+/// A batch's request body, kept to resend it (after an ack timeout or a failed attempt)
+/// without the events, which are gone once it is built.
+struct Wire {
+    pieces: Vec<Bytes>,
+    /// Heap bytes it holds.
+    held: usize,
 }
 
-/// One batch's progress: its events, and the request body built from them (kept to resend
-/// after an ack timeout without encoding again).
+impl Wire {
+    /// The batch's uncompressed events, moved (not copied).
+    fn plain(body: Vec<u8>) -> Self {
+        let held = body.capacity() + std::mem::size_of::<Bytes>();
+        Self {
+            pieces: vec![Bytes::from(body)],
+            held,
+        }
+    }
+
+    /// `body` compressed, in pieces of [`PIECE`] bytes, the last one cut to its size.
+    fn gzip(body: &[u8]) -> Self {
+        let mut encoder =
+            flate2::write::GzEncoder::new(Pieces::default(), flate2::Compression::new(GZIP_LEVEL));
+        // Writing into memory cannot fail.
+        let written = encoder.write_all(body).and_then(|()| encoder.finish());
+        written.unwrap_or_default().into_wire()
+    }
+
+    fn len(&self) -> usize {
+        self.pieces.iter().map(Bytes::len).sum()
+    }
+
+    /// The body of one request: the piece itself when there is one, else a contiguous copy,
+    /// dropped when the request ends (at most `request.concurrency` exist at once).
+    fn request_body(&self) -> Bytes {
+        if let [piece] = self.pieces.as_slice() {
+            return piece.clone();
+        }
+        let mut body = BytesMut::with_capacity(self.len());
+        for piece in &self.pieces {
+            body.extend_from_slice(piece);
+        }
+        body.freeze()
+    }
+
+    /// The events' bytes back (`expected` long).
+    fn into_events(self, compression: Compression, expected: usize) -> Vec<u8> {
+        let body = self.request_body();
+        drop(self);
+        match compression {
+            // Usually the batch's own buffer, given back without a copy.
+            Compression::None => Vec::from(body),
+            Compression::Gzip => {
+                let mut events = Vec::with_capacity(expected);
+                // Our own gzip output: decoding fails only through a bug, which
+                // `restore_body` then catches in debug builds (the length differs).
+                let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut events);
+                debug_assert!(decoded.is_ok(), "{decoded:?}");
+                events
+            }
+        }
+    }
+}
+
+/// The output of the gzip encoder, written into pieces of [`PIECE`] bytes.
+#[derive(Default)]
+struct Pieces {
+    full: Vec<Bytes>,
+    current: Vec<u8>,
+}
+
+impl Write for Pieces {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.current.len() == PIECE {
+            // Exactly its capacity: becomes a `Bytes` without reallocating.
+            self.full
+                .push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(PIECE);
+        }
+        let n = data.len().min(PIECE - self.current.len());
+        self.current.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Pieces {
+    fn into_wire(self) -> Wire {
+        let Self { mut full, current } = self;
+        if !current.is_empty() {
+            // The last piece at its own size; its PIECE-sized buffer is let go.
+            full.push(Bytes::copy_from_slice(&current));
+        }
+        full.shrink_to_fit();
+        let held = full.iter().map(Bytes::len).sum::<usize>()
+            + full.capacity() * std::mem::size_of::<Bytes>();
+        Wire { pieces: full, held }
+    }
+}
+
+/// One batch's progress: its events' bookkeeping, and the request body built from them (kept
+/// to resend without encoding again; the events' own bytes are let go once it exists).
 struct InFlight {
     batch: EncodedBatch,
-    wire: Option<Bytes>,
+    wire: Option<Wire>,
     attempts: u64,
     backoff: Backoff,
 }
 
 impl InFlight {
-    /// The request body for the batch as it is now.
-    fn wire(&mut self, compression: Compression) -> Bytes {
-        if let Some(wire) = &self.wire {
-            return wire.clone();
-        }
-        let wire = match compression {
-            Compression::Gzip => gzip(self.batch.body()),
-            // Moved, not copied; restored from the wire if the batch has to change.
-            Compression::None => Bytes::from(self.batch.take_body()),
-        };
-        self.wire = Some(wire.clone());
-        wire
+    /// The body of the next request, built from the batch if it has none yet.
+    fn request_body(&mut self, compression: Compression) -> Bytes {
+        let batch = &mut self.batch;
+        let wire = self.wire.get_or_insert_with(|| match compression {
+            Compression::Gzip => {
+                let wire = Wire::gzip(batch.body());
+                drop(batch.take_body());
+                wire
+            }
+            Compression::None => Wire::plain(batch.take_body()),
+        });
+        wire.request_body()
+    }
+
+    /// Heap bytes held for the batch.
+    fn held_bytes(&self) -> usize {
+        self.batch.held_bytes() + self.wire.as_ref().map_or(0, |wire| wire.held)
     }
 
     /// Makes the batch's own bytes available again before it is changed (an event removed,
@@ -195,22 +360,25 @@ impl InFlight {
         if let Some(wire) = self.wire.take()
             && self.batch.body_taken()
         {
-            let body = match compression {
-                Compression::None => Vec::from(wire),
-                Compression::Gzip => gunzip(&wire, self.batch.bytes()).unwrap_or_default(),
-            };
-            self.batch.restore_body(body);
+            let events = wire.into_events(compression, self.batch.bytes());
+            self.batch.restore_body(events);
         }
         &mut self.batch
     }
 }
 
+/// What a request task holds: the batch in flight and the parts of it waiting their turn.
+fn task_bytes(flight: &InFlight, queue: &VecDeque<EncodedBatch>) -> usize {
+    TASK_OVERHEAD + flight.held_bytes() + queue.iter().map(EncodedBatch::held_bytes).sum::<usize>()
+}
+
 impl SenderHandle {
-    /// Sends `batch` until every event is finalized. `permit` is the request slot.
-    pub async fn send(self, batch: EncodedBatch, permit: OwnedSemaphorePermit) {
+    /// Sends `batch` until every event is finalized, holding what `reservation` admitted.
+    pub async fn send(self, batch: EncodedBatch, reservation: Reservation) {
         let settings = self.shared.settings;
+        let Reservation { mut budget, slot } = reservation;
         let mut queue = VecDeque::from([batch]);
-        let mut permit = Some(permit);
+        let mut permit = Some(slot);
         while let Some(batch) = queue.pop_front() {
             let flight = InFlight {
                 batch,
@@ -218,7 +386,8 @@ impl SenderHandle {
                 attempts: 0,
                 backoff: Backoff::new(settings.initial_backoff, settings.max_backoff),
             };
-            self.deliver(flight, &mut queue, &mut permit).await;
+            self.deliver(flight, &mut queue, &mut permit, &mut budget)
+                .await;
         }
     }
 
@@ -228,6 +397,7 @@ impl SenderHandle {
         mut flight: InFlight,
         queue: &mut VecDeque<EncodedBatch>,
         permit: &mut Option<OwnedSemaphorePermit>,
+        budget: &mut Budget,
     ) {
         let shared = &self.shared;
         let settings = shared.settings;
@@ -256,9 +426,11 @@ impl SenderHandle {
                 None => None,
             };
             flight.attempts += 1;
-            let wire = flight.wire(settings.compression);
+            let body = flight.request_body(settings.compression);
+            // The events' bytes have become the (compressed) request body: count that.
+            budget.resize(task_bytes(&flight, queue));
             let gzip = settings.compression == Compression::Gzip;
-            let response = client.post(wire, gzip, flight.batch.key()).await;
+            let response = client.post(body, gzip, flight.batch.key()).await;
             let response = match response {
                 Ok(response) => response,
                 Err(error) => {
@@ -286,22 +458,8 @@ impl SenderHandle {
                         flight.batch.finalize(BatchStatus::Delivered);
                         return;
                     };
-                    // Keep the body for a resend, within the byte budget: when it is spent,
-                    // this request keeps its slot until older batches are acknowledged, so
-                    // the sink stops taking input (backpressure) instead of growing.
-                    let held = flight.wire.as_ref().map_or(0, Bytes::len);
-                    let held = u32::try_from(held)
-                        .unwrap_or(u32::MAX)
-                        .min(settings.max_pending_bytes);
-                    let _held_bytes = Arc::clone(&shared.awaiting_ack_bytes)
-                        .acquire_many_owned(held)
-                        .await
-                        .ok();
-                    // Free the request slot and the batch's bytes while waiting.
+                    // Waiting for the ack holds only the budget's bytes, not a request slot.
                     *permit = None;
-                    if settings.compression == Compression::Gzip {
-                        flight.batch.release_body();
-                    }
                     let outcome = acks.wait(ack_id).await;
                     drop(ack_permit);
                     match outcome {
@@ -337,6 +495,7 @@ impl SenderHandle {
                     if let Some(mut finalizers) = batch.remove(index) {
                         finalizers.finalize(BatchStatus::Rejected);
                     }
+                    budget.resize(task_bytes(&flight, queue));
                     // Progress, not a failure: no backoff, and the attempt is not counted.
                     flight.attempts -= 1;
                 }
@@ -365,6 +524,7 @@ impl SenderHandle {
                     let (first, second) = whole.split_at(events / 2);
                     queue.push_front(second);
                     queue.push_front(first);
+                    budget.resize(task_bytes(&flight, queue));
                     return;
                 }
                 Outcome::Unauthorized => {
@@ -405,5 +565,139 @@ impl SenderHandle {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::{BatchNotifier, EventFinalizers};
+    use crate::test_alloc::live_bytes;
+
+    /// A HEC batch shaped like the demo source's: `events` envelopes of about 1.2 KB with
+    /// pseudo-random ids (gzip takes them to about a twentieth), from source batches of 64
+    /// events.
+    fn demo_like_batch(events: usize, notifiers: &[BatchNotifier]) -> EncodedBatch {
+        let mut batch = EncodedBatch::new(Default::default());
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 16
+        };
+        for i in 0..events {
+            let (a, b, c, d) = (next(), next(), next(), next());
+            let link = EventFinalizers::new(notifiers[i / 64].finalizer());
+            batch.push_with(
+                |out| {
+                    let envelope = format!(
+                        r#"{{"event":{{"activity_id":1,"actor":{{"user":{{"email_addr":"user{}@example.com","uid":"{a:016x}"}}}},"api":{{"operation":"c1.api.app.v1.AppEntitlements.List","request":{{"uid":"{b:016x}"}},"response":{{"code":200}}}},"category_uid":6,"class_uid":6003,"metadata":{{"product":{{"name":"ConductorOne","vendor_name":"ConductorOne"}},"uid":"{c:016x}","version":"1.4.0"}},"src_endpoint":{{"ip":"10.{}.{}.{}"}},"status_id":1,"time":{},"type_uid":600301,"http_request":{{"user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36","url":{{"path":"/api/v1/apps/{d:016x}/entitlements","hostname":"tenant.conductor.one"}}}},"unmapped":{{"trace_id":"{a:016x}{b:016x}","span_id":"{d:016x}","padding":"{}"}}}},"sourcetype":"ocsf:conductorone","time":{}.{:03}}}"#,
+                        a % 97,
+                        b % 256,
+                        c % 256,
+                        d % 256,
+                        1_767_225_600_000 + i,
+                        "x".repeat(400),
+                        1_767_225_600 + i / 1000,
+                        i % 1000,
+                    );
+                    out.extend_from_slice(envelope.as_bytes());
+                    out.push(b'\n');
+                },
+                link,
+            );
+        }
+        batch
+    }
+
+    /// What the budget is told a batch holds is what the allocator handed out for it: the
+    /// encoded events and their bookkeeping when it is admitted; once its request body is
+    /// built, only the compressed pieces and the bookkeeping (one link per source batch).
+    #[test]
+    fn the_budget_counts_what_a_batch_really_holds() {
+        let notifiers: Vec<BatchNotifier> = (0..12).map(|_| BatchNotifier::new().0).collect();
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(1));
+        let before = live_bytes();
+        let mut batch = demo_like_batch(768, &notifiers);
+        batch.shrink_to_fit();
+        let admitted = batch.held_bytes();
+        assert_eq!(live_bytes() - before, admitted as isize);
+        assert!(batch.bytes() > 900_000, "{} bytes", batch.bytes());
+        assert_eq!(batch.links(), 12);
+
+        let mut flight = InFlight {
+            batch,
+            wire: None,
+            attempts: 0,
+            backoff,
+        };
+        let compressed = flight.request_body(Compression::Gzip).len();
+        let held = flight.held_bytes();
+        let live = live_bytes() - before;
+        // `Bytes` adds a small shared header to a piece it clones; nothing else is uncounted.
+        assert!(
+            (held as isize - live).abs() <= 256,
+            "counted {held} bytes, {live} really held"
+        );
+        let wire = flight.wire.as_ref().expect("the request body is kept");
+        let pieces: Vec<usize> = wire.pieces.iter().map(Bytes::len).collect();
+        assert!(
+            pieces[..pieces.len() - 1].iter().all(|&len| len == PIECE),
+            "{pieces:?}"
+        );
+        assert_eq!(pieces.iter().sum::<usize>(), compressed);
+        // The events' 1 MB is gone: what is held is the compressed body and 6 KB of offsets
+        // and links, about an eleventh of what was admitted.
+        let bookkeeping = 768 * std::mem::size_of::<usize>() + 12 * 32;
+        assert!(
+            held <= compressed + bookkeeping + 256,
+            "{held} bytes held for a {compressed}-byte body"
+        );
+        assert!(held * 8 < admitted, "{held} of {admitted} bytes");
+
+        // Back in editable form (a partial failure), the events are as they were.
+        let original = demo_like_batch(768, &notifiers);
+        let restored = flight.editable(Compression::Gzip);
+        assert_eq!(restored.body(), original.body());
+        original.finalize(BatchStatus::Delivered);
+        flight.batch.finalize(BatchStatus::Delivered);
+    }
+
+    /// [`TASK_OVERHEAD`] covers the request task's future (largest in a debug build) and a
+    /// margin for its allocation and its ack poller entry.
+    #[tokio::test]
+    async fn task_overhead_covers_a_request_task() {
+        let config: super::super::SplunkHecLogsConfig = toml::from_str(
+            r#"
+endpoint = "http://127.0.0.1:9"
+default_token = "t"
+encoding.codec = "json"
+"#,
+        )
+        .expect("valid options");
+        let client = HecClient::new(&config).expect("a client");
+        let settings = SendSettings {
+            compression: Compression::Gzip,
+            retry_attempts: 1,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(1),
+            indexer_acks: true,
+            query_interval: Duration::from_secs(1),
+            ack_timeout: Duration::from_secs(1),
+            max_pending_acks: 1,
+            max_pending_bytes: 1 << 20,
+        };
+        let sender = BatchSender::start(client, settings, 1, Arc::default());
+        let batch = EncodedBatch::new(Default::default());
+        let (handle, reservation) = sender.reserve(&batch).await.expect("admitted");
+        let task = handle.send(batch, reservation);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size + 1024 <= TASK_OVERHEAD,
+            "a request task's future takes {size} bytes"
+        );
+        drop(task);
+        sender.shutdown().await;
     }
 }
