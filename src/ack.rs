@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
@@ -64,21 +64,52 @@ impl BatchStatus {
 #[derive(Debug)]
 struct BatchState {
     status: AtomicU8,
-    notify: Option<oneshot::Sender<BatchStatus>>,
+    /// Event copies reported other than `Delivered` (see [`BatchOutcome`]).
+    undelivered: AtomicU64,
+    notify: Option<oneshot::Sender<BatchOutcome>>,
 }
 
 impl BatchState {
-    fn update(&self, status: BatchStatus) {
+    /// Records the fate of `events` event copies.
+    fn update(&self, status: BatchStatus, events: u64) {
         self.status.fetch_max(status as u8, Ordering::AcqRel);
+        if status != BatchStatus::Delivered {
+            self.undelivered.fetch_add(events, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for BatchState {
     fn drop(&mut self) {
-        let status = BatchStatus::from_u8(*self.status.get_mut());
+        let outcome = BatchOutcome {
+            status: BatchStatus::from_u8(*self.status.get_mut()),
+            undelivered_copies: *self.undelivered.get_mut(),
+        };
         if let Some(sender) = self.notify.take() {
             // The source may have stopped listening; that is not an error here.
-            let _ = sender.send(status);
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
+/// How a batch ended: its status, and how many event copies were not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The worst status over every copy of every event.
+    pub status: BatchStatus,
+    /// Event copies finalized other than `Delivered`. An event sent to two sinks that both
+    /// failed counts twice, so callers cap it at the batch's size
+    /// ([`undelivered_of`](Self::undelivered_of)).
+    pub undelivered_copies: u64,
+}
+
+impl BatchOutcome {
+    /// Events of a batch of `events` that were not delivered (at most `events`).
+    pub fn undelivered_of(self, events: usize) -> u64 {
+        if self.status == BatchStatus::Delivered {
+            0
+        } else {
+            self.undelivered_copies.clamp(1, events.max(1) as u64)
         }
     }
 }
@@ -95,6 +126,7 @@ impl BatchNotifier {
         let (sender, receiver) = oneshot::channel();
         let state = Arc::new(BatchState {
             status: AtomicU8::new(BatchStatus::Delivered as u8),
+            undelivered: AtomicU64::new(0),
             notify: Some(sender),
         });
         (Self { state }, BatchStatusReceiver { receiver })
@@ -111,18 +143,30 @@ impl BatchNotifier {
 /// Resolves to the batch's final status once every finalizer of the batch is gone.
 #[derive(Debug)]
 pub struct BatchStatusReceiver {
-    receiver: oneshot::Receiver<BatchStatus>,
+    receiver: oneshot::Receiver<BatchOutcome>,
+}
+
+/// What a closed channel means: the sender lives in the shared state and always sends on
+/// drop, so only a panic while dropping closes it, treated as a transient failure of all.
+const LOST: BatchOutcome = BatchOutcome {
+    status: BatchStatus::Errored,
+    undelivered_copies: u64::MAX,
+};
+
+impl BatchStatusReceiver {
+    /// The batch's whole outcome (status and undelivered event copies), once it is known.
+    pub async fn outcome(self) -> BatchOutcome {
+        self.receiver.await.unwrap_or(LOST)
+    }
 }
 
 impl Future for BatchStatusReceiver {
     type Output = BatchStatus;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BatchStatus> {
-        // The sender lives in the shared state and always sends on drop; a closed channel
-        // can only mean a panic while dropping, which we treat as a transient failure.
         Pin::new(&mut self.receiver)
             .poll(cx)
-            .map(|result| result.unwrap_or(BatchStatus::Errored))
+            .map(|result| result.unwrap_or(LOST).status)
     }
 }
 
@@ -136,9 +180,15 @@ pub struct EventFinalizer {
 
 impl EventFinalizer {
     /// Reports this event copy's fate to its batch.
-    pub fn finalize(mut self, status: BatchStatus) {
+    pub fn finalize(self, status: BatchStatus) {
+        self.finalize_events(status, 1);
+    }
+
+    /// Reports the fate of `events` event copies that share this one link (see
+    /// [`EventFinalizers::absorb`]).
+    pub fn finalize_events(mut self, status: BatchStatus, events: u64) {
         if let Some(batch) = self.batch.take() {
-            batch.update(status);
+            batch.update(status, events);
         }
     }
 
@@ -170,7 +220,7 @@ impl Clone for EventFinalizer {
 impl Drop for EventFinalizer {
     fn drop(&mut self) {
         if let Some(batch) = self.batch.take() {
-            batch.update(BatchStatus::Errored);
+            batch.update(BatchStatus::Errored, 1);
         }
     }
 }
@@ -216,8 +266,13 @@ impl EventFinalizers {
 
     /// Reports the event's fate to every batch it belongs to.
     pub fn finalize(&mut self, status: BatchStatus) {
+        self.finalize_events(status, 1);
+    }
+
+    /// Reports the fate of `events` events whose links were absorbed into these.
+    pub fn finalize_events(&mut self, status: BatchStatus, events: u64) {
         for finalizer in self.0.drain(..) {
-            finalizer.finalize(status);
+            finalizer.finalize_events(status, events);
         }
     }
 }
@@ -280,9 +335,9 @@ impl<T> OrderedAcks<T> {
     pub fn try_next_ready(&mut self) -> Option<(T, BatchStatus)> {
         let (_, receiver) = self.pending.front_mut()?;
         let status = match receiver.receiver.try_recv() {
-            Ok(status) => status,
+            Ok(outcome) => outcome.status,
             Err(oneshot::error::TryRecvError::Empty) => return None,
-            Err(oneshot::error::TryRecvError::Closed) => BatchStatus::Errored,
+            Err(oneshot::error::TryRecvError::Closed) => LOST.status,
         };
         let (token, _) = self.pending.pop_front()?;
         Some((token, status))
@@ -294,7 +349,11 @@ mod tests {
     use super::*;
 
     fn resolved(receiver: &mut BatchStatusReceiver) -> Option<BatchStatus> {
-        receiver.receiver.try_recv().ok()
+        receiver
+            .receiver
+            .try_recv()
+            .ok()
+            .map(|outcome| outcome.status)
     }
 
     #[test]
@@ -308,6 +367,28 @@ mod tests {
         assert_eq!(resolved(&mut receiver), None);
         kept.finalize(BatchStatus::Delivered);
         assert_eq!(resolved(&mut receiver), Some(BatchStatus::Delivered));
+    }
+
+    #[tokio::test]
+    async fn the_outcome_counts_undelivered_events_including_absorbed_runs() {
+        let (notifier, receiver) = BatchNotifier::new();
+        let mut delivered = EventFinalizers::new(notifier.finalizer());
+        let mut rejected = EventFinalizers::new(notifier.finalizer());
+        let mut run = EventFinalizers::new(notifier.finalizer());
+        for _ in 0..4 {
+            run.absorb(EventFinalizers::new(notifier.finalizer()))
+                .expect("same batch");
+        }
+        drop(notifier);
+        delivered.finalize(BatchStatus::Delivered);
+        rejected.finalize(BatchStatus::Rejected);
+        run.finalize_events(BatchStatus::Errored, 5);
+        let outcome = receiver.outcome().await;
+        assert_eq!(outcome.status, BatchStatus::Rejected);
+        assert_eq!(outcome.undelivered_copies, 6);
+        assert_eq!(outcome.undelivered_of(7), 6);
+        // Copies of one event that both failed count once per event at most.
+        assert_eq!(outcome.undelivered_of(3), 3);
     }
 
     #[test]

@@ -1056,3 +1056,70 @@ compression = "gzip"
         peak / MIB
     );
 }
+
+/// Issue 12: `stdin` used to report whole 64-event batches as undelivered ("107 events … not
+/// delivered" when HEC refused 2): it counts events now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_counts_the_events_a_sink_refused_not_their_batches() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("hec.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+
+[sinks.splunk]
+type = "splunk_hec_logs"
+inputs = ["in"]
+endpoint = "{}"
+default_token = "{ACK_TOKEN}"
+encoding.codec = "json"
+batch.timeout_secs = 0.05
+acknowledgements.query_interval = 0.2
+"#,
+            server.endpoint()
+        ),
+    )
+    .expect("config written");
+    let mut input = String::new();
+    for i in 0..107 {
+        let mut event = ocsf(i);
+        if i == 10 || i == 70 {
+            event["hec_invalid"] = json!(true);
+        }
+        input.push_str(&format!("{event}\n"));
+    }
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+    command
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("C1_PIPELINE_CONFIG")
+        .env_remove("C1_PIPELINE_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("binary runs");
+            let mut stdin = child.stdin.take().expect("piped");
+            std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("written");
+            drop(stdin);
+            child.wait_with_output().expect("binary runs")
+        }),
+    )
+    .await
+    .expect("the pipeline finished in time")
+    .expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 events read from stdin were not delivered"),
+        "{stderr}"
+    );
+    assert_eq!(arrivals(&server).len(), 105);
+}

@@ -169,7 +169,7 @@ pub async fn read_lines(
     let collect_acks = async {
         let mut undelivered: u64 = 0;
         while let Some((count, receiver)) = acks_rx.recv().await {
-            undelivered += receiver.await.undelivered(count);
+            undelivered += receiver.outcome().await.undelivered_of(count);
         }
         undelivered
     };

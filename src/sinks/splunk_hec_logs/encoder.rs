@@ -451,10 +451,12 @@ impl EncodedBatch {
         self.body = body;
     }
 
-    /// Finalizes every event with `status`.
+    /// Finalizes every event with `status` (each run's links report its events' count).
     pub fn finalize(self, status: BatchStatus) {
-        for (_, mut finalizers) in self.runs {
-            finalizers.finalize(status);
+        let mut run_start = 0;
+        for (run_end, mut finalizers) in self.runs {
+            finalizers.finalize_events(status, (run_end - run_start) as u64);
+            run_start = run_end;
         }
     }
 }
