@@ -835,15 +835,48 @@ async fn the_demo_to_splunk_example_runs_against_the_emulator() {
     assert!(server.stats().gzip_posts > 0);
 }
 
+/// Runs the binary on `config` (TOML) with `args` before `--config`, `env` set and `stdin`
+/// written to its standard input, within [`LIMIT`].
+async fn run_binary(
+    config: String,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Vec<u8>,
+) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("hec.toml");
+    std::fs::write(&config_path, config).expect("config written");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+    command
+        .args(args)
+        .arg("--config")
+        .arg(&config_path)
+        .envs(env.iter().copied())
+        .env_remove("C1_PIPELINE_CONFIG")
+        .env_remove("C1_PIPELINE_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    tokio::time::timeout(
+        LIMIT,
+        tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("binary runs");
+            let mut input = child.stdin.take().expect("piped");
+            std::io::Write::write_all(&mut input, &stdin).expect("stdin written");
+            drop(input);
+            child.wait_with_output().expect("binary runs")
+        }),
+    )
+    .await
+    .expect("the pipeline finished in time")
+    .expect("joined")
+}
+
 /// The binary's whole stderr for a `conductorone_demo` → `splunk_hec_logs` pipeline sending
 /// 3 events to `server` with `token`, at `log_level` (`None`: the default).
 async fn stderr_of_a_run(server: &HecServer, token: &str, log_level: Option<&str>) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = dir.path().join("hec.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
+    let config = format!(
+        r#"
 [sources.demo]
 type = "conductorone_demo"
 count = 3
@@ -860,28 +893,12 @@ request.retry_initial_backoff_secs = 0.01
 request.retry_max_duration_secs = 0.1
 acknowledgements.query_interval = 0.2
 "#,
-            server.endpoint()
-        ),
-    )
-    .expect("config written");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
-    if let Some(level) = log_level {
-        command.args(["--log-level", level]);
-    }
-    command
-        .arg("--config")
-        .arg(&config_path)
-        .env("TEST_HEC_TOKEN", token)
-        .env_remove("C1_PIPELINE_CONFIG")
-        .env_remove("C1_PIPELINE_LOG")
-        .stdin(std::process::Stdio::null());
-    let output = tokio::time::timeout(
-        LIMIT,
-        tokio::task::spawn_blocking(move || command.output().expect("binary runs")),
-    )
-    .await
-    .expect("the pipeline finished in time")
-    .expect("joined");
+        server.endpoint()
+    );
+    let args: Vec<&str> = log_level
+        .map(|level| vec!["--log-level", level])
+        .unwrap_or_default();
+    let output = run_binary(config, &args, &[("TEST_HEC_TOKEN", token)], Vec::new()).await;
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -1062,12 +1079,8 @@ compression = "gzip"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_counts_the_events_a_sink_refused_not_their_batches() {
     let server = HecServer::start(ServerConfig::default()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = dir.path().join("hec.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
+    let config = format!(
+        r#"
 [sources.in]
 type = "stdin"
 decoding.codec = "json"
@@ -1081,10 +1094,8 @@ encoding.codec = "json"
 batch.timeout_secs = 0.05
 acknowledgements.query_interval = 0.2
 "#,
-            server.endpoint()
-        ),
-    )
-    .expect("config written");
+        server.endpoint()
+    );
     let mut input = String::new();
     for i in 0..107 {
         let mut event = ocsf(i);
@@ -1093,28 +1104,7 @@ acknowledgements.query_interval = 0.2
         }
         input.push_str(&format!("{event}\n"));
     }
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
-    command
-        .arg("--config")
-        .arg(&config_path)
-        .env_remove("C1_PIPELINE_CONFIG")
-        .env_remove("C1_PIPELINE_LOG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let output = tokio::time::timeout(
-        LIMIT,
-        tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().expect("binary runs");
-            let mut stdin = child.stdin.take().expect("piped");
-            std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("written");
-            drop(stdin);
-            child.wait_with_output().expect("binary runs")
-        }),
-    )
-    .await
-    .expect("the pipeline finished in time")
-    .expect("joined");
+    let output = run_binary(config, &[], &[], input.into_bytes()).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
