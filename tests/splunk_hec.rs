@@ -415,7 +415,7 @@ async fn acks_that_never_come_end_as_errored_once_attempts_run_out() {
     let config = base_config(
         &server.endpoint(),
         ACK_TOKEN,
-        "request.retry_attempts = 2\nacknowledgements.query_interval = 0.05\nacknowledgements.retry_limit = 2",
+        "request.retry_attempts = 1\nacknowledgements.query_interval = 0.05\nacknowledgements.retry_limit = 2",
     );
     let statuses = run_sink(&config, (0..10).map(ocsf).collect()).await;
     // Never confirmed: the source is told to resend, not that they were delivered.
@@ -470,7 +470,7 @@ async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
 async fn without_end_to_end_acknowledgements_events_are_released_on_receipt() {
     let server = HecServer::start(ServerConfig::default()).await;
     server.faults(|f| f.unhealthy = true);
-    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 2");
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 1");
     let (sender, input) = mpsc::channel(4);
     let cx = SinkContext {
         id: Arc::from("splunk"),
@@ -1112,4 +1112,16 @@ acknowledgements.query_interval = 0.2
         "{stderr}"
     );
     assert_eq!(arrivals(&server).len(), 105);
+}
+
+/// `request.retry_attempts` is Vector's "maximum number of retries": 0 is valid and means the
+/// first attempt only (it counted attempts, and refused 0, before).
+#[tokio::test]
+async fn zero_retry_attempts_means_one_attempt_and_no_retry() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    server.faults(|f| f.unhealthy = true);
+    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 0");
+    let statuses = run_sink(&config, (0..3).map(ocsf).collect()).await;
+    assert_all(&statuses, BatchStatus::Errored);
+    assert_eq!(server.stats().statuses.get(&503), Some(&1), "no retry");
 }

@@ -58,8 +58,9 @@ pub struct RequestConfig {
     /// Requests in flight. Default `"adaptive"` (see [`Concurrency::Adaptive`]).
     #[serde(default)]
     pub concurrency: Concurrency,
-    /// Attempts for one batch before its events are finalized as errored (so the source
-    /// resends them). Default unlimited.
+    /// Retries of one batch after its first attempt (Vector's meaning: the maximum number of
+    /// retries; 0 = none) before its events are finalized as errored, so the source resends
+    /// them. Default unlimited.
     #[serde(default = "default_retry_attempts")]
     pub retry_attempts: u64,
     /// First backoff, in seconds. Default 1.

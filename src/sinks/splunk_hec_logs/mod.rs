@@ -322,12 +322,6 @@ impl SplunkHecLogsConfig {
                 "must be at least 1",
             ));
         }
-        if self.request.retry_attempts == 0 {
-            return Err(BuildError::field(
-                "request.retry_attempts",
-                "must be at least 1 (it counts the first attempt too)",
-            ));
-        }
         let encoder = HecEncoder::new(
             self.endpoint_target,
             &self.encoding,

@@ -16,7 +16,7 @@
 //! | 413 | batch split in two, each half sent; a single event too large is `Rejected` |
 //! | 408, 429, 5xx, transport errors | retried with exponential backoff and full jitter, `Retry-After` honoured |
 //!
-//! Attempts (`request.retry_attempts`, counting resends after an ack timeout) exhausted: the
+//! Retries (`request.retry_attempts`, counting resends after an ack timeout) exhausted: the
 //! events are finalized `Errored`, so a checkpointing source sends them again.
 
 use std::collections::VecDeque;
@@ -41,7 +41,7 @@ use crate::retry::Backoff;
 pub struct SendSettings {
     /// Body compression.
     pub compression: Compression,
-    /// Attempts per batch before its events are finalized `Errored`.
+    /// Retries per batch after its first attempt before its events are finalized `Errored`.
     pub retry_attempts: u64,
     /// First backoff.
     pub initial_backoff: Duration,
@@ -406,7 +406,9 @@ impl SenderHandle {
             if flight.batch.is_empty() {
                 return;
             }
-            if flight.attempts >= settings.retry_attempts {
+            // `retry_attempts` counts retries (Vector's meaning): one first attempt, then at
+            // most that many more.
+            if flight.attempts > settings.retry_attempts {
                 shared.metrics.errors(1);
                 tracing::error!(
                     events = flight.batch.len(),
@@ -679,7 +681,7 @@ encoding.codec = "json"
         let client = HecClient::new(&config).expect("a client");
         let settings = SendSettings {
             compression: Compression::Gzip,
-            retry_attempts: 1,
+            retry_attempts: 0,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(1),
             indexer_acks: true,
