@@ -638,87 +638,97 @@ impl Source {
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<Value> = events.by_ref().take(MAX_BATCH_EVENTS).collect();
-            // The cursor moves to the last event of the batch that has a uid.
-            if let Some((uid, event)) = chunk
-                .iter()
-                .rev()
-                .find_map(|event| event_uid(event).map(|uid| (uid, event)))
-            {
-                self.cursor.last_uid = Some(uid.to_owned());
-                if let Some(time) = event_time_millis(event) {
-                    self.cursor.last_time = Some(time);
-                }
-            }
-            if let Some(time) = chunk.last().and_then(event_time_millis) {
-                let lag = chrono::Utc::now()
-                    .timestamp_millis()
-                    .saturating_sub(time)
-                    .max(0);
-                self.metrics
-                    .set("source_lag_time_seconds", (lag / 1000) as u64);
-            }
-            self.sent += chunk.len() as u64;
-            let token = AckToken {
-                seq: self.sent,
-                events: chunk.len() as u64,
-                cursor: self.cursor.clone(),
-            };
-            let (notifier, receiver) = if self.acknowledgements {
-                let (notifier, receiver) = BatchNotifier::new();
-                (Some(notifier), Some(receiver))
-            } else {
-                (None, None)
-            };
-            let batch: Vec<Event> = chunk
-                .into_iter()
-                .map(|value| {
-                    Event::from_source(
-                        value,
-                        self.source_id,
-                        notifier.as_ref().map(BatchNotifier::finalizer),
-                    )
-                })
-                .collect();
-            drop(notifier);
-            if let Some(receiver) = receiver {
-                self.acks.push(token.clone(), receiver);
-            }
-            // While the consumer is busy (backpressure), keep committing acknowledgements.
-            let mut ok = true;
-            {
-                let send = self.out.send(batch);
-                tokio::pin!(send);
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = self.shutdown.cancelled() => {
-                            // Not sent: its events were dropped (as `Errored`), nobody waits.
-                            if self.acknowledgements {
-                                self.acks.pop_back();
-                            }
-                            return Ok(Some(PollEnd::Shutdown));
-                        }
-                        sent = &mut send => {
-                            sent.map_err(|e| ComponentError(format!("conductorone: {e}")))?;
-                            break;
-                        }
-                        Some((token, status)) = self.acks.next_ready(), if ok && self.acks.len() > 1 => {
-                            ok = self.commit.on_ack(token, status);
-                        }
-                    }
-                }
-            }
-            if !self.acknowledgements {
-                ok = ok && self.on_ack(token, BatchStatus::Delivered);
-            }
-            if !ok || !self.drain_ready_acks() {
-                return Ok(Some(PollEnd::Rewind));
+            if let Some(end) = self.send_batch(chunk).await? {
+                return Ok(Some(end));
             }
         }
         if let Some(uid) = trailing_invalid {
             // The next request starts after it; the durable cursor passes it with the next
             // delivered batch (after a crash before that, it is fetched and skipped again).
             self.cursor.last_uid = Some(uid);
+        }
+        Ok(None)
+    }
+
+    /// Moves the sent cursor to the last event of `chunk` that has a uid, and updates the lag.
+    fn advance_cursor(&mut self, chunk: &[Value]) {
+        if let Some((uid, event)) = chunk
+            .iter()
+            .rev()
+            .find_map(|event| event_uid(event).map(|uid| (uid, event)))
+        {
+            self.cursor.last_uid = Some(uid.to_owned());
+            if let Some(time) = event_time_millis(event) {
+                self.cursor.last_time = Some(time);
+            }
+        }
+        if let Some(time) = chunk.last().and_then(event_time_millis) {
+            let lag = chrono::Utc::now()
+                .timestamp_millis()
+                .saturating_sub(time)
+                .max(0);
+            self.metrics
+                .set("source_lag_time_seconds", (lag / 1000) as u64);
+        }
+    }
+
+    /// Sends one batch, committing acknowledgements while the consumer is busy. `Some` when
+    /// the poll must end (shutdown, or a failed batch to rewind for).
+    async fn send_batch(&mut self, chunk: Vec<Value>) -> Result<Option<PollEnd>, ComponentError> {
+        self.advance_cursor(&chunk);
+        self.sent += chunk.len() as u64;
+        let token = AckToken {
+            seq: self.sent,
+            events: chunk.len() as u64,
+            cursor: self.cursor.clone(),
+        };
+        let (notifier, receiver) = if self.acknowledgements {
+            let (notifier, receiver) = BatchNotifier::new();
+            (Some(notifier), Some(receiver))
+        } else {
+            (None, None)
+        };
+        let batch: Vec<Event> = chunk
+            .into_iter()
+            .map(|value| {
+                let finalizer = notifier.as_ref().map(BatchNotifier::finalizer);
+                Event::from_source(value, self.source_id, finalizer)
+            })
+            .collect();
+        drop(notifier);
+        if let Some(receiver) = receiver {
+            self.acks.push(token.clone(), receiver);
+        }
+        // While the consumer is busy (backpressure), keep committing acknowledgements.
+        let mut ok = true;
+        {
+            let send = self.out.send(batch);
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => {
+                        // Not sent: its events were dropped (as `Errored`), nobody waits.
+                        if self.acknowledgements {
+                            self.acks.pop_back();
+                        }
+                        return Ok(Some(PollEnd::Shutdown));
+                    }
+                    sent = &mut send => {
+                        sent.map_err(|e| ComponentError(format!("conductorone: {e}")))?;
+                        break;
+                    }
+                    Some((token, status)) = self.acks.next_ready(), if ok && self.acks.len() > 1 => {
+                        ok = self.commit.on_ack(token, status);
+                    }
+                }
+            }
+        }
+        if !self.acknowledgements {
+            ok = ok && self.on_ack(token, BatchStatus::Delivered);
+        }
+        if !ok || !self.drain_ready_acks() {
+            return Ok(Some(PollEnd::Rewind));
         }
         Ok(None)
     }
