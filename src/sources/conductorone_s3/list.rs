@@ -32,7 +32,9 @@ use super::read::{ObjectRead, ObjectRef, ReadOutcome, Reader};
 use crate::ack::BatchStatus;
 use crate::aws::classify;
 use crate::component::{ComponentError, SourceContext};
+use crate::metrics::ComponentMetrics;
 use crate::state::{StateWriter, read_optional};
+use crate::topology::fanout::Fanout;
 
 /// How far behind `floor` delivered objects are remembered by key: 24 hours.
 pub const RETAIN_MS: i64 = 24 * 60 * 60 * 1000;
@@ -138,7 +140,7 @@ pub(super) async fn run(
 ) -> Result<(), ComponentError> {
     let SourceContext {
         id,
-        mut out,
+        out,
         metrics,
         acknowledgements,
         ..
@@ -146,6 +148,35 @@ pub(super) async fn run(
     if !acknowledgements {
         tracing::warn!(component = %id, "conductorone_s3: a sink downstream does not acknowledge delivery; files are recorded as read once their events are handed on, so a crash can lose the events still inside the pipeline");
     }
+    let ledger = open_ledger(&reader, &id, &state_dir, &metrics)?;
+    let mut lister = Lister {
+        reader: &reader,
+        id: &id,
+        bucket: reader
+            .settings()
+            .bucket
+            .clone()
+            .expect("list mode has a bucket"),
+        out,
+        metrics,
+        shutdown: reader.shutdown().clone(),
+        ledger,
+        unacknowledged: FuturesUnordered::new(),
+        interactive: std::io::stderr().is_terminal(),
+        caught_up_logged: false,
+    };
+    lister.follow().await;
+    lister.finish().await;
+    Ok(())
+}
+
+/// The object checkpoint and the dedupe state, loaded, with their writers started.
+fn open_ledger<'a>(
+    reader: &'a Reader,
+    id: &'a str,
+    state_dir: &std::path::Path,
+    metrics: &Arc<ComponentMetrics>,
+) -> Result<Ledger<'a>, ComponentError> {
     let settings = reader.settings();
     let bucket = settings.bucket.clone().expect("list mode has a bucket");
     let path = state_dir.join("objects.json");
@@ -166,7 +197,7 @@ pub(super) async fn run(
     let writer = StateWriter::spawn(
         path,
         "object checkpoint",
-        Arc::clone(&metrics),
+        Arc::clone(metrics),
         CHECKPOINT_MIN_INTERVAL,
         settings.backoff(),
     );
@@ -174,53 +205,95 @@ pub(super) async fn run(
         StateWriter::spawn(
             dedupe_path,
             "dedupe state",
-            Arc::clone(&metrics),
+            Arc::clone(metrics),
             Duration::from_secs(1),
             settings.backoff(),
         )
     });
-    let mut ledger = Ledger {
-        reader: &reader,
-        id: &id,
+    Ok(Ledger {
+        reader,
+        id,
         checkpoint,
         in_flight_keys: HashMap::new(),
         retry_soon: false,
         writer,
         dedupe_writer,
-    };
-    let interactive = std::io::stderr().is_terminal();
-    let shutdown = reader.shutdown().clone();
-    let mut backoff = settings.backoff();
-    // Delays re-reading objects that failed; not reset by a successful listing, so a sink
-    // that keeps failing is not sent the same objects in a tight loop.
-    let mut retry_backoff = settings.backoff();
-    let mut unacknowledged: FuturesUnordered<_> = FuturesUnordered::new();
-    let mut caught_up_logged = false;
+    })
+}
 
-    'cycles: while !shutdown.is_cancelled() {
-        let listed = tokio::select! {
-            listed = list_all(&reader, &bucket) => listed,
-            () = shutdown.cancelled() => break,
-        };
-        let listed = match listed {
-            Ok(listed) => {
-                backoff.reset();
-                listed
-            }
-            Err(message) => {
-                metrics.error();
-                let delay = backoff.next_delay();
-                tracing::error!(component = %id, %bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: listing failed");
-                if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
-                    ledger.settle(None, sent);
-                })
-                .await
-                {
-                    break;
+/// An object's acknowledgement, awaited.
+type AwaitedAck = futures::future::BoxFuture<'static, Sent>;
+
+/// The list loop: lists, reads what is new, follows.
+struct Lister<'a> {
+    reader: &'a Arc<Reader>,
+    id: &'a str,
+    bucket: String,
+    out: Fanout,
+    metrics: Arc<ComponentMetrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+    ledger: Ledger<'a>,
+    /// Objects sent, awaiting their acknowledgement.
+    unacknowledged: FuturesUnordered<AwaitedAck>,
+    /// Whether stderr is a terminal (then progress lines are logged during a backfill).
+    interactive: bool,
+    caught_up_logged: bool,
+}
+
+/// What to do after one step of the list loop.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Lister<'_> {
+    /// Lists, reads and follows until shutdown (or until every consumer stopped).
+    async fn follow(&mut self) {
+        let settings = self.reader.settings();
+        let mut backoff = settings.backoff();
+        // Delays re-reading objects that failed; not reset by a successful listing, so a sink
+        // that keeps failing is not sent the same objects in a tight loop.
+        let mut retry_backoff = settings.backoff();
+        while !self.shutdown.is_cancelled() {
+            let listed = tokio::select! {
+                listed = list_all(self.reader, &self.bucket) => listed,
+                () = self.shutdown.cancelled() => break,
+            };
+            let listed = match listed {
+                Ok(listed) => {
+                    backoff.reset();
+                    listed
                 }
-                continue;
+                Err(message) => {
+                    self.metrics.error();
+                    let delay = backoff.next_delay();
+                    tracing::error!(component = %self.id, bucket = %self.bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: listing failed");
+                    if !self.pause(delay).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let (mut cycle, pending) = self.plan(listed);
+            if let Flow::Stop = self.read_pending(&mut cycle, pending).await {
+                break;
             }
-        };
+            self.caught_up(cycle);
+            let delay = if self.ledger.retry_soon {
+                retry_backoff.next_delay()
+            } else {
+                retry_backoff.reset();
+                settings.poll_interval
+            };
+            if !self.pause(delay).await {
+                break;
+            }
+        }
+    }
+
+    /// This cycle's view of a listing, and the objects to read, oldest first.
+    fn plan(&mut self, listed: Vec<ObjectRef>) -> (Cycle, VecDeque<ObjectRef>) {
+        let settings = self.reader.settings();
         let mut cycle = Cycle::default();
         let mut pending: VecDeque<ObjectRef> = VecDeque::new();
         for object in listed {
@@ -237,7 +310,7 @@ pub(super) async fn run(
                     .newest_ms
                     .map_or(object.last_modified_ms, |n| n.max(object.last_modified_ms)),
             );
-            if ledger.checkpoint.is_delivered(&object) {
+            if self.ledger.checkpoint.is_delivered(&object) {
                 cycle.objects_done += 1;
                 cycle.bytes_done += object.size;
                 continue;
@@ -245,7 +318,7 @@ pub(super) async fn run(
             cycle
                 .outstanding
                 .insert((object.last_modified_ms, object.key.clone()));
-            if !ledger.in_flight_keys.contains_key(&object.key) {
+            if !self.ledger.in_flight_keys.contains_key(&object.key) {
                 pending.push_back(object);
             }
         }
@@ -253,117 +326,143 @@ pub(super) async fn run(
             .make_contiguous()
             .sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
         if let Some(floor) = cycle.floor() {
-            ledger.checkpoint.raise_floor(floor);
+            self.ledger.checkpoint.raise_floor(floor);
         }
-        report_progress(&metrics, &cycle);
+        report_progress(&self.metrics, &cycle);
         if !pending.is_empty() {
-            caught_up_logged = false;
-            tracing::info!(component = %id, %bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "conductorone_s3: reading new objects");
+            self.caught_up_logged = false;
+            tracing::info!(component = %self.id, bucket = %self.bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "conductorone_s3: reading new objects");
         }
-        let mut cycle = Some(cycle);
-        ledger.retry_soon = false;
+        self.ledger.retry_soon = false;
+        (cycle, pending)
+    }
+
+    /// Reads `pending` objects a few at a time, within the unacknowledged bound.
+    async fn read_pending(&mut self, cycle: &mut Cycle, mut pending: VecDeque<ObjectRef>) -> Flow {
+        let settings = self.reader.settings();
         let mut reads: VecDeque<ObjectRead> = VecDeque::new();
         let mut last_progress = Instant::now();
         loop {
             // Start reads ahead, within the unacknowledged bound.
             while reads.len() < settings.max_concurrent_objects
-                && reads.len() + unacknowledged.len() < settings.max_unacknowledged_objects
+                && reads.len() + self.unacknowledged.len() < settings.max_unacknowledged_objects
                 && let Some(object) = pending.pop_front()
             {
-                *ledger.in_flight_keys.entry(object.key.clone()).or_default() += 1;
-                reads.push_back(reader.start(object, None));
+                *self
+                    .ledger
+                    .in_flight_keys
+                    .entry(object.key.clone())
+                    .or_default() += 1;
+                reads.push_back(self.reader.start(object, None));
             }
-            let Some(mut read) = reads.pop_front() else {
-                if unacknowledged.is_empty() || pending.is_empty() {
-                    break;
+            let Some(read) = reads.pop_front() else {
+                if self.unacknowledged.is_empty() || pending.is_empty() {
+                    return Flow::Continue;
                 }
                 // The unacknowledged bound is reached: wait for one object.
                 let next = tokio::select! {
-                    next = unacknowledged.next() => next,
-                    () = shutdown.cancelled() => break 'cycles,
+                    next = self.unacknowledged.next() => next,
+                    () = self.shutdown.cancelled() => return Flow::Stop,
                 };
                 if let Some(sent) = next {
-                    ledger.settle(cycle.as_mut(), sent);
+                    self.ledger.settle(Some(cycle), sent);
                 }
                 continue;
             };
-            let receiver = read.receiver.take().expect("every read has its receiver");
-            let mut held = Vec::new();
-            let forwarded = {
-                let forward = reader.forward_object(&mut read, &mut out, &mut held);
-                tokio::pin!(forward);
-                loop {
-                    tokio::select! {
-                        biased;
-                        Some(sent) = unacknowledged.next(), if !unacknowledged.is_empty() => {
-                            ledger.settle(cycle.as_mut(), sent);
-                        }
-                        forwarded = &mut forward => break forwarded,
-                    }
-                }
-            };
-            let outcome = match forwarded {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    reader.settle_uids(&held, false);
-                    tracing::error!(component = %id, "conductorone_s3: every consumer of the source stopped");
-                    break 'cycles;
-                }
-            };
-            let object = read.object.clone();
-            unacknowledged.push(async move {
-                let status = receiver.await;
-                Sent {
-                    object,
-                    outcome,
-                    held_uids: held,
-                    status,
-                }
-            });
-            if shutdown.is_cancelled() {
-                break 'cycles;
+            if let Flow::Stop = self.forward(read, cycle).await {
+                return Flow::Stop;
             }
-            if interactive && last_progress.elapsed() >= PROGRESS_INTERVAL {
+            if self.interactive && last_progress.elapsed() >= PROGRESS_INTERVAL {
                 last_progress = Instant::now();
-                if let Some(cycle) = &cycle {
-                    log_progress(&id, cycle);
-                }
+                log_progress(self.id, cycle);
             }
-        }
-        // Caught up with this listing: settle what is acknowledged, then wait for the next.
-        while let Some(sent) = next_ready(&mut unacknowledged) {
-            ledger.settle(cycle.as_mut(), sent);
-        }
-        ledger.write();
-        if let Some(cycle) = cycle.take() {
-            report_progress(&metrics, &cycle);
-            if !caught_up_logged && unacknowledged.is_empty() && !ledger.retry_soon {
-                caught_up_logged = true;
-                tracing::info!(component = %id, objects = cycle.objects_done, bytes = cycle.bytes_done, "conductorone_s3: caught up; following new objects");
-            }
-        }
-        let delay = if ledger.retry_soon {
-            retry_backoff.next_delay()
-        } else {
-            retry_backoff.reset();
-            settings.poll_interval
-        };
-        if !wait(&shutdown, delay, &mut unacknowledged, &mut |sent| {
-            ledger.settle(None, sent);
-        })
-        .await
-        {
-            break;
         }
     }
 
-    // Release the output first: sinks that flush when their input closes then acknowledge.
-    drop(out);
-    while let Some(sent) = unacknowledged.next().await {
-        ledger.settle(None, sent);
+    /// Sends one object's events on (settling acknowledged objects meanwhile), then awaits
+    /// its acknowledgement among the others.
+    async fn forward(&mut self, mut read: ObjectRead, cycle: &mut Cycle) -> Flow {
+        let receiver = read.receiver.take().expect("every read has its receiver");
+        let mut held = Vec::new();
+        let forwarded = {
+            let forward = self
+                .reader
+                .forward_object(&mut read, &mut self.out, &mut held);
+            tokio::pin!(forward);
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(sent) = self.unacknowledged.next(), if !self.unacknowledged.is_empty() => {
+                        self.ledger.settle(Some(&mut *cycle), sent);
+                    }
+                    forwarded = &mut forward => break forwarded,
+                }
+            }
+        };
+        let Ok(outcome) = forwarded else {
+            self.reader.settle_uids(&held, false);
+            tracing::error!(component = %self.id, "conductorone_s3: every consumer of the source stopped");
+            return Flow::Stop;
+        };
+        let object = read.object.clone();
+        self.unacknowledged.push(Box::pin(async move {
+            let status = receiver.await;
+            Sent {
+                object,
+                outcome,
+                held_uids: held,
+                status,
+            }
+        }));
+        if self.shutdown.is_cancelled() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     }
-    ledger.finish().await;
-    Ok(())
+
+    /// Caught up with a listing: settles what is acknowledged and writes the state down.
+    fn caught_up(&mut self, mut cycle: Cycle) {
+        while let Some(sent) = next_ready(&mut self.unacknowledged) {
+            self.ledger.settle(Some(&mut cycle), sent);
+        }
+        self.ledger.write();
+        report_progress(&self.metrics, &cycle);
+        if !self.caught_up_logged && self.unacknowledged.is_empty() && !self.ledger.retry_soon {
+            self.caught_up_logged = true;
+            tracing::info!(component = %self.id, objects = cycle.objects_done, bytes = cycle.bytes_done, "conductorone_s3: caught up; following new objects");
+        }
+    }
+
+    /// Waits `delay`, settling acknowledged objects meanwhile; false if shut down.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let ledger = &mut self.ledger;
+        wait(
+            &self.shutdown,
+            delay,
+            &mut self.unacknowledged,
+            &mut |sent| {
+                ledger.settle(None, sent);
+            },
+        )
+        .await
+    }
+
+    /// Releases the output (sinks that flush when their input closes then acknowledge),
+    /// settles every object still awaited and writes the final state.
+    async fn finish(self) {
+        let Lister {
+            out,
+            mut unacknowledged,
+            mut ledger,
+            ..
+        } = self;
+        drop(out);
+        while let Some(sent) = unacknowledged.next().await {
+            ledger.settle(None, sent);
+        }
+        ledger.finish().await;
+    }
 }
 
 /// An acknowledged object if one is ready, without waiting.
