@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use super::Compression;
 use super::acks::{AckHandle, AckOutcome};
 use super::encoder::EncodedBatch;
-use super::request::{HecClient, Outcome};
+use super::request::{HecClient, HecResponse, Outcome};
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
@@ -403,19 +403,7 @@ impl SenderHandle {
         let settings = shared.settings;
         let client = &shared.client;
         loop {
-            if flight.batch.is_empty() {
-                return;
-            }
-            // `retry_attempts` counts retries (Vector's meaning): one first attempt, then at
-            // most that many more.
-            if flight.attempts > settings.retry_attempts {
-                shared.metrics.errors(1);
-                tracing::error!(
-                    events = flight.batch.len(),
-                    attempts = flight.attempts,
-                    "splunk_hec_logs: giving up on a batch after request.retry_attempts; its events are reported errored so the source can resend them"
-                );
-                flight.batch.finalize(BatchStatus::Errored);
+            if flight.batch.is_empty() || self.gave_up(&mut flight) {
                 return;
             }
             if permit.is_none() {
@@ -432,8 +420,7 @@ impl SenderHandle {
             // The events' bytes have become the (compressed) request body: count that.
             budget.resize(task_bytes(&flight, queue));
             let gzip = settings.compression == Compression::Gzip;
-            let response = client.post(body, gzip, flight.batch.key()).await;
-            let response = match response {
+            let response = match client.post(body, gzip, flight.batch.key()).await {
                 Ok(response) => response,
                 Err(error) => {
                     shared.metrics.error();
@@ -449,125 +436,202 @@ impl SenderHandle {
                     continue;
                 }
             };
-            let events = flight.batch.len();
-            match response.outcome(events) {
+            let step = match response.outcome(flight.batch.len()) {
                 Outcome::Accepted(ack_id) => {
-                    flight.backoff.reset();
-                    let (Some(acks), Some(ack_id)) = (&shared.acks, ack_id) else {
-                        // No ack id: the token has no indexer acknowledgement, and a 200 is
-                        // all Splunk will ever say (Vector treats it the same way).
-                        shared.metrics.sent(events);
-                        flight.batch.finalize(BatchStatus::Delivered);
-                        return;
-                    };
-                    // Waiting for the ack holds only the budget's bytes, not a request slot.
-                    *permit = None;
-                    let outcome = acks.wait(ack_id).await;
-                    drop(ack_permit);
-                    match outcome {
-                        AckOutcome::Acked => {
-                            shared.metrics.sent(events);
-                            flight.batch.finalize(BatchStatus::Delivered);
-                            return;
-                        }
-                        AckOutcome::TimedOut => {
-                            shared.metrics.error();
-                            tracing::warn!(
-                                ack_id,
-                                events,
-                                channel = client.channel(),
-                                timeout_secs = settings.ack_timeout.as_secs_f64(),
-                                "splunk_hec_logs: indexer acknowledgement did not arrive in time; resending the batch (at-least-once)"
-                            );
-                            continue;
-                        }
-                    }
+                    self.accepted(&mut flight, ack_id, permit, ack_permit).await
                 }
                 Outcome::InvalidEvent(index) => {
-                    shared.metrics.error();
-                    tracing::error!(
-                        event_index = index,
-                        events,
-                        status = response.status.as_u16(),
-                        reason = %response.body.describe(),
-                        "splunk_hec_logs: Splunk refused one event of a batch; that event is rejected, the others are resent"
-                    );
-                    // Splunk may or may not have indexed the events before it: resend them.
-                    let batch = flight.editable(settings.compression);
-                    if let Some(mut finalizers) = batch.remove(index) {
-                        finalizers.finalize(BatchStatus::Rejected);
-                    }
-                    budget.resize(task_bytes(&flight, queue));
-                    // Progress, not a failure: no backoff, and the attempt is not counted.
-                    flight.attempts -= 1;
+                    self.drop_invalid_event(&mut flight, index, &response, queue, budget)
                 }
-                Outcome::TooLarge => {
-                    shared.metrics.error();
-                    let batch = flight.editable(settings.compression);
-                    if batch.len() <= 1 {
-                        tracing::error!(
-                            bytes = batch.bytes(),
-                            "splunk_hec_logs: Splunk refused an event as too large (HTTP 413) even alone; event rejected"
-                        );
-                        let batch = std::mem::replace(
-                            &mut flight.batch,
-                            EncodedBatch::new(Default::default()),
-                        );
-                        batch.finalize(BatchStatus::Rejected);
-                        return;
-                    }
-                    tracing::warn!(
-                        events,
-                        bytes = batch.bytes(),
-                        "splunk_hec_logs: HTTP 413 (content too large); splitting the batch in two (lower batch.max_bytes to avoid this)"
-                    );
-                    let whole =
-                        std::mem::replace(&mut flight.batch, EncodedBatch::new(Default::default()));
-                    let (first, second) = whole.split_at(events / 2);
-                    queue.push_front(second);
-                    queue.push_front(first);
-                    budget.resize(task_bytes(&flight, queue));
-                    return;
-                }
-                Outcome::Unauthorized => {
-                    shared.metrics.error();
-                    let delay = settings.max_backoff;
-                    tracing::error!(
-                        status = response.status.as_u16(),
-                        reason = %response.body.describe(),
-                        retry_in_secs = delay.as_secs_f64(),
-                        "splunk_hec_logs: Splunk refused the token: a configuration problem (check default_token and that the token is enabled); retrying slowly"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Outcome::Retry(retry_after) => {
-                    shared.metrics.error();
-                    let delay = flight.backoff.next_delay_honouring(retry_after);
-                    tracing::warn!(
-                        status = response.status.as_u16(),
-                        reason = %response.body.describe(),
-                        attempt = flight.attempts,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "splunk_hec_logs: Splunk is busy or failing; retrying after a backoff"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Outcome::Rejected => {
-                    shared.metrics.errors(1);
-                    tracing::error!(
-                        status = response.status.as_u16(),
-                        reason = %response.body.describe(),
-                        events,
-                        "splunk_hec_logs: Splunk refused the batch permanently; its events are rejected"
-                    );
-                    let batch =
-                        std::mem::replace(&mut flight.batch, EncodedBatch::new(Default::default()));
-                    batch.finalize(BatchStatus::Rejected);
-                    return;
-                }
+                Outcome::TooLarge => self.split_too_large(&mut flight, queue, budget),
+                Outcome::Unauthorized => self.refused_token(&response).await,
+                Outcome::Retry(retry_after) => self.busy(&mut flight, retry_after, &response).await,
+                Outcome::Rejected => self.rejected(&mut flight, &response),
+            };
+            if let Step::Done = step {
+                return;
             }
         }
     }
+
+    /// Whether the batch has used up `request.retry_attempts` (its events are then reported
+    /// errored, so the source resends them).
+    fn gave_up(&self, flight: &mut InFlight) -> bool {
+        // `retry_attempts` counts retries (Vector's meaning): one first attempt, then at most
+        // that many more.
+        if flight.attempts <= self.shared.settings.retry_attempts {
+            return false;
+        }
+        self.shared.metrics.errors(1);
+        tracing::error!(
+            events = flight.batch.len(),
+            attempts = flight.attempts,
+            "splunk_hec_logs: giving up on a batch after request.retry_attempts; its events are reported errored so the source can resend them"
+        );
+        take_batch(flight).finalize(BatchStatus::Errored);
+        true
+    }
+
+    /// A 2xx: delivered now (no indexer acknowledgement), or once its ack id is acknowledged;
+    /// sent again if the ack does not come in time.
+    async fn accepted(
+        &self,
+        flight: &mut InFlight,
+        ack_id: Option<u64>,
+        permit: &mut Option<OwnedSemaphorePermit>,
+        ack_permit: Option<OwnedSemaphorePermit>,
+    ) -> Step {
+        let shared = &self.shared;
+        let events = flight.batch.len();
+        flight.backoff.reset();
+        let (Some(acks), Some(ack_id)) = (&shared.acks, ack_id) else {
+            // No ack id: the token has no indexer acknowledgement, and a 200 is all Splunk
+            // will ever say (Vector treats it the same way).
+            shared.metrics.sent(events);
+            take_batch(flight).finalize(BatchStatus::Delivered);
+            return Step::Done;
+        };
+        // Waiting for the ack holds only the budget's bytes, not a request slot.
+        *permit = None;
+        let outcome = acks.wait(ack_id).await;
+        drop(ack_permit);
+        match outcome {
+            AckOutcome::Acked => {
+                shared.metrics.sent(events);
+                take_batch(flight).finalize(BatchStatus::Delivered);
+                Step::Done
+            }
+            AckOutcome::TimedOut => {
+                shared.metrics.error();
+                tracing::warn!(
+                    ack_id,
+                    events,
+                    channel = shared.client.channel(),
+                    timeout_secs = shared.settings.ack_timeout.as_secs_f64(),
+                    "splunk_hec_logs: indexer acknowledgement did not arrive in time; resending the batch (at-least-once)"
+                );
+                Step::Again
+            }
+        }
+    }
+
+    /// A 400 naming one event: that event is rejected, the others are sent again.
+    fn drop_invalid_event(
+        &self,
+        flight: &mut InFlight,
+        index: usize,
+        response: &HecResponse,
+        queue: &VecDeque<EncodedBatch>,
+        budget: &mut Budget,
+    ) -> Step {
+        self.shared.metrics.error();
+        tracing::error!(
+            event_index = index,
+            events = flight.batch.len(),
+            status = response.status.as_u16(),
+            reason = %response.body.describe(),
+            "splunk_hec_logs: Splunk refused one event of a batch; that event is rejected, the others are resent"
+        );
+        // Splunk may or may not have indexed the events before it: resend them.
+        let batch = flight.editable(self.shared.settings.compression);
+        if let Some(mut finalizers) = batch.remove(index) {
+            finalizers.finalize(BatchStatus::Rejected);
+        }
+        budget.resize(task_bytes(flight, queue));
+        // Progress, not a failure: no backoff, and the attempt is not counted.
+        flight.attempts -= 1;
+        Step::Again
+    }
+
+    /// A 413: the batch is split in two and both halves queued; a single event is rejected.
+    fn split_too_large(
+        &self,
+        flight: &mut InFlight,
+        queue: &mut VecDeque<EncodedBatch>,
+        budget: &mut Budget,
+    ) -> Step {
+        self.shared.metrics.error();
+        let events = flight.batch.len();
+        let batch = flight.editable(self.shared.settings.compression);
+        if batch.len() <= 1 {
+            tracing::error!(
+                bytes = batch.bytes(),
+                "splunk_hec_logs: Splunk refused an event as too large (HTTP 413) even alone; event rejected"
+            );
+            take_batch(flight).finalize(BatchStatus::Rejected);
+            return Step::Done;
+        }
+        tracing::warn!(
+            events,
+            bytes = batch.bytes(),
+            "splunk_hec_logs: HTTP 413 (content too large); splitting the batch in two (lower batch.max_bytes to avoid this)"
+        );
+        let (first, second) = take_batch(flight).split_at(events / 2);
+        queue.push_front(second);
+        queue.push_front(first);
+        budget.resize(task_bytes(flight, queue));
+        Step::Done
+    }
+
+    /// A 401/403: a configuration problem, retried slowly (every `retry_max_duration_secs`).
+    async fn refused_token(&self, response: &HecResponse) -> Step {
+        self.shared.metrics.error();
+        let delay = self.shared.settings.max_backoff;
+        tracing::error!(
+            status = response.status.as_u16(),
+            reason = %response.body.describe(),
+            retry_in_secs = delay.as_secs_f64(),
+            "splunk_hec_logs: Splunk refused the token: a configuration problem (check default_token and that the token is enabled); retrying slowly"
+        );
+        tokio::time::sleep(delay).await;
+        Step::Again
+    }
+
+    /// A 408/429/5xx: retried after a backoff (or the server's `Retry-After`).
+    async fn busy(
+        &self,
+        flight: &mut InFlight,
+        retry_after: Option<Duration>,
+        response: &HecResponse,
+    ) -> Step {
+        self.shared.metrics.error();
+        let delay = flight.backoff.next_delay_honouring(retry_after);
+        tracing::warn!(
+            status = response.status.as_u16(),
+            reason = %response.body.describe(),
+            attempt = flight.attempts,
+            retry_in_ms = delay.as_millis() as u64,
+            "splunk_hec_logs: Splunk is busy or failing; retrying after a backoff"
+        );
+        tokio::time::sleep(delay).await;
+        Step::Again
+    }
+
+    /// Another 4xx: the whole batch is rejected.
+    fn rejected(&self, flight: &mut InFlight, response: &HecResponse) -> Step {
+        self.shared.metrics.errors(1);
+        tracing::error!(
+            status = response.status.as_u16(),
+            reason = %response.body.describe(),
+            events = flight.batch.len(),
+            "splunk_hec_logs: Splunk refused the batch permanently; its events are rejected"
+        );
+        take_batch(flight).finalize(BatchStatus::Rejected);
+        Step::Done
+    }
+}
+
+/// What [`SenderHandle::deliver`] does after handling a response.
+enum Step {
+    /// Send the batch (what is left of it) again.
+    Again,
+    /// The batch is finished (finalized, or handed back to the queue).
+    Done,
+}
+
+/// The flight's batch, leaving an empty one in its place.
+fn take_batch(flight: &mut InFlight) -> EncodedBatch {
+    std::mem::replace(&mut flight.batch, EncodedBatch::new(Default::default()))
 }
 
 #[cfg(test)]
