@@ -1,9 +1,13 @@
-//! Retry timing shared by every component that talks to a remote service.
+//! Retrying, for every component that talks to a remote service.
 //!
-//! [`Backoff`] is exponential backoff with *full jitter* (each delay is uniform in
-//! `[0, min(cap, initial × 2^attempt)]`), which spreads retries of many clients apart after a
-//! shared outage. [`parse_retry_after`] reads an HTTP `Retry-After` header in both of its forms.
-//! Which errors are worth retrying is each component's own decision: the services differ.
+//! Two questions, kept apart as in tower's `retry::Policy`: *whether* a failure is worth
+//! another attempt is the component's own knowledge of its service (a [`RetryPolicy`] looks at
+//! the error and gives a [`Verdict`]); *when*, and how many times, is the same everywhere
+//! ([`Retries`]: exponential backoff with *full jitter* — each delay uniform in
+//! `[0, min(cap, initial × 2^attempt)]`, which spreads many clients apart after a shared
+//! outage — a server's `Retry-After` honoured up to the cap, and an optional limit on
+//! retries). [`retry`] runs an operation under both. [`parse_retry_after`] reads an HTTP
+//! `Retry-After` header in each form RFC 9110 allows.
 
 use std::time::{Duration, SystemTime};
 
@@ -62,16 +66,116 @@ impl Backoff {
     }
 }
 
-/// Parses a `Retry-After` header value: delay-seconds (`120`) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, a date in the past meaning "now"). `None` if neither.
+/// Parses a `Retry-After` header value: delay-seconds (`120`) or an HTTP date in any of the
+/// three forms RFC 9110 allows (IMF-fixdate `Wed, 21 Oct 2015 07:28:00 GMT`, RFC 850
+/// `Wednesday, 21-Oct-15 07:28:00 GMT`, asctime `Wed Oct 21 07:28:00 2015`); a date in the
+/// past means "now". `None` if neither.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let when = SystemTime::from(when);
+    let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// What a [`RetryPolicy`] says of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transient: try again, after the server's `Retry-After` when it gave one.
+    Retry {
+        /// The delay the server asked for.
+        after: Option<Duration>,
+    },
+    /// Permanent: another attempt cannot help.
+    Stop,
+}
+
+/// Whether a failure is worth another attempt: each service's own rules (which statuses
+/// are transient, whether it sent `Retry-After`).
+pub trait RetryPolicy<E> {
+    /// The verdict on `error`.
+    fn judge(&self, error: &E) -> Verdict;
+}
+
+/// Any `Fn(&E) -> Verdict` is a policy.
+impl<E, F: Fn(&E) -> Verdict> RetryPolicy<E> for F {
+    fn judge(&self, error: &E) -> Verdict {
+        self(error)
+    }
+}
+
+/// When to retry and how often: a [`Backoff`] and an optional limit on retries (Vector's
+/// `request.retry_attempts`: the maximum number of retries; 0 = none).
+#[derive(Clone, Debug)]
+pub struct Retries {
+    backoff: Backoff,
+    max_retries: Option<u64>,
+    retries: u64,
+}
+
+impl Retries {
+    /// Retries after `backoff`'s delays, at most `max_retries` times (`None`: no limit).
+    pub fn new(backoff: Backoff, max_retries: Option<u64>) -> Self {
+        Self {
+            backoff,
+            max_retries,
+            retries: 0,
+        }
+    }
+
+    /// The delay before the next attempt after a failure judged `verdict`; `None` when the
+    /// failure is permanent or the retries are used up. Counts the retry.
+    pub fn next(&mut self, verdict: Verdict) -> Option<Duration> {
+        let Verdict::Retry { after } = verdict else {
+            return None;
+        };
+        if self.max_retries.is_some_and(|max| self.retries >= max) {
+            return None;
+        }
+        self.retries += 1;
+        Some(self.backoff.next_delay_honouring(after))
+    }
+
+    /// Retries since the last [`reset`](Self::reset).
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// After a success: the next failure starts again from the first delay and a full count.
+    pub fn reset(&mut self) {
+        self.retries = 0;
+        self.backoff.reset();
+    }
+}
+
+/// Runs `attempt` until it succeeds, `policy` calls a failure permanent, or `retries` are
+/// used up (then the last error is returned). Before each retry `on_retry(error, retry,
+/// delay)` is called (to log it), then the delay is slept. `retries` is reset on success.
+pub async fn retry<T, E, Fut>(
+    policy: &impl RetryPolicy<E>,
+    retries: &mut Retries,
+    mut attempt: impl FnMut() -> Fut,
+    mut on_retry: impl FnMut(&E, u64, Duration),
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    loop {
+        match attempt().await {
+            Ok(value) => {
+                retries.reset();
+                return Ok(value);
+            }
+            Err(error) => {
+                let Some(delay) = retries.next(policy.judge(&error)) else {
+                    return Err(error);
+                };
+                on_retry(&error, retries.retries(), delay);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 /// The API-polling sources' defaults (serde `default` functions) for `request_timeout_secs`,
@@ -135,6 +239,64 @@ mod tests {
     }
 
     #[test]
+    fn retries_stop_on_a_permanent_verdict_and_after_the_limit() {
+        let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(40));
+        let mut retries = Retries::new(backoff.clone(), Some(2));
+        let transient = Verdict::Retry { after: None };
+        assert_eq!(retries.next(Verdict::Stop), None);
+        assert!(retries.next(transient).is_some());
+        let asked = Verdict::Retry {
+            after: Some(Duration::from_secs(5)),
+        };
+        assert_eq!(
+            retries.next(asked),
+            Some(Duration::from_millis(40)),
+            "capped"
+        );
+        assert_eq!(retries.next(transient), None, "two retries, no more");
+        retries.reset();
+        assert!(retries.next(transient).is_some());
+        // 0 means no retry at all; `None`, no limit.
+        assert_eq!(Retries::new(backoff.clone(), Some(0)).next(transient), None);
+        let mut unlimited = Retries::new(backoff, None);
+        assert!((0..1000).all(|_| unlimited.next(transient).is_some()));
+    }
+
+    #[tokio::test]
+    async fn retry_runs_until_success_or_a_permanent_failure() {
+        let policy = |error: &&str| {
+            if *error == "busy" {
+                Verdict::Retry { after: None }
+            } else {
+                Verdict::Stop
+            }
+        };
+        let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(10));
+        let mut retries = Retries::new(backoff, None);
+        let mut answers = vec![Ok(7), Err("busy"), Err("busy")];
+        let mut logged = Vec::new();
+        let result = retry(
+            &policy,
+            &mut retries,
+            || std::future::ready(answers.pop().expect("an answer")),
+            |error, retry, _| logged.push((*error, retry)),
+        )
+        .await;
+        assert_eq!(result, Ok(7));
+        assert_eq!(logged, [("busy", 1), ("busy", 2)]);
+        assert_eq!(retries.retries(), 0, "reset after the success");
+        let mut answers = vec![Err("denied"), Err("busy")];
+        let result: Result<i32, &str> = retry(
+            &policy,
+            &mut retries,
+            || std::future::ready(answers.pop().expect("an answer")),
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(result, Err("denied"));
+    }
+
+    #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00
         assert_eq!(
@@ -148,6 +310,15 @@ mod tests {
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
             Some(Duration::ZERO)
+        );
+        // RFC 9110's two obsolete forms too.
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:30 2015", now),
+            Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);

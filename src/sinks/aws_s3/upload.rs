@@ -17,7 +17,7 @@ use bytes::Bytes;
 use md5::Digest as _;
 
 use crate::aws::{ErrorKind, classify};
-use crate::retry::Backoff;
+use crate::retry::{Backoff, Retries, Verdict, retry};
 
 /// Headers set on every object.
 #[derive(Clone, Debug, Default)]
@@ -220,43 +220,45 @@ impl Uploader {
         &self,
         operation: &'static str,
         key: &str,
-        mut attempt: F,
+        attempt: F,
     ) -> Result<T, UploadError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, (ErrorKind, String)>>,
     {
-        let mut backoff = Backoff::new(self.retry.initial_backoff, self.retry.max_backoff);
+        let backoff = Backoff::new(self.retry.initial_backoff, self.retry.max_backoff);
+        let mut retries = Retries::new(backoff, Some(self.retry.retry_attempts as u64));
         let started = Instant::now();
-        loop {
-            match attempt().await {
-                Ok(value) => return Ok(value),
-                Err((kind, message)) => {
-                    let retries = backoff.attempts() as usize;
-                    if kind == ErrorKind::Permanent || retries >= self.retry.retry_attempts {
-                        return Err(UploadError {
-                            kind,
-                            operation,
-                            bucket: self.bucket.clone(),
-                            key: key.to_owned(),
-                            message,
-                        });
-                    }
-                    let delay = backoff.next_delay();
-                    tracing::warn!(
-                        operation,
-                        bucket = %self.bucket,
-                        key,
-                        error = %message,
-                        retry = retries + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        elapsed_secs = started.elapsed().as_secs(),
-                        "S3 request failed; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+        let on_retry = |(_, message): &(ErrorKind, String), retry: u64, delay: Duration| {
+            tracing::warn!(
+                operation,
+                bucket = %self.bucket,
+                key,
+                error = %message,
+                retry,
+                delay_ms = delay.as_millis() as u64,
+                elapsed_secs = started.elapsed().as_secs(),
+                "S3 request failed; retrying"
+            );
+        };
+        retry(&s3_policy, &mut retries, attempt, on_retry)
+            .await
+            .map_err(|(kind, message)| UploadError {
+                kind,
+                operation,
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                message,
+            })
+    }
+}
+
+/// S3's retry policy: what [`classify`] calls transient is retried.
+fn s3_policy((kind, _): &(ErrorKind, String)) -> Verdict {
+    if *kind == ErrorKind::Permanent {
+        Verdict::Stop
+    } else {
+        Verdict::Retry { after: None }
     }
 }
 

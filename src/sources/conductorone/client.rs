@@ -29,7 +29,7 @@ use vrl::value::Value;
 
 use super::token::{TokenClient, TokenError};
 use crate::metrics::ComponentMetrics;
-use crate::retry::{Backoff, parse_retry_after};
+use crate::retry::{Retries, Verdict, parse_retry_after, retry};
 use crate::secrets::{self, Secret};
 
 /// Statuses worth retrying: timeouts, rate limits, client-closed and server-side failures.
@@ -507,6 +507,18 @@ fn raw_item_uid(text: &str) -> Option<String> {
     item.metadata?.uid
 }
 
+/// The API's retry policy: the transient statuses and transport errors are retried, after
+/// the server's `Retry-After` when it sent one.
+fn api_policy(error: &ApiError) -> Verdict {
+    if error.is_retryable() {
+        Verdict::Retry {
+            after: error.retry_after(),
+        }
+    } else {
+        Verdict::Stop
+    }
+}
+
 /// Calls the ConductorOne API with a cached token.
 #[derive(Debug)]
 pub struct ApiClient {
@@ -642,27 +654,17 @@ impl ApiClient {
     pub async fn list_events_retrying(
         &self,
         request: &ListRequest,
-        backoff: &mut Backoff,
+        retries: &mut Retries,
     ) -> Result<RawPage, ApiError> {
-        loop {
-            match self.list_events(request).await {
-                Ok(page) => {
-                    backoff.reset();
-                    return Ok(page);
-                }
-                Err(error) if error.is_retryable() => {
-                    let delay = backoff.next_delay_honouring(error.retry_after());
-                    tracing::warn!(
-                        %error,
-                        attempt = backoff.attempts(),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "conductorone: ListEvents failed; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        let on_retry = |error: &ApiError, retry: u64, delay: Duration| {
+            tracing::warn!(
+                %error,
+                attempt = retry,
+                retry_in_ms = delay.as_millis() as u64,
+                "conductorone: ListEvents failed; retrying"
+            );
+        };
+        retry(&api_policy, retries, || self.list_events(request), on_retry).await
     }
 
     /// `GET /api/v1/auth/introspect`: who the credential is.

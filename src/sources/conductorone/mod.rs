@@ -66,7 +66,7 @@ use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::ocsf::{event_time_millis, event_uid};
-use crate::retry::Backoff;
+use crate::retry::{Backoff, Retries};
 use crate::secrets::Secret;
 use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
@@ -433,13 +433,13 @@ async fn fetch_cycle(
     client: Arc<ApiClient>,
     mut request: ListRequest,
     mut fallback_since: Option<String>,
-    mut backoff: Backoff,
+    mut retries: Retries,
     pages: mpsc::Sender<Result<RawPage, ApiError>>,
 ) {
     let mut tokens_seen = HashSet::new();
     let mut first = true;
     loop {
-        let page = match client.list_events_retrying(&request, &mut backoff).await {
+        let page = match client.list_events_retrying(&request, &mut retries).await {
             Ok(page) => page,
             Err(error) if first && error.is_client_error() && request.since_event_uid.is_some() => {
                 let Some(since) = fallback_since.take() else {
@@ -786,7 +786,7 @@ impl Source {
             Arc::clone(client),
             request,
             fallback,
-            backoff,
+            Retries::new(backoff, None),
             pages_tx,
         ));
         let _abort = AbortOnDrop(fetch);
