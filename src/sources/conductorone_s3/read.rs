@@ -3,6 +3,7 @@
 //! dedupe, on the task that sends the events on.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use crate::dedupe::{HashSetU64, RecentSet, hash_str};
 use crate::event::{Batch, Event, Origin};
 use crate::metrics::ComponentMetrics;
 use crate::ocsf::event_uid;
+use crate::retry::{Retries, Verdict, retry};
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::{ClosedError, Fanout};
 
@@ -337,73 +339,77 @@ impl Reader {
     /// than [`Reader::max_download_bytes`] is fetched only up to that size (it cannot
     /// decompress to less than the limit; the decoder reports it as too large or truncated).
     async fn download(&self, object: &ObjectRef) -> Result<(Bytes, Option<String>), Fetch> {
-        let mut backoff = self.settings.backoff();
-        let cap = self.max_download_bytes();
-        loop {
-            let attempt = async {
-                let classify_get = |error: &aws_sdk_s3::error::SdkError<
-                    aws_sdk_s3::operation::get_object::GetObjectError,
-                    aws_sdk_s3::config::http::HttpResponse,
-                >| {
-                    let gone = error.as_service_error().is_some_and(
-                        aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
-                    );
-                    let (kind, message) = classify(error);
-                    (kind, message, gone)
-                };
-                let get = || self.s3.get_object().bucket(&object.bucket).key(&object.key);
-                let mut response = get().send().await.map_err(|e| classify_get(&e))?;
-                if response
-                    .content_length()
-                    .is_some_and(|length| length as u64 > cap)
-                {
-                    tracing::warn!(object = %object.url(), bytes = response.content_length(), max_bytes = cap, "conductorone_s3: the object is larger than max_decompressed_bytes allows; reading only its start");
-                    drop(response);
-                    response = get()
-                        .range(format!("bytes=0-{}", cap - 1))
-                        .send()
-                        .await
-                        .map_err(|e| classify_get(&e))?;
-                }
-                let etag = response.e_tag().map(str::to_owned);
-                let length = response.content_length();
-                let body = read_body(response.body, length, cap)
-                    .await
-                    .map_err(|error| {
-                        (
-                            ErrorKind::Transient,
-                            crate::secrets::redact(&format!("reading the body failed: {error}")),
-                            false,
-                        )
-                    })?;
-                Ok::<_, (ErrorKind, String, bool)>((body, etag))
-            };
-            let result = tokio::select! {
-                result = attempt => result,
-                () = self.shutdown.cancelled() => return Err(Fetch::Shutdown),
-            };
-            match result {
-                Ok(downloaded) => return Ok(downloaded),
-                Err((_, message, true)) => {
-                    tracing::warn!(object = %object.url(), %message, "conductorone_s3: the object no longer exists; skipped");
-                    return Err(Fetch::Gone(message));
-                }
-                Err((ErrorKind::Permanent, message, _)) => {
-                    self.metrics.error();
-                    tracing::error!(object = %object.url(), %message, "conductorone_s3: cannot read the object; it will be tried again later");
-                    return Err(Fetch::Failed(message));
-                }
-                Err((ErrorKind::Transient, message, _)) => {
-                    self.metrics.error();
-                    let delay = backoff.next_delay();
-                    tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: download failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = self.shutdown.cancelled() => return Err(Fetch::Shutdown),
-                    }
-                }
+        let mut retries = Retries::new(self.settings.backoff(), None);
+        let on_retry = |(_, message, _): &DownloadError, _: u64, delay: Duration| {
+            self.metrics.error();
+            tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: download failed; retrying");
+        };
+        let download = retry(
+            &download_policy,
+            &mut retries,
+            || self.download_once(object),
+            on_retry,
+        );
+        let result = tokio::select! {
+            result = download => result,
+            () = self.shutdown.cancelled() => return Err(Fetch::Shutdown),
+        };
+        match result {
+            Ok(downloaded) => Ok(downloaded),
+            Err((_, message, true)) => {
+                tracing::warn!(object = %object.url(), %message, "conductorone_s3: the object no longer exists; skipped");
+                Err(Fetch::Gone(message))
+            }
+            Err((_, message, false)) => {
+                self.metrics.error();
+                tracing::error!(object = %object.url(), %message, "conductorone_s3: cannot read the object; it will be tried again later");
+                Err(Fetch::Failed(message))
             }
         }
+    }
+
+    /// One attempt at [`download`](Self::download).
+    async fn download_once(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<(Bytes, Option<String>), DownloadError> {
+        let cap = self.max_download_bytes();
+        let classify_get = |error: &aws_sdk_s3::error::SdkError<
+            aws_sdk_s3::operation::get_object::GetObjectError,
+            aws_sdk_s3::config::http::HttpResponse,
+        >| {
+            let gone = error
+                .as_service_error()
+                .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key);
+            let (kind, message) = classify(error);
+            (kind, message, gone)
+        };
+        let get = || self.s3.get_object().bucket(&object.bucket).key(&object.key);
+        let mut response = get().send().await.map_err(|e| classify_get(&e))?;
+        if response
+            .content_length()
+            .is_some_and(|length| length as u64 > cap)
+        {
+            tracing::warn!(object = %object.url(), bytes = response.content_length(), max_bytes = cap, "conductorone_s3: the object is larger than max_decompressed_bytes allows; reading only its start");
+            drop(response);
+            response = get()
+                .range(format!("bytes=0-{}", cap - 1))
+                .send()
+                .await
+                .map_err(|e| classify_get(&e))?;
+        }
+        let etag = response.e_tag().map(str::to_owned);
+        let length = response.content_length();
+        let body = read_body(response.body, length, cap)
+            .await
+            .map_err(|error| {
+                (
+                    ErrorKind::Transient,
+                    crate::secrets::redact(&format!("reading the body failed: {error}")),
+                    false,
+                )
+            })?;
+        Ok((body, etag))
     }
 
     /// Sends one batch on, after the uid dedupe: events already delivered are finalized as
@@ -525,6 +531,18 @@ async fn read_body(
         data.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(data))
+}
+
+/// A failed download attempt: its kind, message, and whether the object is gone.
+type DownloadError = (ErrorKind, String, bool);
+
+/// Downloads retry what is transient; a missing object or a permanent error stops.
+fn download_policy((kind, _, gone): &DownloadError) -> Verdict {
+    if *gone || *kind == ErrorKind::Permanent {
+        Verdict::Stop
+    } else {
+        Verdict::Retry { after: None }
+    }
 }
 
 enum Fetch {
