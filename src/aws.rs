@@ -102,6 +102,60 @@ impl AwsAuthConfig {
     }
 }
 
+/// Declares a component's configuration struct with the AWS connection options appended:
+/// `region`, `endpoint`, `force_path_style` and `auth`, with Vector's names and defaults.
+///
+/// Every AWS component takes the same options, declared and documented here once, and
+/// resolved by one rule ([`AwsConnection::from_options`]). A macro rather than a
+/// `#[serde(flatten)]`ed struct: flattening would lose serde's precise "unknown field …,
+/// expected one of …" errors, which the configuration errors are built on.
+macro_rules! with_aws_connection {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $($fields:tt)*
+        }
+    ) => {
+        $(#[$attr])*
+        $vis struct $name {
+            $($fields)*
+            /// AWS region (default: from the environment or profile, else `us-east-1`).
+            #[serde(default)]
+            pub region: Option<String>,
+            /// An S3-compatible endpoint instead of AWS (`http://127.0.0.1:9000`); for a
+            /// component that also uses SQS, the SQS endpoint too.
+            #[serde(default)]
+            pub endpoint: Option<String>,
+            /// Put the bucket in the path rather than the host name. Default `true`, as in
+            /// Vector.
+            #[serde(default = "crate::aws::default_force_path_style")]
+            pub force_path_style: bool,
+            /// Credentials (default: the AWS credential chain).
+            #[serde(default)]
+            pub auth: crate::aws::AwsAuthConfig,
+        }
+
+        impl $name {
+            /// The AWS connection these options describe, with a per-attempt `timeout`.
+            pub fn aws_connection(&self, timeout: std::time::Duration) -> crate::aws::AwsConnection {
+                crate::aws::AwsConnection::from_options(
+                    self.region.as_deref(),
+                    self.endpoint.as_deref(),
+                    self.force_path_style,
+                    &self.auth,
+                    timeout,
+                )
+            }
+        }
+    };
+}
+pub(crate) use with_aws_connection;
+
+/// `force_path_style`'s default: `true`, as in Vector (most S3-compatible servers need it).
+pub fn default_force_path_style() -> bool {
+    true
+}
+
 /// Connection options of an AWS service client.
 #[derive(Clone, Debug)]
 pub struct AwsConnection {
@@ -118,6 +172,31 @@ pub struct AwsConnection {
 }
 
 impl AwsConnection {
+    /// The connection the options of [`with_aws_connection`] describe. One rule for every
+    /// component: `region` and `endpoint` are trimmed and empty means unset; `auth` is
+    /// normalized the same way ([`AwsAuthConfig::normalized`]).
+    pub fn from_options(
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        force_path_style: bool,
+        auth: &AwsAuthConfig,
+        timeout: Duration,
+    ) -> Self {
+        let set = |value: Option<&str>| {
+            value
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        Self {
+            region: set(region),
+            endpoint: set(endpoint),
+            force_path_style,
+            auth: auth.normalized(),
+            timeout,
+        }
+    }
+
     /// Loads the shared SDK configuration: region, endpoint, credentials, no SDK retries.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -276,6 +355,25 @@ fn source_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_aws_component_resolves_its_connection_by_one_rule() {
+        let options = r#"
+bucket = "b"
+region = " us-west-2 "
+endpoint = ""
+"#;
+        let sink: crate::sinks::aws_s3::AwsS3Config =
+            toml::from_str(&format!("{options}encoding.codec = \"json\"")).expect("sink options");
+        let source: crate::sources::conductorone_s3::ConductoroneS3Config =
+            toml::from_str(options).expect("source options");
+        let timeout = Duration::from_secs(1);
+        for connection in [sink.aws_connection(timeout), source.aws_connection(timeout)] {
+            assert_eq!(connection.region.as_deref(), Some("us-west-2"));
+            assert_eq!(connection.endpoint, None);
+            assert!(connection.force_path_style, "Vector's default");
+        }
+    }
 
     #[test]
     fn secrets_are_redacted_from_debug() {

@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::ack::BatchStatus;
-use crate::aws::{AwsAuthConfig, AwsConnection};
+use crate::aws::AwsConnection;
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
     BuildError, ComponentError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent,
@@ -48,24 +48,13 @@ use upload::{ObjectOptions, RetryPolicy, UploadError, Uploader};
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
+crate::aws::with_aws_connection! {
 /// `[sinks.ID] type = "aws_s3"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsS3Config {
     /// The bucket. Required.
     pub bucket: String,
-    /// AWS region (default: from the environment or profile, else `us-east-1`).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// An S3-compatible endpoint instead of AWS (`http://127.0.0.1:9000`).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Put the bucket in the path rather than the host name. Default `true`, as in Vector.
-    #[serde(default = "default_true")]
-    pub force_path_style: bool,
-    /// Credentials (default: the AWS credential chain).
-    #[serde(default)]
-    pub auth: AwsAuthConfig,
     /// Object key prefix: strftime (event time) and `{{ field }}` template. Default `date=%F`.
     /// No `/` is added after it, as in Vector.
     #[serde(default = "default_key_prefix")]
@@ -124,6 +113,7 @@ pub struct AwsS3Config {
     /// `healthcheck.enabled`: `HeadBucket` at start-up and in `validate`. Default `true`.
     #[serde(default)]
     pub healthcheck: HealthcheckConfig,
+}
 }
 
 /// `batch.*` of the S3 sink.
@@ -307,7 +297,7 @@ impl AwsS3Config {
                     false,
                 )?,
             },
-            connection: self.connection(timeout),
+            connection: self.aws_connection(timeout),
             bucket: self.bucket.clone(),
             max_bytes: self.batch.max_bytes,
             max_events: self.batch.max_events.unwrap_or(usize::MAX),
@@ -317,16 +307,6 @@ impl AwsS3Config {
             part_size: self.multipart_part_size,
             healthcheck: self.healthcheck.enabled,
         })
-    }
-
-    fn connection(&self, timeout: Duration) -> AwsConnection {
-        AwsConnection {
-            region: self.region.clone(),
-            endpoint: self.endpoint.clone().filter(|e| !e.is_empty()),
-            force_path_style: self.force_path_style,
-            auth: self.auth.normalized(),
-            timeout,
-        }
     }
 }
 

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::aws::{AwsAuthConfig, AwsConnection, ErrorKind, classify};
+use crate::aws::{AwsConnection, ErrorKind, classify};
 use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SourceComponent, SourceContext,
     seconds,
@@ -51,6 +51,7 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
 /// Default `dedupe_capacity`: about a month of a busy tenant's export.
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
 
+crate::aws::with_aws_connection! {
 /// `[sources.ID] type = "conductorone_s3"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,18 +64,6 @@ pub struct ConductoroneS3Config {
     /// are read. Default: the whole bucket.
     #[serde(default)]
     pub prefix: String,
-    /// AWS region (default: from the environment or profile, else `us-east-1`).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// An S3-compatible endpoint instead of AWS; with `sqs`, the SQS endpoint too.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Put the bucket in the path rather than the host name. Default `true`, as in Vector.
-    #[serde(default = "default_true")]
-    pub force_path_style: bool,
-    /// Credentials (default: the AWS credential chain), as in the `aws_s3` sink.
-    #[serde(default)]
-    pub auth: AwsAuthConfig,
     /// How new files are found: `list` (default) or `sqs`.
     #[serde(default)]
     pub strategy: Strategy,
@@ -117,6 +106,7 @@ pub struct ConductoroneS3Config {
     /// Longest retry delay in seconds. Default 30.
     #[serde(default = "crate::retry::source_defaults::max_backoff_secs")]
     pub retry_max_backoff_secs: f64,
+}
 }
 
 /// How the source finds new files.
@@ -226,8 +216,8 @@ impl Settings {
 
 impl ConductoroneS3Config {
     fn resolve(&self) -> Result<Settings, BuildError> {
-        let auth = self.auth.normalized();
-        auth.check()?;
+        self.auth.normalized().check()?;
+
         let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
         let bucket = non_empty(&self.bucket);
         let sqs = match (self.strategy, &self.sqs) {
@@ -314,13 +304,7 @@ impl ConductoroneS3Config {
         Ok(Settings {
             bucket,
             prefix: self.prefix.clone(),
-            connection: AwsConnection {
-                region: non_empty(&self.region),
-                endpoint: non_empty(&self.endpoint),
-                force_path_style: self.force_path_style,
-                auth,
-                timeout: request_timeout,
-            },
+            connection: self.aws_connection(request_timeout),
             strategy: self.strategy,
             start_after: non_empty(&self.start_after),
             since_ms,
