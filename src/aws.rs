@@ -102,55 +102,6 @@ impl AwsAuthConfig {
     }
 }
 
-/// Declares a component's configuration struct with the AWS connection options appended:
-/// `region`, `endpoint`, `force_path_style` and `auth`, with Vector's names and defaults.
-///
-/// Every AWS component takes the same options, declared and documented here once, and
-/// resolved by one rule ([`AwsConnection::from_options`]). A macro rather than a
-/// `#[serde(flatten)]`ed struct: flattening would lose serde's precise "unknown field …,
-/// expected one of …" errors, which the configuration errors are built on.
-macro_rules! with_aws_connection {
-    (
-        $(#[$attr:meta])*
-        $vis:vis struct $name:ident {
-            $($fields:tt)*
-        }
-    ) => {
-        $(#[$attr])*
-        $vis struct $name {
-            $($fields)*
-            /// AWS region (default: from the environment or profile, else `us-east-1`).
-            #[serde(default)]
-            pub region: Option<String>,
-            /// An S3-compatible endpoint instead of AWS (`http://127.0.0.1:9000`); for a
-            /// component that also uses SQS, the SQS endpoint too.
-            #[serde(default)]
-            pub endpoint: Option<String>,
-            /// Put the bucket in the path rather than the host name. Default `true`, as in
-            /// Vector.
-            #[serde(default = "crate::aws::default_force_path_style")]
-            pub force_path_style: bool,
-            /// Credentials (default: the AWS credential chain).
-            #[serde(default)]
-            pub auth: crate::aws::AwsAuthConfig,
-        }
-
-        impl $name {
-            /// The AWS connection these options describe, with a per-attempt `timeout`.
-            pub fn aws_connection(&self, timeout: std::time::Duration) -> crate::aws::AwsConnection {
-                crate::aws::AwsConnection::from_options(
-                    self.region.as_deref(),
-                    self.endpoint.as_deref(),
-                    self.force_path_style,
-                    &self.auth,
-                    timeout,
-                )
-            }
-        }
-    };
-}
-pub(crate) use with_aws_connection;
-
 /// `force_path_style`'s default: `true`, as in Vector (most S3-compatible servers need it).
 pub fn default_force_path_style() -> bool {
     true
@@ -172,7 +123,7 @@ pub struct AwsConnection {
 }
 
 impl AwsConnection {
-    /// The connection the options of [`with_aws_connection`] describe. One rule for every
+    /// The connection the `aws_connection` options describe ([`crate::options`]). One rule for every
     /// component: `region` and `endpoint` are trimmed and empty means unset; `auth` is
     /// normalized the same way ([`AwsAuthConfig::normalized`]).
     pub fn from_options(

@@ -27,6 +27,7 @@ pub mod dedupe;
 pub mod event;
 pub mod metrics;
 pub mod ocsf;
+pub mod options;
 pub mod retry;
 pub mod secrets;
 pub mod sinks;

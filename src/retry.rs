@@ -178,8 +178,41 @@ where
     }
 }
 
-/// The API-polling sources' defaults (serde `default` functions) for `request_timeout_secs`,
-/// `retry_initial_backoff_secs` and `retry_max_backoff_secs`, so the sources agree.
+/// A source's resolved retry options (the `source_retry` options of [`crate::options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceRetry {
+    /// `request_timeout_secs`.
+    pub request_timeout: Duration,
+    /// `retry_initial_backoff_secs`.
+    pub initial_backoff: Duration,
+    /// `retry_max_backoff_secs`, at least `initial_backoff`.
+    pub max_backoff: Duration,
+}
+
+impl SourceRetry {
+    /// Checks the three options (finite, positive seconds).
+    pub fn from_options(
+        request_timeout_secs: f64,
+        initial_backoff_secs: f64,
+        max_backoff_secs: f64,
+    ) -> Result<Self, crate::component::BuildError> {
+        use crate::component::seconds;
+        let initial_backoff = seconds("retry_initial_backoff_secs", initial_backoff_secs, false)?;
+        Ok(Self {
+            request_timeout: seconds("request_timeout_secs", request_timeout_secs, false)?,
+            initial_backoff,
+            max_backoff: seconds("retry_max_backoff_secs", max_backoff_secs, false)?
+                .max(initial_backoff),
+        })
+    }
+
+    /// A fresh backoff schedule from these options.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.initial_backoff, self.max_backoff)
+    }
+}
+
+/// Defaults of the `source_retry` options (serde `default` functions).
 pub mod source_defaults {
     /// `request_timeout_secs`: 30.
     pub fn request_timeout_secs() -> f64 {

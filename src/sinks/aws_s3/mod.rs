@@ -48,7 +48,8 @@ use upload::{ObjectOptions, RetryPolicy, UploadError, Uploader};
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
-crate::aws::with_aws_connection! {
+crate::options::component_options! {
+[aws_connection]
 /// `[sinks.ID] type = "aws_s3"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

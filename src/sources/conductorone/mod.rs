@@ -98,6 +98,8 @@ const PREFETCH_PAGES: usize = 2;
 /// server returns an event twice).
 pub const DEDUPE_CAPACITY: usize = 10_000;
 
+crate::options::component_options! {
+[source_retry]
 /// `[sources.ID] type = "conductorone"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,15 +138,7 @@ pub struct ConductoroneConfig {
     /// `beginning`, or an RFC 3339 time.
     #[serde(default)]
     pub start_at: StartAt,
-    /// Seconds before an API request is abandoned (and retried). Default 30.
-    #[serde(default = "crate::retry::source_defaults::request_timeout_secs")]
-    pub request_timeout_secs: f64,
-    /// First retry delay ceiling in seconds; doubles with every failure. Default 0.5.
-    #[serde(default = "crate::retry::source_defaults::initial_backoff_secs")]
-    pub retry_initial_backoff_secs: f64,
-    /// Longest retry delay in seconds, also the cap on `Retry-After`. Default 30.
-    #[serde(default = "crate::retry::source_defaults::max_backoff_secs")]
-    pub retry_max_backoff_secs: f64,
+}
 }
 
 fn default_page_size() -> u32 {
@@ -210,9 +204,7 @@ struct Settings {
     max_unacknowledged_events: u64,
     poll_interval: Duration,
     start_at: StartAt,
-    request_timeout: Duration,
-    initial_backoff: Duration,
-    max_backoff: Duration,
+    retry: crate::retry::SourceRetry,
 }
 
 /// A URL's host without the brackets of an IPv6 literal.
@@ -313,11 +305,7 @@ impl ConductoroneConfig {
                 "must be at least 1, not 0",
             ));
         }
-        let initial_backoff = seconds(
-            "retry_initial_backoff_secs",
-            self.retry_initial_backoff_secs,
-            false,
-        )?;
+        let retry = self.source_retry()?;
         Ok(Settings {
             client_id,
             base_url,
@@ -327,10 +315,7 @@ impl ConductoroneConfig {
             max_unacknowledged_events: self.max_unacknowledged_events as u64,
             poll_interval: seconds("poll_interval_secs", self.poll_interval_secs, false)?,
             start_at: self.start_at,
-            request_timeout: seconds("request_timeout_secs", self.request_timeout_secs, false)?,
-            initial_backoff,
-            max_backoff: seconds("retry_max_backoff_secs", self.retry_max_backoff_secs, false)?
-                .max(initial_backoff),
+            retry,
         })
     }
 }
@@ -338,8 +323,8 @@ impl ConductoroneConfig {
 impl Settings {
     fn client(&self, metrics: Option<Arc<ComponentMetrics>>) -> Result<ApiClient, String> {
         let http = reqwest::Client::builder()
-            .timeout(self.request_timeout)
-            .connect_timeout(self.request_timeout.min(Duration::from_secs(10)))
+            .timeout(self.retry.request_timeout)
+            .connect_timeout(self.retry.request_timeout.min(Duration::from_secs(10)))
             // Never follow a redirect with the bearer token (it could lead to another host).
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("c1-pipeline/", env!("CARGO_PKG_VERSION")))
@@ -356,7 +341,7 @@ impl Settings {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::new(self.initial_backoff, self.max_backoff)
+        self.retry.backoff()
     }
 }
 

@@ -51,7 +51,8 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
 /// Default `dedupe_capacity`: about a month of a busy tenant's export.
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
 
-crate::aws::with_aws_connection! {
+crate::options::component_options! {
+[source_retry, aws_connection]
 /// `[sources.ID] type = "conductorone_s3"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,15 +98,6 @@ pub struct ConductoroneS3Config {
     /// `list`: objects sent and not yet acknowledged by every sink. Default 64.
     #[serde(default = "default_max_unacknowledged_objects")]
     pub max_unacknowledged_objects: usize,
-    /// Seconds before an S3 or SQS request is abandoned (and retried). Default 30.
-    #[serde(default = "crate::retry::source_defaults::request_timeout_secs")]
-    pub request_timeout_secs: f64,
-    /// First retry delay ceiling in seconds; doubles with every failure. Default 0.5.
-    #[serde(default = "crate::retry::source_defaults::initial_backoff_secs")]
-    pub retry_initial_backoff_secs: f64,
-    /// Longest retry delay in seconds. Default 30.
-    #[serde(default = "crate::retry::source_defaults::max_backoff_secs")]
-    pub retry_max_backoff_secs: f64,
 }
 }
 
@@ -204,13 +196,12 @@ struct Settings {
     dedupe_capacity: Option<usize>,
     max_concurrent_objects: usize,
     max_unacknowledged_objects: usize,
-    initial_backoff: Duration,
-    max_backoff: Duration,
+    retry: crate::retry::SourceRetry,
 }
 
 impl Settings {
     fn backoff(&self) -> crate::retry::Backoff {
-        crate::retry::Backoff::new(self.initial_backoff, self.max_backoff)
+        self.retry.backoff()
     }
 }
 
@@ -283,12 +274,8 @@ impl ConductoroneS3Config {
                 return Err(BuildError::field(field, "must be at least 1, not 0"));
             }
         }
-        let initial_backoff = seconds(
-            "retry_initial_backoff_secs",
-            self.retry_initial_backoff_secs,
-            false,
-        )?;
-        let request_timeout = seconds("request_timeout_secs", self.request_timeout_secs, false)?;
+        let retry = self.source_retry()?;
+        let request_timeout = retry.request_timeout;
         if let Some(sqs) = &sqs
             && request_timeout.as_secs_f64() <= f64::from(sqs.poll_secs) + 1.0
         {
@@ -314,9 +301,7 @@ impl ConductoroneS3Config {
             dedupe_capacity: self.dedupe.then_some(self.dedupe_capacity),
             max_concurrent_objects: self.max_concurrent_objects,
             max_unacknowledged_objects: self.max_unacknowledged_objects,
-            initial_backoff,
-            max_backoff: seconds("retry_max_backoff_secs", self.retry_max_backoff_secs, false)?
-                .max(initial_backoff),
+            retry,
         })
     }
 }

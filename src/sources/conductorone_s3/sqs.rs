@@ -527,9 +527,9 @@ fn retry_delay(settings: &super::Settings, message: &Message) -> i32 {
         .and_then(|count| count.parse::<u32>().ok())
         .unwrap_or(1)
         .clamp(1, 30);
-    let initial = settings.initial_backoff.as_secs_f64().max(1.0);
+    let initial = settings.retry.initial_backoff.as_secs_f64().max(1.0);
     let delay = (initial * f64::from(1u32 << (receives - 1).min(20)))
-        .min(settings.max_backoff.as_secs_f64().max(1.0));
+        .min(settings.retry.max_backoff.as_secs_f64().max(1.0));
     delay.clamp(1.0, 43_200.0) as i32
 }
 

@@ -1,0 +1,108 @@
+//! Option groups that several components take, declared once.
+//!
+//! `component_options!` declares a component's configuration struct with the fields of the
+//! named groups appended, and a method per group that resolves them:
+//!
+//! * `aws_connection`: `region`, `endpoint`, `force_path_style` (default `true`), `auth`, as
+//!   in Vector; `aws_connection(timeout)` gives the [`crate::aws::AwsConnection`], one rule for
+//!   every AWS component (trimmed, empty = unset).
+//! * `source_retry`: `request_timeout_secs` (default 30), `retry_initial_backoff_secs` (0.5)
+//!   and `retry_max_backoff_secs` (30) of the sources that call a remote service;
+//!   `source_retry()` checks them into a [`crate::retry::SourceRetry`].
+//!
+//! A macro rather than `#[serde(flatten)]`ed structs: flattening loses serde's precise
+//! "unknown field `x`, expected one of …" errors (with `deny_unknown_fields`), which the
+//! configuration errors and their "did you mean" are built on.
+//!
+//! ```ignore
+//! crate::options::component_options! {
+//!     [source_retry, aws_connection]
+//!     /// `[sources.ID] type = "example"`.
+//!     #[derive(Clone, Debug, Deserialize)]
+//!     #[serde(deny_unknown_fields)]
+//!     pub struct ExampleConfig {
+//!         pub bucket: String,
+//!     }
+//! }
+//! ```
+
+/// Declares a configuration struct with the fields of the listed option groups appended (see
+/// the module documentation).
+macro_rules! component_options {
+    (
+        [$($group:ident),* $(,)?]
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $($fields:tt)*
+        }
+    ) => {
+        $crate::options::component_options!(
+            @groups [$($group),*] [$(#[$attr])*] $vis $name { $($fields)* }
+        );
+    };
+    (@groups [aws_connection $(, $rest:ident)*] $attrs:tt $vis:vis $name:ident { $($fields:tt)* }) => {
+        $crate::options::component_options!(@groups [$($rest),*] $attrs $vis $name {
+            $($fields)*
+            /// AWS region (default: from the environment or profile, else `us-east-1`).
+            #[serde(default)]
+            pub region: Option<String>,
+            /// An S3-compatible endpoint instead of AWS (`http://127.0.0.1:9000`); for a
+            /// component that also uses SQS, the SQS endpoint too.
+            #[serde(default)]
+            pub endpoint: Option<String>,
+            /// Put the bucket in the path rather than the host name. Default `true`, as in
+            /// Vector.
+            #[serde(default = "crate::aws::default_force_path_style")]
+            pub force_path_style: bool,
+            /// Credentials (default: the AWS credential chain).
+            #[serde(default)]
+            pub auth: crate::aws::AwsAuthConfig,
+        });
+
+        impl $name {
+            /// The AWS connection these options describe, with a per-attempt `timeout`.
+            pub fn aws_connection(&self, timeout: std::time::Duration) -> crate::aws::AwsConnection {
+                crate::aws::AwsConnection::from_options(
+                    self.region.as_deref(),
+                    self.endpoint.as_deref(),
+                    self.force_path_style,
+                    &self.auth,
+                    timeout,
+                )
+            }
+        }
+    };
+    (@groups [source_retry $(, $rest:ident)*] $attrs:tt $vis:vis $name:ident { $($fields:tt)* }) => {
+        $crate::options::component_options!(@groups [$($rest),*] $attrs $vis $name {
+            $($fields)*
+            /// Seconds before a request to the service is abandoned (and retried). Default 30.
+            #[serde(default = "crate::retry::source_defaults::request_timeout_secs")]
+            pub request_timeout_secs: f64,
+            /// First retry delay ceiling in seconds; doubles with every failure. Default 0.5.
+            #[serde(default = "crate::retry::source_defaults::initial_backoff_secs")]
+            pub retry_initial_backoff_secs: f64,
+            /// Longest retry delay in seconds, also the cap on a server's `Retry-After`.
+            /// Default 30.
+            #[serde(default = "crate::retry::source_defaults::max_backoff_secs")]
+            pub retry_max_backoff_secs: f64,
+        });
+
+        impl $name {
+            /// The retry options, checked.
+            fn source_retry(&self) -> Result<crate::retry::SourceRetry, crate::component::BuildError> {
+                crate::retry::SourceRetry::from_options(
+                    self.request_timeout_secs,
+                    self.retry_initial_backoff_secs,
+                    self.retry_max_backoff_secs,
+                )
+            }
+        }
+    };
+    (@groups [] [$($attrs:tt)*] $vis:vis $name:ident { $($fields:tt)* }) => {
+        $($attrs)*
+        $vis struct $name {
+            $($fields)*
+        }
+    };
+}
+pub(crate) use component_options;
