@@ -215,8 +215,8 @@ impl HecEncoder {
             event.remove(key, false);
             return Some(ms);
         }
-        if let Some(Value::Integer(ms)) = event.as_object().and_then(|o| o.get("time")) {
-            return Some(*ms);
+        if let Some(ms) = crate::ocsf::event_time_millis(event) {
+            return Some(ms);
         }
         Some(chrono::Utc::now().timestamp_millis())
     }

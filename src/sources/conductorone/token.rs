@@ -26,8 +26,11 @@ use crate::secrets::{self, Secret};
 /// Form value of `client_assertion_type` for a signed JWT (RFC 7523).
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The longest a token is reused before its `expires_in` runs out.
+/// The most time before a token's expiry at which it is replaced (see [`expiry_margin`]).
 const MAX_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// The lifetime assumed for a token whose `expires_in` is absent or not a positive number.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How the source proves its identity to the token endpoint.
 #[derive(Clone, Debug)]
@@ -217,7 +220,7 @@ impl TokenClient {
         let lifetime = parsed
             .expires_in
             .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(MAX_EXPIRY_MARGIN, |s| {
+            .map_or(DEFAULT_LIFETIME, |s| {
                 Duration::from_secs_f64(s.min(86_400.0))
             });
         tracing::debug!(
