@@ -1,0 +1,355 @@
+//! The `splunk_hec_logs` sink's options (Vector's names and defaults), their checks, and
+//! building the sink.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use super::encoder::HecEncoder;
+use super::request::HecClient;
+use super::service::SendSettings;
+use crate::codecs::EncodingConfig;
+use crate::component::{
+    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, healthy,
+    seconds,
+};
+use crate::secrets::Secret;
+use crate::sinks::request::RequestConfig;
+use crate::template::Template;
+
+/// `[sinks.ID] type = "splunk_hec_logs"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecLogsConfig {
+    /// Base URL of the HEC, scheme and host (`https://splunk.example.com:8088`); the sink
+    /// appends `/services/collector/...`. Required.
+    pub endpoint: String,
+    /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed,
+    /// and hidden from whatever Splunk says back.
+    pub default_token: Secret,
+    /// `event` (default: JSON envelopes to `/services/collector/event`) or `raw`
+    /// (`/services/collector/raw`, metadata in query parameters, no timestamp).
+    #[serde(default)]
+    pub endpoint_target: EndpointTarget,
+    /// Index, as a template (`{{ field.path }}`). Unset: the token's default index.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// `source`, as a template. Unset: Splunk's default.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `sourcetype`, as a template. Unset: Splunk's default (`httpevent`). For OCSF use an
+    /// `ocsf:` prefix (`ocsf:conductorone`), which Splunk's OCSF add-on expects.
+    #[serde(default)]
+    pub sourcetype: Option<String>,
+    /// Field whose value is sent as `host`. Default `host` (Vector's log-schema host key).
+    #[serde(default = "default_host_key")]
+    pub host_key: String,
+    /// Field holding the event time as a timestamp (Vector's default `timestamp`); it is sent
+    /// as `time` and removed from the event. `""` sends no time at all. When the field is
+    /// absent, an integer OCSF `time` (epoch milliseconds) gives `time` instead.
+    #[serde(default)]
+    pub timestamp_key: Option<String>,
+    /// Fields copied into the envelope's `fields` (index-time fields). Default none.
+    #[serde(default)]
+    pub indexed_fields: Vec<String>,
+    /// How each event is written (`codec` `json` or `text`, `only_fields`, `except_fields`).
+    pub encoding: EncodingConfig,
+    /// `none` (default) or `gzip`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// When a batch is sent.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Concurrency, retries and timeouts of requests.
+    #[serde(default)]
+    pub request: RequestConfig,
+    /// End-to-end and indexer acknowledgements.
+    #[serde(default)]
+    pub acknowledgements: HecAcknowledgementsConfig,
+    /// TLS options (TLS itself is chosen by the `https` scheme of `endpoint`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Start-up health check.
+    #[serde(default)]
+    pub healthcheck: HealthcheckConfig,
+}
+
+fn default_host_key() -> String {
+    "host".to_owned()
+}
+
+/// Which HEC endpoint receives the events.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointTarget {
+    /// `/services/collector/event`: JSON envelopes with metadata per event.
+    #[default]
+    Event,
+    /// `/services/collector/raw`: the encoded events, one a line; metadata per request.
+    Raw,
+}
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// `Content-Encoding: gzip` (level 6, as Vector's default).
+    Gzip,
+}
+
+/// `batch` options: a batch is sent when any limit is reached (sizes before compression).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Bytes of encoded events per request. Default 1,000,000 (Vector's; Splunk's
+    /// `max_content_length` is about 1 MB on some versions).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+    /// Events per request. Default: no limit.
+    #[serde(default)]
+    pub max_events: Option<usize>,
+    /// Seconds a partial batch waits for more events. Default 1.
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+}
+
+/// Default `batch.max_bytes`.
+pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
+
+/// The sink's `acknowledgements` table (Vector's names and defaults).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HecAcknowledgementsConfig {
+    /// End-to-end acknowledgements: finalize events only once Splunk has them. Unset: the
+    /// global `acknowledgements.enabled`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Wait for Splunk's indexer acknowledgement (`ackId` → `/services/collector/ack`) before
+    /// an event counts as delivered. Default `true`. Tokens without indexer acknowledgement
+    /// return no `ackId`; their 200 means delivered either way.
+    #[serde(default = "default_true")]
+    pub indexer_acknowledgements_enabled: bool,
+    /// Longest pause between two ack queries, in seconds. Default 10. Polling starts at
+    /// [`FAST_POLL`](super::acks::FAST_POLL) and doubles up to this while no ack turns true.
+    #[serde(default = "default_query_interval")]
+    pub query_interval: f64,
+    /// An ack id not reported true within `query_interval × retry_limit` seconds is given up
+    /// and its batch **resent** (never dropped). Default 30 (5 minutes).
+    #[serde(default = "default_retry_limit")]
+    pub retry_limit: u32,
+    /// Ack ids awaited at once; beyond this the sink waits (backpressure). Default 1,000,000.
+    #[serde(default = "default_max_pending_acks")]
+    pub max_pending_acks: u64,
+    /// Bytes the sink may hold for batches it has handed to requests and whose events are
+    /// not finalized yet (sent, or awaiting their acks): each batch counts its request body
+    /// (compressed with gzip; its uncompressed events until the body is built), its
+    /// bookkeeping (event offsets, acknowledgement links) and its request task. Beyond this
+    /// the sink stops taking input (backpressure), so memory stays bounded however slowly
+    /// Splunk acknowledges. Default 64 MiB. A c1-pipeline addition (not in Vector).
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_query_interval() -> f64 {
+    10.0
+}
+fn default_retry_limit() -> u32 {
+    30
+}
+fn default_max_pending_bytes() -> u32 {
+    64 * 1024 * 1024
+}
+fn default_max_pending_acks() -> u64 {
+    1_000_000
+}
+
+impl Default for HecAcknowledgementsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            indexer_acknowledgements_enabled: true,
+            query_interval: default_query_interval(),
+            retry_limit: default_retry_limit(),
+            max_pending_acks: default_max_pending_acks(),
+            max_pending_bytes: default_max_pending_bytes(),
+        }
+    }
+}
+
+/// `tls` options, mapped onto the HTTP client.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (with `key_file`) for mutual TLS.
+    #[serde(default)]
+    pub crt_file: Option<PathBuf>,
+    /// PEM private key of `crt_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Check the server's certificate chain. Default `true`.
+    #[serde(default)]
+    pub verify_certificate: Option<bool>,
+    /// Check that the certificate names the host. Default `true`.
+    #[serde(default)]
+    pub verify_hostname: Option<bool>,
+}
+
+/// `healthcheck` options.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Check `GET /services/collector/health` with the token at start-up and in `validate`.
+    /// Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for HealthcheckConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Templates and paths checked at build time.
+#[derive(Debug)]
+pub(super) struct Checked {
+    pub(super) encoder: HecEncoder,
+    pub(super) client: HecClient,
+    pub(super) settings: SendSettings,
+    pub(super) max_bytes: usize,
+    pub(super) max_events: usize,
+    pub(super) timeout: Duration,
+    pub(super) concurrency: usize,
+}
+
+fn template(field: &str, text: &Option<String>) -> Result<Option<Template>, BuildError> {
+    text.as_deref()
+        .map(|text| {
+            Template::parse(text).map_err(|error| {
+                BuildError::field(field, format!("invalid template: {error}"))
+                    .help("write field references as `{{ field.path }}`")
+            })
+        })
+        .transpose()
+}
+
+impl SplunkHecLogsConfig {
+    fn check(&self) -> Result<Checked, BuildError> {
+        if self.default_token.expose().trim().is_empty() {
+            return Err(BuildError::field("default_token", "is empty")
+                .help("set it to the HEC token, e.g. \"${SPLUNK_HEC_TOKEN}\""));
+        }
+        let client = HecClient::new(self)?;
+        let max_bytes = self.batch.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+        if max_bytes == 0 {
+            return Err(BuildError::field("batch.max_bytes", "must be at least 1"));
+        }
+        let max_events = self.batch.max_events.unwrap_or(usize::MAX);
+        if max_events == 0 {
+            return Err(BuildError::field("batch.max_events", "must be at least 1"));
+        }
+        let timeout = seconds(
+            "batch.timeout_secs",
+            self.batch.timeout_secs.unwrap_or(1.0),
+            false,
+        )?;
+        let initial_backoff = seconds(
+            "request.retry_initial_backoff_secs",
+            self.request.retry_initial_backoff_secs,
+            false,
+        )?;
+        let max_backoff = seconds(
+            "request.retry_max_duration_secs",
+            self.request.retry_max_duration_secs,
+            false,
+        )?;
+        seconds("request.timeout_secs", self.request.timeout_secs, false)?;
+        let query_interval = seconds(
+            "acknowledgements.query_interval",
+            self.acknowledgements.query_interval,
+            false,
+        )?;
+        if self.acknowledgements.retry_limit == 0 {
+            return Err(BuildError::field(
+                "acknowledgements.retry_limit",
+                "must be at least 1",
+            ));
+        }
+        if self.acknowledgements.max_pending_acks == 0 {
+            return Err(BuildError::field(
+                "acknowledgements.max_pending_acks",
+                "must be at least 1",
+            ));
+        }
+        if self.acknowledgements.max_pending_bytes == 0 {
+            return Err(BuildError::field(
+                "acknowledgements.max_pending_bytes",
+                "must be at least 1",
+            ));
+        }
+        let encoder = HecEncoder::new(
+            self.endpoint_target,
+            &self.encoding,
+            template("index", &self.index)?,
+            template("source", &self.source)?,
+            template("sourcetype", &self.sourcetype)?,
+            &self.host_key,
+            self.timestamp_key.as_deref().unwrap_or("timestamp"),
+            &self.indexed_fields,
+        )?;
+        let settings = SendSettings {
+            compression: self.compression,
+            retry_attempts: self.request.retry_attempts,
+            initial_backoff,
+            max_backoff,
+            indexer_acks: self.acknowledgements.indexer_acknowledgements_enabled,
+            query_interval,
+            ack_timeout: query_interval.saturating_mul(self.acknowledgements.retry_limit),
+            max_pending_acks: usize::try_from(self.acknowledgements.max_pending_acks)
+                .unwrap_or(usize::MAX)
+                .min(Semaphore::MAX_PERMITS),
+            max_pending_bytes: self.acknowledgements.max_pending_bytes,
+        };
+        Ok(Checked {
+            encoder,
+            client,
+            settings,
+            max_bytes,
+            max_events,
+            timeout,
+            concurrency: self.request.concurrency.limit().min(Semaphore::MAX_PERMITS),
+        })
+    }
+}
+
+impl SinkComponent for SplunkHecLogsConfig {
+    fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
+        let checked = self.check()?;
+        Ok(Box::pin(super::sink::run(checked, cx)))
+    }
+
+    fn healthcheck(&self) -> Healthcheck {
+        if !self.healthcheck.enabled {
+            return healthy();
+        }
+        match HecClient::new(self) {
+            Ok(client) => Box::pin(async move { client.healthcheck().await }),
+            Err(error) => Box::pin(async move { Err(HealthcheckError(error.message)) }),
+        }
+    }
+
+    fn acknowledgements(&self) -> Option<bool> {
+        self.acknowledgements.enabled
+    }
+}
