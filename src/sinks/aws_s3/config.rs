@@ -1,0 +1,338 @@
+//! The `aws_s3` sink's options (Vector's names and defaults), their checks, building the
+//! sink and its health check.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use serde::Deserialize;
+
+use super::MIN_PART_SIZE;
+use super::key::{KeyTemplate, ObjectNaming};
+use super::partition::Compression;
+use super::upload::{ObjectOptions, RetryPolicy};
+use crate::aws::AwsConnection;
+use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
+use crate::component::{
+    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, seconds,
+};
+use crate::sinks::SinkAcknowledgements;
+use crate::sinks::request::RequestConfig;
+
+crate::options::component_options! {
+[aws_connection]
+/// `[sinks.ID] type = "aws_s3"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsS3Config {
+    /// The bucket. Required.
+    pub bucket: String,
+    /// Object key prefix: strftime (event time) and `{{ field }}` template. Default `date=%F`.
+    /// No `/` is added after it, as in Vector.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// strftime format of the upload time in object names. Default `%s`; empty for none.
+    #[serde(default = "default_filename_time_format")]
+    pub filename_time_format: String,
+    /// Append a UUID to object names. Default `true`.
+    #[serde(default = "default_true")]
+    pub filename_append_uuid: bool,
+    /// Object name extension (default from `compression`: `log.gz`, `log.zst`, `log`).
+    #[serde(default)]
+    pub filename_extension: Option<String>,
+    /// `gzip` (default), `zstd` or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// How events are encoded. Required, as in Vector.
+    pub encoding: EncodingConfig,
+    /// Framing: only `newline_delimited` (the default): objects are NDJSON.
+    #[serde(default)]
+    pub framing: Option<FramingConfig>,
+    /// `Content-Type` of objects. Default `text/x-log`, as in Vector.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// `Content-Encoding` of objects (default from `compression`).
+    #[serde(default)]
+    pub content_encoding: Option<String>,
+    /// Storage class (`STANDARD`, `STANDARD_IA`, `INTELLIGENT_TIERING`, `GLACIER_IR`, ...).
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// `AES256` or `aws:kms`.
+    #[serde(default)]
+    pub server_side_encryption: Option<String>,
+    /// KMS key id for `server_side_encryption = "aws:kms"`.
+    #[serde(default)]
+    pub ssekms_key_id: Option<String>,
+    /// Object tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// When an object is sealed.
+    #[serde(default)]
+    pub batch: S3BatchConfig,
+    /// Retries and concurrency of requests.
+    #[serde(default)]
+    pub request: RequestConfig,
+    /// Open objects (distinct key prefixes) at most; the oldest is sealed to open another.
+    /// Default 64.
+    #[serde(default = "default_max_open_partitions")]
+    pub max_open_partitions: usize,
+    /// Size of multipart upload parts, compressed (at least 5 MiB). Default 8 MiB.
+    #[serde(default = "default_part_size")]
+    pub multipart_part_size: usize,
+    /// `acknowledgements.enabled`.
+    #[serde(default)]
+    pub acknowledgements: SinkAcknowledgements,
+    /// `healthcheck.enabled`: `HeadBucket` at start-up and in `validate`. Default `true`.
+    #[serde(default)]
+    pub healthcheck: HealthcheckConfig,
+}
+}
+
+/// `batch.*` of the S3 sink.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3BatchConfig {
+    /// Uncompressed bytes per object. Default 10,000,000 (Vector's).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// Events per object. Default: no limit.
+    #[serde(default)]
+    pub max_events: Option<usize>,
+    /// Seconds from an object's first event to its upload. Default 300.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: f64,
+}
+
+impl Default for S3BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_max_bytes(),
+            max_events: None,
+            timeout_secs: default_timeout_secs(),
+        }
+    }
+}
+
+/// `healthcheck.*`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Run the check. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for HealthcheckConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_key_prefix() -> String {
+    "date=%F".into()
+}
+fn default_filename_time_format() -> String {
+    "%s".into()
+}
+fn default_max_bytes() -> usize {
+    10_000_000
+}
+fn default_timeout_secs() -> f64 {
+    300.0
+}
+fn default_max_open_partitions() -> usize {
+    64
+}
+fn default_part_size() -> usize {
+    8 * 1024 * 1024
+}
+
+/// Everything the running sink needs, checked at build time.
+pub(super) struct Settings {
+    pub(super) template: KeyTemplate,
+    pub(super) naming: ObjectNaming,
+    pub(super) encoder: Encoder,
+    pub(super) compression: Compression,
+    pub(super) options: ObjectOptions,
+    pub(super) retry: RetryPolicy,
+    pub(super) connection: AwsConnection,
+    pub(super) bucket: String,
+    pub(super) max_bytes: usize,
+    pub(super) max_events: usize,
+    pub(super) timeout: Duration,
+    pub(super) concurrency: usize,
+    pub(super) max_open_partitions: usize,
+    pub(super) part_size: usize,
+    pub(super) healthcheck: bool,
+}
+
+impl AwsS3Config {
+    fn settings(&self) -> Result<Settings, BuildError> {
+        if self.bucket.is_empty() {
+            return Err(BuildError::field("bucket", "the bucket name is empty"));
+        }
+        self.auth.normalized().check()?;
+        let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?;
+        let naming = ObjectNaming {
+            time_format: self.filename_time_format.clone(),
+            append_uuid: self.filename_append_uuid,
+            extension: self
+                .filename_extension
+                .clone()
+                .unwrap_or_else(|| self.compression.extension().to_owned()),
+        };
+        naming.check()?;
+        let storage_class = self
+            .storage_class
+            .as_deref()
+            .map(|name| {
+                check_known("storage_class", name, StorageClass::values())
+                    .map(|()| StorageClass::from(name))
+            })
+            .transpose()?;
+        let server_side_encryption = self
+            .server_side_encryption
+            .as_deref()
+            .map(|name| {
+                check_known(
+                    "server_side_encryption",
+                    name,
+                    ServerSideEncryption::values(),
+                )
+                .map(|()| ServerSideEncryption::from(name))
+            })
+            .transpose()?;
+        if self.ssekms_key_id.is_some()
+            && server_side_encryption != Some(ServerSideEncryption::AwsKms)
+        {
+            return Err(BuildError::field(
+                "ssekms_key_id",
+                "`ssekms_key_id` is only used with `server_side_encryption = \"aws:kms\"`",
+            ));
+        }
+        let tagging = (!self.tags.is_empty()).then(|| {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&self.tags)
+                .finish()
+        });
+        if self.multipart_part_size < MIN_PART_SIZE {
+            return Err(BuildError::field(
+                "multipart_part_size",
+                format!("S3 needs parts of at least {MIN_PART_SIZE} bytes (5 MiB)"),
+            ));
+        }
+        if self.max_open_partitions == 0 {
+            return Err(BuildError::field(
+                "max_open_partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.batch.max_bytes == 0 || self.batch.max_events == Some(0) {
+            return Err(BuildError::field(
+                "batch",
+                "batch limits must be at least 1",
+            ));
+        }
+        let timeout = seconds("request.timeout_secs", self.request.timeout_secs, false)?;
+        Ok(Settings {
+            template,
+            naming,
+            encoder: self.encoding.build()?,
+            compression: self.compression,
+            options: ObjectOptions {
+                content_type: self
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "text/x-log".into()),
+                content_encoding: self
+                    .content_encoding
+                    .clone()
+                    .or_else(|| self.compression.content_encoding().map(str::to_owned)),
+                storage_class,
+                server_side_encryption,
+                ssekms_key_id: self.ssekms_key_id.clone(),
+                tagging,
+            },
+            retry: RetryPolicy {
+                retry_attempts: usize::try_from(self.request.retry_attempts).unwrap_or(usize::MAX),
+                initial_backoff: seconds(
+                    "request.retry_initial_backoff_secs",
+                    self.request.retry_initial_backoff_secs,
+                    false,
+                )?,
+                max_backoff: seconds(
+                    "request.retry_max_duration_secs",
+                    self.request.retry_max_duration_secs,
+                    false,
+                )?,
+            },
+            connection: self.aws_connection(timeout),
+            bucket: self.bucket.clone(),
+            max_bytes: self.batch.max_bytes,
+            max_events: self.batch.max_events.unwrap_or(usize::MAX),
+            timeout: seconds("batch.timeout_secs", self.batch.timeout_secs, false)?,
+            concurrency: self.request.concurrency.limit(),
+            max_open_partitions: self.max_open_partitions,
+            part_size: self.multipart_part_size,
+            healthcheck: self.healthcheck.enabled,
+        })
+    }
+}
+
+/// Accepts one of the SDK's known values for an enum option (`STANDARD_IA`, `aws:kms`).
+fn check_known(field: &str, name: &str, known: &[&str]) -> Result<(), BuildError> {
+    if known.contains(&name) {
+        Ok(())
+    } else {
+        Err(BuildError::field(field, format!("unknown value {name:?}"))
+            .help(format!("one of: {}", known.join(", "))))
+    }
+}
+
+impl SinkComponent for AwsS3Config {
+    fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
+        let settings = self.settings()?;
+        Ok(Box::pin(super::sink::run(settings, cx)))
+    }
+
+    fn healthcheck(&self) -> Healthcheck {
+        let settings = self.settings();
+        Box::pin(async move {
+            let settings = settings.map_err(|e| HealthcheckError(e.to_string()))?;
+            if !settings.healthcheck {
+                return Ok(());
+            }
+            let client = settings.connection.s3_client().await;
+            head_bucket(&client, &settings.bucket).await
+        })
+    }
+
+    fn acknowledgements(&self) -> Option<bool> {
+        self.acknowledgements.enabled
+    }
+}
+
+/// `HeadBucket`, with distinct messages for a missing bucket and refused access.
+async fn head_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), HealthcheckError> {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let status = error.raw_response().map(|raw| raw.status().as_u16());
+            let (_, detail) = crate::aws::classify(&error);
+            Err(HealthcheckError(match status {
+                Some(404) => format!("S3 bucket {bucket:?} does not exist ({detail})"),
+                Some(403) => format!(
+                    "access to S3 bucket {bucket:?} is denied: check the credentials (a wrong \
+                     secret key gives this too) and that they allow s3:ListBucket and s3:PutObject ({detail})"
+                ),
+                Some(301) => format!(
+                    "S3 bucket {bucket:?} is in another region: set `region` to the bucket's region ({detail})"
+                ),
+                _ => format!("S3 bucket {bucket:?} is not reachable: {detail}"),
+            }))
+        }
+    }
+}

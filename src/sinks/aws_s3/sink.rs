@@ -1,0 +1,354 @@
+//! The `aws_s3` sink's run loop: partitions, sealing, uploads and acknowledgements.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::config::Settings;
+use super::key::event_time;
+use super::partition::{Multipart, Partition};
+use super::upload::{UploadError, Uploader};
+use crate::ack::BatchStatus;
+use crate::component::{ComponentError, SinkContext};
+use crate::event::Event;
+use crate::metrics::ComponentMetrics;
+
+/// The running sink: partitions, sealing, and the upload tasks.
+struct S3Sink {
+    settings: Arc<Settings>,
+    uploader: Arc<Uploader>,
+    partitions: HashMap<String, Partition>,
+    uploads: JoinSet<()>,
+    permits: Arc<Semaphore>,
+    metrics: Arc<ComponentMetrics>,
+    acknowledgements: bool,
+    /// Scratch buffers reused for every event.
+    prefix: String,
+    encoded: Vec<u8>,
+}
+
+pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
+    let client = settings.connection.s3_client().await;
+    let uploader = Uploader::new(
+        client,
+        settings.bucket.clone(),
+        settings.options.clone(),
+        settings.retry,
+    );
+    let tick = (settings.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut sink = S3Sink {
+        permits: Arc::new(Semaphore::new(settings.concurrency)),
+        settings: Arc::new(settings),
+        uploader: Arc::new(uploader),
+        partitions: HashMap::new(),
+        uploads: JoinSet::new(),
+        metrics: cx.metrics.clone(),
+        acknowledgements: cx.acknowledgements,
+        prefix: String::new(),
+        encoded: Vec::with_capacity(4096),
+    };
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            batch = cx.input.recv() => match batch {
+                Some(batch) => {
+                    sink.metrics.received(batch.len());
+                    for event in batch {
+                        sink.add(event).await;
+                    }
+                }
+                None => break,
+            },
+            _ = ticker.tick() => sink.seal_expired().await,
+            Some(joined) = sink.uploads.join_next(), if !sink.uploads.is_empty() => {
+                if let Err(error) = joined {
+                    return Err(ComponentError(format!("an S3 upload task failed: {error}")));
+                }
+            }
+        }
+    }
+    // End of input: every open object is written before the sink finishes.
+    let open: Vec<String> = sink.partitions.keys().cloned().collect();
+    for prefix in open {
+        sink.seal(&prefix).await;
+    }
+    while let Some(joined) = sink.uploads.join_next().await {
+        joined.map_err(|error| ComponentError(format!("an S3 upload task failed: {error}")))?;
+    }
+    Ok(())
+}
+
+impl S3Sink {
+    /// Adds one event to its partition, sealing or uploading parts as limits are reached.
+    async fn add(&mut self, mut event: Event) {
+        // Per event, only borrows: the settings and the scratch buffers are separate fields,
+        // and the prefix is copied only when a partition opens or closes.
+        let settings = &*self.settings;
+        let now = Utc::now();
+        let time = if settings.template.uses_time() {
+            event_time(&event.value, now)
+        } else {
+            now
+        };
+        if let Err(error) = settings
+            .template
+            .render(&event.value, time, &mut self.prefix)
+        {
+            self.metrics.error();
+            tracing::warn!(%error, "event rejected: its key_prefix cannot be rendered");
+            event.finalize(BatchStatus::Rejected);
+            return;
+        }
+        if !self.partitions.contains_key(self.prefix.as_str()) {
+            if self.partitions.len() >= self.settings.max_open_partitions {
+                self.seal_oldest().await;
+            }
+            match Partition::new(self.prefix.clone(), self.settings.compression) {
+                Ok(partition) => {
+                    self.partitions.insert(self.prefix.clone(), partition);
+                }
+                Err(error) => {
+                    self.metrics.error();
+                    tracing::error!(%error, "could not start a compressed object");
+                    event.finalize(BatchStatus::Errored);
+                    return;
+                }
+            }
+        }
+        let settings = &*self.settings;
+        self.encoded.clear();
+        settings.encoder.encode(&event.value, &mut self.encoded);
+        self.encoded.push(b'\n');
+        let Event { value, metadata } = event;
+        drop(value);
+        let mut finalizers = metadata.finalizers;
+        if !self.acknowledgements {
+            finalizers.finalize(BatchStatus::Delivered);
+        }
+        let Some(partition) = self.partitions.get_mut(self.prefix.as_str()) else {
+            return;
+        };
+        let written = partition.compressor.write(&self.encoded);
+        partition.raw_bytes += self.encoded.len();
+        partition.events += 1;
+        partition.finalizers.push(finalizers);
+        let full =
+            partition.raw_bytes >= settings.max_bytes || partition.events >= settings.max_events;
+        let part_due = partition.compressor.pending_output() >= settings.part_size;
+        if written.is_err() || full || part_due {
+            let prefix = self.prefix.clone();
+            if let Err(error) = written {
+                self.metrics.error();
+                tracing::error!(%error, "compressing an event failed; the object is dropped");
+                if let Some(partition) = self.partitions.remove(&prefix) {
+                    self.fail(partition, BatchStatus::Errored).await;
+                }
+            } else if full {
+                self.seal(&prefix).await;
+            } else {
+                self.upload_part(&prefix).await;
+            }
+        }
+    }
+
+    /// Sends the compressed bytes of `prefix`'s object so far as its next multipart part.
+    async fn upload_part(&mut self, prefix: &str) {
+        let Some(partition) = self.partitions.get_mut(prefix) else {
+            return;
+        };
+        let body = Bytes::from(partition.compressor.take_output());
+        if partition.multipart.is_none() {
+            let key = self.settings.naming.key(prefix, Utc::now());
+            match self.uploader.create_multipart(&key).await {
+                Ok(upload_id) => {
+                    partition.multipart = Some(Multipart {
+                        key,
+                        upload_id,
+                        parts: Vec::new(),
+                    });
+                }
+                Err(error) => {
+                    self.report(&error);
+                    if let Some(partition) = self.partitions.remove(prefix) {
+                        self.fail(partition, error_status(&error)).await;
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(multipart) = partition.multipart.as_mut() else {
+            return;
+        };
+        let number = multipart.parts.len() as i32 + 1;
+        let result = self
+            .uploader
+            .upload_part(&multipart.key, &multipart.upload_id, number, body)
+            .await;
+        match result {
+            Ok(part) => multipart.parts.push(part),
+            Err(error) => {
+                self.report(&error);
+                if let Some(partition) = self.partitions.remove(prefix) {
+                    self.fail(partition, error_status(&error)).await;
+                }
+            }
+        }
+    }
+
+    /// Seals every object older than `batch.timeout_secs`.
+    async fn seal_expired(&mut self) {
+        let timeout = self.settings.timeout;
+        let expired: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(_, partition)| partition.opened.elapsed() >= timeout)
+            .map(|(prefix, _)| prefix.clone())
+            .collect();
+        for prefix in expired {
+            self.seal(&prefix).await;
+        }
+    }
+
+    /// Seals the longest-open object, to make room for another partition.
+    async fn seal_oldest(&mut self) {
+        let oldest = self
+            .partitions
+            .iter()
+            .min_by_key(|(_, partition)| partition.opened)
+            .map(|(prefix, _)| prefix.clone());
+        if let Some(prefix) = oldest {
+            tracing::debug!(%prefix, "max_open_partitions reached; sealing the oldest object");
+            self.seal(&prefix).await;
+        }
+    }
+
+    /// Closes `prefix`'s object and uploads it in the background (at most `concurrency` at
+    /// once: waiting for a slot is the sink's backpressure).
+    async fn seal(&mut self, prefix: &str) {
+        let Some(partition) = self.partitions.remove(prefix) else {
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+            return;
+        };
+        let uploader = Arc::clone(&self.uploader);
+        let settings = Arc::clone(&self.settings);
+        let metrics = Arc::clone(&self.metrics);
+        self.uploads.spawn(async move {
+            let _permit = permit;
+            write_object(partition, &uploader, &settings, &metrics).await;
+        });
+    }
+
+    /// Finalizes a partition that cannot be written, aborting its multipart upload.
+    async fn fail(&self, partition: Partition, status: BatchStatus) {
+        if let Some(multipart) = &partition.multipart {
+            self.uploader
+                .abort_multipart(&multipart.key, &multipart.upload_id)
+                .await;
+        }
+        finalize(partition.finalizers, status);
+    }
+
+    fn report(&self, error: &UploadError) {
+        self.metrics.error();
+        tracing::error!(%error, "S3 write failed; its events are not delivered");
+    }
+}
+
+/// Uploads a sealed object and finalizes its events with the outcome.
+async fn write_object(
+    partition: Partition,
+    uploader: &Uploader,
+    settings: &Settings,
+    metrics: &ComponentMetrics,
+) {
+    let Partition {
+        prefix,
+        compressor,
+        events,
+        finalizers,
+        multipart,
+        ..
+    } = partition;
+    let tail = match compressor.finish() {
+        Ok(tail) => Bytes::from(tail),
+        Err(error) => {
+            metrics.error();
+            tracing::error!(%error, %prefix, "finishing the compressed object failed");
+            if let Some(multipart) = &multipart {
+                uploader
+                    .abort_multipart(&multipart.key, &multipart.upload_id)
+                    .await;
+            }
+            finalize(finalizers, BatchStatus::Errored);
+            return;
+        }
+    };
+    let result = match multipart {
+        None => {
+            let key = settings.naming.key(&prefix, Utc::now());
+            let result = uploader.put_object(&key, tail).await;
+            if result.is_ok() {
+                tracing::debug!(bucket = uploader.bucket(), %key, events, "object written");
+            }
+            result
+        }
+        Some(Multipart {
+            key,
+            upload_id,
+            mut parts,
+        }) => {
+            let mut result = Ok(());
+            if !tail.is_empty() || parts.is_empty() {
+                let number = parts.len() as i32 + 1;
+                match uploader.upload_part(&key, &upload_id, number, tail).await {
+                    Ok(part) => parts.push(part),
+                    Err(error) => result = Err(error),
+                }
+            }
+            if result.is_ok() {
+                let count = parts.len();
+                result = uploader.complete_multipart(&key, &upload_id, parts).await;
+                if result.is_ok() {
+                    tracing::debug!(bucket = uploader.bucket(), %key, events, parts = count, "multipart object written");
+                }
+            }
+            if result.is_err() {
+                uploader.abort_multipart(&key, &upload_id).await;
+            }
+            result
+        }
+    };
+    match result {
+        Ok(()) => {
+            metrics.sent(events);
+            finalize(finalizers, BatchStatus::Delivered);
+        }
+        Err(error) => {
+            metrics.error();
+            tracing::error!(%error, events, "S3 write failed; its events are not delivered");
+            finalize(finalizers, error_status(&error));
+        }
+    }
+}
+
+/// Events of an object that could not be written are `Errored`, whether the failure was
+/// transient (retries ran out) or permanent (access denied, no such bucket): the events
+/// themselves are fine, and a later attempt (or fixed credentials) can succeed. `Rejected` is
+/// kept for events that can never be written as they are (an unrenderable key).
+fn error_status(_error: &UploadError) -> BatchStatus {
+    BatchStatus::Errored
+}
+
+fn finalize(finalizers: Vec<crate::ack::EventFinalizers>, status: BatchStatus) {
+    for mut finalizer in finalizers {
+        finalizer.finalize(status);
+    }
+}
