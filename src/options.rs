@@ -106,3 +106,24 @@ macro_rules! component_options {
     };
 }
 pub(crate) use component_options;
+
+/// `healthcheck.*` of a component that checks its destination at start-up and in `validate`
+/// (Vector's option).
+#[derive(Clone, Copy, Debug, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Run the check. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for HealthcheckConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `true`, for boolean options whose default is on (serde `default` function).
+pub fn default_true() -> bool {
+    true
+}

@@ -20,6 +20,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
+use crate::options::default_true;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
@@ -185,10 +186,6 @@ impl Default for HealthchecksConfig {
             require_healthy: false,
         }
     }
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// A whole pipeline configuration (possibly merged from several files).

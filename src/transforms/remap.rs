@@ -10,6 +10,7 @@ use super::vrl::{CompiledVrl, UndoLog, VrlRunner};
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
 use crate::event::{Batch, Event};
+use crate::options::default_true;
 
 /// Name of the output that carries dropped events when `reroute_dropped` is on.
 pub const DROPPED_OUTPUT: &str = "dropped";
@@ -39,10 +40,6 @@ pub struct RemapConfig {
     /// Time zone for VRL functions that use one (default: local).
     #[serde(default)]
     pub timezone: Option<String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl RemapConfig {

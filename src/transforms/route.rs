@@ -8,6 +8,7 @@ use super::vrl::{Condition, ConditionConfig};
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
 use crate::event::Batch;
+use crate::options::default_true;
 
 /// The output for events that match no route.
 pub const UNMATCHED_OUTPUT: &str = "_unmatched";
@@ -23,10 +24,6 @@ pub struct RouteConfig {
     /// when nothing reads `_unmatched`, such events are dropped and acknowledged as handled.
     #[serde(default = "default_true")]
     pub reroute_unmatched: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 impl TransformComponent for RouteConfig {

@@ -16,6 +16,7 @@ use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, seconds,
 };
+use crate::options::{HealthcheckConfig, default_true};
 use crate::sinks::SinkAcknowledgements;
 use crate::sinks::request::RequestConfig;
 
@@ -113,24 +114,6 @@ impl Default for S3BatchConfig {
     }
 }
 
-/// `healthcheck.*`.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthcheckConfig {
-    /// Run the check. Default `true`.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-}
-
-impl Default for HealthcheckConfig {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
 fn default_key_prefix() -> String {
     "date=%F".into()
 }

@@ -24,7 +24,8 @@ pub mod partition;
 mod sink;
 pub mod upload;
 
-pub use config::{AwsS3Config, HealthcheckConfig, S3BatchConfig};
+pub use crate::options::HealthcheckConfig;
+pub use config::{AwsS3Config, S3BatchConfig};
 
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

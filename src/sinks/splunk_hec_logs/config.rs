@@ -15,6 +15,7 @@ use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, healthy,
     seconds,
 };
+use crate::options::{HealthcheckConfig, default_true};
 use crate::secrets::Secret;
 use crate::sinks::request::RequestConfig;
 use crate::template::Template;
@@ -155,9 +156,6 @@ pub struct HecAcknowledgementsConfig {
     pub max_pending_bytes: u32,
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_query_interval() -> f64 {
     10.0
 }
@@ -203,22 +201,6 @@ pub struct TlsConfig {
     /// Check that the certificate names the host. Default `true`.
     #[serde(default)]
     pub verify_hostname: Option<bool>,
-}
-
-/// `healthcheck` options.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct HealthcheckConfig {
-    /// Check `GET /services/collector/health` with the token at start-up and in `validate`.
-    /// Default `true`.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-}
-
-impl Default for HealthcheckConfig {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
 }
 
 /// Templates and paths checked at build time.

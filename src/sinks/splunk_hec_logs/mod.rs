@@ -22,8 +22,9 @@ pub mod request;
 pub mod service;
 mod sink;
 
+pub use crate::options::HealthcheckConfig;
 pub use crate::sinks::request::{ADAPTIVE_CONCURRENCY, Concurrency, RequestConfig};
 pub use config::{
-    BatchConfig, Compression, DEFAULT_MAX_BYTES, EndpointTarget, HealthcheckConfig,
-    HecAcknowledgementsConfig, SplunkHecLogsConfig, TlsConfig,
+    BatchConfig, Compression, DEFAULT_MAX_BYTES, EndpointTarget, HecAcknowledgementsConfig,
+    SplunkHecLogsConfig, TlsConfig,
 };

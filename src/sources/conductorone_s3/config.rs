@@ -15,6 +15,7 @@ use crate::component::{
     seconds,
 };
 use crate::event::intern_id;
+use crate::options::default_true;
 
 crate::options::component_options! {
 [source_retry, aws_connection]
@@ -106,9 +107,6 @@ pub struct SqsConfig {
     pub delete_failed_message: bool,
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_poll_interval() -> f64 {
     60.0
 }
