@@ -9,7 +9,6 @@
 
 #[path = "common/hec_server.rs"]
 mod hec_server;
-#[cfg(target_os = "linux")]
 #[path = "common/process.rs"]
 mod process;
 
@@ -835,41 +834,10 @@ async fn the_demo_to_splunk_example_runs_against_the_emulator() {
     assert!(server.stats().gzip_posts > 0);
 }
 
-/// Runs the binary on `config` (TOML) with `args` before `--config`, `env` set and `stdin`
-/// written to its standard input, within [`LIMIT`].
-async fn run_binary(
-    config: String,
-    args: &[&str],
-    env: &[(&str, &str)],
-    stdin: Vec<u8>,
-) -> std::process::Output {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = dir.path().join("hec.toml");
-    std::fs::write(&config_path, config).expect("config written");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
-    command
-        .args(args)
-        .arg("--config")
-        .arg(&config_path)
-        .envs(env.iter().copied())
-        .env_remove("C1_PIPELINE_CONFIG")
-        .env_remove("C1_PIPELINE_LOG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    tokio::time::timeout(
-        LIMIT,
-        tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().expect("binary runs");
-            let mut input = child.stdin.take().expect("piped");
-            std::io::Write::write_all(&mut input, &stdin).expect("stdin written");
-            drop(input);
-            child.wait_with_output().expect("binary runs")
-        }),
-    )
-    .await
-    .expect("the pipeline finished in time")
-    .expect("joined")
+/// Runs the binary as `launch` says on `config` (TOML) until it exits, within [`LIMIT`],
+/// letting the runtime's other worker serve the HEC emulator meanwhile (multi-thread tests).
+fn run_to_end(launch: process::Launch<'_>, config: &str) -> process::Finished {
+    tokio::task::block_in_place(|| launch.start(config).wait(LIMIT))
 }
 
 /// The binary's whole stderr for a `conductorone_demo` → `splunk_hec_logs` pipeline sending
@@ -898,8 +866,12 @@ acknowledgements.query_interval = 0.2
     let args: Vec<&str> = log_level
         .map(|level| vec!["--log-level", level])
         .unwrap_or_default();
-    let output = run_binary(config, &args, &[("TEST_HEC_TOKEN", token)], Vec::new()).await;
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let launch = process::Launch {
+        args: &args,
+        env: &[("TEST_HEC_TOKEN", token)],
+        ..Default::default()
+    };
+    run_to_end(launch, &config).stderr_text()
 }
 
 /// A HEC whose health check quotes the token, which refuses it quoting its start, then
@@ -1104,8 +1076,12 @@ acknowledgements.query_interval = 0.2
         }
         input.push_str(&format!("{event}\n"));
     }
-    let output = run_binary(config, &[], &[], input.into_bytes()).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let launch = process::Launch {
+        input: Some(input.into_bytes()),
+        ..Default::default()
+    };
+    let output = run_to_end(launch, &config);
+    let stderr = output.stderr_text();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("2 events read from stdin were not delivered"),

@@ -138,6 +138,31 @@ pub struct LineFramer<R> {
 /// Bytes asked of the reader per read.
 const READ_SIZE: usize = 64 * 1024;
 
+/// One `read` into `buf`, retrying a read interrupted by a signal.
+pub fn read_retrying(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// One read of at most `want` bytes appended to `data` (whose spare room grows as a `Vec`
+/// does, so appending to a long unfinished record costs no copy of it). The bytes read: 0 at
+/// end of input.
+pub fn read_appending(
+    reader: &mut impl std::io::Read,
+    data: &mut Vec<u8>,
+    want: usize,
+) -> std::io::Result<usize> {
+    let filled = data.len();
+    data.resize(filled + want, 0);
+    let read = read_retrying(reader, &mut data[filled..]);
+    data.truncate(filled + *read.as_ref().unwrap_or(&0));
+    read
+}
+
 impl<R: std::io::Read> LineFramer<R> {
     /// A framer over `reader`.
     pub fn new(reader: R, max_length: usize) -> Self {
@@ -209,15 +234,7 @@ impl<R: std::io::Read> LineFramer<R> {
     fn read_more(&mut self) -> std::io::Result<()> {
         let mut data = std::mem::take(&mut self.partial);
         let filled = data.len();
-        data.resize(filled + READ_SIZE, 0);
-        let read = loop {
-            match self.reader.read(&mut data[filled..]) {
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        data.truncate(filled + read);
-        self.eof = read == 0;
+        self.eof = read_appending(&mut self.reader, &mut data, READ_SIZE)? == 0;
         let mut ready = std::mem::take(&mut self.ready);
         let mut newlines = memchr::memchr_iter(b'\n', &data[filled..]).map(|at| filled + at);
         let mut line_start = 0;

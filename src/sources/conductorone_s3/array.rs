@@ -18,6 +18,8 @@ use std::io::Read;
 
 use bytes::Bytes;
 
+use crate::codecs::read_appending;
+
 /// Bytes asked of the reader per read (as the NDJSON framer).
 const READ_SIZE: usize = 64 * 1024;
 
@@ -383,15 +385,7 @@ impl<R: Read> ArrayFramer<R> {
         let want = READ_SIZE.max(filled);
         let mut data = Vec::with_capacity(filled + want);
         data.extend_from_slice(&self.partial);
-        data.resize(filled + want, 0);
-        let read = loop {
-            match self.reader.read(&mut data[filled..]) {
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        data.truncate(filled + read);
-        self.eof = read == 0;
+        self.eof = read_appending(&mut self.reader, &mut data, want)? == 0;
         self.scan(&data, filled);
         if self.eof {
             self.end_of_input(data.len());

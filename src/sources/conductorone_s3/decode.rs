@@ -327,7 +327,7 @@ impl ObjectReader {
         let mut scanned = 0;
         while first.is_none() {
             let mut chunk = [0u8; 4096];
-            let n = match read_retrying(&mut reader, &mut chunk) {
+            let n = match crate::codecs::read_retrying(&mut reader, &mut chunk) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(error) => {
@@ -455,15 +455,6 @@ fn json_type(value: &Value) -> &'static str {
         Value::Boolean(_) => "boolean",
         Value::Null => "null",
         _ => "value",
-    }
-}
-
-fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match reader.read(buf) {
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }
 
