@@ -15,6 +15,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use serde::Deserialize;
 
 use crate::component::BuildError;
+use crate::retry::Verdict;
 use crate::secrets::{self, Secret};
 
 /// The region used when neither `region` nor the environment names one.
@@ -231,6 +232,22 @@ pub enum ErrorKind {
     Transient,
     /// Access denied, missing bucket, bad request, bad signature: retrying cannot help.
     Permanent,
+}
+
+impl ErrorKind {
+    /// The retry verdict for a failure of this kind (AWS sends no `Retry-After`).
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Self::Transient => Verdict::Retry { after: None },
+            Self::Permanent => Verdict::Stop,
+        }
+    }
+}
+
+/// The retry policy for AWS requests whose errors went through [`classify`]: what it calls
+/// transient is retried.
+pub fn retry_policy((kind, _): &(ErrorKind, String)) -> Verdict {
+    kind.verdict()
 }
 
 /// Classifies an SDK error, and describes it with the service's code, message and HTTP status.

@@ -40,6 +40,8 @@ pub mod transforms;
 
 #[cfg(test)]
 mod test_alloc;
+#[cfg(test)]
+mod test_s3;
 
 pub use config::Config;
 pub use event::{Batch, Event};

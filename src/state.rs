@@ -193,6 +193,8 @@ impl StateWriter {
     }
 }
 
+/// Not [`crate::retry::retry`]: each attempt writes the newest content (not the one that
+/// failed), and once the sender closes the remaining attempts are bounded and quick.
 async fn write_loop(
     path: std::path::PathBuf,
     what: &'static str,

@@ -16,8 +16,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use md5::Digest as _;
 
-use crate::aws::{ErrorKind, classify};
-use crate::retry::{Backoff, Retries, Verdict, retry};
+use crate::aws::{self, ErrorKind, classify};
+use crate::retry::{Backoff, Retries, retry};
 
 /// Headers set on every object.
 #[derive(Clone, Debug, Default)]
@@ -241,7 +241,7 @@ impl Uploader {
                 "S3 request failed; retrying"
             );
         };
-        retry(&s3_policy, &mut retries, attempt, on_retry)
+        retry(&aws::retry_policy, &mut retries, attempt, on_retry)
             .await
             .map_err(|(kind, message)| UploadError {
                 kind,
@@ -253,16 +253,149 @@ impl Uploader {
     }
 }
 
-/// S3's retry policy: what [`classify`] calls transient is retried.
-fn s3_policy((kind, _): &(ErrorKind, String)) -> Verdict {
-    if *kind == ErrorKind::Permanent {
-        Verdict::Stop
-    } else {
-        Verdict::Retry { after: None }
-    }
-}
-
 /// Base64 of the body's MD5, for `Content-MD5`.
 fn content_md5(body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_s3::{FaultRule, S3Server, client_without_retries};
+
+    const BUCKET: &str = "uploads";
+
+    /// A server with the bucket, and an uploader whose SDK client does not retry by itself
+    /// (so every attempt the server sees is one of ours).
+    async fn uploader(retry_attempts: usize) -> (S3Server, Uploader) {
+        let server = S3Server::start().await;
+        server.create_bucket(BUCKET).await;
+        let retry = RetryPolicy {
+            retry_attempts,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        };
+        let options = ObjectOptions {
+            content_type: "application/x-ndjson".into(),
+            ..ObjectOptions::default()
+        };
+        let uploader = Uploader::new(
+            client_without_retries(&server),
+            BUCKET.into(),
+            options,
+            retry,
+        );
+        (server, uploader)
+    }
+
+    fn fault(method: &'static str, remaining: usize, status: u16, code: &'static str) -> FaultRule {
+        FaultRule {
+            method,
+            query: None,
+            remaining,
+            status,
+            code,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_put_is_retried_through_transient_errors_with_content_md5_each_time() {
+        let (server, uploader) = uploader(3).await;
+        server.faults.add(fault("PUT", 2, 503, "SlowDown"));
+        uploader
+            .put_object("a.log", Bytes::from_static(b"{\"n\":1}\n"))
+            .await
+            .expect("the third attempt succeeds");
+        assert_eq!(server.faults.count("PUT", "/uploads/a.log"), 3);
+        let md5 = server.faults.put_has_content_md5.lock().unwrap().clone();
+        assert_eq!(md5.len(), 3);
+        assert!(md5.iter().all(|(_, has)| *has), "{md5:?}");
+        let objects = server.objects(BUCKET).await;
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].body, b"{\"n\":1}\n");
+        assert_eq!(
+            objects[0].content_type.as_deref(),
+            Some("application/x-ndjson")
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_attempts_is_the_number_of_retries_after_the_first_attempt() {
+        for (retry_attempts, attempts) in [(0, 1), (1, 2), (4, 5)] {
+            let (server, uploader) = uploader(retry_attempts).await;
+            server.faults.add(fault("PUT", 10, 500, "InternalError"));
+            let error = uploader
+                .put_object("b.log", Bytes::from_static(b"x\n"))
+                .await
+                .expect_err("every attempt fails");
+            assert_eq!(error.kind, ErrorKind::Transient);
+            assert_eq!(error.operation, "PutObject");
+            assert!(error.message.contains("InternalError"), "{error}");
+            assert_eq!(
+                server.faults.count("PUT", "/uploads/b.log"),
+                attempts,
+                "retry_attempts = {retry_attempts}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_is_not_retried() {
+        let (server, uploader) = uploader(5).await;
+        server.faults.add(fault("PUT", 1, 403, "AccessDenied"));
+        let error = uploader
+            .put_object("c.log", Bytes::from_static(b"x\n"))
+            .await
+            .expect_err("access denied");
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert!(error.to_string().contains("s3://uploads/c.log"), "{error}");
+        assert_eq!(server.faults.count("PUT", "/uploads/c.log"), 1);
+        assert!(server.objects(BUCKET).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_multipart_upload_retries_a_part_under_its_own_number() {
+        let (server, uploader) = uploader(2).await;
+        let part = |byte: u8| Bytes::from(vec![byte; 5 * 1024 * 1024]);
+        let upload_id = uploader.create_multipart("m.log").await.expect("created");
+        server.faults.add(FaultRule {
+            query: Some("partNumber=2"),
+            ..fault("PUT", 1, 503, "SlowDown")
+        });
+        let mut parts = Vec::new();
+        for (number, byte) in [(1, b'a'), (2, b'b')] {
+            let done = uploader
+                .upload_part("m.log", &upload_id, number, part(byte))
+                .await
+                .expect("part uploaded");
+            parts.push(done);
+        }
+        assert_eq!(server.faults.count("PUT", "partNumber=2"), 2);
+        assert_eq!(server.faults.count("PUT", "partNumber=1"), 1);
+        uploader
+            .complete_multipart("m.log", &upload_id, parts)
+            .await
+            .expect("completed");
+        let objects = server.objects(BUCKET).await;
+        assert_eq!(objects.len(), 1);
+        let mut expected = part(b'a').to_vec();
+        expected.extend_from_slice(&part(b'b'));
+        assert!(objects[0].body == expected, "the parts in order");
+    }
+
+    #[tokio::test]
+    async fn an_aborted_multipart_upload_leaves_no_object() {
+        let (server, uploader) = uploader(1).await;
+        let upload_id = uploader
+            .create_multipart("gone.log")
+            .await
+            .expect("created");
+        uploader
+            .upload_part("gone.log", &upload_id, 1, Bytes::from_static(b"x"))
+            .await
+            .expect("part uploaded");
+        uploader.abort_multipart("gone.log", &upload_id).await;
+        assert_eq!(server.faults.count("DELETE", "uploadId="), 1);
+        assert!(server.objects(BUCKET).await.is_empty());
+    }
 }

@@ -18,7 +18,7 @@ use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::ocsf::{event_time_millis, event_uid};
-use crate::retry::{Backoff, Retries};
+use crate::retry::{Backoff, Retries, Verdict};
 use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::Fanout;
@@ -535,6 +535,18 @@ async fn initial_checkpoint(
     Ok(checkpoint)
 }
 
+/// The poll loop's policy: a fatal error (the credential can never work) stops the source;
+/// anything else is polled again, after the server's `Retry-After` when it sent one.
+fn poll_policy(error: &ApiError) -> Verdict {
+    if error.is_fatal() {
+        Verdict::Stop
+    } else {
+        Verdict::Retry {
+            after: error.retry_after(),
+        }
+    }
+}
+
 pub(super) async fn run(
     settings: Settings,
     client: ApiClient,
@@ -576,25 +588,28 @@ pub(super) async fn run(
         sent: 0,
         acks: OrderedAcks::new(),
     };
-    let mut poll_backoff = settings.backoff();
+    // Polls never stop for good but on a fatal error; a failed poll (its requests already
+    // retried by the client) is polled again after the backoff.
+    let mut poll_retries = Retries::new(settings.backoff(), None);
     let mut fatal = None;
     loop {
         let end = source.poll(&client, settings.backoff()).await?;
         let end = match end {
             PollEnd::Done => {
-                poll_backoff.reset();
+                poll_retries.reset();
                 source.idle(settings.poll_interval).await
             }
-            PollEnd::Failed(error) if error.is_fatal() => {
-                tracing::error!(%error, "conductorone: stopping");
-                fatal = Some(error);
-                break;
-            }
-            PollEnd::Failed(error) => {
-                let delay = poll_backoff.next_delay_honouring(error.retry_after());
-                tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: polling failed; trying again after a backoff");
-                source.idle(delay).await
-            }
+            PollEnd::Failed(error) => match poll_retries.next(poll_policy(&error)) {
+                Some(delay) => {
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: polling failed; trying again after a backoff");
+                    source.idle(delay).await
+                }
+                None => {
+                    tracing::error!(%error, "conductorone: stopping");
+                    fatal = Some(error);
+                    break;
+                }
+            },
             other => Some(other),
         };
         match end {
@@ -603,8 +618,8 @@ pub(super) async fn run(
                 if !source.rewind().await {
                     break;
                 }
-                let delay = poll_backoff.next_delay();
-                if let Some(PollEnd::Shutdown) = source.idle(delay).await {
+                let delay = poll_retries.next(Verdict::Retry { after: None });
+                if let Some(PollEnd::Shutdown) = source.idle(delay.unwrap_or_default()).await {
                     break;
                 }
             }

@@ -169,7 +169,7 @@ impl Settings {
 }
 
 impl ConductoroneS3Config {
-    fn resolve(&self) -> Result<Settings, BuildError> {
+    pub(super) fn resolve(&self) -> Result<Settings, BuildError> {
         self.auth.normalized().check()?;
 
         let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());

@@ -636,8 +636,9 @@ fn load(path: &std::path::Path, bucket: &str, prefix: &str) -> Result<Checkpoint
     Ok(stored)
 }
 
-/// Every object under the prefix (after `start_after`), retrying transient errors once per
-/// page through the caller's backoff.
+/// Every object under the prefix (after `start_after`). The caller retries a failure after
+/// its backoff, settling acknowledgements while it waits (which [`crate::retry::retry`]'s
+/// plain sleep would not).
 async fn list_all(reader: &Reader, bucket: &str) -> Result<Vec<ObjectRef>, String> {
     let settings = reader.settings();
     let mut objects = Vec::new();

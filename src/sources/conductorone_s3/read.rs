@@ -538,11 +538,7 @@ type DownloadError = (ErrorKind, String, bool);
 
 /// Downloads retry what is transient; a missing object or a permanent error stops.
 fn download_policy((kind, _, gone): &DownloadError) -> Verdict {
-    if *gone || *kind == ErrorKind::Permanent {
-        Verdict::Stop
-    } else {
-        Verdict::Retry { after: None }
-    }
+    if *gone { Verdict::Stop } else { kind.verdict() }
 }
 
 enum Fetch {
@@ -576,5 +572,198 @@ impl UidDedupe {
         if delivered {
             self.delivered.insert(hash);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::test_s3::{FaultRule, S3Server, client_without_retries};
+
+    const BUCKET: &str = "exports";
+
+    /// A server holding `objects` (key, body) and a reader of its bucket.
+    async fn reader(extra: &str, objects: &[(&str, Vec<u8>)]) -> (S3Server, Arc<Reader>) {
+        let server = S3Server::start().await;
+        server.create_bucket(BUCKET).await;
+        for (key, body) in objects {
+            server
+                .client()
+                .put_object()
+                .bucket(BUCKET)
+                .key(*key)
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .expect("object stored");
+        }
+        let config = format!(
+            "bucket = \"{BUCKET}\"\nretry_initial_backoff_secs = 0.001\nretry_max_backoff_secs = 0.005\n{extra}"
+        );
+        let settings = toml::from_str::<super::super::ConductoroneS3Config>(&config)
+            .expect("parses")
+            .resolve()
+            .expect("valid");
+        let reader = Reader::new(
+            client_without_retries(&server),
+            Arc::new(settings),
+            "c1_s3",
+            Arc::new(ComponentMetrics::default()),
+            CancellationToken::new(),
+        );
+        (server, Arc::new(reader))
+    }
+
+    fn object(key: &str) -> ObjectRef {
+        ObjectRef {
+            bucket: BUCKET.into(),
+            key: key.into(),
+            etag: None,
+            size: 0,
+            last_modified_ms: 0,
+        }
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Reads `key` to the end; the events sent, the held uids and the outcome.
+    async fn read(reader: &Arc<Reader>, key: &str) -> (Vec<Event>, Vec<u64>, ReadOutcome) {
+        let (sender, mut receiver) = mpsc::channel(16);
+        let mut out = Fanout::new(vec![(Arc::from("sink"), sender)], None);
+        let mut read = reader.start(object(key), None);
+        let mut held = Vec::new();
+        let outcome = reader
+            .forward_object(&mut read, &mut out, &mut held)
+            .await
+            .expect("the consumer is there");
+        drop(out);
+        let mut events = Vec::new();
+        while let Some(batch) = receiver.recv().await {
+            events.extend(batch);
+        }
+        (events, held, outcome)
+    }
+
+    const LINES: &str = "{\"metadata\":{\"uid\":\"a\"},\"n\":1}\nnot json\n{\"metadata\":{\"uid\":\"b\"},\"n\":2}\n";
+
+    #[tokio::test]
+    async fn a_gzip_file_is_read_and_a_bad_line_counted() {
+        let (_server, reader) = reader("", &[("x.json.gz", gzip(LINES))]).await;
+        let (events, _, outcome) = read(&reader, "x.json.gz").await;
+        let uids: Vec<_> = events.iter().filter_map(|e| event_uid(&e.value)).collect();
+        assert_eq!(uids, ["a", "b"]);
+        assert_eq!((outcome.events, outcome.invalid), (2, 1));
+        assert!(outcome.etag.is_some());
+        assert!(outcome.failure.is_none() && outcome.fetch_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_download_is_retried_through_transient_errors() {
+        let (server, reader) = reader("", &[("x.json", LINES.as_bytes().to_vec())]).await;
+        server.faults.add(FaultRule {
+            method: "GET",
+            query: None,
+            remaining: 2,
+            status: 503,
+            code: "SlowDown",
+        });
+        let (events, _, outcome) = read(&reader, "x.json").await;
+        assert_eq!(events.len(), 2);
+        assert_eq!(server.faults.count("GET", "/exports/x.json"), 3);
+        assert_eq!(
+            reader
+                .metrics()
+                .errors
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        assert!(outcome.fetch_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_object_is_gone_and_a_forbidden_one_failed_without_retries() {
+        let (server, reader) = reader("", &[("x.json", LINES.as_bytes().to_vec())]).await;
+        let (events, _, outcome) = read(&reader, "missing.json").await;
+        assert!(events.is_empty());
+        assert!(outcome.gone, "{outcome:?}");
+        server.faults.add(FaultRule {
+            method: "GET",
+            query: None,
+            remaining: 1,
+            status: 403,
+            code: "AccessDenied",
+        });
+        let (events, _, outcome) = read(&reader, "x.json").await;
+        assert!(events.is_empty());
+        assert!(!outcome.gone);
+        assert!(
+            outcome
+                .fetch_error
+                .as_deref()
+                .unwrap()
+                .contains("AccessDenied")
+        );
+        assert_eq!(server.faults.count("GET", "/exports/x.json"), 1);
+    }
+
+    #[tokio::test]
+    async fn dedupe_drops_delivered_uids_and_releases_failed_ones() {
+        let (_server, reader) =
+            reader("dedupe = true", &[("x.json", LINES.as_bytes().to_vec())]).await;
+        let (events, held, _) = read(&reader, "x.json").await;
+        assert_eq!((events.len(), held.len()), (2, 2));
+        // Not delivered: read again, every event is sent again.
+        reader.settle_uids(&held, false);
+        let (events, held, _) = read(&reader, "x.json").await;
+        assert_eq!(events.len(), 2);
+        reader.settle_uids(&held, true);
+        let (events, held, outcome) = read(&reader, "x.json").await;
+        assert!(
+            events.is_empty() && held.is_empty(),
+            "delivered uids are dropped"
+        );
+        assert_eq!(outcome.events, 2, "decoded, then deduplicated");
+        assert_eq!(reader.metrics().get("deduplicated_events_total"), 2);
+        let state = reader.dedupe_state().expect("dedupe on");
+        let (_server, restored) = reader_restored(&state).await;
+        let (events, _, _) = read(&restored, "x.json").await;
+        assert!(
+            events.is_empty(),
+            "the state file restores what was delivered"
+        );
+    }
+
+    async fn reader_restored(state: &[u8]) -> (S3Server, Arc<Reader>) {
+        let (server, reader) =
+            reader("dedupe = true", &[("x.json", LINES.as_bytes().to_vec())]).await;
+        reader.restore_dedupe(state);
+        (server, reader)
+    }
+
+    #[tokio::test]
+    async fn an_object_already_done_is_skipped_by_its_identity() {
+        let (_server, reader) = reader("", &[("x.json", LINES.as_bytes().to_vec())]).await;
+        let (_, _, first) = read(&reader, "x.json").await;
+        let etag = first.etag.expect("an etag");
+        let mut done = RecentSet::new(16);
+        done.insert(object_identity(BUCKET, "x.json", &etag));
+        let done = Arc::new(Mutex::new(done));
+        let (sender, _receiver) = mpsc::channel(16);
+        let mut out = Fanout::new(vec![(Arc::from("sink"), sender)], None);
+        let mut read = reader.start(object("x.json"), Some(done));
+        let outcome = reader
+            .forward_object(&mut read, &mut out, &mut Vec::new())
+            .await
+            .unwrap();
+        assert!(outcome.already_done);
+        assert_eq!(outcome.events, 0);
     }
 }

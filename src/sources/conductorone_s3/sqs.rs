@@ -46,9 +46,10 @@ use tokio::task::JoinSet;
 
 use super::read::{ObjectRef, Reader, object_identity};
 use crate::ack::BatchStatus;
-use crate::aws::{ErrorKind, classify};
+use crate::aws::{self, ErrorKind, classify};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str};
+use crate::retry::{Retries, retry};
 use crate::state::{StateWriter, read_optional};
 use crate::topology::fanout::Fanout;
 
@@ -533,35 +534,38 @@ fn retry_delay(settings: &super::Settings, message: &Message) -> i32 {
     delay.clamp(1.0, 43_200.0) as i32
 }
 
-/// Deletes a handled message, retrying transient errors a few times (if it fails, the
-/// message returns and is recognised as delivered).
+/// Retries of a failed `DeleteMessage` (if they all fail, the message returns after its
+/// visibility timeout and is recognised as delivered).
+const DELETE_RETRIES: u64 = 4;
+
+/// Deletes a handled message, retrying transient errors a few times.
 async fn delete_message(shared: &Shared, message: &Message) {
     let reader = &shared.reader;
     let queue = reader.settings().sqs.as_ref().expect("sqs settings");
-    let mut backoff = reader.settings().backoff();
-    for attempt in 1..=5 {
-        let result = shared
+    let message_id = message.message_id().unwrap_or("");
+    let mut retries = Retries::new(reader.settings().backoff(), Some(DELETE_RETRIES));
+    let attempt = || async {
+        shared
             .sqs
             .delete_message()
             .queue_url(&queue.queue_url)
             .receipt_handle(message.receipt_handle().unwrap_or(""))
             .send()
-            .await;
-        match result {
-            Ok(_) => {
-                reader.metrics().add("sqs_messages_deleted_total", 1);
-                tracing::debug!(component = %shared.id, message_id = message.message_id().unwrap_or(""), "conductorone_s3: message deleted");
-                return;
-            }
-            Err(error) => {
-                let (kind, text) = classify(&error);
-                reader.metrics().error();
-                tracing::warn!(component = %shared.id, message_id = message.message_id().unwrap_or(""), error = %text, attempt, "conductorone_s3: deleting the message failed");
-                if kind == ErrorKind::Permanent {
-                    return;
-                }
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
+            .await
+            .map_err(|error| classify(&error))
+    };
+    let on_retry = |(_, text): &(ErrorKind, String), retry: u64, delay: Duration| {
+        reader.metrics().error();
+        tracing::warn!(component = %shared.id, message_id, error = %text, retry, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: deleting the message failed; retrying");
+    };
+    match retry(&aws::retry_policy, &mut retries, attempt, on_retry).await {
+        Ok(_) => {
+            reader.metrics().add("sqs_messages_deleted_total", 1);
+            tracing::debug!(component = %shared.id, message_id, "conductorone_s3: message deleted");
+        }
+        Err((_, text)) => {
+            reader.metrics().error();
+            tracing::warn!(component = %shared.id, message_id, error = %text, "conductorone_s3: deleting the message failed; it returns after its visibility timeout and is recognised as delivered");
         }
     }
 }
