@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use c1_pipeline::sources::demo_events::DemoEventGenerator;
+use c1_pipeline::sources::demo::DemoEventGenerator;
 use serde_json::Value as Json;
 use vrl::value::Value;
 

@@ -3,7 +3,6 @@
 pub mod conductorone;
 pub mod conductorone_s3;
 pub mod demo;
-pub mod demo_events;
 pub mod stdin;
 
 use crate::component::{SourceComponent, component_registry};

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::vrl::{Condition, ConditionConfig};
+use super::program::{Condition, ConditionConfig};
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
 use crate::event::Batch;

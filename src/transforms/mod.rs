@@ -1,9 +1,9 @@
 //! Transforms: the registry of every transform type.
 
 pub mod filter;
+pub mod program;
 pub mod remap;
 pub mod route;
-pub mod vrl;
 
 use crate::component::{TransformComponent, component_registry};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::vrl::{Condition, ConditionConfig};
+use super::program::{Condition, ConditionConfig};
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
 use crate::event::Batch;

@@ -1,117 +1,16 @@
-//! `remap`: modify events with a VRL program (Vector's options and behaviour).
+//! The `remap` transform at work: runs the program on each event, in place when it can.
 
-use std::path::PathBuf;
-
-use serde::Deserialize;
 use vrl::compiler::runtime::Terminate;
 use vrl::value::{KeyString, ObjectMap, Value};
 
-use super::vrl::{CompiledVrl, UndoLog, VrlRunner};
+use super::config::RemapConfig;
 use crate::ack::BatchStatus;
-use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
+use crate::component::SyncTransform;
 use crate::event::{Batch, Event};
-use crate::options::default_true;
-
-/// Name of the output that carries dropped events when `reroute_dropped` is on.
-pub const DROPPED_OUTPUT: &str = "dropped";
-
-/// `[transforms.ID] type = "remap"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemapConfig {
-    /// The VRL program. Exactly one of `source` and `file` is required.
-    #[serde(default)]
-    pub source: Option<String>,
-    /// A file holding the VRL program.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// Drop an event whose program raised an error (default `false`: pass the original event
-    /// on unchanged and log the error).
-    #[serde(default)]
-    pub drop_on_error: bool,
-    /// Drop an event whose program called `abort` (default `true`; `false` passes the
-    /// original event on).
-    #[serde(default = "default_true")]
-    pub drop_on_abort: bool,
-    /// Send dropped events to the `<id>.dropped` output, with `%dropped` metadata saying why
-    /// (default `false`).
-    #[serde(default)]
-    pub reroute_dropped: bool,
-    /// Time zone for VRL functions that use one (default: local).
-    #[serde(default)]
-    pub timezone: Option<String>,
-}
-
-impl RemapConfig {
-    fn program_text(&self) -> Result<(String, &'static str), BuildError> {
-        match (&self.source, &self.file) {
-            (Some(source), None) => Ok((source.clone(), "source")),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|text| (text, "file"))
-                .map_err(|error| {
-                    BuildError::field(
-                        "file",
-                        format!("cannot read VRL file {}: {error}", path.display()),
-                    )
-                    .help("check the path (relative paths are relative to the working directory)")
-                }),
-            (Some(_), Some(_)) => Err(BuildError::field(
-                "file",
-                "both `source` and `file` are set",
-            )
-            .help("keep one of them")),
-            (None, None) => Err(BuildError {
-                field: None,
-                message: "a VRL program is required".into(),
-                help: Some("add `source = '''...'''` or `file = \"program.vrl\"`".into()),
-                position_in_value: None,
-            }),
-        }
-    }
-}
-
-impl TransformComponent for RemapConfig {
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
-        let (text, field) = self.program_text()?;
-        let compiled =
-            CompiledVrl::compile(&text, field, self.timezone.as_deref()).map_err(|mut error| {
-                if field == "file" {
-                    // The position is in the program file, not in the path string: keep it in
-                    // the message only.
-                    error.position_in_value = None;
-                }
-                error
-            })?;
-        // A copy of the original event is needed only when a failed or aborted run must pass
-        // it on unchanged (or reroute it); otherwise the program runs in place, with no copy.
-        let keep_original = (compiled.fallible() && (!self.drop_on_error || self.reroute_dropped))
-            || (compiled.abortable() && (!self.drop_on_abort || self.reroute_dropped));
-        Ok(Box::new(Remap {
-            undo: UndoLog::default(),
-            runner: VrlRunner::new(compiled),
-            drop_on_error: self.drop_on_error,
-            drop_on_abort: self.drop_on_abort,
-            reroute_dropped: self.reroute_dropped,
-            keep_original,
-            logged_errors: 0,
-        }))
-    }
-
-    fn outputs(&self) -> TransformOutputs {
-        TransformOutputs {
-            default: true,
-            named: if self.reroute_dropped {
-                vec![DROPPED_OUTPUT.to_owned()]
-            } else {
-                Vec::new()
-            },
-            optional: Vec::new(),
-        }
-    }
-}
+use crate::transforms::program::{CompiledVrl, UndoLog, VrlRunner};
 
 /// A running `remap`.
-struct Remap {
+pub(super) struct Remap {
     runner: VrlRunner,
     drop_on_error: bool,
     drop_on_abort: bool,
@@ -126,6 +25,24 @@ struct Remap {
 const LOGGED_ERRORS_LIMIT: u64 = 20;
 
 impl Remap {
+    /// The transform for `config`'s compiled program.
+    pub(super) fn new(compiled: CompiledVrl, config: &RemapConfig) -> Self {
+        // A copy of the original event is needed only when a failed or aborted run must pass
+        // it on unchanged (or reroute it); otherwise the program runs in place, with no copy.
+        let keep_original = (compiled.fallible()
+            && (!config.drop_on_error || config.reroute_dropped))
+            || (compiled.abortable() && (!config.drop_on_abort || config.reroute_dropped));
+        Self {
+            undo: UndoLog::default(),
+            runner: VrlRunner::new(compiled),
+            drop_on_error: config.drop_on_error,
+            drop_on_abort: config.drop_on_abort,
+            reroute_dropped: config.reroute_dropped,
+            keep_original,
+            logged_errors: 0,
+        }
+    }
+
     /// Sends a successful result on. `. = [a, b]` emits one event per element, as in Vector.
     fn emit(event: Event, outputs: &mut [Batch]) {
         let Event {

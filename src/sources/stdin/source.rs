@@ -1,63 +1,20 @@
-//! `stdin`: newline-delimited events from standard input (Vector's options).
-//!
-//! A reader thread splits the input into [`FrameBatch`]es of lines; decoding (JSON parsing,
-//! the costliest step of the whole pipeline) runs on every core at once, and each decoded
-//! batch is sent on in input order (see [`read_lines`]). The source ends at end of input;
-//! before returning it waits for every batch it sent to be acknowledged, and fails (non-zero
-//! exit) if any event was not delivered, so `exit 0` means every line reached every sink.
+//! The `stdin` source's run loop: framing on a reader thread, decoding on every core, sending in order.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::StdinConfig;
 use crate::ack::{BatchNotifier, BatchStatusReceiver};
-use crate::codecs::{DecodingCodec, DecodingConfig, FrameBatch, FramingConfig, LineFramer};
-use crate::component::{BuildError, ComponentError, ComponentTask, SourceComponent, SourceContext};
+use crate::codecs::{DecodingCodec, FrameBatch, LineFramer};
+use crate::component::{ComponentError, SourceContext};
 use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::topology::fanout::{Fanout, FusedChain};
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
-
-/// `[sources.ID] type = "stdin"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdinConfig {
-    /// How each line becomes an event. Default `bytes` (`{ "message": line }`); `json` makes
-    /// each line's object the event itself.
-    #[serde(default)]
-    pub decoding: DecodingConfig,
-    /// Framing: only `newline_delimited` (the default) is supported.
-    #[serde(default)]
-    pub framing: Option<FramingConfig>,
-    /// Lines longer than this many bytes are skipped and counted. Default 102400 (Vector's).
-    #[serde(default = "default_max_length")]
-    pub max_length: usize,
-}
-
-fn default_max_length() -> usize {
-    102_400
-}
-
-impl SourceComponent for StdinConfig {
-    fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
-        if self.max_length == 0 {
-            return Err(BuildError::field("max_length", "must be greater than 0"));
-        }
-        let config = self.clone();
-        // The reader thread starts with the source, not at build time (`validate` builds
-        // sources without running them).
-        Ok(Box::pin(async move {
-            let batches =
-                spawn_reader(std::io::stdin(), config.max_length, Arc::clone(&cx.metrics))
-                    .map_err(|e| ComponentError(format!("stdin: cannot start the reader: {e}")))?;
-            read_lines(config, cx, batches).await
-        }))
-    }
-}
 
 /// Frames `input` into batches of lines on a thread of its own.
 ///
