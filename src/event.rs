@@ -40,9 +40,9 @@ pub struct EventMetadata {
 /// file or object (for example `bucket` and `key`) and its line in it.
 ///
 /// The shared fields sit behind one `Arc` per file, and are copied into the event's own `%`
-/// namespace only when something reads it (a VRL program, a test). Building a three-entry map
-/// for each of the ~2,000 records of a file cost the S3 source about 7% of its CPU, spent for
-/// nothing whenever no transform looks at the metadata.
+/// namespace only when something reads it (a VRL program, a test): building the map for every
+/// record is a measurable share of the S3 source's CPU (`bench/README.md`, "Design
+/// measurements"), spent for nothing whenever no transform looks at the metadata.
 #[derive(Clone, Debug)]
 pub struct Origin {
     /// Fields shared by every record of the origin, for example `bucket` and `key`.

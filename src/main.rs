@@ -12,8 +12,7 @@ use c1_pipeline::topology::{self, RunError, RunOptions};
 
 /// Events are allocated on one thread (decoding) and freed on another (the sink). glibc's
 /// allocator spends more time on such frees than the pipeline spends on JSON; snmalloc sends
-/// them back to their owner in batches, which measured cheapest of glibc, jemalloc, mimalloc
-/// and snmalloc on the benchmark workload.
+/// them back to their owner in batches (the comparison of allocators: `bench/README.md`).
 #[cfg(feature = "snmalloc")]
 #[global_allocator]
 static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;

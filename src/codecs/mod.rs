@@ -229,8 +229,8 @@ impl<R: std::io::Read> LineFramer<R> {
     ///
     /// The unfinished line is never copied while it grows: new bytes go after it in the same
     /// buffer, which grows by doubling, so a line of any length costs time linear in its
-    /// length (copying it into a fresh buffer at each 64 KiB read was quadratic: a 50 MB
-    /// line took 9 s). Only the start of a line that began in this read is copied.
+    /// length (copying it into a fresh buffer at each read was quadratic in the line's
+    /// length). Only the start of a line that began in this read is copied.
     fn read_more(&mut self) -> std::io::Result<()> {
         let mut data = std::mem::take(&mut self.partial);
         let filled = data.len();

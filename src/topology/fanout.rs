@@ -34,8 +34,8 @@ pub struct Fanout {
 ///
 /// A transform in its own task gets each batch through a channel, and the batch often moves
 /// to another core on the way: reading events another core just built costs more than the
-/// transforms themselves (on the core benchmark, decoding, remap and filter on one core
-/// per batch saved a third of the pipeline's CPU time). The transforms keep their metrics.
+/// transforms themselves (measured: `bench/README.md`, "Design measurements"). The
+/// transforms keep their metrics.
 #[derive(Default)]
 pub struct FusedChain {
     stages: Vec<(Box<dyn SyncTransform>, Arc<ComponentMetrics>)>,

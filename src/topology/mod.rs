@@ -49,9 +49,9 @@ pub fn worker_count() -> usize {
 /// With one worker a transform runs each batch in its own task, and tokio runs a task woken
 /// by another next on the same core: a batch then stays on the core that decoded it through
 /// every transform to the sink. Handing batches to parallel workers moves them between cores,
-/// and reading an event another core just built costs more than the transform itself: on the
-/// core benchmark, 1.6× the baseline's CPU inline against 2.2× with two workers. Parallel
-/// workers pay off only for VRL programs costlier than decoding their events.
+/// and reading an event another core just built costs more than the transform itself
+/// (measured: `bench/README.md`, "Design measurements"). Parallel workers pay off only for
+/// VRL programs costlier than decoding their events.
 pub fn transform_workers() -> usize {
     static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COUNT.get_or_init(|| env_count("C1_TRANSFORM_WORKERS").unwrap_or(1))

@@ -66,9 +66,9 @@ pub use config::{AuthMethod, ConductoroneConfig, StartAt};
 /// `batch.timeout_secs`) needs a larger value.
 pub const DEFAULT_MAX_UNACKNOWLEDGED_EVENTS: usize = 10_000;
 
-/// The shortest time between two checkpoint writes. Each write costs two `fsync`s (about
-/// 0.1 ms of CPU and 0.3 ms of waiting here); writing after every acknowledged batch made
-/// them a third of the source's CPU during a backfill. Updates arriving in between are
+/// The shortest time between two checkpoint writes. Each write costs two `fsync`s; writing
+/// after every acknowledged batch made them a large share of the source's CPU during a
+/// backfill (`bench/README.md`, "Design measurements"). Updates arriving in between are
 /// coalesced into the next write.
 pub const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_millis(5);
 
