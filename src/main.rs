@@ -48,8 +48,9 @@ enum Command {
     Validate(ValidateArgs),
 }
 
+/// The configuration files, as every subcommand takes them.
 #[derive(Debug, Args)]
-struct RunArgs {
+struct ConfigArgs {
     /// Configuration file(s); several are merged.
     #[arg(
         short,
@@ -59,6 +60,12 @@ struct RunArgs {
         value_delimiter = ','
     )]
     configs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Seconds to wait for in-flight events after SIGINT/SIGTERM before giving up.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     graceful_shutdown_limit_secs: u64,
@@ -66,15 +73,8 @@ struct RunArgs {
 
 #[derive(Debug, Args)]
 struct ValidateArgs {
-    /// Configuration file(s); several are merged.
-    #[arg(
-        short,
-        long = "config",
-        value_name = "FILE",
-        env = "C1_PIPELINE_CONFIG",
-        value_delimiter = ','
-    )]
-    configs: Vec<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Configuration files, as positional arguments (like `vector validate a.toml`).
     #[arg(value_name = "FILE")]
     paths: Vec<PathBuf>,
@@ -144,11 +144,11 @@ fn main() -> ExitCode {
         // Options given before the subcommand (`c1-pipeline --log-level debug --config a.toml
         // validate`) count as well as those after it.
         Some(Command::Validate(mut args)) => {
-            args.configs = merge_paths(cli.run.configs, args.configs);
+            args.config.configs = merge_paths(cli.run.config.configs, args.config.configs);
             runtime.block_on(validate(args))
         }
         Some(Command::Run(mut args)) => {
-            args.configs = merge_paths(cli.run.configs, args.configs);
+            args.config.configs = merge_paths(cli.run.config.configs, args.config.configs);
             runtime.block_on(run(args))
         }
         None => runtime.block_on(run(cli.run)),
@@ -196,7 +196,7 @@ fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
 }
 
 async fn validate(args: ValidateArgs) -> ExitCode {
-    let configs = merge_paths(args.configs, args.paths);
+    let configs = merge_paths(args.config.configs, args.paths);
     let (config, _graph) = match load(&configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -249,7 +249,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let (config, graph) = match load(&args.configs) {
+    let (config, graph) = match load(&args.config.configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -125,6 +125,47 @@ impl Origin {
     }
 }
 
+/// The three kinds of component, each configured in a top-level table of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComponentKind {
+    /// `[sources.ID]`.
+    Source,
+    /// `[transforms.ID]`.
+    Transform,
+    /// `[sinks.ID]`.
+    Sink,
+}
+
+impl ComponentKind {
+    /// The kind whose table is `name` (`sources`, `transforms`, `sinks`).
+    pub fn from_table(name: &str) -> Option<Self> {
+        match name {
+            "sources" => Some(Self::Source),
+            "transforms" => Some(Self::Transform),
+            "sinks" => Some(Self::Sink),
+            _ => None,
+        }
+    }
+
+    /// The name of the kind's top-level table.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Source => "sources",
+            Self::Transform => "transforms",
+            Self::Sink => "sinks",
+        }
+    }
+
+    /// The `type` names of the kind's registry.
+    fn types(self) -> &'static [&'static str] {
+        match self {
+            Self::Source => SourceConfig::TYPES,
+            Self::Transform => TransformConfig::TYPES,
+            Self::Sink => SinkConfig::TYPES,
+        }
+    }
+}
+
 /// A source as configured.
 #[derive(Clone, Debug)]
 pub struct SourceOuter {
@@ -493,19 +534,22 @@ impl Loader<'_> {
                     config.healthchecks = parsed;
                 }
             }
-            kind @ ("sources" | "transforms" | "sinks") => {
-                let kind = kind.to_owned();
+            table if ComponentKind::from_table(table).is_some() => {
+                let kind = ComponentKind::from_table(table).expect("checked");
                 let span = value.span();
                 let DeValue::Table(components) = value.into_inner() else {
                     errors.push(
-                        ConfigError::new(format!("`{kind}` must be a table of components"))
-                            .at(Some(self.location(span.start)))
-                            .help(format!("write [{kind}.my_id] with a `type` key")),
+                        ConfigError::new(format!(
+                            "`{}` must be a table of components",
+                            kind.table()
+                        ))
+                        .at(Some(self.location(span.start)))
+                        .help(format!("write [{}.my_id] with a `type` key", kind.table())),
                     );
                     return;
                 };
                 for (id, body) in components {
-                    self.component(config, &kind, id, body, errors);
+                    self.component(config, kind, id, body, errors);
                 }
             }
             other => {
@@ -543,12 +587,12 @@ impl Loader<'_> {
     fn component(
         &self,
         config: &mut Config,
-        kind: &str,
+        kind: ComponentKind,
         id: Spanned<std::borrow::Cow<'_, str>>,
         body: Spanned<DeValue<'_>>,
         errors: &mut Vec<ConfigError>,
     ) {
-        let name = format!("{kind}.{}", id.get_ref());
+        let name = format!("{}.{}", kind.table(), id.get_ref());
         if self.skip.contains(&name) {
             return;
         }
@@ -582,15 +626,11 @@ impl Loader<'_> {
                 .map(|e| (e.path.clone(), e.value.start))
                 .collect(),
         };
-        let types: &[&str] = match kind {
-            "sources" => SourceConfig::TYPES,
-            "transforms" => TransformConfig::TYPES,
-            _ => SinkConfig::TYPES,
-        };
+        let types = kind.types();
         let Some(type_name) = self.take_type(&mut table, &name, &id_location, types, errors) else {
             return;
         };
-        let inputs = if kind == "sources" {
+        let inputs = if kind == ComponentKind::Source {
             if let Some(inputs) = table.remove("inputs") {
                 errors.push(
                     ConfigError::new("sources have no `inputs`")
@@ -615,49 +655,11 @@ impl Loader<'_> {
             let field = error.span().and_then(|span| field_at(&entries, &span));
             self.serde_error(&error, body_span.clone(), Some(&name), field)
         };
-        let unknown = || ConfigError::new(format!("unknown type `{type_name}`")).component(&name);
-        match kind {
-            "sources" => match SourceConfig::deserialize_type(&type_name, deserializer) {
-                Some(Ok(parsed)) => {
-                    config.sources.insert(
-                        id,
-                        SourceOuter {
-                            config: parsed,
-                            origin,
-                        },
-                    );
-                }
-                Some(Err(error)) => errors.push(fail(error)),
-                None => errors.push(unknown()),
-            },
-            "transforms" => match TransformConfig::deserialize_type(&type_name, deserializer) {
-                Some(Ok(parsed)) => {
-                    config.transforms.insert(
-                        id,
-                        TransformOuter {
-                            inputs,
-                            config: parsed,
-                            origin,
-                        },
-                    );
-                }
-                Some(Err(error)) => errors.push(fail(error)),
-                None => errors.push(unknown()),
-            },
-            _ => match SinkConfig::deserialize_type(&type_name, deserializer) {
-                Some(Ok(parsed)) => {
-                    config.sinks.insert(
-                        id,
-                        SinkOuter {
-                            inputs,
-                            config: parsed,
-                            origin,
-                        },
-                    );
-                }
-                Some(Err(error)) => errors.push(fail(error)),
-                None => errors.push(unknown()),
-            },
+        match insert_component(config, kind, id, &type_name, inputs, origin, deserializer) {
+            Some(Ok(())) => {}
+            Some(Err(error)) => errors.push(fail(error)),
+            None => errors
+                .push(ConfigError::new(format!("unknown type `{type_name}`")).component(&name)),
         }
     }
 
@@ -906,4 +908,46 @@ fn check_component_id(id: &str) -> Result<(), String> {
         return Err(format!("component id `{id}` contains `{bad}`"));
     }
     Ok(())
+}
+
+/// Deserializes a component of `type_name` into `config`; `None` when the kind's registry has
+/// no such type.
+fn insert_component<'de>(
+    config: &mut Config,
+    kind: ComponentKind,
+    id: String,
+    type_name: &str,
+    inputs: Vec<String>,
+    origin: Origin,
+    deserializer: ValueDeserializer<'de>,
+) -> Option<Result<(), toml::de::Error>> {
+    let inserted = match kind {
+        ComponentKind::Source => SourceConfig::deserialize_type(type_name, deserializer)?
+            .map(|parsed| SourceOuter {
+                config: parsed,
+                origin,
+            })
+            .map(|outer| {
+                config.sources.insert(id, outer);
+            }),
+        ComponentKind::Transform => TransformConfig::deserialize_type(type_name, deserializer)?
+            .map(|parsed| TransformOuter {
+                inputs,
+                config: parsed,
+                origin,
+            })
+            .map(|outer| {
+                config.transforms.insert(id, outer);
+            }),
+        ComponentKind::Sink => SinkConfig::deserialize_type(type_name, deserializer)?
+            .map(|parsed| SinkOuter {
+                inputs,
+                config: parsed,
+                origin,
+            })
+            .map(|outer| {
+                config.sinks.insert(id, outer);
+            }),
+    };
+    Some(inserted)
 }
