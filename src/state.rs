@@ -134,6 +134,27 @@ pub struct StateWriter {
 }
 
 impl StateWriter {
+    /// The content of `path` as last written (`None` when there is no file yet), and a
+    /// writer that keeps it from now on (see [`spawn`](Self::spawn)). The error names the file.
+    pub fn open(
+        path: std::path::PathBuf,
+        what: &'static str,
+        metrics: Arc<ComponentMetrics>,
+        min_interval: Duration,
+        backoff: Backoff,
+    ) -> std::io::Result<(Option<Vec<u8>>, Self)> {
+        let content = read_optional(&path).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot read the {what} {}: {error}", path.display()),
+            )
+        })?;
+        Ok((
+            content,
+            Self::spawn(path, what, metrics, min_interval, backoff),
+        ))
+    }
+
     /// A writer of `path`; `what` names the file in logs. Each write counts in `metrics` as
     /// `checkpoints_total`, each failure as an error. At most one write every `min_interval`;
     /// failed writes are retried after `backoff`'s delays.

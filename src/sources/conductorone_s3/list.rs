@@ -186,14 +186,9 @@ fn open_ledger<'a>(
             .since_ms
             .map(|since| since.saturating_add(RETAIN_MS));
     }
-    let dedupe_path = state_dir.join("dedupe.bin");
-    if settings.dedupe_capacity.is_some()
-        && let Some(bytes) = read_optional(&dedupe_path).map_err(|e| {
-            ComponentError(format!("{id}: cannot read {}: {e}", dedupe_path.display()))
-        })?
-    {
-        reader.restore_dedupe(&bytes);
-    }
+    let dedupe_writer = reader
+        .open_dedupe_state(state_dir)
+        .map_err(|e| ComponentError(format!("{id}: {e}")))?;
     let writer = StateWriter::spawn(
         path,
         "object checkpoint",
@@ -201,15 +196,6 @@ fn open_ledger<'a>(
         CHECKPOINT_MIN_INTERVAL,
         settings.backoff(),
     );
-    let dedupe_writer = settings.dedupe_capacity.map(|_| {
-        StateWriter::spawn(
-            dedupe_path,
-            "dedupe state",
-            Arc::clone(metrics),
-            Duration::from_secs(1),
-            settings.backoff(),
-        )
-    });
     Ok(Ledger {
         reader,
         id,

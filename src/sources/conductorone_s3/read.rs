@@ -2,6 +2,7 @@
 //! the object's own (ahead of time), then decode and forward in order, with the optional uid
 //! dedupe, on the task that sends the events on.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::event::{Batch, Event, Origin};
 use crate::metrics::ComponentMetrics;
 use crate::ocsf::event_uid;
 use crate::retry::{Retries, Verdict, retry};
+use crate::state::StateWriter;
 use crate::topology::MAX_BATCH_EVENTS;
 use crate::topology::fanout::{ClosedError, Fanout};
 
@@ -467,6 +469,28 @@ impl Reader {
                 .delivered
                 .to_bytes()
         })
+    }
+
+    /// Restores the remembered uids from `state_dir`'s `dedupe.bin` and starts the writer that
+    /// keeps it; `None` without `dedupe`.
+    pub(super) fn open_dedupe_state(
+        &self,
+        state_dir: &Path,
+    ) -> std::io::Result<Option<StateWriter>> {
+        if self.dedupe.is_none() {
+            return Ok(None);
+        }
+        let (content, writer) = StateWriter::open(
+            state_dir.join("dedupe.bin"),
+            "dedupe state",
+            Arc::clone(&self.metrics),
+            Duration::from_secs(1),
+            self.settings.backoff(),
+        )?;
+        if let Some(bytes) = content {
+            self.restore_dedupe(&bytes);
+        }
+        Ok(Some(writer))
     }
 
     /// Restores the remembered uids from the state file's bytes.

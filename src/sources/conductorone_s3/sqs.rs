@@ -50,7 +50,7 @@ use crate::aws::{self, ErrorKind, classify};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str};
 use crate::retry::{Retries, retry};
-use crate::state::{StateWriter, read_optional};
+use crate::state::StateWriter;
 use crate::topology::fanout::Fanout;
 
 /// Delivered object versions remembered to drop repeated notifications.
@@ -97,34 +97,21 @@ pub(super) async fn run(
     let mut done_writer = None;
     let mut dedupe_writer = None;
     if let Some(dir) = &state_dir {
-        let done_path = dir.join("sqs-objects.bin");
-        if let Some(bytes) = read_optional(&done_path).map_err(|e| {
-            ComponentError(format!("{id}: cannot read {}: {e}", done_path.display()))
-        })? {
-            done = RecentSet::from_bytes(&bytes, DONE_CAPACITY);
-        }
-        done_writer = Some(StateWriter::spawn(
-            done_path,
+        let (content, writer) = StateWriter::open(
+            dir.join("sqs-objects.bin"),
             "delivered-object list",
             Arc::clone(&metrics),
             Duration::from_millis(5),
             settings.backoff(),
-        ));
-        if settings.dedupe_capacity.is_some() {
-            let dedupe_path = dir.join("dedupe.bin");
-            if let Some(bytes) = read_optional(&dedupe_path).map_err(|e| {
-                ComponentError(format!("{id}: cannot read {}: {e}", dedupe_path.display()))
-            })? {
-                reader.restore_dedupe(&bytes);
-            }
-            dedupe_writer = Some(StateWriter::spawn(
-                dedupe_path,
-                "dedupe state",
-                Arc::clone(&metrics),
-                Duration::from_secs(1),
-                settings.backoff(),
-            ));
+        )
+        .map_err(|e| ComponentError(format!("{id}: {e}")))?;
+        if let Some(bytes) = content {
+            done = RecentSet::from_bytes(&bytes, DONE_CAPACITY);
         }
+        done_writer = Some(writer);
+        dedupe_writer = reader
+            .open_dedupe_state(dir)
+            .map_err(|e| ComponentError(format!("{id}: {e}")))?;
     }
     let shared = Arc::new(Shared {
         reader: Arc::clone(&reader),
