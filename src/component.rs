@@ -178,15 +178,17 @@ pub struct TransformOutputs {
 ///
 /// Output `0` is the default output when the transform has one; named outputs follow in the
 /// order of [`TransformOutputs::named`].
-pub trait SyncTransform: Send {
+///
+/// A transform is `Clone`: each worker task gets an instance of its own (with its own VRL
+/// runtime state); `Box<dyn SyncTransform>` clones through [`dyn_clone`].
+pub trait SyncTransform: dyn_clone::DynClone + Send {
     /// Processes `batch`, appending results to `outputs[i]`. Events dropped on purpose must be
     /// finalized (usually as delivered); events that fail must be finalized as rejected.
     /// Returns how many events were dropped on purpose (`component_discarded_events_total`).
     fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize;
-
-    /// A fresh instance for another worker task (with its own VRL runtime state).
-    fn clone_box(&self) -> Box<dyn SyncTransform>;
 }
+
+dyn_clone::clone_trait_object!(SyncTransform);
 
 /// Declares a registry: the serde-tagged enum of every component of one kind (the only place a
 /// component is listed), its `type` names, and access to the variant's trait object.

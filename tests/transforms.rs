@@ -462,7 +462,7 @@ source = '''
 #[tokio::test]
 async fn remap_clone_box_runs_the_same_program() {
     let (remap, _) = build("type = \"remap\"\nsource = '.n = 1'\n");
-    let mut copy = remap.clone_box();
+    let mut copy = remap.clone();
     let (events, _receiver) = batch(&[json!({ "a": true })]);
     let out = run(copy.as_mut(), events, 1);
     assert_eq!(values(&out[0]), vec![json!({ "a": true, "n": 1 })]);

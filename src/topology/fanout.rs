@@ -90,7 +90,7 @@ impl Clone for FusedChain {
             stages: self
                 .stages
                 .iter()
-                .map(|(transform, metrics)| (transform.clone_box(), Arc::clone(metrics)))
+                .map(|(transform, metrics)| (transform.clone(), Arc::clone(metrics)))
                 .collect(),
             producer: self.producer.clone(),
         }
@@ -231,10 +231,6 @@ mod tests {
                 }
             }
             discarded
-        }
-
-        fn clone_box(&self) -> Box<dyn SyncTransform> {
-            Box::new(self.clone())
         }
     }
 

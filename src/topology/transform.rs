@@ -30,7 +30,7 @@ pub async fn run(
     }
     let mut idle: Vec<Box<dyn SyncTransform>> = Vec::with_capacity(workers);
     for _ in 1..workers {
-        idle.push(transform.clone_box());
+        idle.push(transform.clone());
     }
     idle.push(transform);
     let mut in_flight: FuturesOrdered<tokio::task::JoinHandle<Done>> = FuturesOrdered::new();

@@ -55,8 +55,4 @@ impl SyncTransform for Filter {
         }
         discarded
     }
-
-    fn clone_box(&self) -> Box<dyn SyncTransform> {
-        Box::new(self.clone())
-    }
 }

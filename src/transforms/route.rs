@@ -107,8 +107,4 @@ impl SyncTransform for Route {
         }
         discarded
     }
-
-    fn clone_box(&self) -> Box<dyn SyncTransform> {
-        Box::new(self.clone())
-    }
 }

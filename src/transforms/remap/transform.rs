@@ -139,9 +139,12 @@ impl SyncTransform for Remap {
         }
         discarded
     }
+}
 
-    fn clone_box(&self) -> Box<dyn SyncTransform> {
-        Box::new(Remap {
+/// Another worker's instance: the same program and options, its own runtime and undo log.
+impl Clone for Remap {
+    fn clone(&self) -> Self {
+        Self {
             runner: self.runner.clone(),
             drop_on_error: self.drop_on_error,
             drop_on_abort: self.drop_on_abort,
@@ -149,7 +152,7 @@ impl SyncTransform for Remap {
             keep_original: self.keep_original,
             undo: UndoLog::default(),
             logged_errors: 0,
-        })
+        }
     }
 }
 
