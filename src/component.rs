@@ -88,6 +88,35 @@ pub fn seconds(
     }
 }
 
+/// A whole-number option that must lie in `range`; `note` (may be empty) says why the bounds
+/// are what they are, after them: "must be between 0 and 20 (SQS's longest wait), not 30".
+pub fn in_range<T>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    note: &str,
+) -> Result<T, BuildError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
+    };
+    Err(BuildError::field(
+        field,
+        format!(
+            "must be between {} and {}{note}, not {value}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
 /// A component failed while running.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -12,7 +12,7 @@ use super::{DEFAULT_DEDUPE_CAPACITY, DEFAULT_MAX_DECOMPRESSED_BYTES, list, sqs};
 use crate::aws::{AwsConnection, ErrorKind, classify};
 use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SourceComponent, SourceContext,
-    seconds,
+    in_range, seconds,
 };
 use crate::event::intern_id;
 use crate::options::default_true;
@@ -277,33 +277,24 @@ impl SqsConfig {
                 "`sqs.queue_url` is empty",
             ));
         }
-        if self.poll_secs > 20 {
-            return Err(BuildError::field(
-                "sqs.poll_secs",
-                format!(
-                    "must be between 0 and 20 (SQS's longest wait), not {}",
-                    self.poll_secs
-                ),
-            ));
-        }
-        if !(1..=43_200).contains(&self.visibility_timeout_secs) {
-            return Err(BuildError::field(
-                "sqs.visibility_timeout_secs",
-                format!(
-                    "must be between 1 and 43200 (12 hours), not {}",
-                    self.visibility_timeout_secs
-                ),
-            ));
-        }
-        if !(1..=10).contains(&self.max_number_of_messages) {
-            return Err(BuildError::field(
-                "sqs.max_number_of_messages",
-                format!(
-                    "must be between 1 and 10, not {}",
-                    self.max_number_of_messages
-                ),
-            ));
-        }
+        let poll_secs = in_range(
+            "sqs.poll_secs",
+            self.poll_secs,
+            0..=20,
+            "SQS's longest wait",
+        )?;
+        let visibility_timeout_secs = in_range(
+            "sqs.visibility_timeout_secs",
+            self.visibility_timeout_secs,
+            1..=43_200,
+            "12 hours",
+        )?;
+        let max_number_of_messages = in_range(
+            "sqs.max_number_of_messages",
+            self.max_number_of_messages,
+            1..=10,
+            "",
+        )?;
         let client_concurrency = match self.client_concurrency {
             Some(0) => {
                 return Err(BuildError::field(
@@ -316,9 +307,9 @@ impl SqsConfig {
         };
         Ok(SqsSettings {
             queue_url: self.queue_url.trim().to_owned(),
-            poll_secs: self.poll_secs as i32,
-            visibility_timeout_secs: self.visibility_timeout_secs as i32,
-            max_number_of_messages: self.max_number_of_messages as i32,
+            poll_secs: poll_secs as i32,
+            visibility_timeout_secs: visibility_timeout_secs as i32,
+            max_number_of_messages: max_number_of_messages as i32,
             client_concurrency,
             delete_message: self.delete_message,
             delete_failed_message: self.delete_failed_message,
