@@ -647,29 +647,13 @@ mod tests {
     fn fuses_only_linear_single_input_default_output_transforms() {
         // in -> a -> b -> out: both fused. c reads two outputs, r has named outputs.
         let text = r#"
-[sources.in]
-type = "stdin"
-[sources.other]
-type = "stdin"
-[transforms.a]
-type = "remap"
-inputs = ["in"]
-source = ".x = 1"
-[transforms.b]
-type = "filter"
-inputs = ["a"]
-condition = "true"
-[transforms.r]
-type = "route"
-inputs = ["other"]
-route.yes = "true"
-[transforms.c]
-type = "filter"
-inputs = ["b", "r.yes"]
-condition = "true"
-[sinks.out]
-type = "blackhole"
-inputs = ["c"]
+sources.in = { type = "stdin" }
+sources.other = { type = "stdin" }
+transforms.a = { type = "remap", inputs = ["in"], source = ".x = 1" }
+transforms.b = { type = "filter", inputs = ["a"], condition = "true" }
+transforms.r = { type = "route", inputs = ["other"], route.yes = "true" }
+transforms.c = { type = "filter", inputs = ["b", "r.yes"], condition = "true" }
+sinks.out = { type = "blackhole", inputs = ["c"] }
 "#;
         let chains = chains_of(text);
         assert_eq!(
@@ -681,15 +665,9 @@ inputs = ["c"]
     #[test]
     fn does_not_fuse_an_output_read_twice() {
         let text = r#"
-[sources.in]
-type = "stdin"
-[transforms.a]
-type = "remap"
-inputs = ["in"]
-source = ".x = 1"
-[sinks.out]
-type = "blackhole"
-inputs = ["in", "a"]
+sources.in = { type = "stdin" }
+transforms.a = { type = "remap", inputs = ["in"], source = ".x = 1" }
+sinks.out = { type = "blackhole", inputs = ["in", "a"] }
 "#;
         assert!(chains_of(text).is_empty());
     }

@@ -63,6 +63,20 @@ pub struct UploadError {
     pub message: String,
 }
 
+/// Sets the headers of an [`ObjectOptions`] on a `PutObject` or `CreateMultipartUpload`
+/// request (two builder types with the same setters).
+macro_rules! object_headers {
+    ($request:expr, $options:expr) => {
+        $request
+            .content_type(&$options.content_type)
+            .set_content_encoding($options.content_encoding.clone())
+            .set_storage_class($options.storage_class.clone())
+            .set_server_side_encryption($options.server_side_encryption.clone())
+            .set_ssekms_key_id($options.ssekms_key_id.clone())
+            .set_tagging($options.tagging.clone())
+    };
+}
+
 /// Writes objects to one bucket.
 #[derive(Clone, Debug)]
 pub struct Uploader {
@@ -92,20 +106,14 @@ impl Uploader {
     pub async fn put_object(&self, key: &str, body: Bytes) -> Result<(), UploadError> {
         let md5 = content_md5(&body);
         self.with_retries("PutObject", key, || {
-            let options = &self.options;
             let request = self
                 .client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
                 .body(ByteStream::from(body.clone()))
-                .content_md5(&md5)
-                .content_type(&options.content_type)
-                .set_content_encoding(options.content_encoding.clone())
-                .set_storage_class(options.storage_class.clone())
-                .set_server_side_encryption(options.server_side_encryption.clone())
-                .set_ssekms_key_id(options.ssekms_key_id.clone())
-                .set_tagging(options.tagging.clone());
+                .content_md5(&md5);
+            let request = object_headers!(request, self.options);
             async move { request.send().await.map(drop).map_err(|e| classify(&e)) }
         })
         .await
@@ -115,18 +123,12 @@ impl Uploader {
     pub async fn create_multipart(&self, key: &str) -> Result<String, UploadError> {
         let output = self
             .with_retries("CreateMultipartUpload", key, || {
-                let options = &self.options;
                 let request = self
                     .client
                     .create_multipart_upload()
                     .bucket(&self.bucket)
-                    .key(key)
-                    .content_type(&options.content_type)
-                    .set_content_encoding(options.content_encoding.clone())
-                    .set_storage_class(options.storage_class.clone())
-                    .set_server_side_encryption(options.server_side_encryption.clone())
-                    .set_ssekms_key_id(options.ssekms_key_id.clone())
-                    .set_tagging(options.tagging.clone());
+                    .key(key);
+                let request = object_headers!(request, self.options);
                 async move { request.send().await.map_err(|e| classify(&e)) }
             })
             .await?;
