@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::request::HecClient;
+use super::client::HecClient;
 use crate::metrics::ComponentMetrics;
 
 /// First pause between ack queries after new ids arrive or an ack turns true.

@@ -28,19 +28,19 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::Compression;
 use super::acks::{AckHandle, AckOutcome};
+use super::client::{HecClient, HecResponse, Outcome};
 use super::encoder::EncodedBatch;
-use super::request::{HecClient, HecResponse, Outcome};
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
+use crate::options::compression::GZIP_LEVEL;
 use crate::retry::Backoff;
 
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
 pub struct SendSettings {
-    /// Body compression.
-    pub compression: Compression,
+    /// Gzip request bodies (`compression = "gzip"`; otherwise uncompressed).
+    pub gzip: bool,
     /// Retries per batch after its first attempt before its events are finalized `Errored`.
     pub retry_attempts: u64,
     /// First backoff.
@@ -213,9 +213,6 @@ impl Budget {
     }
 }
 
-/// Gzip level: 6, as Vector's default for `compression = "gzip"`.
-const GZIP_LEVEL: u32 = 6;
-
 /// Size of the pieces a gzip request body is kept in: 64 KiB, the largest size that
 /// allocators such as snmalloc (the binary's) serve from exact size classes. One larger
 /// buffer would be rounded up to a power of two there: a 90 KB body would take 128 KiB.
@@ -266,21 +263,19 @@ impl Wire {
     }
 
     /// The events' bytes back (`expected` long).
-    fn into_events(self, compression: Compression, expected: usize) -> Vec<u8> {
+    fn into_events(self, gzip: bool, expected: usize) -> Vec<u8> {
         let body = self.request_body();
         drop(self);
-        match compression {
+        if !gzip {
             // Usually the batch's own buffer, given back without a copy.
-            Compression::None => Vec::from(body),
-            Compression::Gzip => {
-                let mut events = Vec::with_capacity(expected);
-                // Our own gzip output: decoding fails only through a bug, which
-                // `restore_body` then catches in debug builds (the length differs).
-                let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut events);
-                debug_assert!(decoded.is_ok(), "{decoded:?}");
-                events
-            }
+            return Vec::from(body);
         }
+        let mut events = Vec::with_capacity(expected);
+        // Our own gzip output: decoding fails only through a bug, which `restore_body` then
+        // catches in debug builds (the length differs).
+        let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut events);
+        debug_assert!(decoded.is_ok(), "{decoded:?}");
+        events
     }
 }
 
@@ -336,15 +331,16 @@ struct InFlight {
 
 impl InFlight {
     /// The body of the next request, built from the batch if it has none yet.
-    fn request_body(&mut self, compression: Compression) -> Bytes {
+    fn request_body(&mut self, gzip: bool) -> Bytes {
         let batch = &mut self.batch;
-        let wire = self.wire.get_or_insert_with(|| match compression {
-            Compression::Gzip => {
+        let wire = self.wire.get_or_insert_with(|| {
+            if gzip {
                 let wire = Wire::gzip(batch.body());
                 drop(batch.take_body());
                 wire
+            } else {
+                Wire::plain(batch.take_body())
             }
-            Compression::None => Wire::plain(batch.take_body()),
         });
         wire.request_body()
     }
@@ -356,11 +352,11 @@ impl InFlight {
 
     /// Makes the batch's own bytes available again before it is changed (an event removed,
     /// a split), and forgets the old request body.
-    fn editable(&mut self, compression: Compression) -> &mut EncodedBatch {
+    fn editable(&mut self, gzip: bool) -> &mut EncodedBatch {
         if let Some(wire) = self.wire.take()
             && self.batch.body_taken()
         {
-            let events = wire.into_events(compression, self.batch.bytes());
+            let events = wire.into_events(gzip, self.batch.bytes());
             self.batch.restore_body(events);
         }
         &mut self.batch
@@ -416,11 +412,10 @@ impl SenderHandle {
                 None => None,
             };
             flight.attempts += 1;
-            let body = flight.request_body(settings.compression);
+            let body = flight.request_body(settings.gzip);
             // The events' bytes have become the (compressed) request body: count that.
             budget.resize(task_bytes(&flight, queue));
-            let gzip = settings.compression == Compression::Gzip;
-            let response = match client.post(body, gzip, flight.batch.key()).await {
+            let response = match client.post(body, settings.gzip, flight.batch.key()).await {
                 Ok(response) => response,
                 Err(error) => {
                     shared.metrics.error();
@@ -533,7 +528,7 @@ impl SenderHandle {
             "splunk_hec_logs: Splunk refused one event of a batch; that event is rejected, the others are resent"
         );
         // Splunk may or may not have indexed the events before it: resend them.
-        let batch = flight.editable(self.shared.settings.compression);
+        let batch = flight.editable(self.shared.settings.gzip);
         if let Some(mut finalizers) = batch.remove(index) {
             finalizers.finalize(BatchStatus::Rejected);
         }
@@ -552,7 +547,7 @@ impl SenderHandle {
     ) -> Step {
         self.shared.metrics.error();
         let events = flight.batch.len();
-        let batch = flight.editable(self.shared.settings.compression);
+        let batch = flight.editable(self.shared.settings.gzip);
         if batch.len() <= 1 {
             tracing::error!(
                 bytes = batch.bytes(),
@@ -698,7 +693,7 @@ mod tests {
             attempts: 0,
             backoff,
         };
-        let compressed = flight.request_body(Compression::Gzip).len();
+        let compressed = flight.request_body(true).len();
         let held = flight.held_bytes();
         let live = live_bytes() - before;
         // `Bytes` adds a small shared header to a piece it clones; nothing else is uncounted.
@@ -724,7 +719,7 @@ mod tests {
 
         // Back in editable form (a partial failure), the events are as they were.
         let original = demo_like_batch(768, &notifiers);
-        let restored = flight.editable(Compression::Gzip);
+        let restored = flight.editable(true);
         assert_eq!(restored.body(), original.body());
         original.finalize(BatchStatus::Delivered);
         flight.batch.finalize(BatchStatus::Delivered);
@@ -744,7 +739,7 @@ encoding.codec = "json"
         .expect("valid options");
         let client = HecClient::new(&config).expect("a client");
         let settings = SendSettings {
-            compression: Compression::Gzip,
+            gzip: true,
             retry_attempts: 0,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(1),
