@@ -38,7 +38,10 @@
 
 pub mod batch;
 pub mod compression;
+pub mod http_client;
+pub mod proxy;
 pub mod request;
+pub mod tls;
 
 /// Declares a configuration struct with the fields of the listed option groups appended (see
 /// the module documentation).

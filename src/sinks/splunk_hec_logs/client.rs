@@ -1,5 +1,5 @@
-//! The HTTP side of the HEC contract: the client (endpoint, token, channel, TLS), the event
-//! POST, the ack query, the health check, and what a response means.
+//! The HTTP side of the HEC contract: the client (endpoint, token, channel; `tls` and `proxy`
+//! through [`http_client`]), the event POST, the ack query, the health check, and what a response means.
 //!
 //! Status codes (Splunk's "Troubleshoot HTTP Event Collector" table, see
 //! `docs/splunk-hec.md`): 200 success (`ackId` when the token has indexer acknowledgement);
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::encoder::RawMetadata;
 use super::{EndpointTarget, SplunkHecLogsConfig};
 use crate::component::{BuildError, HealthcheckError};
+use crate::options::http_client;
 use crate::retry::parse_retry_after;
 use crate::secrets;
 
@@ -116,15 +117,7 @@ impl TransportError {
 
 impl From<reqwest::Error> for TransportError {
     fn from(error: reqwest::Error) -> Self {
-        // The chain (e.g. "connection refused") is what tells the user something.
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::new(&message)
+        Self::new(&http_client::error_chain(&error))
     }
 }
 
@@ -150,14 +143,8 @@ impl std::fmt::Debug for HecClient {
     }
 }
 
-fn read_file(option: &str, path: &std::path::Path) -> Result<Vec<u8>, BuildError> {
-    std::fs::read(path).map_err(|error| {
-        BuildError::field(option, format!("cannot read {}: {error}", path.display()))
-    })
-}
-
 impl HecClient {
-    /// Checks `endpoint`, the token and the TLS files, and builds the client (no I/O beyond
+    /// Checks `endpoint`, the token, `tls` and `proxy`, and builds the client (no I/O beyond
     /// reading the TLS files).
     pub fn new(config: &SplunkHecLogsConfig) -> Result<Self, BuildError> {
         let endpoint = Url::parse(config.endpoint.trim()).map_err(|error| {
@@ -200,73 +187,12 @@ impl HecClient {
                 })?;
         authorization.set_sensitive(true);
 
-        let mut builder = Client::builder()
+        let builder = Client::builder()
             .timeout(Duration::from_secs_f64(
                 config.request.timeout_secs.clamp(0.001, 1e9),
             ))
-            .user_agent(concat!("c1-pipeline/", env!("CARGO_PKG_VERSION")));
-        if let Some(tls) = &config.tls {
-            if let Some(path) = &tls.ca_file {
-                let pem = read_file("tls.ca_file", path)?;
-                let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    BuildError::field(
-                        "tls.ca_file",
-                        format!("{} is not PEM certificates: {e}", path.display()),
-                    )
-                })?;
-                if certificates.is_empty() {
-                    return Err(BuildError::field(
-                        "tls.ca_file",
-                        format!("{} holds no certificate", path.display()),
-                    ));
-                }
-                for certificate in certificates {
-                    builder = builder.add_root_certificate(certificate);
-                }
-            }
-            match (&tls.crt_file, &tls.key_file) {
-                (Some(crt), Some(key)) => {
-                    let mut pem = read_file("tls.crt_file", crt)?;
-                    pem.push(b'\n');
-                    pem.extend(read_file("tls.key_file", key)?);
-                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                        BuildError::field(
-                            "tls.crt_file",
-                            format!("not a PEM certificate and key: {e}"),
-                        )
-                    })?;
-                    builder = builder.identity(identity);
-                }
-                (Some(_), None) => {
-                    return Err(BuildError::field(
-                        "tls.key_file",
-                        "is required with crt_file",
-                    ));
-                }
-                (None, Some(_)) => {
-                    return Err(BuildError::field(
-                        "tls.crt_file",
-                        "is required with key_file",
-                    ));
-                }
-                (None, None) => {}
-            }
-            if tls.verify_certificate == Some(false) {
-                builder = builder.danger_accept_invalid_certs(true);
-            }
-            if tls.verify_hostname == Some(false) {
-                builder = builder.danger_accept_invalid_hostnames(true);
-            }
-        }
-        let http = builder.build().map_err(|error| {
-            BuildError::field(
-                "tls",
-                format!(
-                    "cannot build the HTTP client: {}",
-                    TransportError::from(error)
-                ),
-            )
-        })?;
+            .user_agent(http_client::USER_AGENT);
+        let http = http_client::build(builder, &config.tls, &config.proxy)?;
         Ok(Self {
             http,
             events_url,

@@ -1,7 +1,6 @@
 //! The `splunk_hec_logs` sink's options (Vector's names and defaults), their checks, and
 //! building the sink.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,7 +16,9 @@ use crate::component::{
 };
 use crate::options::batch::{BatchConfig, BatchDefaults};
 use crate::options::compression::Compression;
+use crate::options::proxy::ProxyConfig;
 use crate::options::request::RequestConfig;
+use crate::options::tls::TlsConfig;
 use crate::options::{HealthcheckConfig, default_true};
 use crate::secrets::Secret;
 use crate::template::Template;
@@ -75,7 +76,10 @@ pub struct SplunkHecLogsConfig {
     pub acknowledgements: HecAcknowledgementsConfig,
     /// TLS options (TLS itself is chosen by the `https` scheme of `endpoint`).
     #[serde(default)]
-    pub tls: Option<TlsConfig>,
+    pub tls: TlsConfig,
+    /// The HTTP proxy (default: the environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`).
+    #[serde(default)]
+    pub proxy: ProxyConfig,
     /// Start-up health check.
     #[serde(default)]
     pub healthcheck: HealthcheckConfig,
@@ -167,27 +171,6 @@ impl Default for HecAcknowledgementsConfig {
             max_pending_bytes: default_max_pending_bytes(),
         }
     }
-}
-
-/// `tls` options, mapped onto the HTTP client.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file of extra CA certificates to trust.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (with `key_file`) for mutual TLS.
-    #[serde(default)]
-    pub crt_file: Option<PathBuf>,
-    /// PEM private key of `crt_file`.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Check the server's certificate chain. Default `true`.
-    #[serde(default)]
-    pub verify_certificate: Option<bool>,
-    /// Check that the certificate names the host. Default `true`.
-    #[serde(default)]
-    pub verify_hostname: Option<bool>,
 }
 
 /// Templates and paths checked at build time.

@@ -27,5 +27,5 @@ mod sink;
 
 pub use config::{
     BATCH_DEFAULTS, DEFAULT_MAX_BYTES, EndpointTarget, HecAcknowledgementsConfig,
-    SplunkHecLogsConfig, TlsConfig,
+    SplunkHecLogsConfig,
 };
