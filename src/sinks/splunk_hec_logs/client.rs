@@ -110,7 +110,7 @@ pub struct TransportError(String);
 
 impl TransportError {
     /// `message` redacted: it may quote what the server (or a proxy) said.
-    fn new(message: &str) -> Self {
+    pub fn new(message: &str) -> Self {
         Self(secrets::redact(message))
     }
 }
@@ -343,5 +343,64 @@ impl HecClient {
                 body.describe()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: serde_json::Value) -> HecResponse {
+        HecResponse {
+            status: StatusCode::from_u16(status).expect("a status"),
+            body: serde_json::from_value(body).expect("a HEC body"),
+            retry_after: Some(Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_sender_does() {
+        let ok = serde_json::json!({"text": "Success", "code": 0, "ackId": 3});
+        assert_eq!(response(200, ok).outcome(5), Outcome::Accepted(Some(3)));
+        let no_ack = serde_json::json!({"text": "Success", "code": 0});
+        assert_eq!(response(200, no_ack).outcome(5), Outcome::Accepted(None));
+        let invalid = |index: usize| serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": index});
+        assert_eq!(
+            response(400, invalid(4)).outcome(5),
+            Outcome::InvalidEvent(4)
+        );
+        // An index outside the batch names nothing: the batch is refused.
+        assert_eq!(response(400, invalid(5)).outcome(5), Outcome::Rejected);
+        let plain = serde_json::json!({"text": "x", "code": 5});
+        for (status, expected) in [
+            (400, Outcome::Rejected),
+            (404, Outcome::Rejected),
+            (401, Outcome::Unauthorized),
+            (403, Outcome::Unauthorized),
+            (413, Outcome::TooLarge),
+            (408, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (429, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (500, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (503, Outcome::Retry(Some(Duration::from_secs(2)))),
+        ] {
+            assert_eq!(
+                response(status, plain.clone()).outcome(5),
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn splunks_text_is_redacted_when_described() {
+        let token = crate::secrets::Secret::new("hec-token-that-leaks-0123456789");
+        let body = HecBody {
+            text: Some(format!("bad token {}", token.expose())),
+            code: Some(4),
+            ..HecBody::default()
+        };
+        let described = body.describe();
+        assert!(described.starts_with("code 4: bad token"), "{described}");
+        assert!(!described.contains(token.expose()), "{described}");
     }
 }

@@ -24,6 +24,8 @@ mod config;
 pub mod deliver;
 pub mod encoder;
 mod sink;
+#[cfg(test)]
+mod test_server;
 
 pub use config::{
     BATCH_DEFAULTS, DEFAULT_MAX_BYTES, EndpointTarget, HecAcknowledgementsConfig,
