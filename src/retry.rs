@@ -147,6 +147,13 @@ impl Retries {
         self.retries = 0;
         self.backoff.reset();
     }
+
+    /// After progress that does not end the operation (a request accepted whose outcome is
+    /// still awaited): the next failure starts again from the first delay, while the retries
+    /// already made still count against the limit.
+    pub fn reset_backoff(&mut self) {
+        self.backoff.reset();
+    }
 }
 
 /// Runs `attempt` until it succeeds, `policy` calls a failure permanent, or `retries` are

@@ -3,7 +3,6 @@
 pub mod aws_s3;
 pub mod blackhole;
 pub mod console;
-pub mod request;
 pub mod splunk_hec_logs;
 
 use serde::Deserialize;

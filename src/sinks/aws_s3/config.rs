@@ -9,16 +9,18 @@ use serde::Deserialize;
 
 use super::MIN_PART_SIZE;
 use super::key::{KeyTemplate, ObjectNaming};
-use super::partition::Compression;
+use super::partition::extension;
 use super::upload::{ObjectOptions, RetryPolicy};
 use crate::aws::AwsConnection;
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
-    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, seconds,
+    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext,
 };
+use crate::options::batch::{BatchConfig, BatchDefaults};
+use crate::options::compression::Compression;
+use crate::options::request::RequestConfig;
 use crate::options::{HealthcheckConfig, default_true};
 use crate::sinks::SinkAcknowledgements;
-use crate::sinks::request::RequestConfig;
 
 crate::options::component_options! {
 [aws_connection]
@@ -41,8 +43,8 @@ pub struct AwsS3Config {
     /// Object name extension (default from `compression`: `log.gz`, `log.zst`, `log`).
     #[serde(default)]
     pub filename_extension: Option<String>,
-    /// `gzip` (default), `zstd` or `none`.
-    #[serde(default)]
+    /// `gzip` (default, as in Vector), `zstd` or `none`.
+    #[serde(default = "Compression::gzip")]
     pub compression: Compression,
     /// How events are encoded. Required, as in Vector.
     pub encoding: EncodingConfig,
@@ -67,9 +69,10 @@ pub struct AwsS3Config {
     /// Object tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// When an object is sealed.
+    /// When an object is sealed: `max_bytes` uncompressed (default 10,000,000, Vector's),
+    /// `max_events` (default no limit), `timeout_secs` from its first event (default 300).
     #[serde(default)]
-    pub batch: S3BatchConfig,
+    pub batch: BatchConfig,
     /// Retries and concurrency of requests.
     #[serde(default)]
     pub request: RequestConfig,
@@ -89,42 +92,18 @@ pub struct AwsS3Config {
 }
 }
 
-/// `batch.*` of the S3 sink.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3BatchConfig {
-    /// Uncompressed bytes per object. Default 10,000,000 (Vector's).
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: usize,
-    /// Events per object. Default: no limit.
-    #[serde(default)]
-    pub max_events: Option<usize>,
-    /// Seconds from an object's first event to its upload. Default 300.
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: f64,
-}
-
-impl Default for S3BatchConfig {
-    fn default() -> Self {
-        Self {
-            max_bytes: default_max_bytes(),
-            max_events: None,
-            timeout_secs: default_timeout_secs(),
-        }
-    }
-}
+/// The sink's `batch` defaults (Vector's).
+pub const BATCH_DEFAULTS: BatchDefaults = BatchDefaults {
+    max_bytes: 10_000_000,
+    max_events: None,
+    timeout_secs: 300.0,
+};
 
 fn default_key_prefix() -> String {
     "date=%F".into()
 }
 fn default_filename_time_format() -> String {
     "%s".into()
-}
-fn default_max_bytes() -> usize {
-    10_000_000
-}
-fn default_timeout_secs() -> f64 {
-    300.0
 }
 fn default_max_open_partitions() -> usize {
     64
@@ -165,7 +144,7 @@ impl AwsS3Config {
             extension: self
                 .filename_extension
                 .clone()
-                .unwrap_or_else(|| self.compression.extension().to_owned()),
+                .unwrap_or_else(|| extension(self.compression).to_owned()),
         };
         naming.check()?;
         let storage_class = self
@@ -213,13 +192,8 @@ impl AwsS3Config {
                 "must be at least 1",
             ));
         }
-        if self.batch.max_bytes == 0 || self.batch.max_events == Some(0) {
-            return Err(BuildError::field(
-                "batch",
-                "batch limits must be at least 1",
-            ));
-        }
-        let timeout = seconds("request.timeout_secs", self.request.timeout_secs, false)?;
+        let batch = self.batch.settings(BATCH_DEFAULTS)?;
+        let request = self.request.settings()?;
         Ok(Settings {
             template,
             naming,
@@ -240,24 +214,16 @@ impl AwsS3Config {
                 tagging,
             },
             retry: RetryPolicy {
-                retry_attempts: usize::try_from(self.request.retry_attempts).unwrap_or(usize::MAX),
-                initial_backoff: seconds(
-                    "request.retry_initial_backoff_secs",
-                    self.request.retry_initial_backoff_secs,
-                    false,
-                )?,
-                max_backoff: seconds(
-                    "request.retry_max_duration_secs",
-                    self.request.retry_max_duration_secs,
-                    false,
-                )?,
+                retry_attempts: usize::try_from(request.retry_attempts).unwrap_or(usize::MAX),
+                initial_backoff: request.initial_backoff,
+                max_backoff: request.max_backoff,
             },
-            connection: self.aws_connection(timeout),
+            connection: self.aws_connection(request.timeout),
             bucket: self.bucket.clone(),
-            max_bytes: self.batch.max_bytes,
-            max_events: self.batch.max_events.unwrap_or(usize::MAX),
-            timeout: seconds("batch.timeout_secs", self.batch.timeout_secs, false)?,
-            concurrency: self.request.concurrency.limit(),
+            max_bytes: batch.max_bytes,
+            max_events: batch.max_events,
+            timeout: batch.timeout,
+            concurrency: request.concurrency,
             max_open_partitions: self.max_open_partitions,
             part_size: self.multipart_part_size,
             healthcheck: self.healthcheck.enabled,

@@ -25,7 +25,7 @@ mod sink;
 pub mod upload;
 
 pub use crate::options::HealthcheckConfig;
-pub use config::{AwsS3Config, S3BatchConfig};
+pub use config::{AwsS3Config, BATCH_DEFAULTS};
 
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

@@ -4,46 +4,16 @@
 use std::io::Write;
 use std::time::Instant;
 
-use aws_sdk_s3::types::CompletedPart;
-use serde::Deserialize;
-
 use crate::ack::EventFinalizers;
+use crate::options::compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
+use aws_sdk_s3::types::CompletedPart;
 
-/// `compression`: how objects are compressed.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// No compression (`.log`).
-    None,
-    /// gzip at level 6 (`.log.gz`, `Content-Encoding: gzip`), the default as in Vector.
-    #[default]
-    Gzip,
-    /// zstd at level 3 (`.log.zst`, `Content-Encoding: zstd`).
-    Zstd,
-}
-
-impl Compression {
-    /// The gzip level used (zlib's default).
-    pub const GZIP_LEVEL: u32 = 6;
-    /// The zstd level used (zstd's default).
-    pub const ZSTD_LEVEL: i32 = 3;
-
-    /// The file extension Vector gives objects with this compression.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::None => "log",
-            Compression::Gzip => "log.gz",
-            Compression::Zstd => "log.zst",
-        }
-    }
-
-    /// The `Content-Encoding` of objects with this compression.
-    pub fn content_encoding(self) -> Option<&'static str> {
-        match self {
-            Compression::None => None,
-            Compression::Gzip => Some("gzip"),
-            Compression::Zstd => Some("zstd"),
-        }
+/// The file extension Vector gives objects compressed with `compression`.
+pub fn extension(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => "log",
+        Compression::Gzip => "log.gz",
+        Compression::Zstd => "log.zst",
     }
 }
 
@@ -64,12 +34,11 @@ impl Compressor {
             Compression::None => Compressor::None(Vec::new()),
             Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
                 Vec::new(),
-                flate2::Compression::new(Compression::GZIP_LEVEL),
+                flate2::Compression::new(GZIP_LEVEL),
             )),
-            Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(
-                Vec::new(),
-                Compression::ZSTD_LEVEL,
-            )?),
+            Compression::Zstd => {
+                Compressor::Zstd(zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?)
+            }
         })
     }
 

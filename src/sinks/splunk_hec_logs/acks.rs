@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::request::HecClient;
+use super::client::HecClient;
 use crate::metrics::ComponentMetrics;
 
 /// First pause between ack queries after new ids arrive or an ack turns true.
@@ -156,5 +156,69 @@ async fn poll(
                 next_poll = Instant::now() + interval;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::sinks::splunk_hec_logs::test_server::{Acks, TestHec};
+
+    async fn wait_for(acks: Acks, timeout: Duration) -> (AckOutcome, TestHec, u64) {
+        let server = TestHec::start(Vec::new(), acks).await;
+        let metrics = Arc::new(ComponentMetrics::default());
+        let (handle, task) = AckHandle::spawn(
+            server.client(""),
+            Duration::from_millis(20),
+            timeout,
+            Arc::clone(&metrics),
+        );
+        let outcome = handle.wait(7).await;
+        drop(handle);
+        task.await.expect("the poller ends once nothing is pending");
+        (outcome, server, metrics.errors.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test]
+    async fn an_id_reported_true_is_acked() {
+        let (outcome, server, errors) = wait_for(Acks::AllTrue, Duration::from_secs(30)).await;
+        assert_eq!(outcome, AckOutcome::Acked);
+        assert_eq!(server.script().ack_queries, 1, "one query answered it");
+        assert_eq!(errors, 0);
+    }
+
+    #[tokio::test]
+    async fn an_id_not_acked_before_its_deadline_times_out() {
+        let started = Instant::now();
+        let (outcome, server, errors) = wait_for(Acks::AllFalse, Duration::from_millis(200)).await;
+        assert_eq!(outcome, AckOutcome::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Fast at first (50 ms, capped here at the 20 ms query interval), then every 20 ms.
+        assert!(
+            server.script().ack_queries >= 3,
+            "{}",
+            server.script().ack_queries
+        );
+        assert_eq!(errors, 0, "an unacknowledged id is not an error");
+    }
+
+    #[tokio::test]
+    async fn a_refused_ack_query_is_counted_and_the_id_times_out() {
+        let (outcome, server, errors) =
+            wait_for(Acks::Status(400), Duration::from_millis(200)).await;
+        assert_eq!(outcome, AckOutcome::TimedOut, "never acked, so resent");
+        let queries = server.script().ack_queries as u64;
+        assert!(queries >= 2, "asked again after a failure: {queries}");
+        assert_eq!(errors, queries, "each failed query is an error");
+    }
+
+    #[tokio::test]
+    async fn a_gone_poller_means_resend() {
+        let (register, receiver) = mpsc::unbounded_channel();
+        drop(receiver);
+        let handle = AckHandle { register };
+        assert_eq!(handle.wait(1).await, AckOutcome::TimedOut);
     }
 }

@@ -1,23 +1,26 @@
 //! The `splunk_hec_logs` sink's options (Vector's names and defaults), their checks, and
 //! building the sink.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
+use super::client::HecClient;
+use super::deliver::SendSettings;
 use super::encoder::HecEncoder;
-use super::request::HecClient;
-use super::service::SendSettings;
 use crate::codecs::EncodingConfig;
 use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, healthy,
     seconds,
 };
+use crate::options::batch::{BatchConfig, BatchDefaults};
+use crate::options::compression::Compression;
+use crate::options::proxy::ProxyConfig;
+use crate::options::request::RequestConfig;
+use crate::options::tls::TlsConfig;
 use crate::options::{HealthcheckConfig, default_true};
 use crate::secrets::Secret;
-use crate::sinks::request::RequestConfig;
 use crate::template::Template;
 
 /// `[sinks.ID] type = "splunk_hec_logs"`.
@@ -57,10 +60,12 @@ pub struct SplunkHecLogsConfig {
     pub indexed_fields: Vec<String>,
     /// How each event is written (`codec` `json` or `text`, `only_fields`, `except_fields`).
     pub encoding: EncodingConfig,
-    /// `none` (default) or `gzip`.
-    #[serde(default)]
+    /// `none` (default) or `gzip` (`zstd` is refused: Splunk does not take it).
+    #[serde(default = "Compression::none")]
     pub compression: Compression,
-    /// When a batch is sent.
+    /// When a batch is sent: `max_bytes` (default 1,000,000, Vector's; Splunk's
+    /// `max_content_length` is about 1 MB on some versions), `max_events` (default no limit),
+    /// `timeout_secs` (default 1).
     #[serde(default)]
     pub batch: BatchConfig,
     /// Concurrency, retries and timeouts of requests.
@@ -71,7 +76,10 @@ pub struct SplunkHecLogsConfig {
     pub acknowledgements: HecAcknowledgementsConfig,
     /// TLS options (TLS itself is chosen by the `https` scheme of `endpoint`).
     #[serde(default)]
-    pub tls: Option<TlsConfig>,
+    pub tls: TlsConfig,
+    /// The HTTP proxy (default: the environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`).
+    #[serde(default)]
+    pub proxy: ProxyConfig,
     /// Start-up health check.
     #[serde(default)]
     pub healthcheck: HealthcheckConfig,
@@ -92,35 +100,18 @@ pub enum EndpointTarget {
     Raw,
 }
 
-/// Request body compression.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// Uncompressed.
-    #[default]
-    None,
-    /// `Content-Encoding: gzip` (level 6, as Vector's default).
-    Gzip,
-}
-
-/// `batch` options: a batch is sent when any limit is reached (sizes before compression).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BatchConfig {
-    /// Bytes of encoded events per request. Default 1,000,000 (Vector's; Splunk's
-    /// `max_content_length` is about 1 MB on some versions).
-    #[serde(default)]
-    pub max_bytes: Option<usize>,
-    /// Events per request. Default: no limit.
-    #[serde(default)]
-    pub max_events: Option<usize>,
-    /// Seconds a partial batch waits for more events. Default 1.
-    #[serde(default)]
-    pub timeout_secs: Option<f64>,
-}
-
 /// Default `batch.max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
+
+/// The sink's `batch` defaults (Vector's).
+pub const BATCH_DEFAULTS: BatchDefaults = BatchDefaults {
+    max_bytes: DEFAULT_MAX_BYTES,
+    max_events: None,
+    timeout_secs: 1.0,
+};
+
+/// What the sink can send: Splunk HEC takes gzip bodies, not zstd.
+const SUPPORTED_COMPRESSION: [Compression; 2] = [Compression::None, Compression::Gzip];
 
 /// The sink's `acknowledgements` table (Vector's names and defaults).
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
@@ -182,27 +173,6 @@ impl Default for HecAcknowledgementsConfig {
     }
 }
 
-/// `tls` options, mapped onto the HTTP client.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file of extra CA certificates to trust.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (with `key_file`) for mutual TLS.
-    #[serde(default)]
-    pub crt_file: Option<PathBuf>,
-    /// PEM private key of `crt_file`.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Check the server's certificate chain. Default `true`.
-    #[serde(default)]
-    pub verify_certificate: Option<bool>,
-    /// Check that the certificate names the host. Default `true`.
-    #[serde(default)]
-    pub verify_hostname: Option<bool>,
-}
-
 /// Templates and paths checked at build time.
 #[derive(Debug)]
 pub(super) struct Checked {
@@ -232,31 +202,12 @@ impl SplunkHecLogsConfig {
             return Err(BuildError::field("default_token", "is empty")
                 .help("set it to the HEC token, e.g. \"${SPLUNK_HEC_TOKEN}\""));
         }
+        let compression = self
+            .compression
+            .check_supported("Splunk HEC", &SUPPORTED_COMPRESSION)?;
         let client = HecClient::new(self)?;
-        let max_bytes = self.batch.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
-        if max_bytes == 0 {
-            return Err(BuildError::field("batch.max_bytes", "must be at least 1"));
-        }
-        let max_events = self.batch.max_events.unwrap_or(usize::MAX);
-        if max_events == 0 {
-            return Err(BuildError::field("batch.max_events", "must be at least 1"));
-        }
-        let timeout = seconds(
-            "batch.timeout_secs",
-            self.batch.timeout_secs.unwrap_or(1.0),
-            false,
-        )?;
-        let initial_backoff = seconds(
-            "request.retry_initial_backoff_secs",
-            self.request.retry_initial_backoff_secs,
-            false,
-        )?;
-        let max_backoff = seconds(
-            "request.retry_max_duration_secs",
-            self.request.retry_max_duration_secs,
-            false,
-        )?;
-        seconds("request.timeout_secs", self.request.timeout_secs, false)?;
+        let batch = self.batch.settings(BATCH_DEFAULTS)?;
+        let request = self.request.settings()?;
         let query_interval = seconds(
             "acknowledgements.query_interval",
             self.acknowledgements.query_interval,
@@ -291,10 +242,10 @@ impl SplunkHecLogsConfig {
             &self.indexed_fields,
         )?;
         let settings = SendSettings {
-            compression: self.compression,
-            retry_attempts: self.request.retry_attempts,
-            initial_backoff,
-            max_backoff,
+            gzip: compression == Compression::Gzip,
+            retry_attempts: request.retry_attempts,
+            initial_backoff: request.initial_backoff,
+            max_backoff: request.max_backoff,
             indexer_acks: self.acknowledgements.indexer_acknowledgements_enabled,
             query_interval,
             ack_timeout: query_interval.saturating_mul(self.acknowledgements.retry_limit),
@@ -307,10 +258,10 @@ impl SplunkHecLogsConfig {
             encoder,
             client,
             settings,
-            max_bytes,
-            max_events,
-            timeout,
-            concurrency: self.request.concurrency.limit().min(Semaphore::MAX_PERMITS),
+            max_bytes: batch.max_bytes,
+            max_events: batch.max_events,
+            timeout: batch.timeout,
+            concurrency: request.concurrency.min(Semaphore::MAX_PERMITS),
         })
     }
 }

@@ -9,22 +9,25 @@
 //! * `config`: the options, their checks and building the sink;
 //! * `sink`: the batching loop (by bytes, events and time), which hands full batches to
 //!   request tasks, at most `request.concurrency` sending at once;
-//! * [`service`]: one task per batch: compression, the POST, retries with backoff, partial
-//!   failures (`invalid-event-number`, 413), then the wait for the indexer acknowledgement,
-//!   and the events' finalization;
+//! * [`client`]: the HEC's HTTP side: the client (endpoint, token, channel; `tls` and
+//!   `proxy` through [`crate::options::http_client`]), the event POST, the ack query, the
+//!   health check, and what a response means;
+//! * [`deliver`]: one task per batch: compression, the POST, retries (on
+//!   [`crate::retry`]), partial failures (`invalid-event-number`, 413), then the wait for the
+//!   indexer acknowledgement, and the events' finalization;
 //! * [`acks`]: the per-sink indexer-acknowledgement client, polling `/services/collector/ack`
 //!   fast at first and backing off while nothing changes.
 
 pub mod acks;
+pub mod client;
 mod config;
+pub mod deliver;
 pub mod encoder;
-pub mod request;
-pub mod service;
 mod sink;
+#[cfg(test)]
+mod test_server;
 
-pub use crate::options::HealthcheckConfig;
-pub use crate::sinks::request::{ADAPTIVE_CONCURRENCY, Concurrency, RequestConfig};
 pub use config::{
-    BatchConfig, Compression, DEFAULT_MAX_BYTES, EndpointTarget, HecAcknowledgementsConfig,
-    SplunkHecLogsConfig, TlsConfig,
+    BATCH_DEFAULTS, DEFAULT_MAX_BYTES, EndpointTarget, HecAcknowledgementsConfig,
+    SplunkHecLogsConfig,
 };

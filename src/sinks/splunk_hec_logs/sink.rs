@@ -8,8 +8,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::config::Checked;
+use super::deliver::BatchSender;
 use super::encoder::{EncodedBatch, HecEncoder, RawMetadata};
-use super::service::BatchSender;
 use crate::ack::BatchStatus;
 use crate::component::{ComponentError, SinkContext};
 use crate::event::Event;

@@ -16,6 +16,9 @@ use crate::component::{
     seconds,
 };
 use crate::metrics::ComponentMetrics;
+use crate::options::http_client;
+use crate::options::proxy::ProxyConfig;
+use crate::options::tls::TlsConfig;
 use crate::retry::Backoff;
 use crate::secrets::Secret;
 
@@ -59,6 +62,12 @@ pub struct ConductoroneConfig {
     /// `beginning`, or an RFC 3339 time.
     #[serde(default)]
     pub start_at: StartAt,
+    /// TLS options of the client (extra CA, client certificate, verification).
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// The HTTP proxy (default: the environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`).
+    #[serde(default)]
+    pub proxy: ProxyConfig,
 }
 }
 
@@ -126,6 +135,8 @@ pub(super) struct Settings {
     pub(super) poll_interval: Duration,
     pub(super) start_at: StartAt,
     pub(super) retry: crate::retry::SourceRetry,
+    tls: TlsConfig,
+    proxy: ProxyConfig,
 }
 
 /// A URL's host without the brackets of an IPv6 literal.
@@ -237,20 +248,21 @@ impl ConductoroneConfig {
             poll_interval: seconds("poll_interval_secs", self.poll_interval_secs, false)?,
             start_at: self.start_at,
             retry,
+            tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
         })
     }
 }
 
 impl Settings {
-    fn client(&self, metrics: Option<Arc<ComponentMetrics>>) -> Result<ApiClient, String> {
-        let http = reqwest::Client::builder()
+    fn client(&self, metrics: Option<Arc<ComponentMetrics>>) -> Result<ApiClient, BuildError> {
+        let builder = reqwest::Client::builder()
             .timeout(self.retry.request_timeout)
             .connect_timeout(self.retry.request_timeout.min(Duration::from_secs(10)))
             // Never follow a redirect with the bearer token (it could lead to another host).
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("c1-pipeline/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+            .user_agent(http_client::USER_AGENT);
+        let http = http_client::build(builder, &self.tls, &self.proxy)?;
         let tokens = TokenClient::new(
             http.clone(),
             &self.base_url,
@@ -277,14 +289,7 @@ impl SourceComponent for ConductoroneConfig {
                 position_in_value: None,
             });
         };
-        let client = settings
-            .client(Some(Arc::clone(&cx.metrics)))
-            .map_err(|message| BuildError {
-                field: None,
-                message,
-                help: None,
-                position_in_value: None,
-            })?;
+        let client = settings.client(Some(Arc::clone(&cx.metrics)))?;
         let store = CheckpointStore::new(&data_dir, &cx.id);
         Ok(Box::pin(super::source::run(settings, client, store, cx)))
     }
@@ -295,7 +300,9 @@ impl SourceComponent for ConductoroneConfig {
         let settings = self.resolve();
         Box::pin(async move {
             let settings = settings.map_err(|e| HealthcheckError(e.message))?;
-            let client = settings.client(None).map_err(HealthcheckError)?;
+            let client = settings
+                .client(None)
+                .map_err(|e| HealthcheckError(e.to_string()))?;
             let identity = client
                 .introspect()
                 .await

@@ -1,6 +1,11 @@
-//! `request.*` options shared by the HTTP and S3 sinks (Vector's names and defaults).
+//! `request.*`: concurrency, retries and timeouts of a sink's requests (Vector's names and
+//! defaults), shared by the Splunk HEC and S3 sinks.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::component::{BuildError, seconds};
 
 /// `request.concurrency`: `"adaptive"`, `"none"` or a number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,5 +102,71 @@ impl Default for RequestConfig {
             retry_max_duration_secs: default_max_backoff(),
             timeout_secs: default_request_timeout(),
         }
+    }
+}
+
+/// Checked `request` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestSettings {
+    /// Requests in flight, at least 1.
+    pub concurrency: usize,
+    /// `retry_attempts`: retries after the first attempt.
+    pub retry_attempts: u64,
+    /// `retry_initial_backoff_secs`.
+    pub initial_backoff: Duration,
+    /// `retry_max_duration_secs`.
+    pub max_backoff: Duration,
+    /// `timeout_secs`.
+    pub timeout: Duration,
+}
+
+impl RequestConfig {
+    /// The options, checked (the durations finite, positive seconds).
+    pub fn settings(&self) -> Result<RequestSettings, BuildError> {
+        Ok(RequestSettings {
+            concurrency: self.concurrency.limit(),
+            retry_attempts: self.retry_attempts,
+            initial_backoff: seconds(
+                "request.retry_initial_backoff_secs",
+                self.retry_initial_backoff_secs,
+                false,
+            )?,
+            max_backoff: seconds(
+                "request.retry_max_duration_secs",
+                self.retry_max_duration_secs,
+                false,
+            )?,
+            timeout: seconds("request.timeout_secs", self.timeout_secs, false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_vectors_and_bad_values_are_named() {
+        let settings = RequestConfig::default().settings().expect("valid defaults");
+        assert_eq!(
+            settings,
+            RequestSettings {
+                concurrency: ADAPTIVE_CONCURRENCY,
+                retry_attempts: u64::MAX,
+                initial_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(30),
+                timeout: Duration::from_secs(60),
+            }
+        );
+        let parse = |text: &str| toml::from_str::<RequestConfig>(text);
+        assert_eq!(
+            parse("concurrency = \"none\"").unwrap().concurrency.limit(),
+            1
+        );
+        assert_eq!(parse("concurrency = 3").unwrap().concurrency.limit(), 3);
+        assert_eq!(parse("retry_attempts = 0").unwrap().retry_attempts, 0);
+        assert!(parse("concurrency = 0").is_err());
+        let error = parse("timeout_secs = 0").unwrap().settings().unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("request.timeout_secs"));
     }
 }

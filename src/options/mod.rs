@@ -1,5 +1,15 @@
 //! Option groups that several components take, declared once.
 //!
+//! Nested tables, one type each (a component embeds them as `#[serde(default)]` fields):
+//!
+//! * [`tls`]: `tls.*` of HTTP clients, and [`http_client`], the one builder that applies it and
+//!   [`proxy`] (`proxy.*`) to a `reqwest` client;
+//! * [`batch`]: `batch.*` of sinks (each sink gives its own defaults);
+//! * [`request`]: `request.*` of sinks (concurrency, retries, timeout);
+//! * [`compression`]: `compression` of sinks, and the one gzip and zstd level.
+//!
+//! Fields at a component's top level come from the `component_options!` macro:
+//!
 //! `component_options!` declares a component's configuration struct with the fields of the
 //! named groups appended, and a method per group that resolves them:
 //!
@@ -25,6 +35,13 @@
 //!     }
 //! }
 //! ```
+
+pub mod batch;
+pub mod compression;
+pub mod http_client;
+pub mod proxy;
+pub mod request;
+pub mod tls;
 
 /// Declares a configuration struct with the fields of the listed option groups appended (see
 /// the module documentation).

@@ -1,5 +1,5 @@
-//! The HTTP side of the HEC contract: the client (endpoint, token, channel, TLS), the event
-//! POST, the ack query, the health check, and what a response means.
+//! The HTTP side of the HEC contract: the client (endpoint, token, channel; `tls` and `proxy`
+//! through [`http_client`]), the event POST, the ack query, the health check, and what a response means.
 //!
 //! Status codes (Splunk's "Troubleshoot HTTP Event Collector" table, see
 //! `docs/splunk-hec.md`): 200 success (`ackId` when the token has indexer acknowledgement);
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::encoder::RawMetadata;
 use super::{EndpointTarget, SplunkHecLogsConfig};
 use crate::component::{BuildError, HealthcheckError};
+use crate::options::http_client;
 use crate::retry::parse_retry_after;
 use crate::secrets;
 
@@ -109,22 +110,14 @@ pub struct TransportError(String);
 
 impl TransportError {
     /// `message` redacted: it may quote what the server (or a proxy) said.
-    fn new(message: &str) -> Self {
+    pub fn new(message: &str) -> Self {
         Self(secrets::redact(message))
     }
 }
 
 impl From<reqwest::Error> for TransportError {
     fn from(error: reqwest::Error) -> Self {
-        // The chain (e.g. "connection refused") is what tells the user something.
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::new(&message)
+        Self::new(&http_client::error_chain(&error))
     }
 }
 
@@ -150,14 +143,8 @@ impl std::fmt::Debug for HecClient {
     }
 }
 
-fn read_file(option: &str, path: &std::path::Path) -> Result<Vec<u8>, BuildError> {
-    std::fs::read(path).map_err(|error| {
-        BuildError::field(option, format!("cannot read {}: {error}", path.display()))
-    })
-}
-
 impl HecClient {
-    /// Checks `endpoint`, the token and the TLS files, and builds the client (no I/O beyond
+    /// Checks `endpoint`, the token, `tls` and `proxy`, and builds the client (no I/O beyond
     /// reading the TLS files).
     pub fn new(config: &SplunkHecLogsConfig) -> Result<Self, BuildError> {
         let endpoint = Url::parse(config.endpoint.trim()).map_err(|error| {
@@ -200,73 +187,12 @@ impl HecClient {
                 })?;
         authorization.set_sensitive(true);
 
-        let mut builder = Client::builder()
+        let builder = Client::builder()
             .timeout(Duration::from_secs_f64(
                 config.request.timeout_secs.clamp(0.001, 1e9),
             ))
-            .user_agent(concat!("c1-pipeline/", env!("CARGO_PKG_VERSION")));
-        if let Some(tls) = &config.tls {
-            if let Some(path) = &tls.ca_file {
-                let pem = read_file("tls.ca_file", path)?;
-                let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    BuildError::field(
-                        "tls.ca_file",
-                        format!("{} is not PEM certificates: {e}", path.display()),
-                    )
-                })?;
-                if certificates.is_empty() {
-                    return Err(BuildError::field(
-                        "tls.ca_file",
-                        format!("{} holds no certificate", path.display()),
-                    ));
-                }
-                for certificate in certificates {
-                    builder = builder.add_root_certificate(certificate);
-                }
-            }
-            match (&tls.crt_file, &tls.key_file) {
-                (Some(crt), Some(key)) => {
-                    let mut pem = read_file("tls.crt_file", crt)?;
-                    pem.push(b'\n');
-                    pem.extend(read_file("tls.key_file", key)?);
-                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                        BuildError::field(
-                            "tls.crt_file",
-                            format!("not a PEM certificate and key: {e}"),
-                        )
-                    })?;
-                    builder = builder.identity(identity);
-                }
-                (Some(_), None) => {
-                    return Err(BuildError::field(
-                        "tls.key_file",
-                        "is required with crt_file",
-                    ));
-                }
-                (None, Some(_)) => {
-                    return Err(BuildError::field(
-                        "tls.crt_file",
-                        "is required with key_file",
-                    ));
-                }
-                (None, None) => {}
-            }
-            if tls.verify_certificate == Some(false) {
-                builder = builder.danger_accept_invalid_certs(true);
-            }
-            if tls.verify_hostname == Some(false) {
-                builder = builder.danger_accept_invalid_hostnames(true);
-            }
-        }
-        let http = builder.build().map_err(|error| {
-            BuildError::field(
-                "tls",
-                format!(
-                    "cannot build the HTTP client: {}",
-                    TransportError::from(error)
-                ),
-            )
-        })?;
+            .user_agent(http_client::USER_AGENT);
+        let http = http_client::build(builder, &config.tls, &config.proxy)?;
         Ok(Self {
             http,
             events_url,
@@ -417,5 +343,64 @@ impl HecClient {
                 body.describe()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: serde_json::Value) -> HecResponse {
+        HecResponse {
+            status: StatusCode::from_u16(status).expect("a status"),
+            body: serde_json::from_value(body).expect("a HEC body"),
+            retry_after: Some(Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_sender_does() {
+        let ok = serde_json::json!({"text": "Success", "code": 0, "ackId": 3});
+        assert_eq!(response(200, ok).outcome(5), Outcome::Accepted(Some(3)));
+        let no_ack = serde_json::json!({"text": "Success", "code": 0});
+        assert_eq!(response(200, no_ack).outcome(5), Outcome::Accepted(None));
+        let invalid = |index: usize| serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": index});
+        assert_eq!(
+            response(400, invalid(4)).outcome(5),
+            Outcome::InvalidEvent(4)
+        );
+        // An index outside the batch names nothing: the batch is refused.
+        assert_eq!(response(400, invalid(5)).outcome(5), Outcome::Rejected);
+        let plain = serde_json::json!({"text": "x", "code": 5});
+        for (status, expected) in [
+            (400, Outcome::Rejected),
+            (404, Outcome::Rejected),
+            (401, Outcome::Unauthorized),
+            (403, Outcome::Unauthorized),
+            (413, Outcome::TooLarge),
+            (408, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (429, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (500, Outcome::Retry(Some(Duration::from_secs(2)))),
+            (503, Outcome::Retry(Some(Duration::from_secs(2)))),
+        ] {
+            assert_eq!(
+                response(status, plain.clone()).outcome(5),
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn splunks_text_is_redacted_when_described() {
+        let token = crate::secrets::Secret::new("hec-token-that-leaks-0123456789");
+        let body = HecBody {
+            text: Some(format!("bad token {}", token.expose())),
+            code: Some(4),
+            ..HecBody::default()
+        };
+        let described = body.describe();
+        assert!(described.starts_with("code 4: bad token"), "{described}");
+        assert!(!described.contains(token.expose()), "{described}");
     }
 }

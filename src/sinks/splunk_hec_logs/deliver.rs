@@ -16,8 +16,10 @@
 //! | 413 | batch split in two, each half sent; a single event too large is `Rejected` |
 //! | 408, 429, 5xx, transport errors | retried with exponential backoff and full jitter, `Retry-After` honoured |
 //!
-//! Retries (`request.retry_attempts`, counting resends after an ack timeout) exhausted: the
-//! events are finalized `Errored`, so a checkpointing source sends them again.
+//! Whether a failure is retried, and after which delay, is [`HecRetryPolicy`]'s verdict on a
+//! [`Failure`]; the schedule and the limit are [`crate::retry::Retries`]. Retries
+//! (`request.retry_attempts`, counting resends after an ack timeout) exhausted: the events are
+//! finalized `Errored`, so a checkpointing source sends them again.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -28,19 +30,19 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::Compression;
 use super::acks::{AckHandle, AckOutcome};
+use super::client::{HecClient, HecResponse, Outcome, TransportError};
 use super::encoder::EncodedBatch;
-use super::request::{HecClient, HecResponse, Outcome};
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
-use crate::retry::Backoff;
+use crate::options::compression::GZIP_LEVEL;
+use crate::retry::{Backoff, Retries, RetryPolicy, Verdict};
 
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
 pub struct SendSettings {
-    /// Body compression.
-    pub compression: Compression,
+    /// Gzip request bodies (`compression = "gzip"`; otherwise uncompressed).
+    pub gzip: bool,
     /// Retries per batch after its first attempt before its events are finalized `Errored`.
     pub retry_attempts: u64,
     /// First backoff.
@@ -213,9 +215,6 @@ impl Budget {
     }
 }
 
-/// Gzip level: 6, as Vector's default for `compression = "gzip"`.
-const GZIP_LEVEL: u32 = 6;
-
 /// Size of the pieces a gzip request body is kept in: 64 KiB, the largest size that
 /// allocators such as snmalloc (the binary's) serve from exact size classes. One larger
 /// buffer would be rounded up to a power of two there: a 90 KB body would take 128 KiB.
@@ -266,21 +265,19 @@ impl Wire {
     }
 
     /// The events' bytes back (`expected` long).
-    fn into_events(self, compression: Compression, expected: usize) -> Vec<u8> {
+    fn into_events(self, gzip: bool, expected: usize) -> Vec<u8> {
         let body = self.request_body();
         drop(self);
-        match compression {
+        if !gzip {
             // Usually the batch's own buffer, given back without a copy.
-            Compression::None => Vec::from(body),
-            Compression::Gzip => {
-                let mut events = Vec::with_capacity(expected);
-                // Our own gzip output: decoding fails only through a bug, which
-                // `restore_body` then catches in debug builds (the length differs).
-                let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut events);
-                debug_assert!(decoded.is_ok(), "{decoded:?}");
-                events
-            }
+            return Vec::from(body);
         }
+        let mut events = Vec::with_capacity(expected);
+        // Our own gzip output: decoding fails only through a bug, which `restore_body` then
+        // catches in debug builds (the length differs).
+        let decoded = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut events);
+        debug_assert!(decoded.is_ok(), "{decoded:?}");
+        events
     }
 }
 
@@ -330,21 +327,21 @@ impl Pieces {
 struct InFlight {
     batch: EncodedBatch,
     wire: Option<Wire>,
-    attempts: u64,
-    backoff: Backoff,
+    retries: Retries,
 }
 
 impl InFlight {
     /// The body of the next request, built from the batch if it has none yet.
-    fn request_body(&mut self, compression: Compression) -> Bytes {
+    fn request_body(&mut self, gzip: bool) -> Bytes {
         let batch = &mut self.batch;
-        let wire = self.wire.get_or_insert_with(|| match compression {
-            Compression::Gzip => {
+        let wire = self.wire.get_or_insert_with(|| {
+            if gzip {
                 let wire = Wire::gzip(batch.body());
                 drop(batch.take_body());
                 wire
+            } else {
+                Wire::plain(batch.take_body())
             }
-            Compression::None => Wire::plain(batch.take_body()),
         });
         wire.request_body()
     }
@@ -356,11 +353,11 @@ impl InFlight {
 
     /// Makes the batch's own bytes available again before it is changed (an event removed,
     /// a split), and forgets the old request body.
-    fn editable(&mut self, compression: Compression) -> &mut EncodedBatch {
+    fn editable(&mut self, gzip: bool) -> &mut EncodedBatch {
         if let Some(wire) = self.wire.take()
             && self.batch.body_taken()
         {
-            let events = wire.into_events(compression, self.batch.bytes());
+            let events = wire.into_events(gzip, self.batch.bytes());
             self.batch.restore_body(events);
         }
         &mut self.batch
@@ -380,11 +377,11 @@ impl SenderHandle {
         let mut queue = VecDeque::from([batch]);
         let mut permit = Some(slot);
         while let Some(batch) = queue.pop_front() {
+            let backoff = Backoff::new(settings.initial_backoff, settings.max_backoff);
             let flight = InFlight {
                 batch,
                 wire: None,
-                attempts: 0,
-                backoff: Backoff::new(settings.initial_backoff, settings.max_backoff),
+                retries: Retries::new(backoff, Some(settings.retry_attempts)),
             };
             self.deliver(flight, &mut queue, &mut permit, &mut budget)
                 .await;
@@ -401,11 +398,10 @@ impl SenderHandle {
     ) {
         let shared = &self.shared;
         let settings = shared.settings;
-        let client = &shared.client;
-        loop {
-            if flight.batch.is_empty() || self.gave_up(&mut flight) {
-                return;
-            }
+        let policy = HecRetryPolicy {
+            token_pause: settings.max_backoff,
+        };
+        while !flight.batch.is_empty() {
             if permit.is_none() {
                 // Resending after an ack timeout: take a request slot again.
                 *permit = Arc::clone(&shared.requests).acquire_owned().await.ok();
@@ -415,81 +411,126 @@ impl SenderHandle {
                 Some(_) => Arc::clone(&shared.pending_acks).acquire_owned().await.ok(),
                 None => None,
             };
-            flight.attempts += 1;
-            let body = flight.request_body(settings.compression);
+            let body = flight.request_body(settings.gzip);
             // The events' bytes have become the (compressed) request body: count that.
             budget.resize(task_bytes(&flight, queue));
-            let gzip = settings.compression == Compression::Gzip;
-            let response = match client.post(body, gzip, flight.batch.key()).await {
-                Ok(response) => response,
-                Err(error) => {
-                    shared.metrics.error();
-                    let delay = flight.backoff.next_delay();
-                    tracing::warn!(
-                        url = %client.events_url(),
-                        %error,
-                        attempt = flight.attempts,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "splunk_hec_logs: request failed; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            let posted = shared.client.post(body, settings.gzip, flight.batch.key());
+            let failure = match posted.await {
+                Err(error) => Failure::Transport(error),
+                Ok(response) => match response.outcome(flight.batch.len()) {
+                    Outcome::Accepted(ack_id) => {
+                        match self.accepted(&mut flight, ack_id, permit, ack_permit).await {
+                            Some(failure) => failure,
+                            None => return,
+                        }
+                    }
+                    Outcome::InvalidEvent(index) => {
+                        // Progress, not a failure: no backoff, and no retry counted.
+                        self.drop_invalid_event(&mut flight, index, &response, queue, budget);
+                        continue;
+                    }
+                    Outcome::TooLarge => return self.split_too_large(&mut flight, queue, budget),
+                    Outcome::Retry(_) => Failure::Busy(response),
+                    Outcome::Unauthorized => Failure::Unauthorized(response),
+                    Outcome::Rejected => Failure::Rejected(response),
+                },
             };
-            let step = match response.outcome(flight.batch.len()) {
-                Outcome::Accepted(ack_id) => {
-                    self.accepted(&mut flight, ack_id, permit, ack_permit).await
+            match flight.retries.next(policy.judge(&failure)) {
+                Some(delay) => {
+                    self.retrying(&flight, &failure, delay);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
-                Outcome::InvalidEvent(index) => {
-                    self.drop_invalid_event(&mut flight, index, &response, queue, budget)
-                }
-                Outcome::TooLarge => self.split_too_large(&mut flight, queue, budget),
-                Outcome::Unauthorized => self.refused_token(&response).await,
-                Outcome::Retry(retry_after) => self.busy(&mut flight, retry_after, &response).await,
-                Outcome::Rejected => self.rejected(&mut flight, &response),
-            };
-            if let Step::Done = step {
-                return;
+                None => return self.give_up(&mut flight, &failure),
             }
         }
     }
 
-    /// Whether the batch has used up `request.retry_attempts` (its events are then reported
-    /// errored, so the source resends them).
-    fn gave_up(&self, flight: &mut InFlight) -> bool {
-        // `retry_attempts` counts retries (Vector's meaning): one first attempt, then at most
-        // that many more.
-        if flight.attempts <= self.shared.settings.retry_attempts {
-            return false;
+    /// Logs and counts a failure about to be retried after `delay`.
+    fn retrying(&self, flight: &InFlight, failure: &Failure, delay: Duration) {
+        let shared = &self.shared;
+        shared.metrics.error();
+        let retry = flight.retries.retries();
+        let retry_in_ms = delay.as_millis() as u64;
+        match failure {
+            Failure::Transport(error) => tracing::warn!(
+                url = %shared.client.events_url(),
+                %error,
+                retry,
+                retry_in_ms,
+                "splunk_hec_logs: request failed; retrying"
+            ),
+            Failure::Busy(response) => tracing::warn!(
+                status = response.status.as_u16(),
+                reason = %response.body.describe(),
+                retry,
+                retry_in_ms,
+                "splunk_hec_logs: Splunk is busy or failing; retrying after a backoff"
+            ),
+            Failure::Unauthorized(response) => tracing::error!(
+                status = response.status.as_u16(),
+                reason = %response.body.describe(),
+                retry_in_secs = delay.as_secs_f64(),
+                "splunk_hec_logs: Splunk refused the token: a configuration problem (check default_token and that the token is enabled); retrying slowly"
+            ),
+            Failure::AckTimedOut { ack_id } => tracing::warn!(
+                ack_id,
+                events = flight.batch.len(),
+                channel = shared.client.channel(),
+                timeout_secs = shared.settings.ack_timeout.as_secs_f64(),
+                "splunk_hec_logs: indexer acknowledgement did not arrive in time; resending the batch (at-least-once)"
+            ),
+            Failure::Rejected(_) => {}
         }
-        self.shared.metrics.errors(1);
+    }
+
+    /// The end of a batch that failed: `Rejected` when Splunk refused it for good, `Errored`
+    /// once `request.retry_attempts` are used up (so the source can resend its events).
+    fn give_up(&self, flight: &mut InFlight, failure: &Failure) {
+        let metrics = &self.shared.metrics;
+        if let Failure::Rejected(response) = failure {
+            metrics.errors(1);
+            tracing::error!(
+                status = response.status.as_u16(),
+                reason = %response.body.describe(),
+                events = flight.batch.len(),
+                "splunk_hec_logs: Splunk refused the batch permanently; its events are rejected"
+            );
+            take_batch(flight).finalize(BatchStatus::Rejected);
+            return;
+        }
+        metrics.error();
+        metrics.errors(1);
         tracing::error!(
             events = flight.batch.len(),
-            attempts = flight.attempts,
+            attempts = flight.retries.retries() + 1,
+            reason = %failure,
             "splunk_hec_logs: giving up on a batch after request.retry_attempts; its events are reported errored so the source can resend them"
         );
         take_batch(flight).finalize(BatchStatus::Errored);
-        true
     }
 
     /// A 2xx: delivered now (no indexer acknowledgement), or once its ack id is acknowledged;
-    /// sent again if the ack does not come in time.
+    /// a [`Failure::AckTimedOut`] if the ack does not come in time.
     async fn accepted(
         &self,
         flight: &mut InFlight,
         ack_id: Option<u64>,
         permit: &mut Option<OwnedSemaphorePermit>,
         ack_permit: Option<OwnedSemaphorePermit>,
-    ) -> Step {
+    ) -> Option<Failure> {
         let shared = &self.shared;
         let events = flight.batch.len();
-        flight.backoff.reset();
+        // Splunk took the request: a later failure backs off from the first delay again (the
+        // retries keep counting: a resend after an ack timeout is one).
+        flight.retries.reset_backoff();
         let (Some(acks), Some(ack_id)) = (&shared.acks, ack_id) else {
             // No ack id: the token has no indexer acknowledgement, and a 200 is all Splunk
             // will ever say (Vector treats it the same way).
             shared.metrics.sent(events);
             take_batch(flight).finalize(BatchStatus::Delivered);
-            return Step::Done;
+            return None;
         };
         // Waiting for the ack holds only the budget's bytes, not a request slot.
         *permit = None;
@@ -499,19 +540,9 @@ impl SenderHandle {
             AckOutcome::Acked => {
                 shared.metrics.sent(events);
                 take_batch(flight).finalize(BatchStatus::Delivered);
-                Step::Done
+                None
             }
-            AckOutcome::TimedOut => {
-                shared.metrics.error();
-                tracing::warn!(
-                    ack_id,
-                    events,
-                    channel = shared.client.channel(),
-                    timeout_secs = shared.settings.ack_timeout.as_secs_f64(),
-                    "splunk_hec_logs: indexer acknowledgement did not arrive in time; resending the batch (at-least-once)"
-                );
-                Step::Again
-            }
+            AckOutcome::TimedOut => Some(Failure::AckTimedOut { ack_id }),
         }
     }
 
@@ -523,7 +554,7 @@ impl SenderHandle {
         response: &HecResponse,
         queue: &VecDeque<EncodedBatch>,
         budget: &mut Budget,
-    ) -> Step {
+    ) {
         self.shared.metrics.error();
         tracing::error!(
             event_index = index,
@@ -533,14 +564,11 @@ impl SenderHandle {
             "splunk_hec_logs: Splunk refused one event of a batch; that event is rejected, the others are resent"
         );
         // Splunk may or may not have indexed the events before it: resend them.
-        let batch = flight.editable(self.shared.settings.compression);
+        let batch = flight.editable(self.shared.settings.gzip);
         if let Some(mut finalizers) = batch.remove(index) {
             finalizers.finalize(BatchStatus::Rejected);
         }
         budget.resize(task_bytes(flight, queue));
-        // Progress, not a failure: no backoff, and the attempt is not counted.
-        flight.attempts -= 1;
-        Step::Again
     }
 
     /// A 413: the batch is split in two and both halves queued; a single event is rejected.
@@ -549,17 +577,17 @@ impl SenderHandle {
         flight: &mut InFlight,
         queue: &mut VecDeque<EncodedBatch>,
         budget: &mut Budget,
-    ) -> Step {
+    ) {
         self.shared.metrics.error();
         let events = flight.batch.len();
-        let batch = flight.editable(self.shared.settings.compression);
+        let batch = flight.editable(self.shared.settings.gzip);
         if batch.len() <= 1 {
             tracing::error!(
                 bytes = batch.bytes(),
                 "splunk_hec_logs: Splunk refused an event as too large (HTTP 413) even alone; event rejected"
             );
             take_batch(flight).finalize(BatchStatus::Rejected);
-            return Step::Done;
+            return;
         }
         tracing::warn!(
             events,
@@ -570,63 +598,65 @@ impl SenderHandle {
         queue.push_front(second);
         queue.push_front(first);
         budget.resize(task_bytes(flight, queue));
-        Step::Done
-    }
-
-    /// A 401/403: a configuration problem, retried slowly (every `retry_max_duration_secs`).
-    async fn refused_token(&self, response: &HecResponse) -> Step {
-        self.shared.metrics.error();
-        let delay = self.shared.settings.max_backoff;
-        tracing::error!(
-            status = response.status.as_u16(),
-            reason = %response.body.describe(),
-            retry_in_secs = delay.as_secs_f64(),
-            "splunk_hec_logs: Splunk refused the token: a configuration problem (check default_token and that the token is enabled); retrying slowly"
-        );
-        tokio::time::sleep(delay).await;
-        Step::Again
-    }
-
-    /// A 408/429/5xx: retried after a backoff (or the server's `Retry-After`).
-    async fn busy(
-        &self,
-        flight: &mut InFlight,
-        retry_after: Option<Duration>,
-        response: &HecResponse,
-    ) -> Step {
-        self.shared.metrics.error();
-        let delay = flight.backoff.next_delay_honouring(retry_after);
-        tracing::warn!(
-            status = response.status.as_u16(),
-            reason = %response.body.describe(),
-            attempt = flight.attempts,
-            retry_in_ms = delay.as_millis() as u64,
-            "splunk_hec_logs: Splunk is busy or failing; retrying after a backoff"
-        );
-        tokio::time::sleep(delay).await;
-        Step::Again
-    }
-
-    /// Another 4xx: the whole batch is rejected.
-    fn rejected(&self, flight: &mut InFlight, response: &HecResponse) -> Step {
-        self.shared.metrics.errors(1);
-        tracing::error!(
-            status = response.status.as_u16(),
-            reason = %response.body.describe(),
-            events = flight.batch.len(),
-            "splunk_hec_logs: Splunk refused the batch permanently; its events are rejected"
-        );
-        take_batch(flight).finalize(BatchStatus::Rejected);
-        Step::Done
     }
 }
 
-/// What [`SenderHandle::deliver`] does after handling a response.
-enum Step {
-    /// Send the batch (what is left of it) again.
-    Again,
-    /// The batch is finished (finalized, or handed back to the queue).
-    Done,
+/// A failed attempt at delivering a batch, as [`HecRetryPolicy`] judges it.
+#[derive(Debug)]
+pub enum Failure {
+    /// No HTTP response (connection, timeout, TLS).
+    Transport(TransportError),
+    /// 408, 429 or 5xx: Splunk is busy or failing.
+    Busy(HecResponse),
+    /// 401/403: the token is missing, malformed or disabled (a configuration problem).
+    Unauthorized(HecResponse),
+    /// Accepted, but its indexer acknowledgement did not come in time.
+    AckTimedOut {
+        /// The ack id given up on.
+        ack_id: u64,
+    },
+    /// Any other 4xx (a 400 that names no event): refused for good.
+    Rejected(HecResponse),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transport(error) => write!(f, "request failed: {error}"),
+            Self::Busy(response) | Self::Unauthorized(response) | Self::Rejected(response) => {
+                write!(f, "HTTP {} ({})", response.status, response.body.describe())
+            }
+            Self::AckTimedOut { ack_id } => write!(f, "ack id {ack_id} not acknowledged in time"),
+        }
+    }
+}
+
+/// Which HEC failures are worth another attempt, and when (the schedule and the limit are the
+/// batch's [`Retries`]): transport errors, 408/429/5xx after a backoff or the server's
+/// `Retry-After`; a refused token every `token_pause` (it may be fixed meanwhile); a batch whose
+/// ack timed out at once (at-least-once); any other 4xx never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HecRetryPolicy {
+    /// The pause after a 401/403: `request.retry_max_duration_secs`.
+    pub token_pause: Duration,
+}
+
+impl RetryPolicy<Failure> for HecRetryPolicy {
+    fn judge(&self, failure: &Failure) -> Verdict {
+        match failure {
+            Failure::Transport(_) => Verdict::Retry { after: None },
+            Failure::Busy(response) => Verdict::Retry {
+                after: response.retry_after,
+            },
+            Failure::Unauthorized(_) => Verdict::Retry {
+                after: Some(self.token_pause),
+            },
+            Failure::AckTimedOut { .. } => Verdict::Retry {
+                after: Some(Duration::ZERO),
+            },
+            Failure::Rejected(_) => Verdict::Stop,
+        }
+    }
 }
 
 /// The flight's batch, leaving an empty one in its place.
@@ -695,10 +725,9 @@ mod tests {
         let mut flight = InFlight {
             batch,
             wire: None,
-            attempts: 0,
-            backoff,
+            retries: Retries::new(backoff, None),
         };
-        let compressed = flight.request_body(Compression::Gzip).len();
+        let compressed = flight.request_body(true).len();
         let held = flight.held_bytes();
         let live = live_bytes() - before;
         // `Bytes` adds a small shared header to a piece it clones; nothing else is uncounted.
@@ -724,7 +753,7 @@ mod tests {
 
         // Back in editable form (a partial failure), the events are as they were.
         let original = demo_like_batch(768, &notifiers);
-        let restored = flight.editable(Compression::Gzip);
+        let restored = flight.editable(true);
         assert_eq!(restored.body(), original.body());
         original.finalize(BatchStatus::Delivered);
         flight.batch.finalize(BatchStatus::Delivered);
@@ -744,7 +773,7 @@ encoding.codec = "json"
         .expect("valid options");
         let client = HecClient::new(&config).expect("a client");
         let settings = SendSettings {
-            compression: Compression::Gzip,
+            gzip: true,
             retry_attempts: 0,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(1),
@@ -765,5 +794,190 @@ encoding.codec = "json"
         );
         drop(task);
         sender.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use std::sync::atomic::Ordering;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::ack::{BatchNotifier, EventFinalizers};
+    use crate::sinks::splunk_hec_logs::test_server::{Acks, TestHec};
+
+    type Script = Vec<(u16, Value, Option<&'static str>)>;
+
+    fn settings(retry_attempts: u64) -> SendSettings {
+        SendSettings {
+            gzip: false,
+            retry_attempts,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(50),
+            indexer_acks: false,
+            query_interval: Duration::from_millis(20),
+            ack_timeout: Duration::from_millis(100),
+            max_pending_acks: 10,
+            max_pending_bytes: 1 << 20,
+        }
+    }
+
+    fn status(code: u16) -> (u16, Value, Option<&'static str>) {
+        (code, json!({"text": "scripted", "code": 9}), None)
+    }
+
+    /// What became of a batch of `events` events (each from a source batch of its own): each
+    /// event's status, the number of events in each body posted, and the errors counted.
+    async fn deliver(
+        script: Script,
+        events: usize,
+        settings: SendSettings,
+        acks: Acks,
+    ) -> (Vec<BatchStatus>, Vec<usize>, u64) {
+        let server = TestHec::start(script, acks).await;
+        let metrics = Arc::new(ComponentMetrics::default());
+        let sender = BatchSender::start(server.client(""), settings, 1, Arc::clone(&metrics));
+        let mut batch = EncodedBatch::new(Default::default());
+        let mut receivers = Vec::new();
+        for i in 0..events {
+            let (notifier, receiver) = BatchNotifier::new();
+            let event = format!("{{\"event\":{i}}}\n");
+            batch.push_with(
+                |out| out.extend_from_slice(event.as_bytes()),
+                EventFinalizers::new(notifier.finalizer()),
+            );
+            receivers.push(receiver);
+        }
+        let (handle, reservation) = sender.reserve(&batch).await.expect("admitted");
+        tokio::time::timeout(Duration::from_secs(10), handle.send(batch, reservation))
+            .await
+            .expect("the batch finished");
+        sender.shutdown().await;
+        let statuses = futures::future::join_all(receivers).await;
+        let bodies = server
+            .script()
+            .bodies
+            .iter()
+            .map(|b| b.lines().count())
+            .collect();
+        (statuses, bodies, metrics.errors.load(Ordering::Relaxed))
+    }
+
+    use BatchStatus::{Delivered, Errored, Rejected};
+
+    #[test]
+    fn the_policy_retries_transient_failures_and_stops_on_other_4xx() {
+        let policy = HecRetryPolicy {
+            token_pause: Duration::from_secs(30),
+        };
+        let response = |code: u16, retry_after: Option<Duration>| HecResponse {
+            status: reqwest::StatusCode::from_u16(code).expect("a status"),
+            body: Default::default(),
+            retry_after,
+        };
+        let asked = Some(Duration::from_secs(4));
+        for (failure, verdict) in [
+            (
+                Failure::Transport(TransportError::new("connection refused")),
+                Verdict::Retry { after: None },
+            ),
+            (
+                Failure::Busy(response(503, asked)),
+                Verdict::Retry { after: asked },
+            ),
+            (
+                Failure::Busy(response(429, None)),
+                Verdict::Retry { after: None },
+            ),
+            (
+                Failure::Unauthorized(response(401, None)),
+                Verdict::Retry {
+                    after: Some(Duration::from_secs(30)),
+                },
+            ),
+            (
+                Failure::AckTimedOut { ack_id: 1 },
+                Verdict::Retry {
+                    after: Some(Duration::ZERO),
+                },
+            ),
+            (Failure::Rejected(response(404, None)), Verdict::Stop),
+        ] {
+            assert_eq!(policy.judge(&failure), verdict, "{failure}");
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_accepted() {
+        let script = vec![
+            (503, json!({"code": 9}), Some("0")),
+            status(429),
+            status(500),
+        ];
+        let (statuses, bodies, errors) = deliver(script, 2, settings(5), Acks::AllTrue).await;
+        assert_eq!(statuses, [Delivered, Delivered]);
+        assert_eq!(bodies, [2, 2, 2, 2]);
+        assert_eq!(errors, 3);
+    }
+
+    #[tokio::test]
+    async fn used_up_retries_end_errored_so_the_source_resends() {
+        let script = vec![status(503), status(503), status(503)];
+        let (statuses, bodies, _) = deliver(script, 2, settings(2), Acks::AllTrue).await;
+        assert_eq!(statuses, [Errored, Errored]);
+        assert_eq!(bodies.len(), 3, "one attempt and two retries");
+        let (statuses, bodies, _) = deliver(vec![status(503)], 1, settings(0), Acks::AllTrue).await;
+        assert_eq!((statuses, bodies.len()), (vec![Errored], 1), "0: no retry");
+    }
+
+    #[tokio::test]
+    async fn other_4xx_reject_the_batch_at_once() {
+        let (statuses, bodies, errors) =
+            deliver(vec![status(404)], 2, settings(5), Acks::AllTrue).await;
+        assert_eq!(statuses, [Rejected, Rejected]);
+        assert_eq!(bodies, [2]);
+        assert_eq!(errors, 1);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_event_is_rejected_alone_and_the_rest_resent_without_a_retry() {
+        let invalid = json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 1});
+        let script = vec![(400, invalid, None)];
+        // No retry allowed: resending the others is progress, not a retry.
+        let (statuses, bodies, _) = deliver(script, 3, settings(0), Acks::AllTrue).await;
+        assert_eq!(statuses, [Delivered, Rejected, Delivered]);
+        assert_eq!(bodies, [3, 2]);
+    }
+
+    #[tokio::test]
+    async fn too_large_splits_the_batch_and_a_single_event_is_rejected() {
+        let script = vec![status(413), status(413)];
+        let (statuses, bodies, _) = deliver(script, 2, settings(0), Acks::AllTrue).await;
+        assert_eq!(statuses, [Rejected, Delivered]);
+        assert_eq!(bodies, [2, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_retried_after_the_longest_backoff() {
+        let started = tokio::time::Instant::now();
+        let (statuses, bodies, errors) =
+            deliver(vec![status(401)], 1, settings(5), Acks::AllTrue).await;
+        assert_eq!((statuses, bodies, errors), (vec![Delivered], vec![1, 1], 1));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn indexer_acks_deliver_or_resend_the_batch() {
+        let with_acks = SendSettings {
+            indexer_acks: true,
+            ..settings(1)
+        };
+        let (statuses, bodies, _) = deliver(Vec::new(), 2, with_acks, Acks::AllTrue).await;
+        assert_eq!((statuses, bodies), (vec![Delivered, Delivered], vec![2]));
+        // Never acknowledged: resent once (the one retry allowed), then errored.
+        let (statuses, bodies, errors) = deliver(Vec::new(), 2, with_acks, Acks::AllFalse).await;
+        assert_eq!((statuses, bodies), (vec![Errored, Errored], vec![2, 2]));
+        assert_eq!(errors, 3, "two timeouts and the batch given up");
     }
 }

@@ -1,0 +1,41 @@
+//! The one way a component builds its HTTP client: its own settings (timeouts, user agent,
+//! redirects) on a `reqwest::ClientBuilder`, then its `tls` ([`TlsConfig`]) and `proxy`
+//! ([`ProxyConfig`]) options.
+
+use reqwest::{Client, ClientBuilder};
+
+use super::proxy::ProxyConfig;
+use super::tls::TlsConfig;
+use crate::component::BuildError;
+
+/// The `User-Agent` of every HTTP request the pipeline makes.
+pub const USER_AGENT: &str = concat!("c1-pipeline/", env!("CARGO_PKG_VERSION"));
+
+/// Applies `tls` and `proxy` to `builder` and builds the client. Errors name the option
+/// (`tls.ca_file: cannot read …`, `proxy.http: is not a URL …`).
+pub fn build(
+    builder: ClientBuilder,
+    tls: &TlsConfig,
+    proxy: &ProxyConfig,
+) -> Result<Client, BuildError> {
+    let builder = tls.apply(builder)?;
+    let builder = proxy.apply(builder)?;
+    builder.build().map_err(|error| {
+        BuildError::field(
+            "tls",
+            format!("cannot build the HTTP client: {}", error_chain(&error)),
+        )
+    })
+}
+
+/// An error with its causes (`…: connection refused`), which is what tells the user something.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,246 @@
+//! The shared network options (`tls.*`, `proxy.*`, `batch.*`, `request.*`, `compression`):
+//! precise configuration errors in every component that takes them, and `proxy.*` routing a
+//! sink's requests through a forward proxy (or around it, by `no_proxy`).
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use c1_pipeline::component::SinkComponent;
+use c1_pipeline::config::{Config, ConfigError};
+use c1_pipeline::sinks::splunk_hec_logs::SplunkHecLogsConfig;
+use c1_pipeline::sinks::splunk_hec_logs::client::HecClient;
+use common::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const HEC: &str = r#"[sources.in]
+type = "stdin"
+[sinks.out]
+type = "splunk_hec_logs"
+inputs = ["in"]
+endpoint = "https://splunk.example.com:8088"
+default_token = "t"
+encoding.codec = "json"
+"#;
+
+const C1: &str = r#"[sinks.out]
+type = "console"
+inputs = ["c1"]
+encoding.codec = "json"
+[sources.c1]
+type = "conductorone"
+client_id = "id@acme.conductor.one/pcc"
+client_secret = "secret-token:conductorone.com:v1:x"
+"#;
+
+/// The one error of loading `text` as `test.toml`.
+#[track_caller]
+fn single_error(text: &str) -> ConfigError {
+    match Config::from_toml(text, Path::new("test.toml"), &no_env) {
+        Ok(config) => panic!("expected an error, got {config:#?}"),
+        Err(errors) => {
+            assert_eq!(errors.0.len(), 1, "{errors}");
+            errors.0.into_iter().next().expect("one error")
+        }
+    }
+}
+
+#[track_caller]
+fn check(text: &str, at_: (usize, usize), field: &str, unknown: &str, suggestion: &str) {
+    let error = single_error(text);
+    assert_eq!(at(&error), at_, "{error:#?}");
+    assert_eq!(error.field.as_deref(), Some(field), "{error:#?}");
+    assert!(
+        error
+            .message
+            .contains(&format!("unknown field `{unknown}`")),
+        "{error:#?}"
+    );
+    let help = error.help.as_deref().unwrap_or("");
+    assert!(
+        help.contains(&format!("did you mean `{suggestion}`?")),
+        "{error:#?}"
+    );
+}
+
+#[test]
+fn unknown_tls_and_proxy_fields_say_where_and_what_was_meant() {
+    check(
+        &format!("{HEC}tls.ca_fil = \"/etc/ca.pem\"\n"),
+        (9, 5),
+        "tls.ca_fil",
+        "ca_fil",
+        "ca_file",
+    );
+    check(
+        &format!("{HEC}[sinks.out.proxy]\nenabled = true\nno_proxi = [\"localhost\"]\n"),
+        (11, 1),
+        "proxy.no_proxi",
+        "no_proxi",
+        "no_proxy",
+    );
+    check(
+        &format!("{C1}tls = {{ server_nam = \"c1.example.com\" }}\n"),
+        (9, 9),
+        "tls.server_nam",
+        "server_nam",
+        "server_name",
+    );
+    check(
+        &format!("{C1}proxy.htps = \"http://proxy:3128\"\n"),
+        (9, 7),
+        "proxy.htps",
+        "htps",
+        "https",
+    );
+}
+
+#[test]
+fn unknown_batch_and_request_fields_say_what_was_meant() {
+    check(
+        &format!("{HEC}batch.max_byte = 10\n"),
+        (9, 7),
+        "batch.max_byte",
+        "max_byte",
+        "max_bytes",
+    );
+    check(
+        &format!("{HEC}request.retry_attempt = 1\n"),
+        (9, 9),
+        "request.retry_attempt",
+        "retry_attempt",
+        "retry_attempts",
+    );
+}
+
+/// The build error of a config that loads.
+fn build_error(text: &str) -> String {
+    let config = Config::from_toml(text, Path::new("test.toml"), &no_env)
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    c1_pipeline::topology::check_build(&config)
+        .expect_err(text)
+        .to_string()
+}
+
+#[test]
+fn unusable_values_name_their_option() {
+    for (extra, expected) in [
+        ("tls.key_pass = \"p\"", "tls.key_pass"),
+        ("tls.server_name = \"bad name!\"", "tls.server_name"),
+        ("proxy.http = \"socks5://127.0.0.1:1080\"", "proxy.http"),
+        ("proxy.https = \"http://[::1\"", "proxy.https"),
+        ("compression = \"zstd\"", "compression"),
+        ("batch.max_events = 0", "batch.max_events"),
+    ] {
+        let message = build_error(&format!("{HEC}{extra}\n"));
+        assert!(message.contains(expected), "{extra}: {message}");
+    }
+}
+
+/// A minimal HTTP/1.1 server that records each request line and answers every request with a
+/// HEC success: as a forward proxy it sees absolute-form lines (`POST http://host/… HTTP/1.1`).
+async fn recording_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("an address").to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                let mut line = String::new();
+                stream.read_line(&mut line).await.ok()?;
+                record.lock().ok()?.push(line.trim_end().to_owned());
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    stream.read_line(&mut header).await.ok()?;
+                    let header = header.trim_end().to_ascii_lowercase();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some(value) = header.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                stream.read_exact(&mut body).await.ok()?;
+                let answer = r#"{"text":"Success","code":0}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                stream.get_mut().write_all(response.as_bytes()).await.ok()
+            });
+        }
+    });
+    (address, seen)
+}
+
+fn hec_config(endpoint: &str, proxy: &str) -> SplunkHecLogsConfig {
+    toml::from_str(&format!(
+        "endpoint = \"http://{endpoint}\"\ndefault_token = \"t\"\nencoding.codec = \"json\"\n{proxy}"
+    ))
+    .expect("valid options")
+}
+
+async fn post_event(config: &SplunkHecLogsConfig) {
+    let client = HecClient::new(config).expect("a client");
+    let response = client
+        .post(
+            Bytes::from_static(b"{\"event\":1}\n"),
+            false,
+            &Default::default(),
+        )
+        .await
+        .expect("an answer");
+    assert_eq!(response.status.as_u16(), 200);
+    config.healthcheck().await.expect("healthy");
+}
+
+#[tokio::test]
+async fn a_hec_sink_goes_through_proxy_http_unless_no_proxy_names_the_host() {
+    let (hec, hec_seen) = recording_server().await;
+    let (proxy, proxy_seen) = recording_server().await;
+    // The endpoint host is not resolvable: only the proxy can answer for it.
+    let via_proxy = hec_config(
+        "splunk.invalid:8088",
+        &format!("proxy.http = \"http://{proxy}\""),
+    );
+    post_event(&via_proxy).await;
+    assert_eq!(
+        *proxy_seen.lock().expect("the proxy's record"),
+        [
+            "POST http://splunk.invalid:8088/services/collector/event HTTP/1.1",
+            "GET http://splunk.invalid:8088/services/collector/health/1.0 HTTP/1.1",
+        ]
+    );
+
+    // `no_proxy` naming the host: straight to the HEC, the proxy sees nothing more.
+    let bypass = hec_config(
+        &hec,
+        &format!("proxy.http = \"http://{proxy}\"\nproxy.no_proxy = [\"127.0.0.1\"]"),
+    );
+    post_event(&bypass).await;
+    assert_eq!(proxy_seen.lock().expect("the proxy's record").len(), 2);
+    assert_eq!(
+        *hec_seen.lock().expect("the HEC's record"),
+        [
+            "POST /services/collector/event HTTP/1.1",
+            "GET /services/collector/health/1.0 HTTP/1.1",
+        ]
+    );
+
+    // `proxy.enabled = false`: no proxy at all.
+    let disabled = hec_config(
+        &hec,
+        &format!("proxy.enabled = false\nproxy.http = \"http://{proxy}\""),
+    );
+    post_event(&disabled).await;
+    assert_eq!(proxy_seen.lock().expect("the proxy's record").len(), 2);
+    assert_eq!(hec_seen.lock().expect("the HEC's record").len(), 4);
+}
