@@ -19,7 +19,7 @@ use crate::retry::Verdict;
 use crate::secrets::{self, Secret};
 
 /// The region used when neither `region` nor the environment names one.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 /// `auth`: where credentials come from. Empty (the default) means the standard AWS chain
 /// (environment, profile files, web identity, ECS/EC2 metadata).
@@ -104,7 +104,7 @@ impl AwsAuthConfig {
 }
 
 /// `force_path_style`'s default: `true`, as in Vector (most S3-compatible servers need it).
-pub fn default_force_path_style() -> bool {
+pub(crate) fn default_force_path_style() -> bool {
     true
 }
 
@@ -227,7 +227,7 @@ impl AwsConnection {
 
 /// Whether a failed AWS request is worth retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// Throttling, 5xx, timeouts, connection failures: retry with backoff.
     Transient,
     /// Access denied, missing bucket, bad request, bad signature: retrying cannot help.
@@ -236,7 +236,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The retry verdict for a failure of this kind (AWS sends no `Retry-After`).
-    pub fn verdict(self) -> Verdict {
+    pub(crate) fn verdict(self) -> Verdict {
         match self {
             Self::Transient => Verdict::Retry { after: None },
             Self::Permanent => Verdict::Stop,
@@ -246,14 +246,14 @@ impl ErrorKind {
 
 /// The retry policy for AWS requests whose errors went through [`classify`]: what it calls
 /// transient is retried.
-pub fn retry_policy((kind, _): &(ErrorKind, String)) -> Verdict {
+pub(crate) fn retry_policy((kind, _): &(ErrorKind, String)) -> Verdict {
     kind.verdict()
 }
 
 /// Classifies an SDK error, and describes it with the service's code, message and HTTP status.
 /// The description is redacted ([`secrets::redact`]): every AWS error text that is logged or
 /// reported comes from here, and services quote what they were sent.
-pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
+pub(crate) fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -9,12 +9,12 @@ use std::hash::BuildHasherDefault;
 
 /// FNV-1a of a string: the strings come from ConductorOne or S3, not an attacker, so a fast
 /// non-keyed hash is enough (SipHash cost more than the rest of the dedupe).
-pub fn hash_str(text: &str) -> u64 {
+pub(crate) fn hash_str(text: &str) -> u64 {
     hash_bytes(0xcbf2_9ce4_8422_2325, text.as_bytes())
 }
 
 /// FNV-1a continued from `hash` over `bytes` (to hash several parts without joining them).
-pub fn hash_bytes(hash: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -22,7 +22,7 @@ pub fn hash_bytes(hash: u64, bytes: &[u8]) -> u64 {
 
 /// Hashes the `u64`s of a [`RecentSet`] as themselves: they already are hashes.
 #[derive(Default)]
-pub struct PrehashedHasher(u64);
+pub(crate) struct PrehashedHasher(u64);
 
 impl std::hash::Hasher for PrehashedHasher {
     fn finish(&self) -> u64 {
@@ -41,11 +41,11 @@ impl std::hash::Hasher for PrehashedHasher {
 }
 
 /// A set of hashes that are already hashes.
-pub type HashSetU64 = HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
+pub(crate) type HashSetU64 = HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
 
 /// The last `capacity` distinct hashes inserted.
 #[derive(Debug, Clone)]
-pub struct RecentSet {
+pub(crate) struct RecentSet {
     capacity: usize,
     seen: HashSetU64,
     order: VecDeque<u64>,
@@ -53,7 +53,7 @@ pub struct RecentSet {
 
 impl RecentSet {
     /// An empty set remembering at most `capacity` (at least 1) hashes.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
             capacity,
@@ -63,7 +63,7 @@ impl RecentSet {
     }
 
     /// Records `hash`; false if it was already there. The oldest hash is forgotten when full.
-    pub fn insert(&mut self, hash: u64) -> bool {
+    pub(crate) fn insert(&mut self, hash: u64) -> bool {
         if !self.seen.insert(hash) {
             return false;
         }
@@ -77,22 +77,18 @@ impl RecentSet {
     }
 
     /// Whether `hash` is remembered.
-    pub fn contains(&self, hash: u64) -> bool {
+    pub(crate) fn contains(&self, hash: u64) -> bool {
         self.seen.contains(&hash)
     }
 
     /// Hashes remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.order.len()
     }
 
-    /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     /// The hashes, oldest first, as little-endian `u64`s (see [`from_bytes`](Self::from_bytes)).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.order
             .iter()
             .flat_map(|hash| hash.to_le_bytes())
@@ -101,7 +97,7 @@ impl RecentSet {
 
     /// A set of `capacity` holding the newest hashes of `bytes` (from [`to_bytes`](Self::to_bytes));
     /// a trailing partial entry is ignored.
-    pub fn from_bytes(bytes: &[u8], capacity: usize) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8], capacity: usize) -> Self {
         let mut set = Self::new(capacity);
         for chunk in bytes.chunks_exact(8) {
             set.insert(u64::from_le_bytes(chunk.try_into().expect("chunks of 8")));

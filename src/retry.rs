@@ -15,7 +15,7 @@ use rand::RngExt;
 
 /// Exponential backoff with full jitter.
 #[derive(Clone, Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     cap: Duration,
     attempt: u32,
@@ -23,7 +23,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// Delays start at up to `initial`, double with every failure, and never exceed `cap`.
-    pub fn new(initial: Duration, cap: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, cap: Duration) -> Self {
         Self {
             initial,
             cap: cap.max(initial),
@@ -32,13 +32,13 @@ impl Backoff {
     }
 
     /// The ceiling of the next delay, before jitter: `min(cap, initial × 2^attempt)`.
-    pub fn ceiling(&self) -> Duration {
+    pub(crate) fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.cap)
     }
 
     /// The delay before the next attempt (uniform in `[0, ceiling]`), and counts the failure.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
@@ -47,7 +47,7 @@ impl Backoff {
 
     /// The delay before the next attempt when the server asked for `retry_after`: the server's
     /// wish, capped at `cap`, wins over the jittered delay (but the failure still counts).
-    pub fn next_delay_honouring(&mut self, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn next_delay_honouring(&mut self, retry_after: Option<Duration>) -> Duration {
         let jittered = self.next_delay();
         match retry_after {
             Some(wanted) => wanted.min(self.cap),
@@ -56,12 +56,13 @@ impl Backoff {
     }
 
     /// Failures counted since the last success.
-    pub fn attempts(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempt
     }
 
     /// Call after a success: the next failure starts from `initial` again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
 }
@@ -70,7 +71,7 @@ impl Backoff {
 /// three forms RFC 9110 allows (IMF-fixdate `Wed, 21 Oct 2015 07:28:00 GMT`, RFC 850
 /// `Wednesday, 21-Oct-15 07:28:00 GMT`, asctime `Wed Oct 21 07:28:00 2015`); a date in the
 /// past means "now". `None` if neither.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -81,7 +82,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// What a [`RetryPolicy`] says of a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Transient: try again, after the server's `Retry-After` when it gave one.
     Retry {
         /// The delay the server asked for.
@@ -93,7 +94,7 @@ pub enum Verdict {
 
 /// Whether a failure is worth another attempt: each service's own rules (which statuses
 /// are transient, whether it sent `Retry-After`).
-pub trait RetryPolicy<E> {
+pub(crate) trait RetryPolicy<E> {
     /// The verdict on `error`.
     fn judge(&self, error: &E) -> Verdict;
 }
@@ -108,7 +109,7 @@ impl<E, F: Fn(&E) -> Verdict> RetryPolicy<E> for F {
 /// When to retry and how often: a [`Backoff`] and an optional limit on retries (Vector's
 /// `request.retry_attempts`: the maximum number of retries; 0 = none).
 #[derive(Clone, Debug)]
-pub struct Retries {
+pub(crate) struct Retries {
     backoff: Backoff,
     max_retries: Option<u64>,
     retries: u64,
@@ -116,7 +117,7 @@ pub struct Retries {
 
 impl Retries {
     /// Retries after `backoff`'s delays, at most `max_retries` times (`None`: no limit).
-    pub fn new(backoff: Backoff, max_retries: Option<u64>) -> Self {
+    pub(crate) fn new(backoff: Backoff, max_retries: Option<u64>) -> Self {
         Self {
             backoff,
             max_retries,
@@ -126,7 +127,7 @@ impl Retries {
 
     /// The delay before the next attempt after a failure judged `verdict`; `None` when the
     /// failure is permanent or the retries are used up. Counts the retry.
-    pub fn next(&mut self, verdict: Verdict) -> Option<Duration> {
+    pub(crate) fn next(&mut self, verdict: Verdict) -> Option<Duration> {
         let Verdict::Retry { after } = verdict else {
             return None;
         };
@@ -138,12 +139,12 @@ impl Retries {
     }
 
     /// Retries since the last [`reset`](Self::reset).
-    pub fn retries(&self) -> u64 {
+    pub(crate) fn retries(&self) -> u64 {
         self.retries
     }
 
     /// After a success: the next failure starts again from the first delay and a full count.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.retries = 0;
         self.backoff.reset();
     }
@@ -151,7 +152,7 @@ impl Retries {
     /// After progress that does not end the operation (a request accepted whose outcome is
     /// still awaited): the next failure starts again from the first delay, while the retries
     /// already made still count against the limit.
-    pub fn reset_backoff(&mut self) {
+    pub(crate) fn reset_backoff(&mut self) {
         self.backoff.reset();
     }
 }
@@ -159,7 +160,7 @@ impl Retries {
 /// Runs `attempt` until it succeeds, `policy` calls a failure permanent, or `retries` are
 /// used up (then the last error is returned). Before each retry `on_retry(error, retry,
 /// delay)` is called (to log it), then the delay is slept. `retries` is reset on success.
-pub async fn retry<T, E, Fut>(
+pub(crate) async fn retry<T, E, Fut>(
     policy: &impl RetryPolicy<E>,
     retries: &mut Retries,
     mut attempt: impl FnMut() -> Fut,
@@ -187,7 +188,7 @@ where
 
 /// A source's resolved retry options (the `source_retry` options of [`crate::options`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceRetry {
+pub(crate) struct SourceRetry {
     /// `request_timeout_secs`.
     pub request_timeout: Duration,
     /// `retry_initial_backoff_secs`.
@@ -198,7 +199,7 @@ pub struct SourceRetry {
 
 impl SourceRetry {
     /// Checks the three options (finite, positive seconds).
-    pub fn from_options(
+    pub(crate) fn from_options(
         request_timeout_secs: f64,
         initial_backoff_secs: f64,
         max_backoff_secs: f64,
@@ -214,25 +215,25 @@ impl SourceRetry {
     }
 
     /// A fresh backoff schedule from these options.
-    pub fn backoff(&self) -> Backoff {
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff::new(self.initial_backoff, self.max_backoff)
     }
 }
 
 /// Defaults of the `source_retry` options (serde `default` functions).
-pub mod source_defaults {
+pub(crate) mod source_defaults {
     /// `request_timeout_secs`: 30.
-    pub fn request_timeout_secs() -> f64 {
+    pub(crate) fn request_timeout_secs() -> f64 {
         30.0
     }
 
     /// `retry_initial_backoff_secs`: 0.5.
-    pub fn initial_backoff_secs() -> f64 {
+    pub(crate) fn initial_backoff_secs() -> f64 {
         0.5
     }
 
     /// `retry_max_backoff_secs`: 30.
-    pub fn max_backoff_secs() -> f64 {
+    pub(crate) fn max_backoff_secs() -> f64 {
         30.0
     }
 }

@@ -23,26 +23,26 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT;
 use serde::{Deserialize, Deserializer};
 
 /// What replaces a secret (or the start of one) in redacted text.
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 /// The longest redacted text, in characters; the rest is replaced by `… (N more bytes)`.
-pub const MAX_CHARS: usize = 1024;
+pub(crate) const MAX_CHARS: usize = 1024;
 
 /// The shortest echo of the start of a secret that is hidden: servers cut what they quote,
 /// and fewer characters would hide ordinary words that happen to start a secret.
-pub const MIN_PREFIX_CHARS: usize = 8;
+pub(crate) const MIN_PREFIX_CHARS: usize = 8;
 
 /// Shorter values are not registered: they occur in ordinary text, and hiding every
 /// occurrence would shred messages while showing where the secret is. No real credential is
 /// this short.
-pub const MIN_SECRET_CHARS: usize = 6;
+pub(crate) const MIN_SECRET_CHARS: usize = 6;
 
 /// Secrets from the configuration (and their parts) kept at once; the oldest go first.
 /// Only a process that builds configurations again and again (a test) comes near it.
-pub const MAX_HELD: usize = 256;
+pub(crate) const MAX_HELD: usize = 256;
 
 /// Minted secrets (access tokens, client assertions) kept at once; the oldest go first.
-pub const MAX_MINTED: usize = 32;
+pub(crate) const MAX_MINTED: usize = 32;
 
 /// The most of a text that is scanned; the rest is never shown.
 const MAX_SCAN_BYTES: usize = 64 * 1024;
@@ -96,7 +96,7 @@ impl<'de> Deserialize<'de> for Secret {
 /// that a server may echo alone (for an RFC 8959 `secret-token:` URI: the key after the last
 /// `:` and, when that is a JSON Web Key, its private members). [`Secret::new`] calls it; call
 /// it directly for a value that is not held in a [`Secret`].
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     let mut registry = lock();
     registry.insert(value, Lifetime::Held);
     for part in parts(value) {
@@ -107,7 +107,7 @@ pub fn register(value: &str) {
 /// `text` (from a server) with every registered secret, and every echo of the first
 /// [`MIN_PREFIX_CHARS`] or more characters of one, replaced by [`REDACTED`], then cut to
 /// [`MAX_CHARS`] characters.
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     let matcher = lock().matcher();
     matcher.redact(text)
 }

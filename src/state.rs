@@ -15,7 +15,7 @@ use crate::metrics::ComponentMetrics;
 use crate::retry::Backoff;
 
 /// Replaces `path` with `bytes` atomically, creating its directory if needed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp_name = path.file_name().unwrap_or_default().to_owned();
@@ -32,7 +32,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The content of `path`, or `None` if it does not exist.
-pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -41,7 +41,7 @@ pub fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// The file in `data_dir` that one process at a time holds locked.
-pub const LOCK_FILE: &str = ".c1-pipeline.lock";
+pub(crate) const LOCK_FILE: &str = ".c1-pipeline.lock";
 
 /// An exclusive lock on a `data_dir`, held for as long as the value lives.
 ///
@@ -51,7 +51,7 @@ pub const LOCK_FILE: &str = ".c1-pipeline.lock";
 /// a crash never leaves a stale lock behind. The holder writes its process id into the file
 /// so the next one can say who holds it.
 #[derive(Debug)]
-pub struct DataDirLock {
+pub(crate) struct DataDirLock {
     _file: std::fs::File,
 }
 
@@ -82,7 +82,7 @@ pub enum LockError {
 
 impl DataDirLock {
     /// Locks `dir` (creating it if needed) for this process, or says who holds it.
-    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
         let io = |source| LockError::Io {
             dir: dir.to_path_buf(),
             source,
@@ -126,7 +126,7 @@ type Update = Option<(u64, Arc<Vec<u8>>)>;
 /// updates that arrive while a write is in progress and retrying failed writes with backoff.
 /// Each update carries a sequence number; [`persisted`](Self::persisted) tells the highest one
 /// on disk (a source bounds how far it runs ahead of its stored checkpoint with it).
-pub struct StateWriter {
+pub(crate) struct StateWriter {
     latest: watch::Sender<Update>,
     persisted: watch::Receiver<u64>,
     next_seq: std::sync::atomic::AtomicU64,
@@ -136,7 +136,7 @@ pub struct StateWriter {
 impl StateWriter {
     /// The content of `path` as last written (`None` when there is no file yet), and a
     /// writer that keeps it from now on (see [`spawn`](Self::spawn)). The error names the file.
-    pub fn open(
+    pub(crate) fn open(
         path: std::path::PathBuf,
         what: &'static str,
         metrics: Arc<ComponentMetrics>,
@@ -158,7 +158,7 @@ impl StateWriter {
     /// A writer of `path`; `what` names the file in logs. Each write counts in `metrics` as
     /// `checkpoints_total`, each failure as an error. At most one write every `min_interval`;
     /// failed writes are retried after `backoff`'s delays.
-    pub fn spawn(
+    pub(crate) fn spawn(
         path: std::path::PathBuf,
         what: &'static str,
         metrics: Arc<ComponentMetrics>,
@@ -186,7 +186,7 @@ impl StateWriter {
 
     /// Hands over new content (numbered after the previous update); only the newest content
     /// not yet written is written.
-    pub fn update(&self, bytes: Vec<u8>) {
+    pub(crate) fn update(&self, bytes: Vec<u8>) {
         let seq = self
             .next_seq
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -196,17 +196,17 @@ impl StateWriter {
 
     /// Hands over new content numbered `seq` by the caller (increasing; do not mix with
     /// [`update`](Self::update)).
-    pub fn update_at(&self, seq: u64, bytes: Vec<u8>) {
+    pub(crate) fn update_at(&self, seq: u64, bytes: Vec<u8>) {
         self.latest.send_replace(Some((seq, Arc::new(bytes))));
     }
 
     /// The sequence number of the newest content on disk (0 before the first write).
-    pub fn persisted(&self) -> &watch::Receiver<u64> {
+    pub(crate) fn persisted(&self) -> &watch::Receiver<u64> {
         &self.persisted
     }
 
     /// Writes the last content handed over, then stops.
-    pub async fn finish(self) {
+    pub(crate) async fn finish(self) {
         drop(self.latest);
         if let Err(error) = self.task.await {
             tracing::error!(%error, "the state writer failed");

@@ -14,7 +14,7 @@ use vrl::value::Value;
 
 /// Why a template could not be parsed (a configuration error).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateParseError {
+pub(crate) enum TemplateParseError {
     /// `{{` without a matching `}}`.
     #[error("`{{{{` at byte {0} has no closing `}}}}`")]
     Unclosed(usize),
@@ -33,7 +33,7 @@ pub enum TemplateParseError {
 
 /// Why a template could not be rendered for one event.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateRenderError {
+pub(crate) enum TemplateRenderError {
     /// The field is absent (or `null`).
     #[error("field `{0}` is missing")]
     Missing(String),
@@ -66,14 +66,14 @@ enum Part {
 
 /// A parsed template.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Template {
+pub(crate) struct Template {
     source: String,
     parts: Vec<Part>,
 }
 
 impl Template {
     /// Parses `text`. Text without `{{` is a constant.
-    pub fn parse(text: &str) -> Result<Self, TemplateParseError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, TemplateParseError> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut offset = 0;
@@ -114,17 +114,12 @@ impl Template {
     }
 
     /// Whether the template has no field reference (renders the same for every event).
-    pub fn is_constant(&self) -> bool {
+    pub(crate) fn is_constant(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
-    /// The template as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
     /// Renders the template for `event`. Constant templates borrow their text.
-    pub fn render<'a>(&'a self, event: &Value) -> Result<Cow<'a, str>, TemplateRenderError> {
+    pub(crate) fn render<'a>(&'a self, event: &Value) -> Result<Cow<'a, str>, TemplateRenderError> {
         if self.is_constant() {
             return Ok(Cow::Borrowed(&self.source));
         }
@@ -140,7 +135,7 @@ impl Template {
 
     /// The literal pieces of the template, for options that give them a meaning of their own
     /// (the S3 `key_prefix` formats them with strftime).
-    pub fn literals(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn literals(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
             Part::Literal(text) => Some(text.as_str()),
             Part::Field { .. } => None,
@@ -149,7 +144,7 @@ impl Template {
 
     /// Renders into `out` (appending): each literal piece goes through `literal`, and each
     /// field's text through `check` (with the field path) before it is appended verbatim.
-    pub fn render_with(
+    pub(crate) fn render_with(
         &self,
         event: &Value,
         out: &mut String,

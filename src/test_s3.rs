@@ -1,6 +1,7 @@
 //! The in-process S3 server of the integration tests (`tests/common/s3_server.rs`), for unit
 //! tests of the code that talks to S3.
 
+#[allow(unreachable_pub)]
 #[path = "../tests/common/s3_server.rs"]
 mod s3_server;
 

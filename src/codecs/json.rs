@@ -21,13 +21,13 @@ use vrl::value::{KeyString, ObjectMap, Value};
 /// needed to keep every stage within a thread's stack: 512 levels take well under a quarter
 /// of tokio's 2 MiB worker stack at every stage, in debug builds too (tested). Deeper values
 /// are an error for that one record, never a crash.
-pub const MAX_DEPTH: u16 = 512;
+pub(crate) const MAX_DEPTH: u16 = 512;
 
 /// Parses `input`, a JSON document in UTF-8, into a [`Value`] whose strings share `input`.
 ///
 /// Arrays and objects may nest up to [`MAX_DEPTH`] levels; deeper input is an error (found
 /// before the stack grows further, so any depth is safe to pass in).
-pub fn from_bytes(input: &Bytes) -> Result<Value, serde_json::Error> {
+pub(crate) fn from_bytes(input: &Bytes) -> Result<Value, serde_json::Error> {
     let text = std::str::from_utf8(input).map_err(serde_json::Error::custom)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     // The seed counts depth itself, with a higher limit than serde_json's fixed 128.
@@ -161,7 +161,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 /// and the common strings (nothing to escape: scanned in vectorizable chunks, then copied in one
 /// go) are written directly. Strings that need escapes, numbers and timestamps still go through
 /// serde_json, so their output is serde_json's exactly.
-pub fn write_compact(value: &Value, out: &mut Vec<u8>) {
+pub(crate) fn write_compact(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(object) => {
             out.push(b'{');

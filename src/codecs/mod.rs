@@ -1,6 +1,6 @@
 //! Encoding events to bytes and decoding bytes to events (Vector's `encoding` / `decoding`).
 
-pub mod json;
+pub(crate) mod json;
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -117,7 +117,7 @@ impl FrameBatch {
 /// Splits a byte stream into [`FrameBatch`]es of newline-delimited frames (`\n`, with an
 /// optional `\r` before it). Blank lines are skipped; lines longer than `max_length` are
 /// skipped, logged and counted.
-pub struct LineFramer<R> {
+pub(crate) struct LineFramer<R> {
     reader: R,
     /// The last buffer read, frozen, and its complete lines not yet handed out.
     buffer: Bytes,
@@ -139,7 +139,7 @@ pub struct LineFramer<R> {
 const READ_SIZE: usize = 64 * 1024;
 
 /// One `read` into `buf`, retrying a read interrupted by a signal.
-pub fn read_retrying(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_retrying(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -151,7 +151,7 @@ pub fn read_retrying(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io
 /// One read of at most `want` bytes appended to `data` (whose spare room grows as a `Vec`
 /// does, so appending to a long unfinished record costs no copy of it). The bytes read: 0 at
 /// end of input.
-pub fn read_appending(
+pub(crate) fn read_appending(
     reader: &mut impl std::io::Read,
     data: &mut Vec<u8>,
     want: usize,
@@ -165,7 +165,7 @@ pub fn read_appending(
 
 impl<R: std::io::Read> LineFramer<R> {
     /// A framer over `reader`.
-    pub fn new(reader: R, max_length: usize) -> Self {
+    pub(crate) fn new(reader: R, max_length: usize) -> Self {
         Self {
             reader,
             buffer: Bytes::new(),
@@ -183,18 +183,18 @@ impl<R: std::io::Read> LineFramer<R> {
     /// Makes [`next_batch`](Self::next_batch) read at most `reads` times (at least once) and
     /// return an empty batch if no line was complete by then: a caller on an async runtime
     /// is then never held long by a run of blank or overlong lines. Default: no limit.
-    pub fn with_max_reads_per_batch(mut self, reads: usize) -> Self {
+    pub(crate) fn with_max_reads_per_batch(mut self, reads: usize) -> Self {
         self.max_reads = reads.max(1);
         self
     }
 
     /// The reader (for example to ask it how much it has read).
-    pub fn get_ref(&self) -> &R {
+    pub(crate) fn get_ref(&self) -> &R {
         &self.reader
     }
 
     /// Lines read so far.
-    pub fn lines(&self) -> u64 {
+    pub(crate) fn lines(&self) -> u64 {
         self.line_number
     }
 
@@ -202,7 +202,7 @@ impl<R: std::io::Read> LineFramer<R> {
     /// one more read (so interactive input is never held back waiting for a full batch).
     /// `None` at end of input; an empty batch when the read limit
     /// ([`with_max_reads_per_batch`](Self::with_max_reads_per_batch)) came first.
-    pub fn next_batch(&mut self, max_frames: usize) -> std::io::Result<Option<FrameBatch>> {
+    pub(crate) fn next_batch(&mut self, max_frames: usize) -> std::io::Result<Option<FrameBatch>> {
         let mut reads = 0;
         while self.ready.is_empty() {
             if self.eof {

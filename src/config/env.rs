@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 /// Why a string could not be interpolated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum InterpolationError {
+pub(super) enum InterpolationError {
     /// `${VAR}` or `$VAR` names a variable that is not set.
     #[error("environment variable `{name}` is not set")]
     Missing {
@@ -37,7 +37,7 @@ pub enum InterpolationError {
 
 impl InterpolationError {
     /// How to fix it.
-    pub fn help(&self) -> String {
+    pub(super) fn help(&self) -> String {
         match self {
             Self::Missing { name } => format!(
                 "export {name}=..., give a default with ${{{name}:-default}}, or write $$ for a literal `$`"
@@ -54,7 +54,7 @@ impl InterpolationError {
 /// Substitutes variables in `input`, looking them up with `lookup`.
 ///
 /// Returns the input unchanged (borrowed) when it contains no `$`.
-pub fn interpolate<'a>(
+pub(super) fn interpolate<'a>(
     input: &'a str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Cow<'a, str>, InterpolationError> {

@@ -5,7 +5,7 @@
 //! into its own `…Config`, so every error can name the file, line and column, the component
 //! and the field. [`graph`] checks how components connect.
 
-pub mod env;
+mod env;
 pub mod error;
 pub mod graph;
 

@@ -7,7 +7,7 @@
 use vrl::value::Value;
 
 /// The text of a string value (`Bytes` that are UTF-8 count as text too).
-pub fn str_value(value: &Value) -> Option<&str> {
+pub(crate) fn str_value(value: &Value) -> Option<&str> {
     match value {
         Value::String(text) => Some(text),
         Value::Bytes(bytes) => std::str::from_utf8(bytes).ok(),
@@ -16,7 +16,7 @@ pub fn str_value(value: &Value) -> Option<&str> {
 }
 
 /// `metadata.uid` of an event, the id ConductorOne gives every event.
-pub fn event_uid(event: &Value) -> Option<&str> {
+pub(crate) fn event_uid(event: &Value) -> Option<&str> {
     let Value::Object(object) = event else {
         return None;
     };
@@ -27,7 +27,7 @@ pub fn event_uid(event: &Value) -> Option<&str> {
 }
 
 /// `time` of an event, in epoch milliseconds: an integer, or a finite float (truncated).
-pub fn event_time_millis(event: &Value) -> Option<i64> {
+pub(crate) fn event_time_millis(event: &Value) -> Option<i64> {
     let Value::Object(object) = event else {
         return None;
     };

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use crate::component::BuildError;
 
 /// gzip level of every sink: 6, zlib's default and Vector's for `compression = "gzip"`.
-pub const GZIP_LEVEL: u32 = 6;
+pub(crate) const GZIP_LEVEL: u32 = 6;
 
 /// zstd level of every sink: 3, zstd's default.
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// The `compression` option.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

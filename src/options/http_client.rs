@@ -9,11 +9,11 @@ use super::tls::TlsConfig;
 use crate::component::BuildError;
 
 /// The `User-Agent` of every HTTP request the pipeline makes.
-pub const USER_AGENT: &str = concat!("c1-pipeline/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("c1-pipeline/", env!("CARGO_PKG_VERSION"));
 
 /// Applies `tls` and `proxy` to `builder` and builds the client. Errors name the option
 /// (`tls.ca_file: cannot read …`, `proxy.http: is not a URL …`).
-pub fn build(
+pub(crate) fn build(
     builder: ClientBuilder,
     tls: &TlsConfig,
     proxy: &ProxyConfig,
@@ -29,7 +29,7 @@ pub fn build(
 }
 
 /// An error with its causes (`…: connection refused`), which is what tells the user something.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -36,12 +36,12 @@
 //! }
 //! ```
 
-pub mod batch;
-pub mod compression;
-pub mod http_client;
-pub mod proxy;
-pub mod request;
-pub mod tls;
+pub(crate) mod batch;
+pub(crate) mod compression;
+pub(crate) mod http_client;
+pub(crate) mod proxy;
+pub(crate) mod request;
+pub(crate) mod tls;
 
 /// Declares a configuration struct with the fields of the listed option groups appended (see
 /// the module documentation).
@@ -141,6 +141,6 @@ impl Default for HealthcheckConfig {
 }
 
 /// `true`, for boolean options whose default is on (serde `default` function).
-pub fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }

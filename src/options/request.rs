@@ -21,7 +21,7 @@ pub enum Concurrency {
 }
 
 /// Requests in flight when `request.concurrency = "adaptive"`.
-pub const ADAPTIVE_CONCURRENCY: usize = 8;
+pub(crate) const ADAPTIVE_CONCURRENCY: usize = 8;
 
 impl Concurrency {
     /// The number of requests allowed in flight.

@@ -326,7 +326,7 @@ fn rustls_config(
 /// Checks a server's certificate chain as webpki does, and its name against the configured
 /// `server_name` instead of the URL's host, or not at all (`verify_hostname = false`).
 #[derive(Debug)]
-pub struct ChainVerifier {
+pub(crate) struct ChainVerifier {
     roots: Arc<RootCertStore>,
     webpki: Arc<WebPkiServerVerifier>,
     name: Option<ServerName<'static>>,

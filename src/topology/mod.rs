@@ -6,7 +6,9 @@
 //! drains its input, flushes and finalizes; the run ends when every task has. A deadline
 //! bounds the wait, after which the components still running are named.
 
-pub mod fanout;
+pub(crate) mod fanout;
+
+pub use fanout::{ClosedError, Fanout};
 mod transform;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +26,7 @@ use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
 use crate::state::DataDirLock;
-use fanout::{Fanout, FusedChain};
+use fanout::FusedChain;
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
 /// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events

@@ -17,7 +17,7 @@ type Done = (Box<dyn SyncTransform>, Vec<Batch>, usize);
 
 /// Reads batches until every producer has finished, transforms them and sends each output
 /// to its consumers.
-pub async fn run(
+pub(super) async fn run(
     name: String,
     transform: Box<dyn SyncTransform>,
     mut input: mpsc::Receiver<Batch>,

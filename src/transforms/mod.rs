@@ -1,7 +1,7 @@
 //! Transforms: the registry of every transform type.
 
 pub mod filter;
-pub mod program;
+mod program;
 pub mod remap;
 pub mod route;
 

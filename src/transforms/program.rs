@@ -14,7 +14,7 @@ use crate::component::BuildError;
 
 /// A compiled program, shared by every worker of a transform.
 #[derive(Clone, Debug)]
-pub struct CompiledVrl {
+pub(super) struct CompiledVrl {
     program: Arc<Program>,
     timezone: TimeZone,
 }
@@ -36,7 +36,7 @@ fn first_error_position(source: &str, diagnostics: &DiagnosticList) -> Option<(u
 impl CompiledVrl {
     /// Compiles `source`; a failure names the program position and shows VRL's diagnostic.
     /// `field` is the option the program came from (for the error's file position).
-    pub fn compile(source: &str, field: &str, timezone: Option<&str>) -> Result<Self, BuildError> {
+    pub(super) fn compile(source: &str, field: &str, timezone: Option<&str>) -> Result<Self, BuildError> {
         let functions = vrl::stdlib::all();
         let state = TypeState::default();
         let result =
@@ -70,24 +70,24 @@ impl CompiledVrl {
     }
 
     /// The compiled program.
-    pub fn program(&self) -> &Program {
+    pub(super) fn program(&self) -> &Program {
         &self.program
     }
 
     /// Whether the program may raise an error at run time.
-    pub fn fallible(&self) -> bool {
+    pub(super) fn fallible(&self) -> bool {
         self.program.info().fallible
     }
 
     /// Whether the program contains `abort`.
-    pub fn abortable(&self) -> bool {
+    pub(super) fn abortable(&self) -> bool {
         self.program.info().abortable
     }
 }
 
 /// Per-worker state for running a [`CompiledVrl`]: the reused runtime.
 #[derive(Debug)]
-pub struct VrlRunner {
+pub(super) struct VrlRunner {
     compiled: CompiledVrl,
     runtime: Runtime,
     secrets: Secrets,
@@ -101,7 +101,7 @@ impl Clone for VrlRunner {
 
 impl VrlRunner {
     /// A runner with a fresh runtime.
-    pub fn new(compiled: CompiledVrl) -> Self {
+    pub(super) fn new(compiled: CompiledVrl) -> Self {
         Self {
             compiled,
             runtime: Runtime::default(),
@@ -109,13 +109,8 @@ impl VrlRunner {
         }
     }
 
-    /// The program being run.
-    pub fn compiled(&self) -> &CompiledVrl {
-        &self.compiled
-    }
-
     /// Runs the program against `value` (modified in place) and `metadata` (VRL's `%`).
-    pub fn run(&mut self, value: &mut Value, metadata: &mut Value) -> Result<Value, Terminate> {
+    pub(super) fn run(&mut self, value: &mut Value, metadata: &mut Value) -> Result<Value, Terminate> {
         let mut target = TargetValueRef {
             value,
             metadata,
@@ -130,7 +125,7 @@ impl VrlRunner {
 
     /// As [`run`](Self::run), recording in `undo` what the run changes so that
     /// [`UndoLog::restore`] can put the event back as it was.
-    pub fn run_undoable(
+    pub(super) fn run_undoable(
         &mut self,
         value: &mut Value,
         metadata: &mut Value,
@@ -159,7 +154,7 @@ impl VrlRunner {
 /// as Vector does) makes `drop_on_error = false`, remap's default, nearly free: reads cost
 /// nothing, and a new field costs nothing to undo.
 #[derive(Debug, Default)]
-pub struct UndoLog {
+pub(super) struct UndoLog {
     /// The whole event, when the run changed its root.
     whole: Option<Value>,
     /// Each changed top-level field as it was before its first change (`None`: absent).
@@ -176,7 +171,7 @@ impl UndoLog {
     }
 
     /// Puts `value` and `metadata` back as they were before the run.
-    pub fn restore(&mut self, value: &mut Value, metadata: &mut Value) {
+    pub(super) fn restore(&mut self, value: &mut Value, metadata: &mut Value) {
         if let Some(original) = self.metadata.take() {
             *metadata = original;
         }

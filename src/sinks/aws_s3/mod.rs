@@ -19,10 +19,10 @@
 //! [`partition`], [`upload`].
 
 mod config;
-pub mod key;
-pub mod partition;
+mod key;
+mod partition;
 mod sink;
-pub mod upload;
+mod upload;
 
 pub use crate::options::HealthcheckConfig;
 pub use config::{AwsS3Config, BATCH_DEFAULTS};

@@ -9,7 +9,7 @@ use crate::options::compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 use aws_sdk_s3::types::CompletedPart;
 
 /// The file extension Vector gives objects compressed with `compression`.
-pub fn extension(compression: Compression) -> &'static str {
+pub(super) fn extension(compression: Compression) -> &'static str {
     match compression {
         Compression::None => "log",
         Compression::Gzip => "log.gz",
@@ -18,7 +18,7 @@ pub fn extension(compression: Compression) -> &'static str {
 }
 
 /// A streaming compressor writing into memory; its output can be taken in pieces (parts).
-pub enum Compressor {
+pub(super) enum Compressor {
     /// Plain bytes.
     None(Vec<u8>),
     /// gzip stream.
@@ -29,7 +29,7 @@ pub enum Compressor {
 
 impl Compressor {
     /// A new, empty stream.
-    pub fn new(compression: Compression) -> std::io::Result<Self> {
+    pub(super) fn new(compression: Compression) -> std::io::Result<Self> {
         Ok(match compression {
             Compression::None => Compressor::None(Vec::new()),
             Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
@@ -43,7 +43,7 @@ impl Compressor {
     }
 
     /// Compresses `data` (writes into memory, so it cannot fail short of allocation).
-    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+    pub(super) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {
             Compressor::None(out) => {
                 out.extend_from_slice(data);
@@ -63,17 +63,17 @@ impl Compressor {
     }
 
     /// Compressed bytes produced so far and not yet taken.
-    pub fn pending_output(&mut self) -> usize {
+    pub(super) fn pending_output(&mut self) -> usize {
         self.output().len()
     }
 
     /// Takes the compressed bytes produced so far (the next part of the object).
-    pub fn take_output(&mut self) -> Vec<u8> {
+    pub(super) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(self.output())
     }
 
     /// Ends the stream and returns the remaining compressed bytes.
-    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+    pub(super) fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             Compressor::None(out) => Ok(out),
             Compressor::Gzip(encoder) => encoder.finish(),
@@ -84,7 +84,7 @@ impl Compressor {
 
 /// A multipart upload in progress: the key was fixed when it started.
 #[derive(Debug)]
-pub struct Multipart {
+pub(super) struct Multipart {
     /// The object key.
     pub key: String,
     /// The upload id.
@@ -94,7 +94,7 @@ pub struct Multipart {
 }
 
 /// The object being built for one key prefix.
-pub struct Partition {
+pub(super) struct Partition {
     /// The rendered key prefix.
     pub prefix: String,
     /// The compressed stream.
@@ -113,7 +113,7 @@ pub struct Partition {
 
 impl Partition {
     /// An empty partition for `prefix`.
-    pub fn new(prefix: String, compression: Compression) -> std::io::Result<Self> {
+    pub(super) fn new(prefix: String, compression: Compression) -> std::io::Result<Self> {
         Ok(Self {
             prefix,
             compressor: Compressor::new(compression)?,

@@ -21,7 +21,7 @@ use crate::retry::{Backoff, Retries, retry};
 
 /// Headers set on every object.
 #[derive(Clone, Debug, Default)]
-pub struct ObjectOptions {
+pub(super) struct ObjectOptions {
     /// `Content-Type`.
     pub content_type: String,
     /// `Content-Encoding`, if any.
@@ -38,7 +38,7 @@ pub struct ObjectOptions {
 
 /// `request.*` retry settings.
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
+pub(super) struct RetryPolicy {
     /// Attempts after the first one.
     pub retry_attempts: usize,
     /// The first backoff ceiling.
@@ -50,7 +50,7 @@ pub struct RetryPolicy {
 /// A request that failed for good (permanently, or after the retries ran out).
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{operation} s3://{bucket}/{key} failed: {message}")]
-pub struct UploadError {
+pub(super) struct UploadError {
     /// Whether the last failure was transient (retries ran out) or permanent.
     pub kind: ErrorKind,
     /// `PutObject`, `UploadPart`, ...
@@ -79,7 +79,7 @@ macro_rules! object_headers {
 
 /// Writes objects to one bucket.
 #[derive(Clone, Debug)]
-pub struct Uploader {
+pub(super) struct Uploader {
     client: Client,
     bucket: String,
     options: ObjectOptions,
@@ -88,7 +88,7 @@ pub struct Uploader {
 
 impl Uploader {
     /// An uploader for `bucket`.
-    pub fn new(client: Client, bucket: String, options: ObjectOptions, retry: RetryPolicy) -> Self {
+    pub(super) fn new(client: Client, bucket: String, options: ObjectOptions, retry: RetryPolicy) -> Self {
         Self {
             client,
             bucket,
@@ -98,12 +98,12 @@ impl Uploader {
     }
 
     /// The bucket written to.
-    pub fn bucket(&self) -> &str {
+    pub(super) fn bucket(&self) -> &str {
         &self.bucket
     }
 
     /// Writes a whole object with one `PutObject`.
-    pub async fn put_object(&self, key: &str, body: Bytes) -> Result<(), UploadError> {
+    pub(super) async fn put_object(&self, key: &str, body: Bytes) -> Result<(), UploadError> {
         let md5 = content_md5(&body);
         self.with_retries("PutObject", key, || {
             let request = self
@@ -120,7 +120,7 @@ impl Uploader {
     }
 
     /// Starts a multipart upload of `key`; returns its upload id.
-    pub async fn create_multipart(&self, key: &str) -> Result<String, UploadError> {
+    pub(super) async fn create_multipart(&self, key: &str) -> Result<String, UploadError> {
         let output = self
             .with_retries("CreateMultipartUpload", key, || {
                 let request = self
@@ -142,7 +142,7 @@ impl Uploader {
     }
 
     /// Uploads part `part_number` (from 1) of a multipart upload.
-    pub async fn upload_part(
+    pub(super) async fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
@@ -176,7 +176,7 @@ impl Uploader {
     }
 
     /// Completes a multipart upload from its parts, in order.
-    pub async fn complete_multipart(
+    pub(super) async fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
@@ -200,7 +200,7 @@ impl Uploader {
 
     /// Aborts a multipart upload so its parts stop costing storage; failures are only logged
     /// (a bucket lifecycle rule for incomplete uploads is the backstop).
-    pub async fn abort_multipart(&self, key: &str, upload_id: &str) {
+    pub(super) async fn abort_multipart(&self, key: &str, upload_id: &str) {
         let result = self
             .with_retries("AbortMultipartUpload", key, || {
                 let request = self

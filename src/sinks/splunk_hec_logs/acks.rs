@@ -20,14 +20,14 @@ use super::client::HecClient;
 use crate::metrics::ComponentMetrics;
 
 /// First pause between ack queries after new ids arrive or an ack turns true.
-pub const FAST_POLL: Duration = Duration::from_millis(50);
+pub(super) const FAST_POLL: Duration = Duration::from_millis(50);
 
 /// Most ids asked about in one query (keeps request bodies small).
 const MAX_IDS_PER_QUERY: usize = 1_000;
 
 /// What became of an ack id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AckOutcome {
+pub(super) enum AckOutcome {
     /// `/ack` reported it true: the events are indexed.
     Acked,
     /// Not acked before the deadline: resend.
@@ -41,13 +41,13 @@ struct Waiting {
 
 /// Registers ack ids with the polling task.
 #[derive(Clone, Debug)]
-pub struct AckHandle {
+pub(super) struct AckHandle {
     register: mpsc::UnboundedSender<(u64, oneshot::Sender<AckOutcome>)>,
 }
 
 impl AckHandle {
     /// Starts the polling task. It ends once every handle is dropped and no id is pending.
-    pub fn spawn(
+    pub(super) fn spawn(
         client: HecClient,
         query_interval: Duration,
         timeout: Duration,
@@ -60,7 +60,7 @@ impl AckHandle {
     }
 
     /// Waits until `ack_id` is acked or its deadline passes.
-    pub async fn wait(&self, ack_id: u64) -> AckOutcome {
+    pub(super) async fn wait(&self, ack_id: u64) -> AckOutcome {
         let (notify, outcome) = oneshot::channel();
         if self.register.send((ack_id, notify)).is_err() {
             return AckOutcome::TimedOut;

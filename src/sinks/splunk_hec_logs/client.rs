@@ -26,7 +26,7 @@ use crate::retry::parse_retry_after;
 use crate::secrets;
 
 /// Header carrying the channel GUID on every request.
-pub const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
+pub(crate) const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
 
 /// A HEC response body (`{"text":…,"code":…}` plus `ackId` or `invalid-event-number`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -40,7 +40,7 @@ use crate::retry::{Backoff, Retries, RetryPolicy, Verdict};
 
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
-pub struct SendSettings {
+pub(super) struct SendSettings {
     /// Gzip request bodies (`compression = "gzip"`; otherwise uncompressed).
     pub gzip: bool,
     /// Retries per batch after its first attempt before its events are finalized `Errored`.
@@ -74,20 +74,20 @@ struct Shared {
 }
 
 /// Hands batches to request tasks; owns the ack poller.
-pub struct BatchSender {
+pub(super) struct BatchSender {
     shared: Arc<Shared>,
     ack_task: Option<JoinHandle<()>>,
 }
 
 /// What a request task needs (cheap to clone).
 #[derive(Clone)]
-pub struct SenderHandle {
+pub(super) struct SenderHandle {
     shared: Arc<Shared>,
 }
 
 impl BatchSender {
     /// Starts the ack poller (when indexer acknowledgements are on).
-    pub fn start(
+    pub(super) fn start(
         client: HecClient,
         settings: SendSettings,
         concurrency: usize,
@@ -120,7 +120,7 @@ impl BatchSender {
 
     /// Waits until `max_pending_bytes` has room for `batch`, then for a request slot (this is
     /// the sink's backpressure), and returns the handle that sends the batch holding both.
-    pub async fn reserve(&self, batch: &EncodedBatch) -> Option<(SenderHandle, Reservation)> {
+    pub(super) async fn reserve(&self, batch: &EncodedBatch) -> Option<(SenderHandle, Reservation)> {
         let shared = &self.shared;
         // Bytes first: a task waiting for a slot may hold bytes, so a slot holder must never
         // wait for bytes (see `Budget`).
@@ -140,7 +140,7 @@ impl BatchSender {
     }
 
     /// Stops the ack poller once nothing is pending (call after every request task ended).
-    pub async fn shutdown(self) {
+    pub(super) async fn shutdown(self) {
         let Self { shared, ack_task } = self;
         drop(shared);
         if let Some(task) = ack_task
@@ -153,7 +153,7 @@ impl BatchSender {
 
 /// A batch's admission to a request task: its share of `max_pending_bytes` and a request
 /// slot.
-pub struct Reservation {
+pub(super) struct Reservation {
     budget: Budget,
     slot: OwnedSemaphorePermit,
 }
@@ -162,7 +162,7 @@ pub struct Reservation {
 /// request task (the future holds the HTTP call and the ack wait; a test checks this bound
 /// against its size in a debug build, where it is largest: 2.3 KiB), the task's allocation
 /// around it and the batch's entry in the ack poller.
-pub const TASK_OVERHEAD: usize = 4 * 1024;
+pub(super) const TASK_OVERHEAD: usize = 4 * 1024;
 
 /// The share of `acknowledgements.max_pending_bytes` one request task holds: the heap bytes
 /// of its batch — events' bytes until the request body is built, then the body kept for a
@@ -371,7 +371,7 @@ fn task_bytes(flight: &InFlight, queue: &VecDeque<EncodedBatch>) -> usize {
 
 impl SenderHandle {
     /// Sends `batch` until every event is finalized, holding what `reservation` admitted.
-    pub async fn send(self, batch: EncodedBatch, reservation: Reservation) {
+    pub(super) async fn send(self, batch: EncodedBatch, reservation: Reservation) {
         let settings = self.shared.settings;
         let Reservation { mut budget, slot } = reservation;
         let mut queue = VecDeque::from([batch]);
@@ -603,7 +603,7 @@ impl SenderHandle {
 
 /// A failed attempt at delivering a batch, as [`HecRetryPolicy`] judges it.
 #[derive(Debug)]
-pub enum Failure {
+pub(super) enum Failure {
     /// No HTTP response (connection, timeout, TLS).
     Transport(TransportError),
     /// 408, 429 or 5xx: Splunk is busy or failing.
@@ -636,7 +636,7 @@ impl std::fmt::Display for Failure {
 /// `Retry-After`; a refused token every `token_pause` (it may be fixed meanwhile); a batch whose
 /// ack timed out at once (at-least-once); any other 4xx never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HecRetryPolicy {
+pub(super) struct HecRetryPolicy {
     /// The pause after a 401/403: `request.retry_max_duration_secs`.
     pub token_pause: Duration,
 }

@@ -34,7 +34,7 @@ pub struct RawMetadata {
 
 /// The rendered templates of one event.
 #[derive(Debug)]
-pub struct EventMetadata<'a> {
+pub(super) struct EventMetadata<'a> {
     index: Option<Cow<'a, str>>,
     source: Option<Cow<'a, str>>,
     sourcetype: Option<Cow<'a, str>>,
@@ -44,7 +44,7 @@ pub struct EventMetadata<'a> {
 
 /// A template that could not be rendered, with the option it belongs to.
 #[derive(Debug)]
-pub struct MetadataError {
+pub(super) struct MetadataError {
     /// `index`, `source` or `sourcetype`.
     pub option: &'static str,
     /// Why.
@@ -53,7 +53,7 @@ pub struct MetadataError {
 
 /// Turns events into HEC payload bytes.
 #[derive(Debug)]
-pub struct HecEncoder {
+pub(super) struct HecEncoder {
     target: EndpointTarget,
     encoder: crate::codecs::Encoder,
     text: bool,
@@ -75,7 +75,7 @@ fn path(option: &str, text: &str) -> Result<OwnedValuePath, BuildError> {
 impl HecEncoder {
     /// Checks the paths and builds the encoder.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(super) fn new(
         target: EndpointTarget,
         encoding: &EncodingConfig,
         index: Option<Template>,
@@ -106,7 +106,7 @@ impl HecEncoder {
     }
 
     /// Renders the routing templates for `event`.
-    pub fn metadata(&self, event: &Value) -> Result<EventMetadata<'_>, MetadataError> {
+    pub(super) fn metadata(&self, event: &Value) -> Result<EventMetadata<'_>, MetadataError> {
         fn render<'t>(
             option: &'static str,
             template: &'t Option<Template>,
@@ -131,7 +131,7 @@ impl HecEncoder {
     }
 
     /// The batch an event with `metadata` belongs to.
-    pub fn partition_key(&self, metadata: &EventMetadata<'_>) -> RawMetadata {
+    pub(super) fn partition_key(&self, metadata: &EventMetadata<'_>) -> RawMetadata {
         match self.target {
             EndpointTarget::Event => RawMetadata::default(),
             EndpointTarget::Raw => RawMetadata {
@@ -144,7 +144,7 @@ impl HecEncoder {
     }
 
     /// Appends the payload of one event (with its trailing newline) to `out`.
-    pub fn encode(&self, event: &mut Value, metadata: &EventMetadata<'_>, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, event: &mut Value, metadata: &EventMetadata<'_>, out: &mut Vec<u8>) {
         if self.target == EndpointTarget::Raw {
             self.encoder.encode(event, out);
             out.push(b'\n');
@@ -244,7 +244,7 @@ fn write_json_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Writes `ms` epoch milliseconds as epoch seconds with exactly three decimals
 /// (`1767225600123` → `1767225600.123`), with no floating-point rounding.
-pub fn write_epoch_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
+pub(super) fn write_epoch_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
     use std::io::Write;
     let sign = if ms < 0 { "-" } else { "" };
     let magnitude = ms.unsigned_abs();
@@ -259,7 +259,7 @@ pub fn write_epoch_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
 /// usually needs a few dozen links rather than a thousand (24 bytes each, held for as long as
 /// Splunk takes to acknowledge).
 #[derive(Debug)]
-pub struct EncodedBatch {
+pub(super) struct EncodedBatch {
     key: RawMetadata,
     body: Vec<u8>,
     /// End offset in `body` of each event.
@@ -271,7 +271,7 @@ pub struct EncodedBatch {
 
 impl EncodedBatch {
     /// An empty batch for partition `key`.
-    pub fn new(key: RawMetadata) -> Self {
+    pub(super) fn new(key: RawMetadata) -> Self {
         Self {
             key,
             body: Vec::new(),
@@ -281,33 +281,34 @@ impl EncodedBatch {
     }
 
     /// The partition (raw endpoint metadata).
-    pub fn key(&self) -> &RawMetadata {
+    pub(super) fn key(&self) -> &RawMetadata {
         &self.key
     }
 
     /// Encoded bytes (before compression).
-    pub fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.ends.last().copied().unwrap_or(0)
     }
 
     /// Number of events.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// Whether there are no events.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// Number of acknowledgement links held (one per run of events with the same links).
-    pub fn links(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn links(&self) -> usize {
         self.runs.len()
     }
 
     /// Heap bytes the batch holds: the payload (while it is here) and the bookkeeping, by
     /// capacity, which is what is allocated.
-    pub fn held_bytes(&self) -> usize {
+    pub(super) fn held_bytes(&self) -> usize {
         let text = |field: &Option<String>| field.as_ref().map_or(0, String::capacity);
         self.body.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()
@@ -320,19 +321,19 @@ impl EncodedBatch {
 
     /// Gives back the bookkeeping's spare capacity (vectors grow by doubling while events
     /// arrive), once the batch is complete and may wait a long time for its acknowledgement.
-    pub fn shrink_to_fit(&mut self) {
+    pub(super) fn shrink_to_fit(&mut self) {
         self.ends.shrink_to_fit();
         self.runs.shrink_to_fit();
     }
 
     /// The payload (empty after [`take_body`](Self::take_body) until
     /// [`restore_body`](Self::restore_body)).
-    pub fn body(&self) -> &[u8] {
+    pub(super) fn body(&self) -> &[u8] {
         &self.body
     }
 
     /// Appends one event, written by `write`.
-    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>), finalizers: EventFinalizers) {
+    pub(super) fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>), finalizers: EventFinalizers) {
         write(&mut self.body);
         self.ends.push(self.body.len());
         self.push_links(finalizers);
@@ -379,7 +380,7 @@ impl EncodedBatch {
     }
 
     /// Moves the last event into a new batch of the same partition.
-    pub fn split_off_last(&mut self) -> EncodedBatch {
+    pub(super) fn split_off_last(&mut self) -> EncodedBatch {
         let mut last = EncodedBatch::new(self.key.clone());
         if self.is_empty() {
             return last;
@@ -392,7 +393,7 @@ impl EncodedBatch {
     }
 
     /// Takes the event at `index` out of the batch, returning its finalizers.
-    pub fn remove(&mut self, index: usize) -> Option<EventFinalizers> {
+    pub(super) fn remove(&mut self, index: usize) -> Option<EventFinalizers> {
         if index >= self.len() {
             return None;
         }
@@ -408,7 +409,7 @@ impl EncodedBatch {
     }
 
     /// Splits into the first `mid` events and the rest.
-    pub fn split_at(mut self, mid: usize) -> (EncodedBatch, EncodedBatch) {
+    pub(super) fn split_at(mut self, mid: usize) -> (EncodedBatch, EncodedBatch) {
         let mid = mid.min(self.len());
         let cut = self.start(mid);
         let mut rest = EncodedBatch::new(self.key.clone());
@@ -436,23 +437,23 @@ impl EncodedBatch {
     }
 
     /// Moves the payload out (to become a request body).
-    pub fn take_body(&mut self) -> Vec<u8> {
+    pub(super) fn take_body(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.body)
     }
 
     /// Whether the payload has been taken.
-    pub fn body_taken(&self) -> bool {
+    pub(super) fn body_taken(&self) -> bool {
         self.body.len() != self.bytes()
     }
 
     /// Puts back the payload taken by [`take_body`](Self::take_body).
-    pub fn restore_body(&mut self, body: Vec<u8>) {
+    pub(super) fn restore_body(&mut self, body: Vec<u8>) {
         debug_assert_eq!(body.len(), self.bytes());
         self.body = body;
     }
 
     /// Finalizes every event with `status` (each run's links report its events' count).
-    pub fn finalize(self, status: BatchStatus) {
+    pub(super) fn finalize(self, status: BatchStatus) {
         let mut run_start = 0;
         for (run_end, mut finalizers) in self.runs {
             finalizers.finalize_events(status, (run_end - run_start) as u64);

@@ -18,11 +18,11 @@
 //! * [`acks`]: the per-sink indexer-acknowledgement client, polling `/services/collector/ack`
 //!   fast at first and backing off while nothing changes.
 
-pub mod acks;
-pub mod client;
+mod acks;
+pub(crate) mod client;
 mod config;
-pub mod deliver;
-pub mod encoder;
+mod deliver;
+mod encoder;
 mod sink;
 #[cfg(test)]
 mod test_server;

@@ -30,10 +30,10 @@ use vrl::value::Value;
 use super::token::{TokenClient, TokenError};
 use crate::metrics::ComponentMetrics;
 use crate::retry::{Retries, Verdict, parse_retry_after, retry};
-use crate::secrets::{self, Secret};
+use crate::secrets;
 
 /// Statuses worth retrying: timeouts, rate limits, client-closed and server-side failures.
-pub fn is_retryable_status(status: u16) -> bool {
+pub(super) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 499 | 500 | 502 | 503 | 504)
 }
 
@@ -52,7 +52,7 @@ const EXCERPT_CHARS: usize = 200;
 
 /// The start of a response body, for an error message (lossy UTF-8, one line, every secret
 /// hidden).
-pub fn error_excerpt(body: &[u8]) -> String {
+pub(super) fn error_excerpt(body: &[u8]) -> String {
     let text = secrets::redact(&String::from_utf8_lossy(body));
     let mut excerpt: String = text
         .chars()
@@ -71,7 +71,7 @@ pub fn error_excerpt(body: &[u8]) -> String {
 
 /// A ConductorOne error answer: the status, and what the body and headers said.
 #[derive(Clone, Debug, Default)]
-pub struct ErrorDetails {
+pub(super) struct ErrorDetails {
     /// HTTP status.
     pub status: u16,
     /// The gRPC `code` from the body, when it is the usual error JSON.
@@ -139,7 +139,7 @@ fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(super) enum ApiError {
     /// The API answered with an error status.
     #[error("ConductorOne API error: {0}")]
     Status(ErrorDetails),
@@ -171,7 +171,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 200 whose body is unusable, for `reason` (which may quote the body: redacted).
-    pub fn invalid_body(reason: &str) -> Self {
+    pub(super) fn invalid_body(reason: &str) -> Self {
         Self::InvalidBody {
             reason: secrets::redact(reason),
             request_id: None,
@@ -179,7 +179,7 @@ impl ApiError {
     }
 
     /// Whether the same request may succeed later (it is then retried with backoff).
-    pub fn is_retryable(&self) -> bool {
+    pub(super) fn is_retryable(&self) -> bool {
         match self {
             Self::Status(details) => is_retryable_status(details.status),
             Self::Transport(_) => true,
@@ -189,17 +189,17 @@ impl ApiError {
     }
 
     /// A permanent error that no waiting can fix (the source stops).
-    pub fn is_fatal(&self) -> bool {
+    pub(super) fn is_fatal(&self) -> bool {
         matches!(self, Self::Token(TokenError::Dpop))
     }
 
     /// A 4xx answer other than the retried ones (the server refused the request itself).
-    pub fn is_client_error(&self) -> bool {
+    pub(super) fn is_client_error(&self) -> bool {
         matches!(self, Self::Status(d) if (400..500).contains(&d.status) && !is_retryable_status(d.status))
     }
 
     /// What the server asked us to wait, if it did.
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(super) fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status(details) => details.retry_after,
             _ => None,
@@ -207,7 +207,7 @@ impl ApiError {
     }
 
     /// The metric label: the status, or the kind of failure.
-    pub fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         match self {
             Self::Status(d) | Self::Unauthorized(d) | Self::Forbidden(d) => d.status.to_string(),
             Self::Transport(_) => "transport".to_owned(),
@@ -219,7 +219,7 @@ impl ApiError {
 
     /// A transport error's description: its kind and causes (redacted: a proxy or TLS layer
     /// may quote what the server said).
-    pub fn describe_transport(error: &reqwest::Error) -> String {
+    pub(super) fn describe_transport(error: &reqwest::Error) -> String {
         let kind = if error.is_timeout() {
             "timed out"
         } else if error.is_connect() {
@@ -241,7 +241,7 @@ impl ApiError {
 /// The body of a ListEvents request (lowerCamelCase, as every official client sends).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListRequest {
+pub(super) struct ListRequest {
     /// Events per page.
     pub page_size: u32,
     /// Always `SORT_DIRECTION_ASC`: oldest first, the order for incremental sync.
@@ -258,11 +258,11 @@ pub struct ListRequest {
 }
 
 /// Ascending order, the only one this source asks for.
-pub const SORT_ASC: &str = "SORT_DIRECTION_ASC";
+pub(super) const SORT_ASC: &str = "SORT_DIRECTION_ASC";
 
 /// One page of events.
 #[derive(Debug, Default)]
-pub struct Page {
+pub(super) struct Page {
     /// The `list` items that are JSON objects, each an OCSF object, unchanged, in order.
     pub events: Vec<Value>,
     /// The `list` items that could not become events, in order.
@@ -274,7 +274,7 @@ pub struct Page {
 impl Page {
     /// The `metadata.uid` of the last invalid item that ends the page with no valid event
     /// after it: the cursor must move past it, or every poll would fetch it again.
-    pub fn trailing_invalid_uid(&self) -> Option<&str> {
+    pub(super) fn trailing_invalid_uid(&self) -> Option<&str> {
         let total = self.events.len() + self.invalid.len();
         let mut expected = total;
         for item in self.invalid.iter().rev() {
@@ -292,7 +292,7 @@ impl Page {
 
 /// An item of a page's `list` that cannot become an event: skipped, counted and logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidItem {
+pub(super) struct InvalidItem {
     /// Its position in `list`, from 0.
     pub index: usize,
     /// Its `metadata.uid`, when that much of it can be read.
@@ -305,7 +305,7 @@ pub struct InvalidItem {
 /// (`None` when absent or empty), so the next request can go out while this page is decoded
 /// by the task that sends its events (keeping each event on one core, from decoding to sink).
 #[derive(Debug)]
-pub struct RawPage {
+pub(super) struct RawPage {
     /// The whole response body.
     pub body: Bytes,
     /// `nextPageToken`.
@@ -372,7 +372,7 @@ fn trailing_page_token(body: &[u8]) -> Option<Option<String>> {
 /// Reads only `nextPageToken` from a ListEvents answer: from the end when it is the last
 /// member, otherwise by skipping `list` without building it. Fails if the body is not a JSON
 /// object. [`parse_page`] checks the rest.
-pub fn page_token(body: &[u8]) -> Result<Option<String>, String> {
+pub(super) fn page_token(body: &[u8]) -> Result<Option<String>, String> {
     #[derive(serde::Deserialize)]
     struct Envelope {
         #[serde(default, rename = "nextPageToken")]
@@ -396,7 +396,7 @@ pub fn page_token(body: &[u8]) -> Result<Option<String>, String> {
 /// An item that cannot become an event (not an object, nested deeper than
 /// [`crate::codecs::json::MAX_DEPTH`]) is reported in [`Page::invalid`] and the others are
 /// kept, so one bad event can never stop the source.
-pub fn parse_page(body: &Bytes) -> Result<Page, String> {
+pub(super) fn parse_page(body: &Bytes) -> Result<Page, String> {
     // One pass over the whole body when it decodes (the usual case); item by item otherwise.
     match crate::codecs::json::from_bytes(body) {
         Ok(value) => page_from_value(value),
@@ -521,7 +521,7 @@ fn api_policy(error: &ApiError) -> Verdict {
 
 /// Calls the ConductorOne API with a cached token.
 #[derive(Debug)]
-pub struct ApiClient {
+pub(super) struct ApiClient {
     http: reqwest::Client,
     base_url: String,
     tokens: TokenClient,
@@ -530,7 +530,7 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client for the tenant at `base_url` (no trailing `/`).
-    pub fn new(
+    pub(super) fn new(
         http: reqwest::Client,
         base_url: String,
         tokens: TokenClient,
@@ -616,7 +616,7 @@ impl ApiClient {
     }
 
     /// One ListEvents call (a 401 gets one fresh token). Counts errors and pages.
-    pub async fn list_events(&self, request: &ListRequest) -> Result<RawPage, ApiError> {
+    pub(super) async fn list_events(&self, request: &ListRequest) -> Result<RawPage, ApiError> {
         let body = serde_json::to_vec(request).map_err(|e| ApiError::InvalidBody {
             reason: format!("cannot encode the request: {e}"),
             request_id: None,
@@ -651,7 +651,7 @@ impl ApiClient {
 
     /// ListEvents, retrying transient failures with `backoff` for as long as it takes (the
     /// caller cancels by dropping the future). Permanent errors are returned.
-    pub async fn list_events_retrying(
+    pub(super) async fn list_events_retrying(
         &self,
         request: &ListRequest,
         retries: &mut Retries,
@@ -668,17 +668,12 @@ impl ApiClient {
     }
 
     /// `GET /api/v1/auth/introspect`: who the credential is.
-    pub async fn introspect(&self) -> Result<serde_json::Value, ApiError> {
+    pub(super) async fn introspect(&self) -> Result<serde_json::Value, ApiError> {
         let bytes = self
             .call(reqwest::Method::GET, "/api/v1/auth/introspect", None)
             .await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid_body(&format!("introspect answer is not JSON ({e})")))
-    }
-
-    /// Drops the cached token and mints a new one (the health check's first step).
-    pub async fn mint_token(&self) -> Result<Secret, TokenError> {
-        self.tokens.mint().await.map(|(token, _)| token)
     }
 }
 

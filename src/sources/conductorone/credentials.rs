@@ -33,7 +33,7 @@ use crate::secrets::Secret;
 
 /// Why a client id is unusable.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ClientIdError {
+pub(crate) enum ClientIdError {
     /// No `@` separating the random id from the host.
     #[error("the client id has no `@`: expected `<id>@<tenant host>/<use case>`")]
     MissingAt,
@@ -46,7 +46,7 @@ pub enum ClientIdError {
 }
 
 /// The tenant host named by a client id (`acme.conductor.one`, or `host:port`), lower-cased.
-pub fn tenant_host(client_id: &str) -> Result<String, ClientIdError> {
+pub(crate) fn tenant_host(client_id: &str) -> Result<String, ClientIdError> {
     let (_, rest) = client_id.split_once('@').ok_or(ClientIdError::MissingAt)?;
     let (host, _) = rest.split_once('/').ok_or(ClientIdError::MissingSlash)?;
     if host.trim().is_empty() {
@@ -56,7 +56,7 @@ pub fn tenant_host(client_id: &str) -> Result<String, ClientIdError> {
 }
 
 /// The `aud` claim for a tenant host: the host name only, without a port.
-pub fn audience(host: &str) -> &str {
+pub(crate) fn audience(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // An IPv6 literal `[::1]:8080`.
         return rest.split(']').next().unwrap_or(rest);
@@ -69,7 +69,7 @@ pub fn audience(host: &str) -> &str {
 
 /// Which part of a client secret is wrong. The messages never quote the secret.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     /// Not four `:`-separated parts.
     #[error(
         "the client secret has {0} `:`-separated part(s); expected 4: `secret-token:conductorone.com:v1:<key>`"
@@ -110,7 +110,7 @@ struct Jwk {
 }
 
 /// Parses a ConductorOne client secret into its Ed25519 signing key.
-pub fn parse_secret(secret: &str) -> Result<SigningKey, SecretError> {
+pub(crate) fn parse_secret(secret: &str) -> Result<SigningKey, SecretError> {
     let parts: Vec<&str> = secret.trim().split(':').collect();
     if parts.len() != 4 {
         return Err(SecretError::PartCount(parts.len()));
@@ -165,21 +165,21 @@ pub fn format_secret(key: &SigningKey) -> Secret {
 }
 
 /// Seconds before and after "now" that the assertion is valid (the SDKs' ±120 s).
-pub const ASSERTION_SKEW_SECS: i64 = 120;
+pub(crate) const ASSERTION_SKEW_SECS: i64 = 120;
 
 /// A signing key whose `Debug` output does not reveal it.
 #[derive(Clone)]
-pub struct AssertionKey(SigningKey);
+pub(crate) struct AssertionKey(SigningKey);
 
 impl AssertionKey {
     /// Wraps a parsed key.
-    pub fn new(key: SigningKey) -> Self {
+    pub(crate) fn new(key: SigningKey) -> Self {
         Self(key)
     }
 
     /// The compact JWS client assertion for `client_id` and audience `aud`, issued at `now`
     /// (seconds since the Unix epoch). A bearer credential for its two minutes.
-    pub fn client_assertion(&self, client_id: &str, aud: &str, now: i64) -> Secret {
+    pub(crate) fn client_assertion(&self, client_id: &str, aud: &str, now: i64) -> Secret {
         let nonce: [u8; 16] = rand::rng().random();
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let header = serde_json::json!({ "alg": "EdDSA", "nonce": nonce });

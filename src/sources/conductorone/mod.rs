@@ -45,13 +45,13 @@
 //! `source` (the run loop), `client` (the ListEvents call and page decoding), `token` and
 //! `credentials` (authentication), `checkpoint`, `normalize`.
 
-pub mod checkpoint;
-pub mod client;
+pub(crate) mod checkpoint;
+mod client;
 mod config;
-pub mod credentials;
-pub mod normalize;
+pub(crate) mod credentials;
+mod normalize;
 mod source;
-pub mod token;
+mod token;
 
 use std::time::Duration;
 

@@ -24,7 +24,7 @@ fn integral(value: f64) -> Option<i64> {
 }
 
 /// Normalises `value` and everything below it in place.
-pub fn normalize(value: &mut Value) {
+pub(super) fn normalize(value: &mut Value) {
     match value {
         Value::Object(object) => {
             for (key, field) in object.iter_mut() {

@@ -34,7 +34,7 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How the source proves its identity to the token endpoint.
 #[derive(Clone, Debug)]
-pub enum Authenticator {
+pub(super) enum Authenticator {
     /// A signed EdDSA client assertion (the default).
     Assertion(AssertionKey),
     /// The client secret itself, in the form body.
@@ -43,7 +43,7 @@ pub enum Authenticator {
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(super) enum TokenError {
     /// The token endpoint answered with another status than 200.
     #[error("the token endpoint answered {status}: {body}")]
     Status {
@@ -69,7 +69,7 @@ pub enum TokenError {
 
 impl TokenError {
     /// Whether trying again later may succeed.
-    pub fn is_retryable(&self) -> bool {
+    pub(super) fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => is_retryable_status(*status),
             Self::Transport(_) => true,
@@ -94,7 +94,7 @@ struct CachedToken {
 }
 
 /// Mints and caches access tokens.
-pub struct TokenClient {
+pub(super) struct TokenClient {
     http: reqwest::Client,
     token_url: String,
     client_id: String,
@@ -116,7 +116,7 @@ impl std::fmt::Debug for TokenClient {
 
 impl TokenClient {
     /// A client for `<base_url>/auth/v1/token`.
-    pub fn new(
+    pub(super) fn new(
         http: reqwest::Client,
         base_url: &str,
         client_id: String,
@@ -134,7 +134,7 @@ impl TokenClient {
     }
 
     /// A valid token: the cached one, or a fresh one.
-    pub async fn token(&self) -> Result<Secret, TokenError> {
+    pub(super) async fn token(&self) -> Result<Secret, TokenError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref()
             && Instant::now() < cached.refresh_at
@@ -150,7 +150,7 @@ impl TokenClient {
     }
 
     /// Forgets `rejected` (the API answered 401 to it), so the next call mints a new token.
-    pub async fn invalidate(&self, rejected: &Secret) {
+    pub(super) async fn invalidate(&self, rejected: &Secret) {
         let mut cache = self.cache.lock().await;
         if cache.as_ref().is_some_and(|c| &c.value == rejected) {
             *cache = None;
@@ -158,7 +158,7 @@ impl TokenClient {
     }
 
     /// Asks the token endpoint for a new token; returns it with its lifetime.
-    pub async fn mint(&self) -> Result<(Secret, Duration), TokenError> {
+    pub(super) async fn mint(&self) -> Result<(Secret, Duration), TokenError> {
         let mut form: Vec<(&str, String)> = vec![
             ("grant_type", "client_credentials".to_owned()),
             ("client_id", self.client_id.clone()),

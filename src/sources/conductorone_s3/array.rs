@@ -25,7 +25,7 @@ const READ_SIZE: usize = 64 * 1024;
 
 /// What the splitter hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub(super) enum Frame {
     /// An element's bytes (a slice of the buffer it was read into).
     Element {
         /// The element's text.
@@ -49,7 +49,7 @@ pub enum Frame {
 /// Why the array could not be read to its end. The elements before the problem have been
 /// handed out.
 #[derive(Debug, thiserror::Error)]
-pub enum ArrayError {
+pub(super) enum ArrayError {
     /// Reading (decompressing) failed.
     #[error(transparent)]
     Read(#[from] std::io::Error),
@@ -273,7 +273,7 @@ enum Found {
 /// Splits the JSON array read from `reader` into its elements, a batch at a time, holding no
 /// more than one read (64 KiB, or the unfinished element if longer) and the elements handed
 /// out. Elements longer than `max_length` are skipped as they are read, not buffered.
-pub struct ArrayFramer<R> {
+pub(super) struct ArrayFramer<R> {
     reader: R,
     scanner: Scanner,
     /// The last buffer read, frozen: the elements in `ready` are slices of it.
@@ -296,7 +296,7 @@ pub struct ArrayFramer<R> {
 impl<R: Read> ArrayFramer<R> {
     /// A splitter over `reader`, the array's text from its start (whitespace before the `[`
     /// is fine).
-    pub fn new(reader: R, max_length: usize) -> Self {
+    pub(super) fn new(reader: R, max_length: usize) -> Self {
         Self {
             reader,
             scanner: Scanner::new(),
@@ -316,18 +316,18 @@ impl<R: Read> ArrayFramer<R> {
     /// Makes [`next_batch`](Self::next_batch) read at most `reads` times (at least once) and
     /// return an empty batch if no element was complete by then, so that a caller on an async
     /// runtime is never held long by a huge element or a run of whitespace. Default: no limit.
-    pub fn with_max_reads_per_batch(mut self, reads: usize) -> Self {
+    pub(super) fn with_max_reads_per_batch(mut self, reads: usize) -> Self {
         self.max_reads = reads.max(1);
         self
     }
 
     /// The reader (for example to ask it how much it has read).
-    pub fn get_ref(&self) -> &R {
+    pub(super) fn get_ref(&self) -> &R {
         &self.reader
     }
 
     /// The line reached so far.
-    pub fn line(&self) -> u64 {
+    pub(super) fn line(&self) -> u64 {
         self.line
     }
 
@@ -335,7 +335,7 @@ impl<R: Read> ArrayFramer<R> {
     /// more (`out` may then be empty, see
     /// [`with_max_reads_per_batch`](Self::with_max_reads_per_batch)), `Ok(false)` at its
     /// end. An error comes after every frame before it was handed out, with `out` empty.
-    pub fn next_batch(&mut self, max: usize, out: &mut Vec<Frame>) -> Result<bool, ArrayError> {
+    pub(super) fn next_batch(&mut self, max: usize, out: &mut Vec<Frame>) -> Result<bool, ArrayError> {
         out.clear();
         let mut reads = 0;
         while self.ready.is_empty() {

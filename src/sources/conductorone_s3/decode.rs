@@ -32,7 +32,7 @@ use crate::codecs::{LineFramer, json};
 
 /// How an object is compressed, from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
+pub(super) enum Compression {
     /// Zstandard (`28 b5 2f fd`).
     Zstd,
     /// gzip (`1f 8b`).
@@ -43,7 +43,7 @@ pub enum Compression {
 
 impl Compression {
     /// The compression of data starting with `head`.
-    pub fn detect(head: &[u8]) -> Self {
+    pub(super) fn detect(head: &[u8]) -> Self {
         if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Self::Zstd
         } else if head.starts_with(&[0x1f, 0x8b]) {
@@ -54,7 +54,7 @@ impl Compression {
     }
 
     /// The name used in logs and metrics.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Zstd => "zstd",
             Self::Gzip => "gzip",
@@ -66,7 +66,7 @@ impl Compression {
 /// Why reading an object stopped before its end. The records before the problem have been
 /// returned.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(super) enum ReadError {
     /// The compressed stream is corrupt or truncated.
     #[error(
         "{compression} data is corrupt or truncated after {decompressed} decompressed bytes: {message}"
@@ -100,7 +100,7 @@ pub enum ReadError {
 
 /// A record that is not an event: where it is and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidRecord {
+pub(super) struct InvalidRecord {
     /// 1-based line where the record starts.
     pub line: u64,
     /// Its 0-based position in a JSON array (`None` in NDJSON, where the line says it all).
@@ -153,7 +153,7 @@ type Decompressed = Limited<Box<dyn Read + Send>>;
 /// Decompressed reads (of 64 KiB) one batch makes at most: a run of blank or overlong lines,
 /// or a long array element, yields empty batches instead of holding the caller for the whole
 /// file.
-pub const READS_PER_BATCH: usize = 16;
+pub(super) const READS_PER_BATCH: usize = 16;
 
 /// The decompressed text: the start read to choose the framing, then the rest.
 type Text = std::io::Chain<Cursor<Bytes>, Decompressed>;
@@ -171,7 +171,7 @@ enum State {
 }
 
 /// Reads the records of one object, a batch at a time.
-pub struct ObjectReader {
+pub(super) struct ObjectReader {
     state: State,
     compression: Compression,
     limit: u64,
@@ -185,7 +185,7 @@ pub struct ObjectReader {
 
 /// The records of one call to [`ObjectReader::next_batch`].
 #[derive(Debug, Default)]
-pub struct Records {
+pub(super) struct Records {
     /// Events with the line each starts on.
     pub events: Vec<(Value, u64)>,
     /// Records that are not events.
@@ -194,7 +194,7 @@ pub struct Records {
 
 impl ObjectReader {
     /// A reader over `body`, the object's bytes as stored, decompressing at most `limit` bytes.
-    pub fn new(body: Bytes, limit: u64) -> Self {
+    pub(super) fn new(body: Bytes, limit: u64) -> Self {
         Self {
             compression: Compression::detect(&body),
             state: State::Start(body),
@@ -209,13 +209,13 @@ impl ObjectReader {
     /// Skips NDJSON lines and array elements longer than `max` bytes. Lines are counted (see
     /// [`records_too_long`](Self::records_too_long)); elements are reported as invalid
     /// records, with their index. Default: the decompressed limit.
-    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+    pub(super) fn with_max_record_bytes(mut self, max: usize) -> Self {
         self.max_record = max;
         self
     }
 
     /// NDJSON lines skipped for being longer than the record limit.
-    pub fn records_too_long(&self) -> u64 {
+    pub(super) fn records_too_long(&self) -> u64 {
         match &self.state {
             State::Lines(framer) => framer.too_long,
             _ => self.too_long,
@@ -223,7 +223,7 @@ impl ObjectReader {
     }
 
     /// The line reached so far (where a [`ReadError`] happened).
-    pub fn line(&self) -> u64 {
+    pub(super) fn line(&self) -> u64 {
         match &self.state {
             State::Lines(framer) => framer.lines(),
             State::Array(framer) => framer.line(),
@@ -245,14 +245,14 @@ impl ObjectReader {
     }
 
     /// The compression found.
-    pub fn compression(&self) -> Compression {
+    pub(super) fn compression(&self) -> Compression {
         self.compression
     }
 
     /// Up to `max` more records in `out` (cleared first). `Ok(false)` once the object is
     /// finished (`out` may still hold its last records); an error ends the object too, after
     /// `out` got every good record before it.
-    pub fn next_batch(&mut self, max: usize, out: &mut Records) -> Result<bool, ReadError> {
+    pub(super) fn next_batch(&mut self, max: usize, out: &mut Records) -> Result<bool, ReadError> {
         out.events.clear();
         out.invalid.clear();
         loop {
@@ -294,7 +294,7 @@ impl ObjectReader {
     /// it, each [`next_batch`](Self::next_batch) call does a bounded amount of work (at most
     /// [`READS_PER_BATCH`] decompressed reads). An error here is returned by the first
     /// `next_batch`.
-    pub fn prepare(&mut self) {
+    pub(super) fn prepare(&mut self) {
         if let Err(error) = self.start() {
             self.state = State::Failed(error);
         }

@@ -37,7 +37,7 @@ use crate::state::{StateWriter, read_optional};
 use crate::topology::fanout::Fanout;
 
 /// How far behind `floor` delivered objects are remembered by key: 24 hours.
-pub const RETAIN_MS: i64 = 24 * 60 * 60 * 1000;
+pub(super) const RETAIN_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The shortest time between two checkpoint writes (updates in between are coalesced).
 const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_millis(5);

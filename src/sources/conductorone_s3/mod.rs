@@ -26,7 +26,7 @@
 
 mod array;
 mod config;
-pub mod decode;
+mod decode;
 mod list;
 mod read;
 mod sqs;

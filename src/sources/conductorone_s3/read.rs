@@ -27,7 +27,7 @@ use crate::topology::fanout::{ClosedError, Fanout};
 
 /// The longest record read: a longer line is skipped and counted (an OCSF event is a few
 /// kilobytes; a line of hundreds of megabytes is a broken or hostile file).
-pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+pub(super) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 
 /// Invalid records logged one by one per object; the rest are only counted (a file of
 /// garbage must not flood the log).
@@ -35,7 +35,7 @@ const INVALID_RECORDS_LOGGED: u64 = 10;
 
 /// An object to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectRef {
+pub(super) struct ObjectRef {
     /// Its bucket.
     pub bucket: String,
     /// Its key.
@@ -50,13 +50,13 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     /// `s3://bucket/key`, for logs.
-    pub fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
     }
 }
 
 /// Identity of one version of an object: bucket, key and ETag (quotes ignored).
-pub fn object_identity(bucket: &str, key: &str, etag: &str) -> u64 {
+pub(super) fn object_identity(bucket: &str, key: &str, etag: &str) -> u64 {
     let hash = crate::dedupe::hash_bytes(hash_str(bucket), b"\0");
     let hash = crate::dedupe::hash_bytes(hash, key.as_bytes());
     let hash = crate::dedupe::hash_bytes(hash, b"\0");
@@ -65,7 +65,7 @@ pub fn object_identity(bucket: &str, key: &str, etag: &str) -> u64 {
 
 /// How reading an object ended (its events' acknowledgement comes separately).
 #[derive(Debug, Default)]
-pub struct ReadOutcome {
+pub(super) struct ReadOutcome {
     /// The ETag of what was downloaded.
     pub etag: Option<String>,
     /// Events decoded.
@@ -87,7 +87,7 @@ pub struct ReadOutcome {
 
 /// An object being downloaded (and its decompression started) by a task of its own; its
 /// records are decoded as [`Reader::forward_object`] sends them on.
-pub struct ObjectRead {
+pub(super) struct ObjectRead {
     /// The object.
     pub object: ObjectRef,
     /// The download task.
@@ -116,7 +116,7 @@ impl Fetched {
 }
 
 /// Downloads and decodes objects.
-pub struct Reader {
+pub(super) struct Reader {
     s3: aws_sdk_s3::Client,
     settings: Arc<Settings>,
     source_id: &'static str,
@@ -150,7 +150,7 @@ impl Reader {
     /// The most bytes of one object worth downloading: compressed data never expands by more
     /// than a fraction of a percent, so anything beyond this decompresses past
     /// `max_decompressed_bytes`.
-    pub fn max_download_bytes(&self) -> u64 {
+    pub(super) fn max_download_bytes(&self) -> u64 {
         let limit = self.settings.max_decompressed_bytes;
         limit.saturating_add(limit / 100).saturating_add(64 * 1024)
     }
@@ -174,7 +174,7 @@ impl Reader {
     /// Starts downloading `object` on a task of its own; its events share one
     /// acknowledgement ([`ObjectRead::receiver`]). When `done` is given and the downloaded
     /// version's identity is in it, the object is skipped (`already_done`).
-    pub fn start(
+    pub(super) fn start(
         self: &Arc<Self>,
         object: ObjectRef,
         done: Option<Arc<Mutex<RecentSet>>>,
@@ -417,7 +417,7 @@ impl Reader {
     /// Sends one batch on, after the uid dedupe: events already delivered are finalized as
     /// delivered and dropped, the uids of the others are held in `held` until the object's
     /// fate is known (then [`Reader::settle_uids`]).
-    pub async fn forward(
+    pub(super) async fn forward(
         &self,
         mut batch: Batch,
         out: &mut Fanout,
@@ -451,7 +451,7 @@ impl Reader {
 
     /// Settles the uids held for an object: remembered when its events were delivered (or
     /// rejected for good), released when it will be read again.
-    pub fn settle_uids(&self, held: &[u64], delivered: bool) {
+    pub(super) fn settle_uids(&self, held: &[u64], delivered: bool) {
         if let Some(dedupe) = &self.dedupe {
             let mut dedupe = dedupe.lock().unwrap_or_else(|e| e.into_inner());
             for hash in held {
@@ -461,7 +461,7 @@ impl Reader {
     }
 
     /// The remembered uids, for the state file (`None` without `dedupe`).
-    pub fn dedupe_state(&self) -> Option<Vec<u8>> {
+    pub(super) fn dedupe_state(&self) -> Option<Vec<u8>> {
         self.dedupe.as_ref().map(|dedupe| {
             dedupe
                 .lock()
@@ -494,7 +494,7 @@ impl Reader {
     }
 
     /// Restores the remembered uids from the state file's bytes.
-    pub fn restore_dedupe(&self, bytes: &[u8]) {
+    pub(super) fn restore_dedupe(&self, bytes: &[u8]) {
         if let (Some(dedupe), Some(capacity)) = (&self.dedupe, self.settings.dedupe_capacity) {
             dedupe.lock().unwrap_or_else(|e| e.into_inner()).delivered =
                 RecentSet::from_bytes(bytes, capacity);
@@ -504,7 +504,7 @@ impl Reader {
     /// Waits for `read`'s download, then decodes its records and forwards them; ends early
     /// at shutdown. Returns the read outcome (`interrupted` if not every event was
     /// forwarded).
-    pub async fn forward_object(
+    pub(super) async fn forward_object(
         &self,
         read: &mut ObjectRead,
         out: &mut Fanout,
@@ -573,7 +573,7 @@ enum Fetch {
 
 /// Uids delivered recently, and uids of events in flight (an event whose uid is either is a
 /// duplicate).
-pub struct UidDedupe {
+pub(super) struct UidDedupe {
     delivered: RecentSet,
     in_flight: HashSetU64,
 }

@@ -54,7 +54,7 @@ use crate::state::StateWriter;
 use crate::topology::fanout::Fanout;
 
 /// Delivered object versions remembered to drop repeated notifications.
-pub const DONE_CAPACITY: usize = 10_000;
+pub(super) const DONE_CAPACITY: usize = 10_000;
 
 /// Pause after an empty receive when `sqs.poll_secs = 0` (no long polling).
 const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);

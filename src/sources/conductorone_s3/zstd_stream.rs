@@ -33,7 +33,7 @@ fn return_context(context: DCtx<'static>) {
 /// Reads the decompressed bytes of every zstd frame in a body (concatenated frames included;
 /// skippable frames are skipped). Data that is not zstd, or a body ending inside a frame, is
 /// an error after everything before it.
-pub struct ZstdFrames {
+pub(super) struct ZstdFrames {
     context: Option<DCtx<'static>>,
     input: Bytes,
     position: usize,
@@ -43,7 +43,7 @@ pub struct ZstdFrames {
 
 impl ZstdFrames {
     /// A reader over `input`, the compressed object.
-    pub fn new(input: Bytes) -> io::Result<Self> {
+    pub(super) fn new(input: Bytes) -> io::Result<Self> {
         let mut context = match pooled_context() {
             Some(context) => context,
             None => DCtx::try_create().ok_or_else(|| {
