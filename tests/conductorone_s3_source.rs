@@ -17,15 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use c1_pipeline::ack::BatchStatus;
-use c1_pipeline::component::{SourceComponent, SourceContext};
+use c1_pipeline::component::SourceComponent;
 use c1_pipeline::event::Event;
-use c1_pipeline::metrics::ComponentMetrics;
 use c1_pipeline::sources::conductorone_s3::ConductoroneS3Config;
-use c1_pipeline::topology::fanout::Fanout;
+use common::source::{RunningSource, start_source};
 use moto::Moto;
 use s3_server::{ACCESS_KEY, FaultRule, S3Server, SECRET_KEY};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 const BUCKET: &str = "c1-export";
 const PREFIX: &str = "systemlog/";
@@ -82,12 +79,7 @@ async fn put(client: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
 }
 
 /// A source started directly, its output received by the test.
-struct Running {
-    batches: mpsc::Receiver<Vec<Event>>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), c1_pipeline::component::ComponentError>>,
-    metrics: Arc<ComponentMetrics>,
-}
+type Running = RunningSource;
 
 /// One received event: its uid and `%key`, `%line` metadata.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,24 +108,7 @@ fn start(config_toml: &str, data_dir: &Path) -> Running {
         .with_test_writer()
         .try_init();
     let config: ConductoroneS3Config = toml::from_str(config_toml).expect("config parses");
-    let (sender, batches) = mpsc::channel(4);
-    let metrics = Arc::new(ComponentMetrics::default());
-    let shutdown = CancellationToken::new();
-    let cx = SourceContext {
-        id: Arc::from("c1_s3"),
-        out: Fanout::new(vec![(Arc::from("test_sink"), sender)], None),
-        shutdown: shutdown.clone(),
-        data_dir: Some(data_dir.to_path_buf()),
-        acknowledgements: true,
-        metrics: Arc::clone(&metrics),
-    };
-    let task = tokio::spawn(config.build(cx).expect("source builds"));
-    Running {
-        batches,
-        shutdown,
-        task,
-        metrics,
-    }
+    start_source(&config, "c1_s3", data_dir, true, 4)
 }
 
 impl Running {
@@ -176,33 +151,13 @@ impl Running {
     }
 
     async fn assert_quiet(&mut self, quiet: Duration) {
-        if let Ok(Some(batch)) = tokio::time::timeout(quiet, self.batches.recv()).await {
-            panic!(
-                "unexpected events: {:?}",
-                batch.iter().map(received).collect::<Vec<_>>()
-            );
-        }
+        self.assert_quiet_showing(quiet, received).await;
     }
 
     /// Graceful stop, delivering what is still in flight.
     async fn stop(self) {
-        self.shutdown.cancel();
-        let Running {
-            mut batches, task, ..
-        } = self;
-        let drain = tokio::spawn(async move {
-            while let Some(batch) = batches.recv().await {
-                for mut event in batch {
-                    event.finalize(BatchStatus::Delivered);
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(15), task)
-            .await
-            .expect("source stops promptly")
-            .expect("no panic")
-            .expect("source ends cleanly");
-        drain.abort();
+        let result = self.stop_within(Duration::from_secs(15)).await;
+        result.expect("source ends cleanly");
     }
 
     /// Like `kill -9`: the task is dropped where it is, nothing more is written.

@@ -188,6 +188,19 @@ async fn run_sink_on(config: &SplunkHecLogsConfig, count: u64) -> Vec<BatchStatu
     run_sink(config, (0..count).map(ocsf).collect()).await
 }
 
+/// Checks that the events for which `rejected` holds were rejected, and all others delivered
+/// (`context` starts the failure message).
+fn assert_rejected_only(statuses: &[BatchStatus], rejected: impl Fn(usize) -> bool, context: &str) {
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if rejected(i) {
+            BatchStatus::Rejected
+        } else {
+            BatchStatus::Delivered
+        };
+        assert_eq!(*status, expected, "{context}event {i}");
+    }
+}
+
 fn assert_all(statuses: &[BatchStatus], expected: BatchStatus) {
     for (i, status) in statuses.iter().enumerate() {
         assert_eq!(*status, expected, "event {i}");
@@ -196,18 +209,15 @@ fn assert_all(statuses: &[BatchStatus], expected: BatchStatus) {
 
 #[tokio::test]
 async fn envelopes_are_exact_gzip_decodes_and_every_event_arrives_exactly_once() {
-    let (server, config) = emulator_and_config(
-        ACK_TOKEN,
-        r#"
-index = "ocsf_{{ class_uid }}"
-source = "conductorone"
-sourcetype = "ocsf:conductorone"
-host_key = "device.hostname"
-indexed_fields = ["class_uid", "metadata.uid"]
-batch.max_events = 40
-"#,
-    )
-    .await;
+    let options = [
+        r#"index = "ocsf_{{ class_uid }}""#,
+        r#"source = "conductorone""#,
+        r#"sourcetype = "ocsf:conductorone""#,
+        r#"host_key = "device.hostname""#,
+        r#"indexed_fields = ["class_uid", "metadata.uid"]"#,
+        "batch.max_events = 40",
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
     let events: Vec<Value> = (0..300).map(ocsf).collect();
     let statuses = run_sink(&config, events.clone()).await;
     assert_all(&statuses, BatchStatus::Delivered);
@@ -287,15 +297,15 @@ async fn requests_stay_in_flight_while_acks_are_awaited() {
 
 #[tokio::test]
 async fn bodies_kept_for_acks_are_bounded_by_max_pending_bytes() {
-    let server = HecServer::start(ServerConfig::default()).await;
-    server.faults(|f| f.ack_delay = Duration::from_millis(300));
     // A budget of one byte: one batch at a time is admitted, sent and awaits its ack; the
     // others wait before taking a request slot (backpressure), though two slots are free.
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "batch.max_events = 10\nrequest.concurrency = 2\nacknowledgements.max_pending_bytes = 1",
-    );
+    let options = [
+        "batch.max_events = 10",
+        "request.concurrency = 2",
+        "acknowledgements.max_pending_bytes = 1",
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(300));
     let statuses = run_sink_on(&config, 60).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let stats = server.stats();
@@ -328,14 +338,7 @@ async fn templated_index_routes_events_and_an_unrenderable_event_is_rejected() {
         })
         .collect();
     let statuses = run_sink(&config, events).await;
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i % 3 == 2 {
-            BatchStatus::Rejected
-        } else {
-            BatchStatus::Delivered
-        };
-        assert_eq!(*status, expected, "event {i}");
-    }
+    assert_rejected_only(&statuses, |i| i % 3 == 2, "");
     let received = server.events();
     assert_eq!(received.len(), 40);
     for r in received {
@@ -381,11 +384,12 @@ async fn delayed_and_lost_acks_lead_to_resends_not_losses() {
         f.drop_next_acks = 2;
     });
     // Ack deadline: 0.1 s × 4 = 0.4 s.
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "batch.max_events = 50\nacknowledgements.query_interval = 0.1\nacknowledgements.retry_limit = 4",
-    );
+    let options = [
+        "batch.max_events = 50",
+        "acknowledgements.query_interval = 0.1",
+        "acknowledgements.retry_limit = 4",
+    ];
+    let config = base_config(&server.endpoint(), ACK_TOKEN, &options.join("\n"));
     let statuses = run_sink_on(&config, 200).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let counts = arrivals(&server);
@@ -452,14 +456,7 @@ async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
             "{log}"
         );
         assert!(log.contains("Invalid data format"), "{log}");
-        for (i, status) in statuses.iter().enumerate() {
-            let expected = if i == 7 {
-                BatchStatus::Rejected
-            } else {
-                BatchStatus::Delivered
-            };
-            assert_eq!(*status, expected, "{compression}: event {i}");
-        }
+        assert_rejected_only(&statuses, |i| i == 7, &format!("{compression}: "));
         let counts = arrivals(&server);
         assert_eq!(counts.len(), 19, "{compression}");
         assert!(counts.values().all(|n| *n == 1), "{counts:?}");
@@ -516,14 +513,7 @@ async fn a_payload_too_large_is_split_and_an_event_too_large_alone_is_rejected()
         "compression = \"none\"\nbatch.timeout_secs = 0.5",
     );
     let statuses = run_sink(&config, events).await;
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i == 30 {
-            BatchStatus::Rejected
-        } else {
-            BatchStatus::Delivered
-        };
-        assert_eq!(*status, expected, "event {i}");
-    }
+    assert_rejected_only(&statuses, |i| i == 30, "");
     let counts = arrivals(&server);
     assert_eq!(counts.len(), 59);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
@@ -588,17 +578,14 @@ async fn without_indexer_acks_a_200_means_delivered() {
 
 #[tokio::test]
 async fn the_raw_endpoint_sends_lines_with_metadata_in_the_query() {
-    let (server, config) = emulator_and_config(
-        ACK_TOKEN,
-        r#"
-endpoint_target = "raw"
-encoding.codec = "text"
-sourcetype = "c1:text"
-index = "idx_{{ class_uid }}"
-host_key = "device.hostname"
-"#,
-    )
-    .await;
+    let options = [
+        r#"endpoint_target = "raw""#,
+        r#"encoding.codec = "text""#,
+        r#"sourcetype = "c1:text""#,
+        r#"index = "idx_{{ class_uid }}""#,
+        r#"host_key = "device.hostname""#,
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
     let statuses = run_sink_on(&config, 30).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let received = server.events();

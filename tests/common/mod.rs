@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod config;
+pub mod source;
+pub mod wait;
 
 use std::path::Path;
 
