@@ -34,7 +34,7 @@ use common::{
     Targets, alternate_source_rounds, ensure_workload, env_number, pipeline_binary, server_runtime,
     timed_runs, verdict, workload_events,
 };
-use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use s3_server::S3Server;
 
 fn main() -> std::process::ExitCode {
     common::bench_main("conductorone_s3", run)
@@ -127,12 +127,7 @@ fn run(bench_mode: bool) -> BenchResult<bool> {
             r#"data_dir = "{data}"
 [sources.export]
 type = "conductorone_s3"
-bucket = "{BUCKET}"
-prefix = "{PREFIX}"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
+{options}
 poll_interval_secs = 3600
 
 [sinks.out]
@@ -141,7 +136,7 @@ inputs = ["export"]
 print_interval_secs = 3600
 "#,
             data = dir.path().join("data").display(),
-            endpoint = server.endpoint,
+            options = server.source_options(BUCKET, PREFIX),
         ),
     )?;
     fs::write(dir.path().join("stdin.toml"), STDIN_BLACKHOLE_TOML)?;

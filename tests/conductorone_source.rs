@@ -1346,23 +1346,13 @@ base_url = "{base}"
 start_at = "beginning"
 poll_interval_secs = 0.2
 
-[sinks.s3]
-type = "aws_s3"
-inputs = ["c1"]
-bucket = "c1-logs"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{access}"
-auth.secret_access_key = "{secret_key}"
-encoding.codec = "json"
+{sink}
 batch.timeout_secs = 300
 "#,
         data = dir.path().display(),
         secret = server.secret(),
         base = server.base_url(),
-        endpoint = s3.endpoint,
-        access = s3_server::ACCESS_KEY,
-        secret_key = s3_server::SECRET_KEY,
+        sink = s3.sink_table("c1", "c1-logs"),
     );
     // Shut down once the whole backfill was fetched (the sink holds it until it closes).
     let fetched = Arc::clone(&server.state);
