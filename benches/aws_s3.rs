@@ -26,18 +26,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 
-use common::{
-    BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, verdict,
-};
+use common::{BenchResult, Contender, Measurement, OutputSink, Targets, measure, median, verdict};
 use s3_server::S3Server;
 
-/// Events for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
-const DEFAULT_EVENTS: u64 = 200_000;
-/// Events for a smoke run unless `C1_BENCH_EVENTS` says otherwise.
-const SMOKE_EVENTS: u64 = 2_000;
-/// Timed rounds unless `C1_BENCH_RUNS` says otherwise.
-const DEFAULT_RUNS: usize = 3;
 /// Target: pipeline CPU ≤ this × baseline CPU + [`MAX_GZIP_FACTOR`] × gzip CPU.
 const MAX_BASELINE_FACTOR: f64 = 2.0;
 /// See [`MAX_BASELINE_FACTOR`].
@@ -68,10 +59,7 @@ const SERVE_FLAG: &str = "--serve-s3";
 
 /// Runs the S3 test server (s3s-fs) until stdin closes: the server child.
 fn serve_s3() -> BenchResult<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = common::server_runtime(1)?;
     runtime.block_on(async {
         let server = S3Server::start().await;
         server.create_bucket(BUCKET).await;
@@ -145,17 +133,14 @@ impl Server {
 }
 
 fn pipeline(endpoint: &str, prefix: &str) -> Contender {
-    Contender {
-        name: "c1-pipeline",
-        program: std::env::var_os("C1_BENCH_PIPELINE_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline"))),
-        args: vec!["--config".to_owned(), CONFIG_PATH.to_owned()],
-        env: vec![
-            ("C1_BENCH_S3_ENDPOINT".to_owned(), endpoint.to_owned()),
-            ("C1_BENCH_S3_PREFIX".to_owned(), prefix.to_owned()),
+    Contender::pipeline(
+        "c1-pipeline",
+        CONFIG_PATH,
+        &[
+            ("C1_BENCH_S3_ENDPOINT", endpoint),
+            ("C1_BENCH_S3_PREFIX", prefix),
         ],
-    }
+    )
 }
 
 /// Writes the baseline's output (the NDJSON the sink compresses) to `path`.
@@ -175,29 +160,11 @@ fn save_baseline_output(
 }
 
 fn run_harness(bench_mode: bool) -> BenchResult<bool> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let events = env_number(
-        "C1_BENCH_EVENTS",
-        if bench_mode {
-            DEFAULT_EVENTS
-        } else {
-            SMOKE_EVENTS
-        },
-    )?;
-    let runs = usize::try_from(env_number("C1_BENCH_RUNS", DEFAULT_RUNS as u64)?)?;
-    if events == 0 || runs == 0 {
-        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
-    }
-    let workload = ensure_workload(root, events)?;
+    let (root, events, runs, workload) = common::setup(bench_mode)?;
     let server = Server::start()?;
     let endpoint = server.endpoint.clone();
 
-    let baseline = Contender {
-        name: "baseline (serde_json loop)",
-        program: std::env::current_exe()?,
-        args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
-        env: Vec::new(),
-    };
+    let baseline = Contender::baseline(&workload)?;
     let gzip = Contender {
         name: "gzip -6 of the baseline output",
         program: PathBuf::from("gzip"),
@@ -208,10 +175,10 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         "c1-pipeline S3 benchmark: stdin -> remap -> filter -> aws_s3 (gzip NDJSON, 100 MB objects)"
     );
     println!("workload : {} ({events} events)", workload.display());
-    println!(
-        "pipeline : (cd {} && C1_BENCH_S3_ENDPOINT={endpoint} C1_BENCH_S3_PREFIX=... {} < workload)",
-        root.display(),
-        pipeline(&endpoint, "run").describe()
+    pipeline(&endpoint, "run").print_pipeline_line(
+        root,
+        &format!("C1_BENCH_S3_ENDPOINT={endpoint} C1_BENCH_S3_PREFIX=... "),
+        "",
     );
 
     // Verification (also warms the page cache): the objects hold what the baseline writes.
@@ -233,8 +200,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     println!(
         "output   : {expected} events in {objects} object(s), read back and decompressed (counts agree)"
     );
-    if !bench_mode {
-        println!("smoke run (no --bench): delivery count checked, timing skipped");
+    if common::smoke_run_ends(bench_mode, "delivery count checked") {
         return Ok(true);
     }
 
@@ -254,12 +220,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         );
         rows.push([base, zipped, piped]);
     }
-    let column = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<_>>();
-    let (base, zipped, piped) = (
-        Measurement::median(&column(0)),
-        Measurement::median(&column(1)),
-        Measurement::median(&column(2)),
-    );
+    let [base, zipped, piped] = common::column_medians(&rows);
     // Paired per round: the allowance is computed from the same round's baseline and gzip.
     let budget_ratio = median(
         rows.iter()
@@ -272,43 +233,34 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     let cpu_ratio = median(rows.iter().map(|r| r[2].cpu_secs / r[0].cpu_secs).collect());
 
     println!("\nevents {events}, {expected} written per run (medians of {runs} runs)");
-    println!(
-        "{:<32} {:>8} {:>8} {:>10}",
-        "", "CPU s", "wall s", "RSS MiB"
+    common::print_medians(
+        32,
+        &[
+            (baseline.name, base),
+            (gzip.name, zipped),
+            ("c1-pipeline", piped),
+        ],
     );
-    for (name, m) in [
-        (baseline.name, base),
-        (gzip.name, zipped),
-        ("c1-pipeline", piped),
-    ] {
-        println!(
-            "{name:<32} {:>8.3} {:>8.3} {:>10.1}",
-            m.cpu_secs, m.wall_secs, m.max_rss_mib
-        );
-    }
     println!(
         "pipeline throughput: {:.0} events/s",
         events as f64 / piped.wall_secs
     );
-    println!(
-        "\n{:<48} {:>10}  result",
-        "target (median of paired ratios)", "measured"
-    );
-    println!(
-        "{:<48} {:>9.2}x  {}",
-        format!("CPU <= {MAX_BASELINE_FACTOR}x baseline + {MAX_GZIP_FACTOR}x gzip (share used)"),
+    println!();
+    let targets = Targets {
+        label: 48,
+        measured: 10,
+    };
+    targets.header("target (median of paired ratios)");
+    targets.ratio(
+        &format!("CPU <= {MAX_BASELINE_FACTOR}x baseline + {MAX_GZIP_FACTOR}x gzip (share used)"),
         budget_ratio,
-        verdict(budget_ratio <= 1.0)
+        verdict(budget_ratio <= 1.0),
     );
-    println!(
-        "{:<48} {:>9.2}x  (no target)",
-        "CPU vs baseline alone", cpu_ratio
-    );
-    println!(
-        "{:<48} {:>6.1} MiB  {}",
-        format!("peak RSS <= {MAX_RSS_MIB:.0} MiB (100 MB objects)"),
+    targets.ratio("CPU vs baseline alone", cpu_ratio, "(no target)");
+    targets.mib(
+        &format!("peak RSS <= {MAX_RSS_MIB:.0} MiB (100 MB objects)"),
         piped.max_rss_mib,
-        verdict(piped.max_rss_mib <= MAX_RSS_MIB)
+        verdict(piped.max_rss_mib <= MAX_RSS_MIB),
     );
     Ok(true)
 }

@@ -27,27 +27,25 @@ mod s3_server;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{
-    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, SourceRun, ensure_workload, env_number, median,
-    run_source_until, run_stdin_blackhole, verdict,
+    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, SourceMedians, SourceRun, SourceUnderTest,
+    Targets, alternate_source_rounds, ensure_workload, env_number, pipeline_binary, server_runtime,
+    timed_runs, verdict, workload_events,
 };
-use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-
-const DEFAULT_EVENTS: u64 = 200_000;
-const SMOKE_EVENTS: u64 = 2_000;
-const DEFAULT_FILES: u64 = 90;
-const SMOKE_FILES: u64 = 9;
-const DEFAULT_RUNS: u64 = 3;
-/// Target: CPU per event at most this multiple of the stdin source's.
-const MAX_CPU_RATIO: f64 = 1.3;
-const BUCKET: &str = "c1-export";
-const PREFIX: &str = "systemlog/";
+use s3_server::S3Server;
 
 fn main() -> std::process::ExitCode {
     common::bench_main("conductorone_s3", run)
 }
+
+const DEFAULT_FILES: u64 = 90;
+const SMOKE_FILES: u64 = 9;
+/// Target: CPU per event at most this multiple of the stdin source's.
+const MAX_CPU_RATIO: f64 = 1.3;
+const BUCKET: &str = "c1-export";
+const PREFIX: &str = "systemlog/";
 
 /// Splits the workload into `files` zstd NDJSON objects; returns the compressed bytes stored.
 /// Streams the workload (one file's lines at a time), so this process stays small: a child's
@@ -88,57 +86,36 @@ fn upload(
     }
 }
 
-/// Files the checkpoint lists as delivered.
-fn delivered_files(checkpoint: &Path) -> usize {
-    fs::read(checkpoint)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|c| c["delivered"].as_object().map(|o| o.len()))
-        .unwrap_or(0)
-}
-
 /// One backfill from a fresh data_dir, stopped once the checkpoint lists every file.
 fn run_s3(binary: &Path, dir: &Path, files: usize, events: u64) -> BenchResult<SourceRun> {
-    let data_dir = dir.join("data");
-    let _ = fs::remove_dir_all(&data_dir);
-    let checkpoint = data_dir.join("export").join("objects.json");
-    run_source_until(
-        binary,
-        &dir.join("s3.toml"),
-        &dir.join("s3.log"),
-        &[],
-        events,
-        || delivered_files(&checkpoint) >= files,
-    )
+    let source = SourceUnderTest {
+        name: "s3",
+        checkpoint: "export/objects.json",
+        envs: &[],
+    };
+    source.run(binary, dir, events, |checkpoint| {
+        checkpoint["delivered"].as_object().map_or(0, |o| o.len()) >= files
+    })
 }
 
 fn run(bench_mode: bool) -> BenchResult<bool> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (default_events, default_files) = if bench_mode {
-        (DEFAULT_EVENTS, DEFAULT_FILES)
+    let events = workload_events(bench_mode)?;
+    let default_files = if bench_mode {
+        DEFAULT_FILES
     } else {
-        (SMOKE_EVENTS, SMOKE_FILES)
+        SMOKE_FILES
     };
-    let events = env_number("C1_BENCH_EVENTS", default_events)?;
     let files = env_number("C1_BENCH_FILES", default_files)?;
-    let runs = if bench_mode {
-        env_number("C1_BENCH_RUNS", DEFAULT_RUNS)?
-    } else {
-        1
-    };
+    let runs = if bench_mode { timed_runs()? } else { 1 };
     if events == 0 || runs == 0 || files == 0 || files > events {
         return Err("C1_BENCH_EVENTS, C1_BENCH_FILES and C1_BENCH_RUNS must be at least 1, and files at most events".into());
     }
     let workload = ensure_workload(root, events)?;
     let workload_bytes = fs::metadata(&workload)?.len();
-    let binary = std::env::var_os("C1_BENCH_PIPELINE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline")));
+    let binary = pipeline_binary();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = server_runtime(1)?;
     let server = runtime.block_on(S3Server::start());
     runtime.block_on(server.create_bucket(BUCKET));
     let stored_bytes = upload(&runtime, &server, &workload, files, events)?;
@@ -150,12 +127,7 @@ fn run(bench_mode: bool) -> BenchResult<bool> {
             r#"data_dir = "{data}"
 [sources.export]
 type = "conductorone_s3"
-bucket = "{BUCKET}"
-prefix = "{PREFIX}"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
+{options}
 poll_interval_secs = 3600
 
 [sinks.out]
@@ -164,7 +136,7 @@ inputs = ["export"]
 print_interval_secs = 3600
 "#,
             data = dir.path().join("data").display(),
-            endpoint = server.endpoint,
+            options = server.source_options(BUCKET, PREFIX),
         ),
     )?;
     fs::write(dir.path().join("stdin.toml"), STDIN_BLACKHOLE_TOML)?;
@@ -187,37 +159,25 @@ print_interval_secs = 3600
         binary.display()
     );
 
-    let mut s3_runs = Vec::new();
-    let mut stdin_runs = Vec::new();
-    for run in 1..=runs {
-        let base = run_stdin_blackhole(&binary, dir.path(), &workload, events)?;
-        let s3 = run_s3(&binary, dir.path(), files, events)?;
-        println!(
-            "run {run}/{runs}: stdin {base} | conductorone_s3 {} | server CPU {:.3} s | CPU {:.2}x",
-            s3.child,
-            s3.server_cpu_secs,
-            s3.child.cpu_secs / base.cpu_secs
-        );
-        stdin_runs.push(base);
-        s3_runs.push(s3);
-    }
-    println!("output   : {events} events delivered by each side in every run (blackhole counts)");
-    if !bench_mode {
-        println!("smoke run (no --bench): counts checked, timing not judged");
+    let rounds = alternate_source_rounds(
+        "conductorone_s3",
+        runs,
+        &binary,
+        dir.path(),
+        &workload,
+        events,
+        || run_s3(&binary, dir.path(), files, events),
+    )?;
+    let Some(SourceMedians {
+        source: s3,
+        stdin,
+        server_cpu,
+        cpu_ratio,
+    }) = rounds.conclude(events, bench_mode, &[])
+    else {
         return Ok(true);
-    }
-
+    };
     let n = events as f64;
-    let s3 = Measurement::median(&s3_runs.iter().map(|r| r.child).collect::<Vec<_>>());
-    let stdin = Measurement::median(&stdin_runs);
-    let server_cpu = median(s3_runs.iter().map(|r| r.server_cpu_secs).collect());
-    let cpu_ratio = median(
-        stdin_runs
-            .iter()
-            .zip(&s3_runs)
-            .map(|(base, s3)| s3.child.cpu_secs / base.cpu_secs)
-            .collect(),
-    );
     println!();
     println!("events {events}  (medians)");
     println!(
@@ -249,12 +209,15 @@ print_interval_secs = 3600
         s3.max_rss_mib
     );
     println!();
-    println!("{:<40} {:>12}  result", "target", "measured");
-    println!(
-        "{:<40} {:>11.2}x  {}",
-        format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
+    let targets = Targets {
+        label: 40,
+        measured: 12,
+    };
+    targets.header("target");
+    targets.ratio(
+        &format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
         cpu_ratio,
-        verdict(cpu_ratio <= MAX_CPU_RATIO)
+        verdict(cpu_ratio <= MAX_CPU_RATIO),
     );
     drop(server);
     Ok(true)

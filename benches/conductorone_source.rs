@@ -25,18 +25,16 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use c1_server::{FakeC1, StoredEvent};
 use common::{
-    BenchResult, Measurement, STDIN_BLACKHOLE_TOML, SourceRun, ensure_workload, env_number, median,
-    run_source_until, run_stdin_blackhole, verdict,
+    BenchResult, STDIN_BLACKHOLE_TOML, SourceMedians, SourceRun, SourceUnderTest, Targets,
+    alternate_source_rounds, check_events_and_runs, ensure_workload, pipeline_binary,
+    server_runtime, timed_runs, verdict, workload_events,
 };
 
-const DEFAULT_EVENTS: u64 = 200_000;
-const SMOKE_EVENTS: u64 = 2_000;
-const DEFAULT_RUNS: u64 = 3;
 /// Target: events per second through the conductorone source.
 const MIN_EVENTS_PER_SEC: f64 = 50_000.0;
 /// Target: conductorone CPU per event at most this multiple of the stdin source's.
@@ -45,15 +43,7 @@ const CLIENT_ID: &str = "bench-client@acme.conductor.one/spc";
 const PAGE_SIZE: u32 = 100;
 
 fn main() -> ExitCode {
-    let bench_mode = std::env::args().any(|arg| arg == "--bench");
-    match run(bench_mode) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("conductorone_source bench: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    common::bench_main("conductorone_source", run)
 }
 
 /// The workload's events for the fake tenant, in ascending `time` (the API's order).
@@ -82,56 +72,30 @@ fn run_conductorone(
     last_uid: &str,
     events: u64,
 ) -> BenchResult<SourceRun> {
-    let data_dir = dir.join("data");
-    let _ = fs::remove_dir_all(&data_dir);
-    let checkpoint = data_dir.join("c1").join("checkpoint.json");
-    run_source_until(
-        binary,
-        &dir.join("c1.toml"),
-        &dir.join("c1.log"),
-        &[("C1_BENCH_SECRET", secret)],
-        events,
-        || {
-            fs::read(&checkpoint)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                .is_some_and(|c| c["last_uid"] == last_uid)
-        },
-    )
+    let source = SourceUnderTest {
+        name: "c1",
+        checkpoint: "c1/checkpoint.json",
+        envs: &[("C1_BENCH_SECRET", secret)],
+    };
+    source.run(binary, dir, events, |checkpoint| {
+        checkpoint["last_uid"] == last_uid
+    })
 }
 
 fn run(bench_mode: bool) -> BenchResult<bool> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let events = env_number(
-        "C1_BENCH_EVENTS",
-        if bench_mode {
-            DEFAULT_EVENTS
-        } else {
-            SMOKE_EVENTS
-        },
-    )?;
-    let runs = if bench_mode {
-        env_number("C1_BENCH_RUNS", DEFAULT_RUNS)?
-    } else {
-        1
-    };
-    if events == 0 || runs == 0 {
-        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
-    }
+    let events = workload_events(bench_mode)?;
+    let runs = if bench_mode { timed_runs()? } else { 1 };
+    check_events_and_runs(events, runs)?;
     let workload = ensure_workload(root, events)?;
     let stored = load_events(&workload)?;
     let last_uid = stored
         .last()
         .map(|e| e.uid.clone())
         .ok_or("empty workload")?;
-    let binary = std::env::var_os("C1_BENCH_PIPELINE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline")));
+    let binary = pipeline_binary();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = server_runtime(2)?;
     let server = runtime.block_on(FakeC1::start(CLIENT_ID, stored));
     let secret = server.secret();
     let dir = tempfile::tempdir()?;
@@ -171,40 +135,28 @@ print_interval_secs = 3600
         binary.display()
     );
 
-    let mut c1_runs = Vec::new();
-    let mut stdin_runs = Vec::new();
-    for run in 1..=runs {
-        let base = run_stdin_blackhole(&binary, dir.path(), &workload, events)?;
-        let c1 = run_conductorone(&binary, dir.path(), &secret, &last_uid, events)?;
-        println!(
-            "run {run}/{runs}: stdin {base} | conductorone {} | server CPU {:.3} s | CPU {:.2}x",
-            c1.child,
-            c1.server_cpu_secs,
-            c1.child.cpu_secs / base.cpu_secs
-        );
-        stdin_runs.push(base);
-        c1_runs.push(c1);
-    }
-    println!("output   : {events} events delivered by each side in every run (blackhole counts)");
-    println!(
-        "note     : a child's peak RSS includes this harness's resident set at spawn (the workload it serves): ignore RSS here"
-    );
-    if !bench_mode {
-        println!("smoke run (no --bench): counts checked, timing not judged");
+    let rounds = alternate_source_rounds(
+        "conductorone",
+        runs,
+        &binary,
+        dir.path(),
+        &workload,
+        events,
+        || run_conductorone(&binary, dir.path(), &secret, &last_uid, events),
+    )?;
+    let notes = [
+        "a child's peak RSS includes this harness's resident set at spawn (the workload it serves): ignore RSS here",
+    ];
+    let Some(SourceMedians {
+        source: c1,
+        stdin,
+        server_cpu,
+        cpu_ratio,
+    }) = rounds.conclude(events, bench_mode, &notes)
+    else {
         return Ok(true);
-    }
-
+    };
     let n = events as f64;
-    let c1 = Measurement::median(&c1_runs.iter().map(|r| r.child).collect::<Vec<_>>());
-    let stdin = Measurement::median(&stdin_runs);
-    let server_cpu = median(c1_runs.iter().map(|r| r.server_cpu_secs).collect());
-    let cpu_ratio = median(
-        stdin_runs
-            .iter()
-            .zip(&c1_runs)
-            .map(|(base, c1)| c1.child.cpu_secs / base.cpu_secs)
-            .collect(),
-    );
     let rate = n / c1.wall_secs;
     println!();
     println!("events {events}  (medians)");
@@ -241,18 +193,20 @@ print_interval_secs = 3600
         100.0 * server_cpu / (c1.cpu_secs + server_cpu)
     );
     println!();
-    println!("{:<40} {:>12}  result", "target", "measured");
-    println!(
-        "{:<40} {:>12.0}  {}",
-        format!("events/s >= {MIN_EVENTS_PER_SEC:.0}"),
+    let targets = Targets {
+        label: 40,
+        measured: 12,
+    };
+    targets.header("target");
+    targets.count(
+        &format!("events/s >= {MIN_EVENTS_PER_SEC:.0}"),
         rate,
-        verdict(rate >= MIN_EVENTS_PER_SEC)
+        verdict(rate >= MIN_EVENTS_PER_SEC),
     );
-    println!(
-        "{:<40} {:>11.2}x  {}",
-        format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
+    targets.ratio(
+        &format!("CPU/event <= {MAX_CPU_RATIO:.1}x stdin (paired)"),
         cpu_ratio,
-        verdict(cpu_ratio <= MAX_CPU_RATIO)
+        verdict(cpu_ratio <= MAX_CPU_RATIO),
     );
     Ok(true)
 }

@@ -28,20 +28,14 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use common::{
-    BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, verdict,
-};
+use common::{BenchResult, Contender, Measurement, OutputSink, Targets, measure, median, verdict};
 
-/// Events generated for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
-const DEFAULT_EVENTS: u64 = 200_000;
-/// Events generated for a smoke run (no `--bench` argument) unless `C1_BENCH_EVENTS` says otherwise.
-const SMOKE_EVENTS: u64 = 2_000;
-/// Timed runs of each side unless `C1_BENCH_RUNS` says otherwise.
-const DEFAULT_RUNS: usize = 3;
+fn main() -> ExitCode {
+    common::bench_main("core_pipeline", run_harness)
+}
+
 /// Target: pipeline CPU time at most this multiple of the baseline's.
 const MAX_CPU_RATIO: f64 = 2.0;
 /// Target: pipeline wall time strictly below this multiple of the baseline's (with 2+ cores).
@@ -54,44 +48,15 @@ const MIN_CORES_FOR_WALL_TARGET: usize = 2;
 /// Pipeline configuration, relative to the package root (the children's working directory).
 const CONFIG_PATH: &str = "bench/core-pipeline.toml";
 
-fn main() -> ExitCode {
-    common::bench_main("core_pipeline", run_harness)
-}
-
 /// Runs the whole benchmark. Returns `Ok(false)` when the output counts disagree.
 fn run_harness(bench_mode: bool) -> BenchResult<bool> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let default_events = if bench_mode {
-        DEFAULT_EVENTS
-    } else {
-        SMOKE_EVENTS
-    };
-    let events = env_number("C1_BENCH_EVENTS", default_events)?;
-    let runs = env_number("C1_BENCH_RUNS", DEFAULT_RUNS as u64)?;
-    let runs = usize::try_from(runs).map_err(|_| "C1_BENCH_RUNS is too large")?;
-    if events == 0 || runs == 0 {
-        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
-    }
-
-    let workload = ensure_workload(root, events)?;
+    let (root, events, runs, workload) = common::setup(bench_mode)?;
     let input_bytes = fs::metadata(&workload)
         .map_err(|e| format!("reading metadata of {}: {e}", workload.display()))?
         .len();
 
-    let baseline = Contender {
-        name: "baseline (serde_json loop)",
-        program: std::env::current_exe().map_err(|e| format!("locating this benchmark: {e}"))?,
-        args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
-        env: Vec::new(),
-    };
-    let pipeline = Contender {
-        name: "c1-pipeline",
-        program: std::env::var_os("C1_BENCH_PIPELINE_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline"))),
-        args: vec!["--config".to_owned(), CONFIG_PATH.to_owned()],
-        env: Vec::new(),
-    };
+    let baseline = Contender::baseline(&workload)?;
+    let pipeline = Contender::pipeline("c1-pipeline", CONFIG_PATH, &[]);
 
     println!("c1-pipeline core benchmark: stdin (json) -> remap -> filter -> console (json)");
     println!(
@@ -100,11 +65,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         input_bytes as f64 / 1e6
     );
     println!("baseline : {} > /dev/null", baseline.describe());
-    println!(
-        "pipeline : (cd {} && {} < workload > /dev/null)",
-        root.display(),
-        pipeline.describe()
-    );
+    pipeline.print_pipeline_line(root, "", " > /dev/null");
 
     // Verification pass (also warms the page cache): both sides must emit the same event count.
     let (_, baseline_lines) = measure(&baseline, root, &workload, OutputSink::CountLines)?;
@@ -117,8 +78,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         return Ok(false);
     }
     println!("output   : {pipeline_lines} events from each side (counts agree)");
-    if !bench_mode {
-        println!("smoke run (no --bench): output counts checked, timing skipped");
+    if common::smoke_run_ends(bench_mode, "output counts checked") {
         return Ok(true);
     }
 
@@ -228,23 +188,25 @@ impl Report {
             verdict(wall_ratio < MAX_WALL_RATIO).to_owned()
         };
         println!();
-        println!("{:<30} {:>12}  result", "target", "measured");
-        println!(
-            "{:<30} {:>11.2}x  {}",
-            format!("CPU time  <= {MAX_CPU_RATIO:.1}x baseline"),
+        let targets = Targets {
+            label: 30,
+            measured: 12,
+        };
+        targets.header("target");
+        targets.ratio(
+            &format!("CPU time  <= {MAX_CPU_RATIO:.1}x baseline"),
             cpu_ratio,
-            verdict(cpu_ratio <= MAX_CPU_RATIO)
+            verdict(cpu_ratio <= MAX_CPU_RATIO),
         );
-        println!(
-            "{:<30} {:>11.2}x  {wall_verdict}",
-            format!("wall time <  {MAX_WALL_RATIO:.1}x baseline"),
-            wall_ratio
+        targets.ratio(
+            &format!("wall time <  {MAX_WALL_RATIO:.1}x baseline"),
+            wall_ratio,
+            &wall_verdict,
         );
-        println!(
-            "{:<30} {:>8.1} MiB  {}",
-            format!("peak RSS  <= {MAX_RSS_MIB:.0} MiB"),
+        targets.mib(
+            &format!("peak RSS  <= {MAX_RSS_MIB:.0} MiB"),
             self.pipeline.max_rss_mib,
-            verdict(self.pipeline.max_rss_mib <= MAX_RSS_MIB)
+            verdict(self.pipeline.max_rss_mib <= MAX_RSS_MIB),
         );
     }
 }

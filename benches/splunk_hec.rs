@@ -20,21 +20,19 @@ mod common;
 #[path = "../tests/common/hec_server.rs"]
 mod hec_server;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use common::{
-    BASELINE_FLAG, BenchResult, Contender, Measurement, OutputSink, ensure_workload, env_number,
-    measure, median, verdict,
+    BenchResult, Contender, Measurement, OutputSink, Targets, column_medians, measure, median,
+    print_medians, verdict,
 };
 use hec_server::{ACK_TOKEN, HecServer, NO_ACK_TOKEN, ServerConfig};
 
-/// Events for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
-const DEFAULT_EVENTS: u64 = 200_000;
-/// Events for a smoke run unless `C1_BENCH_EVENTS` says otherwise.
-const SMOKE_EVENTS: u64 = 2_000;
-/// Timed rounds unless `C1_BENCH_RUNS` says otherwise.
-const DEFAULT_RUNS: usize = 3;
+fn main() -> ExitCode {
+    common::bench_main("splunk_hec", run_harness)
+}
+
 /// Target: pipeline CPU (acks on) at most this multiple of the baseline's.
 const MAX_CPU_RATIO: f64 = 3.0;
 /// Target: wall time with indexer acks at most this multiple of the wall time without.
@@ -43,10 +41,6 @@ const MAX_ACK_WALL_RATIO: f64 = 1.2;
 const MAX_RSS_MIB: f64 = 96.0;
 /// Pipeline configuration, relative to the package root.
 const CONFIG_PATH: &str = "bench/splunk-hec.toml";
-
-fn main() -> ExitCode {
-    common::bench_main("splunk_hec", run_harness)
-}
 
 /// The emulator on its own runtime thread.
 struct Emulator {
@@ -58,10 +52,7 @@ struct Emulator {
 
 impl Emulator {
     fn start() -> BenchResult<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
+        let runtime = common::server_runtime(1)?;
         let server = runtime.block_on(HecServer::start(ServerConfig {
             record: false,
             ..ServerConfig::default()
@@ -78,17 +69,14 @@ impl Emulator {
 }
 
 fn pipeline(name: &'static str, endpoint: &str, token: &str) -> Contender {
-    Contender {
+    Contender::pipeline(
         name,
-        program: std::env::var_os("C1_BENCH_PIPELINE_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline"))),
-        args: vec!["--config".to_owned(), CONFIG_PATH.to_owned()],
-        env: vec![
-            ("C1_BENCH_HEC_ENDPOINT".to_owned(), endpoint.to_owned()),
-            ("C1_BENCH_HEC_TOKEN".to_owned(), token.to_owned()),
+        CONFIG_PATH,
+        &[
+            ("C1_BENCH_HEC_ENDPOINT", endpoint),
+            ("C1_BENCH_HEC_TOKEN", token),
         ],
-    }
+    )
 }
 
 /// Runs `contender` once and returns its measurement and the events the emulator received.
@@ -104,29 +92,11 @@ fn measure_delivery(
 }
 
 fn run_harness(bench_mode: bool) -> BenchResult<bool> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let events = env_number(
-        "C1_BENCH_EVENTS",
-        if bench_mode {
-            DEFAULT_EVENTS
-        } else {
-            SMOKE_EVENTS
-        },
-    )?;
-    let runs = usize::try_from(env_number("C1_BENCH_RUNS", DEFAULT_RUNS as u64)?)?;
-    if events == 0 || runs == 0 {
-        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
-    }
-    let workload = ensure_workload(root, events)?;
+    let (root, events, runs, workload) = common::setup(bench_mode)?;
     let emulator = Emulator::start()?;
     let endpoint = emulator.server.endpoint();
 
-    let baseline = Contender {
-        name: "baseline (serde_json loop)",
-        program: std::env::current_exe()?,
-        args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
-        env: Vec::new(),
-    };
+    let baseline = Contender::baseline(&workload)?;
     let with_acks = pipeline("c1-pipeline, indexer acks", &endpoint, ACK_TOKEN);
     let without_acks = pipeline("c1-pipeline, no acks", &endpoint, NO_ACK_TOKEN);
 
@@ -134,10 +104,10 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         "c1-pipeline Splunk HEC benchmark: stdin -> remap -> filter -> splunk_hec_logs (gzip)"
     );
     println!("workload : {} ({events} events)", workload.display());
-    println!(
-        "pipeline : (cd {} && C1_BENCH_HEC_ENDPOINT={endpoint} C1_BENCH_HEC_TOKEN=... {} < workload)",
-        root.display(),
-        with_acks.describe()
+    with_acks.print_pipeline_line(
+        root,
+        &format!("C1_BENCH_HEC_ENDPOINT={endpoint} C1_BENCH_HEC_TOKEN=... "),
+        "",
     );
 
     // Verification (also warms the page cache): the emulator gets what the baseline writes.
@@ -153,8 +123,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         }
     }
     println!("output   : {expected} events delivered with and without acks (counts agree)");
-    if !bench_mode {
-        println!("smoke run (no --bench): delivery counts checked, timing skipped");
+    if common::smoke_run_ends(bench_mode, "delivery counts checked") {
         return Ok(true);
     }
 
@@ -174,12 +143,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         );
         rows.push([base, acked, plain]);
     }
-    let column = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<_>>();
-    let (base, acked, plain) = (
-        Measurement::median(&column(0)),
-        Measurement::median(&column(1)),
-        Measurement::median(&column(2)),
-    );
+    let [base, acked, plain] = column_medians(&rows);
     let cpu_ratio = median(rows.iter().map(|r| r[1].cpu_secs / r[0].cpu_secs).collect());
     let plain_cpu_ratio = median(rows.iter().map(|r| r[2].cpu_secs / r[0].cpu_secs).collect());
     let ack_wall_ratio = median(
@@ -190,49 +154,39 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     let rss = acked.max_rss_mib.max(plain.max_rss_mib);
 
     println!("\nevents {events}, {expected} delivered per run (medians of {runs} runs)");
-    println!(
-        "{:<30} {:>8} {:>8} {:>10}",
-        "", "CPU s", "wall s", "RSS MiB"
+    print_medians(
+        30,
+        &[
+            (baseline.name, base),
+            (with_acks.name, acked),
+            (without_acks.name, plain),
+        ],
     );
-    for (name, m) in [
-        (baseline.name, base),
-        (with_acks.name, acked),
-        (without_acks.name, plain),
-    ] {
-        println!(
-            "{name:<30} {:>8.3} {:>8.3} {:>10.1}",
-            m.cpu_secs, m.wall_secs, m.max_rss_mib
-        );
-    }
     println!(
         "pipeline throughput (acks): {:.0} events/s",
         events as f64 / acked.wall_secs
     );
-    println!(
-        "\n{:<40} {:>10}  result",
-        "target (median of paired ratios)", "measured"
-    );
-    println!(
-        "{:<40} {:>9.2}x  {}",
-        format!("CPU (acks) <= {MAX_CPU_RATIO:.1}x baseline"),
+    println!();
+    let targets = Targets {
+        label: 40,
+        measured: 10,
+    };
+    targets.header("target (median of paired ratios)");
+    targets.ratio(
+        &format!("CPU (acks) <= {MAX_CPU_RATIO:.1}x baseline"),
         cpu_ratio,
-        verdict(cpu_ratio <= MAX_CPU_RATIO)
+        verdict(cpu_ratio <= MAX_CPU_RATIO),
     );
-    println!(
-        "{:<40} {:>9.2}x  (no target)",
-        "CPU (no acks) vs baseline", plain_cpu_ratio
-    );
-    println!(
-        "{:<40} {:>9.2}x  {}",
-        format!("wall acks on <= {MAX_ACK_WALL_RATIO:.1}x acks off"),
+    targets.ratio("CPU (no acks) vs baseline", plain_cpu_ratio, "(no target)");
+    targets.ratio(
+        &format!("wall acks on <= {MAX_ACK_WALL_RATIO:.1}x acks off"),
         ack_wall_ratio,
-        verdict(ack_wall_ratio <= MAX_ACK_WALL_RATIO)
+        verdict(ack_wall_ratio <= MAX_ACK_WALL_RATIO),
     );
-    println!(
-        "{:<40} {:>6.1} MiB  {}",
-        format!("peak RSS <= {MAX_RSS_MIB:.0} MiB"),
+    targets.mib(
+        &format!("peak RSS <= {MAX_RSS_MIB:.0} MiB"),
         rss,
-        verdict(rss <= MAX_RSS_MIB)
+        verdict(rss <= MAX_RSS_MIB),
     );
     Ok(true)
 }

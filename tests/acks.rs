@@ -1,31 +1,24 @@
 //! End-to-end acknowledgements at library level: batch notifiers and event finalizers,
 //! in-order release of finished batches, and fan-out to several consumers.
 
+#[path = "common/batches.rs"]
+mod batches;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use c1_pipeline::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver, OrderedAcks};
-use c1_pipeline::event::{Batch, Event, finish_batch};
+use batches::{
+    WAIT, assert_delivered_after_the_last, assert_delivered_only_after, batch_of, is_pending,
+    status_of,
+};
+use c1_pipeline::ack::{
+    BatchNotifier, BatchStatus, BatchStatusReceiver, EventFinalizer, OrderedAcks,
+};
+use c1_pipeline::event::{Batch, finish_batch};
 use c1_pipeline::topology::fanout::Fanout;
 use futures::FutureExt;
 use tokio::sync::mpsc;
 use vrl::value::Value;
-
-/// Generous bound for anything that should resolve at once.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Waits (bounded) for a batch's final status.
-async fn status_of(receiver: BatchStatusReceiver) -> BatchStatus {
-    tokio::time::timeout(WAIT, receiver)
-        .await
-        .expect("the batch receiver did not resolve")
-}
-
-/// Whether the batch has not resolved yet. Only call it while expecting `true`: a resolved
-/// oneshot receiver must not be polled again.
-fn is_pending(receiver: &mut BatchStatusReceiver) -> bool {
-    receiver.now_or_never().is_none()
-}
 
 fn value(id: u64) -> Value {
     serde_json::from_value(serde_json::json!({ "id": id, "class_uid": 6003 }))
@@ -34,28 +27,21 @@ fn value(id: u64) -> Value {
 
 /// A batch of `events` events from one source batch, and that batch's receiver.
 fn batch(first_id: u64, events: u64) -> (Batch, BatchStatusReceiver) {
-    let source = "test_source";
-    let (notifier, receiver) = BatchNotifier::new();
-    let batch = (first_id..first_id + events)
-        .map(|id| Event::from_source(value(id), source, Some(notifier.finalizer())))
-        .collect();
-    (batch, receiver)
+    batch_of((first_id..first_id + events).map(value))
 }
 
 #[tokio::test]
 async fn batch_resolves_delivered_only_after_its_last_event() {
-    let (notifier, mut receiver) = BatchNotifier::new();
+    let (notifier, receiver) = BatchNotifier::new();
     let finalizers: Vec<_> = (0..3).map(|_| notifier.finalizer()).collect();
     drop(notifier);
-    let mut finalizers = finalizers.into_iter();
-    finalizers.next().unwrap().finalize(BatchStatus::Delivered);
-    finalizers.next().unwrap().finalize(BatchStatus::Delivered);
-    assert!(
-        is_pending(&mut receiver),
-        "resolved while one finalizer was still alive"
-    );
-    finalizers.next().unwrap().finalize(BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_delivered_after_the_last(
+        receiver,
+        finalizers,
+        |finalizer| finalizer.finalize(BatchStatus::Delivered),
+        "resolved while one finalizer was still alive",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -110,15 +96,24 @@ async fn worst_status_wins_in_any_order() {
     assert_eq!(Delivered.worst(Delivered), Delivered);
 }
 
+/// The status of a batch with two finalizers: one finalized with `status`, the other dropped
+/// without a status.
+async fn one_finalized_one_dropped(status: BatchStatus) -> BatchStatus {
+    let (notifier, receiver) = BatchNotifier::new();
+    let finalized = notifier.finalizer();
+    let dropped = notifier.finalizer();
+    drop(notifier);
+    finalized.finalize(status);
+    drop(dropped);
+    status_of(receiver).await
+}
+
 #[tokio::test]
 async fn finalizer_dropped_without_status_counts_as_errored() {
-    let (notifier, receiver) = BatchNotifier::new();
-    let delivered = notifier.finalizer();
-    let forgotten = notifier.finalizer();
-    drop(notifier);
-    delivered.finalize(BatchStatus::Delivered);
-    drop(forgotten);
-    assert_eq!(status_of(receiver).await, BatchStatus::Errored);
+    assert_eq!(
+        one_finalized_one_dropped(BatchStatus::Delivered).await,
+        BatchStatus::Errored
+    );
 }
 
 #[tokio::test]
@@ -132,28 +127,25 @@ async fn event_dropped_without_finalizing_counts_as_errored() {
 
 #[tokio::test]
 async fn rejected_is_not_downgraded_by_a_dropped_finalizer() {
-    let (notifier, receiver) = BatchNotifier::new();
-    let rejected = notifier.finalizer();
-    let dropped = notifier.finalizer();
-    drop(notifier);
-    rejected.finalize(BatchStatus::Rejected);
-    drop(dropped);
-    assert_eq!(status_of(receiver).await, BatchStatus::Rejected);
+    assert_eq!(
+        one_finalized_one_dropped(BatchStatus::Rejected).await,
+        BatchStatus::Rejected
+    );
 }
 
 #[tokio::test]
 async fn cloned_finalizer_must_finish_too() {
-    let (notifier, mut receiver) = BatchNotifier::new();
+    let (notifier, receiver) = BatchNotifier::new();
     let original = notifier.finalizer();
     drop(notifier);
     let copy = original.clone();
-    original.finalize(BatchStatus::Delivered);
-    assert!(
-        is_pending(&mut receiver),
-        "resolved before the fan-out copy finished"
-    );
-    copy.finalize(BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_delivered_only_after(
+        receiver,
+        || original.finalize(BatchStatus::Delivered),
+        "resolved before the fan-out copy finished",
+        || copy.finalize(BatchStatus::Delivered),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -201,6 +193,31 @@ async fn finalizing_twice_does_not_change_the_first_report() {
     assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
 }
 
+/// The next batch `acks` releases, waited for (bounded).
+async fn next_released<T>(acks: &mut OrderedAcks<T>) -> Option<(T, BatchStatus)> {
+    tokio::time::timeout(WAIT, acks.next_ready())
+        .await
+        .expect("next_ready did not return after the oldest batch finished")
+}
+
+/// Finalizes a batch's only finalizer with `status`, then waits for the next batch `acks`
+/// releases.
+async fn finish_and_release<T>(
+    acks: &mut OrderedAcks<T>,
+    finalizer: EventFinalizer,
+    status: BatchStatus,
+) -> Option<(T, BatchStatus)> {
+    finalizer.finalize(status);
+    next_released(acks).await
+}
+
+/// Checks that `acks` releases nothing yet (`why` is the failure message) and holds `len`.
+#[track_caller]
+fn assert_holds_back<T: std::fmt::Debug>(acks: &mut OrderedAcks<T>, len: usize, why: &str) {
+    assert!(acks.try_next_ready().is_none(), "{why}");
+    assert_eq!(acks.len(), len);
+}
+
 /// Three batches, finishing 3, then 1, then 2, with a status of their own each.
 #[tokio::test]
 async fn ordered_acks_release_only_the_contiguous_prefix() {
@@ -225,28 +242,22 @@ async fn ordered_acks_release_only_the_contiguous_prefix() {
 
     three.finalize(BatchStatus::Rejected);
     tokio::task::yield_now().await;
-    assert!(
-        acks.try_next_ready().is_none(),
-        "batch 3 was released while batch 1 was pending"
+    assert_holds_back(
+        &mut acks,
+        3,
+        "batch 3 was released while batch 1 was pending",
     );
-    assert_eq!(acks.len(), 3);
 
-    one.finalize(BatchStatus::Delivered);
-    assert_eq!(
-        tokio::time::timeout(WAIT, acks.next_ready()).await.unwrap(),
-        Some((1, BatchStatus::Delivered))
+    let released = finish_and_release(&mut acks, one, BatchStatus::Delivered).await;
+    assert_eq!(released, Some((1, BatchStatus::Delivered)));
+    assert_holds_back(
+        &mut acks,
+        2,
+        "batch 3 was released while batch 2 was pending",
     );
-    assert!(
-        acks.try_next_ready().is_none(),
-        "batch 3 was released while batch 2 was pending"
-    );
-    assert_eq!(acks.len(), 2);
 
-    two.finalize(BatchStatus::Errored);
-    assert_eq!(
-        tokio::time::timeout(WAIT, acks.next_ready()).await.unwrap(),
-        Some((2, BatchStatus::Errored))
-    );
+    let released = finish_and_release(&mut acks, two, BatchStatus::Errored).await;
+    assert_eq!(released, Some((2, BatchStatus::Errored)));
     assert_eq!(acks.try_next_ready(), Some((3, BatchStatus::Rejected)));
     assert!(acks.is_empty());
     assert!(acks.try_next_ready().is_none());
@@ -268,9 +279,7 @@ async fn ordered_acks_next_ready_waits_for_the_oldest_batch() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         first_finalizer.finalize(BatchStatus::Delivered);
     });
-    let released = tokio::time::timeout(WAIT, acks.next_ready())
-        .await
-        .expect("next_ready did not return after the oldest batch finished");
+    let released = next_released(&mut acks).await;
     assert_eq!(released, Some(("first", BatchStatus::Delivered)));
     assert_eq!(
         acks.try_next_ready(),
@@ -302,47 +311,42 @@ fn fanout(consumers: Vec<(&str, mpsc::Sender<Batch>)>) -> Fanout {
     )
 }
 
-#[tokio::test]
-async fn fanout_to_two_delivering_sinks_is_delivered() {
+/// Sends a batch of four events through a fan-out to sinks `a` and `b`, which finalize what
+/// they get with `a_status` and `b_status`: the batch's status and the events each sink saw.
+async fn fanout_to_two_sinks(
+    a_status: BatchStatus,
+    b_status: BatchStatus,
+) -> (BatchStatus, usize, usize) {
     let (a_tx, a_rx) = mpsc::channel(2);
     let (b_tx, b_rx) = mpsc::channel(2);
-    let a = sink(a_rx, BatchStatus::Delivered);
-    let b = sink(b_rx, BatchStatus::Delivered);
+    let a = sink(a_rx, a_status);
+    let b = sink(b_rx, b_status);
     let mut out = fanout(vec![("a", a_tx), ("b", b_tx)]);
     let (events, receiver) = batch(0, 4);
     out.send(events).await.expect("both consumers are running");
     drop(out);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
-    assert_eq!(a.await.unwrap(), 4, "sink a got every event");
-    assert_eq!(b.await.unwrap(), 4, "sink b got every event");
+    let status = status_of(receiver).await;
+    (status, a.await.unwrap(), b.await.unwrap())
+}
+
+#[tokio::test]
+async fn fanout_to_two_delivering_sinks_is_delivered() {
+    let (status, a, b) = fanout_to_two_sinks(BatchStatus::Delivered, BatchStatus::Delivered).await;
+    assert_eq!(status, BatchStatus::Delivered);
+    assert_eq!(a, 4, "sink a got every event");
+    assert_eq!(b, 4, "sink b got every event");
 }
 
 #[tokio::test]
 async fn fanout_with_one_failing_sink_is_errored_at_the_source() {
-    let (a_tx, a_rx) = mpsc::channel(2);
-    let (b_tx, b_rx) = mpsc::channel(2);
-    let a = sink(a_rx, BatchStatus::Delivered);
-    let b = sink(b_rx, BatchStatus::Errored);
-    let mut out = fanout(vec![("a", a_tx), ("b", b_tx)]);
-    let (events, receiver) = batch(0, 4);
-    out.send(events).await.expect("both consumers are running");
-    drop(out);
-    assert_eq!(status_of(receiver).await, BatchStatus::Errored);
-    assert_eq!(a.await.unwrap(), 4);
-    assert_eq!(b.await.unwrap(), 4);
+    let (status, a, b) = fanout_to_two_sinks(BatchStatus::Delivered, BatchStatus::Errored).await;
+    assert_eq!(status, BatchStatus::Errored);
+    assert_eq!(a, 4);
+    assert_eq!(b, 4);
 
     // The failing consumer may be either one of the two (the last one gets the original).
-    let (a_tx, a_rx) = mpsc::channel(2);
-    let (b_tx, b_rx) = mpsc::channel(2);
-    let a = sink(a_rx, BatchStatus::Rejected);
-    let b = sink(b_rx, BatchStatus::Delivered);
-    let mut out = fanout(vec![("a", a_tx), ("b", b_tx)]);
-    let (events, receiver) = batch(0, 4);
-    out.send(events).await.unwrap();
-    drop(out);
-    assert_eq!(status_of(receiver).await, BatchStatus::Rejected);
-    a.await.unwrap();
-    b.await.unwrap();
+    let (status, _, _) = fanout_to_two_sinks(BatchStatus::Rejected, BatchStatus::Delivered).await;
+    assert_eq!(status, BatchStatus::Rejected);
 }
 
 #[tokio::test]
@@ -350,20 +354,30 @@ async fn fanout_waits_for_every_copy() {
     let (a_tx, mut a_rx) = mpsc::channel(2);
     let (b_tx, mut b_rx) = mpsc::channel(2);
     let mut out = fanout(vec![("a", a_tx), ("b", b_tx)]);
-    let (events, mut receiver) = batch(0, 2);
+    let (events, receiver) = batch(0, 2);
     out.send(events).await.unwrap();
     let a_batch = a_rx.recv().await.unwrap();
     let b_batch = b_rx.recv().await.unwrap();
     assert_eq!(a_batch.len(), 2);
     assert_eq!(b_batch.len(), 2);
     assert_eq!(a_batch[0].value, b_batch[0].value);
-    finish_batch(a_batch, BatchStatus::Delivered);
-    assert!(
-        is_pending(&mut receiver),
-        "resolved while sink b still held its copy"
-    );
-    finish_batch(b_batch, BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_delivered_only_after(
+        receiver,
+        || finish_batch(a_batch, BatchStatus::Delivered),
+        "resolved while sink b still held its copy",
+        || finish_batch(b_batch, BatchStatus::Delivered),
+    )
+    .await;
+}
+
+/// Sends events `first_id..first_id + 3` through `out`, which must still have a running
+/// consumer; the batch's status.
+async fn send_three(out: &mut Fanout, first_id: u64) -> BatchStatus {
+    let (events, receiver) = batch(first_id, 3);
+    out.send(events)
+        .await
+        .expect("one consumer is still running");
+    status_of(receiver).await
 }
 
 #[tokio::test]
@@ -380,23 +394,15 @@ async fn fanout_to_a_stopped_consumer_is_errored_not_lost() {
         let live = sink(live, BatchStatus::Delivered);
         let mut out = fanout(vec![("a", a_tx), ("b", b_tx)]);
 
-        let (events, receiver) = batch(0, 3);
-        out.send(events)
-            .await
-            .expect("one consumer is still running");
         assert_eq!(
-            status_of(receiver).await,
+            send_three(&mut out, 0).await,
             BatchStatus::Errored,
             "consumer {stopped_index} stopped: its copy was never delivered"
         );
 
         // Later batches cannot reach the stopped consumer either: they are not delivered.
-        let (events, receiver) = batch(3, 3);
-        out.send(events)
-            .await
-            .expect("one consumer is still running");
         assert_eq!(
-            status_of(receiver).await,
+            send_three(&mut out, 3).await,
             BatchStatus::Errored,
             "a batch sent after consumer {stopped_index} stopped was reported delivered"
         );

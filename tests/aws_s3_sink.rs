@@ -38,20 +38,12 @@ seed = 11
 fn s3_sink(server: &S3Server, input: &str, extra: &str) -> String {
     format!(
         r#"
-[sinks.s3]
-type = "aws_s3"
-inputs = ["{input}"]
-bucket = "{BUCKET}"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
-encoding.codec = "json"
+{table}
 request.retry_initial_backoff_secs = 0.05
 request.retry_max_duration_secs = 0.2
 {extra}
 "#,
-        endpoint = server.endpoint
+        table = server.sink_table(input, BUCKET)
     )
 }
 
@@ -83,6 +75,30 @@ fn uid(event: &Value) -> String {
         .to_owned()
 }
 
+/// A demo source of `count` events into [`s3_sink`] with the options `extra` (lines).
+fn demo_into_s3(server: &S3Server, count: u64, extra: &[&str]) -> String {
+    let sink = s3_sink(server, "demo", &extra.join("\n"));
+    format!("{}{sink}", demo_source(count))
+}
+
+/// Checks that a run failed because events were not delivered (the source said so).
+#[track_caller]
+fn assert_not_delivered(error: &RunError) {
+    let text = error.to_string();
+    assert!(
+        text.contains("not delivered") || text.contains("undelivered"),
+        "{error}"
+    );
+}
+
+/// A demo source of `count` events, remap `id` running `program` on them, and `sink`.
+fn demo_remap_into(count: u64, id: &str, program: &str, sink: &str) -> String {
+    format!(
+        "{}\n[transforms.{id}]\ntype = \"remap\"\ninputs = [\"demo\"]\nsource = '''\n{program}\n'''\n{sink}",
+        demo_source(count)
+    )
+}
+
 /// Asserts `count` events, each once.
 fn assert_each_once(events: &[(String, Value)], count: usize) {
     let uids: BTreeSet<String> = events.iter().map(|(_, event)| uid(event)).collect();
@@ -92,23 +108,15 @@ fn assert_each_once(events: &[(String, Value)], count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_time_partitions_across_a_day_boundary_hold_every_event_once() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     // Authentication events just before midnight, everything else just after.
-    let toml = format!(
-        r#"{source}
-[transforms.clock]
-type = "remap"
-inputs = ["demo"]
-source = '''
-.time = if .class_uid == 3002 {{ {before} }} else {{ {after} }}
-'''
-{sink}"#,
-        source = demo_source(3000),
+    let program = format!(
+        ".time = if .class_uid == 3002 {{ {before} }} else {{ {after} }}",
         before = NEW_YEAR_MS - 1,
         after = NEW_YEAR_MS + 1,
-        sink = s3_sink(&server, "clock", r#"key_prefix = "date=%F/""#),
     );
+    let sink = s3_sink(&server, "clock", r#"key_prefix = "date=%F/""#);
+    let toml = demo_remap_into(3000, "clock", &program, &sink);
     run(&toml).await.expect("pipeline run");
 
     let objects = server.objects(BUCKET).await;
@@ -151,15 +159,12 @@ source = '''
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templated_prefixes_route_events_and_batch_limits_split_objects() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
-    let sink = s3_sink(
-        &server,
-        "demo",
-        r#"key_prefix = "ocsf/class_uid={{ class_uid }}/%Y/"
-batch.max_events = 500"#,
-    );
-    let toml = format!("{}{sink}", demo_source(2500));
+    let server = S3Server::with_bucket(BUCKET).await;
+    let options = [
+        r#"key_prefix = "ocsf/class_uid={{ class_uid }}/%Y/""#,
+        "batch.max_events = 500",
+    ];
+    let toml = demo_into_s3(&server, 2500, &options);
     run(&toml).await.expect("pipeline run");
 
     let events = events_by_key(&server).await;
@@ -183,17 +188,14 @@ batch.max_events = 500"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_object_goes_out_as_a_multipart_upload() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     // ~1.1 KB per event uncompressed: 12,000 events make about 13 MB, so at least 3 parts.
-    let sink = s3_sink(
-        &server,
-        "demo",
-        r#"compression = "none"
-batch.max_bytes = 100000000
-multipart_part_size = 5242880"#,
-    );
-    let toml = format!("{}{sink}", demo_source(12_000));
+    let options = [
+        r#"compression = "none""#,
+        "batch.max_bytes = 100000000",
+        "multipart_part_size = 5242880",
+    ];
+    let toml = demo_into_s3(&server, 12_000, &options);
     run(&toml).await.expect("pipeline run");
 
     let objects = server.objects(BUCKET).await;
@@ -246,8 +248,7 @@ async fn gzip_and_zstd_objects_decompress_with_the_standard_tools() {
         ("gzip", "gzip", "gzip", ".log.gz"),
         ("zstd", "zstd", "zstd", ".log.zst"),
     ] {
-        let server = S3Server::start().await;
-        server.create_bucket(BUCKET).await;
+        let server = S3Server::with_bucket(BUCKET).await;
         let sink = s3_sink(
             &server,
             "demo",
@@ -275,8 +276,7 @@ async fn gzip_and_zstd_objects_decompress_with_the_standard_tools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_key_fails_clearly_and_writes_nothing() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     let sink = s3_sink(&server, "demo", "").replace(SECRET_KEY, "not-the-secret");
     let toml = format!("{}{sink}", demo_source(50));
 
@@ -293,10 +293,7 @@ async fn a_wrong_secret_key_fails_clearly_and_writes_nothing() {
     let error = run(&toml)
         .await
         .expect_err("undelivered events fail the run");
-    assert!(
-        error.to_string().contains("not delivered") || error.to_string().contains("undelivered"),
-        "{error}"
-    );
+    assert_not_delivered(&error);
     assert!(server.objects(BUCKET).await.is_empty());
     assert!(
         !message.contains("not-the-secret"),
@@ -307,7 +304,7 @@ async fn a_wrong_secret_key_fails_clearly_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_is_reported_as_missing() {
     let server = S3Server::start().await;
-    let toml = format!("{}{}", demo_source(1), s3_sink(&server, "demo", ""));
+    let toml = demo_into_s3(&server, 1, &[]);
     let config = Config::from_toml(&toml, Path::new("test.toml"), &|_| None).unwrap();
     let message = config.sinks["s3"]
         .config
@@ -321,8 +318,7 @@ async fn a_missing_bucket_is_reported_as_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_500_503_and_slowdown_lose_nothing_and_duplicate_nothing() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     let faults = &server.faults;
     // PutObject: two SlowDowns and a 500; multipart: a 503 on create, part and complete.
     faults.add(FaultRule {
@@ -382,8 +378,7 @@ batch.max_bytes = 100000000"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_multipart_upload_is_aborted_and_its_events_are_not_delivered() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     // A permanent error completing the upload.
     server.faults.add(FaultRule {
         method: "POST",
@@ -453,27 +448,14 @@ request.timeout_secs = 2
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_values_that_escape_their_prefix_are_rejected_not_written() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
-    let toml = format!(
-        r#"{source}
-[transforms.tenant]
-type = "remap"
-inputs = ["demo"]
-source = '''
-.tenant = if .class_uid == 3002 {{ "../other-tenant" }} else {{ "acme" }}
-'''
-{sink}"#,
-        source = demo_source(1000),
-        sink = s3_sink(&server, "tenant", r#"key_prefix = "tenants/{{ tenant }}/""#),
-    );
+    let server = S3Server::with_bucket(BUCKET).await;
+    let program = r#".tenant = if .class_uid == 3002 { "../other-tenant" } else { "acme" }"#;
+    let sink = s3_sink(&server, "tenant", r#"key_prefix = "tenants/{{ tenant }}/""#);
+    let toml = demo_remap_into(1000, "tenant", program, &sink);
     let error = run(&toml)
         .await
         .expect_err("rejected events are reported by the source");
-    assert!(
-        error.to_string().contains("not delivered") || error.to_string().contains("undelivered"),
-        "{error}"
-    );
+    assert_not_delivered(&error);
     let events = events_by_key(&server).await;
     assert!(!events.is_empty());
     for (key, event) in &events {
@@ -484,16 +466,13 @@ source = '''
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_partition_cap_seals_the_oldest_and_loses_nothing() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     // Four activity ids interleaved, but only two open objects allowed.
-    let sink = s3_sink(
-        &server,
-        "demo",
-        r#"key_prefix = "activity={{ activity_id }}/"
-max_open_partitions = 2"#,
-    );
-    run(&format!("{}{sink}", demo_source(2000)))
+    let options = [
+        r#"key_prefix = "activity={{ activity_id }}/""#,
+        "max_open_partitions = 2",
+    ];
+    run(&demo_into_s3(&server, 2000, &options))
         .await
         .expect("pipeline run");
     let events = events_by_key(&server).await;
@@ -512,8 +491,7 @@ max_open_partitions = 2"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_to_s3_example_runs_against_the_test_server() {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
+    let server = S3Server::with_bucket(BUCKET).await;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples/demo-to-s3.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let vars = [

@@ -1,37 +1,34 @@
 //! The `c1-pipeline` command line: `validate`, running, `--help`, `--version`, several
 //! `--config` files, `C1_PIPELINE_CONFIG`, and exit codes (78 for configuration errors).
 
+#[path = "common/config.rs"]
+mod config;
+#[path = "common/process.rs"]
+mod process;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use config::{Toml, write_files};
+use process::c1_pipeline;
 
 /// sysexits `EX_CONFIG`.
 const EXIT_CONFIG: i32 = 78;
 
-const VALID: &str = r#"[sources.in]
-type = "conductorone_demo"
-count = 3
-interval_secs = 0
+/// A demo source of three events (lines 1 to 4).
+fn source_only() -> Toml {
+    Toml::new().demo_with("in", &["count = 3", "interval_secs = 0"])
+}
 
-[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-"#;
+/// A console sink reading `in` (four lines).
+fn sink_only() -> String {
+    Toml::new().console("out", &["in"]).into()
+}
 
-const SOURCE_ONLY: &str =
-    "[sources.in]\ntype = \"conductorone_demo\"\ncount = 3\ninterval_secs = 0\n";
-const SINK_ONLY: &str =
-    "[sinks.out]\ntype = \"console\"\ninputs = [\"in\"]\nencoding.codec = \"json\"\n";
-
-/// The binary, with no configuration or log settings inherited from the test's environment.
-fn c1_pipeline() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
-    command
-        .env_remove("C1_PIPELINE_CONFIG")
-        .env_remove("C1_PIPELINE_LOG")
-        .env_remove("C1_PIPELINE_LOG_FORMAT")
-        .stdin(std::process::Stdio::null());
-    command
+/// [`source_only`], then [`sink_only`] from line 6.
+fn valid() -> String {
+    source_only().console("out", &["in"]).into()
 }
 
 fn run(command: &mut Command) -> Output {
@@ -57,43 +54,47 @@ fn assert_exit(output: &Output, code: i32) {
     );
 }
 
-/// Writes `files` (name, text) in a fresh directory.
-fn write_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<PathBuf>) {
-    let dir = tempfile::tempdir().unwrap();
-    let paths = files
-        .iter()
-        .map(|(name, text)| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        })
-        .collect();
-    (dir, paths)
+/// `c1-pipeline validate --no-environment`.
+fn validate_command() -> Command {
+    let mut command = c1_pipeline();
+    command.args(["validate", "--no-environment"]);
+    command
+}
+
+/// `c1-pipeline validate --no-environment ARGS`.
+fn validate(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Output {
+    run(validate_command().args(args))
+}
+
+/// `c1-pipeline validate --no-environment --config FILE`.
+fn validate_config(file: &Path) -> Output {
+    validate([OsStr::new("--config"), file.as_os_str()])
+}
+
+/// Asserts that stderr holds `text`.
+#[track_caller]
+fn assert_stderr_contains(output: &Output, text: &str) {
+    let stderr = stderr(output);
+    assert!(stderr.contains(text), "{stderr}");
 }
 
 #[test]
 fn validate_accepts_a_valid_config() {
-    let (_dir, paths) = write_files(&[("ok.toml", VALID)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&paths[0]));
+    let (_dir, paths) = write_files(&[("ok.toml", &valid())]);
+    let output = validate_config(&paths[0]);
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "");
-    assert!(
-        stderr(&output)
-            .contains("loaded and checked 1 file(s): 1 source(s), 0 transform(s), 1 sink(s)"),
-        "{}",
-        stderr(&output)
+    assert_stderr_contains(
+        &output,
+        "loaded and checked 1 file(s): 1 source(s), 0 transform(s), 1 sink(s)",
     );
 }
 
 #[test]
 fn validate_rejects_an_invalid_config_with_the_error_on_stderr() {
-    let text = VALID.replace("count = 3", "cout = 3");
+    let text = valid().replace("count = 3", "cout = 3");
     let (_dir, paths) = write_files(&[("bad.toml", &text)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&paths[0]));
+    let output = validate_config(&paths[0]);
     assert_exit(&output, EXIT_CONFIG);
     assert_eq!(stdout(&output), "");
     let stderr = stderr(&output);
@@ -109,40 +110,32 @@ fn validate_rejects_an_invalid_config_with_the_error_on_stderr() {
 
 #[test]
 fn validate_reports_graph_and_build_errors() {
-    let graph_error = VALID.replace("inputs = [\"in\"]", "inputs = [\"inn\"]");
-    let build_error = VALID.replace(
-        "[sinks.out]",
-        "[transforms.t]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '''\n.a = nosuch()\n'''\n\n[sinks.out]",
-    )
-    .replace("inputs = [\"in\"]\nencoding", "inputs = [\"t\"]\nencoding");
+    let graph_error = valid().replace("inputs = [\"in\"]", "inputs = [\"inn\"]");
+    let build_error = source_only()
+        .remap("t", &["in"], "'''\n.a = nosuch()\n'''")
+        .console("out", &["t"]);
     let (_dir, paths) = write_files(&[("graph.toml", &graph_error), ("build.toml", &build_error)]);
 
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&paths[0]));
+    let output = validate_config(&paths[0]);
     assert_exit(&output, EXIT_CONFIG);
-    assert!(
-        stderr(&output).contains(&format!(
+    assert_stderr_contains(
+        &output,
+        &format!(
             "{}:8:11: sinks.out, field `inputs`: input `inn` does not match",
             paths[0].display()
-        )),
-        "{}",
-        stderr(&output)
+        ),
     );
     assert!(stderr(&output).contains("did you mean `in`?"));
 
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&paths[1]));
+    let output = validate_config(&paths[1]);
     assert_exit(&output, EXIT_CONFIG);
     assert_eq!(stdout(&output), "");
-    assert!(
-        stderr(&output).contains(&format!(
+    assert_stderr_contains(
+        &output,
+        &format!(
             "{}:10:6: transforms.t, field `source`: VRL compilation failed",
             paths[1].display()
-        )),
-        "{}",
-        stderr(&output)
+        ),
     );
 }
 
@@ -150,9 +143,7 @@ fn validate_reports_graph_and_build_errors() {
 fn validate_reports_every_problem_and_counts_them() {
     let text = "data_dri = 1\n[sources.in]\ntype = \"stdn\"\n";
     let (_dir, paths) = write_files(&[("bad.toml", text)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .arg(&paths[0]));
+    let output = validate([&paths[0]]);
     assert_exit(&output, EXIT_CONFIG);
     let stderr = stderr(&output);
     assert!(stderr.contains("configuration has 2 problems"), "{stderr}");
@@ -160,72 +151,57 @@ fn validate_reports_every_problem_and_counts_them() {
     assert!(stderr.contains("did you mean `stdin`?"), "{stderr}");
 }
 
+/// Writes [`source_only`] and [`sink_only`] in two files, then `more`.
+fn split_config(more: &[(&str, &str)]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let (source, sink) = (source_only(), sink_only());
+    write_files(&[&[("sources.toml", &*source), ("sinks.toml", &sink)], more].concat())
+}
+
 #[test]
 fn validate_takes_files_as_positional_arguments() {
-    let (_dir, paths) = write_files(&[("sources.toml", SOURCE_ONLY), ("sinks.toml", SINK_ONLY)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .args(&paths));
+    let (_dir, paths) = split_config(&[]);
+    let output = validate(&paths);
     assert_exit(&output, 0);
-    assert!(
-        stderr(&output).contains("loaded and checked 2 file(s)"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "loaded and checked 2 file(s)");
 
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .arg(&paths[0]));
+    let output = validate([&paths[0]]);
     assert_exit(&output, EXIT_CONFIG);
     assert!(stderr(&output).contains("no sinks are defined"));
 }
 
 #[test]
 fn several_config_options_are_merged() {
-    let (_dir, paths) = write_files(&[("sources.toml", SOURCE_ONLY), ("sinks.toml", SINK_ONLY)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&paths[0])
-        .arg("-c")
-        .arg(&paths[1]));
+    let (_dir, paths) = split_config(&[]);
+    let output = validate([
+        OsStr::new("--config"),
+        paths[0].as_os_str(),
+        OsStr::new("-c"),
+        paths[1].as_os_str(),
+    ]);
     assert_exit(&output, 0);
 
     // A comma-separated list works too.
     let list = format!("{},{}", paths[0].display(), paths[1].display());
-    let output = run(c1_pipeline().args(["validate", "--no-environment", "--config", &list]));
+    let output = validate(["--config", &list]);
     assert_exit(&output, 0);
 }
 
 #[test]
 fn a_duplicate_id_across_files_is_reported() {
-    let (_dir, paths) = write_files(&[("a.toml", VALID), ("b.toml", SOURCE_ONLY)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .args(&paths));
+    let (_dir, paths) = write_files(&[("a.toml", &valid()), ("b.toml", &source_only())]);
+    let output = validate(&paths);
     assert_exit(&output, EXIT_CONFIG);
-    assert!(
-        stderr(&output).contains("`sources.in` is defined twice"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "`sources.in` is defined twice");
 }
 
 #[test]
 fn the_config_can_come_from_the_environment() {
-    let (_dir, paths) = write_files(&[
-        ("sources.toml", SOURCE_ONLY),
-        ("sinks.toml", SINK_ONLY),
-        ("bad.toml", "[sources.in]\ntype = \"stdn\"\n"),
-    ]);
+    let (_dir, paths) = split_config(&[("bad.toml", "[sources.in]\ntype = \"stdn\"\n")]);
     let list = format!("{},{}", paths[0].display(), paths[1].display());
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .env("C1_PIPELINE_CONFIG", &list));
+    let output = run(validate_command().env("C1_PIPELINE_CONFIG", &list));
     assert_exit(&output, 0);
 
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .env("C1_PIPELINE_CONFIG", &paths[2]));
+    let output = run(validate_command().env("C1_PIPELINE_CONFIG", &paths[2]));
     assert_exit(&output, EXIT_CONFIG);
     assert!(stderr(&output).contains("unknown component type `stdn`"));
 
@@ -236,28 +212,19 @@ fn the_config_can_come_from_the_environment() {
 
 #[test]
 fn environment_variables_are_substituted_by_the_binary() {
-    let text = VALID.replace(
+    let text = valid().replace(
         "encoding.codec = \"json\"",
         "encoding.codec = \"${TEST_CODEC}\"",
     );
     let (_dir, paths) = write_files(&[("env.toml", &text)]);
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .arg(&paths[0])
-        .env("TEST_CODEC", "json"));
+    let output = run(validate_command().arg(&paths[0]).env("TEST_CODEC", "json"));
     assert_exit(&output, 0);
 
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .arg(&paths[0])
-        .env_remove("TEST_CODEC"));
+    let output = run(validate_command().arg(&paths[0]).env_remove("TEST_CODEC"));
     assert_exit(&output, EXIT_CONFIG);
-    assert!(
-        stderr(&output).contains(
-            "sinks.out, field `encoding.codec`: environment variable `TEST_CODEC` is not set"
-        ),
-        "{}",
-        stderr(&output)
+    assert_stderr_contains(
+        &output,
+        "sinks.out, field `encoding.codec`: environment variable `TEST_CODEC` is not set",
     );
 }
 
@@ -279,47 +246,30 @@ fn no_config_is_a_clear_error() {
 fn a_missing_file_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment", "--config"])
-        .arg(&missing));
+    let output = validate_config(&missing);
     assert_exit(&output, EXIT_CONFIG);
-    assert!(
-        stderr(&output).contains(&format!("cannot read {}", missing.display())),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, &format!("cannot read {}", missing.display()));
 }
 
 #[test]
 fn running_with_a_bad_config_exits_78() {
-    let (_dir, paths) = write_files(&[
-        ("syntax.toml", "[sources.in\n"),
-        (
-            "vrl.toml",
-            &VALID.replace(
-                "[sinks.out]",
-                "[transforms.t]\ntype = \"filter\"\ninputs = [\"in\"]\ncondition = '.x'\n\n[sinks.out]",
-            )
-            .replace("inputs = [\"in\"]\nencoding", "inputs = [\"t\"]\nencoding"),
-        ),
-    ]);
+    let vrl = source_only()
+        .transform("t", "filter", &["in"], &["condition = '.x'"])
+        .console("out", &["t"]);
+    let (_dir, paths) = write_files(&[("syntax.toml", "[sources.in\n"), ("vrl.toml", &vrl)]);
     for path in &paths {
         for subcommand in [None, Some("run")] {
             let output = run(c1_pipeline().args(subcommand).arg("--config").arg(path));
             assert_exit(&output, EXIT_CONFIG);
             assert_eq!(stdout(&output), "", "nothing may run");
-            assert!(
-                stderr(&output).contains(&format!("{}:", path.display())),
-                "{}",
-                stderr(&output)
-            );
+            assert_stderr_contains(&output, &format!("{}:", path.display()));
         }
     }
 }
 
 #[test]
 fn running_a_valid_config_delivers_the_events() {
-    let (_dir, paths) = write_files(&[("ok.toml", VALID)]);
+    let (_dir, paths) = write_files(&[("ok.toml", &valid())]);
     let output = run(c1_pipeline()
         .args(["--log-level", "warn", "--config"])
         .arg(&paths[0]));
@@ -337,34 +287,28 @@ fn running_a_valid_config_delivers_the_events() {
 fn validate_runs_health_checks_unless_told_not_to() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let text = format!("data_dir = \"{}\"\n{VALID}", state.display());
+    let text = format!("data_dir = \"{}\"\n{}", state.display(), valid());
     let path = dir.path().join("ok.toml");
     std::fs::write(&path, text).unwrap();
     let output = run(c1_pipeline().arg("validate").arg(&path));
     assert_exit(&output, 0);
-    assert!(
-        stderr(&output).contains("health checks passed"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "health checks passed");
     // The data_dir was checked by writing to it.
     assert!(state.is_dir());
 
     // A data_dir that cannot be created fails validation (but not with --no-environment).
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "").unwrap();
-    let text = format!("data_dir = \"{}\"\n{VALID}", blocker.join("sub").display());
+    let text = format!(
+        "data_dir = \"{}\"\n{}",
+        blocker.join("sub").display(),
+        valid()
+    );
     std::fs::write(&path, text).unwrap();
     let output = run(c1_pipeline().arg("validate").arg(&path));
     assert_exit(&output, EXIT_CONFIG);
-    assert!(
-        stderr(&output).contains("is not writable"),
-        "{}",
-        stderr(&output)
-    );
-    let output = run(c1_pipeline()
-        .args(["validate", "--no-environment"])
-        .arg(&path));
+    assert_stderr_contains(&output, "is not writable");
+    let output = validate([&path]);
     assert_exit(&output, 0);
 }
 

@@ -17,15 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use c1_pipeline::ack::BatchStatus;
-use c1_pipeline::component::{SourceComponent, SourceContext};
+use c1_pipeline::component::SourceComponent;
 use c1_pipeline::event::Event;
-use c1_pipeline::metrics::ComponentMetrics;
 use c1_pipeline::sources::conductorone_s3::ConductoroneS3Config;
-use c1_pipeline::topology::fanout::Fanout;
+use common::source::{RunningSource, start_source};
 use moto::Moto;
-use s3_server::{ACCESS_KEY, FaultRule, S3Server, SECRET_KEY};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use s3_server::{FaultRule, S3Server, SECRET_KEY};
 
 const BUCKET: &str = "c1-export";
 const PREFIX: &str = "systemlog/";
@@ -81,13 +78,31 @@ async fn put(client: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
-/// A source started directly, its output received by the test.
-struct Running {
-    batches: mpsc::Receiver<Vec<Event>>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), c1_pipeline::component::ComponentError>>,
-    metrics: Arc<ComponentMetrics>,
+/// [`put`] under [`PREFIX`].
+async fn put_in_prefix(client: &aws_sdk_s3::Client, name: &str, body: Vec<u8>) {
+    put(client, &format!("{PREFIX}{name}"), body).await;
 }
+
+/// Sends `body` to the queue as a notification would come.
+async fn send_to_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Checks that `received` are the records `uids` starts with, in order (`what`: which file's).
+#[track_caller]
+fn assert_prefix_in_order(received: &[&Received], uids: &[String], what: &str) {
+    for (n, r) in received.iter().enumerate() {
+        assert_eq!(r.uid, uids[n], "{what} records are a prefix, in order");
+    }
+}
+
+/// A source started directly, its output received by the test.
+type Running = RunningSource;
 
 /// One received event: its uid and `%key`, `%line` metadata.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,24 +131,7 @@ fn start(config_toml: &str, data_dir: &Path) -> Running {
         .with_test_writer()
         .try_init();
     let config: ConductoroneS3Config = toml::from_str(config_toml).expect("config parses");
-    let (sender, batches) = mpsc::channel(4);
-    let metrics = Arc::new(ComponentMetrics::default());
-    let shutdown = CancellationToken::new();
-    let cx = SourceContext {
-        id: Arc::from("c1_s3"),
-        out: Fanout::new(vec![(Arc::from("test_sink"), sender)], None),
-        shutdown: shutdown.clone(),
-        data_dir: Some(data_dir.to_path_buf()),
-        acknowledgements: true,
-        metrics: Arc::clone(&metrics),
-    };
-    let task = tokio::spawn(config.build(cx).expect("source builds"));
-    Running {
-        batches,
-        shutdown,
-        task,
-        metrics,
-    }
+    start_source(&config, "c1_s3", data_dir, true, 4)
 }
 
 impl Running {
@@ -169,6 +167,12 @@ impl Running {
         all
     }
 
+    /// Receives and rejects until `n` events arrived.
+    async fn reject(&mut self, n: usize, within: Duration) -> Vec<Received> {
+        self.collect_until(within, |_| BatchStatus::Rejected, |all| all.len() >= n)
+            .await
+    }
+
     /// Receives and delivers until `n` events arrived.
     async fn collect(&mut self, n: usize, within: Duration) -> Vec<Received> {
         self.collect_until(within, |_| BatchStatus::Delivered, |all| all.len() >= n)
@@ -176,33 +180,13 @@ impl Running {
     }
 
     async fn assert_quiet(&mut self, quiet: Duration) {
-        if let Ok(Some(batch)) = tokio::time::timeout(quiet, self.batches.recv()).await {
-            panic!(
-                "unexpected events: {:?}",
-                batch.iter().map(received).collect::<Vec<_>>()
-            );
-        }
+        self.assert_quiet_showing(quiet, received).await;
     }
 
     /// Graceful stop, delivering what is still in flight.
     async fn stop(self) {
-        self.shutdown.cancel();
-        let Running {
-            mut batches, task, ..
-        } = self;
-        let drain = tokio::spawn(async move {
-            while let Some(batch) = batches.recv().await {
-                for mut event in batch {
-                    event.finalize(BatchStatus::Delivered);
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(15), task)
-            .await
-            .expect("source stops promptly")
-            .expect("no panic")
-            .expect("source ends cleanly");
-        drain.abort();
+        let result = self.stop_within(Duration::from_secs(15)).await;
+        result.expect("source ends cleanly");
     }
 
     /// Like `kill -9`: the task is dropped where it is, nothing more is written.
@@ -235,25 +219,25 @@ fn summary(all: &[Received]) -> BTreeMap<String, usize> {
 fn list_config(server: &S3Server, extra: &str) -> String {
     format!(
         r#"
-bucket = "{BUCKET}"
-prefix = "{PREFIX}"
-endpoint = "{endpoint}"
-region = "us-east-1"
+{options}
 poll_interval_secs = 0.2
 retry_initial_backoff_secs = 0.05
 retry_max_backoff_secs = 0.5
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
 {extra}
 "#,
-        endpoint = server.endpoint
+        options = server.source_options(BUCKET, PREFIX)
     )
 }
 
+/// [`s3_with_bucket`] and a client for it.
+async fn s3_and_client() -> (S3Server, aws_sdk_s3::Client) {
+    let server = s3_with_bucket().await;
+    let client = server.client();
+    (server, client)
+}
+
 async fn s3_with_bucket() -> S3Server {
-    let server = S3Server::start().await;
-    server.create_bucket(BUCKET).await;
-    server
+    S3Server::with_bucket(BUCKET).await
 }
 
 fn checkpoint_keys(data_dir: &Path) -> BTreeSet<String> {
@@ -269,8 +253,7 @@ fn checkpoint_keys(data_dir: &Path) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
+    let (server, client) = s3_and_client().await;
     let mut expected = BTreeSet::new();
     let mut add = |uids: &[String]| expected.extend(uids.iter().cloned());
     let files: Vec<(&str, Vec<String>, Encode)> = vec![
@@ -294,35 +277,30 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
     ];
     for (name, file_uids, encode) in &files {
         add(file_uids);
-        put(&client, &format!("{PREFIX}{name}"), encode(file_uids)).await;
+        put_in_prefix(&client, name, encode(file_uids)).await;
     }
-    put(&client, &format!("{PREFIX}g-empty.json.zst"), zstd(b"")).await;
-    put(&client, &format!("{PREFIX}h-empty-plain"), Vec::new()).await;
+    put_in_prefix(&client, "g-empty.json.zst", zstd(b"")).await;
+    put_in_prefix(&client, "h-empty-plain", Vec::new()).await;
     // Invalid lines among good ones.
     let mut mixed = ndjson(&uids("mixed", 3));
     mixed.extend_from_slice(b"{not json\n[1]\n");
     mixed.extend_from_slice(&ndjson(&uids("mixed-after", 2)));
     add(&uids("mixed", 3));
     add(&uids("mixed-after", 2));
-    put(&client, &format!("{PREFIX}i-mixed.json.gz"), gzip(&mixed)).await;
+    put_in_prefix(&client, "i-mixed.json.gz", gzip(&mixed)).await;
     // A file cut in half: the records before the cut.
     let cut_uids = uids("cut", 20_000);
     let cut = zstd(&ndjson(&cut_uids));
-    put(
-        &client,
-        &format!("{PREFIX}j-cut.json.zst"),
-        cut[..cut.len() / 2].to_vec(),
-    )
-    .await;
+    put_in_prefix(&client, "j-cut.json.zst", cut[..cut.len() / 2].to_vec()).await;
     // A bomb: 64 MiB of blank lines after one record, limit 4 MiB.
     let mut bomb = ndjson(&uids("bomb", 1));
     bomb.resize(64 << 20, b'\n');
     bomb.extend_from_slice(&ndjson(&uids("after-bomb", 1)));
     add(&uids("bomb", 1));
-    put(&client, &format!("{PREFIX}k-bomb.json.zst"), zstd(&bomb)).await;
+    put_in_prefix(&client, "k-bomb.json.zst", zstd(&bomb)).await;
     // Plain and larger than the limit: only its start is downloaded and read.
     let big_uids = uids("big", 50_000);
-    put(&client, &format!("{PREFIX}l-big.json"), ndjson(&big_uids)).await;
+    put_in_prefix(&client, "l-big.json", ndjson(&big_uids)).await;
     // Outside the prefix: never read.
     put(&client, "other/x.json", ndjson(&uids("outside", 5))).await;
 
@@ -358,12 +336,7 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
         "{} records before the cut",
         cut_received.len()
     );
-    for (n, r) in cut_received.iter().enumerate() {
-        assert_eq!(
-            r.uid, cut_uids[n],
-            "the cut file's records are a prefix, in order"
-        );
-    }
+    assert_prefix_in_order(&cut_received, &cut_uids, "the cut file's");
     let big_received: Vec<&Received> = all
         .iter()
         .filter(|r| r.key.ends_with("l-big.json"))
@@ -373,12 +346,7 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
         "{} records of the big file",
         big_received.len()
     );
-    for (n, r) in big_received.iter().enumerate() {
-        assert_eq!(
-            r.uid, big_uids[n],
-            "the big file's records are a prefix, in order"
-        );
-    }
+    assert_prefix_in_order(&big_received, &big_uids, "the big file's");
     let others: Vec<&Received> = all
         .iter()
         .filter(|r| !r.key.ends_with("j-cut.json.zst") && !r.key.ends_with("l-big.json"))
@@ -425,15 +393,14 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_backfill_neither_loses_nor_rereads_delivered_files() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
+    let (server, client) = s3_and_client().await;
     let mut expected = BTreeSet::new();
     for file in 0..30 {
         let file_uids = uids(&format!("f{file:02}"), 100);
         expected.extend(file_uids.iter().cloned());
-        put(
+        put_in_prefix(
             &client,
-            &format!("{PREFIX}{file:02}.json.zst"),
+            &format!("{file:02}.json.zst"),
             zstd(&ndjson(&file_uids)),
         )
         .await;
@@ -485,12 +452,11 @@ async fn a_crash_mid_backfill_neither_loses_nor_rereads_delivered_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errored_objects_are_read_again_rejected_ones_are_not_and_new_objects_are_followed() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
+    let (server, client) = s3_and_client().await;
     for name in ["a", "b", "c"] {
-        put(
+        put_in_prefix(
             &client,
-            &format!("{PREFIX}{name}.json.zst"),
+            &format!("{name}.json.zst"),
             zstd(&ndjson(&uids(name, 10))),
         )
         .await;
@@ -528,12 +494,7 @@ async fn errored_objects_are_read_again_rejected_ones_are_not_and_new_objects_ar
     );
     assert_eq!(per_key["systemlog/c.json.zst"], 10);
     // Followed: a new object appears.
-    put(
-        &client,
-        &format!("{PREFIX}d.json.gz"),
-        gzip(&ndjson(&uids("d", 5))),
-    )
-    .await;
+    put_in_prefix(&client, "d.json.gz", gzip(&ndjson(&uids("d", 5)))).await;
     let next = source.collect(5, Duration::from_secs(10)).await;
     assert!(
         next.iter().all(|r| r.key.ends_with("d.json.gz")),
@@ -549,14 +510,8 @@ async fn errored_objects_are_read_again_rejected_ones_are_not_and_new_objects_ar
 /// leaves the object undelivered in the checkpoint: the next run reads it whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_during_a_download_loses_nothing() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
-    put(
-        &client,
-        &format!("{PREFIX}a.json.zst"),
-        zstd(&ndjson(&uids("a", 10))),
-    )
-    .await;
+    let (server, client) = s3_and_client().await;
+    put_in_prefix(&client, "a.json.zst", zstd(&ndjson(&uids("a", 10)))).await;
     server.faults.add(FaultRule {
         method: "GET",
         query: Some("x-id=GetObject"),
@@ -704,12 +659,7 @@ async fn a_100_mb_json_array_is_read_in_bounded_memory() {
 
 [sources.c1_s3]
 type = "conductorone_s3"
-bucket = "{BUCKET}"
-prefix = "{PREFIX}"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
+{options}
 
 [sinks.out]
 type = "console"
@@ -718,7 +668,7 @@ encoding.codec = "json"
 encoding.only_fields = ["metadata.uid"]
 "#,
             data = dir.path().display(),
-            endpoint = server.endpoint,
+            options = server.source_options(BUCKET, PREFIX),
         ),
     )
     .expect("config");
@@ -797,15 +747,9 @@ encoding.only_fields = ["metadata.uid"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_after_and_since_limit_the_backfill() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
+    let (server, client) = s3_and_client().await;
     for name in ["2026-01-01", "2026-01-02", "2026-01-03"] {
-        put(
-            &client,
-            &format!("{PREFIX}{name}.json"),
-            ndjson(&uids(name, 3)),
-        )
-        .await;
+        put_in_prefix(&client, &format!("{name}.json"), ndjson(&uids(name, 3))).await;
     }
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut source = start(
@@ -827,12 +771,7 @@ async fn start_after_and_since_limit_the_backfill() {
         data_dir.path(),
     );
     source.assert_quiet(Duration::from_millis(2500)).await;
-    put(
-        &client,
-        &format!("{PREFIX}2026-01-04.json"),
-        ndjson(&uids("new", 2)),
-    )
-    .await;
+    put_in_prefix(&client, "2026-01-04.json", ndjson(&uids("new", 2))).await;
     let got = source.collect(2, Duration::from_secs(10)).await;
     assert!(got.iter().all(|r| r.uid.starts_with("new")));
     source.stop().await;
@@ -840,12 +779,11 @@ async fn start_after_and_since_limit_the_backfill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedupe_drops_uids_seen_in_other_files_and_before_a_restart() {
-    let server = s3_with_bucket().await;
-    let client = server.client();
-    put(&client, &format!("{PREFIX}1.json"), ndjson(&uids("x", 10))).await;
+    let (server, client) = s3_and_client().await;
+    put_in_prefix(&client, "1.json", ndjson(&uids("x", 10))).await;
     // Overlaps the first file by 5 events.
     let overlap: Vec<String> = (5..15).map(|i| format!("x-{i:05}")).collect();
-    put(&client, &format!("{PREFIX}2.json"), ndjson(&overlap)).await;
+    put_in_prefix(&client, "2.json", ndjson(&overlap)).await;
     let data_dir = tempfile::tempdir().expect("tempdir");
     let config = list_config(&server, "dedupe = true");
     let mut source = start(&config, data_dir.path());
@@ -856,9 +794,9 @@ async fn dedupe_drops_uids_seen_in_other_files_and_before_a_restart() {
     assert_eq!(source.metrics.get("deduplicated_events_total"), 5);
     source.stop().await;
     // After a restart, the remembered uids still count.
-    put(
+    put_in_prefix(
         &client,
-        &format!("{PREFIX}3.json"),
+        "3.json",
         ndjson(&(12..18).map(|i| format!("x-{i:05}")).collect::<Vec<_>>()),
     )
     .await;
@@ -873,12 +811,7 @@ async fn dedupe_drops_uids_seen_in_other_files_and_before_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_fail_the_health_check_and_the_source_keeps_retrying() {
     let server = s3_with_bucket().await;
-    put(
-        &server.client(),
-        &format!("{PREFIX}a.json"),
-        ndjson(&uids("a", 3)),
-    )
-    .await;
+    put_in_prefix(&server.client(), "a.json", ndjson(&uids("a", 3))).await;
     let config = list_config(&server, "").replace(SECRET_KEY, "wrong-secret");
     let parsed: ConductoroneS3Config = toml::from_str(&config).expect("parses");
     let error = parsed.healthcheck().await.expect_err("unhealthy");
@@ -1037,13 +970,7 @@ async fn two_instances_on_one_queue_deliver_each_object_once() {
     let repeat = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
         "bucket": {"name": BUCKET},
         "object": {"key": encoded}}}]});
-    moto.sqs()
-        .send_message()
-        .queue_url(&queue_url)
-        .message_body(repeat.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_to_queue(&moto.sqs(), &queue_url, &repeat.to_string()).await;
     wait_queue_empty(&moto, &queue_url, Duration::from_secs(10)).await;
     keeper.assert_quiet(Duration::from_millis(300)).await;
     assert_eq!(keeper.metrics.get("sqs_duplicate_notifications_total"), 1);
@@ -1056,20 +983,14 @@ async fn a_failing_sink_leaves_the_message_on_the_queue() {
     let data_dir = tempfile::tempdir().unwrap();
     let config = sqs_config(&moto, &queue_url, "visibility_timeout_secs = 2");
     let mut source = start(&config, data_dir.path());
-    put(
+    put_in_prefix(
         &moto.s3(),
-        &format!("{PREFIX}rejected.json.zst"),
+        "rejected.json.zst",
         zstd(&ndjson(&uids("r", 10))),
     )
     .await;
     // Rejected by the sink: the message stays (for redelivery or the dead-letter queue).
-    let first = source
-        .collect_until(
-            Duration::from_secs(20),
-            |_| BatchStatus::Rejected,
-            |all| all.len() >= 10,
-        )
-        .await;
+    let first = source.reject(10, Duration::from_secs(20)).await;
     assert_eq!(first.len(), 10);
     source
         .wait_metric("sqs_messages_failed_total", 1, Duration::from_secs(10))
@@ -1085,9 +1006,9 @@ async fn a_failing_sink_leaves_the_message_on_the_queue() {
     assert!(again.iter().all(|r| r.uid.starts_with('r')));
     wait_queue_empty(&moto, &queue_url, Duration::from_secs(10)).await;
     // Errored: received again soon after a backoff, then delivered and deleted.
-    put(
+    put_in_prefix(
         &moto.s3(),
-        &format!("{PREFIX}errored.json.zst"),
+        "errored.json.zst",
         zstd(&ndjson(&uids("e", 10))),
     )
     .await;
@@ -1122,12 +1043,7 @@ async fn the_heartbeat_keeps_a_slow_object_invisible_to_other_consumers() {
     let mut slow = start(&config, dirs[0].path());
     slow.wait_metric("sqs_messages_deleted_total", 1, Duration::from_secs(10))
         .await;
-    put(
-        &moto.s3(),
-        &format!("{PREFIX}slow.json.zst"),
-        zstd(&ndjson(&uids("s", 20))),
-    )
-    .await;
+    put_in_prefix(&moto.s3(), "slow.json.zst", zstd(&ndjson(&uids("s", 20)))).await;
     let batch = tokio::time::timeout(Duration::from_secs(10), slow.batches.recv())
         .await
         .expect("the slow instance receives the object")
@@ -1150,12 +1066,11 @@ async fn the_heartbeat_keeps_a_slow_object_invisible_to_other_consumers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_output_is_released_before_final_acknowledgements_and_unacknowledged_objects_are_bounded()
  {
-    let server = s3_with_bucket().await;
-    let client = server.client();
+    let (server, client) = s3_and_client().await;
     for file in 0..6 {
-        put(
+        put_in_prefix(
             &client,
-            &format!("{PREFIX}{file}.json"),
+            &format!("{file}.json"),
             ndjson(&uids(&format!("f{file}"), 3)),
         )
         .await;
@@ -1219,31 +1134,15 @@ async fn sqs_messages_of_every_shape_are_handled_and_rejected_events_come_back_d
         .wait_metric("sqs_messages_deleted_total", 1, Duration::from_secs(10))
         .await; // the s3:TestEvent
     // Rejected once: with dedupe on, the events must come back (not be dropped as seen).
-    put(
-        &s3,
-        &format!("{PREFIX}r.json.zst"),
-        zstd(&ndjson(&uids("r", 5))),
-    )
-    .await;
-    let first = source
-        .collect_until(
-            Duration::from_secs(10),
-            |_| BatchStatus::Rejected,
-            |all| all.len() >= 5,
-        )
-        .await;
+    put_in_prefix(&s3, "r.json.zst", zstd(&ndjson(&uids("r", 5)))).await;
+    let first = source.reject(5, Duration::from_secs(10)).await;
     assert_eq!(first.len(), 5);
     let again = source.collect(5, Duration::from_secs(20)).await;
     assert!(again.iter().all(|r| r.uid.starts_with("r-")), "{again:?}");
     wait_queue_empty(&moto, &queue_url, Duration::from_secs(10)).await;
     // One message, an SNS envelope, naming a delivered key twice: deleted, nothing sent again.
     let sqs = moto.sqs();
-    put(
-        &s3,
-        &format!("{PREFIX}twice.json"),
-        ndjson(&uids("twice", 3)),
-    )
-    .await;
+    put_in_prefix(&s3, "twice.json", ndjson(&uids("twice", 3))).await;
     let twice = source.collect(3, Duration::from_secs(10)).await;
     assert!(twice.iter().all(|r| r.uid.starts_with("twice-")));
     wait_queue_empty(&moto, &queue_url, Duration::from_secs(10)).await;
@@ -1253,35 +1152,20 @@ async fn sqs_messages_of_every_shape_are_handled_and_rejected_events_come_back_d
     };
     let inner = serde_json::json!({"Records": [record("systemlog%2Ftwice.json"), record("systemlog%2Ftwice.json")]});
     let sns = serde_json::json!({"Type": "Notification", "Message": inner.to_string()});
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(sns.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_to_queue(&sqs, &queue_url, &sns.to_string()).await;
     wait_queue_empty(&moto, &queue_url, Duration::from_secs(10)).await;
     source.assert_quiet(Duration::from_millis(500)).await;
     assert_eq!(source.metrics.get("sqs_duplicate_notifications_total"), 1);
     // A key outside the prefix: not read, and the message is left for whoever it is meant for.
     let outside = serde_json::json!({"Records": [record("elsewhere%2Fx.json")]});
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(outside.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_to_queue(&sqs, &queue_url, &outside.to_string()).await;
     source
         .wait_metric("sqs_messages_ignored_total", 1, Duration::from_secs(10))
         .await;
     let depth = moto.queue_depth(&queue_url).await;
     assert_eq!(depth.0 + depth.1, 1, "left on the queue: {depth:?}");
     // Not a notification at all: left too, and counted.
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body("hello")
-        .send()
-        .await
-        .unwrap();
+    send_to_queue(&sqs, &queue_url, "hello").await;
     source
         .wait_metric("sqs_messages_invalid_total", 1, Duration::from_secs(10))
         .await;

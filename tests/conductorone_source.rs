@@ -20,8 +20,15 @@ use c1_pipeline::sources::conductorone::ConductoroneConfig;
 use c1_pipeline::sources::conductorone::checkpoint::{Checkpoint, CheckpointStore};
 use c1_pipeline::topology::fanout::Fanout;
 use c1_server::{FakeC1, Fault, make_events};
+use common::config::Toml;
+use common::source::{RunningSource, start_source};
+use common::wait::poll_until;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// How long a condition may take to come true ([`poll_until`]), and how often it is checked.
+const WAIT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
 
 const CLIENT_ID: &str = "clever-fox-42195@acme.conductor.one/spc";
 /// 2026-01-01T00:00:00Z in ms.
@@ -48,32 +55,60 @@ fn config(server: &FakeC1, extra: &str) -> ConductoroneConfig {
 }
 
 /// A running source whose only consumer is the test.
-struct Running {
-    batches: mpsc::Receiver<Batch>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), c1_pipeline::component::ComponentError>>,
-    metrics: Arc<ComponentMetrics>,
-}
+type Running = RunningSource;
 
 fn start(config: &ConductoroneConfig, data_dir: &Path, acknowledgements: bool) -> Running {
-    let (sender, batches) = mpsc::channel(2);
-    let metrics = Arc::new(ComponentMetrics::default());
-    let shutdown = CancellationToken::new();
-    let cx = SourceContext {
-        id: Arc::from("c1"),
-        out: Fanout::new(vec![(Arc::from("test_sink"), sender)], None),
-        shutdown: shutdown.clone(),
-        data_dir: Some(data_dir.to_path_buf()),
-        acknowledgements,
-        metrics: Arc::clone(&metrics),
-    };
-    let task = tokio::spawn(config.build(cx).expect("source builds"));
-    Running {
-        batches,
-        shutdown,
-        task,
-        metrics,
-    }
+    start_source(config, "c1", data_dir, acknowledgements, 2)
+}
+
+/// A fake tenant holding the events `0..count` (see [`make_events`]).
+async fn tenant(count: usize) -> FakeC1 {
+    FakeC1::start(CLIENT_ID, make_events(0, count, T0, false)).await
+}
+
+/// [`start`] on [`config`]`(server, extra)` with a fresh data_dir (returned with the source).
+fn start_in_a_fresh_dir(
+    server: &FakeC1,
+    extra: &str,
+    acknowledgements: bool,
+) -> (tempfile::TempDir, Running) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = start(&config(server, extra), dir.path(), acknowledgements);
+    (dir, source)
+}
+
+/// [`tenant`] with `count` events, and the source started on it ([`start_in_a_fresh_dir`]).
+async fn tenant_and_source(
+    count: usize,
+    extra: &str,
+    acknowledgements: bool,
+) -> (FakeC1, tempfile::TempDir, Running) {
+    let server = tenant(count).await;
+    let (dir, source) = start_in_a_fresh_dir(&server, extra, acknowledgements);
+    (server, dir, source)
+}
+
+/// The binary's configuration: a `conductorone` source for `server` (its secret from
+/// `TEST_C1_SECRET`, fast polling and retries as `timing` says, then `extra` lines) into a
+/// console sink, with its data_dir under `dir`.
+fn binary_config(server: &FakeC1, dir: &Path, timing: &[&str], extra: &[&str]) -> String {
+    let client_id = format!("client_id = \"{CLIENT_ID}\"");
+    let base_url = format!("base_url = \"{}\"", server.base_url());
+    let mut lines = vec![
+        r#"type = "conductorone""#,
+        &client_id,
+        r#"client_secret = "${TEST_C1_SECRET}""#,
+        &base_url,
+        r#"start_at = "beginning""#,
+    ];
+    lines.extend_from_slice(timing);
+    lines.extend_from_slice(extra);
+    let data_dir = format!("data_dir = \"{}\"", dir.join("data").display());
+    Toml::new()
+        .lines(&[&data_dir])
+        .table("sources.c1", &lines)
+        .console("out", &["c1"])
+        .into()
 }
 
 fn uid(event: &c1_pipeline::event::Event) -> String {
@@ -102,33 +137,11 @@ impl Running {
 
     /// Asserts nothing more arrives for `quiet`.
     async fn assert_quiet(&mut self, quiet: Duration) {
-        if let Ok(Some(batch)) = tokio::time::timeout(quiet, self.batches.recv()).await {
-            panic!(
-                "unexpected events: {:?}",
-                batch.iter().map(uid).collect::<Vec<_>>()
-            );
-        }
+        self.assert_quiet_showing(quiet, uid).await;
     }
 
     async fn stop(self) -> Result<(), c1_pipeline::component::ComponentError> {
-        self.shutdown.cancel();
-        let Running {
-            mut batches, task, ..
-        } = self;
-        // Keep acknowledging whatever is still in flight while the source drains.
-        let drain = tokio::spawn(async move {
-            while let Some(batch) = batches.recv().await {
-                for mut event in batch {
-                    event.finalize(BatchStatus::Delivered);
-                }
-            }
-        });
-        let result = tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("source stops promptly")
-            .expect("source task did not panic");
-        drain.abort();
-        result
+        self.stop_within(Duration::from_secs(10)).await
     }
 }
 
@@ -151,25 +164,37 @@ fn checkpoint(dir: &Path) -> Option<Checkpoint> {
 
 /// Waits until the checkpoint's uid is `uid`.
 async fn wait_for_checkpoint(dir: &Path, uid: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll_until(WAIT, POLL, async || {
         let current = checkpoint(dir);
-        if current.as_ref().and_then(|c| c.last_uid.as_deref()) == Some(uid) {
-            return;
+        match current.as_ref().and_then(|c| c.last_uid.as_deref()) == Some(uid) {
+            true => Ok(()),
+            false => Err(format!("checkpoint stuck at {current:?}, expected {uid}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "checkpoint stuck at {current:?}, expected {uid}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+}
+
+/// Waits until the sink of [`sink_that_flushes_on_close`] holds `count` events; `short` says
+/// what is wrong when it holds fewer.
+async fn wait_until_held(
+    held: &std::sync::atomic::AtomicUsize,
+    count: usize,
+    short: impl Fn(usize) -> String,
+) {
+    poll_until(WAIT, POLL, async || {
+        let now = held.load(std::sync::atomic::Ordering::SeqCst);
+        if now >= count {
+            Ok(())
+        } else {
+            Err(short(now))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_then_live_polling_delivers_every_event_exactly_once() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (server, dir, mut source) = tenant_and_source(1000, "", true).await;
     let events = source.collect(1000, Duration::from_secs(20)).await;
     assert_eq!(uids(&events), expected_uids(0..1000));
     wait_for_checkpoint(dir.path(), "evt-000999").await;
@@ -226,7 +251,7 @@ async fn backfill_then_live_polling_delivers_every_event_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 1500, T0, false)).await;
+    let server = tenant(1500).await;
     server.lock().faults = [
         Fault::Pass,
         Fault::Status(429, Some("1".into())),
@@ -247,12 +272,7 @@ async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
         Fault::Status(499, None),
     ]
     .into();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(&server, "request_timeout_secs = 0.5"),
-        dir.path(),
-        true,
-    );
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "request_timeout_secs = 0.5", true);
     let events = source.collect(1500, Duration::from_secs(30)).await;
     assert_eq!(uids(&events), expected_uids(0..1500));
     source.assert_quiet(Duration::from_millis(500)).await;
@@ -284,7 +304,7 @@ async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_mid_backfill_is_replaced_once_per_401() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 800, T0, false)).await;
+    let server = tenant(800).await;
     server.lock().faults = [
         Fault::Pass,
         Fault::Pass,
@@ -294,8 +314,7 @@ async fn a_token_revoked_mid_backfill_is_replaced_once_per_401() {
         Fault::RevokeTokens,
     ]
     .into();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     let events = source.collect(800, Duration::from_secs(20)).await;
     assert_eq!(uids(&events), expected_uids(0..800));
     source.stop().await.expect("clean stop");
@@ -309,14 +328,9 @@ async fn a_token_revoked_mid_backfill_is_replaced_once_per_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_minted_again_shortly_before_they_expire() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     server.lock().token_ttl = Duration::from_secs(1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(&server, "poll_interval_secs = 0.3"),
-        dir.path(),
-        true,
-    );
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "poll_interval_secs = 0.3", true);
     source.collect(10, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     source.stop().await.expect("clean stop");
@@ -331,10 +345,9 @@ async fn tokens_are_minted_again_shortly_before_they_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     server.lock().reject_all_tokens = true;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     source.assert_quiet(Duration::from_millis(1500)).await;
     assert!(!source.task.is_finished(), "a 401 is not a reason to exit");
     let refused = source
@@ -357,7 +370,7 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dpop_token_type_stops_the_source_with_a_clear_error() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     server.lock().token_type = "DPoP".into();
     let dir = tempfile::tempdir().expect("tempdir");
     let source = start(&config(&server, ""), dir.path(), true);
@@ -372,7 +385,7 @@ async fn a_dpop_token_type_stops_the_source_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absent_empty_and_repeated_page_tokens_end_a_poll_without_losing_events() {
     for omit in [false, true] {
-        let server = FakeC1::start(CLIENT_ID, make_events(0, 450, T0, false)).await;
+        let server = tenant(450).await;
         {
             let mut state = server.lock();
             state.omit_empty_fields = omit;
@@ -385,8 +398,7 @@ async fn absent_empty_and_repeated_page_tokens_end_a_poll_without_losing_events(
             ]
             .into();
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut source = start(&config(&server, ""), dir.path(), true);
+        let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
         let events = source.collect(450, Duration::from_secs(20)).await;
         assert_eq!(
             uids(&events),
@@ -433,8 +445,7 @@ async fn an_undecodable_event_is_skipped_counted_and_passed_by_the_cursor() {
     with_unmapped(&mut events[2000], &nested_json(100_000));
     with_unmapped(&mut events[2999], &nested_json(100_000));
     let server = FakeC1::start(CLIENT_ID, events).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     let events = source.collect(2998, Duration::from_secs(60)).await;
     let expected: Vec<String> = (0..2999)
         .filter(|i| *i != 2000)
@@ -471,8 +482,7 @@ async fn an_undecodable_event_is_skipped_counted_and_passed_by_the_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integral_floats_in_integer_fields_become_integers() {
     let server = FakeC1::start(CLIENT_ID, make_events(0, 5, T0, true)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     let events = source.collect(5, Duration::from_secs(10)).await;
     source.stop().await.expect("clean stop");
     let event = &events[0];
@@ -493,7 +503,7 @@ async fn integral_floats_in_integer_fields_become_integers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_uid_falls_back_to_since_without_repeating_delivered_events() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
+    let server = tenant(1000).await;
     server.lock().reject_uids = true;
     let dir = tempfile::tempdir().expect("tempdir");
     // A previous run delivered up to evt-000499.
@@ -526,8 +536,7 @@ async fn start_at_now_or_a_time_skips_older_events() {
     let now = chrono::Utc::now().timestamp_millis();
     let server = FakeC1::start(CLIENT_ID, make_events(0, 100, now - 200_000, false)).await;
     // `now`: nothing from before the start; new events are delivered.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, "start_at = \"now\""), dir.path(), true);
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "start_at = \"now\"", true);
     source.assert_quiet(Duration::from_millis(800)).await;
     server.lock().events.extend(make_events(
         100,
@@ -546,12 +555,7 @@ async fn start_at_now_or_a_time_skips_older_events() {
     let at = chrono::DateTime::from_timestamp_millis(now - 200_000 + 90_000)
         .expect("time")
         .to_rfc3339();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(&server, &format!("start_at = \"{at}\"")),
-        dir.path(),
-        true,
-    );
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, &format!("start_at = \"{at}\""), true);
     assert_eq!(
         uids(&source.collect(13, Duration::from_secs(10)).await),
         expected_uids(90..103)
@@ -568,9 +572,7 @@ async fn recv(batches: &mut mpsc::Receiver<Batch>) -> Batch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_moves_only_over_acknowledged_events() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 300, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_server, dir, mut source) = tenant_and_source(300, "", true).await;
     // Page 1 arrives as two batches: 0..64 and 64..100.
     let first = recv(&mut source.batches).await;
     let second = recv(&mut source.batches).await;
@@ -615,9 +617,7 @@ async fn the_checkpoint_moves_only_over_acknowledged_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_acknowledgements_the_checkpoint_follows_what_was_sent() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 100, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), false);
+    let (_server, dir, mut source) = tenant_and_source(100, "", false).await;
     let first = source.batches.recv().await.expect("batch");
     let second = source.batches.recv().await.expect("batch");
     assert!(
@@ -631,7 +631,7 @@ async fn without_acknowledgements_the_checkpoint_follows_what_was_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_check_mints_a_token_and_checks_system_log_access() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     config(&server, "").healthcheck().await.expect("healthy");
     assert_eq!(server.lock().mints, 1);
 
@@ -666,13 +666,8 @@ async fn the_health_check_mints_a_token_and_checks_system_log_access() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plain_client_secret_method_sends_the_secret() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(&server, "auth_method = \"client_secret\""),
-        dir.path(),
-        true,
-    );
+    let (server, _dir, mut source) =
+        tenant_and_source(10, "auth_method = \"client_secret\"", true).await;
     assert_eq!(
         uids(&source.collect(10, Duration::from_secs(10)).await),
         expected_uids(0..10)
@@ -815,7 +810,7 @@ async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
     const PAGE: usize = 100;
     const IN_FLIGHT: usize = 16 * PAGE;
     const KILLS: usize = 3;
-    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
+    let server = tenant(EVENTS).await;
     // Errors along the way put the error paths into the logs too.
     server.lock().faults = [
         Fault::Pass,
@@ -827,34 +822,17 @@ async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
     let secret = server.secret();
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("c1.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
-data_dir = "{}"
-
-[sources.c1]
-type = "conductorone"
-client_id = "{CLIENT_ID}"
-client_secret = "${{TEST_C1_SECRET}}"
-base_url = "{}"
-start_at = "beginning"
-page_size = {PAGE}
-max_unacknowledged_events = {IN_FLIGHT}
-poll_interval_secs = 0.2
-retry_initial_backoff_secs = 0.05
-retry_max_backoff_secs = 0.5
-
-[sinks.out]
-type = "console"
-inputs = ["c1"]
-encoding.codec = "json"
-"#,
-            dir.path().join("data").display(),
-            server.base_url()
-        ),
-    )
-    .expect("config written");
+    let sizes = [
+        format!("page_size = {PAGE}"),
+        format!("max_unacknowledged_events = {IN_FLIGHT}"),
+    ];
+    let timing = [
+        "poll_interval_secs = 0.2",
+        "retry_initial_backoff_secs = 0.05",
+        "retry_max_backoff_secs = 0.5",
+    ];
+    let text = binary_config(&server, dir.path(), &[&sizes[0], &sizes[1]], &timing);
+    std::fs::write(&config_path, text).expect("config written");
     let output_path = dir.path().join("events.ndjson");
     let spawn = |run: usize| {
         let stdout = std::fs::File::options()
@@ -978,7 +956,7 @@ encoding.codec = "json"
 /// listing; a credential without system-log access fails validation with a clear message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_checks_the_credential_against_the_tenant() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("c1.toml");
     std::fs::write(
@@ -1038,33 +1016,13 @@ async fn stderr_of_a_run(
 ) -> String {
     use std::process::{Command, Stdio};
     let config_path = dir.join("c1.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
-data_dir = "{}"
-
-[sources.c1]
-type = "conductorone"
-client_id = "{CLIENT_ID}"
-client_secret = "${{TEST_C1_SECRET}}"
-base_url = "{}"
-start_at = "beginning"
-poll_interval_secs = 0.2
-retry_initial_backoff_secs = 0.05
-retry_max_backoff_secs = 0.2
-{extra}
-
-[sinks.out]
-type = "console"
-inputs = ["c1"]
-encoding.codec = "json"
-"#,
-            dir.join("data").display(),
-            server.base_url()
-        ),
-    )
-    .expect("config written");
+    let timing = [
+        "poll_interval_secs = 0.2",
+        "retry_initial_backoff_secs = 0.05",
+        "retry_max_backoff_secs = 0.2",
+    ];
+    let text = binary_config(server, dir, &timing, &[extra]);
+    std::fs::write(&config_path, text).expect("config written");
     let stderr_path = dir.join("stderr.log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
     if let Some(level) = log_level {
@@ -1131,7 +1089,7 @@ fn secrets_of(server: &FakeC1) -> Vec<String> {
 /// `X-Request-Id`: the logs (at the default level and at debug) show `[REDACTED]` instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_quoting_the_bearer_token_are_logged_redacted() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     server.lock().echo_bearer_token = true;
     for log_level in [None, Some("debug")] {
         // The health check's probe takes the first fault; the source then gets a 500
@@ -1167,7 +1125,7 @@ async fn api_errors_quoting_the_bearer_token_are_logged_redacted() {
 /// first 20 characters: the logs show `[REDACTED]` instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_quoting_the_client_secret_is_logged_redacted() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 10, T0, false)).await;
+    let server = tenant(10).await;
     server.lock().refuse_tokens_quoting_secret = true;
     for log_level in [None, Some("debug")] {
         let before = server.lock().auth_failures.len();
@@ -1215,24 +1173,10 @@ fn sink_that_flushes_on_close(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_the_output_so_a_sink_that_flushes_on_close_acknowledges() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 250, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let source = start(&config(&server, ""), dir.path(), true);
-    let Running {
-        batches,
-        shutdown,
-        task,
-        ..
-    } = source;
+    let (_server, dir, source) = tenant_and_source(250, "", true).await;
+    let (batches, shutdown, task) = source.into_parts();
     let (held, sink) = sink_that_flushes_on_close(batches);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while held.load(std::sync::atomic::Ordering::SeqCst) < 250 {
-        assert!(
-            Instant::now() < deadline,
-            "the source did not send everything"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_held(&held, 250, |_| "the source did not send everything".into()).await;
     shutdown.cancel();
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(5), task)
@@ -1255,16 +1199,12 @@ async fn repeated_failures_at_the_in_flight_limit_do_not_stall_the_source() {
     const EVENTS: usize = 400;
     // Pages of 10 events, at most 160 unacknowledged.
     const LIMIT: usize = 160;
-    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(
-            &server,
-            "page_size = 10\nmax_unacknowledged_events = 160\nretry_max_backoff_secs = 0.2",
-        ),
-        dir.path(),
-        true,
-    );
+    let options = [
+        "page_size = 10",
+        "max_unacknowledged_events = 160",
+        "retry_max_backoff_secs = 0.2",
+    ];
+    let (_server, dir, mut source) = tenant_and_source(EVENTS, &options.join("\n"), true).await;
     // Three times in a row: fill the in-flight limit, then fail every batch.
     for round in 0..3 {
         let mut held = Vec::new();
@@ -1293,9 +1233,7 @@ async fn repeated_failures_at_the_in_flight_limit_do_not_stall_the_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_batch_is_skipped_counted_and_never_resent() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 300, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_server, dir, mut source) = tenant_and_source(300, "", true).await;
     // Page 1 arrives as two batches: 0..64 (refused for good) and 64..100.
     let rejected = recv(&mut source.batches).await;
     assert_eq!(uid(&rejected[0]), "evt-000000");
@@ -1311,30 +1249,13 @@ async fn a_rejected_batch_is_skipped_counted_and_never_resent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batching_sink_can_hold_more_than_the_default_bound_when_configured() {
     const EVENTS: usize = 3000;
-    let server = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let source = start(
-        &config(&server, "max_unacknowledged_events = 5000"),
-        dir.path(),
-        true,
-    );
-    let Running {
-        batches,
-        shutdown,
-        task,
-        ..
-    } = source;
+    let (_server, dir, source) =
+        tenant_and_source(EVENTS, "max_unacknowledged_events = 5000", true).await;
+    let (batches, shutdown, task) = source.into_parts();
     // The sink acknowledges nothing until its input closes: every event must still arrive.
     let (held, sink) = sink_that_flushes_on_close(batches);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while held.load(std::sync::atomic::Ordering::SeqCst) < EVENTS {
-        assert!(
-            Instant::now() < deadline,
-            "only {} events sent without acknowledgements",
-            held.load(std::sync::atomic::Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let short = |held| format!("only {held} events sent without acknowledgements");
+    wait_until_held(&held, EVENTS, short).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
@@ -1350,13 +1271,12 @@ async fn a_batching_sink_can_hold_more_than_the_default_bound_when_configured() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_on_unacknowledged_events_holds_and_is_validated() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 1000, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(
-        &config(&server, "page_size = 50\nmax_unacknowledged_events = 200"),
-        dir.path(),
+    let (server, dir, mut source) = tenant_and_source(
+        1000,
+        "page_size = 50\nmax_unacknowledged_events = 200",
         true,
-    );
+    )
+    .await;
     // Nothing is acknowledged: 200 events (4 pages) go out, then the source waits.
     let mut held = Vec::new();
     while held.len() < 200 {
@@ -1389,9 +1309,7 @@ async fn the_bound_on_unacknowledged_events_holds_and_is_validated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_that_cannot_be_written_does_not_block_shutdown() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 100, T0, false)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut source = start(&config(&server, ""), dir.path(), true);
+    let (_server, dir, mut source) = tenant_and_source(100, "", true).await;
     let first = recv(&mut source.batches).await;
     // The first-run checkpoint exists; from now on every write fails (as on a full disk):
     // the temporary file's name is taken by a directory.
@@ -1412,7 +1330,7 @@ async fn a_checkpoint_that_cannot_be_written_does_not_block_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_into_aws_s3_with_a_long_batch_timeout_is_prompt_and_complete() {
-    let server = FakeC1::start(CLIENT_ID, make_events(0, 250, T0, false)).await;
+    let server = tenant(250).await;
     let s3 = s3_server::S3Server::start().await;
     s3.create_bucket("c1-logs").await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1428,23 +1346,13 @@ base_url = "{base}"
 start_at = "beginning"
 poll_interval_secs = 0.2
 
-[sinks.s3]
-type = "aws_s3"
-inputs = ["c1"]
-bucket = "c1-logs"
-endpoint = "{endpoint}"
-region = "us-east-1"
-auth.access_key_id = "{access}"
-auth.secret_access_key = "{secret_key}"
-encoding.codec = "json"
+{sink}
 batch.timeout_secs = 300
 "#,
         data = dir.path().display(),
         secret = server.secret(),
         base = server.base_url(),
-        endpoint = s3.endpoint,
-        access = s3_server::ACCESS_KEY,
-        secret_key = s3_server::SECRET_KEY,
+        sink = s3.sink_table("c1", "c1-logs"),
     );
     // Shut down once the whole backfill was fetched (the sink holds it until it closes).
     let fetched = Arc::clone(&server.state);

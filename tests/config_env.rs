@@ -1,11 +1,15 @@
 //! `${VAR}` interpolation in configuration files: every form, errors that name the variable,
 //! the component and the field at their position, and values that cannot change structure.
 
+mod common;
+
 use std::path::Path;
 
 use c1_pipeline::config::{Config, ConfigError};
 use c1_pipeline::sinks::SinkConfig;
 use c1_pipeline::transforms::TransformConfig;
+use common::config::Toml;
+use common::only;
 
 /// A variable whose value tries to close the string and add a sink.
 const INJECTION: &str =
@@ -45,19 +49,27 @@ fn host_key(config: &Config, id: &str) -> String {
 /// A file with one splunk_hec_logs sink whose `host_key` is `value` (a TOML basic string
 /// body), on line 7 from column 12.
 fn with_host_key(value: &str) -> String {
-    format!(
-        r#"[sources.in]
-type = "conductorone_demo"
+    Toml::new()
+        .demo("in")
+        .table(
+            "sinks.out",
+            &[
+                r#"type = "splunk_hec_logs""#,
+                r#"inputs = ["in"]"#,
+                &format!("host_key = \"{value}\""),
+                r#"endpoint = "http://127.0.0.1:8088""#,
+                r#"default_token = "00000000-0000-0000-0000-000000000000""#,
+                r#"encoding.codec = "json""#,
+            ],
+        )
+        .into()
+}
 
-[sinks.out]
-type = "splunk_hec_logs"
-inputs = ["in"]
-host_key = "{value}"
-endpoint = "http://127.0.0.1:8088"
-default_token = "00000000-0000-0000-0000-000000000000"
-encoding.codec = "json"
-"#
-    )
+/// An error's component, field and position (line, column).
+fn place(error: &ConfigError) -> (Option<&str>, Option<&str>, (usize, usize)) {
+    let location = error.location.as_ref().unwrap();
+    let position = (location.line, location.column);
+    (error.component.as_deref(), error.field.as_deref(), position)
 }
 
 #[track_caller]
@@ -69,40 +81,38 @@ fn substituted(value: &str) -> String {
 
 #[test]
 fn every_form_is_substituted() {
-    assert_eq!(substituted("${HOST}"), "splunk.example.com");
-    assert_eq!(
-        substituted("https://$HOST:8088"),
-        "https://splunk.example.com:8088"
-    );
-    assert_eq!(substituted("${NOT_SET:-fallback}"), "fallback");
-    assert_eq!(substituted("${EMPTY:-fallback}"), "fallback");
-    assert_eq!(substituted("${HOST:-fallback}"), "splunk.example.com");
-    assert_eq!(substituted("${NOT_SET-fallback}"), "fallback");
-    assert_eq!(substituted("${EMPTY-fallback}"), "");
-    assert_eq!(substituted("${HOST:?needed}"), "splunk.example.com");
-    assert_eq!(substituted("${EMPTY?needed}"), "");
-    assert_eq!(
-        substituted("costs $$5 and ${HOST}"),
-        "costs $5 and splunk.example.com"
-    );
-    assert_eq!(substituted("$$HOST"), "$HOST");
-    assert_eq!(substituted("$$${HOST}"), "$splunk.example.com");
-    assert_eq!(substituted("a lone $ stays"), "a lone $ stays");
+    // (as written, as substituted)
+    let cases = [
+        ("${HOST}", "splunk.example.com"),
+        ("https://$HOST:8088", "https://splunk.example.com:8088"),
+        ("${NOT_SET:-fallback}", "fallback"),
+        ("${EMPTY:-fallback}", "fallback"),
+        ("${HOST:-fallback}", "splunk.example.com"),
+        ("${NOT_SET-fallback}", "fallback"),
+        ("${EMPTY-fallback}", ""),
+        ("${HOST:?needed}", "splunk.example.com"),
+        ("${EMPTY?needed}", ""),
+        ("costs $$5 and ${HOST}", "costs $5 and splunk.example.com"),
+        ("$$HOST", "$HOST"),
+        ("$$${HOST}", "$splunk.example.com"),
+        ("a lone $ stays", "a lone $ stays"),
+    ];
+    for (written, expected) in cases {
+        assert_eq!(substituted(written), expected, "{written}");
+    }
 }
 
 #[test]
 fn variables_work_in_arrays_and_nested_tables_and_types() {
-    let config = load(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "${SINK_TYPE:-console}"
-inputs = ["${SOURCE_ID}"]
-encoding = { codec = "${CODEC}" }
-"#,
-    )
-    .unwrap();
+    let text = Toml::new().demo("in").table(
+        "sinks.out",
+        &[
+            r#"type = "${SINK_TYPE:-console}""#,
+            r#"inputs = ["${SOURCE_ID}"]"#,
+            r#"encoding = { codec = "${CODEC}" }"#,
+        ],
+    );
+    let config = load(&text).unwrap();
     assert_eq!(config.sinks["out"].inputs, ["in"]);
     assert_eq!(config.sinks["out"].config.type_name(), "console");
     match &config.sinks["out"].config {
@@ -125,35 +135,38 @@ fn literal_strings_are_interpolated_too() {
 
 #[test]
 fn vrl_programs_are_never_substituted() {
-    let text = r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = '''
-.host = "${HOST}"
-.anchored = match(string!(.x), r'^a$')
-.unset = "${NOT_SET}"
-.from_env = get_env_var("C1_PIPELINE_TEST_UNSET") ?? "default"
-'''
-
-[transforms.f]
-type = "filter"
-inputs = ["t"]
-condition = '.price != "$$5" && .host != "$HOST"'
-
-[transforms.r]
-type = "route"
-inputs = ["f"]
-route.plain = '.y == "${NOT_SET:?no}"'
-
-[sinks.out]
-type = "console"
-inputs = ["r.plain", "r._unmatched"]
-encoding.codec = "${CODEC}"
-"#;
-    let config = load(text).unwrap_or_else(|errors| panic!("{errors:#?}"));
+    let program = [
+        "'''",
+        r#".host = "${HOST}""#,
+        ".anchored = match(string!(.x), r'^a$')",
+        r#".unset = "${NOT_SET}""#,
+        r#".from_env = get_env_var("C1_PIPELINE_TEST_UNSET") ?? "default""#,
+        "'''",
+    ];
+    let text = Toml::new()
+        .demo("in")
+        .remap("t", &["in"], &program.join("\n"))
+        .transform(
+            "f",
+            "filter",
+            &["t"],
+            &[r#"condition = '.price != "$$5" && .host != "$HOST"'"#],
+        )
+        .transform(
+            "r",
+            "route",
+            &["f"],
+            &[r#"route.plain = '.y == "${NOT_SET:?no}"'"#],
+        )
+        .table(
+            "sinks.out",
+            &[
+                r#"type = "console""#,
+                r#"inputs = ["r.plain", "r._unmatched"]"#,
+                r#"encoding.codec = "${CODEC}""#,
+            ],
+        );
+    let config = load(&text).unwrap_or_else(|errors| panic!("{errors:#?}"));
     assert_eq!(
         remap_source(&config, "t"),
         ".host = \"${HOST}\"\n.anchored = match(string!(.x), r'^a$')\n.unset = \"${NOT_SET}\"\n\
@@ -182,30 +195,19 @@ fn keys_are_not_interpolated() {
 
 #[test]
 fn a_missing_variable_names_the_variable_the_component_and_the_field() {
-    let errors = load(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-target = "std${TARGET_SUFFIX}"
-"#,
-    )
-    .unwrap_err();
+    let text =
+        Toml::new()
+            .demo("in")
+            .console_with("out", &["in"], &[r#"target = "std${TARGET_SUFFIX}""#]);
     // Only the variable: not also "unknown variant `std${TARGET_SUFFIX}`".
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    let error = &errors[0];
+    let error = &only(load(&text).unwrap_err());
     assert_eq!(
         error.message,
         "environment variable `TARGET_SUFFIX` is not set"
     );
-    assert_eq!(error.component.as_deref(), Some("sinks.out"));
-    assert_eq!(error.field.as_deref(), Some("target"));
-    let location = error.location.as_ref().unwrap();
-    assert_eq!(location.file.as_ref(), Path::new("test.toml"));
-    assert_eq!((location.line, location.column), (8, 10));
+    assert_eq!(place(error), (Some("sinks.out"), Some("target"), (8, 10)));
+    let file = &error.location.as_ref().unwrap().file;
+    assert_eq!(file.as_ref(), Path::new("test.toml"));
     let help = error.help.as_deref().unwrap();
     assert!(help.contains("export TARGET_SUFFIX=..."), "{help}");
     assert!(help.contains("${TARGET_SUFFIX:-default}"), "{help}");
@@ -219,17 +221,15 @@ target = "std${TARGET_SUFFIX}"
 
 #[test]
 fn a_missing_variable_in_a_nested_field_or_list_item() {
-    let errors = load(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["in", "$OTHER_INPUT"]
-encoding.codec = "${CODEC_NAME}"
-"#,
-    )
-    .unwrap_err();
+    let text = Toml::new().demo("in").table(
+        "sinks.out",
+        &[
+            r#"type = "console""#,
+            r#"inputs = ["in", "$OTHER_INPUT"]"#,
+            r#"encoding.codec = "${CODEC_NAME}""#,
+        ],
+    );
+    let errors = load(&text).unwrap_err();
     let found: Vec<_> = errors
         .iter()
         .map(|e| {
@@ -278,20 +278,13 @@ fn a_missing_variable_in_a_global_option() {
 
 #[test]
 fn a_required_variable_reports_its_message() {
-    let errors = load(&with_host_key(
-        "token-${C1_TOKEN:?set C1_TOKEN to the API token}",
-    ))
-    .unwrap_err();
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    let error = &errors[0];
+    let text = with_host_key("token-${C1_TOKEN:?set C1_TOKEN to the API token}");
+    let error = &only(load(&text).unwrap_err());
     assert_eq!(
         error.message,
         "environment variable `C1_TOKEN` is required: set C1_TOKEN to the API token"
     );
-    assert_eq!(error.component.as_deref(), Some("sinks.out"));
-    assert_eq!(error.field.as_deref(), Some("host_key"));
-    let location = error.location.as_ref().unwrap();
-    assert_eq!((location.line, location.column), (7, 12));
+    assert_eq!(place(error), (Some("sinks.out"), Some("host_key"), (7, 12)));
     assert_eq!(
         error.help.as_deref(),
         Some("export C1_TOKEN=... before starting")
@@ -324,19 +317,18 @@ fn a_malformed_reference_is_an_error() {
 
 #[test]
 fn every_variable_problem_is_reported_at_once() {
-    let errors = load(
-        r#"data_dir = "${A}"
-
-[sources.in]
-type = "${B}"
-
-[sinks.out]
-type = "console"
-inputs = ["${C}"]
-encoding.codec = "${D:?codec}"
-"#,
-    )
-    .unwrap_err();
+    let text = Toml::new()
+        .lines(&[r#"data_dir = "${A}""#])
+        .table("sources.in", &[r#"type = "${B}""#])
+        .table(
+            "sinks.out",
+            &[
+                r#"type = "console""#,
+                r#"inputs = ["${C}"]"#,
+                r#"encoding.codec = "${D:?codec}""#,
+            ],
+        );
+    let errors = load(&text).unwrap_err();
     let names: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         names,
@@ -368,17 +360,7 @@ fn a_variable_cannot_change_the_structure() {
 
 #[test]
 fn an_injected_value_stays_a_string_in_any_field() {
-    let config = load(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["${INJECT}"]
-encoding.codec = "json"
-"#,
-    )
-    .unwrap();
+    let config = load(&Toml::new().demo("in").console("out", &["${INJECT}"])).unwrap();
     // The whole value is one (unknown) input name, not new TOML.
     assert_eq!(config.sinks["out"].inputs, [INJECTION]);
     assert_eq!(config.sinks.len(), 1);
@@ -395,12 +377,8 @@ encoding.codec = "json"
 fn load_uses_the_given_lookup_and_the_process_environment() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pipeline.toml");
-    std::fs::write(
-        &path,
-        "[sources.in]\ntype = \"conductorone_demo\"\n\n[sinks.out]\ntype = \"console\"\n\
-         inputs = [\"${SOURCE_ID}\"]\nencoding.codec = \"json\"\n",
-    )
-    .unwrap();
+    let text = Toml::new().demo("in").console("out", &["${SOURCE_ID}"]);
+    std::fs::write(&path, text.text()).unwrap();
     let config = Config::load_with_env(std::slice::from_ref(&path), &env).unwrap();
     assert_eq!(config.sinks["out"].inputs, ["in"]);
     let errors = Config::load_with_env(std::slice::from_ref(&path), &|_| None)

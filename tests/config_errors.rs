@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::config::Toml;
 use common::*;
 use std::path::Path;
 
@@ -10,18 +11,23 @@ use c1_pipeline::config::{Config, ConfigError};
 
 /// Every error of loading `text` as `test.toml` (which must fail).
 fn errors(text: &str) -> Vec<ConfigError> {
-    match Config::from_toml(text, Path::new("test.toml"), &no_env) {
-        Ok(config) => panic!("expected errors, got {config:#?}\nfor:\n{text}"),
-        Err(errors) => errors.0,
-    }
+    let loaded = Config::from_toml(text, Path::new("test.toml"), &no_env);
+    errors_of(loaded, "errors", text)
 }
 
 /// The one error of loading `text`.
 #[track_caller]
 fn single_error(text: &str) -> ConfigError {
-    let mut all = errors(text);
-    assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
-    all.remove(0)
+    only(errors(text))
+}
+
+/// A demo source `in` with a misspelt `count` on line 3.
+const COUT: &str = "[sources.in]\ntype = \"conductorone_demo\"\ncout = 5\n";
+
+/// Console sink `out` reading `in` (lines 1 to 3), then `lines` from line 4.
+fn console_out(lines: &[&str]) -> Toml {
+    let head = [r#"type = "console""#, r#"inputs = ["in"]"#];
+    Toml::new().table("sinks.out", &[&head, lines].concat())
 }
 
 /// Checks an error's position (`test.toml`:line:column), component, field, and that its
@@ -61,28 +67,25 @@ fn check(
 
 #[test]
 fn a_valid_file_parses() {
-    let text = r#"data_dir = "/var/lib/c1"
-acknowledgements.enabled = false
-healthchecks = { enabled = false, require_healthy = true }
-
-[sources.in]
-type = "conductorone_demo"
-count = 5
-interval_secs = 0.5
-
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = '.x = 1'
-
-[sinks.out]
-type = "console"
-inputs = ["t"]
-target = "stderr"
-encoding.codec = "json"
-encoding.json.pretty = true
-"#;
-    let config = Config::from_toml(text, Path::new("test.toml"), &no_env).unwrap();
+    let text = Toml::new()
+        .lines(&[
+            r#"data_dir = "/var/lib/c1""#,
+            "acknowledgements.enabled = false",
+            "healthchecks = { enabled = false, require_healthy = true }",
+        ])
+        .demo_with("in", &["count = 5", "interval_secs = 0.5"])
+        .remap("t", &["in"], "'.x = 1'")
+        .table(
+            "sinks.out", // line 15
+            &[
+                r#"type = "console""#,
+                r#"inputs = ["t"]"#,
+                r#"target = "stderr""#,
+                r#"encoding.codec = "json""#,
+                "encoding.json.pretty = true",
+            ],
+        );
+    let config = Config::from_toml(&text, Path::new("test.toml"), &no_env).unwrap();
     assert_eq!(config.data_dir.as_deref(), Some(Path::new("/var/lib/c1")));
     assert_eq!(config.acknowledgements.enabled, Some(false));
     assert!(!config.healthchecks.enabled);
@@ -108,12 +111,7 @@ encoding.json.pretty = true
 
 #[test]
 fn unknown_field_suggests_the_closest_one() {
-    let error = single_error(
-        r#"[sources.in]
-type = "conductorone_demo"
-cout = 5
-"#,
-    );
+    let error = single_error(COUT);
     check(
         &error,
         (3, 1),
@@ -126,12 +124,7 @@ cout = 5
 
 #[test]
 fn errors_render_with_position_snippet_and_help() {
-    let error = single_error(
-        r#"[sources.in]
-type = "conductorone_demo"
-cout = 5
-"#,
-    );
+    let error = single_error(COUT);
     assert_eq!(
         error.to_string(),
         "test.toml:3:1: sources.in, field `cout`: unknown field `cout`, expected one of \
@@ -142,12 +135,7 @@ cout = 5
 
 #[test]
 fn unknown_nested_field_by_dotted_key() {
-    let error = single_error(
-        r#"[sources.in]
-type = "stdin"
-decoding.codek = "json"
-"#,
-    );
+    let error = single_error("[sources.in]\ntype = \"stdin\"\ndecoding.codek = \"json\"\n");
     check(
         &error,
         (3, 10),
@@ -160,13 +148,9 @@ decoding.codek = "json"
 
 #[test]
 fn unknown_nested_field_in_inline_table() {
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding = { codec = "json", jsn = { pretty = true } }
-"#,
-    );
+    let error = single_error(&console_out(&[
+        r#"encoding = { codec = "json", jsn = { pretty = true } }"#,
+    ]));
     check(
         &error,
         (4, 30),
@@ -179,16 +163,10 @@ encoding = { codec = "json", jsn = { pretty = true } }
 
 #[test]
 fn unknown_nested_field_in_sub_table() {
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-
-[sinks.out.encoding]
-codec = "json"
-  only_feilds = ["a"]
-"#,
-    );
+    let error = single_error(&console_out(&[]).table(
+        "sinks.out.encoding",
+        &[r#"codec = "json""#, r#"  only_feilds = ["a"]"#],
+    ));
     check(
         &error,
         (7, 3),
@@ -201,13 +179,7 @@ codec = "json"
 
 #[test]
 fn unknown_enum_variant_suggests_the_closest_one() {
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "jsn"
-"#,
-    );
+    let error = single_error(&console_out(&[r#"encoding.codec = "jsn""#]));
     check(
         &error,
         (4, 18),
@@ -220,14 +192,10 @@ encoding.codec = "jsn"
 
 #[test]
 fn unknown_variant_without_close_match_lists_the_choices() {
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-target = "printer"
-encoding.codec = "json"
-"#,
-    );
+    let error = single_error(&console_out(&[
+        r#"target = "printer""#,
+        r#"encoding.codec = "json""#,
+    ]));
     check(
         &error,
         (4, 10),
@@ -240,11 +208,7 @@ encoding.codec = "json"
 
 #[test]
 fn unknown_component_type_suggests_the_closest_one() {
-    let error = single_error(
-        r#"[sources.in]
-type = "stdn"
-"#,
-    );
+    let error = single_error("[sources.in]\ntype = \"stdn\"\n");
     check(
         &error,
         (2, 8),
@@ -254,12 +218,7 @@ type = "stdn"
         Some("did you mean `stdin`?"),
     );
     // Types are per kind: a sink type is not a transform type.
-    let error = single_error(
-        r#"[transforms.t]
-type = "console"
-inputs = ["in"]
-"#,
-    );
+    let error = single_error("[transforms.t]\ntype = \"console\"\ninputs = [\"in\"]\n");
     check(
         &error,
         (2, 8),
@@ -272,11 +231,7 @@ inputs = ["in"]
 
 #[test]
 fn missing_type() {
-    let error = single_error(
-        r#"[sources.in]
-count = 3
-"#,
-    );
+    let error = single_error("[sources.in]\ncount = 3\n");
     check(
         &error,
         (1, 10),
@@ -303,14 +258,12 @@ fn type_must_be_a_string() {
 #[test]
 fn missing_inputs_on_a_transform_and_a_sink() {
     let all = errors(
-        r#"[transforms.t]
-type = "remap"
-source = "."
-
-[sinks.out]
-type = "console"
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .table("transforms.t", &[r#"type = "remap""#, r#"source = ".""#])
+            .table(
+                "sinks.out",
+                &[r#"type = "console""#, r#"encoding.codec = "json""#],
+            ),
     );
     assert_eq!(all.len(), 2, "{all:#?}");
     check(
@@ -334,16 +287,9 @@ encoding.codec = "json"
 #[test]
 fn inputs_must_be_a_list_of_strings() {
     let all = errors(
-        r#"[sinks.a]
-type = "console"
-inputs = "in"
-encoding.codec = "json"
-
-[sinks.b]
-type = "console"
-inputs = ["in", 5]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .console_inputs_as_written("a", r#""in""#, &[])
+            .console_inputs_as_written("b", r#"["in", 5]"#, &[]),
     );
     assert_eq!(all.len(), 2, "{all:#?}");
     check(
@@ -366,12 +312,7 @@ encoding.codec = "json"
 
 #[test]
 fn inputs_on_a_source() {
-    let error = single_error(
-        r#"[sources.in]
-type = "stdin"
-inputs = ["other"]
-"#,
-    );
+    let error = single_error("[sources.in]\ntype = \"stdin\"\ninputs = [\"other\"]\n");
     check(
         &error,
         (3, 10),
@@ -384,12 +325,7 @@ inputs = ["other"]
 
 #[test]
 fn wrong_value_type() {
-    let error = single_error(
-        r#"[sources.in]
-type = "conductorone_demo"
-count = "five"
-"#,
-    );
+    let error = single_error(&Toml::new().demo_with("in", &[r#"count = "five""#]));
     check(
         &error,
         (3, 9),
@@ -398,12 +334,7 @@ count = "five"
         "invalid type: string \"five\", expected u64",
         None,
     );
-    let error = single_error(
-        r#"[sources.in]
-type = "stdin"
-decoding = "json"
-"#,
-    );
+    let error = single_error("[sources.in]\ntype = \"stdin\"\ndecoding = \"json\"\n");
     check(
         &error,
         (3, 12),
@@ -416,12 +347,7 @@ decoding = "json"
 
 #[test]
 fn missing_required_option_names_it() {
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-"#,
-    );
+    let error = single_error(&console_out(&[]));
     check(
         &error,
         (1, 1),
@@ -431,13 +357,7 @@ inputs = ["in"]
         Some("add the required option `encoding`"),
     );
     // Inside a table: the path includes it.
-    let error = single_error(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding = { json.pretty = true }
-"#,
-    );
+    let error = single_error(&console_out(&["encoding = { json.pretty = true }"]));
     check(
         &error,
         (4, 12),
@@ -450,14 +370,11 @@ encoding = { json.pretty = true }
 
 #[test]
 fn invalid_toml_syntax_points_at_the_error() {
-    let error = single_error(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out
-type = "console"
-"#,
+    let unclosed = format!(
+        "{}\n[sinks.out\ntype = \"console\"\n",
+        Toml::new().demo("in")
     );
+    let error = single_error(&unclosed);
     check(
         &error,
         (4, 11),
@@ -481,10 +398,7 @@ type = "console"
 
 #[test]
 fn unknown_top_level_key_suggests_the_closest_one() {
-    let error = single_error(
-        r#"data_dri = "/var/lib/c1"
-"#,
-    );
+    let error = single_error("data_dri = \"/var/lib/c1\"\n");
     check(
         &error,
         (1, 1),
@@ -517,10 +431,7 @@ fn unknown_top_level_key_suggests_the_closest_one() {
 #[test]
 fn global_options_are_checked() {
     let all = errors(
-        r#"data_dir = 5
-healthchecks.enable = true
-acknowledgements = { enabled = "yes" }
-"#,
+        "data_dir = 5\nhealthchecks.enable = true\nacknowledgements = { enabled = \"yes\" }\n",
     );
     assert_eq!(all.len(), 3, "{all:#?}");
     check(
@@ -583,27 +494,20 @@ fn component_ids_must_be_simple() {
 #[test]
 fn every_error_of_a_file_is_reported_at_once_in_file_order() {
     let all = errors(
-        r#"data_dri = "/tmp"
-
-[sources.zz]
-type = "stdn"
-
-[sources.aa]
-type = "conductorone_demo"
-cout = 5
-
-[transforms.t]
-type = "remap"
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["aa"]
-encoding.codec = "jsn"
-
-[sinks.bad]
-inputs = ["aa"]
-"#,
+        &Toml::new()
+            .lines(&[r#"data_dri = "/tmp""#])
+            .table("sources.zz", &[r#"type = "stdn""#])
+            .demo_with("aa", &["cout = 5"])
+            .table("transforms.t", &[r#"type = "remap""#, r#"source = ".""#])
+            .table(
+                "sinks.out",
+                &[
+                    r#"type = "console""#,
+                    r#"inputs = ["aa"]"#,
+                    r#"encoding.codec = "jsn""#,
+                ],
+            )
+            .table("sinks.bad", &[r#"inputs = ["aa"]"#]),
     );
     let summary: Vec<_> = all
         .iter()

@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::config::{Toml, write_files};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use c1_pipeline::config::graph::{self, Graph, OutputId};
 use c1_pipeline::config::{Config, ConfigError};
@@ -19,21 +20,28 @@ fn graph_ok(text: &str) -> Graph {
 }
 
 fn graph_errors(text: &str) -> Vec<ConfigError> {
-    match graph::check(&parse(text)) {
-        Ok(graph) => panic!("expected graph errors, got {graph:#?}"),
-        Err(errors) => errors.0,
-    }
+    errors_of(graph::check(&parse(text)), "graph errors", text)
 }
 
 #[track_caller]
 fn single(text: &str) -> ConfigError {
-    let mut all = graph_errors(text);
-    assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
-    all.remove(0)
+    only(graph_errors(text))
 }
 
 fn help(error: &ConfigError) -> &str {
     error.help.as_deref().unwrap_or_default()
+}
+
+/// A `remap` program that passes events on unchanged (`source = "."`).
+const NOOP: &str = r#"".""#;
+
+/// Demo source `in` (lines 1-2), remap `id` reading `inputs` (lines 4-7, `inputs` on line 6)
+/// and console sink `out` reading `out_inputs` (lines 9-12, `inputs` on line 11).
+fn in_remap_out(id: &str, inputs: &[&str], out_inputs: &[&str]) -> Toml {
+    Toml::new()
+        .demo("in")
+        .remap(id, inputs, NOOP)
+        .console("out", out_inputs)
 }
 
 /// The names of the outputs feeding `consumer`.
@@ -46,21 +54,7 @@ fn inputs_of(graph: &Graph, consumer: &str) -> Vec<String> {
 
 #[test]
 fn a_simple_graph_resolves() {
-    let graph = graph_ok(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["t", "in"]
-encoding.codec = "json"
-"#,
-    );
+    let graph = graph_ok(&in_remap_out("t", &["in"], &["t", "in"]));
     assert_eq!(inputs_of(&graph, "t"), ["in"]);
     assert_eq!(inputs_of(&graph, "out"), ["t", "in"]);
     assert!(graph.unconsumed_optional.is_empty());
@@ -69,14 +63,9 @@ encoding.codec = "json"
 #[test]
 fn unknown_input_suggests_the_closest_output() {
     let error = single(
-        r#"[sources.app_logs]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["app_logs", "app_log"]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .demo("app_logs")
+            .console("out", &["app_logs", "app_log"]),
     );
     // Points at the offending item of the list.
     assert_eq!(at(&error), (6, 23));
@@ -91,16 +80,7 @@ encoding.codec = "json"
 
 #[test]
 fn unknown_input_far_from_everything_lists_the_outputs() {
-    let error = single(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["in", "zzzzzz"]
-encoding.codec = "json"
-"#,
-    );
+    let error = single(&Toml::new().demo("in").console("out", &["in", "zzzzzz"]));
     assert_eq!(at(&error), (6, 17));
     assert_eq!(help(&error), "known outputs: in");
 }
@@ -108,19 +88,10 @@ encoding.codec = "json"
 #[test]
 fn a_sink_is_not_an_input() {
     let all = graph_errors(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.a]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-
-[sinks.b]
-type = "console"
-inputs = ["a"]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .demo("in")
+            .console("a", &["in"])
+            .console("b", &["a"]),
     );
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0].component.as_deref(), Some("sinks.b"));
@@ -130,29 +101,12 @@ encoding.codec = "json"
 #[test]
 fn a_cycle_between_transforms_is_named() {
     let all = graph_errors(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.a]
-type = "remap"
-inputs = ["in", "c"]
-source = "."
-
-[transforms.b]
-type = "remap"
-inputs = ["a"]
-source = "."
-
-[transforms.c]
-type = "remap"
-inputs = ["b"]
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["c"]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .demo("in")
+            .remap("a", &["in", "c"], NOOP)
+            .remap("b", &["a"], NOOP)
+            .remap("c", &["b"], NOOP)
+            .console("out", &["c"]),
     );
     assert_eq!(all.len(), 1, "{all:#?}");
     let error = &all[0];
@@ -166,21 +120,7 @@ encoding.codec = "json"
 
 #[test]
 fn a_component_cannot_read_itself() {
-    let all = graph_errors(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["in", "t"]
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["t"]
-encoding.codec = "json"
-"#,
-    );
+    let all = graph_errors(&in_remap_out("t", &["in", "t"], &["t"]));
     assert!(
         all.iter()
             .any(|e| e.component.as_deref() == Some("transforms.t")
@@ -198,13 +138,7 @@ fn no_source_and_no_sink() {
     assert!(help(&all[0]).contains("[sources.ID]"));
     assert!(help(&all[1]).contains("[sinks.ID]"));
 
-    let all = graph_errors(
-        r#"[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-"#,
-    );
+    let all = graph_errors(&Toml::new().console("out", &["in"]));
     assert!(
         all.iter().any(|e| e.message == "no sources are defined"),
         "{all:#?}"
@@ -213,11 +147,7 @@ encoding.codec = "json"
 
 #[test]
 fn no_sink_and_the_unused_source_is_named() {
-    let all = graph_errors(
-        r#"[sources.in]
-type = "conductorone_demo"
-"#,
-    );
+    let all = graph_errors(&Toml::new().demo("in"));
     assert_eq!(all.len(), 2, "{all:#?}");
     assert_eq!(all[0].message, "no sinks are defined");
     assert_eq!(
@@ -230,21 +160,7 @@ type = "conductorone_demo"
 
 #[test]
 fn an_output_nothing_consumes_is_named() {
-    let error = single(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.lonely]
-type = "remap"
-inputs = ["in"]
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-"#,
-    );
+    let error = single(&in_remap_out("lonely", &["in"], &["in"]));
     assert_eq!(
         error.message,
         "output `lonely` is not used by any transform or sink"
@@ -254,42 +170,29 @@ encoding.codec = "json"
     assert!(help(&error).contains("add \"lonely\" to the `inputs` of a sink"));
 }
 
-const ROUTE: &str = r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.split]
-type = "route"
-inputs = ["in"]
-route.failures = '.status_id == 2'
-route.tokens = '.class_uid == 3002'
-"#;
+/// A demo source into route `split` with outputs `failures` and `tokens` (lines 1 to 8).
+fn route() -> Toml {
+    Toml::new().demo("in").transform(
+        "split",
+        "route",
+        &["in"],
+        &[
+            "route.failures = '.status_id == 2'",
+            "route.tokens = '.class_uid == 3002'",
+        ],
+    )
+}
 
 #[test]
 fn an_unconsumed_route_output_is_an_error_but_unmatched_is_not() {
-    let text = format!(
-        "{ROUTE}
-[sinks.out]
-type = \"console\"
-inputs = [\"split.failures\"]
-encoding.codec = \"json\"
-"
-    );
-    let error = single(&text);
+    let error = single(&route().console("out", &["split.failures"]));
     assert_eq!(
         error.message,
         "output `split.tokens` is not used by any transform or sink"
     );
     assert_eq!(error.component.as_deref(), Some("transforms.split"));
 
-    let text = format!(
-        "{ROUTE}
-[sinks.out]
-type = \"console\"
-inputs = [\"split.failures\", \"split.tokens\"]
-encoding.codec = \"json\"
-"
-    );
-    let graph = graph_ok(&text);
+    let graph = graph_ok(&route().console("out", &["split.failures", "split.tokens"]));
     assert_eq!(inputs_of(&graph, "out"), ["split.failures", "split.tokens"]);
     let optional: Vec<String> = graph
         .unconsumed_optional
@@ -301,40 +204,23 @@ encoding.codec = \"json\"
 
 #[test]
 fn unmatched_can_be_consumed_and_can_be_turned_off() {
-    let text = format!(
-        "{ROUTE}
-[sinks.out]
-type = \"console\"
-inputs = [\"split.failures\", \"split.tokens\", \"split._unmatched\"]
-encoding.codec = \"json\"
-"
+    let all_three = ["split.failures", "split.tokens", "split._unmatched"];
+    assert!(
+        graph_ok(&route().console("out", &all_three))
+            .unconsumed_optional
+            .is_empty()
     );
-    assert!(graph_ok(&text).unconsumed_optional.is_empty());
 
-    let text = format!(
-        "{}reroute_unmatched = false
-[sinks.out]
-type = \"console\"
-inputs = [\"split.*\"]
-encoding.codec = \"json\"
-",
-        ROUTE
-    );
+    let text = route()
+        .lines(&["reroute_unmatched = false"])
+        .console("out", &["split.*"]);
     let graph = graph_ok(&text);
     assert_eq!(inputs_of(&graph, "out"), ["split.failures", "split.tokens"]);
 }
 
 #[test]
 fn a_route_id_alone_lists_its_named_outputs() {
-    let text = format!(
-        "{ROUTE}
-[sinks.out]
-type = \"console\"
-inputs = [\"split\"]
-encoding.codec = \"json\"
-"
-    );
-    let all = graph_errors(&text);
+    let all = graph_errors(&route().console("out", &["split"]));
     let error = all
         .iter()
         .find(|e| e.component.as_deref() == Some("sinks.out"))
@@ -353,30 +239,18 @@ encoding.codec = \"json\"
 #[test]
 fn wildcards_resolve() {
     let graph = graph_ok(
-        r#"[sources.app_logs]
-type = "conductorone_demo"
-
-[sources.app_audit]
-type = "conductorone_demo"
-
-[sources.my_app]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["app*"]
-source = "."
-
-[transforms.split]
-type = "route"
-inputs = ["my_app"]
-route.a = '.status_id == 1'
-
-[sinks.everything]
-type = "console"
-inputs = ["*"]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .demo("app_logs")
+            .demo("app_audit")
+            .demo("my_app")
+            .remap("t", &["app*"], NOOP)
+            .transform(
+                "split",
+                "route",
+                &["my_app"],
+                &["route.a = '.status_id == 1'"],
+            )
+            .console("everything", &["*"]),
     );
     assert_eq!(inputs_of(&graph, "t"), ["app_audit", "app_logs"]);
     // `*` matches every output of every source and transform, named outputs included.
@@ -396,36 +270,13 @@ encoding.codec = "json"
 
 #[test]
 fn a_wildcard_does_not_match_its_own_component() {
-    let graph = graph_ok(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["*"]
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["t"]
-encoding.codec = "json"
-"#,
-    );
+    let graph = graph_ok(&in_remap_out("t", &["*"], &["t"]));
     assert_eq!(inputs_of(&graph, "t"), ["in"]);
 }
 
 #[test]
 fn a_wildcard_that_matches_nothing_is_an_error() {
-    let error = single(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[sinks.out]
-type = "console"
-inputs = ["in", "app*"]
-encoding.codec = "json"
-"#,
-    );
+    let error = single(&Toml::new().demo("in").console("out", &["in", "app*"]));
     assert_eq!(
         error.message,
         "input `app*` does not match any source or transform output"
@@ -440,21 +291,7 @@ encoding.codec = "json"
 
 #[test]
 fn empty_inputs_is_an_error() {
-    let error = single(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = []
-source = "."
-
-[sinks.out]
-type = "console"
-inputs = ["in", "t"]
-encoding.codec = "json"
-"#,
-    );
+    let error = single(&in_remap_out("t", &[], &["in", "t"]));
     assert_eq!(error.message, "`inputs` is empty");
     assert_eq!(error.component.as_deref(), Some("transforms.t"));
     assert_eq!(at(&error), (6, 10));
@@ -462,20 +299,8 @@ encoding.codec = "json"
 
 #[test]
 fn the_same_id_in_sources_and_sinks_is_an_error() {
-    let all = graph_errors(
-        r#"[sources.x]
-type = "conductorone_demo"
-
-[sinks.x]
-type = "console"
-inputs = ["x"]
-encoding.codec = "json"
-"#,
-    );
-    let error = all
-        .iter()
-        .find(|e| e.message.contains("is used by both"))
-        .unwrap_or_else(|| panic!("{all:#?}"));
+    let all = graph_errors(&Toml::new().demo("x").console("x", &["x"]));
+    let error = error_containing(&all, "is used by both");
     assert_eq!(
         error.message,
         "id `x` is used by both `sources.x` and `sinks.x`"
@@ -484,27 +309,19 @@ encoding.codec = "json"
     assert_eq!(at(error), (4, 8));
 }
 
-/// Writes `files` (name, text) in a fresh directory.
-fn write_files(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<PathBuf>) {
-    let dir = tempfile::tempdir().unwrap();
-    let paths = files
-        .iter()
-        .map(|(name, text)| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        })
-        .collect();
-    (dir, paths)
+/// A file with demo source `in` (two lines).
+fn source() -> String {
+    Toml::new().demo("in").into()
 }
 
-const SOURCE: &str = "[sources.in]\ntype = \"conductorone_demo\"\n";
-const SINK: &str =
-    "[sinks.out]\ntype = \"console\"\ninputs = [\"in\"]\nencoding.codec = \"json\"\n";
+/// A file with console sink `out` reading `in` (four lines).
+fn sink() -> String {
+    Toml::new().console("out", &["in"]).into()
+}
 
 #[test]
 fn files_are_merged() {
-    let (_dir, paths) = write_files(&[("sources.toml", SOURCE), ("sinks.toml", SINK)]);
+    let (_dir, paths) = write_files(&[("sources.toml", &source()), ("sinks.toml", &sink())]);
     let config = Config::load_with_env(&paths, &no_env).unwrap();
     assert_eq!(config.sources.keys().collect::<Vec<_>>(), ["in"]);
     assert_eq!(config.sinks.keys().collect::<Vec<_>>(), ["out"]);
@@ -517,8 +334,8 @@ fn files_are_merged() {
 
 #[test]
 fn a_duplicate_id_across_files_names_both_places() {
-    let second = format!("{SINK}\n{SOURCE}");
-    let (_dir, paths) = write_files(&[("a.toml", SOURCE), ("b.toml", &second)]);
+    let second = Toml::new().console("out", &["in"]).demo("in");
+    let (_dir, paths) = write_files(&[("a.toml", &source()), ("b.toml", &second)]);
     let errors = Config::load_with_env(&paths, &no_env).unwrap_err().0;
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let error = &errors[0];
@@ -537,13 +354,10 @@ fn a_duplicate_id_across_files_names_both_places() {
 
 #[test]
 fn the_same_id_as_source_and_sink_across_files() {
-    let sink = "[sinks.in]\ntype = \"console\"\ninputs = [\"in\"]\nencoding.codec = \"json\"\n";
-    let (_dir, paths) = write_files(&[("a.toml", SOURCE), ("b.toml", sink)]);
+    let sink = Toml::new().console("in", &["in"]);
+    let (_dir, paths) = write_files(&[("a.toml", &source()), ("b.toml", &sink)]);
     let errors = Config::load_with_env(&paths, &no_env).unwrap_err().0;
-    let error = errors
-        .iter()
-        .find(|e| e.message.contains("is used by both"))
-        .unwrap_or_else(|| panic!("{errors:#?}"));
+    let error = error_containing(&errors, "is used by both");
     assert_eq!(
         error.message,
         "id `in` is used by both `sources.in` and `sinks.in`"
@@ -556,8 +370,8 @@ fn the_same_id_as_source_and_sink_across_files() {
 
 #[test]
 fn data_dir_set_differently_in_two_files_is_an_error() {
-    let first = format!("data_dir = \"/a\"\n{SOURCE}");
-    let second = format!("data_dir = \"/b\"\n{SINK}");
+    let first = format!("data_dir = \"/a\"\n{}", source());
+    let second = format!("data_dir = \"/b\"\n{}", sink());
     let (_dir, paths) = write_files(&[("a.toml", &first), ("b.toml", &second)]);
     let errors = Config::load_with_env(&paths, &no_env).unwrap_err().0;
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -581,7 +395,7 @@ fn a_missing_file_is_reported_with_the_others() {
 
 #[test]
 fn load_checks_the_graph() {
-    let (_dir, paths) = write_files(&[("a.toml", SOURCE)]);
+    let (_dir, paths) = write_files(&[("a.toml", &source())]);
     let errors = Config::load_with_env(&paths, &no_env).unwrap_err().0;
     assert!(
         errors.iter().any(|e| e.message == "no sinks are defined"),

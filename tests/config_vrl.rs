@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::config::Toml;
 use common::*;
 use std::path::Path;
 
@@ -15,85 +16,74 @@ fn build_errors(text: &str) -> Vec<ConfigError> {
     let config = Config::from_toml(text, Path::new("test.toml"), &no_env)
         .unwrap_or_else(|errors| panic!("the file should parse:\n{errors}"));
     graph::check(&config).unwrap_or_else(|errors| panic!("graph:\n{errors}"));
-    match check_build(&config) {
-        Ok(()) => panic!("expected build errors for:\n{text}"),
-        Err(errors) => errors.0,
-    }
+    errors_of(check_build(&config), "build errors", text)
 }
 
 #[track_caller]
 fn single(text: &str) -> ConfigError {
-    let mut all = build_errors(text);
-    assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
-    all.remove(0)
+    only(build_errors(text))
 }
 
-/// A pipeline in -> (transform `t` given by `transform`) -> out.
+/// A pipeline in -> (transform `t` given by `transform`, from line 6) -> out.
 fn pipeline(transform: &str) -> String {
-    format!(
-        r#"[sources.in]
-type = "conductorone_demo"
+    Toml::new()
+        .demo("in")
+        .table("transforms.t", &[r#"inputs = ["in"]"#])
+        .lines(&[transform.strip_suffix('\n').unwrap_or(transform)])
+        .console("out", &["t"])
+        .into()
+}
 
-[transforms.t]
-inputs = ["in"]
-{transform}
-[sinks.out]
-type = "console"
-inputs = ["t"]
-encoding.codec = "json"
-"#
-    )
+/// [`pipeline`] with a remap whose multi-line program (`source = '''` on line 7) is `program`,
+/// which starts on line 8.
+fn remap_program(program: &str) -> String {
+    pipeline(&format!("type = \"remap\"\nsource = '''\n{program}'''\n"))
+}
+
+/// The one error of a filter whose `condition = CONDITION` is on line 7; it must be about the
+/// condition and start at `column`.
+#[track_caller]
+fn condition_error_at(condition: &str, column: usize) -> ConfigError {
+    let error = single(&pipeline(&format!(
+        "type = \"filter\"\ncondition = {condition}\n"
+    )));
+    assert_eq!(error.field.as_deref(), Some("condition"));
+    assert_eq!(at(&error), (7, column));
+    error
 }
 
 #[test]
 fn valid_programs_build() {
-    let text = r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.t]
-type = "remap"
-inputs = ["in"]
-source = '''
-.severity = "high"
-del(.raw_data)
-'''
-
-[transforms.keep]
-type = "filter"
-inputs = ["t"]
-condition = '.status_id == 2'
-
-[transforms.typed]
-type = "filter"
-inputs = ["t"]
-condition = { type = "vrl", source = 'exists(.actor)' }
-
-[transforms.split]
-type = "route"
-inputs = ["t"]
-route.failures = '.status_id == 2'
-
-[sinks.out]
-type = "console"
-inputs = ["keep", "typed", "split.failures"]
-encoding.codec = "json"
-"#;
-    let config = Config::from_toml(text, Path::new("test.toml"), &no_env).unwrap();
+    let text = Toml::new()
+        .demo("in")
+        .remap(
+            "t",
+            &["in"],
+            "'''\n.severity = \"high\"\ndel(.raw_data)\n'''",
+        )
+        .transform("keep", "filter", &["t"], &["condition = '.status_id == 2'"])
+        .transform(
+            "typed",
+            "filter",
+            &["t"],
+            &[r#"condition = { type = "vrl", source = 'exists(.actor)' }"#],
+        )
+        .transform(
+            "split",
+            "route",
+            &["t"],
+            &["route.failures = '.status_id == 2'"],
+        )
+        .console("out", &["keep", "typed", "split.failures"]);
+    let config = Config::from_toml(&text, Path::new("test.toml"), &no_env).unwrap();
     graph::check(&config).unwrap();
     check_build(&config).unwrap();
 }
 
 #[test]
 fn a_remap_error_points_into_the_multi_line_program() {
-    let error = single(&pipeline(
-        r#"type = "remap"
-source = '''
-.a = 1
-if .status_id == 2 {
-    .b = nosuch_function(.x)
-}
-'''
-"#,
+    let error = single(&remap_program(
+        ".a = 1\nif .status_id == 2 {\n    .b = nosuch_function(.x)\n}\n",
     ));
     // File line 10 is `    .b = nosuch_function(.x)`; the call starts in column 10.
     assert_eq!(at(&error), (10, 10));
@@ -174,8 +164,7 @@ source = """
 
 #[test]
 fn positions_with_windows_line_endings() {
-    let text = pipeline("type = \"remap\"\nsource = '''\n.a = 1\n.b = nosuch(.x)\n'''\n")
-        .replace('\n', "\r\n");
+    let text = remap_program(".a = 1\n.b = nosuch(.x)\n").replace('\n', "\r\n");
     let error = single(&text);
     assert_eq!(at(&error), (9, 6));
     assert_eq!(
@@ -186,14 +175,7 @@ fn positions_with_windows_line_endings() {
 
 #[test]
 fn a_type_error_in_vrl_is_reported_too() {
-    let error = single(&pipeline(
-        r#"type = "remap"
-source = '''
-.a = 1
-.b = 1 + "x"
-'''
-"#,
-    ));
+    let error = single(&remap_program(".a = 1\n.b = 1 + \"x\"\n"));
     assert_eq!(error.field.as_deref(), Some("source"));
     assert_eq!(at(&error).0, 9);
     assert!(error.message.contains("VRL compilation failed"), "{error}");
@@ -201,14 +183,8 @@ source = '''
 
 #[test]
 fn a_filter_condition_must_return_a_boolean() {
-    let error = single(&pipeline(
-        r#"type = "filter"
-condition = '.status_id'
-"#,
-    ));
+    let error = condition_error_at("'.status_id'", 13);
     assert_eq!(error.component.as_deref(), Some("transforms.t"));
-    assert_eq!(error.field.as_deref(), Some("condition"));
-    assert_eq!(at(&error), (7, 13));
     assert_eq!(
         error.message,
         "the condition must return a boolean, but it returns any"
@@ -218,11 +194,7 @@ condition = '.status_id'
         "{error:#?}"
     );
 
-    let error = single(&pipeline(
-        r#"type = "filter"
-condition = '"yes"'
-"#,
-    ));
+    let error = single(&pipeline("type = \"filter\"\ncondition = '\"yes\"'\n"));
     assert_eq!(
         error.message,
         "the condition must return a boolean, but it returns string"
@@ -231,49 +203,32 @@ condition = '"yes"'
 
 #[test]
 fn a_filter_condition_that_does_not_compile() {
-    let error = single(&pipeline(
-        r#"type = "filter"
-condition = '.status_id == nosuch()'
-"#,
-    ));
-    assert_eq!(error.field.as_deref(), Some("condition"));
-    assert_eq!(at(&error), (7, 28));
+    let error = condition_error_at("'.status_id == nosuch()'", 28);
     assert!(error.message.contains("call to undefined function"));
 }
 
 #[test]
 fn an_unsupported_condition_type_is_rejected() {
-    let error = single(&pipeline(
-        r#"type = "filter"
-condition = { type = "lua", source = "true" }
-"#,
-    ));
-    assert_eq!(error.field.as_deref(), Some("condition"));
-    assert_eq!(at(&error), (7, 13));
+    let error = condition_error_at(r#"{ type = "lua", source = "true" }"#, 13);
     assert_eq!(error.message, "unsupported condition type `lua`");
 }
 
 #[test]
 fn route_condition_errors_name_the_route() {
-    let text = r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.split]
-type = "route"
-inputs = ["in"]
-route.ok = '.status_id == 1'
-route.bad = '.status_id'
-route.broken = '''
-.status_id ==
-    nosuch(.x)
-'''
-
-[sinks.out]
-type = "console"
-inputs = ["split.*"]
-encoding.codec = "json"
-"#;
-    let all = build_errors(text);
+    let text = Toml::new()
+        .demo("in")
+        .transform(
+            "split",
+            "route",
+            &["in"],
+            &[
+                "route.ok = '.status_id == 1'",
+                "route.bad = '.status_id'",
+                "route.broken = '''\n.status_id ==\n    nosuch(.x)\n'''",
+            ],
+        )
+        .console("out", &["split.*"]);
+    let all = build_errors(&text);
     // Routes are built in name order and the first failure stops the build.
     assert_eq!(all.len(), 1, "{all:#?}");
     let error = &all[0];
@@ -294,19 +249,15 @@ encoding.codec = "json"
 #[test]
 fn a_route_name_must_be_usable_as_an_output() {
     let error = single(
-        r#"[sources.in]
-type = "conductorone_demo"
-
-[transforms.split]
-type = "route"
-inputs = ["in"]
-route._default = '.status_id == 1'
-
-[sinks.out]
-type = "console"
-inputs = ["split.*"]
-encoding.codec = "json"
-"#,
+        &Toml::new()
+            .demo("in")
+            .transform(
+                "split",
+                "route",
+                &["in"],
+                &["route._default = '.status_id == 1'"],
+            )
+            .console("out", &["split.*"]),
     );
     assert_eq!(error.field.as_deref(), Some("route._default"));
     assert_eq!(at(&error), (7, 18));
@@ -360,27 +311,11 @@ fn a_program_in_a_file_reports_positions_in_that_program() {
 #[test]
 fn every_component_is_checked_at_once() {
     let all = build_errors(
-        r#"[sources.in]
-type = "conductorone_demo"
-interval_secs = 1.0
-events_per_second = 5.0
-
-[transforms.a]
-type = "remap"
-inputs = ["in"]
-source = 'nosuch()'
-
-[transforms.b]
-type = "filter"
-inputs = ["a"]
-condition = '.x'
-
-[sinks.out]
-type = "console"
-inputs = ["b"]
-encoding.codec = "json"
-encoding.only_fields = ["a..b"]
-"#,
+        &Toml::new()
+            .demo_with("in", &["interval_secs = 1.0", "events_per_second = 5.0"])
+            .remap("a", &["in"], "'nosuch()'")
+            .transform("b", "filter", &["a"], &["condition = '.x'"])
+            .console_with("out", &["b"], &[r#"encoding.only_fields = ["a..b"]"#]),
     );
     let found: Vec<_> = all
         .iter()

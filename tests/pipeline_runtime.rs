@@ -7,6 +7,8 @@
 
 #![cfg(unix)]
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/process.rs"]
 mod process;
 
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use process::resident_bytes;
 use process::{Launch, Pipeline, log_records, records_with_message, tail};
 
+use config::Toml;
 use serde_json::{Value, json};
 
 /// Far above what any of these runs needs; only reached when something hangs.
@@ -104,30 +107,20 @@ fn assert_all_ids_once_in_order(events: &[Value], count: u64, sink: &str) {
     );
 }
 
-const TWO_SINKS: &str = r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
+/// `stdin (json)` into console sinks `to_stdout` and `to_stderr` reading `input`, with
+/// `between` (transforms) in between.
+fn stdin_to_two_consoles(between: Toml, input: &str) -> Toml {
+    between.console("to_stdout", &[input]).console_with(
+        "to_stderr",
+        &[input],
+        &[r#"target = "stderr""#],
+    )
+}
 
-[transforms.shape]
-type = "remap"
-inputs = ["in"]
-source = '''
-.seen_by = "shape"
-.actor.user.email_addr = downcase(upcase!(.actor.user.email_addr))
-'''
-
-[sinks.to_stdout]
-type = "console"
-inputs = ["shape"]
-encoding.codec = "json"
-
-[sinks.to_stderr]
-type = "console"
-target = "stderr"
-inputs = ["shape"]
-encoding.codec = "json"
-"#;
+/// `stdin (json)` into console sink `out`.
+fn stdin_to_console() -> Toml {
+    Toml::new().stdin_json("in").console("out", &["in"])
+}
 
 /// 20,000 events through stdin → remap → two console sinks (stdout and stderr, with
 /// logging limited to errors so stderr holds only events): each sink gets every event
@@ -144,7 +137,15 @@ fn no_event_lost_at_end_of_input(workers: &str) {
         input: Some(input),
         ..Launch::default()
     }
-    .start(TWO_SINKS)
+    .start(&stdin_to_two_consoles(
+        Toml::new().stdin_json("in").remap(
+            "shape",
+            &["in"],
+            "'''\n.seen_by = \"shape\"\n\
+             .actor.user.email_addr = downcase(upcase!(.actor.user.email_addr))\n'''",
+        ),
+        "shape",
+    ))
     .wait(PROCESS_LIMIT);
     run.assert_success();
     let stdout = json_lines(&run.stdout, "stdout");
@@ -197,17 +198,8 @@ fn invalid_json_lines_are_logged_with_their_line_number_and_skipped() {
         serde_json::to_writer(&mut input, &json!({ "id": id })).unwrap();
         input.push(b'\n');
     }
-    let config = r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
-
-[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-"#;
-    let run = Pipeline::start(config, &["--log-format", "json"], Some(input)).wait(PROCESS_LIMIT);
+    let run = Pipeline::start(&stdin_to_console(), &["--log-format", "json"], Some(input))
+        .wait(PROCESS_LIMIT);
     run.assert_success();
     let events = json_lines(&run.stdout, "stdout");
     assert_all_ids_once_in_order(&events, 2_000, "console");
@@ -249,17 +241,10 @@ encoding.codec = "json"
 
 #[test]
 fn sigterm_shuts_down_gracefully_with_complete_lines() {
-    let config = r#"
-[sources.demo]
-type = "conductorone_demo"
-interval_secs = 0.01
-
-[sinks.out]
-type = "console"
-inputs = ["demo"]
-encoding.codec = "json"
-"#;
-    let mut pipeline = Pipeline::start(config, &["--log-format", "json"], None);
+    let config = Toml::new()
+        .demo_with("demo", &["interval_secs = 0.01"])
+        .console("out", &["demo"]);
+    let mut pipeline = Pipeline::start(&config, &["--log-format", "json"], None);
     // Start the clock once events flow, so a slow start cannot make the run empty.
     pipeline.wait_until("first event on stdout", PROCESS_LIMIT, |p| {
         p.stdout_snapshot().contains(&b'\n')
@@ -302,22 +287,12 @@ encoding.codec = "json"
 #[test]
 fn sigterm_stops_a_stdin_source_waiting_for_input() {
     const EVENTS: u64 = 100;
-    let config = r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
-
-[sinks.out]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-"#;
     let mut pipeline = Launch {
         input: Some(ndjson((0..EVENTS).map(input_event))),
         keep_stdin_open: true,
         ..Launch::default()
     }
-    .start(config);
+    .start(&stdin_to_console());
     pipeline.wait_until("every event on stdout", PROCESS_LIMIT, |p| {
         p.stdout_snapshot().iter().filter(|&&b| b == b'\n').count() as u64 == EVENTS
     });
@@ -338,29 +313,13 @@ encoding.codec = "json"
 #[test]
 fn a_failing_sink_fails_the_run_and_the_source_reports_undelivered_events() {
     const EVENTS: u64 = 20_000;
-    let config = r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
-
-[sinks.to_stdout]
-type = "console"
-inputs = ["in"]
-encoding.codec = "json"
-
-[sinks.to_stderr]
-type = "console"
-target = "stderr"
-inputs = ["in"]
-encoding.codec = "json"
-"#;
     let run = Launch {
         args: &["--log-format", "json"],
         input: Some(ndjson((0..EVENTS).map(input_event))),
         close_stdout: true,
         ..Launch::default()
     }
-    .start(config)
+    .start(&stdin_to_two_consoles(Toml::new().stdin_json("in"), "in"))
     .wait(PROCESS_LIMIT);
     let stderr = run.stderr_text();
     assert_eq!(
@@ -422,19 +381,13 @@ fn backpressure_keeps_memory_bounded() {
     const MIB: u64 = 1024 * 1024;
     const PEAK_LIMIT: u64 = 100 * MIB;
     const GROWTH_LIMIT: u64 = 16 * MIB;
-    let config = format!(
-        r#"
-[sources.demo]
-type = "conductorone_demo"
-interval_secs = 0
-
-[sinks.slow]
-type = "blackhole"
-inputs = ["demo"]
-rate = {RATE}
-print_interval_secs = 0
-"#
-    );
+    let config = Toml::new()
+        .demo_with("demo", &["interval_secs = 0"])
+        .blackhole(
+            "slow",
+            &["demo"],
+            &[&format!("rate = {RATE}"), "print_interval_secs = 0"],
+        );
     let mut pipeline = Pipeline::start(
         &config,
         &["--log-format", "json", "--log-level", "debug"],
@@ -510,39 +463,23 @@ print_interval_secs = 0
 #[test]
 fn route_outputs_get_every_matching_event() {
     const EVENTS: u64 = 3_000;
-    let config = r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
-
-[transforms.by_class]
-type = "route"
-inputs = ["in"]
-route.auth = '.class_uid == 3002'
-route.failures = '.status_id == 2'
-
-[transforms.tag_auth]
-type = "remap"
-inputs = ["by_class.auth"]
-source = '.routed = "auth"'
-
-[transforms.tag_failures]
-type = "remap"
-inputs = ["by_class.failures"]
-source = '.routed = "failures"'
-
-[transforms.tag_unmatched]
-type = "remap"
-inputs = ["by_class._unmatched"]
-source = '.routed = "_unmatched"'
-
-[sinks.out]
-type = "console"
-inputs = ["tag_auth", "tag_failures", "tag_unmatched"]
-encoding.codec = "json"
-"#;
+    let mut config = Toml::new().stdin_json("in").transform(
+        "by_class",
+        "route",
+        &["in"],
+        &[
+            "route.auth = '.class_uid == 3002'",
+            "route.failures = '.status_id == 2'",
+        ],
+    );
+    for route in ["auth", "failures", "_unmatched"] {
+        let tag = format!("tag_{}", route.trim_start_matches('_'));
+        let source = format!("'.routed = \"{route}\"'");
+        config = config.remap(&tag, &[&format!("by_class.{route}")], &source);
+    }
+    let config = config.console("out", &["tag_auth", "tag_failures", "tag_unmatched"]);
     let input = ndjson((0..EVENTS).map(input_event));
-    let run = Pipeline::start(config, &[], Some(input)).wait(PROCESS_LIMIT);
+    let run = Pipeline::start(&config, &[], Some(input)).wait(PROCESS_LIMIT);
     run.assert_success();
     let events = json_lines(&run.stdout, "stdout");
 
@@ -594,18 +531,10 @@ encoding.codec = "json"
 
 #[test]
 fn demo_with_count_emits_exactly_that_many_events_and_exits() {
-    let config = r#"
-[sources.demo]
-type = "conductorone_demo"
-count = 50
-interval_secs = 0
-
-[sinks.out]
-type = "console"
-inputs = ["demo"]
-encoding.codec = "json"
-"#;
-    let run = Pipeline::start(config, &[], None).wait(PROCESS_LIMIT);
+    let config = Toml::new()
+        .demo_with("demo", &["count = 50", "interval_secs = 0"])
+        .console("out", &["demo"]);
+    let run = Pipeline::start(&config, &[], None).wait(PROCESS_LIMIT);
     run.assert_success();
     let events = json_lines(&run.stdout, "stdout");
     assert_eq!(events.len(), 50);

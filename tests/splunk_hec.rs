@@ -7,6 +7,8 @@
 //! Sink-level tests give every event its own batch notifier, so each event's final status
 //! (delivered / errored / rejected) is checked individually.
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/hec_server.rs"]
 mod hec_server;
 #[path = "common/process.rs"]
@@ -23,6 +25,7 @@ use c1_pipeline::config::Config;
 use c1_pipeline::event::Event;
 use c1_pipeline::metrics::ComponentMetrics;
 use c1_pipeline::sinks::splunk_hec_logs::SplunkHecLogsConfig;
+use config::Toml;
 use hec_server::{ACK_TOKEN, HecServer, NO_ACK_TOKEN, ServerConfig};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -51,6 +54,14 @@ acknowledgements.retry_limit = 5
     table
         .try_into()
         .unwrap_or_else(|e| panic!("invalid sink options: {e}\n{base}{extra}"))
+}
+
+/// A fresh emulator with the default settings, and [`base_config`] for it with `token` and
+/// `extra`.
+async fn emulator_and_config(token: &str, extra: &str) -> (HecServer, SplunkHecLogsConfig) {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = base_config(&server.endpoint(), token, extra);
+    (server, config)
 }
 
 /// `overrides` on top of `base`, table by table.
@@ -172,6 +183,24 @@ fn arrivals(server: &HecServer) -> BTreeMap<String, usize> {
     counts
 }
 
+/// [`run_sink`] on the events `0..count` ([`ocsf`]).
+async fn run_sink_on(config: &SplunkHecLogsConfig, count: u64) -> Vec<BatchStatus> {
+    run_sink(config, (0..count).map(ocsf).collect()).await
+}
+
+/// Checks that the events for which `rejected` holds were rejected, and all others delivered
+/// (`context` starts the failure message).
+fn assert_rejected_only(statuses: &[BatchStatus], rejected: impl Fn(usize) -> bool, context: &str) {
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if rejected(i) {
+            BatchStatus::Rejected
+        } else {
+            BatchStatus::Delivered
+        };
+        assert_eq!(*status, expected, "{context}event {i}");
+    }
+}
+
 fn assert_all(statuses: &[BatchStatus], expected: BatchStatus) {
     for (i, status) in statuses.iter().enumerate() {
         assert_eq!(*status, expected, "event {i}");
@@ -180,19 +209,15 @@ fn assert_all(statuses: &[BatchStatus], expected: BatchStatus) {
 
 #[tokio::test]
 async fn envelopes_are_exact_gzip_decodes_and_every_event_arrives_exactly_once() {
-    let server = HecServer::start(ServerConfig::default()).await;
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        r#"
-index = "ocsf_{{ class_uid }}"
-source = "conductorone"
-sourcetype = "ocsf:conductorone"
-host_key = "device.hostname"
-indexed_fields = ["class_uid", "metadata.uid"]
-batch.max_events = 40
-"#,
-    );
+    let options = [
+        r#"index = "ocsf_{{ class_uid }}""#,
+        r#"source = "conductorone""#,
+        r#"sourcetype = "ocsf:conductorone""#,
+        r#"host_key = "device.hostname""#,
+        r#"indexed_fields = ["class_uid", "metadata.uid"]"#,
+        "batch.max_events = 40",
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
     let events: Vec<Value> = (0..300).map(ocsf).collect();
     let statuses = run_sink(&config, events.clone()).await;
     assert_all(&statuses, BatchStatus::Delivered);
@@ -244,11 +269,10 @@ batch.max_events = 40
 
 #[tokio::test]
 async fn end_of_input_sends_partial_batches_at_once_and_waits_for_their_acks() {
-    let server = HecServer::start(ServerConfig::default()).await;
+    let (server, config) = emulator_and_config(ACK_TOKEN, "batch.timeout_secs = 30").await;
     server.faults(|f| f.ack_delay = Duration::from_millis(200));
-    let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.timeout_secs = 30");
     let started = std::time::Instant::now();
-    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 5).await;
     assert_all(&statuses, BatchStatus::Delivered);
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -259,14 +283,10 @@ async fn end_of_input_sends_partial_batches_at_once_and_waits_for_their_acks() {
 
 #[tokio::test]
 async fn requests_stay_in_flight_while_acks_are_awaited() {
-    let server = HecServer::start(ServerConfig::default()).await;
+    let (server, config) =
+        emulator_and_config(ACK_TOKEN, "batch.max_events = 10\nrequest.concurrency = 2").await;
     server.faults(|f| f.ack_delay = Duration::from_millis(500));
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "batch.max_events = 10\nrequest.concurrency = 2",
-    );
-    let statuses = run_sink(&config, (0..120).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 120).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let stats = server.stats();
     // Two request slots, yet many batches were accepted and waiting for their acks at once:
@@ -277,16 +297,16 @@ async fn requests_stay_in_flight_while_acks_are_awaited() {
 
 #[tokio::test]
 async fn bodies_kept_for_acks_are_bounded_by_max_pending_bytes() {
-    let server = HecServer::start(ServerConfig::default()).await;
-    server.faults(|f| f.ack_delay = Duration::from_millis(300));
     // A budget of one byte: one batch at a time is admitted, sent and awaits its ack; the
     // others wait before taking a request slot (backpressure), though two slots are free.
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "batch.max_events = 10\nrequest.concurrency = 2\nacknowledgements.max_pending_bytes = 1",
-    );
-    let statuses = run_sink(&config, (0..60).map(ocsf).collect()).await;
+    let options = [
+        "batch.max_events = 10",
+        "request.concurrency = 2",
+        "acknowledgements.max_pending_bytes = 1",
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(300));
+    let statuses = run_sink_on(&config, 60).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let stats = server.stats();
     assert_eq!(stats.max_unacked, 1, "{stats:?}");
@@ -318,14 +338,7 @@ async fn templated_index_routes_events_and_an_unrenderable_event_is_rejected() {
         })
         .collect();
     let statuses = run_sink(&config, events).await;
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i % 3 == 2 {
-            BatchStatus::Rejected
-        } else {
-            BatchStatus::Delivered
-        };
-        assert_eq!(*status, expected, "event {i}");
-    }
+    assert_rejected_only(&statuses, |i| i % 3 == 2, "");
     let received = server.events();
     assert_eq!(received.len(), 40);
     for r in received {
@@ -354,7 +367,7 @@ async fn busy_and_failing_responses_are_retried_and_nothing_is_lost() {
         f.respond_next.push_back((502, Value::Null, None));
     });
     let config = base_config(&server.endpoint(), ACK_TOKEN, "batch.max_events = 25");
-    let statuses = run_sink(&config, (0..200).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 200).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let counts = arrivals(&server);
     assert_eq!(counts.len(), 200, "every event arrived");
@@ -371,12 +384,13 @@ async fn delayed_and_lost_acks_lead_to_resends_not_losses() {
         f.drop_next_acks = 2;
     });
     // Ack deadline: 0.1 s × 4 = 0.4 s.
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "batch.max_events = 50\nacknowledgements.query_interval = 0.1\nacknowledgements.retry_limit = 4",
-    );
-    let statuses = run_sink(&config, (0..200).map(ocsf).collect()).await;
+    let options = [
+        "batch.max_events = 50",
+        "acknowledgements.query_interval = 0.1",
+        "acknowledgements.retry_limit = 4",
+    ];
+    let config = base_config(&server.endpoint(), ACK_TOKEN, &options.join("\n"));
+    let statuses = run_sink_on(&config, 200).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let counts = arrivals(&server);
     assert_eq!(counts.len(), 200, "every event arrived at least once");
@@ -390,15 +404,14 @@ async fn delayed_and_lost_acks_lead_to_resends_not_losses() {
 
 #[tokio::test]
 async fn ack_polling_starts_fast_and_backs_off_while_nothing_is_acked() {
-    let server = HecServer::start(ServerConfig::default()).await;
-    server.faults(|f| f.ack_delay = Duration::from_millis(1_500));
-    let config = base_config(
-        &server.endpoint(),
+    let (server, config) = emulator_and_config(
         ACK_TOKEN,
         "acknowledgements.query_interval = 1\nacknowledgements.retry_limit = 10",
-    );
+    )
+    .await;
+    server.faults(|f| f.ack_delay = Duration::from_millis(1_500));
     let started = std::time::Instant::now();
-    let statuses = run_sink(&config, (0..5).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 5).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let queries = server.stats().ack_queries;
     // Fixed 50 ms polling would ask ~30 times in 1.5 s; doubling from 50 ms asks about 6 times.
@@ -409,14 +422,9 @@ async fn ack_polling_starts_fast_and_backs_off_while_nothing_is_acked() {
 
 #[tokio::test]
 async fn acks_that_never_come_end_as_errored_once_attempts_run_out() {
-    let server = HecServer::start(ServerConfig::default()).await;
+    let (server, config) = emulator_and_config(ACK_TOKEN, "request.retry_attempts = 1\nacknowledgements.query_interval = 0.05\nacknowledgements.retry_limit = 2").await;
     server.faults(|f| f.drop_next_acks = usize::MAX);
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        "request.retry_attempts = 1\nacknowledgements.query_interval = 0.05\nacknowledgements.retry_limit = 2",
-    );
-    let statuses = run_sink(&config, (0..10).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 10).await;
     // Never confirmed: the source is told to resend, not that they were delivered.
     assert_all(&statuses, BatchStatus::Errored);
     assert_eq!(server.stats().posts, 2, "sent, then resent once");
@@ -448,14 +456,7 @@ async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
             "{log}"
         );
         assert!(log.contains("Invalid data format"), "{log}");
-        for (i, status) in statuses.iter().enumerate() {
-            let expected = if i == 7 {
-                BatchStatus::Rejected
-            } else {
-                BatchStatus::Delivered
-            };
-            assert_eq!(*status, expected, "{compression}: event {i}");
-        }
+        assert_rejected_only(&statuses, |i| i == 7, &format!("{compression}: "));
         let counts = arrivals(&server);
         assert_eq!(counts.len(), 19, "{compression}");
         assert!(counts.values().all(|n| *n == 1), "{counts:?}");
@@ -467,9 +468,8 @@ async fn an_invalid_event_mid_batch_is_rejected_alone_and_the_rest_resent() {
 
 #[tokio::test]
 async fn without_end_to_end_acknowledgements_events_are_released_on_receipt() {
-    let server = HecServer::start(ServerConfig::default()).await;
+    let (server, config) = emulator_and_config(ACK_TOKEN, "request.retry_attempts = 1").await;
     server.faults(|f| f.unhealthy = true);
-    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 1");
     let (sender, input) = mpsc::channel(4);
     let cx = SinkContext {
         id: Arc::from("splunk"),
@@ -513,14 +513,7 @@ async fn a_payload_too_large_is_split_and_an_event_too_large_alone_is_rejected()
         "compression = \"none\"\nbatch.timeout_secs = 0.5",
     );
     let statuses = run_sink(&config, events).await;
-    for (i, status) in statuses.iter().enumerate() {
-        let expected = if i == 30 {
-            BatchStatus::Rejected
-        } else {
-            BatchStatus::Delivered
-        };
-        assert_eq!(*status, expected, "event {i}");
-    }
+    assert_rejected_only(&statuses, |i| i == 30, "");
     let counts = arrivals(&server);
     assert_eq!(counts.len(), 59);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
@@ -540,7 +533,7 @@ async fn a_refused_token_is_retried_slowly_until_it_is_accepted() {
     let (log, _guard) = capture_logs();
     let sink = tokio::spawn({
         let config = config.clone();
-        async move { run_sink(&config, (0..30).map(ocsf).collect()).await }
+        async move { run_sink_on(&config, 30).await }
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let refused = server.stats().statuses.get(&403).copied().unwrap_or(0);
@@ -566,20 +559,18 @@ async fn a_refused_token_is_retried_slowly_until_it_is_accepted() {
 #[tokio::test]
 async fn without_indexer_acks_a_200_means_delivered() {
     // A token without indexer acknowledgement returns no ackId.
-    let server = HecServer::start(ServerConfig::default()).await;
-    let config = base_config(&server.endpoint(), NO_ACK_TOKEN, "");
-    let statuses = run_sink(&config, (0..50).map(ocsf).collect()).await;
+    let (server, config) = emulator_and_config(NO_ACK_TOKEN, "").await;
+    let statuses = run_sink_on(&config, 50).await;
     assert_all(&statuses, BatchStatus::Delivered);
     assert_eq!(server.stats().ack_queries, 0);
 
     // Indexer acknowledgements turned off in the sink: ack ids are ignored.
-    let server = HecServer::start(ServerConfig::default()).await;
-    let config = base_config(
-        &server.endpoint(),
+    let (server, config) = emulator_and_config(
         ACK_TOKEN,
         "acknowledgements.indexer_acknowledgements_enabled = false",
-    );
-    let statuses = run_sink(&config, (0..50).map(ocsf).collect()).await;
+    )
+    .await;
+    let statuses = run_sink_on(&config, 50).await;
     assert_all(&statuses, BatchStatus::Delivered);
     assert_eq!(server.stats().ack_queries, 0);
     assert_eq!(arrivals(&server).len(), 50);
@@ -587,19 +578,15 @@ async fn without_indexer_acks_a_200_means_delivered() {
 
 #[tokio::test]
 async fn the_raw_endpoint_sends_lines_with_metadata_in_the_query() {
-    let server = HecServer::start(ServerConfig::default()).await;
-    let config = base_config(
-        &server.endpoint(),
-        ACK_TOKEN,
-        r#"
-endpoint_target = "raw"
-encoding.codec = "text"
-sourcetype = "c1:text"
-index = "idx_{{ class_uid }}"
-host_key = "device.hostname"
-"#,
-    );
-    let statuses = run_sink(&config, (0..30).map(ocsf).collect()).await;
+    let options = [
+        r#"endpoint_target = "raw""#,
+        r#"encoding.codec = "text""#,
+        r#"sourcetype = "c1:text""#,
+        r#"index = "idx_{{ class_uid }}""#,
+        r#"host_key = "device.hostname""#,
+    ];
+    let (server, config) = emulator_and_config(ACK_TOKEN, &options.join("\n")).await;
+    let statuses = run_sink_on(&config, 30).await;
     assert_all(&statuses, BatchStatus::Delivered);
     let received = server.events();
     assert_eq!(received.len(), 30);
@@ -656,18 +643,11 @@ fn the_token_never_appears_in_debug_output_or_errors() {
     assert!(debug.contains("REDACTED"));
 
     // Through the whole configuration, as `validate` would print it.
-    let text = format!(
-        r#"
-[sources.demo]
-type = "conductorone_demo"
-count = 1
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["demo"]
-endpoint = "not a url"
-default_token = "{secret}"
-encoding.codec = "json"
-"#
+    let text = Toml::new().demo_with("demo", &["count = 1"]).splunk_hec(
+        "splunk",
+        &["demo"],
+        ("not a url", secret),
+        &[],
     );
     let config = Config::from_toml(&text, Path::new("test.toml"), &|_| None).unwrap();
     assert!(!format!("{config:?}").contains(secret));
@@ -680,18 +660,11 @@ encoding.codec = "json"
 #[test]
 fn option_errors_name_the_option() {
     let build_error = |extra: &str| {
-        let text = format!(
-            r#"
-[sources.demo]
-type = "conductorone_demo"
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["demo"]
-endpoint = "https://splunk.example.com:8088"
-default_token = "t"
-encoding.codec = "json"
-{extra}
-"#
+        let text = Toml::new().demo("demo").splunk_hec(
+            "splunk",
+            &["demo"],
+            ("https://splunk.example.com:8088", "t"),
+            &[extra],
         );
         match Config::from_toml(&text, Path::new("test.toml"), &|_| None) {
             Err(errors) => errors.to_string(),
@@ -761,27 +734,22 @@ async fn run_pipeline(text: &str, vars: &[(&str, String)]) -> c1_pipeline::topol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_pipeline_delivers_every_event_exactly_once() {
     let server = HecServer::start(ServerConfig::default()).await;
-    let text = r#"
-[sources.c1]
-type = "conductorone_demo"
-count = 1000
-interval_secs = 0
-seed = 11
-
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["c1"]
-endpoint = "${HEC_ENDPOINT}"
-default_token = "${HEC_TOKEN}"
-sourcetype = "ocsf:conductorone"
-encoding.codec = "json"
-compression = "gzip"
-batch.max_events = 100
-batch.timeout_secs = 0.05
-acknowledgements.query_interval = 0.2
-"#;
+    let text = Toml::new()
+        .demo_with("c1", &["count = 1000", "interval_secs = 0", "seed = 11"])
+        .splunk_hec(
+            "splunk",
+            &["c1"],
+            ("${HEC_ENDPOINT}", "${HEC_TOKEN}"),
+            &[
+                r#"sourcetype = "ocsf:conductorone""#,
+                r#"compression = "gzip""#,
+                "batch.max_events = 100",
+                "batch.timeout_secs = 0.05",
+                "acknowledgements.query_interval = 0.2",
+            ],
+        );
     let summary = run_pipeline(
-        text,
+        &text,
         &[
             ("HEC_ENDPOINT", server.endpoint()),
             ("HEC_TOKEN", ACK_TOKEN.to_owned()),
@@ -843,26 +811,19 @@ fn run_to_end(launch: process::Launch<'_>, config: &str) -> process::Finished {
 /// The binary's whole stderr for a `conductorone_demo` → `splunk_hec_logs` pipeline sending
 /// 3 events to `server` with `token`, at `log_level` (`None`: the default).
 async fn stderr_of_a_run(server: &HecServer, token: &str, log_level: Option<&str>) -> String {
-    let config = format!(
-        r#"
-[sources.demo]
-type = "conductorone_demo"
-count = 3
-interval_secs = 0
-
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["demo"]
-endpoint = "{}"
-default_token = "${{TEST_HEC_TOKEN}}"
-encoding.codec = "json"
-batch.timeout_secs = 0.05
-request.retry_initial_backoff_secs = 0.01
-request.retry_max_duration_secs = 0.1
-acknowledgements.query_interval = 0.2
-"#,
-        server.endpoint()
-    );
+    let config = Toml::new()
+        .demo_with("demo", &["count = 3", "interval_secs = 0"])
+        .splunk_hec(
+            "splunk",
+            &["demo"],
+            (&server.endpoint(), "${TEST_HEC_TOKEN}"),
+            &[
+                "batch.timeout_secs = 0.05",
+                "request.retry_initial_backoff_secs = 0.01",
+                "request.retry_max_duration_secs = 0.1",
+                "acknowledgements.query_interval = 0.2",
+            ],
+        );
     let args: Vec<&str> = log_level
         .map(|level| vec!["--log-level", level])
         .unwrap_or_default();
@@ -956,22 +917,14 @@ fn memory_stays_near_max_pending_bytes_when_acks_never_come() {
         ..ServerConfig::default()
     }));
     server.faults(|f| f.drop_next_acks = usize::MAX);
-    let config = format!(
-        r#"
-[sources.demo]
-type = "conductorone_demo"
-interval_secs = 0
-
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["demo"]
-endpoint = "{}"
-default_token = "{ACK_TOKEN}"
-encoding.codec = "json"
-compression = "gzip"
-"#,
-        server.endpoint()
-    );
+    let config = Toml::new()
+        .demo_with("demo", &["interval_secs = 0"])
+        .splunk_hec(
+            "splunk",
+            &["demo"],
+            (&server.endpoint(), ACK_TOKEN),
+            &[r#"compression = "gzip""#],
+        );
     let grace = GRACE_SECS.to_string();
     let mut pipeline = Pipeline::start(
         &config,
@@ -1051,22 +1004,14 @@ compression = "gzip"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_counts_the_events_a_sink_refused_not_their_batches() {
     let server = HecServer::start(ServerConfig::default()).await;
-    let config = format!(
-        r#"
-[sources.in]
-type = "stdin"
-decoding.codec = "json"
-
-[sinks.splunk]
-type = "splunk_hec_logs"
-inputs = ["in"]
-endpoint = "{}"
-default_token = "{ACK_TOKEN}"
-encoding.codec = "json"
-batch.timeout_secs = 0.05
-acknowledgements.query_interval = 0.2
-"#,
-        server.endpoint()
+    let config = Toml::new().stdin_json("in").splunk_hec(
+        "splunk",
+        &["in"],
+        (&server.endpoint(), ACK_TOKEN),
+        &[
+            "batch.timeout_secs = 0.05",
+            "acknowledgements.query_interval = 0.2",
+        ],
     );
     let mut input = String::new();
     for i in 0..107 {
@@ -1094,10 +1039,9 @@ acknowledgements.query_interval = 0.2
 /// first attempt only (it counted attempts, and refused 0, before).
 #[tokio::test]
 async fn zero_retry_attempts_means_one_attempt_and_no_retry() {
-    let server = HecServer::start(ServerConfig::default()).await;
+    let (server, config) = emulator_and_config(ACK_TOKEN, "request.retry_attempts = 0").await;
     server.faults(|f| f.unhealthy = true);
-    let config = base_config(&server.endpoint(), ACK_TOKEN, "request.retry_attempts = 0");
-    let statuses = run_sink(&config, (0..3).map(ocsf).collect()).await;
+    let statuses = run_sink_on(&config, 3).await;
     assert_all(&statuses, BatchStatus::Errored);
     assert_eq!(server.stats().statuses.get(&503), Some(&1), "no retry");
 }

@@ -1,18 +1,20 @@
 //! `remap`, `filter` and `route` at library level: configurations deserialized from TOML,
 //! built, and run over batches whose events carry acknowledgement finalizers.
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "common/batches.rs"]
+mod batches;
 
-use c1_pipeline::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
+use std::sync::Arc;
+
+use batches::{
+    assert_delivered_after_the_last, assert_delivered_only_after, batch_of, is_pending, status_of,
+};
+use c1_pipeline::ack::{BatchStatus, BatchStatusReceiver};
 use c1_pipeline::component::{SyncTransform, TransformComponent, TransformOutputs};
-use c1_pipeline::event::{Batch, Event, Origin, finish_batch};
+use c1_pipeline::event::{Batch, Origin, finish_batch};
 use c1_pipeline::transforms::TransformConfig;
-use futures::FutureExt;
 use serde_json::json;
 use vrl::value::{ObjectMap, Value};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn config(toml_text: &str) -> TransformConfig {
     toml::from_str(toml_text).unwrap_or_else(|e| panic!("invalid transform TOML: {e}"))
@@ -36,13 +38,15 @@ fn to_json(value: &Value) -> serde_json::Value {
 
 /// Events for `values`, all from one source batch, and that batch's receiver.
 fn batch(values: &[serde_json::Value]) -> (Batch, BatchStatusReceiver) {
-    let source = "test_source";
-    let (notifier, receiver) = BatchNotifier::new();
-    let batch = values
-        .iter()
-        .map(|v| Event::from_source(vrl_value(v.clone()), source, Some(notifier.finalizer())))
-        .collect();
-    (batch, receiver)
+    batch_of(values.iter().map(|v| vrl_value(v.clone())))
+}
+
+/// A remap transform with `options` (lines) and the multi-line `program`.
+fn remap(options: &[&str], program: &str) -> (Box<dyn SyncTransform>, TransformOutputs) {
+    let options: String = options.iter().map(|line| format!("{line}\n")).collect();
+    build(&format!(
+        "type = \"remap\"\n{options}source = '''\n{program}'''\n"
+    ))
 }
 
 /// Runs `transform` over `batch` with `count` output slots.
@@ -65,14 +69,27 @@ fn output_count(outputs: &TransformOutputs) -> usize {
     usize::from(outputs.default) + outputs.named.len()
 }
 
-async fn status_of(receiver: BatchStatusReceiver) -> BatchStatus {
-    tokio::time::timeout(WAIT, receiver)
-        .await
-        .expect("the batch receiver did not resolve")
+/// Finishes the first output batch as delivered; the source batch must then be delivered.
+async fn deliver_first(out: Vec<Batch>, receiver: BatchStatusReceiver) {
+    finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
+    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
 }
 
-fn is_pending(receiver: &mut BatchStatusReceiver) -> bool {
-    receiver.now_or_never().is_none()
+/// Checks that the source batch is still open (`open` is the failure message), then
+/// [`deliver_first`].
+async fn deliver_first_once_open(out: Vec<Batch>, mut receiver: BatchStatusReceiver, open: &str) {
+    assert!(is_pending(&mut receiver), "{open}");
+    deliver_first(out, receiver).await;
+}
+
+/// Runs remap `program` (with `options`) over [`original_event`]: the event must come out
+/// exactly as it went in, and be delivered with its batch.
+async fn assert_passes_the_original_on(options: &[&str], program: &str) {
+    let (mut remap, _) = remap(options, program);
+    let (events, receiver) = batch(&[original_event()]);
+    let out = run(remap.as_mut(), events, 1);
+    assert_eq!(values(&out[0]), vec![original_event()]);
+    deliver_first(out, receiver).await;
 }
 
 fn values(batch: &Batch) -> Vec<serde_json::Value> {
@@ -95,18 +112,14 @@ fn original_event() -> serde_json::Value {
 
 #[tokio::test]
 async fn remap_success_modifies_the_event_and_keeps_its_finalizer() {
-    let (mut remap, outputs) = build(
-        r#"
-type = "remap"
-source = '''
-.tenant = "acme"
-.actor.user.email_addr = downcase(upcase!(.actor.user.email_addr))
-del(.secret)
-.count = 2
-%seen = true
-'''
-"#,
-    );
+    let program = [
+        r#".tenant = "acme""#,
+        ".actor.user.email_addr = downcase(upcase!(.actor.user.email_addr))",
+        "del(.secret)",
+        ".count = 2",
+        "%seen = true",
+    ];
+    let (mut remap, outputs) = remap(&[], &(program.join("\n") + "\n"));
     assert_eq!(
         outputs,
         TransformOutputs {
@@ -115,8 +128,8 @@ del(.secret)
             optional: vec![]
         }
     );
-    let (events, mut receiver) = batch(&[original_event()]);
-    let mut out = run(remap.as_mut(), events, 1);
+    let (events, receiver) = batch(&[original_event()]);
+    let out = run(remap.as_mut(), events, 1);
     assert_eq!(out[0].len(), 1);
     let mut expected = original_event();
     expected["tenant"] = json!("acme");
@@ -128,12 +141,8 @@ del(.secret)
         json!({ "seen": true }),
         "`%` metadata written by the program"
     );
-    assert!(
-        is_pending(&mut receiver),
-        "a passed-on event is finalized by its sink, not by remap"
-    );
-    finish_batch(out.remove(0), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    let open = "a passed-on event is finalized by its sink, not by remap";
+    deliver_first_once_open(out, receiver, open).await;
 }
 
 /// Events read from a file carry their origin (`%bucket`, `%key`, `%line`) lazily: VRL
@@ -157,15 +166,9 @@ async fn the_origin_of_an_event_reads_as_percent_fields_in_every_vrl_transform()
     };
     let two = [json!({ "n": 1 }), json!({ "n": 2 })];
 
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-source = '''
-.file = join!([%bucket, %key], "/")
-.at = %line
-%key = "renamed"
-'''
-"#,
+    let (mut remap, _) = remap(
+        &[],
+        ".file = join!([%bucket, %key], \"/\")\n.at = %line\n%key = \"renamed\"\n",
     );
     let (events, _receiver) = with_origin(&two);
     let out = run(remap.as_mut(), events, 1);
@@ -208,25 +211,22 @@ route.first = '%line == 7 && %key == "systemlog/a.json.zst"'
 /// metadata, and only then fails: the event must come out exactly as it went in.
 #[tokio::test]
 async fn remap_error_passes_the_original_event_on_unchanged() {
-    let program = r#"
-type = "remap"
-source = '''
-.actor.user.email_addr = "mallory@example.com"
-.count = 99
-.added = "new field"
-del(.secret)
-del(.observables[0].value)
-%scratch = "temporary"
-.parsed = parse_json!(.raw)
-'''
-"#;
-    let (mut remap, _) = build(program);
+    let program = [
+        r#".actor.user.email_addr = "mallory@example.com""#,
+        ".count = 99",
+        r#".added = "new field""#,
+        "del(.secret)",
+        "del(.observables[0].value)",
+        r#"%scratch = "temporary""#,
+        ".parsed = parse_json!(.raw)",
+    ];
+    let (mut remap, _) = remap(&[], &(program.join("\n") + "\n"));
     // One event that fails, one that succeeds (its `raw` is valid JSON).
     let mut good = original_event();
     good["raw"] = json!("{\"ok\": true}");
     let (mut events, receiver) = batch(&[original_event(), good]);
     *events[0].metadata.value_mut() = vrl_value(json!({ "line": 3 }));
-    let mut out = run(remap.as_mut(), events, 1);
+    let out = run(remap.as_mut(), events, 1);
     assert_eq!(
         out[0].len(),
         2,
@@ -246,63 +246,35 @@ del(.observables[0].value)
     assert_eq!(second["parsed"], json!({ "ok": true }));
     assert_eq!(second["count"], json!(99));
     assert!(second.get("secret").is_none());
-    finish_batch(out.remove(0), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    deliver_first(out, receiver).await;
 }
 
 /// The same with a program that replaces the whole event first (the backup must then be of
 /// the whole event).
 #[tokio::test]
 async fn remap_error_after_replacing_the_root_restores_everything() {
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-source = '''
-raw = .raw
-. = { "replaced": true }
-.parsed = parse_json!(raw)
-'''
-"#,
-    );
-    let (events, receiver) = batch(&[original_event()]);
-    let out = run(remap.as_mut(), events, 1);
-    assert_eq!(values(&out[0]), vec![original_event()]);
-    finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_passes_the_original_on(
+        &[],
+        "raw = .raw\n. = { \"replaced\": true }\n.parsed = parse_json!(raw)\n",
+    )
+    .await;
 }
 
 /// Fields reached through an index or only read through a variable are restored too.
 #[tokio::test]
 async fn remap_error_restores_fields_changed_through_nested_paths() {
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-source = '''
-.observables[0].name = "changed"
-.untouched.deep[1] = "changed"
-.brand_new.nested = 1
-.x = to_int!(.raw)
-'''
-"#,
-    );
-    let (events, receiver) = batch(&[original_event()]);
-    let out = run(remap.as_mut(), events, 1);
-    assert_eq!(values(&out[0]), vec![original_event()]);
-    finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    let program = [
+        r#".observables[0].name = "changed""#,
+        r#".untouched.deep[1] = "changed""#,
+        ".brand_new.nested = 1",
+        ".x = to_int!(.raw)",
+    ];
+    assert_passes_the_original_on(&[], &(program.join("\n") + "\n")).await;
 }
 
 #[tokio::test]
 async fn remap_drop_on_error_drops_and_finalizes_delivered() {
-    let (mut remap, outputs) = build(
-        r#"
-type = "remap"
-drop_on_error = true
-source = '''
-.parsed = parse_json!(.raw)
-'''
-"#,
-    );
+    let (mut remap, outputs) = remap(&["drop_on_error = true"], ".parsed = parse_json!(.raw)\n");
     assert_eq!(output_count(&outputs), 1);
     let (events, receiver) = batch(&[original_event(), original_event()]);
     let (out, discarded) = run_counted(remap.as_mut(), events, 1);
@@ -314,65 +286,32 @@ source = '''
 
 #[tokio::test]
 async fn remap_drop_on_abort_defaults_to_true() {
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-source = '''
-.touched = true
-if .activity_id == 2 { abort }
-'''
-"#,
-    );
+    let (mut remap, _) = remap(&[], ".touched = true\nif .activity_id == 2 { abort }\n");
     let mut read = original_event();
     read["activity_id"] = json!(2);
-    let (events, mut receiver) = batch(&[read, original_event()]);
+    let (events, receiver) = batch(&[read, original_event()]);
     let out = run(remap.as_mut(), events, 1);
     assert_eq!(out[0].len(), 1, "the aborted event was not dropped");
     let mut expected = original_event();
     expected["touched"] = json!(true);
     assert_eq!(values(&out[0]), vec![expected]);
-    assert!(
-        is_pending(&mut receiver),
-        "the kept event is not finalized yet"
-    );
-    finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    deliver_first_once_open(out, receiver, "the kept event is not finalized yet").await;
 }
 
 #[tokio::test]
 async fn remap_drop_on_abort_false_passes_the_original_on() {
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-drop_on_abort = false
-source = '''
-.touched = true
-del(.secret)
-abort
-'''
-"#,
-    );
-    let (events, receiver) = batch(&[original_event()]);
-    let out = run(remap.as_mut(), events, 1);
-    assert_eq!(values(&out[0]), vec![original_event()]);
-    finish_batch(out.into_iter().next().unwrap(), BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_passes_the_original_on(
+        &["drop_on_abort = false"],
+        ".touched = true\ndel(.secret)\nabort\n",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn remap_reroute_dropped_sends_the_original_with_the_reason() {
-    let (mut remap, outputs) = build(
-        r#"
-type = "remap"
-drop_on_error = true
-reroute_dropped = true
-source = '''
-.count = 1000
-del(.secret)
-if .activity_id == 2 { abort }
-.parsed = parse_json!(.raw)
-'''
-"#,
+    let (mut remap, outputs) = remap(
+        &["drop_on_error = true", "reroute_dropped = true"],
+        ".count = 1000\ndel(.secret)\nif .activity_id == 2 { abort }\n.parsed = parse_json!(.raw)\n",
     );
     assert_eq!(
         outputs,
@@ -423,15 +362,11 @@ if .activity_id == 2 { abort }
 
 #[tokio::test]
 async fn remap_array_root_emits_one_event_per_element() {
-    let (mut remap, _) = build(
-        r#"
-type = "remap"
-source = '''
-. = [ { "part": 1, "uid": .actor.user.uid }, { "part": 2 }, "text" ]
-'''
-"#,
+    let (mut remap, _) = remap(
+        &[],
+        ". = [ { \"part\": 1, \"uid\": .actor.user.uid }, { \"part\": 2 }, \"text\" ]\n",
     );
-    let (events, mut receiver) = batch(&[original_event()]);
+    let (events, receiver) = batch(&[original_event()]);
     let out = run(remap.as_mut(), events, 1);
     assert_eq!(
         values(&out[0]),
@@ -441,15 +376,13 @@ source = '''
             json!({ "message": "text" }),
         ]
     );
-    let mut emitted = out.into_iter().next().unwrap().into_iter();
-    emitted.next().unwrap().finish(BatchStatus::Delivered);
-    emitted.next().unwrap().finish(BatchStatus::Delivered);
-    assert!(
-        is_pending(&mut receiver),
-        "resolved before every element was finalized"
-    );
-    emitted.next().unwrap().finish(BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_delivered_after_the_last(
+        receiver,
+        out.into_iter().next().unwrap(),
+        |event| event.finish(BatchStatus::Delivered),
+        "resolved before every element was finalized",
+    )
+    .await;
 
     // An empty array emits nothing and the event counts as handled.
     let (mut remap, _) = build("type = \"remap\"\nsource = '. = []'\n");
@@ -481,21 +414,16 @@ condition = '.activity_id != 2'
     let events: Vec<serde_json::Value> = (0..6)
         .map(|i| json!({ "id": i, "activity_id": i % 3 }))
         .collect();
-    let (events, mut receiver) = batch(&events);
-    let (mut out, discarded) = run_counted(filter.as_mut(), events, 1);
+    let (events, receiver) = batch(&events);
+    let (out, discarded) = run_counted(filter.as_mut(), events, 1);
     assert_eq!(discarded, 2, "the two reads are counted as discarded");
     let kept: Vec<i64> = values(&out[0])
         .iter()
         .map(|v| v["id"].as_i64().unwrap())
         .collect();
     assert_eq!(kept, vec![0, 1, 3, 4]);
-    assert!(
-        is_pending(&mut receiver),
-        "the kept events are still in flight"
-    );
-    finish_batch(out.remove(0), BatchStatus::Delivered);
     // The two filtered-out events were finalized as delivered by the filter itself.
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    deliver_first_once_open(out, receiver, "the kept events are still in flight").await;
 }
 
 #[tokio::test]
@@ -557,7 +485,7 @@ async fn route_copies_to_every_matching_route_and_unmatched_otherwise() {
             optional: vec!["_unmatched".into()],
         }
     );
-    let (events, mut receiver) = batch(&route_events());
+    let (events, receiver) = batch(&route_events());
     let out = run(route.as_mut(), events, output_count(&outputs));
     assert_eq!(ids(&out[0]), vec!["both", "auth"], "auth route");
     assert_eq!(ids(&out[1]), vec!["both", "failure"], "failures route");
@@ -570,17 +498,19 @@ async fn route_copies_to_every_matching_route_and_unmatched_otherwise() {
         out.next().unwrap(),
         out.next().unwrap(),
     );
-    finish_batch(auth, BatchStatus::Delivered);
-    finish_batch(unmatched, BatchStatus::Delivered);
     let mut failures = failures.into_iter();
     let both_copy = failures.next().unwrap();
-    finish_batch(failures.collect(), BatchStatus::Delivered);
-    assert!(
-        is_pending(&mut receiver),
-        "resolved while the second copy of the event matching both routes was in flight"
-    );
-    both_copy.finish(BatchStatus::Delivered);
-    assert_eq!(status_of(receiver).await, BatchStatus::Delivered);
+    assert_delivered_only_after(
+        receiver,
+        || {
+            finish_batch(auth, BatchStatus::Delivered);
+            finish_batch(unmatched, BatchStatus::Delivered);
+            finish_batch(failures.collect(), BatchStatus::Delivered);
+        },
+        "resolved while the second copy of the event matching both routes was in flight",
+        || both_copy.finish(BatchStatus::Delivered),
+    )
+    .await;
 }
 
 #[tokio::test]

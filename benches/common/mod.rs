@@ -53,6 +53,86 @@ pub fn bench_main(name: &str, harness: impl FnOnce(bool) -> BenchResult<bool>) -
 pub type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 // ---------------------------------------------------------------------------------------------
+// Run sizes and the programs compared.
+// ---------------------------------------------------------------------------------------------
+
+/// Events for a real (`--bench`) run unless `C1_BENCH_EVENTS` says otherwise.
+pub const DEFAULT_EVENTS: u64 = 200_000;
+/// Events for a smoke run (no `--bench` argument) unless `C1_BENCH_EVENTS` says otherwise.
+pub const SMOKE_EVENTS: u64 = 2_000;
+/// Timed rounds unless `C1_BENCH_RUNS` says otherwise.
+pub const DEFAULT_RUNS: u64 = 3;
+
+/// Events in the workload: `C1_BENCH_EVENTS`, by default [`DEFAULT_EVENTS`] for a real run and
+/// [`SMOKE_EVENTS`] for a smoke run.
+pub fn workload_events(bench_mode: bool) -> BenchResult<u64> {
+    let default = if bench_mode {
+        DEFAULT_EVENTS
+    } else {
+        SMOKE_EVENTS
+    };
+    env_number("C1_BENCH_EVENTS", default)
+}
+
+/// Timed rounds: `C1_BENCH_RUNS`, by default [`DEFAULT_RUNS`].
+pub fn timed_runs() -> BenchResult<usize> {
+    let runs = env_number("C1_BENCH_RUNS", DEFAULT_RUNS)?;
+    Ok(usize::try_from(runs).map_err(|_| "C1_BENCH_RUNS is too large")?)
+}
+
+/// [`workload_events`] and [`timed_runs`] (a smoke run of a benchmark that stops after the
+/// count checks still reads both), both checked to be at least 1.
+pub fn events_and_runs(bench_mode: bool) -> BenchResult<(u64, usize)> {
+    let events = workload_events(bench_mode)?;
+    let runs = timed_runs()?;
+    check_events_and_runs(events, runs)?;
+    Ok((events, runs))
+}
+
+/// What the harnesses that compare whole pipelines start from: the package root (the
+/// children's working directory), the events and timed rounds ([`events_and_runs`]), and the
+/// workload file ([`ensure_workload`]).
+pub fn setup(bench_mode: bool) -> BenchResult<(&'static Path, u64, usize, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (events, runs) = events_and_runs(bench_mode)?;
+    let workload = ensure_workload(root, events)?;
+    Ok((root, events, runs, workload))
+}
+
+/// Whether the harness stops after its checks: in a smoke run (no `--bench`), after saying that
+/// `checked` and that timing is skipped.
+pub fn smoke_run_ends(bench_mode: bool, checked: &str) -> bool {
+    if !bench_mode {
+        println!("smoke run (no --bench): {checked}, timing skipped");
+    }
+    !bench_mode
+}
+
+/// The error for a zero `C1_BENCH_EVENTS` or `C1_BENCH_RUNS`.
+pub fn check_events_and_runs(events: u64, runs: usize) -> BenchResult<()> {
+    if events == 0 || runs == 0 {
+        return Err("C1_BENCH_EVENTS and C1_BENCH_RUNS must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// The `c1-pipeline` binary measured: `C1_BENCH_PIPELINE_BIN` (to compare two builds), or
+/// the one Cargo built with this benchmark.
+pub fn pipeline_binary() -> PathBuf {
+    std::env::var_os("C1_BENCH_PIPELINE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c1-pipeline")))
+}
+
+/// A multi-threaded Tokio runtime with `workers` threads, for the servers a harness runs.
+pub fn server_runtime(workers: usize) -> BenchResult<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Baseline: the bare serde_json loop.
 // ---------------------------------------------------------------------------------------------
 
@@ -196,6 +276,30 @@ pub struct Contender {
 }
 
 impl Contender {
+    /// This benchmark binary as the baseline child (the serde_json loop over `workload`).
+    pub fn baseline(workload: &Path) -> BenchResult<Self> {
+        Ok(Contender {
+            name: "baseline (serde_json loop)",
+            program: std::env::current_exe()
+                .map_err(|e| format!("locating this benchmark: {e}"))?,
+            args: vec![BASELINE_FLAG.to_owned(), workload.display().to_string()],
+            env: Vec::new(),
+        })
+    }
+
+    /// [`pipeline_binary`] on `config` (relative to the package root), with `env` set.
+    pub fn pipeline(name: &'static str, config: &str, env: &[(&str, &str)]) -> Self {
+        Contender {
+            name,
+            program: pipeline_binary(),
+            args: vec!["--config".to_owned(), config.to_owned()],
+            env: env
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+
     /// A command for one run: working directory the package root, stdin the workload.
     pub fn command(&self, root: &Path, workload: &Path) -> BenchResult<Command> {
         let stdin = File::open(workload)
@@ -208,6 +312,16 @@ impl Contender {
             .stdin(Stdio::from(stdin))
             .stderr(Stdio::inherit());
         Ok(command)
+    }
+
+    /// The report's `pipeline :` line: how to run this contender by hand from `root`, with the
+    /// environment `env` (`NAME=value `, as shown) and output `redirect` (e.g. ` > /dev/null`).
+    pub fn print_pipeline_line(&self, root: &Path, env: &str, redirect: &str) {
+        println!(
+            "pipeline : (cd {} && {env}{} < workload{redirect})",
+            root.display(),
+            self.describe()
+        );
     }
 
     /// The command line, for the report.
@@ -383,6 +497,61 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// The median of each column of `rows` (one row a round, one column a contender).
+pub fn column_medians<const N: usize>(rows: &[[Measurement; N]]) -> [Measurement; N] {
+    std::array::from_fn(|i| Measurement::median(&rows.iter().map(|row| row[i]).collect::<Vec<_>>()))
+}
+
+/// Prints the medians table of the harnesses that compare whole pipelines: a header, then one
+/// line a contender, the name column `width` wide.
+pub fn print_medians(width: usize, contenders: &[(&str, Measurement)]) {
+    println!(
+        "{:<width$} {:>8} {:>8} {:>10}",
+        "", "CPU s", "wall s", "RSS MiB"
+    );
+    for (name, m) in contenders {
+        println!(
+            "{name:<width$} {:>8.3} {:>8.3} {:>10.1}",
+            m.cpu_secs, m.wall_secs, m.max_rss_mib
+        );
+    }
+}
+
+/// The table of targets that ends a report: a label column `label` wide and a measured column
+/// `measured` wide, then the result (`PASS`, `FAIL` or a note).
+pub struct Targets {
+    /// Width of the label column.
+    pub label: usize,
+    /// Width of the measured column (a ratio's `x` and a size's ` MiB` included).
+    pub measured: usize,
+}
+
+impl Targets {
+    /// The header line, `title` over the labels.
+    pub fn header(&self, title: &str) {
+        let (label, measured) = (self.label, self.measured);
+        println!("{title:<label$} {:>measured$}  result", "measured");
+    }
+
+    /// A ratio line, `1.23x`.
+    pub fn ratio(&self, what: &str, ratio: f64, result: &str) {
+        let (label, width) = (self.label, self.measured - 1);
+        println!("{what:<label$} {ratio:>width$.2}x  {result}");
+    }
+
+    /// A memory line, `12.3 MiB`.
+    pub fn mib(&self, what: &str, mib: f64, result: &str) {
+        let (label, width) = (self.label, self.measured - 4);
+        println!("{what:<label$} {mib:>width$.1} MiB  {result}");
+    }
+
+    /// A count line (a rate), no decimals.
+    pub fn count(&self, what: &str, count: f64, result: &str) {
+        let (label, measured) = (self.label, self.measured);
+        println!("{what:<label$} {count:>measured$.0}  {result}");
+    }
+}
+
 /// `PASS` or `FAIL`.
 pub fn verdict(passed: bool) -> &'static str {
     if passed { "PASS" } else { "FAIL" }
@@ -518,4 +687,129 @@ pub fn run_source_until(
         },
         server_cpu_secs,
     })
+}
+
+/// The rounds of a source benchmark: in each, the `stdin (json) -> blackhole` baseline, then the
+/// source under test.
+pub struct SourceRounds {
+    /// The baseline's runs.
+    pub stdin: Vec<Measurement>,
+    /// The source's runs.
+    pub source: Vec<SourceRun>,
+}
+
+/// Median figures of [`SourceRounds`].
+pub struct SourceMedians {
+    /// The source's pipeline child.
+    pub source: Measurement,
+    /// The baseline.
+    pub stdin: Measurement,
+    /// The CPU this process (the server) used during a source run.
+    pub server_cpu: f64,
+    /// Median over rounds of the source's CPU / the same round's baseline CPU.
+    pub cpu_ratio: f64,
+}
+
+/// Runs `runs` rounds of [`run_stdin_blackhole`] (`dir/stdin.toml`) and then `source`, printing
+/// one line a round (the source named `name`).
+pub fn alternate_source_rounds(
+    name: &str,
+    runs: usize,
+    binary: &Path,
+    dir: &Path,
+    workload: &Path,
+    events: u64,
+    mut source: impl FnMut() -> BenchResult<SourceRun>,
+) -> BenchResult<SourceRounds> {
+    let mut rounds = SourceRounds {
+        stdin: Vec::new(),
+        source: Vec::new(),
+    };
+    for run in 1..=runs {
+        let base = run_stdin_blackhole(binary, dir, workload, events)?;
+        let measured = source()?;
+        println!(
+            "run {run}/{runs}: stdin {base} | {name} {} | server CPU {:.3} s | CPU {:.2}x",
+            measured.child,
+            measured.server_cpu_secs,
+            measured.child.cpu_secs / base.cpu_secs
+        );
+        rounds.stdin.push(base);
+        rounds.source.push(measured);
+    }
+    Ok(rounds)
+}
+
+impl SourceRounds {
+    /// Reports that each side delivered all `events` in every round (each run checked its
+    /// count), then prints `notes`. A smoke run stops there (`None`); a real one goes on to
+    /// [`Self::medians`].
+    pub fn conclude(&self, events: u64, bench_mode: bool, notes: &[&str]) -> Option<SourceMedians> {
+        println!(
+            "output   : {events} events delivered by each side in every run (blackhole counts)"
+        );
+        for note in notes {
+            println!("note     : {note}");
+        }
+        if !bench_mode {
+            println!("smoke run (no --bench): counts checked, timing not judged");
+            return None;
+        }
+        Some(self.medians())
+    }
+
+    /// The medians of each figure, and the median of the paired CPU ratios.
+    pub fn medians(&self) -> SourceMedians {
+        SourceMedians {
+            source: Measurement::median(&self.source.iter().map(|r| r.child).collect::<Vec<_>>()),
+            stdin: Measurement::median(&self.stdin),
+            server_cpu: median(self.source.iter().map(|r| r.server_cpu_secs).collect()),
+            cpu_ratio: median(
+                self.stdin
+                    .iter()
+                    .zip(&self.source)
+                    .map(|(base, run)| run.child.cpu_secs / base.cpu_secs)
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The pipeline of a source benchmark: `<dir>/<name>.toml`, whose `data_dir` is `<dir>/data`.
+pub struct SourceUnderTest<'a> {
+    /// The configuration's and the log's file name, without extension.
+    pub name: &'a str,
+    /// The checkpoint file that shows progress, relative to the `data_dir`.
+    pub checkpoint: &'a str,
+    /// Environment variables for the pipeline.
+    pub envs: &'a [(&'a str, &'a str)],
+}
+
+impl SourceUnderTest<'_> {
+    /// One run from a fresh `data_dir` (logging to `<dir>/<name>.log`) with [`run_source_until`],
+    /// stopped once `done` holds for the checkpoint's JSON.
+    pub fn run(
+        &self,
+        binary: &Path,
+        dir: &Path,
+        events: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> BenchResult<SourceRun> {
+        let data_dir = dir.join("data");
+        let _ = fs::remove_dir_all(&data_dir);
+        let checkpoint = data_dir.join(self.checkpoint);
+        run_source_until(
+            binary,
+            &dir.join(format!("{}.toml", self.name)),
+            &dir.join(format!("{}.log", self.name)),
+            self.envs,
+            events,
+            || {
+                fs::read(&checkpoint)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                    .is_some_and(|checkpoint| done(&checkpoint))
+            },
+        )
+    }
 }

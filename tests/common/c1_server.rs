@@ -331,7 +331,7 @@ async fn token(
         state.auth_failures.push("not a form".into());
         return (StatusCode::BAD_REQUEST, "form expected").into_response();
     }
-    let form: HashMap<String, String> = url_decode(&body);
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     if state.refuse_tokens_quoting_secret {
         let sent = form
             .get("client_secret")
@@ -396,30 +396,13 @@ async fn token(
         .into_response()
 }
 
-fn url_decode(body: &[u8]) -> HashMap<String, String> {
-    fn unescape(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
+/// The API's 401 answer, unless the request is [`authorized`].
+fn unauthenticated(state: &mut ServerState, headers: &HeaderMap) -> Option<Response> {
+    if authorized(state, headers) {
+        return None;
     }
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (unescape(k), unescape(v)))
-        .collect()
+    let status = StatusCode::UNAUTHORIZED;
+    Some(api_error(state, headers, status, 16, "unauthenticated"))
 }
 
 /// Whether the request's bearer token is valid.
@@ -443,14 +426,8 @@ fn authorized(state: &mut ServerState, headers: &HeaderMap) -> bool {
 
 async fn introspect(State(state): State<Arc<Mutex<ServerState>>>, headers: HeaderMap) -> Response {
     let mut state = lock(&state);
-    if !authorized(&mut state, &headers) {
-        return api_error(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            16,
-            "unauthenticated",
-        );
+    if let Some(response) = unauthenticated(&mut state, &headers) {
+        return response;
     }
     let body = serde_json::json!({
         "userId": "2Lk-user", "principleId": "2Lk-principal", "roles": ["system_log_reader"],
@@ -493,14 +470,8 @@ async fn list_events(
         Err(_) => return grpc_error(StatusCode::BAD_REQUEST, 3, "body is not JSON"),
     };
     state.requests.push((Instant::now(), request.clone()));
-    if !authorized(&mut state, &headers) {
-        return api_error(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            16,
-            "unauthenticated",
-        );
+    if let Some(response) = unauthenticated(&mut state, &headers) {
+        return response;
     }
     if state.deny_system_log {
         return api_error(

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
 /// One event as Splunk would index it.
@@ -166,11 +166,17 @@ impl HecServer {
             stats: Stats::default(),
         }));
         let app = Router::new()
-            .route("/services/collector", post(event_endpoint))
-            .route("/services/collector/event", post(event_endpoint))
-            .route("/services/collector/event/1.0", post(event_endpoint))
-            .route("/services/collector/raw", post(raw_endpoint))
-            .route("/services/collector/ack", post(ack_endpoint))
+            .route("/services/collector", post_endpoint(event_request, true))
+            .route(
+                "/services/collector/event",
+                post_endpoint(event_request, true),
+            )
+            .route(
+                "/services/collector/event/1.0",
+                post_endpoint(event_request, true),
+            )
+            .route("/services/collector/raw", post_endpoint(raw_request, true))
+            .route("/services/collector/ack", post_endpoint(ack_request, false))
             .route("/services/collector/health", get(health_endpoint))
             .route("/services/collector/health/1.0", get(health_endpoint))
             .with_state(Arc::clone(&state));
@@ -364,24 +370,41 @@ fn finish(state: &mut ServerState, status: &Response) {
         .or_default() += 1;
 }
 
-async fn event_endpoint(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
+/// What a POST to the collector carries.
+struct Post {
+    query: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut state = lock(&state);
-    let response = event_request(&mut state, &query, &headers, &body);
-    finish(&mut state, &response);
-    response
 }
 
-fn event_request(
-    state: &mut ServerState,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Response {
+/// How a POST endpoint answers, from the locked server state.
+type PostHandler = fn(&mut ServerState, &Post) -> Response;
+
+/// A POST endpoint answered by `handle`; with `counted`, the answer's status is counted (see
+/// [`finish`]).
+fn post_endpoint(handle: PostHandler, counted: bool) -> MethodRouter<Shared> {
+    post(
+        move |State(state): State<Shared>,
+              Query(query): Query<HashMap<String, String>>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            let mut state = lock(&state);
+            let post = Post {
+                query,
+                headers,
+                body,
+            };
+            let response = handle(&mut state, &post);
+            if counted {
+                finish(&mut state, &response);
+            }
+            response
+        },
+    )
+}
+
+fn event_request(state: &mut ServerState, post: &Post) -> Response {
+    let (query, headers, body) = (&post.query, &post.headers, &post.body);
     let (acks, channel, decoded) = match admit(state, headers, query, body) {
         Ok(admitted) => admitted,
         Err(response) => return response,
@@ -444,14 +467,9 @@ fn event_request(
     accept(state, acks, channel)
 }
 
-async fn raw_endpoint(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut state = lock(&state);
-    let response = match admit(&mut state, &headers, &query, &body) {
+fn raw_request(state: &mut ServerState, post: &Post) -> Response {
+    let (query, headers, body) = (&post.query, &post.headers, &post.body);
+    match admit(state, headers, query, body) {
         Err(response) => response,
         Ok((acks, channel, decoded)) => {
             let index = query.get("index").cloned();
@@ -479,34 +497,27 @@ async fn raw_endpoint(
                 if state.record {
                     state.events.extend(lines);
                 }
-                accept(&mut state, acks, channel)
+                accept(state, acks, channel)
             }
         }
-    };
-    finish(&mut state, &response);
-    response
+    }
 }
 
-async fn ack_endpoint(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut state = lock(&state);
+fn ack_request(state: &mut ServerState, post: &Post) -> Response {
+    let (query, headers, body) = (&post.query, &post.headers, &post.body);
     state.stats.ack_queries += 1;
-    let acks = match authorize(&state, &headers) {
+    let acks = match authorize(state, headers) {
         Ok(acks) => acks,
         Err(response) => return response,
     };
     if !acks {
         return hec(400, "ACK is disabled", 14);
     }
-    let channel = match channel(&headers, &query, true) {
+    let channel = match channel(headers, query, true) {
         Ok(channel) => channel.unwrap_or_default(),
         Err(response) => return response,
     };
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return hec(400, "Invalid data format", 6);
     };
     let Some(ids) = request.get("acks").and_then(Value::as_array) else {

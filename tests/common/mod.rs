@@ -2,14 +2,47 @@
 //! in-process from TOML text.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod config;
+pub mod source;
+pub mod wait;
+
 use std::path::Path;
 
-use c1_pipeline::config::{Config, ConfigError};
+use c1_pipeline::config::{Config, ConfigError, ConfigErrors};
 use c1_pipeline::topology::{self, RunError, RunOptions, RunSummary};
 
 /// A variable lookup that finds nothing.
 pub fn no_env(_: &str) -> Option<String> {
     None
+}
+
+/// The errors of `result`, which must be a failure; a success panics, naming `what` was
+/// expected and showing `text` (the configuration).
+#[track_caller]
+pub fn errors_of<T: std::fmt::Debug>(
+    result: Result<T, ConfigErrors>,
+    what: &str,
+    text: &str,
+) -> Vec<ConfigError> {
+    match result {
+        Ok(value) => panic!("expected {what}, got {value:#?}\nfor:\n{text}"),
+        Err(errors) => errors.0,
+    }
+}
+
+/// The one error in `all`, which must hold exactly one.
+#[track_caller]
+pub fn only(mut all: Vec<ConfigError>) -> ConfigError {
+    assert_eq!(all.len(), 1, "expected one error, got {all:#?}");
+    all.remove(0)
+}
+
+/// The first error in `all` whose message contains `text`.
+#[track_caller]
+pub fn error_containing<'a>(all: &'a [ConfigError], text: &str) -> &'a ConfigError {
+    all.iter()
+        .find(|e| e.message.contains(text))
+        .unwrap_or_else(|| panic!("no error containing {text:?} in {all:#?}"))
 }
 
 /// The 1-based line and column of `error`, which must come from `test.toml`.

@@ -1,7 +1,8 @@
 //! Running the `c1-pipeline` binary from a test: start it on a configuration, collect its
 //! output, signal it, wait for it with a time limit, read its logs and its memory.
 //!
-//! Used by `tests/pipeline_runtime.rs` and `tests/splunk_hec.rs` (through `#[path]`).
+//! Used by `tests/pipeline_runtime.rs`, `tests/splunk_hec.rs`, `tests/cli.rs` and
+//! `tests/hardening.rs` (through `#[path]`).
 // Each user needs a different part.
 #![allow(dead_code)]
 
@@ -75,6 +76,20 @@ pub fn collect(
     })
 }
 
+/// The binary, with no configuration, log or worker settings inherited from the test's
+/// environment, and an empty stdin.
+pub fn c1_pipeline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+    command
+        .env_remove("C1_PIPELINE_CONFIG")
+        .env_remove("C1_PIPELINE_LOG")
+        .env_remove("C1_PIPELINE_LOG_FORMAT")
+        .env_remove("C1_PIPELINE_WORKERS")
+        .env_remove("C1_TRANSFORM_WORKERS")
+        .stdin(Stdio::null());
+    command
+}
+
 /// How to start the binary.
 #[derive(Default)]
 pub struct Launch<'a> {
@@ -96,16 +111,11 @@ impl Launch<'_> {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path: PathBuf = dir.path().join("pipeline.toml");
         std::fs::write(&path, config).expect("writing the configuration");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"));
+        let mut command = c1_pipeline();
         command
             .arg("--config")
             .arg(&path)
             .args(self.args)
-            .env_remove("C1_PIPELINE_CONFIG")
-            .env_remove("C1_PIPELINE_LOG")
-            .env_remove("C1_PIPELINE_LOG_FORMAT")
-            .env_remove("C1_PIPELINE_WORKERS")
-            .env_remove("C1_TRANSFORM_WORKERS")
             .envs(self.env.iter().copied())
             .stdin(if self.input.is_some() {
                 Stdio::piped()

@@ -146,6 +146,40 @@ impl StoredObject {
 }
 
 impl S3Server {
+    /// What a pipeline's S3 component needs to reach this server, as TOML lines: `endpoint`,
+    /// `region` and the static credentials.
+    pub fn connection(&self) -> String {
+        format!(
+            "endpoint = \"{}\"\nregion = \"us-east-1\"\n\
+             auth.access_key_id = \"{ACCESS_KEY}\"\nauth.secret_access_key = \"{SECRET_KEY}\"",
+            self.endpoint
+        )
+    }
+
+    /// A `conductorone_s3` source's options for `bucket` and `prefix` on this server (TOML
+    /// lines, without `type`).
+    pub fn source_options(&self, bucket: &str, prefix: &str) -> String {
+        let connection = self.connection();
+        format!("bucket = \"{bucket}\"\nprefix = \"{prefix}\"\n{connection}")
+    }
+
+    /// An `aws_s3` sink table `[sinks.s3]` reading `input` and writing JSON to `bucket` on this
+    /// server (TOML lines; more options may follow).
+    pub fn sink_table(&self, input: &str, bucket: &str) -> String {
+        let connection = self.connection();
+        format!(
+            "[sinks.s3]\ntype = \"aws_s3\"\ninputs = [\"{input}\"]\nbucket = \"{bucket}\"\n\
+             {connection}\nencoding.codec = \"json\""
+        )
+    }
+
+    /// [`Self::start`], with `bucket` created.
+    pub async fn with_bucket(bucket: &str) -> Self {
+        let server = Self::start().await;
+        server.create_bucket(bucket).await;
+        server
+    }
+
     /// Starts a server on the current Tokio runtime.
     pub async fn start() -> Self {
         let root = tempfile::tempdir().expect("temporary directory");
