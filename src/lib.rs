@@ -9,12 +9,33 @@
 //! * Delivery is acknowledged end to end ([`ack`]): a source learns when every copy of every
 //!   event it emitted has reached every sink, which is what checkpointing sources build on.
 //!
+//! ## The library
+//!
+//! What a host program needs, re-exported here:
+//!
+//! * loading a configuration: [`Config`] (TOML files, `${VAR}` substitution, graph checks;
+//!   errors as [`ConfigErrors`] with file:line:col, field and fix);
+//! * running it until a shutdown signal: [`run`] with [`RunOptions`], giving a [`RunSummary`]
+//!   or a [`RunError`];
+//! * events and their acknowledgement: [`Event`], [`Batch`], [`BatchNotifier`],
+//!   [`BatchStatus`], [`BatchStatusReceiver`];
+//! * the component traits: [`SourceComponent`], [`TransformComponent`] (with
+//!   [`SyncTransform`]), [`SinkComponent`], and their contexts in [`component`]; the registries
+//!   of the built-in components in [`sources`], [`transforms`] and [`sinks`] (each component's
+//!   `…Config` is built by deserializing its options, as Vector's are).
+//!
+//! Everything else is private to the crate. [`stdio`] is public for the binary (non-blocking
+//! stdout and stderr).
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use c1_pipeline::config::Config;
 //! let env = |name: &str| std::env::var(name).ok();
-//! let (config, graph) = Config::load_with_graph(&["pipeline.toml".into()], &env)?;
-//! c1_pipeline::topology::run(&config, &graph, std::future::pending(), Default::default()).await?;
+//! let (config, graph) = c1_pipeline::Config::load_with_graph(&["pipeline.toml".into()], &env)?;
+//! let shutdown = async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! };
+//! let summary = c1_pipeline::run(&config, &graph, shutdown, Default::default()).await?;
+//! println!("{summary:?}");
 //! # Ok(()) }
 //! ```
 

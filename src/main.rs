@@ -1,5 +1,8 @@
 //! The `c1-pipeline` command line: `run` (the default) and `validate`.
 
+// No function over 120 lines (`clippy.toml`).
+#![warn(clippy::too_many_lines)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -49,6 +49,6 @@ static ALLOCATOR: Counting = Counting;
 
 /// Heap bytes the current thread has allocated and not freed (negative when it freed memory
 /// that another thread allocated).
-pub fn live_bytes() -> isize {
+pub(crate) fn live_bytes() -> isize {
     LIVE.with(Cell::get)
 }

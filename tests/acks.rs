@@ -15,7 +15,7 @@ use c1_pipeline::ack::{
     BatchNotifier, BatchStatus, BatchStatusReceiver, EventFinalizer, OrderedAcks,
 };
 use c1_pipeline::event::{Batch, finish_batch};
-use c1_pipeline::topology::fanout::Fanout;
+use c1_pipeline::topology::Fanout;
 use futures::FutureExt;
 use tokio::sync::mpsc;
 use vrl::value::Value;

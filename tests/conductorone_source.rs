@@ -17,8 +17,8 @@ use c1_pipeline::component::{SourceComponent, SourceContext};
 use c1_pipeline::event::Batch;
 use c1_pipeline::metrics::ComponentMetrics;
 use c1_pipeline::sources::conductorone::ConductoroneConfig;
-use c1_pipeline::sources::conductorone::checkpoint::{Checkpoint, CheckpointStore};
-use c1_pipeline::topology::fanout::Fanout;
+use c1_pipeline::test_support::{Checkpoint, CheckpointStore};
+use c1_pipeline::topology::Fanout;
 use c1_server::{FakeC1, Fault, make_events};
 use common::config::Toml;
 use common::source::{RunningSource, start_source};
@@ -644,8 +644,7 @@ async fn the_health_check_mints_a_token_and_checks_system_log_access() {
     assert!(error.contains("lacks system-log access"), "{error}");
 
     // A secret of another key: the token endpoint refuses the assertion.
-    let other =
-        c1_pipeline::sources::conductorone::credentials::format_secret(&c1_server::random_key());
+    let other = c1_pipeline::test_support::format_secret(&c1_server::random_key());
     let text = format!(
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{}\"\nbase_url = \"{}\"",
         other.expose(),
@@ -678,8 +677,7 @@ async fn the_plain_client_secret_method_sends_the_secret() {
 
 #[test]
 fn configuration_errors_name_the_problem_and_never_show_the_secret() {
-    let secret =
-        c1_pipeline::sources::conductorone::credentials::format_secret(&c1_server::random_key());
+    let secret = c1_pipeline::test_support::format_secret(&c1_server::random_key());
     let secret = secret.expose().to_owned();
     let key_part = secret.rsplit(':').next().expect("part 4").to_owned();
     let build = |toml_text: String| {

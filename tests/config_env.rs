@@ -119,7 +119,7 @@ fn variables_work_in_arrays_and_nested_tables_and_types() {
         SinkConfig::Console(console) => {
             assert_eq!(
                 console.encoding.codec,
-                c1_pipeline::codecs::EncodingCodec::Json
+                c1_pipeline::test_support::EncodingCodec::Json
             );
         }
         other => panic!("{other:?}"),

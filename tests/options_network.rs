@@ -11,7 +11,7 @@ use bytes::Bytes;
 use c1_pipeline::component::SinkComponent;
 use c1_pipeline::config::{Config, ConfigError};
 use c1_pipeline::sinks::splunk_hec_logs::SplunkHecLogsConfig;
-use c1_pipeline::sinks::splunk_hec_logs::client::HecClient;
+use c1_pipeline::test_support::HecClient;
 use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;

@@ -139,7 +139,10 @@ pub(crate) struct LineFramer<R> {
 const READ_SIZE: usize = 64 * 1024;
 
 /// One `read` into `buf`, retrying a read interrupted by a signal.
-pub(crate) fn read_retrying(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_retrying(
+    reader: &mut impl std::io::Read,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -17,7 +17,7 @@ pub struct ClosedError;
 /// The consumers of one output. A batch goes to each of them (a clone to all but the last;
 /// clones carry finalizers of their own, so the source hears from every copy).
 ///
-/// A source's output may carry a [`FusedChain`]: the synchronous transforms that only this
+/// A source's output may carry a `FusedChain`: the synchronous transforms that only this
 /// output feeds, run on each batch before it is sent (see [`Fanout::with_chain`]).
 #[derive(Clone, Debug, Default)]
 pub struct Fanout {
@@ -127,7 +127,7 @@ impl Fanout {
     }
 
     /// Takes the fused transforms out, for a source that runs them itself (on several
-    /// batches at once, one instance per task: see [`FusedChain`]'s `Clone`) and then sends
+    /// batches at once, one instance per task: see `FusedChain`'s `Clone`) and then sends
     /// their output here. The chain then counts this output's sent events as they enter it.
     pub fn take_chain(&mut self) -> Option<FusedChain> {
         let mut chain = self.chain.take()?;

@@ -36,7 +36,11 @@ fn first_error_position(source: &str, diagnostics: &DiagnosticList) -> Option<(u
 impl CompiledVrl {
     /// Compiles `source`; a failure names the program position and shows VRL's diagnostic.
     /// `field` is the option the program came from (for the error's file position).
-    pub(super) fn compile(source: &str, field: &str, timezone: Option<&str>) -> Result<Self, BuildError> {
+    pub(super) fn compile(
+        source: &str,
+        field: &str,
+        timezone: Option<&str>,
+    ) -> Result<Self, BuildError> {
         let functions = vrl::stdlib::all();
         let state = TypeState::default();
         let result =
@@ -110,7 +114,11 @@ impl VrlRunner {
     }
 
     /// Runs the program against `value` (modified in place) and `metadata` (VRL's `%`).
-    pub(super) fn run(&mut self, value: &mut Value, metadata: &mut Value) -> Result<Value, Terminate> {
+    pub(super) fn run(
+        &mut self,
+        value: &mut Value,
+        metadata: &mut Value,
+    ) -> Result<Value, Terminate> {
         let mut target = TargetValueRef {
             value,
             metadata,

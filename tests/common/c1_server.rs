@@ -135,7 +135,7 @@ impl FakeC1 {
     /// Starts a tenant for `client_id` with a fresh key, serving `events`.
     pub async fn start(client_id: &str, events: Vec<StoredEvent>) -> FakeC1 {
         let signing_key = random_key();
-        let secret = c1_pipeline::sources::conductorone::credentials::format_secret(&signing_key)
+        let secret = c1_pipeline::test_support::format_secret(&signing_key)
             .expose()
             .to_owned();
         let state = Arc::new(Mutex::new(ServerState {

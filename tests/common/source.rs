@@ -12,7 +12,7 @@ use c1_pipeline::ack::BatchStatus;
 use c1_pipeline::component::{ComponentError, SourceComponent, SourceContext};
 use c1_pipeline::event::{Batch, Event};
 use c1_pipeline::metrics::ComponentMetrics;
-use c1_pipeline::topology::fanout::Fanout;
+use c1_pipeline::topology::Fanout;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -88,7 +88,12 @@ pub(super) struct Uploader {
 
 impl Uploader {
     /// An uploader for `bucket`.
-    pub(super) fn new(client: Client, bucket: String, options: ObjectOptions, retry: RetryPolicy) -> Self {
+    pub(super) fn new(
+        client: Client,
+        bucket: String,
+        options: ObjectOptions,
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             client,
             bucket,

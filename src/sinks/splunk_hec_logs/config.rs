@@ -127,7 +127,7 @@ pub struct HecAcknowledgementsConfig {
     #[serde(default = "default_true")]
     pub indexer_acknowledgements_enabled: bool,
     /// Longest pause between two ack queries, in seconds. Default 10. Polling starts at
-    /// [`FAST_POLL`](super::acks::FAST_POLL) and doubles up to this while no ack turns true.
+    /// `FAST_POLL` and doubles up to this while no ack turns true.
     #[serde(default = "default_query_interval")]
     pub query_interval: f64,
     /// An ack id not reported true within `query_interval × retry_limit` seconds is given up

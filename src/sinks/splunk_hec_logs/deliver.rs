@@ -120,7 +120,10 @@ impl BatchSender {
 
     /// Waits until `max_pending_bytes` has room for `batch`, then for a request slot (this is
     /// the sink's backpressure), and returns the handle that sends the batch holding both.
-    pub(super) async fn reserve(&self, batch: &EncodedBatch) -> Option<(SenderHandle, Reservation)> {
+    pub(super) async fn reserve(
+        &self,
+        batch: &EncodedBatch,
+    ) -> Option<(SenderHandle, Reservation)> {
         let shared = &self.shared;
         // Bytes first: a task waiting for a slot may hold bytes, so a slot holder must never
         // wait for bytes (see `Budget`).

@@ -144,7 +144,12 @@ impl HecEncoder {
     }
 
     /// Appends the payload of one event (with its trailing newline) to `out`.
-    pub(super) fn encode(&self, event: &mut Value, metadata: &EventMetadata<'_>, out: &mut Vec<u8>) {
+    pub(super) fn encode(
+        &self,
+        event: &mut Value,
+        metadata: &EventMetadata<'_>,
+        out: &mut Vec<u8>,
+    ) {
         if self.target == EndpointTarget::Raw {
             self.encoder.encode(event, out);
             out.push(b'\n');
@@ -333,7 +338,11 @@ impl EncodedBatch {
     }
 
     /// Appends one event, written by `write`.
-    pub(super) fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>), finalizers: EventFinalizers) {
+    pub(super) fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>),
+        finalizers: EventFinalizers,
+    ) {
         write(&mut self.body);
         self.ends.push(self.body.len());
         self.push_links(finalizers);

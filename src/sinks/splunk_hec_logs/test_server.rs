@@ -17,7 +17,7 @@ use super::client::HecClient;
 
 /// How the ack endpoint answers.
 #[derive(Clone, Copy, Debug)]
-pub enum Acks {
+pub(super) enum Acks {
     /// Every id asked about is indexed.
     AllTrue,
     /// No id is indexed yet.
@@ -27,7 +27,7 @@ pub enum Acks {
 }
 
 /// What the server has been told and has seen.
-pub struct Script {
+pub(super) struct Script {
     /// Answers to the next event POSTs: status, body, `Retry-After`.
     pub events: VecDeque<(u16, Value, Option<&'static str>)>,
     /// How `/ack` answers.
@@ -40,7 +40,7 @@ pub struct Script {
 
 /// A running scripted HEC.
 #[derive(Clone)]
-pub struct TestHec {
+pub(super) struct TestHec {
     script: Arc<Mutex<Script>>,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
@@ -48,7 +48,7 @@ pub struct TestHec {
 
 impl TestHec {
     /// Starts a server answering `events` in turn, then 200 with `ackId` 7.
-    pub async fn start(events: Vec<(u16, Value, Option<&'static str>)>, acks: Acks) -> Self {
+    pub(super) async fn start(events: Vec<(u16, Value, Option<&'static str>)>, acks: Acks) -> Self {
         let script = Arc::new(Mutex::new(Script {
             events: events.into(),
             acks,
@@ -68,12 +68,12 @@ impl TestHec {
     }
 
     /// What the server has seen.
-    pub fn script(&self) -> MutexGuard<'_, Script> {
+    pub(super) fn script(&self) -> MutexGuard<'_, Script> {
         self.script.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A client of this server (event endpoint, `extra` TOML options).
-    pub fn client(&self, extra: &str) -> HecClient {
+    pub(super) fn client(&self, extra: &str) -> HecClient {
         let config: SplunkHecLogsConfig = toml::from_str(&format!(
             "endpoint = \"{}\"\ndefault_token = \"t\"\nencoding.codec = \"json\"\n{extra}",
             self.endpoint

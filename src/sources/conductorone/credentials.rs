@@ -149,7 +149,7 @@ pub(crate) fn parse_secret(secret: &str) -> Result<SigningKey, SecretError> {
     Ok(key)
 }
 
-/// Formats a client secret for `key` (the inverse of [`parse_secret`]; used by tests and the
+/// Formats a client secret for `key` (the inverse of `parse_secret`; used by tests and the
 /// benchmark to make credentials for a fake server).
 pub fn format_secret(key: &SigningKey) -> Secret {
     let jwk = serde_json::json!({

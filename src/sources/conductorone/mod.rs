@@ -13,13 +13,13 @@
 //! millisecond may be delivered again: at least once, never lost).
 //!
 //! Each `list` item becomes one event, the OCSF object unchanged except that integral floats
-//! in integer fields become integers (see [`normalize`]).
+//! in integer fields become integers (see `normalize`).
 //!
 //! **Delivery guarantee: at least once.** Events go out in batches (a page split into batches
 //! of at most [`MAX_BATCH_EVENTS`](crate::topology::MAX_BATCH_EVENTS)), each with a [`BatchNotifier`](crate::ack::BatchNotifier). The checkpoint
 //! (`data_dir/<source id>/checkpoint.json`: `metadata.uid` and `time` of the last event) only
 //! advances over the contiguous prefix of batches every sink has acknowledged
-//! ([`OrderedAcks`](crate::ack::OrderedAcks)), and is written atomically by a [`StateWriter`](crate::state::StateWriter) task (at most every
+//! (`OrderedAcks`), and is written atomically by a `StateWriter` task (at most every
 //! [`CHECKPOINT_MIN_INTERVAL`]) so `fsync` never stalls the polling. At most
 //! `max_unacknowledged_events` (plus the page being sent) are sent ahead of the stored
 //! checkpoint, which bounds what a crash (even `kill -9`) can make the source send again. A
@@ -36,7 +36,7 @@
 //! can lose the events still inside the pipeline.
 //!
 //! Errors: 408, 429, 499, 500, 502, 503, 504, connection errors and timeouts are retried
-//! with the shared [`Backoff`](crate::retry::Backoff) (from `retry_initial_backoff_secs`, doubling, full jitter, at most
+//! with the shared `Backoff` (from `retry_initial_backoff_secs`, doubling, full jitter, at most
 //! `retry_max_backoff_secs`), honouring `Retry-After` (capped at the same maximum). Other
 //! errors end the poll; it starts again after the same backoff. The source only stops on
 //! shutdown, or for a credential that requires DPoP (no waiting can fix that).

@@ -335,7 +335,11 @@ impl<R: Read> ArrayFramer<R> {
     /// more (`out` may then be empty, see
     /// [`with_max_reads_per_batch`](Self::with_max_reads_per_batch)), `Ok(false)` at its
     /// end. An error comes after every frame before it was handed out, with `out` empty.
-    pub(super) fn next_batch(&mut self, max: usize, out: &mut Vec<Frame>) -> Result<bool, ArrayError> {
+    pub(super) fn next_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Frame>,
+    ) -> Result<bool, ArrayError> {
         out.clear();
         let mut reads = 0;
         while self.ready.is_empty() {

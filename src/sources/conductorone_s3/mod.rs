@@ -2,18 +2,18 @@
 //!
 //! The exporter writes one file every four to five minutes (up to 2.5 MB of OCSF JSON, zstd
 //! or gzip) under an optional prefix of the customer's bucket. Neither key names nor the
-//! framing inside a file are documented, so [`decode`] trusts neither: compression comes from
+//! framing inside a file are documented, so `decode` trusts neither: compression comes from
 //! magic bytes, framing from the first byte (NDJSON or a JSON array). Each record becomes one
 //! event, the OCSF object unchanged; the event's metadata (`%bucket`, `%key`, `%line`) says
 //! where it came from.
 //!
 //! Two strategies find the files:
 //!
-//! * **`list`** (default, [`list`]): backfill everything under `bucket`/`prefix` (optionally
+//! * **`list`** (default, `list`): backfill everything under `bucket`/`prefix` (optionally
 //!   after `start_after` or from `since`), oldest first, then list again every
 //!   `poll_interval_secs`. The objects whose events were all acknowledged are checkpointed in
 //!   `data_dir`, so a restart neither skips nor re-reads delivered files.
-//! * **`sqs`** ([`sqs`]): S3 `ObjectCreated` notifications from an SQS queue, as Vector's
+//! * **`sqs`** (`sqs`): S3 `ObjectCreated` notifications from an SQS queue, as Vector's
 //!   `aws_s3` source does; several instances can share one queue. A message is deleted only
 //!   once its objects' events are delivered, and kept invisible while they are in flight.
 //!
