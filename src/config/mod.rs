@@ -921,33 +921,29 @@ fn insert_component<'de>(
     origin: Origin,
     deserializer: ValueDeserializer<'de>,
 ) -> Option<Result<(), toml::de::Error>> {
+    // A table key occurs once in a TOML file, so no component is replaced here (files are
+    // merged later, with their own duplicate check).
     let inserted = match kind {
         ComponentKind::Source => SourceConfig::deserialize_type(type_name, deserializer)?
             .map(|parsed| SourceOuter {
                 config: parsed,
                 origin,
             })
-            .map(|outer| {
-                config.sources.insert(id, outer);
-            }),
+            .map(|outer| drop(config.sources.insert(id, outer))),
         ComponentKind::Transform => TransformConfig::deserialize_type(type_name, deserializer)?
             .map(|parsed| TransformOuter {
                 inputs,
                 config: parsed,
                 origin,
             })
-            .map(|outer| {
-                config.transforms.insert(id, outer);
-            }),
+            .map(|outer| drop(config.transforms.insert(id, outer))),
         ComponentKind::Sink => SinkConfig::deserialize_type(type_name, deserializer)?
             .map(|parsed| SinkOuter {
                 inputs,
                 config: parsed,
                 origin,
             })
-            .map(|outer| {
-                config.sinks.insert(id, outer);
-            }),
+            .map(|outer| drop(config.sinks.insert(id, outer))),
     };
     Some(inserted)
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::MIN_PART_SIZE;
 use super::key::{KeyTemplate, ObjectNaming};
 use super::partition::extension;
-use super::upload::{ObjectOptions, RetryPolicy};
+use super::upload::{ObjectOptions, RetrySettings};
 use crate::aws::AwsConnection;
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
@@ -119,7 +119,7 @@ pub(super) struct Settings {
     pub(super) encoder: Encoder,
     pub(super) compression: Compression,
     pub(super) options: ObjectOptions,
-    pub(super) retry: RetryPolicy,
+    pub(super) retry: RetrySettings,
     pub(super) connection: AwsConnection,
     pub(super) bucket: String,
     pub(super) max_bytes: usize,
@@ -213,7 +213,7 @@ impl AwsS3Config {
                 ssekms_key_id: self.ssekms_key_id.clone(),
                 tagging,
             },
-            retry: RetryPolicy {
+            retry: RetrySettings {
                 retry_attempts: usize::try_from(request.retry_attempts).unwrap_or(usize::MAX),
                 initial_backoff: request.initial_backoff,
                 max_backoff: request.max_backoff,

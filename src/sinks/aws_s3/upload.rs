@@ -38,7 +38,7 @@ pub(super) struct ObjectOptions {
 
 /// `request.*` retry settings.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct RetryPolicy {
+pub(super) struct RetrySettings {
     /// Attempts after the first one.
     pub retry_attempts: usize,
     /// The first backoff ceiling.
@@ -83,7 +83,7 @@ pub(super) struct Uploader {
     client: Client,
     bucket: String,
     options: ObjectOptions,
-    retry: RetryPolicy,
+    retry: RetrySettings,
 }
 
 impl Uploader {
@@ -92,7 +92,7 @@ impl Uploader {
         client: Client,
         bucket: String,
         options: ObjectOptions,
-        retry: RetryPolicy,
+        retry: RetrySettings,
     ) -> Self {
         Self {
             client,
@@ -277,7 +277,7 @@ mod tests {
     async fn uploader(retry_attempts: usize) -> (S3Server, Uploader) {
         let server = S3Server::start().await;
         server.create_bucket(BUCKET).await;
-        let retry = RetryPolicy {
+        let retry = RetrySettings {
             retry_attempts,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),

@@ -138,16 +138,13 @@ pub(super) async fn run(
     state_dir: PathBuf,
     cx: SourceContext,
 ) -> Result<(), ComponentError> {
+    super::warn_without_acknowledgements(
+        &cx,
+        "files are recorded as read once their events are handed on",
+    );
     let SourceContext {
-        id,
-        out,
-        metrics,
-        acknowledgements,
-        ..
+        id, out, metrics, ..
     } = cx;
-    if !acknowledgements {
-        tracing::warn!(component = %id, "conductorone_s3: a sink downstream does not acknowledge delivery; files are recorded as read once their events are handed on, so a crash can lose the events still inside the pipeline");
-    }
     let ledger = open_ledger(&reader, &id, &state_dir, &metrics)?;
     let mut lister = Lister {
         reader: &reader,

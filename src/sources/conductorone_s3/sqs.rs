@@ -75,22 +75,35 @@ struct Shared {
     dedupe_writer: Option<StateWriter>,
 }
 
+impl Shared {
+    /// An object is no longer being read or awaited (another message may read it now).
+    fn finish(&self, key_hash: u64) {
+        self.in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key_hash);
+    }
+
+    /// Gives up an object that will be read again: its uids are released, its key freed.
+    fn abandon(&self, key_hash: u64, held_uids: &[u64]) {
+        self.reader.settle_uids(held_uids, false);
+        self.finish(key_hash);
+    }
+}
+
 pub(super) async fn run(
     reader: Arc<Reader>,
     sqs: aws_sdk_sqs::Client,
     state_dir: Option<PathBuf>,
     cx: SourceContext,
 ) -> Result<(), ComponentError> {
+    super::warn_without_acknowledgements(
+        &cx,
+        "messages are deleted once their events are handed on",
+    );
     let SourceContext {
-        id,
-        out,
-        metrics,
-        acknowledgements,
-        ..
+        id, out, metrics, ..
     } = cx;
-    if !acknowledgements {
-        tracing::warn!(component = %id, "conductorone_s3: a sink downstream does not acknowledge delivery; messages are deleted once their events are handed on, so a crash can lose the events still inside the pipeline");
-    }
     let settings = reader.settings();
     let queue = settings.sqs.clone().expect("sqs mode has sqs settings");
     let mut done = RecentSet::new(DONE_CAPACITY);
@@ -303,7 +316,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
             return Ok(Plan::Leave);
         }
     };
-    let mut sent = Vec::new();
+    let mut sent: Vec<SentObject> = Vec::new();
     let mut busy = false;
     let mut outside = 0;
     let mut keys_seen = HashSet::new();
@@ -355,24 +368,9 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
         let outcome = match reader.forward_object(&mut read, out, &mut held).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                reader.settle_uids(&held, false);
-                shared
-                    .in_progress
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key_hash);
+                shared.abandon(key_hash, &held);
                 for object in sent {
-                    let SentObject {
-                        key_hash,
-                        held_uids,
-                        ..
-                    } = object;
-                    reader.settle_uids(&held_uids, false);
-                    shared
-                        .in_progress
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&key_hash);
+                    shared.abandon(object.key_hash, &object.held_uids);
                 }
                 return Err(Stopped);
             }
@@ -448,11 +446,7 @@ async fn complete(
                 done.insert(object_identity(&sent.object.bucket, &sent.object.key, etag));
             }
         }
-        shared
-            .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&sent.key_hash);
+        shared.finish(sent.key_hash);
         if !complete || object_status == BatchStatus::Errored {
             read_again = true;
             status = status.worst(BatchStatus::Errored);
