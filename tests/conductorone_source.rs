@@ -305,15 +305,9 @@ async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_mid_backfill_is_replaced_once_per_401() {
     let server = tenant(800).await;
-    server.lock().faults = [
-        Fault::Pass,
-        Fault::Pass,
-        Fault::RevokeTokens,
-        Fault::Pass,
-        Fault::Pass,
-        Fault::RevokeTokens,
-    ]
-    .into();
+    // Every third request finds its token revoked.
+    let every_third = [Fault::Pass, Fault::Pass, Fault::RevokeTokens];
+    server.lock().faults = [every_third.clone(), every_third].concat().into();
     let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     let events = source.collect(800, Duration::from_secs(20)).await;
     assert_eq!(uids(&events), expected_uids(0..800));
@@ -390,13 +384,8 @@ async fn absent_empty_and_repeated_page_tokens_end_a_poll_without_losing_events(
             let mut state = server.lock();
             state.omit_empty_fields = omit;
             // The third page answers with the token it was asked with.
-            state.faults = [
-                Fault::Pass,
-                Fault::Pass,
-                Fault::RepeatToken,
-                Fault::RepeatToken,
-            ]
-            .into();
+            let (pass, repeat) = (Fault::Pass, Fault::RepeatToken);
+            state.faults = [pass.clone(), pass, repeat.clone(), repeat].into();
         }
         let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
         let events = source.collect(450, Duration::from_secs(20)).await;

@@ -9,6 +9,11 @@
 //! `#[path]`), so it is not part of `tests/common/mod.rs`.
 #![allow(dead_code)] // each user takes a different subset
 
+// Each server file is included on its own; a test including two has two copies.
+#[allow(clippy::duplicate_mod)]
+#[path = "serve.rs"]
+mod serve;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -165,13 +170,7 @@ impl FakeC1 {
             .route("/api/v1/systemlog/events", post(list_events))
             .route("/api/v1/auth/introspect", get(introspect))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = serve::serve_local(app).await;
         FakeC1 {
             addr,
             state,

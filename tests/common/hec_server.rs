@@ -9,6 +9,11 @@
 // Error responses are built once per request in a test server: their size does not matter.
 #![allow(clippy::result_large_err)]
 
+// Each server file is included on its own; a test including two has two copies.
+#[allow(clippy::duplicate_mod)]
+#[path = "serve.rs"]
+mod serve;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -180,13 +185,7 @@ impl HecServer {
             .route("/services/collector/health", get(health_endpoint))
             .route("/services/collector/health/1.0", get(health_endpoint))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the HEC emulator");
-        let addr = listener.local_addr().expect("local address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = serve::serve_local(app).await;
         Self { addr, state, task }
     }
 

@@ -2,6 +2,10 @@
 //! gets the next scripted answer (then 200), the ack endpoint answers as told, and every
 //! request body is recorded.
 
+#[allow(unreachable_pub)]
+#[path = "../../../tests/common/serve.rs"]
+mod serve;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -59,11 +63,8 @@ impl TestHec {
             .route("/services/collector/event", post(event))
             .route("/services/collector/ack", post(ack))
             .with_state(Arc::clone(&script));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (addr, _task) = serve::serve_local(app).await;
+        let endpoint = format!("http://{addr}");
         Self { script, endpoint }
     }
 

@@ -254,20 +254,18 @@ struct Current {
     skipped: Option<u64>,
 }
 
-/// A [`Frame`] still inside the current buffer.
+/// A [`Frame`] found in the current buffer.
 #[derive(Debug)]
 enum Found {
+    /// An element whose bytes are still inside the buffer.
     Element {
         start: usize,
         end: usize,
         line: u64,
         index: u64,
     },
-    TooLong {
-        line: u64,
-        index: u64,
-        length: u64,
-    },
+    /// A frame that needs nothing from the buffer (an element skipped as too long).
+    Done(Frame),
 }
 
 /// Splits the JSON array read from `reader` into its elements, a batch at a time, holding no
@@ -368,15 +366,7 @@ impl<R: Read> ArrayFramer<R> {
                 line,
                 index,
             },
-            Found::TooLong {
-                line,
-                index,
-                length,
-            } => Frame::TooLong {
-                line,
-                index,
-                length,
-            },
+            Found::Done(frame) => frame,
         }));
         Ok(true)
     }
@@ -456,11 +446,11 @@ impl<R: Read> ArrayFramer<R> {
             None => (end - current.start) as u64,
         };
         self.ready.push_back(if length > self.max_length as u64 {
-            Found::TooLong {
+            Found::Done(Frame::TooLong {
                 line: current.line,
                 index: current.index,
                 length,
-            }
+            })
         } else {
             Found::Element {
                 start: current.start,

@@ -558,12 +558,8 @@ mod tests {
 
     #[test]
     fn a_json_array_gives_every_element_with_the_line_it_starts_on() {
-        let pretty = format!(
-            "\u{feff}\n[\n  {},\n  {}\n,{}]\n",
-            event(0),
-            event(1),
-            event(2)
-        );
+        let [a, b, c] = [0, 1, 2].map(event);
+        let pretty = format!("\u{feff}\n[\n  {a},\n  {b}\n,{c}]\n");
         let (events, invalid, error) = read_all(zstd(pretty.as_bytes()), 1 << 20);
         assert!(error.is_none(), "{error:?}");
         assert!(invalid.is_empty());
@@ -589,12 +585,8 @@ mod tests {
 
     #[test]
     fn invalid_lines_are_reported_and_the_rest_keeps_flowing() {
-        let text = format!(
-            "{}\nnot json\n[1,2]\n\r\n{}\r\n\"text\"\n{}",
-            event(0),
-            event(1),
-            event(2)
-        );
+        let [a, b, c] = [0, 1, 2].map(event);
+        let text = format!("{a}\nnot json\n[1,2]\n\r\n{b}\r\n\"text\"\n{c}");
         let (events, invalid, error) = read_all(gzip(text.as_bytes()), 1 << 20);
         assert!(error.is_none(), "{error:?}");
         assert_eq!(
