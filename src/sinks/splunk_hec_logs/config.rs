@@ -173,12 +173,12 @@ impl Default for HecAcknowledgementsConfig {
     }
 }
 
-/// Templates and paths checked at build time.
+/// The checked options: templates, paths, the client and the delivery settings.
 #[derive(Debug)]
-pub(super) struct Checked {
+pub(super) struct Settings {
     pub(super) encoder: HecEncoder,
     pub(super) client: HecClient,
-    pub(super) settings: SendSettings,
+    pub(super) send: SendSettings,
     pub(super) max_bytes: usize,
     pub(super) max_events: usize,
     pub(super) timeout: Duration,
@@ -197,7 +197,7 @@ fn template(field: &str, text: &Option<String>) -> Result<Option<Template>, Buil
 }
 
 impl SplunkHecLogsConfig {
-    fn check(&self) -> Result<Checked, BuildError> {
+    fn settings(&self) -> Result<Settings, BuildError> {
         if self.default_token.expose().trim().is_empty() {
             return Err(BuildError::field("default_token", "is empty")
                 .help("set it to the HEC token, e.g. \"${SPLUNK_HEC_TOKEN}\""));
@@ -241,7 +241,7 @@ impl SplunkHecLogsConfig {
             self.timestamp_key.as_deref().unwrap_or("timestamp"),
             &self.indexed_fields,
         )?;
-        let settings = SendSettings {
+        let send = SendSettings {
             gzip: compression == Compression::Gzip,
             retry_attempts: request.retry_attempts,
             initial_backoff: request.initial_backoff,
@@ -254,10 +254,10 @@ impl SplunkHecLogsConfig {
                 .min(Semaphore::MAX_PERMITS),
             max_pending_bytes: self.acknowledgements.max_pending_bytes,
         };
-        Ok(Checked {
+        Ok(Settings {
             encoder,
             client,
-            settings,
+            send,
             max_bytes: batch.max_bytes,
             max_events: batch.max_events,
             timeout: batch.timeout,
@@ -268,8 +268,8 @@ impl SplunkHecLogsConfig {
 
 impl SinkComponent for SplunkHecLogsConfig {
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
-        let checked = self.check()?;
-        Ok(Box::pin(super::sink::run(checked, cx)))
+        let settings = self.settings()?;
+        Ok(Box::pin(super::sink::run(settings, cx)))
     }
 
     fn healthcheck(&self) -> Healthcheck {

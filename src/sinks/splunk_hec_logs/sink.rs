@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::config::Checked;
+use super::config::Settings;
 use super::deliver::BatchSender;
 use super::encoder::{EncodedBatch, HecEncoder, RawMetadata};
 use crate::ack::BatchStatus;
@@ -22,17 +22,17 @@ struct Pending {
 
 /// The sink's main loop: encode, batch, hand batches to request tasks; at end of input, send
 /// what is left and wait until every batch is delivered or finally failed.
-pub(super) async fn run(checked: Checked, mut cx: SinkContext) -> Result<(), ComponentError> {
-    let Checked {
+pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
+    let Settings {
         encoder,
         client,
-        settings,
+        send,
         max_bytes,
         max_events,
         timeout,
         concurrency,
-    } = checked;
-    let sender = BatchSender::start(client, settings, concurrency, Arc::clone(&cx.metrics));
+    } = settings;
+    let sender = BatchSender::start(client, send, concurrency, Arc::clone(&cx.metrics));
     let mut tasks: JoinSet<()> = JoinSet::new();
     // Keyed by the raw endpoint's per-request metadata; the event endpoint uses one key.
     let mut pending: HashMap<RawMetadata, Pending> = HashMap::new();

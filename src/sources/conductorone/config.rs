@@ -179,7 +179,7 @@ impl ConductoroneConfig {
         }
     }
 
-    fn resolve(&self) -> Result<Settings, BuildError> {
+    fn settings(&self) -> Result<Settings, BuildError> {
         let client_id = self.client_id.trim().to_owned();
         let host = credentials::tenant_host(&client_id)
             .map_err(|e| BuildError::field("client_id", e.to_string()))?;
@@ -280,7 +280,7 @@ impl Settings {
 
 impl SourceComponent for ConductoroneConfig {
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
-        let settings = self.resolve()?;
+        let settings = self.settings()?;
         let Some(data_dir) = cx.data_dir.clone() else {
             return Err(BuildError {
                 field: None,
@@ -297,7 +297,7 @@ impl SourceComponent for ConductoroneConfig {
     /// Mints a token, calls `GET /api/v1/auth/introspect`, then lists one event (from now) to
     /// prove the credential may read the system log.
     fn healthcheck(&self) -> Healthcheck {
-        let settings = self.resolve();
+        let settings = self.settings();
         Box::pin(async move {
             let settings = settings.map_err(|e| HealthcheckError(e.message))?;
             let client = settings

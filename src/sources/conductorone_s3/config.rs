@@ -169,7 +169,7 @@ impl Settings {
 }
 
 impl ConductoroneS3Config {
-    pub(super) fn resolve(&self) -> Result<Settings, BuildError> {
+    pub(super) fn settings(&self) -> Result<Settings, BuildError> {
         self.auth.normalized().check()?;
 
         let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
@@ -196,7 +196,7 @@ impl ConductoroneS3Config {
                 )
                 .help("add `sqs.queue_url = \"https://sqs.<region>.amazonaws.com/<account>/<queue>\"`"));
             }
-            (Strategy::Sqs, Some(sqs)) => Some(sqs.resolve()?),
+            (Strategy::Sqs, Some(sqs)) => Some(sqs.settings()?),
         };
         if self.strategy == Strategy::Sqs && (self.start_after.is_some() || self.since.is_some()) {
             return Err(BuildError::field(
@@ -270,7 +270,7 @@ impl ConductoroneS3Config {
 }
 
 impl SqsConfig {
-    fn resolve(&self) -> Result<SqsSettings, BuildError> {
+    fn settings(&self) -> Result<SqsSettings, BuildError> {
         if self.queue_url.trim().is_empty() {
             return Err(BuildError::field(
                 "sqs.queue_url",
@@ -324,7 +324,7 @@ fn state_dir(data_dir: &Option<PathBuf>, id: &str) -> Option<PathBuf> {
 
 impl SourceComponent for ConductoroneS3Config {
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
-        let settings = Arc::new(self.resolve()?);
+        let settings = Arc::new(self.settings()?);
         let state_dir = state_dir(&cx.data_dir, &cx.id);
         if state_dir.is_none() && (settings.strategy == Strategy::List || self.dedupe) {
             let what = if settings.strategy == Strategy::List {
@@ -360,7 +360,7 @@ impl SourceComponent for ConductoroneS3Config {
 
     /// `list`: lists one key under `bucket`/`prefix`. `sqs`: reads the queue's attributes.
     fn healthcheck(&self) -> Healthcheck {
-        let settings = self.resolve();
+        let settings = self.settings();
         Box::pin(async move {
             let settings = settings.map_err(|e| HealthcheckError(e.message))?;
             if let Some(bucket) = &settings.bucket {
@@ -411,7 +411,7 @@ mod tests {
     fn parse(text: &str) -> Result<Settings, BuildError> {
         toml::from_str::<ConductoroneS3Config>(text)
             .expect("parses")
-            .resolve()
+            .settings()
     }
 
     #[test]

@@ -630,7 +630,7 @@ mod tests {
         );
         let settings = toml::from_str::<super::super::ConductoroneS3Config>(&config)
             .expect("parses")
-            .resolve()
+            .settings()
             .expect("valid");
         let reader = Reader::new(
             client_without_retries(&server),
