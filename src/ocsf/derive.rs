@@ -1,0 +1,168 @@
+//! Deriving: the fields of an OCSF event that follow from its ids, filled in where missing
+//! (never overwritten).
+//!
+//! * From `class_uid` and `activity_id`: `category_uid` and `type_uid`
+//!   (`class_uid * 100 + activity_id`), by [`class_fields`].
+//! * From every `*_id` enum at any depth: its string sibling (`activity_name`, `class_name`,
+//!   `category_name`, `type_name`, `severity`, `status`, `actor.user.type`, ...) with the
+//!   enum caption, by [`siblings`]. An existing name is kept even when it differs from the
+//!   caption (ConductorOne writes grant types into `activity_name`); ids outside the enum
+//!   derive nothing (validation reports them).
+//!
+//! Captions are `'static` (the schema lives for the process), so a derived name is a
+//! `Bytes::from_static`: no copy of the text.
+
+use bytes::Bytes;
+use vrl::value::{KeyString, ObjectMap, Value};
+
+use super::schema::{AttributeSet, Class};
+
+/// Whether `map` lacks `name` (a `null` counts as missing).
+pub(crate) fn is_missing(map: &ObjectMap, name: &str) -> bool {
+    map.get(name).is_none_or(Value::is_null)
+}
+
+fn caption_value(caption: &'static str) -> Value {
+    Value::Bytes(Bytes::from_static(caption.as_bytes()))
+}
+
+/// Fills in `category_uid` and `type_uid` of an event of `class`. Returns how many fields
+/// were added.
+pub(crate) fn class_fields(map: &mut ObjectMap, class: &'static Class) -> u64 {
+    let mut added = 0;
+    if is_missing(map, "category_uid") && class.attributes.get("category_uid").is_some() {
+        map.insert(
+            KeyString::from("category_uid"),
+            Value::Integer(class.category_uid),
+        );
+        added += 1;
+    }
+    if is_missing(map, "type_uid")
+        && let Some(Value::Integer(activity)) = map.get("activity_id")
+        && activity_known(class, *activity)
+    {
+        // Both are small: the activity is in the enum.
+        let type_uid = class.uid * 100 + activity;
+        map.insert(KeyString::from("type_uid"), Value::Integer(type_uid));
+        added += 1;
+    }
+    added
+}
+
+/// Whether `activity` is one of `class`'s activities.
+fn activity_known(class: &Class, activity: i64) -> bool {
+    class
+        .attributes
+        .get("activity_id")
+        .and_then(|attribute| attribute.enumeration.as_ref())
+        .is_some_and(|values| values.caption_of(activity).is_some())
+}
+
+/// Fills in the string sibling of every `*_id` enum of `set` present in `map` whose name is
+/// missing. Returns how many fields were added.
+pub(crate) fn siblings(map: &mut ObjectMap, set: &'static AttributeSet) -> u64 {
+    let mut added = 0;
+    for (id, name) in set.siblings() {
+        if !is_missing(map, &name.name) {
+            continue;
+        }
+        let Some(values) = &id.enumeration else {
+            continue;
+        };
+        let derived = match map.get(id.name.as_str()) {
+            Some(Value::Integer(value)) if !id.is_array => {
+                values.caption_of(*value).map(caption_value)
+            }
+            Some(Value::Array(ids)) if id.is_array && name.is_array => ids
+                .iter()
+                .map(|value| match value {
+                    Value::Integer(value) => values.caption_of(*value).map(caption_value),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array),
+            _ => None,
+        };
+        if let Some(derived) = derived {
+            map.insert(KeyString::from(name.name.as_str()), derived);
+            added += 1;
+        }
+    }
+    added
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocsf::schema::schema;
+
+    fn object(json: &str) -> ObjectMap {
+        match serde_json::from_str(json).expect("JSON") {
+            Value::Object(map) => map,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn text(map: &ObjectMap, name: &str) -> Option<String> {
+        map.get(name)
+            .and_then(Value::as_bytes)
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    #[test]
+    fn class_fields_follow_from_class_uid_and_activity_id() {
+        let class = schema("1.3.0").unwrap().class(6003).unwrap();
+        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3}"#);
+        assert_eq!(class_fields(&mut map, class), 2);
+        assert_eq!(map.get("category_uid"), Some(&Value::Integer(6)));
+        assert_eq!(map.get("type_uid"), Some(&Value::Integer(600303)));
+        // Never overwritten; an activity outside the enum derives no type_uid.
+        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3, "type_uid": 1}"#);
+        class_fields(&mut map, class);
+        assert_eq!(map.get("type_uid"), Some(&Value::Integer(1)));
+        let mut map = object(r#"{"class_uid": 6003, "activity_id": 42}"#);
+        assert_eq!(class_fields(&mut map, class), 1);
+        assert!(is_missing(&map, "type_uid"));
+    }
+
+    #[test]
+    fn siblings_get_the_enum_caption_only_when_missing() {
+        let class = schema("1.3.0").unwrap().class(3002).unwrap();
+        let mut map = object(
+            r#"{"class_uid": 3002, "activity_id": 1, "severity_id": 99, "status_id": 7,
+                "type_uid": 300201, "category_uid": 3, "activity_name": "client_credentials",
+                "status": null}"#,
+        );
+        let added = siblings(&mut map, &class.attributes);
+        assert_eq!(text(&map, "class_name").as_deref(), Some("Authentication"));
+        assert_eq!(
+            text(&map, "category_name").as_deref(),
+            Some("Identity & Access Management")
+        );
+        assert_eq!(
+            text(&map, "type_name").as_deref(),
+            Some("Authentication: Logon")
+        );
+        assert_eq!(text(&map, "severity").as_deref(), Some("Other"));
+        // Kept although it differs from the caption (Logon).
+        assert_eq!(
+            text(&map, "activity_name").as_deref(),
+            Some("client_credentials")
+        );
+        // 7 is not a status id: nothing derived, validation will say why.
+        assert_eq!(map.get("status"), Some(&Value::Null));
+        assert_eq!(added, 4);
+    }
+
+    #[test]
+    fn array_siblings_are_derived_when_every_id_is_known() {
+        let schema = schema("1.8.0").unwrap();
+        let answer = schema.object_by_name("dns_answer").unwrap();
+        let mut map = object(r#"{"flag_ids": [1, 2]}"#);
+        assert_eq!(siblings(&mut map, &answer.attributes), 1);
+        let flags = map.get("flags").and_then(Value::as_array).unwrap();
+        assert_eq!(flags.len(), 2);
+        let mut map = object(r#"{"flag_ids": [1, 1234]}"#);
+        assert_eq!(siblings(&mut map, &answer.attributes), 0);
+    }
+}

@@ -1,0 +1,8 @@
+//! `ocsf`: derive the fields that follow from an event's ids and validate it against the
+//! official OCSF schema (any class, every embedded version); invalid events go to
+//! `<id>.invalid` with their problems in `%ocsf.errors`.
+
+mod config;
+mod transform;
+
+pub use config::{INVALID_OUTPUT, OcsfConfig};
