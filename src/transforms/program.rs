@@ -37,7 +37,8 @@ impl CompiledVrl {
     /// Compiles `source`; a failure names the program position and shows VRL's diagnostic.
     /// `field` is the option the program came from (for the error's file position).
     pub fn compile(source: &str, field: &str, timezone: Option<&str>) -> Result<Self, BuildError> {
-        let functions = vrl::stdlib::all();
+        let mut functions = vrl::stdlib::all();
+        functions.extend(crate::transforms::ocsf::vrl_functions());
         let state = TypeState::default();
         let result =
             vrl::compiler::compile_with_state(source, &functions, &state, CompileConfig::default());

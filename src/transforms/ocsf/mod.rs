@@ -3,6 +3,8 @@
 //! `<id>.invalid` with their problems in `%ocsf.errors`.
 
 mod config;
+mod functions;
 mod transform;
 
 pub use config::{INVALID_OUTPUT, OcsfConfig};
+pub(crate) use functions::vrl_functions;
