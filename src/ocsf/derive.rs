@@ -22,6 +22,23 @@ pub(crate) fn is_missing(map: &ObjectMap, name: &str) -> bool {
     map.get(name).is_none_or(Value::is_null)
 }
 
+/// An integer value: an integer, or a float with no fractional part (JSON numbers such as
+/// `200.0`, which JSON Schema counts as integers too; ConductorOne's API may send every number
+/// as a double).
+pub(crate) fn as_integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Integer(number) => Some(*number),
+        Value::Float(number) => {
+            let number = number.into_inner();
+            // 2^63 as f64: the first float past i64's range.
+            let in_range =
+                (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&number);
+            (number.fract() == 0.0 && in_range).then_some(number as i64)
+        }
+        _ => None,
+    }
+}
+
 fn caption_value(caption: &'static str) -> Value {
     Value::Bytes(Bytes::from_static(caption.as_bytes()))
 }
@@ -38,8 +55,8 @@ pub(crate) fn class_fields(map: &mut ObjectMap, class: &'static Class) -> u64 {
         added += 1;
     }
     if is_missing(map, "type_uid")
-        && let Some(Value::Integer(activity)) = map.get("activity_id")
-        && activity_known(class, *activity)
+        && let Some(activity) = map.get("activity_id").and_then(as_integer)
+        && activity_known(class, activity)
     {
         // Both are small: the activity is in the enum.
         let type_uid = class.uid * 100 + activity;
@@ -70,17 +87,14 @@ pub(crate) fn siblings(map: &mut ObjectMap, set: &'static AttributeSet) -> u64 {
             continue;
         };
         let derived = match map.get(id.name.as_str()) {
-            Some(Value::Integer(value)) if !id.is_array => {
-                values.caption_of(*value).map(caption_value)
-            }
             Some(Value::Array(ids)) if id.is_array && name.is_array => ids
                 .iter()
-                .map(|value| match value {
-                    Value::Integer(value) => values.caption_of(*value).map(caption_value),
-                    _ => None,
-                })
+                .map(|value| values.caption_of(as_integer(value)?).map(caption_value))
                 .collect::<Option<Vec<_>>>()
                 .map(Value::Array),
+            Some(value) if !id.is_array => as_integer(value)
+                .and_then(|value| values.caption_of(value))
+                .map(caption_value),
             _ => None,
         };
         if let Some(derived) = derived {
@@ -120,6 +134,10 @@ mod tests {
         let mut map = object(r#"{"class_uid": 6003, "activity_id": 3, "type_uid": 1}"#);
         class_fields(&mut map, class);
         assert_eq!(map.get("type_uid"), Some(&Value::Integer(1)));
+        // Integral floats are integers (ConductorOne's API sends doubles).
+        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3.0}"#);
+        class_fields(&mut map, class);
+        assert_eq!(map.get("type_uid"), Some(&Value::Integer(600303)));
         let mut map = object(r#"{"class_uid": 6003, "activity_id": 42}"#);
         assert_eq!(class_fields(&mut map, class), 1);
         assert!(is_missing(&map, "type_uid"));

@@ -95,19 +95,19 @@ pub(crate) fn check(event: &mut Value, schema: &'static Schema, mode: Mode) -> O
         return outcome;
     };
     let uid = match map.get("class_uid") {
-        Some(Value::Integer(uid)) => *uid,
         None | Some(Value::Null) => {
             walk.error(Leaf::Key("class_uid"), format_args!("required, missing"));
             return outcome;
         }
-        Some(other) => {
-            let got = describe_value(other);
-            walk.error(
-                Leaf::Key("class_uid"),
-                format_args!("expected an integer, got {got}"),
-            );
-            return outcome;
-        }
+        Some(value) => match derive::as_integer(value) {
+            Some(uid) => uid,
+            None => {
+                let got = describe_value(value);
+                let message = format_args!("expected an integer, got {got}");
+                walk.error(Leaf::Key("class_uid"), message);
+                return outcome;
+            }
+        },
     };
     let Some(class) = schema.class(uid) else {
         let version = schema.version();
@@ -280,10 +280,11 @@ impl Walk<'_> {
     fn scalar(&mut self, leaf: Leaf<'_>, value: &Value, attribute: &schema::Attribute) {
         let fits = match (attribute.value_type, value) {
             (ValueType::Boolean, Value::Boolean(_))
-            | (ValueType::Long | ValueType::Timestamp, Value::Integer(_))
             | (ValueType::Float, Value::Integer(_) | Value::Float(_)) => true,
-            (ValueType::Integer { min, max }, Value::Integer(number)) => {
-                if !(min..=max).contains(number) {
+            (ValueType::Long | ValueType::Timestamp, _) => derive::as_integer(value).is_some(),
+            (ValueType::Integer { min, max }, _) if derive::as_integer(value).is_some() => {
+                let number = derive::as_integer(value).unwrap_or_default();
+                if !(min..=max).contains(&number) {
                     let message = format_args!("{number} is out of range ({min} to {max})");
                     return self.error(leaf, message);
                 }
@@ -307,9 +308,13 @@ impl Walk<'_> {
             return self.error(leaf, format_args!("expected {expected}, got {got}"));
         }
         match (&attribute.enumeration, value) {
-            (Some(values @ Enumeration::Integer(_)), Value::Integer(id))
-                if values.caption_of(*id).is_none() =>
-            {
+            (Some(values @ Enumeration::Integer(_)), _) => {
+                let Some(id) = derive::as_integer(value) else {
+                    return;
+                };
+                if values.caption_of(id).is_some() {
+                    return;
+                }
                 let known = values.describe();
                 self.error(leaf, format_args!("{id} is not in the enum ({known})"));
             }
@@ -357,10 +362,7 @@ impl Walk<'_> {
 
     /// `type_uid` is `class_uid * 100 + activity_id` (when all three are integers).
     fn type_uid(&mut self, map: &ObjectMap) {
-        let integer = |name: &str| match map.get(name) {
-            Some(Value::Integer(value)) => Some(*value),
-            _ => None,
-        };
+        let integer = |name: &str| map.get(name).and_then(derive::as_integer);
         if let (Some(type_uid), Some(class_uid), Some(activity_id)) = (
             integer("type_uid"),
             integer("class_uid"),
@@ -617,9 +619,15 @@ mod tests {
             let mut event = with(api_activity(), path, value);
             assert_eq!(errors(&mut event, "1.3.0", VALIDATE)[0], expected, "{path}");
         }
-        // Floats take integers; long takes 64 bits.
+        // Floats take integers; long takes 64 bits; integral floats are integers (JSON Schema
+        // says so too), other floats are not.
         let mut value = with(api_activity(), "type_uid", Value::from(600301));
         assert!(errors(&mut value, "1.3.0", VALIDATE).is_empty());
+        let mut value = with(api_activity(), "time", event("1767225600123.0"));
+        let mut value = with(value, "src_endpoint.port", event("443.0"));
+        assert!(errors(&mut value, "1.3.0", VALIDATE).is_empty());
+        let mut value = with(api_activity(), "time", event("1767225600123.5"));
+        assert_eq!(errors(&mut value, "1.3.0", VALIDATE).len(), 1);
     }
 
     #[test]
