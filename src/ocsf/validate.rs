@@ -623,7 +623,7 @@ mod tests {
         // says so too), other floats are not.
         let mut value = with(api_activity(), "type_uid", Value::from(600301));
         assert!(errors(&mut value, "1.3.0", VALIDATE).is_empty());
-        let mut value = with(api_activity(), "time", event("1767225600123.0"));
+        let value = with(api_activity(), "time", event("1767225600123.0"));
         let mut value = with(value, "src_endpoint.port", event("443.0"));
         assert!(errors(&mut value, "1.3.0", VALIDATE).is_empty());
         let mut value = with(api_activity(), "time", event("1767225600123.5"));
