@@ -396,6 +396,38 @@ encoding.codec = "json"
     );
 }
 
+#[test]
+fn without_reroute_invalid_events_are_dropped_as_discarded() {
+    let config = format!(
+        r#"{STDIN_TO_OCSF}reroute_invalid = false
+
+[sinks.out]
+type = "console"
+inputs = ["ocsf"]
+encoding.codec = "json"
+"#
+    );
+    let output = pipeline(&config, &mixed_input());
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(lines(&output).len(), 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dropped (reroute_invalid = false)"),
+        "{stderr}"
+    );
+    // `.invalid` does not exist then: reading it is a configuration error.
+    let reading = format!(
+        r#"{STDIN_TO_OCSF}reroute_invalid = false
+
+[sinks.out]
+type = "console"
+inputs = ["ocsf.invalid"]
+encoding.codec = "json"
+"#
+    );
+    assert_eq!(validate(&reading).status.code(), Some(78));
+}
+
 fn validate(config: &str) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("pipeline.toml");

@@ -32,6 +32,12 @@ pub struct OcsfConfig {
     /// overwriting a value (default `true`).
     #[serde(default = "default_true")]
     pub derive: bool,
+    /// Send invalid events to the `<id>.invalid` output (default `true`; nothing has to read
+    /// it). When `false` there is no such output: invalid events are dropped, acknowledged as
+    /// handled and counted in `component_discarded_events_total`, and the transform can run
+    /// fused with its source (cheaper).
+    #[serde(default = "default_true")]
+    pub reroute_invalid: bool,
 }
 
 impl TransformComponent for OcsfConfig {
@@ -45,15 +51,24 @@ impl TransformComponent for OcsfConfig {
                 None
             }
         };
-        Ok(Box::new(Ocsf::new(fixed, self.derive)))
+        Ok(Box::new(Ocsf::new(
+            fixed,
+            self.derive,
+            self.reroute_invalid,
+        )))
     }
 
     fn outputs(&self) -> TransformOutputs {
+        let invalid = if self.reroute_invalid {
+            vec![INVALID_OUTPUT.to_owned()]
+        } else {
+            Vec::new()
+        };
         TransformOutputs {
             default: true,
-            named: vec![INVALID_OUTPUT.to_owned()],
+            named: invalid.clone(),
             // Nothing reading `.invalid` is allowed: invalid events are then dropped.
-            optional: vec![INVALID_OUTPUT.to_owned()],
+            optional: invalid,
         }
     }
 }
@@ -84,6 +99,8 @@ mod tests {
         assert!(outputs.default);
         assert_eq!(outputs.named, ["invalid"]);
         assert_eq!(outputs.optional, ["invalid"]);
+        let parsed = config("reroute_invalid = false").expect("valid");
+        assert_eq!(parsed.outputs().named, Vec::<String>::new());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use smallvec::SmallVec;
 use vrl::value::{KeyString, ObjectMap, Value};
 
+use crate::ack::BatchStatus;
 use crate::component::SyncTransform;
 use crate::event::{Batch, Event};
 use crate::metrics::ComponentMetrics;
@@ -22,6 +23,8 @@ pub(crate) struct Ocsf {
     /// The configured version, or `None` to follow each event's `metadata.version`.
     fixed: Option<&'static Schema>,
     mode: Mode,
+    /// Whether invalid events go to output 1 (`.invalid`) rather than being dropped.
+    reroute_invalid: bool,
     shared: Arc<Shared>,
 }
 
@@ -52,11 +55,13 @@ impl Drop for Shared {
 impl Ocsf {
     /// A transform checking against `fixed` (or each event's version), deriving when
     /// `derive` is on, counting in metrics of its own.
-    pub(crate) fn new(fixed: Option<&'static Schema>, derive: bool) -> Self {
-        Self::with_metrics(fixed, derive, Arc::default())
+    pub(crate) fn new(fixed: Option<&'static Schema>, derive: bool, reroute_invalid: bool) -> Self {
+        let mut transform = Self::with_metrics(fixed, derive, Arc::default());
+        transform.reroute_invalid = reroute_invalid;
+        transform
     }
 
-    /// As [`new`](Self::new), counting in `metrics`.
+    /// As [`new`](Self::new) with `.invalid`, counting in `metrics`.
     pub(crate) fn with_metrics(
         fixed: Option<&'static Schema>,
         derive: bool,
@@ -68,6 +73,7 @@ impl Ocsf {
                 derive,
                 validate: true,
             },
+            reroute_invalid: true,
             shared: Arc::new(Shared {
                 metrics,
                 invalid: AtomicU64::new(0),
@@ -91,6 +97,11 @@ impl Ocsf {
     fn log_invalid(&self, outcome: &Outcome) {
         let seen = self.shared.invalid.fetch_add(1, Ordering::Relaxed) + 1;
         if seen <= LOGGED_INVALID_LIMIT {
+            let fate = if self.reroute_invalid {
+                "sent to the `.invalid` output (dropped if nothing reads it)"
+            } else {
+                "dropped (reroute_invalid = false)"
+            };
             let more = if seen == LOGGED_INVALID_LIMIT {
                 "; further invalid events are only counted"
             } else {
@@ -100,7 +111,7 @@ impl Ocsf {
                 class_uid = outcome.class_uid,
                 problems = outcome.error_count,
                 errors = ?outcome.errors,
-                "ocsf: invalid OCSF event, sent to the `.invalid` output (dropped if nothing reads it){more}"
+                "ocsf: invalid OCSF event, {fate}{more}"
             );
         }
     }
@@ -143,6 +154,7 @@ impl SyncTransform for Ocsf {
         outputs[0].reserve(batch.len());
         let mut derived = 0;
         let mut invalid: SmallVec<[(Option<i64>, u64); 4]> = SmallVec::new();
+        let mut dropped = 0;
         for mut event in batch {
             let outcome = self.check(&mut event);
             derived += outcome.derived;
@@ -158,11 +170,17 @@ impl SyncTransform for Ocsf {
                 None => invalid.push((outcome.class_uid, 1)),
             }
             self.log_invalid(&outcome);
-            set_errors(&mut event, outcome.errors);
-            outputs[1].push(event);
+            if self.reroute_invalid && outputs.len() > 1 {
+                set_errors(&mut event, outcome.errors);
+                outputs[1].push(event);
+            } else {
+                // Dropped on purpose by configuration: handled.
+                event.finish(BatchStatus::Delivered);
+                dropped += 1;
+            }
         }
         self.count(&invalid, derived);
-        0
+        dropped
     }
 }
 
@@ -233,8 +251,20 @@ mod tests {
     }
 
     #[test]
+    fn without_reroute_invalid_events_are_dropped_and_counted_as_discarded() {
+        let metrics = Arc::new(ComponentMetrics::default());
+        let mut transform = Ocsf::with_metrics(None, true, Arc::clone(&metrics));
+        transform.reroute_invalid = false;
+        let mut outputs = [Vec::new()];
+        let batch = vec![event(VALID), event("{}"), event(r#"{"class_uid": 1}"#)];
+        assert_eq!(transform.transform(batch, &mut outputs), 2);
+        assert_eq!(outputs[0].len(), 1);
+        assert_eq!(metrics.get("ocsf_invalid_events_total{class_uid=\"\"}"), 2);
+    }
+
+    #[test]
     fn existing_ocsf_metadata_is_kept_and_clones_share_counters() {
-        let mut transform = Ocsf::new(None, true);
+        let mut transform = Ocsf::new(None, true, true);
         let mut other = transform.clone();
         let mut bad = event(r#"{"class_uid": 6003, "activity_id": 42}"#);
         if let Value::Object(metadata) = bad.metadata.value_mut() {
