@@ -75,14 +75,31 @@ fn activity_known(class: &Class, activity: i64) -> bool {
         .is_some_and(|values| values.caption_of(activity).is_some())
 }
 
+/// Which attributes of `set` `map` has (not `null`), as bits by position in the set (the walk
+/// notes them as it goes; tests call [`siblings`] on their own).
+#[cfg(test)]
+fn present(map: &ObjectMap, set: &AttributeSet) -> u128 {
+    map.iter()
+        .filter(|(_, value)| !value.is_null())
+        .filter_map(|(key, _)| set.position(key.as_str()))
+        .fold(0, |seen, at| seen | 1 << at)
+}
+
 /// Fills in the string sibling of every `*_id` enum of `set` present in `map` whose name is
-/// missing. Returns how many fields were added.
-pub(crate) fn siblings(map: &mut ObjectMap, set: &'static AttributeSet) -> u64 {
-    let mut added = 0;
-    for (id, name) in set.siblings() {
-        if !is_missing(map, &name.name) {
+/// missing; `seen` says which attributes `map` has (see [`present`]). Returns how many fields
+/// were added, and how many of them an event using `profiles` requires.
+pub(crate) fn siblings(
+    map: &mut ObjectMap,
+    set: &'static AttributeSet,
+    seen: u128,
+    profiles: u64,
+) -> (u64, usize) {
+    let (mut added, mut required) = (0, 0);
+    for (id, name) in set.sibling_positions() {
+        if seen & (1 << name) != 0 || seen & (1 << id) == 0 {
             continue;
         }
+        let (id, name) = (&set.as_slice()[id], &set.as_slice()[name]);
         let Some(values) = &id.enumeration else {
             continue;
         };
@@ -100,9 +117,10 @@ pub(crate) fn siblings(map: &mut ObjectMap, set: &'static AttributeSet) -> u64 {
         if let Some(derived) = derived {
             map.insert(KeyString::from(name.name.as_str()), derived);
             added += 1;
+            required += usize::from(name.is_required(profiles));
         }
     }
-    added
+    (added, required)
 }
 
 #[cfg(test)]
@@ -151,7 +169,8 @@ mod tests {
                 "type_uid": 300201, "category_uid": 3, "activity_name": "client_credentials",
                 "status": null}"#,
         );
-        let added = siblings(&mut map, &class.attributes);
+        let seen = present(&map, &class.attributes);
+        let (added, _) = siblings(&mut map, &class.attributes, seen, 0);
         assert_eq!(text(&map, "class_name").as_deref(), Some("Authentication"));
         assert_eq!(
             text(&map, "category_name").as_deref(),
@@ -176,11 +195,14 @@ mod tests {
     fn array_siblings_are_derived_when_every_id_is_known() {
         let schema = schema("1.8.0").unwrap();
         let answer = schema.object_by_name("dns_answer").unwrap();
+        let set = &answer.attributes;
         let mut map = object(r#"{"flag_ids": [1, 2]}"#);
-        assert_eq!(siblings(&mut map, &answer.attributes), 1);
+        let seen = present(&map, set);
+        assert_eq!(siblings(&mut map, set, seen, 0), (1, 0));
         let flags = map.get("flags").and_then(Value::as_array).unwrap();
         assert_eq!(flags.len(), 2);
         let mut map = object(r#"{"flag_ids": [1, 1234]}"#);
-        assert_eq!(siblings(&mut map, &answer.attributes), 0);
+        let seen = present(&map, set);
+        assert_eq!(siblings(&mut map, set, seen, 0), (0, 0));
     }
 }

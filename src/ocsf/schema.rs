@@ -131,14 +131,42 @@ pub struct Object {
     pub attributes: AttributeSet,
 }
 
-/// The attributes of a class or object, sorted by name (the order of a VRL object's keys),
-/// with the rules that involve several of them.
+/// The attributes of a class or object, sorted by name, with a hash index by name, what is
+/// required, and the rules that involve several of them.
+///
+/// A set has at most [`AttributeSet::MAX_ATTRIBUTES`] attributes (86 is the most any class or
+/// object has, in 1.8.0), so a walk can note the attributes it has seen in one `u128`.
 #[derive(Debug, Default)]
 pub struct AttributeSet {
     attributes: Vec<Attribute>,
+    /// Open addressing by [`slot_hash`]: an index into `attributes`, or [`EMPTY_SLOT`].
+    slots: Vec<u8>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the first slot.
+    shift: u32,
+    /// How many required attributes apply to every event (no profile).
+    required_core: usize,
+    /// Indexes of required attributes a profile contributes.
+    required_profiled: Vec<u8>,
     /// Indexes of `*_id` enum attributes whose `sibling` is an attribute of this set.
-    siblings: Vec<(u16, u16)>,
+    siblings: Vec<(u8, u8)>,
     constraints: Vec<Constraint>,
+}
+
+/// An empty slot of an [`AttributeSet`]'s index.
+const EMPTY_SLOT: u8 = u8::MAX;
+
+/// A cheap hash of an attribute name: its length and three of its bytes, mixed. Names are
+/// short and distinct enough that this spreads them well, and it costs a few instructions
+/// where hashing every byte would cost as much as the comparisons it replaces.
+fn slot_hash(name: &[u8]) -> u64 {
+    let length = name.len();
+    let (first, middle, last) = match length {
+        0 => (0, 0, 0),
+        _ => (name[0], name[length / 2], name[length - 1]),
+    };
+    let word =
+        length as u64 | u64::from(first) << 16 | u64::from(middle) << 24 | u64::from(last) << 32;
+    word.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// A rule over several attributes of one class or object.
@@ -315,6 +343,79 @@ impl Schema {
 }
 
 impl AttributeSet {
+    /// The most attributes a set may have (a walk's `u128` of seen attributes).
+    pub const MAX_ATTRIBUTES: usize = 128;
+
+    fn new(
+        attributes: Vec<Attribute>,
+        siblings: Vec<(u8, u8)>,
+        constraints: Vec<Constraint>,
+    ) -> Result<Self, String> {
+        if attributes.len() > Self::MAX_ATTRIBUTES {
+            return Err(format!("{} attributes in one set", attributes.len()));
+        }
+        let size = (attributes.len() * 4).next_power_of_two().max(8);
+        let mut slots = vec![EMPTY_SLOT; size];
+        let shift = 64 - size.trailing_zeros();
+        for (at, attribute) in attributes.iter().enumerate() {
+            let mut slot = (slot_hash(attribute.name.as_bytes()) >> shift) as usize;
+            while slots[slot] != EMPTY_SLOT {
+                slot = (slot + 1) & (size - 1);
+            }
+            slots[slot] = at as u8;
+        }
+        let required_core = attributes
+            .iter()
+            .filter(|a| a.requirement == Requirement::Required && a.profiles == 0)
+            .count();
+        let required_profiled = (0..attributes.len())
+            .filter(|at| {
+                let attribute = &attributes[*at];
+                attribute.requirement == Requirement::Required && attribute.profiles != 0
+            })
+            .map(|at| at as u8)
+            .collect();
+        Ok(Self {
+            attributes,
+            slots,
+            shift,
+            required_core,
+            required_profiled,
+            siblings,
+            constraints,
+        })
+    }
+
+    /// The index (in [`as_slice`](Self::as_slice)) of the attribute `name`.
+    #[inline]
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut slot = (slot_hash(name.as_bytes()) >> self.shift) as usize;
+        loop {
+            let at = *self.slots.get(slot)?;
+            if at == EMPTY_SLOT {
+                return None;
+            }
+            if self.attributes[usize::from(at)].name == name {
+                return Some(usize::from(at));
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// How many attributes an event using `event_profiles` must have in this set.
+    pub fn required_count(&self, event_profiles: u64) -> usize {
+        if event_profiles == 0 {
+            return self.required_core;
+        }
+        self.required_core
+            + self
+                .required_profiled
+                .iter()
+                .filter(|at| self.attributes[usize::from(**at)].applies(event_profiles))
+                .count()
+    }
+
     /// Every attribute, sorted by name.
     pub fn iter(&self) -> std::slice::Iter<'_, Attribute> {
         self.attributes.iter()
@@ -327,20 +428,20 @@ impl AttributeSet {
 
     /// The attribute `name`.
     pub fn get(&self, name: &str) -> Option<&Attribute> {
-        self.attributes
-            .binary_search_by(|attribute| attribute.name.as_str().cmp(name))
-            .ok()
-            .map(|at| &self.attributes[at])
+        self.position(name).map(|at| &self.attributes[at])
     }
 
     /// `*_id` enum attributes and their string siblings, both in this set.
     pub fn siblings(&self) -> impl Iterator<Item = (&Attribute, &Attribute)> {
-        self.siblings.iter().map(|(id, name)| {
-            (
-                &self.attributes[usize::from(*id)],
-                &self.attributes[usize::from(*name)],
-            )
-        })
+        self.sibling_positions()
+            .map(|(id, name)| (&self.attributes[id], &self.attributes[name]))
+    }
+
+    /// As [`siblings`](Self::siblings), as positions in [`as_slice`](Self::as_slice).
+    pub fn sibling_positions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.siblings
+            .iter()
+            .map(|(id, name)| (usize::from(*id), usize::from(*name)))
     }
 
     /// The rules over several attributes.
@@ -518,7 +619,7 @@ impl Builder<'_> {
             .filter(|(_, attribute)| attribute.enumeration.is_some())
             .filter_map(|(at, attribute)| {
                 let sibling = position(attribute.sibling.as_deref()?)?;
-                Some((u16::try_from(at).ok()?, u16::try_from(sibling).ok()?))
+                Some((u8::try_from(at).ok()?, u8::try_from(sibling).ok()?))
             })
             .collect();
         let constraints = constraints
@@ -536,11 +637,7 @@ impl Builder<'_> {
                 }
             })
             .collect();
-        Ok(AttributeSet {
-            attributes,
-            siblings,
-            constraints,
-        })
+        AttributeSet::new(attributes, siblings, constraints)
     }
 
     fn attribute(&self, name: &str, raw: &RawAttribute) -> Result<Attribute, String> {
@@ -723,6 +820,15 @@ mod tests {
             endpoint.attributes.get("port").unwrap().value_type,
             ValueType::Integer { min: 0, max: 65535 }
         );
+        for (at, attribute) in attrs.iter().enumerate() {
+            assert_eq!(attrs.position(&attribute.name), Some(at));
+        }
+        assert_eq!(attrs.position("no_such_attribute"), None);
+        assert_eq!(attrs.position(""), None);
+        let required = attrs.iter().filter(|a| a.is_required(0)).count();
+        assert_eq!(attrs.required_count(0), required);
+        let cloud_mask = schema.profile_mask("cloud");
+        assert_eq!(attrs.required_count(cloud_mask), required + 1);
         let siblings: Vec<_> = attrs
             .siblings()
             .map(|(id, name)| (id.name.as_str(), name.name.as_str()))

@@ -195,48 +195,52 @@ impl Walk<'_> {
         }
     }
 
-    /// Walks one object of the type `set` describes.
+    /// Walks one object of the type `set` describes: each key is looked up in the set's index
+    /// (unknown keys reported), each value checked (objects recursively); then the missing
+    /// names are derived, the constraints checked, and the required attributes counted: only
+    /// when some are missing is the set searched for which.
     fn object(&mut self, map: &mut ObjectMap, set: &'static AttributeSet) {
+        let attributes = set.as_slice();
+        let mut seen: u128 = 0;
+        let mut required = 0;
+        for (key, value) in map.iter_mut() {
+            let key = key.as_str();
+            let Some(at) = set.position(key) else {
+                if self.mode.validate {
+                    self.error(Leaf::Key(key), format_args!("unknown attribute"));
+                }
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            seen |= 1 << at;
+            let attribute = &attributes[at];
+            required += usize::from(attribute.is_required(self.profiles));
+            self.attribute(key, value, attribute);
+        }
         if self.mode.derive {
-            self.out.derived += derive::siblings(map, set);
+            let (derived, required_derived) = derive::siblings(map, set, seen, self.profiles);
+            self.out.derived += derived;
+            required += required_derived;
         }
         if self.mode.validate {
             self.constraints(map, set);
-        }
-        let attributes = set.as_slice();
-        let mut next = 0;
-        for (key, value) in map.iter_mut() {
-            let key = key.as_str();
-            while next < attributes.len() && attributes[next].name.as_str() < key {
-                self.absent(
-                    &attributes[next].name,
-                    attributes[next].is_required(self.profiles),
-                );
-                next += 1;
+            if required < set.required_count(self.profiles) {
+                self.missing(map, set);
             }
-            match attributes.get(next) {
-                Some(attribute) if attribute.name == key => {
-                    next += 1;
-                    if value.is_null() {
-                        self.absent(key, attribute.is_required(self.profiles));
-                    } else {
-                        self.attribute(key, value, attribute);
-                    }
-                }
-                _ if self.mode.validate => {
-                    self.error(Leaf::Key(key), format_args!("unknown attribute"));
-                }
-                _ => {}
-            }
-        }
-        for attribute in &attributes[next..] {
-            self.absent(&attribute.name, attribute.is_required(self.profiles));
         }
     }
 
-    fn absent(&mut self, name: &str, required: bool) {
-        if required && self.mode.validate {
-            self.error(Leaf::Key(name), format_args!("required, missing"));
+    /// Reports the required attributes `map` lacks.
+    fn missing(&mut self, map: &ObjectMap, set: &AttributeSet) {
+        for attribute in set.iter() {
+            if attribute.is_required(self.profiles) && derive::is_missing(map, &attribute.name) {
+                self.error(
+                    Leaf::Key(&attribute.name),
+                    format_args!("required, missing"),
+                );
+            }
         }
     }
 
