@@ -78,7 +78,7 @@ fn activity_known(class: &Class, activity: i64) -> bool {
 /// Which attributes of `set` `map` has (not `null`), as bits by position in the set (the walk
 /// notes them as it goes; tests call [`siblings`] on their own).
 #[cfg(test)]
-fn present(map: &ObjectMap, set: &AttributeSet) -> u128 {
+pub(crate) fn present(map: &ObjectMap, set: &AttributeSet) -> u128 {
     map.iter()
         .filter(|(_, value)| !value.is_null())
         .filter_map(|(key, _)| set.position(key.as_str()))
@@ -86,19 +86,21 @@ fn present(map: &ObjectMap, set: &AttributeSet) -> u128 {
 }
 
 /// Fills in the string sibling of every `*_id` enum of `set` present in `map` whose name is
-/// missing; `seen` says which attributes `map` has (see [`present`]). Returns how many fields
-/// were added, and how many of them an event using `profiles` requires.
+/// missing; `seen` says which attributes `map` has (see [`present`]) and gets the derived ones
+/// added. Returns how many fields were added, and how many of them an event using `profiles`
+/// requires.
 pub(crate) fn siblings(
     map: &mut ObjectMap,
     set: &'static AttributeSet,
-    seen: u128,
+    seen: &mut u128,
     profiles: u64,
 ) -> (u64, usize) {
     let (mut added, mut required) = (0, 0);
     for (id, name) in set.sibling_positions() {
-        if seen & (1 << name) != 0 || seen & (1 << id) == 0 {
+        if *seen & (1 << name) != 0 || *seen & (1 << id) == 0 {
             continue;
         }
+        let name_bit = 1 << name;
         let (id, name) = (&set.as_slice()[id], &set.as_slice()[name]);
         let Some(values) = &id.enumeration else {
             continue;
@@ -116,6 +118,7 @@ pub(crate) fn siblings(
         };
         if let Some(derived) = derived {
             map.insert(KeyString::from(name.name.as_str()), derived);
+            *seen |= name_bit;
             added += 1;
             required += usize::from(name.is_required(profiles));
         }
@@ -169,8 +172,8 @@ mod tests {
                 "type_uid": 300201, "category_uid": 3, "activity_name": "client_credentials",
                 "status": null}"#,
         );
-        let seen = present(&map, &class.attributes);
-        let (added, _) = siblings(&mut map, &class.attributes, seen, 0);
+        let mut seen = present(&map, &class.attributes);
+        let (added, _) = siblings(&mut map, &class.attributes, &mut seen, 0);
         assert_eq!(text(&map, "class_name").as_deref(), Some("Authentication"));
         assert_eq!(
             text(&map, "category_name").as_deref(),
@@ -197,12 +200,13 @@ mod tests {
         let answer = schema.object_by_name("dns_answer").unwrap();
         let set = &answer.attributes;
         let mut map = object(r#"{"flag_ids": [1, 2]}"#);
-        let seen = present(&map, set);
-        assert_eq!(siblings(&mut map, set, seen, 0), (1, 0));
+        let mut seen = present(&map, set);
+        assert_eq!(siblings(&mut map, set, &mut seen, 0), (1, 0));
+        assert_eq!(seen, present(&map, set));
         let flags = map.get("flags").and_then(Value::as_array).unwrap();
         assert_eq!(flags.len(), 2);
         let mut map = object(r#"{"flag_ids": [1, 1234]}"#);
-        let seen = present(&map, set);
-        assert_eq!(siblings(&mut map, set, seen, 0), (0, 0));
+        let mut seen = present(&map, set);
+        assert_eq!(siblings(&mut map, set, &mut seen, 0), (0, 0));
     }
 }

@@ -342,6 +342,29 @@ impl Schema {
     }
 }
 
+/// `a == b` for short texts without a call to `memcmp`: attribute names are 2 to 30 bytes, and
+/// the call costs more than the comparison.
+#[inline]
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let length = a.len();
+    if length != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+    };
+    match length {
+        0..8 => a == b,
+        8..=16 => word(a, 0) == word(b, 0) && word(a, length - 8) == word(b, length - 8),
+        _ => {
+            (0..length - 8)
+                .step_by(8)
+                .all(|at| word(a, at) == word(b, at))
+                && word(a, length - 8) == word(b, length - 8)
+        }
+    }
+}
+
 impl AttributeSet {
     /// The most attributes a set may have (a walk's `u128` of seen attributes).
     pub const MAX_ATTRIBUTES: usize = 128;
@@ -396,7 +419,10 @@ impl AttributeSet {
             if at == EMPTY_SLOT {
                 return None;
             }
-            if self.attributes[usize::from(at)].name == name {
+            if same_text(
+                self.attributes[usize::from(at)].name.as_bytes(),
+                name.as_bytes(),
+            ) {
                 return Some(usize::from(at));
             }
             slot = (slot + 1) & mask;
@@ -824,6 +850,23 @@ mod tests {
             assert_eq!(attrs.position(&attribute.name), Some(at));
         }
         assert_eq!(attrs.position("no_such_attribute"), None);
+        for (a, b) in [
+            ("", ""),
+            ("abc", "abc"),
+            ("activity", "activitx"),
+            ("src_endpoint", "src_endpoinT"),
+            (
+                "a_very_long_attribute_name_x",
+                "a_very_long_attribute_name_x",
+            ),
+            (
+                "a_very_long_attribute_name_x",
+                "a_very_Long_attribute_name_x",
+            ),
+            ("eight_ch", "eight_ch"),
+        ] {
+            assert_eq!(same_text(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+        }
         assert_eq!(attrs.position(""), None);
         let required = attrs.iter().filter(|a| a.is_required(0)).count();
         assert_eq!(attrs.required_count(0), required);

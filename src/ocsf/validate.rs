@@ -220,12 +220,12 @@ impl Walk<'_> {
             self.attribute(key, value, attribute);
         }
         if self.mode.derive {
-            let (derived, required_derived) = derive::siblings(map, set, seen, self.profiles);
+            let (derived, required_derived) = derive::siblings(map, set, &mut seen, self.profiles);
             self.out.derived += derived;
             required += required_derived;
         }
         if self.mode.validate {
-            self.constraints(map, set);
+            self.constraints(map, set, seen);
             if required < set.required_count(self.profiles) {
                 self.missing(map, set);
             }
@@ -338,13 +338,21 @@ impl Walk<'_> {
     }
 
     /// `at_least_one` and `just_one` of the object `set` describes.
-    fn constraints(&mut self, map: &ObjectMap, set: &AttributeSet) {
+    /// `seen` has the attributes of `set` that `map` has (one-name paths are checked on it,
+    /// dotted paths in the map).
+    fn constraints(&mut self, map: &ObjectMap, set: &AttributeSet, seen: u128) {
         for constraint in set.constraints() {
             let (paths, just_one) = match constraint {
                 Constraint::AtLeastOne(paths) => (paths, false),
                 Constraint::JustOne(paths) => (paths, true),
             };
-            let present = paths.iter().filter(|path| is_present(map, path)).count();
+            let present = paths
+                .iter()
+                .filter(|path| match path.as_slice() {
+                    [name] => set.position(name).is_some_and(|at| seen & 1 << at != 0),
+                    _ => is_present(map, path),
+                })
+                .count();
             if present == 0 || (just_one && present > 1) {
                 let names = paths
                     .iter()
@@ -722,7 +730,7 @@ mod tests {
             path: String::new(),
             out: &mut walk_outcome,
         };
-        walk.constraints(&map, &patch.attributes);
+        walk.constraints(&map, &patch.attributes, 0);
         assert!(walk_outcome.errors[0].starts_with(".: at least one of device.os.sp_name"));
         map.insert("device".into(), event(r#"{"os": {"version": "1"}}"#));
         let mut outcome = Outcome::default();
@@ -733,7 +741,11 @@ mod tests {
             path: String::new(),
             out: &mut outcome,
         }
-        .constraints(&map, &patch.attributes);
+        .constraints(
+            &map,
+            &patch.attributes,
+            derive::present(&map, &patch.attributes),
+        );
         assert!(outcome.is_valid());
         // just_one: find one in 1.8.0 and break it with two members.
         let (object, paths) = schema_with_just_one(schema);
@@ -749,7 +761,11 @@ mod tests {
             path: "here".into(),
             out: &mut outcome,
         }
-        .constraints(&map, &object.attributes);
+        .constraints(
+            &map,
+            &object.attributes,
+            derive::present(&map, &object.attributes),
+        );
         assert!(
             outcome.errors[0].starts_with("here: exactly one of"),
             "{:?}",
