@@ -150,6 +150,8 @@ pub struct AttributeSet {
     /// Indexes of `*_id` enum attributes whose `sibling` is an attribute of this set.
     siblings: Vec<(u8, u8)>,
     constraints: Vec<Constraint>,
+    /// For each constraint, the positions of its one-name members as bits.
+    constraint_masks: Vec<u128>,
 }
 
 /// An empty slot of an [`AttributeSet`]'s index.
@@ -353,8 +355,12 @@ fn same_text(a: &[u8], b: &[u8]) -> bool {
     let word = |bytes: &[u8], at: usize| {
         u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
     };
+    let half = |bytes: &[u8], at: usize| {
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
+    };
     match length {
-        0..8 => a == b,
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => half(a, 0) == half(b, 0) && half(a, length - 4) == half(b, length - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, length - 8) == word(b, length - 8),
         _ => {
             (0..length - 8)
@@ -398,7 +404,7 @@ impl AttributeSet {
             })
             .map(|at| at as u8)
             .collect();
-        Ok(Self {
+        let mut set = Self {
             attributes,
             slots,
             shift,
@@ -406,7 +412,23 @@ impl AttributeSet {
             required_profiled,
             siblings,
             constraints,
-        })
+            constraint_masks: Vec::new(),
+        };
+        set.constraint_masks = set
+            .constraints
+            .iter()
+            .map(|constraint| {
+                let (Constraint::AtLeastOne(paths) | Constraint::JustOne(paths)) = constraint;
+                paths
+                    .iter()
+                    .filter_map(|path| match path.as_slice() {
+                        [name] => set.position(name),
+                        _ => None,
+                    })
+                    .fold(0, |mask, at| mask | 1 << at)
+            })
+            .collect();
+        Ok(set)
     }
 
     /// The index (in [`as_slice`](Self::as_slice)) of the attribute `name`.
@@ -473,6 +495,14 @@ impl AttributeSet {
     /// The rules over several attributes.
     pub fn constraints(&self) -> &[Constraint] {
         &self.constraints
+    }
+
+    /// The rules with, for each, its one-name members as bits by position (so a walk that
+    /// notes the positions it has seen counts them with one `and`).
+    pub fn constraints_with_masks(&self) -> impl Iterator<Item = (&Constraint, u128)> {
+        self.constraints
+            .iter()
+            .zip(self.constraint_masks.iter().copied())
     }
 }
 
@@ -864,6 +894,11 @@ mod tests {
                 "a_very_Long_attribute_name_x",
             ),
             ("eight_ch", "eight_ch"),
+            ("uid", "uix"),
+            ("name", "name"),
+            ("actor", "acTor"),
+            ("five5", "five5"),
+            ("ab", "ab"),
         ] {
             assert_eq!(same_text(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
         }

@@ -341,18 +341,16 @@ impl Walk<'_> {
     /// `seen` has the attributes of `set` that `map` has (one-name paths are checked on it,
     /// dotted paths in the map).
     fn constraints(&mut self, map: &ObjectMap, set: &AttributeSet, seen: u128) {
-        for constraint in set.constraints() {
+        for (constraint, mask) in set.constraints_with_masks() {
             let (paths, just_one) = match constraint {
                 Constraint::AtLeastOne(paths) => (paths, false),
                 Constraint::JustOne(paths) => (paths, true),
             };
-            let present = paths
+            let dotted = paths
                 .iter()
-                .filter(|path| match path.as_slice() {
-                    [name] => set.position(name).is_some_and(|at| seen & 1 << at != 0),
-                    _ => is_present(map, path),
-                })
+                .filter(|path| path.len() > 1 && is_present(map, path))
                 .count();
+            let present = (seen & mask).count_ones() as usize + dotted;
             if present == 0 || (just_one && present > 1) {
                 let names = paths
                     .iter()
