@@ -43,27 +43,53 @@ fn caption_value(caption: &'static str) -> Value {
     Value::Bytes(Bytes::from_static(caption.as_bytes()))
 }
 
-/// Fills in `category_uid` and `type_uid` of an event of `class`. Returns how many fields
-/// were added.
-pub(crate) fn class_fields(map: &mut ObjectMap, class: &'static Class) -> u64 {
-    let mut added = 0;
-    if is_missing(map, "category_uid") && class.attributes.get("category_uid").is_some() {
+/// What [`class_fields`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClassFields {
+    /// Fields added.
+    pub(crate) added: u64,
+    /// Of those, how many an event using the given profiles requires.
+    pub(crate) required: usize,
+    /// The `type_uid` added, if one was.
+    pub(crate) type_uid: Option<i64>,
+}
+
+/// Fills in `category_uid` and `type_uid` (from `activity`, the event's `activity_id`) of an
+/// event of `class` where `seen` (positions in the class's attributes the event has) says they
+/// are missing; marks them seen.
+pub(crate) fn class_fields(
+    map: &mut ObjectMap,
+    class: &'static Class,
+    seen: &mut u128,
+    activity: Option<i64>,
+    profiles: u64,
+) -> ClassFields {
+    let set = &class.attributes;
+    let mut done = ClassFields::default();
+    let missing = |seen: u128, name: &str| set.position(name).filter(|at| seen & 1 << at == 0);
+    let mut add = |map: &mut ObjectMap, seen: &mut u128, at: usize, value: i64| {
+        let attribute = &set.as_slice()[at];
         map.insert(
-            KeyString::from("category_uid"),
-            Value::Integer(class.category_uid),
+            KeyString::from(attribute.name.as_str()),
+            Value::Integer(value),
         );
-        added += 1;
+        *seen |= 1 << at;
+        done.added += 1;
+        done.required += usize::from(attribute.is_required(profiles));
+    };
+    if let Some(at) = missing(*seen, "category_uid") {
+        add(map, seen, at, class.category_uid);
     }
-    if is_missing(map, "type_uid")
-        && let Some(activity) = map.get("activity_id").and_then(as_integer)
+    if let Some(at) = missing(*seen, "type_uid")
+        && let Some(activity) = activity
         && activity_known(class, activity)
     {
         // Both are small: the activity is in the enum.
         let type_uid = class.uid * 100 + activity;
-        map.insert(KeyString::from("type_uid"), Value::Integer(type_uid));
-        added += 1;
+        add(map, seen, at, type_uid);
+        done.type_uid = Some(type_uid);
     }
-    added
+    done
 }
 
 /// Whether `activity` is one of `class`'s activities.
@@ -147,20 +173,28 @@ mod tests {
     #[test]
     fn class_fields_follow_from_class_uid_and_activity_id() {
         let class = schema("1.3.0").unwrap().class(6003).unwrap();
-        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3}"#);
-        assert_eq!(class_fields(&mut map, class), 2);
+        let run = |json: &str| {
+            let mut map = object(json);
+            let mut seen = present(&map, &class.attributes);
+            let activity = map.get("activity_id").and_then(as_integer);
+            let done = class_fields(&mut map, class, &mut seen, activity, 0);
+            assert_eq!(seen, present(&map, &class.attributes));
+            (map, done)
+        };
+        let (map, done) = run(r#"{"class_uid": 6003, "activity_id": 3}"#);
+        assert_eq!((done.added, done.required), (2, 2));
+        assert_eq!(done.type_uid, Some(600303));
         assert_eq!(map.get("category_uid"), Some(&Value::Integer(6)));
         assert_eq!(map.get("type_uid"), Some(&Value::Integer(600303)));
         // Never overwritten; an activity outside the enum derives no type_uid.
-        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3, "type_uid": 1}"#);
-        class_fields(&mut map, class);
+        let (map, done) = run(r#"{"class_uid": 6003, "activity_id": 3, "type_uid": 1}"#);
         assert_eq!(map.get("type_uid"), Some(&Value::Integer(1)));
+        assert_eq!(done.type_uid, None);
         // Integral floats are integers (ConductorOne's API sends doubles).
-        let mut map = object(r#"{"class_uid": 6003, "activity_id": 3.0}"#);
-        class_fields(&mut map, class);
+        let (map, _) = run(r#"{"class_uid": 6003, "activity_id": 3.0}"#);
         assert_eq!(map.get("type_uid"), Some(&Value::Integer(600303)));
-        let mut map = object(r#"{"class_uid": 6003, "activity_id": 42}"#);
-        assert_eq!(class_fields(&mut map, class), 1);
+        let (map, done) = run(r#"{"class_uid": 6003, "activity_id": 42}"#);
+        assert_eq!(done.added, 1);
         assert!(is_missing(&map, "type_uid"));
     }
 

@@ -23,7 +23,9 @@ use std::fmt::{self, Write as _};
 use vrl::value::{ObjectMap, Value};
 
 use super::derive;
-use super::schema::{self, AttributeSet, Constraint, Enumeration, Schema, SchemaError, ValueType};
+use super::schema::{
+    self, AttributeSet, Class, Constraint, Enumeration, Schema, SchemaError, ValueType,
+};
 
 /// At most this many problems are listed per event (the rest are only counted).
 pub(crate) const MAX_ERRORS: usize = 20;
@@ -119,13 +121,7 @@ pub(crate) fn check(event: &mut Value, schema: &'static Schema, mode: Mode) -> O
     };
     walk.out.class_uid = Some(uid);
     walk.profiles = event_profiles(map, schema);
-    if mode.derive {
-        walk.out.derived += derive::class_fields(map, class);
-    }
-    walk.object(map, &class.attributes);
-    if mode.validate {
-        walk.type_uid(map);
-    }
+    walk.object_in(map, &class.attributes, Some(class));
     outcome
 }
 
@@ -200,9 +196,22 @@ impl Walk<'_> {
     /// names are derived, the constraints checked, and the required attributes counted: only
     /// when some are missing is the set searched for which.
     fn object(&mut self, map: &mut ObjectMap, set: &'static AttributeSet) {
+        self.object_in(map, set, None);
+    }
+
+    /// As [`object`](Self::object); for the event itself (`class` given) it also derives the
+    /// class fields and checks `type_uid`, from the ids read on the way.
+    fn object_in(
+        &mut self,
+        map: &mut ObjectMap,
+        set: &'static AttributeSet,
+        class: Option<&'static Class>,
+    ) {
         let attributes = set.as_slice();
         let mut seen: u128 = 0;
         let mut required = 0;
+        let ids = class.map(|_| (set.position("activity_id"), set.position("type_uid")));
+        let (mut activity, mut type_uid) = (None, None);
         for (key, value) in map.iter_mut() {
             let key = key.as_str();
             let Some(at) = set.position(key) else {
@@ -215,9 +224,27 @@ impl Walk<'_> {
                 continue;
             }
             seen |= 1 << at;
+            if let Some((activity_at, type_uid_at)) = ids {
+                if Some(at) == activity_at {
+                    activity = derive::as_integer(value);
+                } else if Some(at) == type_uid_at {
+                    type_uid = derive::as_integer(value);
+                }
+            }
             let attribute = &attributes[at];
             required += usize::from(attribute.is_required(self.profiles));
             self.attribute(key, value, attribute);
+        }
+        if let Some(class) = class {
+            if self.mode.derive {
+                let done = derive::class_fields(map, class, &mut seen, activity, self.profiles);
+                self.out.derived += done.added;
+                required += done.required;
+                type_uid = type_uid.or(done.type_uid);
+            }
+            if self.mode.validate {
+                self.type_uid(class.uid, activity, type_uid);
+            }
         }
         if self.mode.derive {
             let (derived, required_derived) = derive::siblings(map, set, &mut seen, self.profiles);
@@ -370,16 +397,12 @@ impl Walk<'_> {
         }
     }
 
-    /// `type_uid` is `class_uid * 100 + activity_id` (when all three are integers).
-    fn type_uid(&mut self, map: &ObjectMap) {
-        let integer = |name: &str| map.get(name).and_then(derive::as_integer);
-        if let (Some(type_uid), Some(class_uid), Some(activity_id)) = (
-            integer("type_uid"),
-            integer("class_uid"),
-            integer("activity_id"),
-        ) && let Some(expected) = class_uid
-            .checked_mul(100)
-            .and_then(|uid| uid.checked_add(activity_id))
+    /// `type_uid` is `class_uid * 100 + activity_id` (when the event has both ids).
+    fn type_uid(&mut self, class_uid: i64, activity_id: Option<i64>, type_uid: Option<i64>) {
+        if let (Some(type_uid), Some(activity_id)) = (type_uid, activity_id)
+            && let Some(expected) = class_uid
+                .checked_mul(100)
+                .and_then(|uid| uid.checked_add(activity_id))
             && type_uid != expected
         {
             self.error(
