@@ -139,6 +139,9 @@ pub struct Object {
 #[derive(Debug, Default)]
 pub struct AttributeSet {
     attributes: Vec<Attribute>,
+    /// The attributes' names, in the same order, packed for lookups (an `Attribute` is
+    /// large: comparing against its name touches a cache line per probe).
+    names: Vec<Box<str>>,
     /// Open addressing by [`slot_hash`]: an index into `attributes`, or [`EMPTY_SLOT`].
     slots: Vec<u8>,
     /// `64 - log2(slots.len())`: the hash's top bits pick the first slot.
@@ -404,7 +407,9 @@ impl AttributeSet {
             })
             .map(|at| at as u8)
             .collect();
+        let names = attributes.iter().map(|a| a.name.as_str().into()).collect();
         let mut set = Self {
+            names,
             attributes,
             slots,
             shift,
@@ -441,10 +446,7 @@ impl AttributeSet {
             if at == EMPTY_SLOT {
                 return None;
             }
-            if same_text(
-                self.attributes[usize::from(at)].name.as_bytes(),
-                name.as_bytes(),
-            ) {
+            if same_text(self.names[usize::from(at)].as_bytes(), name.as_bytes()) {
                 return Some(usize::from(at));
             }
             slot = (slot + 1) & mask;
