@@ -30,6 +30,10 @@ use super::schema::{
 /// At most this many problems are listed per event (the rest are only counted).
 pub(crate) const MAX_ERRORS: usize = 20;
 
+/// Objects nested deeper than this (`process.parent_process.parent_process...`) are reported
+/// and not walked: it bounds the walk's stack whatever the event (real events nest about ten).
+pub(crate) const MAX_DEPTH: usize = 64;
+
 /// What a walk does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mode {
@@ -90,6 +94,7 @@ pub(crate) fn check(event: &mut Value, schema: &'static Schema, mode: Mode) -> O
         profiles: 0,
         mode,
         path: String::new(),
+        depth: 0,
         out: &mut outcome,
     };
     let Value::Object(map) = event else {
@@ -174,6 +179,8 @@ struct Walk<'o> {
     mode: Mode,
     /// The path of the object being walked (`actor.user`, `observables[2]`); empty at the root.
     path: String,
+    /// How many objects deep the walk is.
+    depth: usize,
     out: &'o mut Outcome,
 }
 
@@ -296,10 +303,18 @@ impl Walk<'_> {
     /// One value (an attribute, or one element of an array attribute).
     fn single(&mut self, leaf: Leaf<'_>, value: &mut Value, attribute: &'static schema::Attribute) {
         match (attribute.value_type, &mut *value) {
+            (ValueType::Object(_), Value::Object(_)) if self.depth >= MAX_DEPTH => {
+                if self.mode.validate {
+                    let message = format_args!("nested deeper than {MAX_DEPTH} objects");
+                    self.error(leaf, message);
+                }
+            }
             (ValueType::Object(id), Value::Object(map)) => {
                 let length = self.path.len();
                 leaf.append_to(&mut self.path);
+                self.depth += 1;
                 self.object(map, &self.schema.object(id).attributes);
+                self.depth -= 1;
                 self.path.truncate(length);
             }
             (ValueType::AnyObject, Value::Object(_)) | (ValueType::Json, _) => {}
@@ -749,6 +764,7 @@ mod tests {
             profiles: 0,
             mode: VALIDATE,
             path: String::new(),
+            depth: 0,
             out: &mut walk_outcome,
         };
         walk.constraints(&map, &patch.attributes, 0);
@@ -760,6 +776,7 @@ mod tests {
             profiles: 0,
             mode: VALIDATE,
             path: String::new(),
+            depth: 0,
             out: &mut outcome,
         }
         .constraints(
@@ -780,6 +797,7 @@ mod tests {
             profiles: 0,
             mode: VALIDATE,
             path: "here".into(),
+            depth: 0,
             out: &mut outcome,
         }
         .constraints(
@@ -808,6 +826,23 @@ mod tests {
             }
         }
         panic!("no just_one constraint found among the objects tried");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // process.parent_process... 100 deep: reported once at the limit, not walked further.
+        let mut process = event(r#"{"pid": 1}"#);
+        for _ in 0..100 {
+            let mut parent = ObjectMap::new();
+            parent.insert("pid".into(), Value::from(1));
+            parent.insert("parent_process".into(), process);
+            process = Value::Object(parent);
+        }
+        let mut value = with(api_activity(), "actor.process", process);
+        let found = errors(&mut value, "1.3.0", VALIDATE);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with(".parent_process: nested deeper than 64 objects"));
+        assert_eq!(found[0].matches("parent_process").count(), 63);
     }
 
     #[test]
