@@ -303,12 +303,13 @@ impl Walk<'_> {
     /// One value (an attribute, or one element of an array attribute).
     fn single(&mut self, leaf: Leaf<'_>, value: &mut Value, attribute: &'static schema::Attribute) {
         match (attribute.value_type, &mut *value) {
-            (ValueType::Object(_), Value::Object(_)) if self.depth >= MAX_DEPTH => {
-                if self.mode.validate {
-                    let message = format_args!("nested deeper than {MAX_DEPTH} objects");
-                    self.error(leaf, message);
-                }
+            (ValueType::Object(_), Value::Object(_))
+                if self.depth >= MAX_DEPTH && self.mode.validate =>
+            {
+                let message = format_args!("nested deeper than {MAX_DEPTH} objects");
+                self.error(leaf, message);
             }
+            (ValueType::Object(_), Value::Object(_)) if self.depth >= MAX_DEPTH => {}
             (ValueType::Object(id), Value::Object(map)) => {
                 let length = self.path.len();
                 leaf.append_to(&mut self.path);
