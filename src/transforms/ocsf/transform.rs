@@ -41,13 +41,16 @@ pub(crate) struct Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let invalid = self.invalid.load(Ordering::Relaxed);
+        let counters = self.metrics.extra.lock().map(|extra| format!("{extra:?}"));
+        let counters = counters.unwrap_or_default();
         if invalid > 0 {
-            let counters = self.metrics.extra.lock().map(|extra| format!("{extra:?}"));
             tracing::warn!(
                 invalid,
-                counters = counters.unwrap_or_default(),
-                "ocsf: invalid OCSF events in all (sent to the `.invalid` output; dropped there if nothing reads it)"
+                counters,
+                "ocsf: invalid OCSF events in all (to the `.invalid` output, or dropped)"
             );
+        } else if self.metrics.get("ocsf_derived_fields_total") > 0 {
+            tracing::debug!(counters, "ocsf: every event valid");
         }
     }
 }
