@@ -24,6 +24,9 @@
 //!   of the built-in components in [`sources`], [`transforms`] and [`sinks`] (each component's
 //!   `…Config` is built by deserializing its options, as Vector's are).
 //!
+//! * the official OCSF schema of the embedded versions: [`ocsf::schema`] (classes, objects,
+//!   attribute types, enums), the data behind the `ocsf` transform.
+//!
 //! Everything else is private to the crate. [`stdio`] is public for the binary (non-blocking
 //! stdout and stderr).
 //!
@@ -51,6 +54,7 @@ pub mod component;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod ocsf;
 pub mod sinks;
 pub mod sources;
 pub mod stdio;
@@ -60,7 +64,6 @@ pub mod transforms;
 mod aws;
 mod codecs;
 mod dedupe;
-mod ocsf;
 mod options;
 mod retry;
 mod secrets;

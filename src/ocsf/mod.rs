@@ -6,6 +6,10 @@
 
 use vrl::value::Value;
 
+pub(crate) mod derive;
+pub mod schema;
+pub(crate) mod validate;
+
 /// The text of a string value (`Bytes` that are UTF-8 count as text too).
 pub(crate) fn str_value(value: &Value) -> Option<&str> {
     match value {

@@ -1,6 +1,7 @@
 //! Transforms: the registry of every transform type.
 
 pub mod filter;
+pub mod ocsf;
 mod program;
 pub mod remap;
 pub mod route;
@@ -16,5 +17,7 @@ component_registry! {
         Filter(filter::FilterConfig) = "filter",
         /// Named outputs by condition.
         Route(route::RouteConfig) = "route",
+        /// Derive and validate against the official OCSF schema; invalid events to `.invalid`.
+        Ocsf(ocsf::OcsfConfig) = "ocsf",
     }
 }

@@ -41,7 +41,8 @@ impl CompiledVrl {
         field: &str,
         timezone: Option<&str>,
     ) -> Result<Self, BuildError> {
-        let functions = vrl::stdlib::all();
+        let mut functions = vrl::stdlib::all();
+        functions.extend(crate::transforms::ocsf::vrl_functions());
         let state = TypeState::default();
         let result =
             vrl::compiler::compile_with_state(source, &functions, &state, CompileConfig::default());
