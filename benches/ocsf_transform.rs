@@ -19,9 +19,14 @@
 //! Run with `cargo bench --bench ocsf_transform`; `C1_BENCH_EVENTS`, `C1_BENCH_RUNS` as for the
 //! other benchmarks. Without `--bench` (as under `cargo test --all-targets`) it is a smoke run:
 //! 2,000 events, the output-count check only.
-//!
-//! Self-contained on purpose (it does not use `benches/common`).
 
+mod common;
+#[path = "../tests/common/ocsf_strip.rs"]
+mod ocsf_strip;
+
+use common::median;
+
+use ocsf_strip::strip;
 use std::error::Error;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -196,38 +201,6 @@ fn stripped_workload(standard: &Path) -> BenchResult<PathBuf> {
     Ok(path)
 }
 
-/// Removes the class fields (at the top) and every `*_id`'s string sibling (at any depth).
-fn strip(value: &mut Value, top: bool) {
-    match value {
-        Value::Object(map) => {
-            if top {
-                for field in [
-                    "category_uid",
-                    "type_uid",
-                    "class_name",
-                    "category_name",
-                    "type_name",
-                    "activity_name",
-                ] {
-                    map.remove(field);
-                }
-            }
-            let siblings: Vec<String> = map
-                .keys()
-                .filter_map(|key| key.strip_suffix("_id"))
-                .filter(|name| map.contains_key(*name))
-                .map(str::to_owned)
-                .collect();
-            for name in siblings {
-                map.remove(&name);
-            }
-            map.values_mut().for_each(|child| strip(child, false));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|item| strip(item, false)),
-        _ => {}
-    }
-}
-
 fn count_lines(mut source: impl Read) -> std::io::Result<u64> {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut lines = 0;
@@ -299,14 +272,4 @@ fn measure(
         rss_mib: usage.ru_maxrss as f64 / 1024.0,
     };
     Ok((measurement, lines.unwrap_or(0)))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }

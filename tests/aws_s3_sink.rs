@@ -427,13 +427,10 @@ type = "aws_s3"
 inputs = ["demo"]
 bucket = "{BUCKET}"
 endpoint = "{endpoint}"
-auth.access_key_id = "{ACCESS_KEY}"
-auth.secret_access_key = "{SECRET_KEY}"
+auth = {{ access_key_id = "{ACCESS_KEY}", secret_access_key = "{SECRET_KEY}" }}
 encoding.codec = "json"
 healthcheck.enabled = false
-request.retry_attempts = 2
-request.retry_initial_backoff_secs = 0.05
-request.timeout_secs = 2
+request = {{ retry_attempts = 2, retry_initial_backoff_secs = 0.05, timeout_secs = 2 }}
 "#,
         source = demo_source(20)
     );

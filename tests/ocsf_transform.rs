@@ -6,6 +6,10 @@
 //!
 //! Helpers live in this file on purpose (tests/common is shared with other suites).
 
+#[path = "common/ocsf_strip.rs"]
+mod ocsf_strip;
+
+use ocsf_strip::strip;
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
@@ -18,16 +22,6 @@ use vrl::value::Value;
 
 /// 2026-01-01T00:00:00Z in epoch milliseconds.
 const START_MS: i64 = 1_767_225_600_000;
-
-/// Fields the transform derives at the top level of every event.
-const CLASS_FIELDS: [&str; 6] = [
-    "category_uid",
-    "type_uid",
-    "class_name",
-    "category_name",
-    "type_name",
-    "activity_name",
-];
 
 fn build(toml_text: &str) -> Box<dyn SyncTransform> {
     let config: TransformConfig = toml::from_str(toml_text).expect("transform TOML");
@@ -61,34 +55,6 @@ fn validator(file: &str) -> jsonschema::Validator {
     let path = format!("{}/tests/data/ocsf/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("schema file");
     jsonschema::validator_for(&serde_json::from_str(&text).expect("JSON")).expect("schema")
-}
-
-/// Removes every derived name: the class fields, and at any depth every string sibling of an
-/// `*_id` (`severity`, `status`, `actor.user.type`, `observables[].type`, ...).
-fn strip(value: &mut Json, top: bool) {
-    match value {
-        Json::Object(map) => {
-            if top {
-                for field in CLASS_FIELDS {
-                    map.remove(field);
-                }
-            }
-            let siblings: Vec<String> = map
-                .keys()
-                .filter_map(|key| key.strip_suffix("_id"))
-                .filter(|name| map.contains_key(*name))
-                .map(str::to_owned)
-                .collect();
-            for name in siblings {
-                map.remove(&name);
-            }
-            for child in map.values_mut() {
-                strip(child, false);
-            }
-        }
-        Json::Array(items) => items.iter_mut().for_each(|item| strip(item, false)),
-        _ => {}
-    }
 }
 
 fn demo_events(count: usize) -> Vec<Json> {
@@ -365,10 +331,11 @@ encoding.codec = "json"
     assert_eq!(no_class["errors"], json!(["class_uid: required, missing"]));
 }
 
-#[test]
-fn invalid_events_nobody_reads_are_dropped_counted_and_logged() {
+/// Runs the mixed input through the `ocsf` transform (with `options` added to it) into a
+/// console sink; the run must succeed.
+fn mixed_input_to_console(options: &str) -> Output {
     let config = format!(
-        r#"{STDIN_TO_OCSF}
+        r#"{STDIN_TO_OCSF}{options}
 [sinks.out]
 type = "console"
 inputs = ["ocsf"]
@@ -377,6 +344,12 @@ encoding.codec = "json"
     );
     let output = pipeline(&config, &mixed_input());
     assert_eq!(output.status.code(), Some(0), "{output:?}");
+    output
+}
+
+#[test]
+fn invalid_events_nobody_reads_are_dropped_counted_and_logged() {
+    let output = mixed_input_to_console("");
     let lines = lines(&output);
     assert_eq!(lines.len(), 2, "only the valid events reach the sink");
     assert!(lines.iter().all(|line| line["type_uid"].is_i64()));
@@ -398,17 +371,7 @@ encoding.codec = "json"
 
 #[test]
 fn without_reroute_invalid_events_are_dropped_as_discarded() {
-    let config = format!(
-        r#"{STDIN_TO_OCSF}reroute_invalid = false
-
-[sinks.out]
-type = "console"
-inputs = ["ocsf"]
-encoding.codec = "json"
-"#
-    );
-    let output = pipeline(&config, &mixed_input());
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = mixed_input_to_console("reroute_invalid = false\n");
     assert_eq!(lines(&output).len(), 2);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -348,6 +348,7 @@ impl SourceComponent for ConductoroneS3Config {
                 Arc::clone(&cx.metrics),
                 cx.shutdown.clone(),
             ));
+            super::warn_without_acknowledgements(&cx, settings.strategy);
             match settings.strategy {
                 Strategy::List => list::run(reader, state_dir.expect("checked above"), cx).await,
                 Strategy::Sqs => {

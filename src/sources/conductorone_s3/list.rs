@@ -138,10 +138,6 @@ pub(super) async fn run(
     state_dir: PathBuf,
     cx: SourceContext,
 ) -> Result<(), ComponentError> {
-    super::warn_without_acknowledgements(
-        &cx,
-        "files are recorded as read once their events are handed on",
-    );
     let SourceContext {
         id, out, metrics, ..
     } = cx;

@@ -41,9 +41,13 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
 /// Default `dedupe_capacity`: about a month of a busy tenant's export.
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
 
-/// Warns at start that a sink downstream does not acknowledge delivery: `consequence` happens
-/// before the events are delivered.
-fn warn_without_acknowledgements(cx: &crate::component::SourceContext, consequence: &str) {
+/// Warns at start that a sink downstream does not acknowledge delivery: what the strategy
+/// records as done happens before the events are delivered.
+fn warn_without_acknowledgements(cx: &crate::component::SourceContext, strategy: Strategy) {
+    let consequence = match strategy {
+        Strategy::List => "files are recorded as read once their events are handed on",
+        Strategy::Sqs => "messages are deleted once their events are handed on",
+    };
     if !cx.acknowledgements {
         tracing::warn!(component = %cx.id, "conductorone_s3: a sink downstream does not acknowledge delivery; {consequence}, so a crash can lose the events still inside the pipeline");
     }

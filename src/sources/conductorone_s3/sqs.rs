@@ -97,10 +97,6 @@ pub(super) async fn run(
     state_dir: Option<PathBuf>,
     cx: SourceContext,
 ) -> Result<(), ComponentError> {
-    super::warn_without_acknowledgements(
-        &cx,
-        "messages are deleted once their events are handed on",
-    );
     let SourceContext {
         id, out, metrics, ..
     } = cx;

@@ -17,7 +17,7 @@ use crate::ocsf::validate::{self, Mode};
 
 /// The OCSF functions, to add to the functions programs are compiled with.
 pub(crate) fn vrl_functions() -> Vec<Box<dyn Function>> {
-    vec![Box::new(OcsfValidate), Box::new(OcsfDerive)]
+    vec![Box::new(OCSF_VALIDATE), Box::new(OCSF_DERIVE)]
 }
 
 const PARAMETERS: &[Parameter] = &[
@@ -60,29 +60,74 @@ fn run(value: &mut Value, fixed: Option<&'static Schema>, mode: Mode) -> Vec<Str
     }
 }
 
-/// `ocsf_validate(value, [version]) -> [string]`.
+/// `ocsf_validate(value, [version]) -> [string]` and `ocsf_derive(value, [version]) -> object`:
+/// one engine, each function one mode of it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct OcsfValidate;
+pub(crate) struct OcsfFunction {
+    mode: Mode,
+}
 
-impl Function for OcsfValidate {
+/// `ocsf_validate`: the problems of an event.
+const OCSF_VALIDATE: OcsfFunction = OcsfFunction {
+    mode: Mode {
+        derive: false,
+        validate: true,
+    },
+};
+
+/// `ocsf_derive`: the event with what follows from its ids filled in.
+const OCSF_DERIVE: OcsfFunction = OcsfFunction {
+    mode: Mode {
+        derive: true,
+        validate: false,
+    },
+};
+
+/// `ocsf_derive`'s parameters: `value` must be an object.
+const DERIVE_PARAMETERS: &[Parameter] = &[
+    Parameter::required("value", kind::OBJECT, "The OCSF event."),
+    PARAMETERS[1],
+];
+
+impl Function for OcsfFunction {
     fn identifier(&self) -> &'static str {
-        "ocsf_validate"
+        if self.mode.validate {
+            "ocsf_validate"
+        } else {
+            "ocsf_derive"
+        }
     }
 
     fn usage(&self) -> &'static str {
-        "Checks `value` against the official OCSF schema of its class (required attributes, types, enums, constraints, unknown attributes) and returns its problems as `\"<path>: <problem>\"` strings, at most 20; empty when the event is valid. The value is not changed: derive first (`ocsf_validate(ocsf_derive(.))`) to accept events without their derived names."
+        if self.mode.validate {
+            "Checks `value` against the official OCSF schema of its class (required attributes, types, enums, constraints, unknown attributes) and returns its problems as `\"<path>: <problem>\"` strings, at most 20; empty when the event is valid. The value is not changed: derive first (`ocsf_validate(ocsf_derive(.))`) to accept events without their derived names."
+        } else {
+            "Returns the OCSF event `value` with what follows from its ids filled in where missing (`class_name`, `category_uid`, `category_name`, `type_uid`, `type_name`, and the string sibling of every `*_id` enum at any depth, such as `activity_name` or `actor.user.type`). Existing values are never overwritten."
+        }
     }
 
     fn category(&self) -> &'static str {
-        Category::Type.as_ref()
+        if self.mode.validate {
+            Category::Type.as_ref()
+        } else {
+            Category::Object.as_ref()
+        }
     }
 
     fn return_kind(&self) -> u16 {
-        kind::ARRAY
+        if self.mode.validate {
+            kind::ARRAY
+        } else {
+            kind::OBJECT
+        }
     }
 
     fn parameters(&self) -> &'static [Parameter] {
-        PARAMETERS
+        if self.mode.validate {
+            PARAMETERS
+        } else {
+            DERIVE_PARAMETERS
+        }
     }
 
     fn examples(&self) -> &'static [Example] {
@@ -95,98 +140,42 @@ impl Function for OcsfValidate {
         _ctx: &mut FunctionCompileContext,
         arguments: ArgumentList,
     ) -> Compiled {
-        let fixed = fixed_schema(&arguments, state)?;
-        let value = arguments.required("value");
-        Ok(OcsfValidateFn { value, fixed }.as_expr())
+        compile_call(state, arguments, self.mode)
     }
 }
 
-#[derive(Debug, Clone)]
-struct OcsfValidateFn {
-    value: Box<dyn Expression>,
-    fixed: Option<&'static Schema>,
+/// A compiled call of either function: one walk, `mode` saying which.
+fn compile_call(state: &TypeState, arguments: ArgumentList, mode: Mode) -> Compiled {
+    let fixed = fixed_schema(&arguments, state)?;
+    let value = arguments.required("value");
+    Ok(OcsfCall { value, fixed, mode }.as_expr())
 }
 
-impl FunctionExpression for OcsfValidateFn {
+/// `ocsf_validate` (the problems found) or `ocsf_derive` (the completed event) at run time.
+#[derive(Debug, Clone)]
+struct OcsfCall {
+    value: Box<dyn Expression>,
+    fixed: Option<&'static Schema>,
+    mode: Mode,
+}
+
+impl FunctionExpression for OcsfCall {
     fn resolve(&self, ctx: &mut Context) -> Resolved {
         let mut value = self.value.resolve(ctx)?;
-        let mode = Mode {
-            derive: false,
-            validate: true,
-        };
-        let errors = run(&mut value, self.fixed, mode);
-        Ok(Value::Array(errors.into_iter().map(Value::from).collect()))
+        let errors = run(&mut value, self.fixed, self.mode);
+        if self.mode.validate {
+            Ok(Value::Array(errors.into_iter().map(Value::from).collect()))
+        } else {
+            Ok(value)
+        }
     }
 
     fn type_def(&self, _: &TypeState) -> TypeDef {
-        TypeDef::array(Collection::from_unknown(Kind::bytes())).infallible()
-    }
-}
-
-/// `ocsf_derive(value, [version]) -> object`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct OcsfDerive;
-
-impl Function for OcsfDerive {
-    fn identifier(&self) -> &'static str {
-        "ocsf_derive"
-    }
-
-    fn usage(&self) -> &'static str {
-        "Returns the OCSF event `value` with what follows from its ids filled in where missing (`class_name`, `category_uid`, `category_name`, `type_uid`, `type_name`, and the string sibling of every `*_id` enum at any depth, such as `activity_name` or `actor.user.type`). Existing values are never overwritten."
-    }
-
-    fn category(&self) -> &'static str {
-        Category::Object.as_ref()
-    }
-
-    fn return_kind(&self) -> u16 {
-        kind::OBJECT
-    }
-
-    fn parameters(&self) -> &'static [Parameter] {
-        const DERIVE_PARAMETERS: &[Parameter] = &[
-            Parameter::required("value", kind::OBJECT, "The OCSF event."),
-            PARAMETERS[1],
-        ];
-        DERIVE_PARAMETERS
-    }
-
-    fn examples(&self) -> &'static [Example] {
-        &[]
-    }
-
-    fn compile(
-        &self,
-        state: &TypeState,
-        _ctx: &mut FunctionCompileContext,
-        arguments: ArgumentList,
-    ) -> Compiled {
-        let fixed = fixed_schema(&arguments, state)?;
-        let value = arguments.required("value");
-        Ok(OcsfDeriveFn { value, fixed }.as_expr())
-    }
-}
-
-#[derive(Debug, Clone)]
-struct OcsfDeriveFn {
-    value: Box<dyn Expression>,
-    fixed: Option<&'static Schema>,
-}
-
-impl FunctionExpression for OcsfDeriveFn {
-    fn resolve(&self, ctx: &mut Context) -> Resolved {
-        let mut value = self.value.resolve(ctx)?;
-        let mode = Mode {
-            derive: true,
-            validate: false,
-        };
-        run(&mut value, self.fixed, mode);
-        Ok(value)
-    }
-
-    fn type_def(&self, _: &TypeState) -> TypeDef {
-        TypeDef::object(Collection::any()).infallible()
+        if self.mode.validate {
+            TypeDef::array(Collection::from_unknown(Kind::bytes())).infallible()
+        } else {
+            TypeDef::object(Collection::any()).infallible()
+        }
     }
 }
 
@@ -204,11 +193,7 @@ mod tests {
         runner.run(&mut value, &mut metadata).expect("runs")
     }
 
-    const STRIPPED: &str = r#"{"class_uid": 6003, "activity_id": 2, "severity_id": 1,
-        "time": 1767225600123, "metadata": {"version": "1.3.0",
-        "product": {"name": "ConductorOne", "vendor_name": "ConductorOne"}},
-        "actor": {"app_name": "c1"}, "api": {"operation": "Get"},
-        "src_endpoint": {"ip": "192.0.2.1"}}"#;
+    use crate::transforms::ocsf::STRIPPED_6003 as STRIPPED;
 
     #[test]
     fn ocsf_validate_lists_problems_and_ocsf_derive_completes() {

@@ -202,11 +202,7 @@ mod tests {
         outputs
     }
 
-    const VALID: &str = r#"{"class_uid": 6003, "activity_id": 2, "severity_id": 1,
-        "time": 1767225600123, "metadata": {"version": "1.3.0",
-        "product": {"name": "ConductorOne", "vendor_name": "ConductorOne"}},
-        "actor": {"app_name": "c1"}, "api": {"operation": "Get"},
-        "src_endpoint": {"ip": "192.0.2.1"}}"#;
+    use crate::transforms::ocsf::STRIPPED_6003 as VALID;
 
     #[test]
     fn valid_events_are_completed_and_go_to_the_default_output() {
