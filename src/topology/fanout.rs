@@ -149,7 +149,12 @@ impl Fanout {
             return Ok(());
         }
         if let Some(metrics) = &self.metrics {
-            metrics.sent(batch.len());
+            if self.is_unconsumed() {
+                // An optional output nobody reads: its events are dropped on purpose.
+                metrics.discarded(batch.len());
+            } else {
+                metrics.sent(batch.len());
+            }
         }
         let batch = match &mut self.chain {
             Some(chain) => chain.apply(batch),
@@ -281,5 +286,22 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed),
             10
         );
+    }
+
+    #[tokio::test]
+    async fn an_output_nobody_reads_counts_its_events_as_discarded_and_delivers_them() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let metrics = Arc::new(ComponentMetrics::default());
+        let mut fanout = Fanout::new(Vec::new(), Some(Arc::clone(&metrics)));
+        assert!(fanout.is_unconsumed());
+        let (notifier, receiver) = crate::ack::BatchNotifier::new();
+        let batch: Batch = (0..3)
+            .map(|i| Event::from_source(Value::Integer(i), "src", Some(notifier.finalizer())))
+            .collect();
+        drop(notifier);
+        fanout.send(batch).await.expect("nothing to lose");
+        assert_eq!(receiver.outcome().await.status, BatchStatus::Delivered);
+        assert_eq!(metrics.discarded_events.load(Relaxed), 3);
+        assert_eq!(metrics.sent_events.load(Relaxed), 0);
     }
 }
