@@ -215,6 +215,11 @@ pub trait SyncTransform: dyn_clone::DynClone + Send {
     /// finalized (usually as delivered); events that fail must be finalized as rejected.
     /// Returns how many events were dropped on purpose (`component_discarded_events_total`).
     fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize;
+
+    /// Hands the transform its component's counters, once, before any batch, for counters
+    /// of its own (`ocsf_invalid_events_total`, ...). Workers cloned afterwards share them.
+    /// The default ignores them.
+    fn use_metrics(&mut self, _metrics: Arc<crate::metrics::ComponentMetrics>) {}
 }
 
 dyn_clone::clone_trait_object!(SyncTransform);

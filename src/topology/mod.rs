@@ -356,7 +356,8 @@ impl<'a> Wiring<'a> {
                 })
                 .collect();
             match transform.config.component().build() {
-                Ok(function) => {
+                Ok(mut function) => {
+                    function.use_metrics(Arc::clone(&metrics));
                     let input = self
                         .receivers
                         .remove(id.as_str())
@@ -417,11 +418,13 @@ impl<'a> Wiring<'a> {
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
             match transform.config.component().build() {
-                Ok(function) => stages.push((
-                    function,
-                    self.registry
-                        .component(&format!("transforms.{transform_id}")),
-                )),
+                Ok(mut function) => {
+                    let metrics = self
+                        .registry
+                        .component(&format!("transforms.{transform_id}"));
+                    function.use_metrics(Arc::clone(&metrics));
+                    stages.push((function, metrics));
+                }
                 Err(error) => self.errors.push(build_error(
                     "transforms",
                     transform_id,
@@ -672,5 +675,43 @@ transforms.a = { type = "remap", inputs = ["in"], source = ".x = 1" }
 sinks.out = { type = "blackhole", inputs = ["in", "a"] }
 "#;
         assert!(chains_of(text).is_empty());
+    }
+
+    /// A transform's own counters (here the `ocsf` transform's) reach the run's metrics,
+    /// whether it runs in a task of its own or fused into its source's chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transforms_count_in_their_components_metrics() {
+        for options in ["", ", reroute_invalid = false"] {
+            let text = format!(
+                r#"
+sources.in = {{ type = "conductorone_demo", count = 50, interval_secs = 0 }}
+transforms.strip = {{ type = "remap", inputs = ["in"], source = "del(.class_name)" }}
+transforms.o = {{ type = "ocsf", inputs = ["strip"]{options} }}
+sinks.out = {{ type = "blackhole", inputs = ["o"] }}
+"#
+            );
+            let config = Config::from_toml(&text, std::path::Path::new("test.toml"), &|_| None)
+                .unwrap_or_else(|errors| panic!("{errors}"));
+            let graph = crate::config::graph::check(&config).unwrap_or_else(|e| panic!("{e}"));
+            let summary = run(
+                &config,
+                &graph,
+                std::future::pending(),
+                RunOptions::default(),
+            )
+            .await
+            .expect("the run ends with the demo's 50 events");
+            let ocsf = summary
+                .metrics
+                .iter()
+                .find(|m| m.component == "transforms.o")
+                .expect("the transform's metrics");
+            assert!(
+                ocsf.extra
+                    .contains(&("ocsf_derived_fields_total".to_owned(), 50)),
+                "{options}: {:?}",
+                ocsf.extra
+            );
+        }
     }
 }

@@ -153,6 +153,13 @@ fn set_errors(event: &mut Event, errors: Vec<String>) {
 }
 
 impl SyncTransform for Ocsf {
+    fn use_metrics(&mut self, metrics: Arc<ComponentMetrics>) {
+        self.shared = Arc::new(Shared {
+            metrics,
+            invalid: AtomicU64::new(0),
+        });
+    }
+
     fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
         outputs[0].reserve(batch.len());
         let mut derived = 0;
