@@ -269,11 +269,17 @@ where
         SdkError::TimeoutError(_) => (ErrorKind::Transient, "request timed out".into()),
         SdkError::DispatchFailure(_) => (
             ErrorKind::Transient,
-            format!("could not reach the endpoint: {}", source_chain(error)),
+            format!(
+                "could not reach the endpoint: {}",
+                crate::error_text::error_chain(error)
+            ),
         ),
         SdkError::ResponseError(_) => (
             ErrorKind::Transient,
-            format!("unreadable response: {}", source_chain(error)),
+            format!(
+                "unreadable response: {}",
+                crate::error_text::error_chain(error)
+            ),
         ),
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -304,20 +310,8 @@ where
             };
             (kind, format!("HTTP {status} {code}: {message}"))
         }
-        other => (ErrorKind::Permanent, source_chain(other)),
+        other => (ErrorKind::Permanent, crate::error_text::error_chain(other)),
     }
-}
-
-/// The error with its chain of causes, for messages that say what actually went wrong.
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

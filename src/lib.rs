@@ -64,6 +64,7 @@ pub mod transforms;
 mod aws;
 mod codecs;
 mod dedupe;
+mod error_text;
 mod options;
 mod retry;
 mod secrets;

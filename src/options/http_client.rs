@@ -23,19 +23,10 @@ pub(crate) fn build(
     builder.build().map_err(|error| {
         BuildError::field(
             "tls",
-            format!("cannot build the HTTP client: {}", error_chain(&error)),
+            format!(
+                "cannot build the HTTP client: {}",
+                crate::error_text::error_chain(&error)
+            ),
         )
     })
-}
-
-/// An error with its causes (`…: connection refused`), which is what tells the user something.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -117,7 +117,7 @@ impl TransportError {
 
 impl From<reqwest::Error> for TransportError {
     fn from(error: reqwest::Error) -> Self {
-        Self::new(&http_client::error_chain(&error))
+        Self::new(&crate::error_text::error_chain(&error))
     }
 }
 

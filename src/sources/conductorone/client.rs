@@ -227,13 +227,10 @@ impl ApiError {
         } else {
             "request failed"
         };
-        let mut message = kind.to_owned();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let message = match std::error::Error::source(error) {
+            Some(cause) => format!("{kind}: {}", crate::error_text::error_chain(cause)),
+            None => kind.to_owned(),
+        };
         secrets::redact(&message)
     }
 }
