@@ -29,8 +29,9 @@ pub struct Fanout {
     chain: Option<FusedChain>,
 }
 
-/// A linear run of synchronous transforms, each with a single input and only a default
-/// output, run where the batch already is instead of in tasks of their own.
+/// A linear run of synchronous transforms, each with a single input and a default output
+/// (plus, possibly, optional named outputs nobody reads), run where the batch already is
+/// instead of in tasks of their own.
 ///
 /// A transform in its own task gets each batch through a channel, and the batch often moves
 /// to another core on the way: reading events another core just built costs more than the
@@ -38,15 +39,58 @@ pub struct Fanout {
 /// transforms keep their metrics.
 #[derive(Default)]
 pub struct FusedChain {
-    stages: Vec<(Box<dyn SyncTransform>, Arc<ComponentMetrics>)>,
+    stages: Vec<FusedStage>,
     /// The producer's metrics, when the chain was taken out of its [`Fanout`]: its `sent`
     /// counts batches as they enter the chain.
     producer: Option<Arc<ComponentMetrics>>,
 }
 
+/// One transform of a [`FusedChain`].
+#[derive(Clone)]
+pub struct FusedStage {
+    /// The transform.
+    pub transform: Box<dyn SyncTransform>,
+    /// Its component's metrics.
+    pub metrics: Arc<ComponentMetrics>,
+    /// How many named outputs it has after its default one. Nobody reads them (they are
+    /// optional, such as the `ocsf` transform's `invalid`): their events are discarded as
+    /// handled, as a [`Fanout`] without consumers does.
+    pub unread_outputs: usize,
+}
+
+impl FusedStage {
+    /// A stage for a transform with only a default output.
+    pub fn new(transform: Box<dyn SyncTransform>, metrics: Arc<ComponentMetrics>) -> Self {
+        Self {
+            transform,
+            metrics,
+            unread_outputs: 0,
+        }
+    }
+
+    /// Runs the transform over `batch`; returns what its default output gets.
+    fn apply(&mut self, batch: Batch) -> Batch {
+        let metrics = &self.metrics;
+        metrics.received(batch.len());
+        let mut outputs = vec![Vec::new(); 1 + self.unread_outputs];
+        let discarded = self.transform.transform(batch, &mut outputs);
+        metrics.discarded(discarded);
+        let mut named = outputs.split_off(1);
+        let output = outputs.pop().unwrap_or_default();
+        for unread in named.drain(..).filter(|batch| !batch.is_empty()) {
+            metrics.discarded(unread.len());
+            finish_batch(unread, BatchStatus::Delivered);
+        }
+        if !output.is_empty() {
+            metrics.sent(output.len());
+        }
+        output
+    }
+}
+
 impl FusedChain {
-    /// A chain of `stages`, in order, each with its component's metrics.
-    pub fn new(stages: Vec<(Box<dyn SyncTransform>, Arc<ComponentMetrics>)>) -> Self {
+    /// A chain of `stages`, in order.
+    pub fn new(stages: Vec<FusedStage>) -> Self {
         Self {
             stages,
             producer: None,
@@ -65,19 +109,11 @@ impl FusedChain {
         {
             producer.sent(batch.len());
         }
-        for (transform, metrics) in &mut self.stages {
+        for stage in &mut self.stages {
             if batch.is_empty() {
                 break;
             }
-            metrics.received(batch.len());
-            let mut outputs = [Vec::new()];
-            let discarded = transform.transform(batch, &mut outputs);
-            metrics.discarded(discarded);
-            let [output] = outputs;
-            batch = output;
-            if !batch.is_empty() {
-                metrics.sent(batch.len());
-            }
+            batch = stage.apply(batch);
         }
         batch
     }
@@ -87,11 +123,7 @@ impl Clone for FusedChain {
     /// Another instance, for another task: fresh transform state, the same metrics.
     fn clone(&self) -> Self {
         Self {
-            stages: self
-                .stages
-                .iter()
-                .map(|(transform, metrics)| (transform.clone(), Arc::clone(metrics)))
-                .collect(),
+            stages: self.stages.clone(),
             producer: self.producer.clone(),
         }
     }
@@ -246,8 +278,8 @@ mod tests {
         let second = Arc::new(ComponentMetrics::default());
         let (sender, mut receiver) = mpsc::channel(4);
         let chain = FusedChain::new(vec![
-            (Box::new(EveryOther), Arc::clone(&first)),
-            (Box::new(EveryOther), Arc::clone(&second)),
+            FusedStage::new(Box::new(EveryOther), Arc::clone(&first)),
+            FusedStage::new(Box::new(EveryOther), Arc::clone(&second)),
         ]);
         let mut fanout = Fanout::new(vec![(Arc::from("sink"), sender)], Some(Arc::clone(&source)))
             .with_chain(chain);
@@ -303,5 +335,47 @@ mod tests {
         assert_eq!(receiver.outcome().await.status, BatchStatus::Delivered);
         assert_eq!(metrics.discarded_events.load(Relaxed), 3);
         assert_eq!(metrics.sent_events.load(Relaxed), 0);
+    }
+
+    /// Sends odd events to its named output 1.
+    #[derive(Clone)]
+    struct OddToNamed;
+
+    impl SyncTransform for OddToNamed {
+        fn transform(&mut self, batch: Batch, outputs: &mut [Batch]) -> usize {
+            for event in batch {
+                let odd = matches!(event.value, Value::Integer(i) if i % 2 == 1);
+                outputs[usize::from(odd)].push(event);
+            }
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fused_stage_discards_its_unread_named_outputs_as_delivered() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let metrics = Arc::new(ComponentMetrics::default());
+        let stage = FusedStage {
+            transform: Box::new(OddToNamed),
+            metrics: Arc::clone(&metrics),
+            unread_outputs: 1,
+        };
+        let (sender, mut receiver) = mpsc::channel(4);
+        let mut fanout = Fanout::new(vec![(Arc::from("sink"), sender)], None)
+            .with_chain(FusedChain::new(vec![stage]));
+        let (notifier, outcome) = crate::ack::BatchNotifier::new();
+        let batch: Batch = (0..6)
+            .map(|i| Event::from_source(Value::Integer(i), "src", Some(notifier.finalizer())))
+            .collect();
+        drop(notifier);
+        fanout.send(batch).await.unwrap();
+        let received = receiver.recv().await.unwrap();
+        let values: Vec<Value> = received.iter().map(|event| event.value.clone()).collect();
+        assert_eq!(values, [0, 2, 4].map(Value::Integer));
+        finish_batch(received, BatchStatus::Delivered);
+        assert_eq!(outcome.outcome().await.status, BatchStatus::Delivered);
+        assert_eq!(metrics.received_events.load(Relaxed), 6);
+        assert_eq!(metrics.sent_events.load(Relaxed), 3);
+        assert_eq!(metrics.discarded_events.load(Relaxed), 3);
     }
 }

@@ -26,7 +26,7 @@ use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
 use crate::state::DataDirLock;
-use fanout::FusedChain;
+use fanout::{FusedChain, FusedStage};
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
 /// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events
@@ -407,13 +407,7 @@ impl<'a> Wiring<'a> {
     }
 
     /// The transforms a source runs itself, built.
-    fn build_chain(
-        &mut self,
-        chain_ids: &[&str],
-    ) -> Vec<(
-        Box<dyn crate::component::SyncTransform>,
-        Arc<ComponentMetrics>,
-    )> {
+    fn build_chain(&mut self, chain_ids: &[&str]) -> Vec<FusedStage> {
         let mut stages = Vec::with_capacity(chain_ids.len());
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
@@ -423,7 +417,11 @@ impl<'a> Wiring<'a> {
                         .registry
                         .component(&format!("transforms.{transform_id}"));
                     function.use_metrics(Arc::clone(&metrics));
-                    stages.push((function, metrics));
+                    stages.push(FusedStage {
+                        transform: function,
+                        metrics,
+                        unread_outputs: transform.config.component().outputs().named.len(),
+                    });
                 }
                 Err(error) => self.errors.push(build_error(
                     "transforms",
@@ -521,8 +519,9 @@ impl Supervisor {
 
 /// For each source, the transforms it runs itself (see [`FusedChain`]), in order: following
 /// the source's output while it feeds exactly one transform that reads nothing else and has
-/// only a default output. Nothing is fused when `C1_TRANSFORM_WORKERS` asks for parallel
-/// transform workers.
+/// a default output and no named output anybody reads (an unread optional output, such as
+/// the `ocsf` transform's `invalid`, is discarded in the chain). Nothing is fused when
+/// `C1_TRANSFORM_WORKERS` asks for parallel transform workers.
 fn fused_chains<'a>(config: &'a Config, graph: &Graph) -> BTreeMap<&'a str, Vec<&'a str>> {
     let mut chains = BTreeMap::new();
     if transform_workers() > 1 {
@@ -547,7 +546,13 @@ fn fused_chains<'a>(config: &'a Config, graph: &Graph) -> BTreeMap<&'a str, Vec<
                 break;
             };
             let outputs = transform.config.component().outputs();
-            if inputs.len() != 1 || !outputs.default || !outputs.named.is_empty() {
+            let named_unread = outputs.named.iter().all(|port| {
+                graph.unconsumed_optional.contains(&OutputId {
+                    component: id.clone(),
+                    port: Some(port.clone()),
+                })
+            });
+            if inputs.len() != 1 || !outputs.default || !named_unread {
                 break;
             }
             chain.push(id.as_str());
@@ -675,6 +680,24 @@ transforms.a = { type = "remap", inputs = ["in"], source = ".x = 1" }
 sinks.out = { type = "blackhole", inputs = ["in", "a"] }
 "#;
         assert!(chains_of(text).is_empty());
+    }
+
+    #[test]
+    fn fuses_a_transform_whose_named_outputs_are_optional_and_unread() {
+        // o1's `invalid` is read, o2's is not: only o2 runs in its source's chain.
+        let text = r#"
+sources.a = { type = "stdin" }
+sources.b = { type = "stdin" }
+transforms.o1 = { type = "ocsf", inputs = ["a"] }
+transforms.o2 = { type = "ocsf", inputs = ["b"] }
+sinks.out = { type = "blackhole", inputs = ["o1", "o2"] }
+sinks.bad = { type = "blackhole", inputs = ["o1.invalid"] }
+"#;
+        let chains = chains_of(text);
+        assert_eq!(
+            chains,
+            BTreeMap::from([("b".to_owned(), vec!["o2".to_owned()])])
+        );
     }
 
     /// A transform's own counters (here the `ocsf` transform's) reach the run's metrics,
