@@ -59,6 +59,13 @@ impl BuildError {
         self.help = Some(help.into());
         self
     }
+
+    /// The same problem, for options nested in table `prefix` (`batch.max_bytes` checked by a
+    /// shared option group becomes `protocol.batch.max_bytes`).
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = self.field.map(|field| format!("{prefix}.{field}"));
+        self
+    }
 }
 
 /// The largest number of seconds an option accepts (about 31 years): larger values would

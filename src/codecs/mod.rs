@@ -357,6 +357,28 @@ pub struct EncodingConfig {
 impl EncodingConfig {
     /// Checks the field paths and returns the encoder.
     pub fn build(&self) -> Result<Encoder, BuildError> {
+        Ok(Encoder {
+            codec: self.codec,
+            pretty: self.json.pretty,
+            fields: FieldSelection::parse("encoding", &self.only_fields, &self.except_fields)?,
+        })
+    }
+}
+
+/// `only_fields` / `except_fields`: which parts of an event a sink writes (Vector's options).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FieldSelection {
+    only_fields: Option<Vec<OwnedValuePath>>,
+    except_fields: Option<Vec<OwnedValuePath>>,
+}
+
+impl FieldSelection {
+    /// Parses the two options of table `table` (for the error's option name).
+    pub(crate) fn parse(
+        table: &str,
+        only_fields: &Option<Vec<String>>,
+        except_fields: &Option<Vec<String>>,
+    ) -> Result<Self, BuildError> {
         let parse = |option: &str,
                      fields: &Option<Vec<String>>|
          -> Result<Option<Vec<OwnedValuePath>>, BuildError> {
@@ -368,7 +390,7 @@ impl EncodingConfig {
                         .map(|field| {
                             parse_value_path(field).map_err(|error| {
                                 BuildError::field(
-                                    format!("encoding.{option}"),
+                                    format!("{table}.{option}"),
                                     format!("invalid field path `{field}`: {error}"),
                                 )
                                 .help(
@@ -380,12 +402,33 @@ impl EncodingConfig {
                 })
                 .transpose()
         };
-        Ok(Encoder {
-            codec: self.codec,
-            pretty: self.json.pretty,
-            only_fields: parse("only_fields", &self.only_fields)?,
-            except_fields: parse("except_fields", &self.except_fields)?,
+        Ok(Self {
+            only_fields: parse("only_fields", only_fields)?,
+            except_fields: parse("except_fields", except_fields)?,
         })
+    }
+
+    /// `value` with only the chosen fields (borrowed as is when no option is set).
+    pub(crate) fn apply<'a>(&self, value: &'a Value) -> std::borrow::Cow<'a, Value> {
+        if self.only_fields.is_none() && self.except_fields.is_none() {
+            return std::borrow::Cow::Borrowed(value);
+        }
+        let mut result = match &self.only_fields {
+            Some(only) => {
+                let mut kept = Value::Object(ObjectMap::new());
+                for path in only {
+                    if let Some(field) = value.get(path) {
+                        kept.insert(path, field.clone());
+                    }
+                }
+                kept
+            }
+            None => value.clone(),
+        };
+        for path in self.except_fields.iter().flatten() {
+            result.remove(path, false);
+        }
+        std::borrow::Cow::Owned(result)
     }
 }
 
@@ -394,20 +437,14 @@ impl EncodingConfig {
 pub struct Encoder {
     codec: EncodingCodec,
     pretty: bool,
-    only_fields: Option<Vec<OwnedValuePath>>,
-    except_fields: Option<Vec<OwnedValuePath>>,
+    fields: FieldSelection,
 }
 
 impl Encoder {
     /// Appends `value`, encoded, to `out` (without a frame delimiter).
     pub fn encode(&self, value: &Value, out: &mut Vec<u8>) {
-        let filtered;
-        let value = if self.only_fields.is_some() || self.except_fields.is_some() {
-            filtered = self.filter_fields(value);
-            &filtered
-        } else {
-            value
-        };
+        let value = self.fields.apply(value);
+        let value = value.as_ref();
         if self.codec == EncodingCodec::Text
             && let Some(message) = value.as_object().and_then(|object| object.get("message"))
         {
@@ -424,25 +461,6 @@ impl Encoder {
         } else {
             json::write_compact(value, out);
         }
-    }
-
-    fn filter_fields(&self, value: &Value) -> Value {
-        let mut result = match &self.only_fields {
-            Some(only) => {
-                let mut kept = Value::Object(ObjectMap::new());
-                for path in only {
-                    if let Some(field) = value.get(path) {
-                        kept.insert(path, field.clone());
-                    }
-                }
-                kept
-            }
-            None => value.clone(),
-        };
-        for path in self.except_fields.iter().flatten() {
-            result.remove(path, false);
-        }
-        result
     }
 }
 

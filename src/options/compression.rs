@@ -12,6 +12,18 @@ pub(crate) const GZIP_LEVEL: u32 = 6;
 /// zstd level of every sink: 3, zstd's default.
 pub(crate) const ZSTD_LEVEL: i32 = 3;
 
+/// `data` gzip-compressed at [`GZIP_LEVEL`], in one piece (for request bodies built whole).
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::new(GZIP_LEVEL),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    encoder.finish().unwrap_or_default()
+}
+
 /// The `compression` option.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

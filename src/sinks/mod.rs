@@ -3,6 +3,7 @@
 pub mod aws_s3;
 pub mod blackhole;
 pub mod console;
+pub mod opentelemetry;
 pub mod splunk_hec_logs;
 
 use serde::Deserialize;
@@ -21,6 +22,8 @@ component_registry! {
         AwsS3(aws_s3::AwsS3Config) = "aws_s3",
         /// Discard (benchmarks, tests).
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
+        /// OTLP log records over HTTP (OpenTelemetry Collector, Alloy, Vector, ...).
+        OpenTelemetry(opentelemetry::OpenTelemetryConfig) = "opentelemetry",
         /// Splunk HTTP Event Collector.
         SplunkHecLogs(splunk_hec_logs::SplunkHecLogsConfig) = "splunk_hec_logs",
     }

@@ -1,0 +1,147 @@
+//! Sending one batch of records: encode the export request, compress it, post it with retries
+//! (on [`crate::retry`]), and finalize the batch's events.
+//!
+//! | outcome | events |
+//! | --- | --- |
+//! | 200 | `Delivered`; a `partial_success` with rejected records is logged and counted (OTLP does not say which records, so the others count as delivered) |
+//! | 429, 502, 503, 504, no answer | retried after `Retry-After` or the backoff; retries exhausted: `Errored` (a checkpointing source sends them again) |
+//! | other statuses | `Rejected`, logged with the receiver's message |
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
+use super::client::{ExportError, OtlpClient};
+use super::encoder::LogRecordEncoder;
+use crate::ack::{BatchStatus, EventFinalizers};
+use crate::metrics::ComponentMetrics;
+use crate::retry::{Backoff, Retries, Verdict, retry};
+
+/// The metric counting records a receiver refused in a `partial_success`.
+pub(super) const REJECTED_RECORDS_METRIC: &str = "otlp_rejected_log_records_total";
+
+/// Records waiting to be sent, with their events' acknowledgement links.
+#[derive(Debug, Default)]
+pub(super) struct RecordBatch {
+    records: Vec<LogRecord>,
+    /// Links of events `previous end..end` (consecutive events of one source batch share
+    /// one set of links, see [`EventFinalizers::absorb`]).
+    links: Vec<(usize, EventFinalizers)>,
+    /// Encoded protobuf size of the records.
+    bytes: usize,
+}
+
+impl RecordBatch {
+    /// Adds a record and its event's links.
+    pub(super) fn push(&mut self, record: LogRecord, finalizers: EventFinalizers) {
+        self.bytes += prost::Message::encoded_len(&record);
+        self.records.push(record);
+        let end = self.records.len();
+        if let Some((last_end, links)) = self.links.last_mut() {
+            match links.absorb(finalizers) {
+                Ok(()) => {
+                    *last_end = end;
+                    return;
+                }
+                Err(finalizers) => self.links.push((end, finalizers)),
+            }
+        } else {
+            self.links.push((end, finalizers));
+        }
+    }
+
+    /// Records in the batch.
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch is empty.
+    pub(super) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Encoded size of the records.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn finalize(links: Vec<(usize, EventFinalizers)>, status: BatchStatus) {
+        let mut start = 0;
+        for (end, mut links) in links {
+            links.finalize_events(status, (end - start) as u64);
+            start = end;
+        }
+    }
+}
+
+/// What every request task shares.
+#[derive(Debug)]
+pub(super) struct Delivery {
+    pub(super) component: Arc<str>,
+    pub(super) client: OtlpClient,
+    pub(super) encoder: LogRecordEncoder,
+    pub(super) metrics: Arc<ComponentMetrics>,
+    pub(super) retry_attempts: u64,
+    pub(super) backoff: Backoff,
+}
+
+impl Delivery {
+    /// Sends `batch` until it is accepted, refused for good, or out of retries, and
+    /// finalizes its events accordingly.
+    pub(super) async fn send(self: Arc<Self>, batch: RecordBatch) {
+        let RecordBatch { records, links, .. } = batch;
+        let count = records.len();
+        let body = self.body(records);
+        let mut retries = Retries::new(self.backoff.clone(), Some(self.retry_attempts));
+        let policy = |error: &ExportError| error.verdict();
+        let result = retry(
+            &policy,
+            &mut retries,
+            || self.client.export(body.clone()),
+            |error, retry, delay| {
+                tracing::warn!(component = %self.component, %error, retry, ?delay, "opentelemetry: export failed; retrying");
+            },
+        )
+        .await;
+        let status = match result {
+            Ok(accepted) => {
+                if accepted.rejected > 0 {
+                    self.metrics
+                        .add(REJECTED_RECORDS_METRIC, accepted.rejected.unsigned_abs());
+                    tracing::warn!(
+                        component = %self.component,
+                        rejected = accepted.rejected,
+                        records = count,
+                        message = %accepted.message,
+                        "opentelemetry: the receiver refused some records of a request (partial success); the others are delivered"
+                    );
+                }
+                self.metrics.sent(count);
+                BatchStatus::Delivered
+            }
+            Err(error) => {
+                self.metrics.error();
+                if error.verdict() == Verdict::Stop {
+                    tracing::error!(component = %self.component, %error, events = count, "opentelemetry: the receiver refused a request; its events are rejected");
+                    BatchStatus::Rejected
+                } else {
+                    tracing::error!(component = %self.component, %error, events = count, "opentelemetry: retries exhausted; events reported as errored");
+                    BatchStatus::Errored
+                }
+            }
+        };
+        RecordBatch::finalize(links, status);
+    }
+
+    /// The export request carrying `records`, encoded and compressed.
+    fn body(&self, records: Vec<LogRecord>) -> Bytes {
+        let request = self.encoder.request(records);
+        let body = self.client.format().encode(&request);
+        if self.client.gzip() {
+            Bytes::from(crate::options::compression::gzip(&body))
+        } else {
+            Bytes::from(body)
+        }
+    }
+}
