@@ -106,7 +106,9 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
             &[("C1_BENCH_OTLP_URI", &uri), ("C1_BENCH_OTLP_CODEC", "json")],
         ),
     ];
-    println!("c1-pipeline OpenTelemetry benchmark: stdin -> remap -> filter -> opentelemetry vs splunk_hec_logs");
+    println!(
+        "c1-pipeline OpenTelemetry benchmark: stdin -> remap -> filter -> opentelemetry vs splunk_hec_logs"
+    );
     println!("workload : {} ({events} events)", workload.display());
     contenders[1].print_pipeline_line(
         root,
@@ -136,8 +138,7 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
     for run in 1..=runs {
         let mut row = Vec::with_capacity(3);
         for contender in &contenders {
-            let (measurement, received) =
-                measure_delivery(contender, &receivers, root, &workload)?;
+            let (measurement, received) = measure_delivery(contender, &receivers, root, &workload)?;
             if received != expected {
                 eprintln!(
                     "opentelemetry: FAIL: run {run}: {}: delivered {received}, expected {expected}",
@@ -168,7 +169,11 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
             (contenders[2].name, json),
         ],
     );
-    for (name, measurement) in [("splunk_hec_logs", hec), ("otlp", otlp), ("otlp/json", json)] {
+    for (name, measurement) in [
+        ("splunk_hec_logs", hec),
+        ("otlp", otlp),
+        ("otlp/json", json),
+    ] {
         println!(
             "CPU per delivered event, {name}: {:.2} µs",
             measurement.cpu_secs * 1e6 / expected as f64
@@ -185,6 +190,10 @@ fn run_harness(bench_mode: bool) -> BenchResult<bool> {
         otlp_ratio,
         verdict(otlp_ratio <= MAX_CPU_RATIO),
     );
-    targets.ratio("CPU otlp/json vs splunk_hec_logs", json_ratio, "(no target)");
+    targets.ratio(
+        "CPU otlp/json vs splunk_hec_logs",
+        json_ratio,
+        "(no target)",
+    );
     Ok(true)
 }

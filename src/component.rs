@@ -231,12 +231,14 @@ pub trait SyncTransform: dyn_clone::DynClone + Send {
 
 dyn_clone::clone_trait_object!(SyncTransform);
 
-/// Declares a registry: the serde-tagged enum of every component of one kind (the only place a
-/// component is listed), its `type` names, and access to the variant's trait object.
+/// Declares a registry: the serde-tagged enum of every built-in component of one kind (the only
+/// place a component is listed), its `type` names, and access to the variant's trait object.
+/// Types a host registers at run time ([`crate::registry`], table `$table`) are the
+/// `Registered` variant.
 macro_rules! component_registry {
     (
         $(#[$meta:meta])*
-        $name:ident: $trait:path {
+        $name:ident: $trait:path, registered in $table:path {
             $( $(#[$vmeta:meta])* $variant:ident($config:ty) = $type_name:literal ),+ $(,)?
         }
     ) => {
@@ -247,11 +249,22 @@ macro_rules! component_registry {
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $type_name)] $variant($config), )+
+            /// A type a host program registered ([`crate::registry`]), or a component it
+            /// added in code.
+            #[serde(skip)]
+            Registered(crate::registry::Registered<dyn $trait>),
         }
 
         impl $name {
-            /// Every `type` name of this registry.
+            /// Every built-in `type` name of this registry.
             pub const TYPES: &'static [&'static str] = &[$($type_name),+];
+
+            /// Every `type` name: the built-in ones, then those registered, sorted.
+            pub fn type_names() -> Vec<&'static str> {
+                let mut names = Self::TYPES.to_vec();
+                names.extend($table.names());
+                names
+            }
 
             /// Deserializes the options of component type `type_name` (without the `type`
             /// key itself). Returns `None` for an unknown type.
@@ -262,7 +275,7 @@ macro_rules! component_registry {
                 use serde::Deserialize as _;
                 match type_name {
                     $( $type_name => Some(<$config>::deserialize(deserializer).map(Self::$variant)), )+
-                    _ => None,
+                    _ => Some($table.deserialize(type_name, deserializer)?.map(Self::Registered)),
                 }
             }
 
@@ -270,6 +283,7 @@ macro_rules! component_registry {
             pub fn component(&self) -> &dyn $trait {
                 match self {
                     $( Self::$variant(config) => config, )+
+                    Self::Registered(registered) => registered.component(),
                 }
             }
 
@@ -277,6 +291,7 @@ macro_rules! component_registry {
             pub fn type_name(&self) -> &'static str {
                 match self {
                     $( Self::$variant(_) => $type_name, )+
+                    Self::Registered(registered) => registered.type_name(),
                 }
             }
         }

@@ -258,6 +258,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let options = RunOptions {
         graceful_shutdown_limit: Duration::from_secs(args.graceful_shutdown_limit_secs),
+        ..RunOptions::default()
     };
     tracing::info!(
         sources = config.sources.len(),

@@ -47,7 +47,7 @@ fn ocsf(i: u64) -> Value {
         "class_name": "API Activity",
         "activity_id": 1,
         "type_uid": 600301,
-        "severity_id": if i % 2 == 0 { 1 } else { 4 },
+        "severity_id": if i.is_multiple_of(2) { 1 } else { 4 },
         "time": 1_767_225_600_000_i64 + i as i64,
         "actor": { "user": { "name": format!("user-{i}") } },
         "api": { "operation": "ServicePrincipalService/Create" },

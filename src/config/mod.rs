@@ -156,12 +156,12 @@ impl ComponentKind {
         }
     }
 
-    /// The `type` names of the kind's registry.
-    fn types(self) -> &'static [&'static str] {
+    /// The `type` names of the kind's registry (built-in and registered).
+    fn types(self) -> Vec<&'static str> {
         match self {
-            Self::Source => SourceConfig::TYPES,
-            Self::Transform => TransformConfig::TYPES,
-            Self::Sink => SinkConfig::TYPES,
+            Self::Source => SourceConfig::type_names(),
+            Self::Transform => TransformConfig::type_names(),
+            Self::Sink => SinkConfig::type_names(),
         }
     }
 }
@@ -627,7 +627,8 @@ impl Loader<'_> {
                 .collect(),
         };
         let types = kind.types();
-        let Some(type_name) = self.take_type(&mut table, &name, &id_location, types, errors) else {
+        let Some(type_name) = self.take_type(&mut table, &name, &id_location, &types, errors)
+        else {
             return;
         };
         let inputs = if kind == ComponentKind::Source {

@@ -15,7 +15,7 @@ component_registry! {
     // Configurations exist once per component at start-up: their size does not matter, and
     // boxing variants would complicate the registry for every component.
     #[allow(clippy::large_enum_variant)]
-    SinkConfig: SinkComponent {
+    SinkConfig: SinkComponent, registered in crate::registry::SINKS {
         /// Write to stdout or stderr.
         Console(console::ConsoleConfig) = "console",
         /// Write compressed NDJSON objects to S3.

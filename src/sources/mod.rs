@@ -9,7 +9,7 @@ use crate::component::{SourceComponent, component_registry};
 
 component_registry! {
     /// Every source type, tagged by `type`.
-    SourceConfig: SourceComponent {
+    SourceConfig: SourceComponent, registered in crate::registry::SOURCES {
         /// Newline-delimited events from standard input.
         Stdin(stdin::StdinConfig) = "stdin",
         /// Realistic ConductorOne events, no credentials needed.

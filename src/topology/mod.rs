@@ -71,12 +71,16 @@ fn env_count(name: &str) -> Option<usize> {
 pub struct RunOptions {
     /// How long to wait for in-flight events after shutdown starts. Default 60 s (Vector's).
     pub graceful_shutdown_limit: Duration,
+    /// Where the run keeps its counters, for a caller that reads them while it runs
+    /// (`MetricsRegistry::snapshot`). Default: a registry of the run's own.
+    pub metrics: Option<Arc<MetricsRegistry>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             graceful_shutdown_limit: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
@@ -123,6 +127,9 @@ pub enum RunError {
         /// Counters at the end.
         metrics: Vec<MetricsSnapshot>,
     },
+    /// The task running the pipeline panicked ([`crate::PipelineHandle::wait`]).
+    #[error("the pipeline's task panicked: {0}")]
+    Panicked(String),
 }
 
 /// Converts a component's build error to a configuration error at the field's position.
@@ -210,7 +217,7 @@ pub async fn run(
         Some(dir) => Some(DataDirLock::acquire(dir).map_err(RunError::DataDir)?),
         None => None,
     };
-    let registry = MetricsRegistry::default();
+    let registry = options.metrics.clone().unwrap_or_default();
     let token = CancellationToken::new();
     let built = Wiring::new(config, graph, &registry, &token).build()?;
     tokio::pin!(shutdown);
@@ -442,7 +449,7 @@ struct Supervisor {
     running: BTreeSet<String>,
     /// Cancelled to stop the sources.
     token: CancellationToken,
-    registry: MetricsRegistry,
+    registry: Arc<MetricsRegistry>,
 }
 
 impl Supervisor {

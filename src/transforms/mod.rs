@@ -10,7 +10,7 @@ use crate::component::{TransformComponent, component_registry};
 
 component_registry! {
     /// Every transform type, tagged by `type`.
-    TransformConfig: TransformComponent {
+    TransformConfig: TransformComponent, registered in crate::registry::TRANSFORMS {
         /// VRL program.
         Remap(remap::RemapConfig) = "remap",
         /// Keep events matching a condition.

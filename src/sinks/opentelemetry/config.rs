@@ -42,8 +42,8 @@ pub struct OpenTelemetryConfig {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProtocolConfig {
     /// OTLP/HTTP (`POST <uri>`).
-    Http(HttpProtocolConfig),
-    /// OTLP/gRPC: not supported (see [`OpenTelemetryConfig::settings`]).
+    Http(Box<HttpProtocolConfig>),
+    /// OTLP/gRPC: refused with a configuration error pointing at the OTLP/HTTP port.
     Grpc(serde::de::IgnoredAny),
 }
 

@@ -38,15 +38,11 @@ impl RecordBatch {
         self.bytes += prost::Message::encoded_len(&record);
         self.records.push(record);
         let end = self.records.len();
-        if let Some((last_end, links)) = self.links.last_mut() {
-            match links.absorb(finalizers) {
-                Ok(()) => {
-                    *last_end = end;
-                    return;
-                }
-                Err(finalizers) => self.links.push((end, finalizers)),
-            }
-        } else {
+        let unabsorbed = match self.links.last_mut() {
+            Some((last_end, links)) => links.absorb(finalizers).map(|()| *last_end = end),
+            None => Err(finalizers),
+        };
+        if let Err(finalizers) = unabsorbed {
             self.links.push((end, finalizers));
         }
     }
