@@ -12,12 +12,9 @@ use std::sync::Arc;
 
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray,
-    new_null_array,
+    ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray, new_null_array,
 };
-use arrow_buffer::{
-    BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer,
-};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 use vrl::value::{ObjectMap, Value};
 
@@ -91,7 +88,10 @@ enum Values {
     Int64(Vec<i64>),
     Float64(Vec<f64>),
     /// `Utf8`, `Json`, `AnyObject`: text, and where each row's text ends.
-    Text { offsets: Vec<i32>, data: Vec<u8> },
+    Text {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
     /// `DateTime`: epoch milliseconds.
     Millis(Vec<i64>),
     Struct(Vec<Builder>),
@@ -223,8 +223,8 @@ impl Builder {
                 _ => return Err(type_error(path, "a boolean", value)),
             },
             (Values::Int32(values), _) => {
-                let number = as_integer(value)
-                    .ok_or_else(|| type_error(path, "an integer", value))?;
+                let number =
+                    as_integer(value).ok_or_else(|| type_error(path, "an integer", value))?;
                 let number = i32::try_from(number).map_err(|_| TypeError {
                     path: path.to_string(),
                     expected: "a 32-bit integer",
@@ -233,7 +233,8 @@ impl Builder {
                 values.push(number);
             }
             (Values::Int64(values), _) => {
-                values.push(as_integer(value).ok_or_else(|| type_error(path, "an integer", value))?);
+                values
+                    .push(as_integer(value).ok_or_else(|| type_error(path, "an integer", value))?);
             }
             (Values::Float64(values), _) => match value {
                 Value::Float(number) => values.push(number.into_inner()),
@@ -242,14 +243,16 @@ impl Builder {
             },
             (Values::Text { offsets, data }, kind) => {
                 let start = data.len();
-                write_text(kind, value, data).map_err(|expected| type_error(path, expected, value))?;
+                write_text(kind, value, data)
+                    .map_err(|expected| type_error(path, expected, value))?;
                 cx.bytes += data.len() - start;
                 offsets.push(data.len() as i32);
             }
             (Values::Millis(values), _) => {
-                values.push(datetime_millis(value).ok_or_else(|| {
-                    type_error(path, "an RFC 3339 date-time string", value)
-                })?);
+                values.push(
+                    datetime_millis(value)
+                        .ok_or_else(|| type_error(path, "an RFC 3339 date-time string", value))?,
+                );
             }
             (Values::Struct(fields), Kind::Struct(group)) => {
                 let Value::Object(map) = value else {

@@ -87,12 +87,8 @@ pub(crate) struct Column {
 /// The columns of one OCSF class at one version, and their Arrow schema.
 #[derive(Debug)]
 pub(crate) struct OcsfTable {
-    /// The OCSF version.
-    pub(crate) version: &'static str,
     /// The class (`0`: `base_event`, which any class's events fit).
     pub(crate) class_uid: i64,
-    /// The class's caption, for messages.
-    pub(crate) class_name: String,
     /// The top-level columns.
     pub(crate) root: Group,
     /// The Arrow schema of `columns`.
@@ -130,10 +126,9 @@ impl OcsfTable {
     pub(crate) fn new(version: &str, class_uid: i64) -> Result<Self, TableError> {
         let schema = ocsf::schema(version)?;
         let version = schema.version();
-        let class = schema.class(class_uid).ok_or(TableError::UnknownClass {
-            class_uid,
-            version,
-        })?;
+        let class = schema
+            .class(class_uid)
+            .ok_or(TableError::UnknownClass { class_uid, version })?;
         let mut root = group(schema, &class.attributes, 1);
         let position = |attribute: &'static str| {
             root.columns
@@ -149,15 +144,14 @@ impl OcsfTable {
         root.unmapped = Some(position(UNMAPPED)?);
         let arrow = Arc::new(ArrowSchema::new(arrow_fields(&root.columns)));
         Ok(Self {
-            version,
             class_uid,
-            class_name: class.caption.clone(),
             root,
             arrow,
         })
     }
 
     /// How many leaf (non-struct) columns the table has.
+    #[cfg(test)]
     pub(crate) fn leaf_count(&self) -> usize {
         fn leaves(columns: &[Column]) -> usize {
             columns
@@ -278,7 +272,10 @@ mod tests {
         assert!(table.root.mirrors.contains(&(time_dt, time)));
         assert!(matches!(field(columns, &["class_uid"]).kind, Kind::Int32));
         assert!(matches!(field(columns, &["type_uid"]).kind, Kind::Int64));
-        assert!(matches!(field(columns, &["unmapped"]).kind, Kind::AnyObject));
+        assert!(matches!(
+            field(columns, &["unmapped"]).kind,
+            Kind::AnyObject
+        ));
         assert!(matches!(
             field(columns, &["actor", "user", "name"]).kind,
             Kind::Utf8
@@ -289,7 +286,10 @@ mod tests {
             field(columns, &["metadata", "product", "feature", "name"]).kind,
             Kind::Utf8
         ));
-        assert_eq!(columns[table.root.unmapped.unwrap()].name.as_ref(), "unmapped");
+        assert_eq!(
+            columns[table.root.unmapped.unwrap()].name.as_ref(),
+            "unmapped"
+        );
         assert_eq!(table.arrow.fields().len(), columns.len());
         assert_eq!(
             table.arrow.field_with_name("time_dt").unwrap().data_type(),
@@ -301,7 +301,12 @@ mod tests {
         let Kind::Struct(group) = &deep.kind else {
             panic!("a struct");
         };
-        assert!(group.columns.iter().all(|f| !matches!(f.kind, Kind::Struct(_))));
+        assert!(
+            group
+                .columns
+                .iter()
+                .all(|f| !matches!(f.kind, Kind::Struct(_)))
+        );
     }
 
     #[test]
@@ -310,7 +315,10 @@ mod tests {
             for class_uid in [0, 3002, 6003] {
                 let table = OcsfTable::new(version, class_uid).unwrap();
                 let leaves = table.leaf_count();
-                assert!((20..3500).contains(&leaves), "{version} {class_uid}: {leaves}");
+                assert!(
+                    (20..3500).contains(&leaves),
+                    "{version} {class_uid}: {leaves}"
+                );
                 if *version == "1.3.0" && class_uid == 6003 {
                     assert_eq!(leaves, 1158);
                 }

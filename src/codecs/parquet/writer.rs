@@ -64,11 +64,6 @@ impl ParquetFormat {
         }
     }
 
-    /// The table objects are written with.
-    pub(crate) fn table(&self) -> &OcsfTable {
-        &self.table
-    }
-
     /// The `time` (epoch milliseconds) of an event that fits the table: an object of the
     /// table's class (any class for `base_event`) with an integer `time`.
     pub(crate) fn event_time(&self, event: &Value) -> Result<i64, RowError> {
@@ -82,9 +77,7 @@ impl ParquetFormat {
                 expected: self.table.class_uid,
             });
         }
-        map.get("time")
-            .and_then(as_integer)
-            .ok_or(RowError::NoTime)
+        map.get("time").and_then(as_integer).ok_or(RowError::NoTime)
     }
 }
 
@@ -137,12 +130,6 @@ impl ParquetObject {
         self.written_until.is_none_or(|until| time >= until)
     }
 
-    /// Rows in the object so far.
-    pub(crate) fn rows(&self) -> usize {
-        self.writer.flushed_row_groups().iter().map(|g| g.num_rows() as usize).sum::<usize>()
-            + self.group.times.len()
-    }
-
     /// Adds `event` (whose `time` is `time`, see [`ParquetFormat::event_time`]) as a row,
     /// writing the row group once it is full. A value of the wrong type rejects the event and
     /// leaves the object as it was.
@@ -160,7 +147,14 @@ impl ParquetObject {
             unmapped: Vec::new(),
             own_unmapped: None,
         };
-        let result = put_fields(&mut self.group.builders, root, row, map, Path::Root, &mut cx);
+        let result = put_fields(
+            &mut self.group.builders,
+            root,
+            row,
+            map,
+            Path::Root,
+            &mut cx,
+        );
         if let Err(error) = result {
             for builder in &mut self.group.builders {
                 builder.truncate(row);
@@ -333,11 +327,8 @@ mod tests {
         let mut object = ParquetObject::new(&format).unwrap();
         push(&mut object, &format, &api_event(3000, "carol"));
         push(&mut object, &format, &api_event(1000, "alice"));
-        let with_extra = api_event(2000, "bob").replacen(
-            "{",
-            r#"{"tenant": "acme", "unmapped": {"k": 1}, "#,
-            1,
-        );
+        let with_extra =
+            api_event(2000, "bob").replacen("{", r#"{"tenant": "acme", "unmapped": {"k": 1}, "#, 1);
         push(&mut object, &format, &with_extra);
         let (batch, _) = read(object.finish().unwrap());
         assert_eq!(batch.num_rows(), 3);
@@ -356,7 +347,10 @@ mod tests {
         assert!(unmapped.is_null(0) && unmapped.is_null(2));
         let extra: serde_json::Value = serde_json::from_str(unmapped.value(1)).unwrap();
         assert_eq!(extra, serde_json::json!({"k": 1, "tenant": "acme"}));
-        assert!(column(&batch, &["cloud"]).is_null(0), "absent objects are null");
+        assert!(
+            column(&batch, &["cloud"]).is_null(0),
+            "absent objects are null"
+        );
     }
 
     #[test]
@@ -370,16 +364,29 @@ mod tests {
             panic!("{error}");
         };
         assert_eq!(error.path, "actor.user.type_id");
-        assert_eq!(error.to_string(), "actor.user.type_id: expected an integer, got a string");
+        assert_eq!(
+            error.to_string(),
+            "actor.user.type_id: expected an integer, got a string"
+        );
         let nested = api_event(1500, "x").replace(r#"{"uid": "r1"}"#, r#"{"uid": 7}"#);
         let error = object.push(&event(&nested), 1500).unwrap_err();
-        assert!(error.to_string().starts_with("resources[0].uid: expected a string"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("resources[0].uid: expected a string"),
+            "{error}"
+        );
         push(&mut object, &format, &api_event(2000, "trent"));
         let (batch, _) = read(object.finish().unwrap());
         assert_eq!(batch.num_rows(), 1);
         let names = column(&batch, &["actor", "user", "name"]).as_string::<i32>();
         assert_eq!(names.value(0), "trent");
-        assert_eq!(column(&batch, &["resources"]).as_list::<i32>().value_length(0), 2);
+        assert_eq!(
+            column(&batch, &["resources"])
+                .as_list::<i32>()
+                .value_length(0),
+            2
+        );
     }
 
     #[test]
@@ -393,7 +400,10 @@ mod tests {
                 expected: 6003
             })
         );
-        for json in [r#"{"class_uid": 6003}"#, r#"{"class_uid": 6003, "time": "x"}"#] {
+        for json in [
+            r#"{"class_uid": 6003}"#,
+            r#"{"class_uid": 6003, "time": "x"}"#,
+        ] {
             assert_eq!(format.event_time(&event(json)), Err(RowError::NoTime));
         }
         let float = event(r#"{"class_uid": 6003, "time": 1767225600123.0}"#);
@@ -434,7 +444,10 @@ mod tests {
             all_groups += groups;
             let times = column(&batch, &["time"]).as_primitive::<Int64Type>();
             rows += times.len();
-            assert!(times.values().is_sorted(), "each object sorted across its row groups");
+            assert!(
+                times.values().is_sorted(),
+                "each object sorted across its row groups"
+            );
         }
         assert_eq!(rows, 600);
         assert!(all_groups > 2, "{all_groups} row groups");
