@@ -268,7 +268,9 @@ async fn events_of_another_class_or_a_wrong_type_are_rejected_not_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_objects_are_multipart_uploads_through_slowdown_and_5xx() {
-    let server = S3Server::with_bucket(BUCKET).await;
+    // s3s-fs keeps an upload's metadata in a file named after the base64 of bucket and key,
+    // which must fit a file name (255 bytes): a short bucket and source name here.
+    let server = S3Server::with_bucket("lake").await;
     let faults = &server.faults;
     for (method, query, status, code) in [
         ("POST", Some("uploads"), 503, "ServiceUnavailable"),
@@ -293,7 +295,7 @@ async fn large_objects_are_multipart_uploads_through_slowdown_and_5xx() {
         r#"
 [sources.demo]
 type = "conductorone_demo"
-count = 9000
+count = 2500
 interval_secs = 0
 seed = 5
 
@@ -305,22 +307,22 @@ condition = '.class_uid == 6003'
 [transforms.shape]
 type = "remap"
 inputs = ["only_api"]
-source = '.raw_data = encode_json(.)'
+source = 'row = encode_json(.); .raw_data = row + row + row + row + row'
 {}"#,
-        lake_sink(&server, "c1_api", "shape", 6003, options)
+        lake_sink(&server, "a", "shape", 6003, options).replace(BUCKET, "lake")
     );
     run(&toml).await.expect("pipeline run");
-    let objects = server.objects(BUCKET).await;
+    let objects = server.objects("lake").await;
     // One object, or two if the run crossed midnight UTC.
     assert!(objects.len() <= 2, "{} objects", objects.len());
     let big = objects.iter().max_by_key(|o| o.body.len()).unwrap();
     assert!(big.body.len() > 10 * 1024 * 1024, "{}", big.body.len());
     let (_, groups) = read(big);
     assert!(groups > 5, "{groups} row groups");
-    let written = check_objects(&objects, "c1_api", 6003);
+    let written = check_objects(&objects, "a", 6003);
     let distinct: BTreeSet<&String> = written.iter().collect();
     assert_eq!(distinct.len(), written.len(), "no duplicates");
-    assert!(written.len() > 6000, "{}", written.len());
+    assert!(written.len() > 1500, "{}", written.len());
     assert!(
         faults.count("POST", "uploads") >= 2,
         "CreateMultipartUpload, retried once"
