@@ -361,6 +361,15 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("SPLUNK_HEC_TOKEN", "00000000-0000-0000-0000-000000000000"),
     ("SPLUNK_HEC_ENDPOINT", "https://splunk.example.com:8088"),
     ("AWS_S3_BUCKET", "dummy-bucket"),
+    (
+        "SECURITY_LAKE_API_ACTIVITY_URI",
+        "s3://aws-security-data-lake-us-east-1-abc/ext/c1_api/1.0/",
+    ),
+    (
+        "SECURITY_LAKE_AUTHENTICATION_URI",
+        "s3://aws-security-data-lake-us-east-1-abc/ext/c1_auth/1.0/",
+    ),
+    ("SECURITY_LAKE_ACCOUNT_ID", "123456789012"),
     ("C1_EXPORT_BUCKET", "dummy-export-bucket"),
     (
         "C1_EXPORT_QUEUE_URL",

@@ -203,7 +203,7 @@ pub(crate) fn write_compact(value: &Value, out: &mut Vec<u8>) {
 }
 
 /// A JSON string: copied as is when nothing in it needs escaping, else escaped by serde_json.
-fn write_str(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_str(text: &str, out: &mut Vec<u8>) {
     if needs_escape(text.as_bytes()) {
         let result = serde_json::to_writer(&mut *out, text);
         debug_assert!(result.is_ok());

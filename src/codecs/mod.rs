@@ -1,6 +1,7 @@
 //! Encoding events to bytes and decoding bytes to events (Vector's `encoding` / `decoding`).
 
 pub(crate) mod json;
+pub(crate) mod parquet;
 
 use bytes::Bytes;
 use serde::Deserialize;

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::MIN_PART_SIZE;
 use super::key::{KeyTemplate, ObjectNaming};
-use super::partition::extension;
+use super::partition::{ObjectFormat, extension};
 use super::upload::{ObjectOptions, RetrySettings};
 use crate::aws::AwsConnection;
+use crate::codecs::parquet::ParquetEncodingConfig;
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
 use crate::component::{
     BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext,
@@ -40,14 +41,22 @@ pub struct AwsS3Config {
     /// Append a UUID to object names. Default `true`.
     #[serde(default = "default_true")]
     pub filename_append_uuid: bool,
-    /// Object name extension (default from `compression`: `log.gz`, `log.zst`, `log`).
+    /// Object name extension (default from `compression`: `log.gz`, `log.zst`, `log`;
+    /// `parquet` with `batch_encoding`).
     #[serde(default)]
     pub filename_extension: Option<String>,
-    /// `gzip` (default, as in Vector), `zstd` or `none`.
-    #[serde(default = "Compression::gzip")]
-    pub compression: Compression,
-    /// How events are encoded. Required, as in Vector.
-    pub encoding: EncodingConfig,
+    /// `gzip` (default, as in Vector), `zstd` or `none`. With `batch_encoding` only `none`
+    /// (the default then): Parquet compresses its pages itself.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// How events are encoded, one per line. Required unless `batch_encoding` is set, as in
+    /// Vector.
+    #[serde(default)]
+    pub encoding: Option<EncodingConfig>,
+    /// Whole objects in a columnar format instead of lines: `codec = "parquet"` (Vector's
+    /// option), with the columns of an OCSF class (`ocsf_class_uid`, `ocsf_version`).
+    #[serde(default)]
+    pub batch_encoding: Option<ParquetEncodingConfig>,
     /// Framing: only `newline_delimited` (the default): objects are NDJSON.
     #[serde(default)]
     pub framing: Option<FramingConfig>,
@@ -112,23 +121,29 @@ fn default_part_size() -> usize {
     8 * 1024 * 1024
 }
 
-/// Everything the running sink needs, checked at build time.
-pub(super) struct Settings {
-    pub(super) template: KeyTemplate,
-    pub(super) naming: ObjectNaming,
-    pub(super) encoder: Encoder,
-    pub(super) compression: Compression,
-    pub(super) options: ObjectOptions,
-    pub(super) retry: RetrySettings,
-    pub(super) connection: AwsConnection,
-    pub(super) bucket: String,
-    pub(super) max_bytes: usize,
-    pub(super) max_events: usize,
-    pub(super) timeout: Duration,
-    pub(super) concurrency: usize,
-    pub(super) max_open_partitions: usize,
-    pub(super) part_size: usize,
-    pub(super) healthcheck: bool,
+/// Everything the running sink needs, checked at build time (also built by the
+/// `aws_security_lake` sink, which runs on this sink's machinery).
+pub(crate) struct Settings {
+    pub(crate) template: KeyTemplate,
+    /// The strftime parts of `template` use the OCSF `time` (Security Lake's `eventDay`)
+    /// rather than Vector's rule (`timestamp`, then `time`, then now).
+    pub(crate) keys_from_ocsf_time: bool,
+    pub(crate) naming: ObjectNaming,
+    /// The line encoder (with `ObjectFormat::Lines`).
+    pub(crate) encoder: Option<Encoder>,
+    pub(crate) format: ObjectFormat,
+    pub(crate) options: ObjectOptions,
+    pub(crate) retry: RetrySettings,
+    pub(crate) connection: AwsConnection,
+    pub(crate) bucket: String,
+    /// For Parquet objects, measured in Parquet bytes.
+    pub(crate) max_bytes: usize,
+    pub(crate) max_events: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) max_open_partitions: usize,
+    pub(crate) part_size: usize,
+    pub(crate) healthcheck: bool,
 }
 
 impl AwsS3Config {
@@ -138,13 +153,18 @@ impl AwsS3Config {
         }
         self.auth.normalized().check()?;
         let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?;
+        let (format, encoder) = self.format()?;
+        let default_extension = match &format {
+            ObjectFormat::Lines(compression) => extension(*compression),
+            ObjectFormat::Parquet(_) => "parquet",
+        };
         let naming = ObjectNaming {
             time_format: self.filename_time_format.clone(),
             append_uuid: self.filename_append_uuid,
             extension: self
                 .filename_extension
                 .clone()
-                .unwrap_or_else(|| extension(self.compression).to_owned()),
+                .unwrap_or_else(|| default_extension.to_owned()),
         };
         naming.check()?;
         let storage_class = self
@@ -194,30 +214,31 @@ impl AwsS3Config {
         }
         let batch = self.batch.settings(BATCH_DEFAULTS)?;
         let request = self.request.settings()?;
+        let (default_type, default_encoding) = match &format {
+            ObjectFormat::Lines(compression) => ("text/x-log", compression.content_encoding()),
+            ObjectFormat::Parquet(_) => (PARQUET_CONTENT_TYPE, None),
+        };
         Ok(Settings {
             template,
+            keys_from_ocsf_time: false,
             naming,
-            encoder: self.encoding.build()?,
-            compression: self.compression,
+            encoder,
+            format,
             options: ObjectOptions {
                 content_type: self
                     .content_type
                     .clone()
-                    .unwrap_or_else(|| "text/x-log".into()),
+                    .unwrap_or_else(|| default_type.into()),
                 content_encoding: self
                     .content_encoding
                     .clone()
-                    .or_else(|| self.compression.content_encoding().map(str::to_owned)),
+                    .or_else(|| default_encoding.map(str::to_owned)),
                 storage_class,
                 server_side_encryption,
                 ssekms_key_id: self.ssekms_key_id.clone(),
                 tagging,
             },
-            retry: RetrySettings {
-                retry_attempts: usize::try_from(request.retry_attempts).unwrap_or(usize::MAX),
-                initial_backoff: request.initial_backoff,
-                max_backoff: request.max_backoff,
-            },
+            retry: RetrySettings::from_request(&request),
             connection: self.aws_connection(request.timeout),
             bucket: self.bucket.clone(),
             max_bytes: batch.max_bytes,
@@ -228,6 +249,39 @@ impl AwsS3Config {
             part_size: self.multipart_part_size,
             healthcheck: self.healthcheck.enabled,
         })
+    }
+}
+
+/// The `Content-Type` of Parquet objects.
+pub(crate) const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
+
+impl AwsS3Config {
+    /// The object format (lines or Parquet) and, for lines, the encoder.
+    fn format(&self) -> Result<(ObjectFormat, Option<Encoder>), BuildError> {
+        let Some(parquet) = &self.batch_encoding else {
+            let encoding = self.encoding.as_ref().ok_or_else(|| {
+                BuildError::field("encoding", "missing `encoding`").help(
+                    "set `encoding.codec = \"json\"` (or `batch_encoding.codec = \"parquet\"`)",
+                )
+            })?;
+            let compression = self.compression.unwrap_or(Compression::Gzip);
+            return Ok((ObjectFormat::Lines(compression), Some(encoding.build()?)));
+        };
+        if self.encoding.is_some() {
+            return Err(BuildError::field(
+                "batch_encoding",
+                "`encoding` and `batch_encoding` are both set",
+            )
+            .help("Parquet objects are encoded by `batch_encoding` alone: remove `encoding`"));
+        }
+        if let Some(compression) = self.compression.filter(|c| *c != Compression::None) {
+            return Err(BuildError::field(
+                "compression",
+                format!("`{}` cannot compress Parquet objects", compression.name()),
+            )
+            .help("Parquet compresses its pages itself: set `batch_encoding.compression` and leave `compression` unset or \"none\""));
+        }
+        Ok((ObjectFormat::Parquet(parquet.build()?), None))
     }
 }
 
@@ -265,7 +319,10 @@ impl SinkComponent for AwsS3Config {
 }
 
 /// `HeadBucket`, with distinct messages for a missing bucket and refused access.
-async fn head_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), HealthcheckError> {
+pub(crate) async fn head_bucket(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<(), HealthcheckError> {
     match client.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(error) => {

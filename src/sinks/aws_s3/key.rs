@@ -14,17 +14,17 @@ use crate::template::{Template, TemplateRenderError};
 
 /// A parsed `key_prefix`.
 #[derive(Clone, Debug)]
-pub(super) struct KeyTemplate {
+pub(crate) struct KeyTemplate {
     template: Template,
     has_time: bool,
 }
 
 /// Why an event's key could not be rendered; the event is rejected, not written.
-pub(super) type KeyError = TemplateRenderError;
+pub(crate) type KeyError = TemplateRenderError;
 
 impl KeyTemplate {
     /// Parses a template; `option` names it in errors.
-    pub(super) fn parse(text: &str, option: &str) -> Result<Self, BuildError> {
+    pub(crate) fn parse(text: &str, option: &str) -> Result<Self, BuildError> {
         let template = Template::parse(text).map_err(|error| {
             BuildError::field(option, error.to_string()).help("write fields as `{{ field.path }}`")
         })?;
@@ -47,13 +47,13 @@ impl KeyTemplate {
     }
 
     /// Whether rendering needs a time (the template has strftime specifiers).
-    pub(super) fn uses_time(&self) -> bool {
+    pub(crate) fn uses_time(&self) -> bool {
         self.has_time
     }
 
     /// Renders the template for `event` at `time` into `out` (cleared first): strftime on the
     /// literal text, field values verbatim once [`confine`] accepts them.
-    pub(super) fn render(
+    pub(crate) fn render(
         &self,
         event: &Value,
         time: DateTime<Utc>,
@@ -101,7 +101,7 @@ fn confine(field: &str, value: &str) -> Result<(), KeyError> {
 
 /// The time used for an event's strftime parts: the `timestamp` field (a timestamp or an RFC
 /// 3339 string) as in Vector, else the OCSF `time` field (epoch milliseconds), else `now`.
-pub(super) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
     if let Value::Object(map) = event {
         match map.get("timestamp") {
             Some(Value::Timestamp(t)) => return *t,
@@ -125,7 +125,7 @@ pub(super) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// How object names are formed after the prefix: `<time>-<uuid>.<extension>` as in Vector.
 #[derive(Clone, Debug)]
-pub(super) struct ObjectNaming {
+pub(crate) struct ObjectNaming {
     /// `filename_time_format` (upload time, strftime); empty for none.
     pub time_format: String,
     /// `filename_append_uuid`.
@@ -136,7 +136,7 @@ pub(super) struct ObjectNaming {
 
 impl ObjectNaming {
     /// The full key of a new object under `prefix`, named at `now`.
-    pub(super) fn key(&self, prefix: &str, now: DateTime<Utc>) -> String {
+    pub(crate) fn key(&self, prefix: &str, now: DateTime<Utc>) -> String {
         let mut name = if self.time_format.is_empty() {
             String::new()
         } else {
@@ -165,7 +165,7 @@ impl ObjectNaming {
     }
 
     /// Checks `filename_time_format`.
-    pub(super) fn check(&self) -> Result<(), BuildError> {
+    pub(crate) fn check(&self) -> Result<(), BuildError> {
         if StrftimeItems::new(&self.time_format).any(|item| matches!(item, Item::Error)) {
             return Err(BuildError::field(
                 "filename_time_format",

@@ -15,17 +15,23 @@
 //!   `CompleteMultipartUpload` succeeded; `Errored` when the write failed for good (the failed
 //!   multipart upload is aborted); `Rejected` when the event's key cannot be rendered.
 //!
+//! * **Parquet.** With `batch_encoding.codec = "parquet"` (Vector's option) objects are Parquet
+//!   files whose columns are an OCSF class's attributes (`crate::codecs::parquet`); row groups
+//!   are encoded as they fill and leave as multipart parts like compressed bytes do.
+//!
 //! Layout: `config` (options, checks, build, health check), `sink` (the run loop), `key`,
-//! `partition`, `upload`.
+//! `partition`, `upload`. The `aws_security_lake` sink runs on the same `Settings`, run loop
+//! and uploads, with its own options and key layout.
 
 mod config;
-mod key;
-mod partition;
-mod sink;
-mod upload;
+pub(crate) mod key;
+pub(crate) mod partition;
+pub(crate) mod sink;
+pub(crate) mod upload;
 
 pub use crate::options::HealthcheckConfig;
 pub use config::{AwsS3Config, BATCH_DEFAULTS};
+pub(crate) use config::{PARQUET_CONTENT_TYPE, Settings, head_bucket};
 
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

@@ -1,10 +1,14 @@
 //! One open object per rendered key prefix: events are encoded and compressed as they arrive,
-//! so memory holds compressed bytes only, and at most one multipart part of them.
+//! so memory holds compressed bytes only (or, for Parquet, one row group), and at most one
+//! multipart part of them.
 
 use std::io::Write;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use crate::ack::EventFinalizers;
+use crate::codecs::parquet::{ParquetFormat, ParquetObject};
 use crate::options::compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 use aws_sdk_s3::types::CompletedPart;
 
@@ -82,6 +86,66 @@ impl Compressor {
     }
 }
 
+/// How an object's bytes are made.
+pub(crate) enum ObjectFormat {
+    /// Events encoded one per line, the stream compressed.
+    Lines(Compression),
+    /// A Parquet file of OCSF events.
+    Parquet(Arc<ParquetFormat>),
+}
+
+/// The bytes of an object being built.
+pub(super) enum Body {
+    /// NDJSON through a compressor.
+    Lines(Compressor),
+    /// A Parquet file.
+    Parquet(Box<ParquetObject>),
+}
+
+/// Why an object's bytes could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BodyError {
+    /// Compressing failed.
+    #[error("compressing the object failed: {0}")]
+    Compress(#[from] std::io::Error),
+    /// Encoding Parquet failed.
+    #[error("writing the Parquet object failed: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl Body {
+    fn new(format: &ObjectFormat) -> Result<Self, BodyError> {
+        Ok(match format {
+            ObjectFormat::Lines(compression) => Body::Lines(Compressor::new(*compression)?),
+            ObjectFormat::Parquet(format) => Body::Parquet(Box::new(ParquetObject::new(format)?)),
+        })
+    }
+
+    /// Bytes made so far and not yet taken.
+    pub(super) fn pending_output(&mut self) -> usize {
+        match self {
+            Body::Lines(compressor) => compressor.pending_output(),
+            Body::Parquet(object) => object.pending_output(),
+        }
+    }
+
+    /// Takes the bytes made so far (the next part of the object).
+    pub(super) fn take_output(&mut self) -> Vec<u8> {
+        match self {
+            Body::Lines(compressor) => compressor.take_output(),
+            Body::Parquet(object) => object.take_output(),
+        }
+    }
+
+    /// Ends the object and returns its remaining bytes.
+    pub(super) fn finish(self) -> Result<Vec<u8>, BodyError> {
+        Ok(match self {
+            Body::Lines(compressor) => compressor.finish()?,
+            Body::Parquet(object) => object.finish()?,
+        })
+    }
+}
+
 /// A multipart upload in progress: the key was fixed when it started.
 #[derive(Debug)]
 pub(super) struct Multipart {
@@ -97,9 +161,10 @@ pub(super) struct Multipart {
 pub(super) struct Partition {
     /// The rendered key prefix.
     pub prefix: String,
-    /// The compressed stream.
-    pub compressor: Compressor,
-    /// Encoded (uncompressed) bytes so far: what `batch.max_bytes` limits.
+    /// The object's bytes.
+    pub body: Body,
+    /// What `batch.max_bytes` limits: encoded (uncompressed) bytes so far, or for Parquet the
+    /// object's estimated size.
     pub raw_bytes: usize,
     /// Events so far.
     pub events: usize,
@@ -113,10 +178,10 @@ pub(super) struct Partition {
 
 impl Partition {
     /// An empty partition for `prefix`.
-    pub(super) fn new(prefix: String, compression: Compression) -> std::io::Result<Self> {
+    pub(super) fn new(prefix: String, format: &ObjectFormat) -> Result<Self, BodyError> {
         Ok(Self {
             prefix,
-            compressor: Compressor::new(compression)?,
+            body: Body::new(format)?,
             raw_bytes: 0,
             events: 0,
             finalizers: Vec::new(),

@@ -5,15 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use vrl::value::Value;
 
 use super::config::Settings;
 use super::key::event_time;
-use super::partition::{Multipart, Partition};
+use super::partition::{Body, Multipart, ObjectFormat, Partition};
 use super::upload::{UploadError, Uploader};
 use crate::ack::BatchStatus;
+use crate::codecs::parquet::{PushError, RowError};
 use crate::component::{ComponentError, SinkContext};
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
@@ -32,7 +34,7 @@ struct S3Sink {
     encoded: Vec<u8>,
 }
 
-pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
+pub(crate) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
     let client = settings.connection.s3_client().await;
     let uploader = Uploader::new(
         client,
@@ -59,8 +61,9 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
             batch = cx.input.recv() => match batch {
                 Some(batch) => {
                     sink.metrics.received(batch.len());
+                    let settings = Arc::clone(&sink.settings);
                     for event in batch {
-                        sink.add(event).await;
+                        sink.add(&settings, event).await;
                     }
                 }
                 None => break,
@@ -86,15 +89,22 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
 
 impl S3Sink {
     /// Adds one event to its partition, sealing or uploading parts as limits are reached.
-    async fn add(&mut self, mut event: Event) {
-        // Per event, only borrows: the settings and the scratch buffers are separate fields,
-        // and the prefix is copied only when a partition opens or closes.
-        let settings = &*self.settings;
+    async fn add(&mut self, settings: &Settings, mut event: Event) {
+        // A Parquet object takes only events of its OCSF class with an integer `time`.
+        let ocsf_time = match &settings.format {
+            ObjectFormat::Parquet(format) => match format.event_time(&event.value) {
+                Ok(time) => Some(time),
+                Err(error) => return self.reject(event, &error),
+            },
+            ObjectFormat::Lines(_) => None,
+        };
         let now = Utc::now();
-        let time = if settings.template.uses_time() {
-            event_time(&event.value, now)
-        } else {
-            now
+        let time = match ocsf_time {
+            Some(ms) if settings.keys_from_ocsf_time => {
+                DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(now)
+            }
+            _ if settings.template.uses_time() => event_time(&event.value, now),
+            _ => now,
         };
         if let Err(error) = settings
             .template
@@ -105,47 +115,55 @@ impl S3Sink {
             event.finalize(BatchStatus::Rejected);
             return;
         }
-        if !self.partitions.contains_key(self.prefix.as_str()) {
-            if self.partitions.len() >= self.settings.max_open_partitions {
-                self.seal_oldest().await;
-            }
-            match Partition::new(self.prefix.clone(), self.settings.compression) {
-                Ok(partition) => {
-                    self.partitions.insert(self.prefix.clone(), partition);
-                }
-                Err(error) => {
-                    self.metrics.error();
-                    tracing::error!(%error, "could not start a compressed object");
-                    event.finalize(BatchStatus::Errored);
-                    return;
-                }
-            }
+        if let Err(error) = self.open(settings, ocsf_time).await {
+            self.metrics.error();
+            tracing::error!(%error, "could not start an object");
+            event.finalize(BatchStatus::Errored);
+            return;
         }
-        let settings = &*self.settings;
-        self.encoded.clear();
-        settings.encoder.encode(&event.value, &mut self.encoded);
-        self.encoded.push(b'\n');
+        let Some(partition) = self.partitions.get_mut(self.prefix.as_str()) else {
+            return;
+        };
+        let written = match (&mut partition.body, ocsf_time) {
+            (Body::Parquet(object), Some(time)) => match object.push(&event.value, time) {
+                Ok(()) => {
+                    partition.raw_bytes = object.estimated_size();
+                    Ok(())
+                }
+                Err(PushError::Row(error)) => return self.reject(event, &error),
+                Err(error) => Err(error.to_string()),
+            },
+            (body, _) => {
+                self.encoded.clear();
+                if let Some(encoder) = &settings.encoder {
+                    encoder.encode(&event.value, &mut self.encoded);
+                }
+                self.encoded.push(b'\n');
+                partition.raw_bytes += self.encoded.len();
+                match body {
+                    Body::Lines(compressor) => compressor
+                        .write(&self.encoded)
+                        .map_err(|error| error.to_string()),
+                    Body::Parquet(_) => Err("an event without an OCSF time".to_owned()),
+                }
+            }
+        };
         let Event { value, metadata } = event;
         drop(value);
         let mut finalizers = metadata.finalizers;
         if !self.acknowledgements {
             finalizers.finalize(BatchStatus::Delivered);
         }
-        let Some(partition) = self.partitions.get_mut(self.prefix.as_str()) else {
-            return;
-        };
-        let written = partition.compressor.write(&self.encoded);
-        partition.raw_bytes += self.encoded.len();
         partition.events += 1;
         partition.finalizers.push(finalizers);
         let full =
             partition.raw_bytes >= settings.max_bytes || partition.events >= settings.max_events;
-        let part_due = partition.compressor.pending_output() >= settings.part_size;
+        let part_due = partition.body.pending_output() >= settings.part_size;
         if written.is_err() || full || part_due {
             let prefix = self.prefix.clone();
             if let Err(error) = written {
                 self.metrics.error();
-                tracing::error!(%error, "compressing an event failed; the object is dropped");
+                tracing::error!(%error, "encoding an event failed; the object is dropped");
                 if let Some(partition) = self.partitions.remove(&prefix) {
                     self.fail(partition, BatchStatus::Errored).await;
                 }
@@ -157,12 +175,62 @@ impl S3Sink {
         }
     }
 
+    /// Makes sure `self.prefix` has an open object that can take an event at `ocsf_time`:
+    /// opens one (sealing the oldest when `max_open_partitions` are open), or, when the
+    /// Parquet object already written rows later than `ocsf_time`, seals it and opens another
+    /// so every object stays in `time` order.
+    async fn open(
+        &mut self,
+        settings: &Settings,
+        ocsf_time: Option<i64>,
+    ) -> Result<(), super::partition::BodyError> {
+        // `None`: no object yet; `Some(accepts)`: whether the open one takes the event.
+        let open = self.partitions.get(self.prefix.as_str()).map(|partition| {
+            match (&partition.body, ocsf_time) {
+                (Body::Parquet(object), Some(time)) => object.accepts(time),
+                _ => true,
+            }
+        });
+        match open {
+            Some(true) => return Ok(()),
+            Some(false) => {}
+            None if self.partitions.len() >= settings.max_open_partitions => {
+                self.seal_oldest().await;
+            }
+            None => {}
+        }
+        let prefix = self.prefix.clone();
+        if self.partitions.contains_key(&prefix) {
+            tracing::debug!(%prefix, "an event older than the object's written rows; sealing it");
+            self.seal(&prefix).await;
+        }
+        let partition = Partition::new(prefix.clone(), &settings.format)?;
+        self.partitions.insert(prefix, partition);
+        Ok(())
+    }
+
+    /// Finalizes an event that cannot be written as it is (`Rejected`), logging its class and
+    /// uid and counting it.
+    fn reject(&self, mut event: Event, error: &RowError) {
+        self.metrics.error();
+        self.metrics.add("rejected_events_total", 1);
+        let class_uid = match &event.value {
+            Value::Object(map) => map
+                .get("class_uid")
+                .and_then(crate::ocsf::derive::as_integer),
+            _ => None,
+        };
+        let uid = crate::ocsf::event_uid(&event.value).unwrap_or("(none)");
+        tracing::warn!(class_uid, uid, %error, "event rejected: it cannot be a row of this sink's Parquet objects");
+        event.finalize(BatchStatus::Rejected);
+    }
+
     /// Sends the compressed bytes of `prefix`'s object so far as its next multipart part.
     async fn upload_part(&mut self, prefix: &str) {
         let Some(partition) = self.partitions.get_mut(prefix) else {
             return;
         };
-        let body = Bytes::from(partition.compressor.take_output());
+        let body = Bytes::from(partition.body.take_output());
         if partition.multipart.is_none() {
             let key = self.settings.naming.key(prefix, Utc::now());
             match self.uploader.create_multipart(&key).await {
@@ -234,6 +302,10 @@ impl S3Sink {
         let Some(partition) = self.partitions.remove(prefix) else {
             return;
         };
+        if partition.events == 0 {
+            // Opened for an event that was then rejected: nothing to write.
+            return self.fail(partition, BatchStatus::Delivered).await;
+        }
         let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
             return;
         };
@@ -247,7 +319,7 @@ impl S3Sink {
     }
 
     /// Finalizes a partition that cannot be written, aborting its multipart upload.
-    async fn fail(&self, partition: Partition, status: BatchStatus) {
+    async fn fail(&mut self, partition: Partition, status: BatchStatus) {
         if let Some(multipart) = &partition.multipart {
             self.uploader
                 .abort_multipart(&multipart.key, &multipart.upload_id)
@@ -271,17 +343,17 @@ async fn write_object(
 ) {
     let Partition {
         prefix,
-        compressor,
+        body,
         events,
         finalizers,
         multipart,
         ..
     } = partition;
-    let tail = match compressor.finish() {
+    let tail = match body.finish() {
         Ok(tail) => Bytes::from(tail),
         Err(error) => {
             metrics.error();
-            tracing::error!(%error, %prefix, "finishing the compressed object failed");
+            tracing::error!(%error, %prefix, "finishing the object failed");
             if let Some(multipart) = &multipart {
                 uploader
                     .abort_multipart(&multipart.key, &multipart.upload_id)

@@ -21,7 +21,7 @@ use crate::retry::{Backoff, Retries, retry};
 
 /// Headers set on every object.
 #[derive(Clone, Debug, Default)]
-pub(super) struct ObjectOptions {
+pub(crate) struct ObjectOptions {
     /// `Content-Type`.
     pub content_type: String,
     /// `Content-Encoding`, if any.
@@ -38,7 +38,7 @@ pub(super) struct ObjectOptions {
 
 /// `request.*` retry settings.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct RetrySettings {
+pub(crate) struct RetrySettings {
     /// Attempts after the first one.
     pub retry_attempts: usize,
     /// The first backoff ceiling.
@@ -47,10 +47,21 @@ pub(super) struct RetrySettings {
     pub max_backoff: Duration,
 }
 
+impl RetrySettings {
+    /// The retry part of checked `request.*` options.
+    pub(crate) fn from_request(request: &crate::options::request::RequestSettings) -> Self {
+        Self {
+            retry_attempts: usize::try_from(request.retry_attempts).unwrap_or(usize::MAX),
+            initial_backoff: request.initial_backoff,
+            max_backoff: request.max_backoff,
+        }
+    }
+}
+
 /// A request that failed for good (permanently, or after the retries ran out).
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{operation} s3://{bucket}/{key} failed: {message}")]
-pub(super) struct UploadError {
+pub(crate) struct UploadError {
     /// Whether the last failure was transient (retries ran out) or permanent.
     pub kind: ErrorKind,
     /// `PutObject`, `UploadPart`, ...
@@ -79,7 +90,7 @@ macro_rules! object_headers {
 
 /// Writes objects to one bucket.
 #[derive(Clone, Debug)]
-pub(super) struct Uploader {
+pub(crate) struct Uploader {
     client: Client,
     bucket: String,
     options: ObjectOptions,
@@ -88,7 +99,7 @@ pub(super) struct Uploader {
 
 impl Uploader {
     /// An uploader for `bucket`.
-    pub(super) fn new(
+    pub(crate) fn new(
         client: Client,
         bucket: String,
         options: ObjectOptions,
@@ -103,12 +114,12 @@ impl Uploader {
     }
 
     /// The bucket written to.
-    pub(super) fn bucket(&self) -> &str {
+    pub(crate) fn bucket(&self) -> &str {
         &self.bucket
     }
 
     /// Writes a whole object with one `PutObject`.
-    pub(super) async fn put_object(&self, key: &str, body: Bytes) -> Result<(), UploadError> {
+    pub(crate) async fn put_object(&self, key: &str, body: Bytes) -> Result<(), UploadError> {
         let md5 = content_md5(&body);
         self.with_retries("PutObject", key, || {
             let request = self
@@ -125,7 +136,7 @@ impl Uploader {
     }
 
     /// Starts a multipart upload of `key`; returns its upload id.
-    pub(super) async fn create_multipart(&self, key: &str) -> Result<String, UploadError> {
+    pub(crate) async fn create_multipart(&self, key: &str) -> Result<String, UploadError> {
         let output = self
             .with_retries("CreateMultipartUpload", key, || {
                 let request = self
@@ -147,7 +158,7 @@ impl Uploader {
     }
 
     /// Uploads part `part_number` (from 1) of a multipart upload.
-    pub(super) async fn upload_part(
+    pub(crate) async fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
@@ -181,7 +192,7 @@ impl Uploader {
     }
 
     /// Completes a multipart upload from its parts, in order.
-    pub(super) async fn complete_multipart(
+    pub(crate) async fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
@@ -205,7 +216,7 @@ impl Uploader {
 
     /// Aborts a multipart upload so its parts stop costing storage; failures are only logged
     /// (a bucket lifecycle rule for incomplete uploads is the backstop).
-    pub(super) async fn abort_multipart(&self, key: &str, upload_id: &str) {
+    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) {
         let result = self
             .with_retries("AbortMultipartUpload", key, || {
                 let request = self

@@ -1,0 +1,156 @@
+//! Parquet objects of OCSF events: the columns of an OCSF class (from the embedded schema),
+//! built from events directly, rows sorted by `time`, written row group by row group so the
+//! encoded bytes can leave as multipart parts while the object grows.
+//!
+//! Used by the `aws_security_lake` sink and by `aws_s3` with `batch_encoding.codec =
+//! "parquet"`. Layout: `schema` (the OCSF-to-Arrow mapping and the depth cut), `columns` (the
+//! builders fed from `vrl` values, and `unmapped`), `writer` (row groups, sorting, output).
+
+mod columns;
+mod schema;
+mod writer;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::component::BuildError;
+
+pub(crate) use columns::TypeError;
+pub(crate) use schema::{OcsfTable, TableError};
+pub(crate) use writer::{ParquetFormat, ParquetObject, PushError};
+
+/// The default size of a row group: column data collected before it is sorted and encoded.
+/// Memory holds about twice this per open object while a row group is written (the columns,
+/// and their encoded pages); encoded with zstd it makes row groups of a few MB.
+pub(crate) const DEFAULT_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
+/// The compression of a Parquet object's pages.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParquetCompression {
+    /// zstd at the level every sink uses (3): what Security Lake prefers.
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// Uncompressed pages.
+    None,
+}
+
+impl ParquetCompression {
+    /// `zstd`: a serde `default` (the `aws_security_lake` sink's).
+    pub fn zstd() -> Self {
+        Self::Zstd
+    }
+
+    /// `snappy`: a serde `default` (`aws_s3`'s `batch_encoding`, as in Vector).
+    pub fn snappy() -> Self {
+        Self::Snappy
+    }
+}
+
+/// `batch_encoding.codec`: only `parquet`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchCodec {
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// `batch_encoding` of the `aws_s3` sink: objects as Parquet files (Vector's option) whose
+/// columns are the attributes of an OCSF class.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetEncodingConfig {
+    /// `parquet`. Required.
+    pub codec: BatchCodec,
+    /// The OCSF class whose attributes are the columns; events of other classes are rejected.
+    /// Default `0` (`base_event`): events of any class, their class-specific attributes in
+    /// `unmapped`.
+    #[serde(default)]
+    pub ocsf_class_uid: i64,
+    /// The OCSF version of the columns: `1.1.0`, `1.3.0` (default), `1.5.0` or `1.8.0`.
+    #[serde(default = "default_ocsf_version")]
+    pub ocsf_version: String,
+    /// Page compression: `snappy` (default, as in Vector), `zstd` or `none`.
+    #[serde(default = "ParquetCompression::snappy")]
+    pub compression: ParquetCompression,
+    /// Bytes of column data collected per row group before it is sorted and encoded (what
+    /// memory holds per open object). Default 32 MiB.
+    #[serde(default = "default_row_group_bytes")]
+    pub row_group_bytes: usize,
+}
+
+impl ParquetEncodingConfig {
+    /// Checks the options; the format objects are written in.
+    pub(crate) fn build(&self) -> Result<Arc<ParquetFormat>, BuildError> {
+        let table = table(
+            &self.ocsf_version,
+            self.ocsf_class_uid,
+            "batch_encoding.ocsf_version",
+            "batch_encoding.ocsf_class_uid",
+        )?;
+        check_row_group_bytes(self.row_group_bytes, "batch_encoding.row_group_bytes")?;
+        Ok(Arc::new(ParquetFormat::new(
+            table,
+            self.compression,
+            self.row_group_bytes,
+        )))
+    }
+}
+
+/// `1.3.0`, the highest version Security Lake takes: a serde `default`.
+pub(crate) fn default_ocsf_version() -> String {
+    crate::ocsf::schema::DEFAULT_VERSION.to_owned()
+}
+
+/// [`DEFAULT_ROW_GROUP_BYTES`]: a serde `default`.
+pub(crate) fn default_row_group_bytes() -> usize {
+    DEFAULT_ROW_GROUP_BYTES
+}
+
+/// The table of `class_uid` at `version`, errors naming the option at fault.
+pub(crate) fn table(
+    version: &str,
+    class_uid: i64,
+    version_field: &str,
+    class_field: &str,
+) -> Result<OcsfTable, BuildError> {
+    OcsfTable::new(version, class_uid).map_err(|error| match error {
+        TableError::Schema(_) => BuildError::field(version_field, error.to_string()),
+        TableError::UnknownClass { .. } => BuildError::field(class_field, error.to_string())
+            .help("API Activity is 6003, Authentication 3002"),
+        TableError::MissingAttribute { .. } => BuildError::field(class_field, error.to_string()),
+    })
+}
+
+/// A row group of at least 1 KiB (smaller ones would be mostly metadata).
+pub(crate) fn check_row_group_bytes(bytes: usize, field: &str) -> Result<(), BuildError> {
+    crate::component::in_range(field, bytes, 1024..=1 << 30, "1 KiB to 1 GiB").map(drop)
+}
+
+/// Why an event cannot be a row of a Parquet object.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum RowError {
+    /// The event is not an object.
+    #[error("the event is not an object")]
+    NotAnObject,
+    /// The event's `class_uid` is not the table's.
+    #[error("class_uid {} is not this sink's class {expected}", describe_class(*.class_uid))]
+    WrongClass {
+        /// The event's class, if it has an integer one.
+        class_uid: Option<i64>,
+        /// The table's class.
+        expected: i64,
+    },
+    /// The event has no integer `time`.
+    #[error("the event has no integer `time` (epoch milliseconds)")]
+    NoTime,
+    /// A value's type does not fit its column.
+    #[error("{0}")]
+    Type(TypeError),
+}
+
+fn describe_class(class_uid: Option<i64>) -> String {
+    class_uid.map_or_else(|| "(none)".to_owned(), |uid| uid.to_string())
+}

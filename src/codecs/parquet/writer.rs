@@ -1,0 +1,455 @@
+//! One Parquet object being written: rows are collected into a row group, which is sorted by
+//! `time` and encoded once it reaches the row-group size; the encoded bytes can be taken as
+//! they accumulate (multipart parts), so memory holds one row group and at most one part.
+//!
+//! Every row of an object is in `time` order: a row group is sorted before it is written, and an
+//! event older than a row group already written cannot join the object
+//! ([`ParquetObject::accepts`]): the sink seals the object and starts another. Events that
+//! arrive in order (the ConductorOne API's, a backfill's) never split an object this way.
+
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, UInt32Array};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use vrl::value::Value;
+
+use super::columns::{Builder, Path, RowContext, TypeError, put_fields, put_unmapped};
+use super::schema::OcsfTable;
+use super::{ParquetCompression, RowError};
+use crate::ocsf::derive::as_integer;
+
+/// Rows are handed to the Parquet encoder in slices of this many (after sorting), so the
+/// encoder's per-slice buffers (levels of every leaf column) stay small.
+const WRITE_SLICE_ROWS: usize = 4096;
+
+/// How objects are written: the table, the encoder's settings, and the row-group size.
+#[derive(Debug)]
+pub(crate) struct ParquetFormat {
+    table: OcsfTable,
+    properties: WriterProperties,
+    row_group_bytes: usize,
+}
+
+impl ParquetFormat {
+    /// Objects of `table`, compressed with `compression`, with row groups of about
+    /// `row_group_bytes` of column data (before encoding and compression).
+    pub(crate) fn new(
+        table: OcsfTable,
+        compression: ParquetCompression,
+        row_group_bytes: usize,
+    ) -> Self {
+        let compression = match compression {
+            ParquetCompression::Zstd => Compression::ZSTD(
+                ZstdLevel::try_new(crate::options::compression::ZSTD_LEVEL).unwrap_or_default(),
+            ),
+            ParquetCompression::Snappy => Compression::SNAPPY,
+            ParquetCompression::None => Compression::UNCOMPRESSED,
+        };
+        let properties = WriterProperties::builder()
+            .set_compression(compression)
+            .set_writer_version(WriterVersion::PARQUET_1_0)
+            // Security Lake asks for data pages of at most 1 MB uncompressed.
+            .set_data_page_size_limit(1024 * 1024)
+            // Row groups are cut here, by size, after sorting (see `ParquetObject::push`).
+            .set_max_row_group_row_count(None)
+            .set_created_by(format!("c1-pipeline {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self {
+            table,
+            properties,
+            row_group_bytes: row_group_bytes.max(1),
+        }
+    }
+
+    /// The `time` (epoch milliseconds) of an event that fits the table: an object of the
+    /// table's class (any class for `base_event`) with an integer `time`.
+    pub(crate) fn event_time(&self, event: &Value) -> Result<i64, RowError> {
+        let Value::Object(map) = event else {
+            return Err(RowError::NotAnObject);
+        };
+        let class_uid = map.get("class_uid").and_then(as_integer);
+        if self.table.class_uid != 0 && class_uid != Some(self.table.class_uid) {
+            return Err(RowError::WrongClass {
+                class_uid,
+                expected: self.table.class_uid,
+            });
+        }
+        map.get("time").and_then(as_integer).ok_or(RowError::NoTime)
+    }
+}
+
+/// The rows of the row group being collected.
+struct RowGroup {
+    builders: Vec<Builder>,
+    times: Vec<i64>,
+    /// Estimated bytes of column data.
+    bytes: usize,
+}
+
+/// A Parquet object being written.
+pub(crate) struct ParquetObject {
+    format: Arc<ParquetFormat>,
+    writer: ArrowWriter<Vec<u8>>,
+    group: RowGroup,
+    /// The latest `time` in the row groups written so far.
+    written_until: Option<i64>,
+    /// Encoded bytes already taken out (parts).
+    taken: usize,
+    /// Column-data bytes of the row groups written so far, and what they encoded to: the
+    /// ratio estimates what the open row group will add to the object.
+    encoded_from: usize,
+}
+
+impl ParquetObject {
+    /// A new, empty object.
+    pub(crate) fn new(format: &Arc<ParquetFormat>) -> Result<Self, ParquetError> {
+        let writer = ArrowWriter::try_new(
+            Vec::new(),
+            Arc::clone(&format.table.arrow),
+            Some(format.properties.clone()),
+        )?;
+        Ok(Self {
+            format: Arc::clone(format),
+            writer,
+            group: RowGroup {
+                builders: format.table.root.columns.iter().map(Builder::new).collect(),
+                times: Vec::new(),
+                bytes: 0,
+            },
+            written_until: None,
+            taken: 0,
+            encoded_from: 0,
+        })
+    }
+
+    /// Whether an event at `time` can join the object without breaking its `time` order.
+    pub(crate) fn accepts(&self, time: i64) -> bool {
+        self.written_until.is_none_or(|until| time >= until)
+    }
+
+    /// Adds `event` (whose `time` is `time`, see [`ParquetFormat::event_time`]) as a row,
+    /// writing the row group once it is full. A value of the wrong type rejects the event and
+    /// leaves the object as it was.
+    pub(crate) fn push(&mut self, event: &Value, time: i64) -> Result<(), PushError> {
+        if !self.accepts(time) {
+            return Err(PushError::OutOfOrder);
+        }
+        let Value::Object(map) = event else {
+            return Err(PushError::Row(RowError::NotAnObject));
+        };
+        let row = self.group.times.len();
+        let root = &self.format.table.root;
+        let mut cx = RowContext {
+            bytes: 0,
+            unmapped: Vec::new(),
+            own_unmapped: None,
+        };
+        let result = put_fields(
+            &mut self.group.builders,
+            root,
+            row,
+            map,
+            Path::Root,
+            &mut cx,
+        );
+        if let Err(error) = result {
+            for builder in &mut self.group.builders {
+                builder.truncate(row);
+            }
+            return Err(PushError::Row(RowError::Type(error)));
+        }
+        if let Some(unmapped) = root.unmapped {
+            put_unmapped(&mut self.group.builders[unmapped], row, &mut cx);
+        }
+        self.group.times.push(time);
+        self.group.bytes += cx.bytes;
+        if self.group.bytes >= self.format.row_group_bytes {
+            self.write_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the open row group by `time` and encodes it into the object.
+    fn write_row_group(&mut self) -> Result<(), ParquetError> {
+        let rows = self.group.times.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        let columns = self
+            .group
+            .builders
+            .iter_mut()
+            .zip(&self.format.table.root.columns)
+            .map(|(builder, column)| builder.finish(column, rows))
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&self.format.table.arrow), columns)?;
+        let times = std::mem::take(&mut self.group.times);
+        if times.is_sorted() {
+            for start in (0..rows).step_by(WRITE_SLICE_ROWS) {
+                let length = WRITE_SLICE_ROWS.min(rows - start);
+                self.writer.write(&batch.slice(start, length))?;
+            }
+        } else {
+            // A stable sort: events of the same millisecond keep their arrival order.
+            let mut order: Vec<u32> = (0..rows as u32).collect();
+            order.sort_by_key(|&row| times[row as usize]);
+            for slice in order.chunks(WRITE_SLICE_ROWS) {
+                let indices = UInt32Array::from(slice.to_vec());
+                let sorted = arrow_select::take::take_record_batch(&batch, &indices)?;
+                self.writer.write(&sorted)?;
+            }
+        }
+        drop(batch);
+        self.writer.flush()?;
+        self.writer.sync()?;
+        let latest = times.iter().copied().max();
+        self.written_until = self.written_until.max(latest);
+        self.encoded_from += self.group.bytes;
+        self.group.bytes = 0;
+        Ok(())
+    }
+
+    /// Encoded bytes ready to be taken (the next part of the object).
+    pub(crate) fn pending_output(&mut self) -> usize {
+        self.writer.inner_mut().len()
+    }
+
+    /// Takes the encoded bytes so far.
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        let output = std::mem::take(self.writer.inner_mut());
+        self.taken += output.len();
+        output
+    }
+
+    /// The object's estimated size in Parquet bytes: what was encoded, plus the open row
+    /// group at the compression ratio of those before it (1:1 for the first).
+    pub(crate) fn estimated_size(&self) -> usize {
+        let encoded = self.writer.bytes_written();
+        let open = if self.encoded_from == 0 {
+            self.group.bytes
+        } else {
+            (self.group.bytes as f64 * encoded as f64 / self.encoded_from as f64) as usize
+        };
+        encoded + open
+    }
+
+    /// Writes the open row group and the footer; returns the bytes not yet taken.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, ParquetError> {
+        self.write_row_group()?;
+        self.writer.into_inner()
+    }
+}
+
+/// Why [`ParquetObject::push`] failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PushError {
+    /// The event cannot be a row (it is rejected; the object is unchanged).
+    #[error(transparent)]
+    Row(RowError),
+    /// The event is older than a row group already written: it needs another object.
+    #[error("the event is older than the rows already written to the object")]
+    OutOfOrder,
+    /// Encoding a row group failed (the object is unusable).
+    #[error("writing a Parquet row group failed: {0}")]
+    Write(#[from] ParquetError),
+}
+
+impl From<TypeError> for RowError {
+    fn from(error: TypeError) -> Self {
+        Self::Type(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
+    use arrow_array::{Array, StructArray};
+    use bytes::Bytes;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    fn event(json: &str) -> Value {
+        serde_json::from_str(json).expect("valid JSON")
+    }
+
+    fn format(row_group_bytes: usize) -> Arc<ParquetFormat> {
+        let table = OcsfTable::new("1.3.0", 6003).unwrap();
+        Arc::new(ParquetFormat::new(
+            table,
+            ParquetCompression::Zstd,
+            row_group_bytes,
+        ))
+    }
+
+    fn api_event(time: i64, name: &str) -> String {
+        format!(
+            r#"{{"class_uid": 6003, "activity_id": 1, "time": {time}, "type_uid": 600301,
+               "actor": {{"user": {{"name": "{name}", "type_id": 1}}}},
+               "resources": [{{"uid": "r1"}}, {{"uid": "r2", "name": "two"}}],
+               "metadata": {{"uid": "u-{time}", "version": "1.3.0"}}}}"#
+        )
+    }
+
+    fn push(object: &mut ParquetObject, format: &ParquetFormat, json: &str) {
+        let value = event(json);
+        let time = format.event_time(&value).expect("an event of the class");
+        object.push(&value, time).expect("a row");
+    }
+
+    fn read(bytes: Vec<u8>) -> (RecordBatch, usize) {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let groups = builder.metadata().num_row_groups();
+        let schema = builder.schema().clone();
+        let batches: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
+        (
+            arrow_select::concat::concat_batches(&schema, &batches).unwrap(),
+            groups,
+        )
+    }
+
+    fn column<'a>(batch: &'a RecordBatch, path: &[&str]) -> &'a dyn Array {
+        let mut array: &dyn Array = batch.column_by_name(path[0]).unwrap().as_ref();
+        for name in &path[1..] {
+            let parent: &StructArray = array.as_struct();
+            array = parent.column_by_name(name).unwrap().as_ref();
+        }
+        array
+    }
+
+    #[test]
+    fn rows_are_sorted_typed_nested_and_unmapped_keeps_the_rest() {
+        let format = format(1 << 20);
+        let mut object = ParquetObject::new(&format).unwrap();
+        push(&mut object, &format, &api_event(3000, "carol"));
+        push(&mut object, &format, &api_event(1000, "alice"));
+        let with_extra =
+            api_event(2000, "bob").replacen("{", r#"{"tenant": "acme", "unmapped": {"k": 1}, "#, 1);
+        push(&mut object, &format, &with_extra);
+        let (batch, _) = read(object.finish().unwrap());
+        assert_eq!(batch.num_rows(), 3);
+        let times = column(&batch, &["time"]).as_primitive::<Int64Type>();
+        assert_eq!(times.values(), &[1000, 2000, 3000]);
+        let time_dt = column(&batch, &["time_dt"]).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(time_dt.values(), &[1000, 2000, 3000]);
+        let names = column(&batch, &["actor", "user", "name"]).as_string::<i32>();
+        let names: Vec<_> = names.iter().map(Option::unwrap).collect();
+        assert_eq!(names, ["alice", "bob", "carol"]);
+        let class = column(&batch, &["class_uid"]).as_primitive::<Int32Type>();
+        assert_eq!(class.value(0), 6003);
+        let resources = column(&batch, &["resources"]).as_list::<i32>();
+        assert_eq!(resources.value_length(0), 2);
+        let unmapped = column(&batch, &["unmapped"]).as_string::<i32>();
+        assert!(unmapped.is_null(0) && unmapped.is_null(2));
+        let extra: serde_json::Value = serde_json::from_str(unmapped.value(1)).unwrap();
+        assert_eq!(extra, serde_json::json!({"k": 1, "tenant": "acme"}));
+        assert!(
+            column(&batch, &["cloud"]).is_null(0),
+            "absent objects are null"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_rejects_the_event_and_leaves_no_trace() {
+        let format = format(1 << 20);
+        let mut object = ParquetObject::new(&format).unwrap();
+        let bad = api_event(1000, "mallory").replace(r#""type_id": 1"#, r#""type_id": "one""#);
+        let value = event(&bad);
+        let error = object.push(&value, 1000).unwrap_err();
+        let PushError::Row(RowError::Type(error)) = error else {
+            panic!("{error}");
+        };
+        assert_eq!(error.path, "actor.user.type_id");
+        assert_eq!(
+            error.to_string(),
+            "actor.user.type_id: expected an integer, got a string"
+        );
+        let nested = api_event(1500, "x").replace(r#"{"uid": "r1"}"#, r#"{"uid": 7}"#);
+        let error = object.push(&event(&nested), 1500).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("resources[0].uid: expected a string"),
+            "{error}"
+        );
+        push(&mut object, &format, &api_event(2000, "trent"));
+        let (batch, _) = read(object.finish().unwrap());
+        assert_eq!(batch.num_rows(), 1);
+        let names = column(&batch, &["actor", "user", "name"]).as_string::<i32>();
+        assert_eq!(names.value(0), "trent");
+        assert_eq!(
+            column(&batch, &["resources"])
+                .as_list::<i32>()
+                .value_length(0),
+            2
+        );
+    }
+
+    #[test]
+    fn only_events_of_the_class_with_an_integer_time_are_rows() {
+        let format = format(1 << 20);
+        let auth = event(r#"{"class_uid": 3002, "time": 5}"#);
+        assert_eq!(
+            format.event_time(&auth),
+            Err(RowError::WrongClass {
+                class_uid: Some(3002),
+                expected: 6003
+            })
+        );
+        for json in [
+            r#"{"class_uid": 6003}"#,
+            r#"{"class_uid": 6003, "time": "x"}"#,
+        ] {
+            assert_eq!(format.event_time(&event(json)), Err(RowError::NoTime));
+        }
+        let float = event(r#"{"class_uid": 6003, "time": 1767225600123.0}"#);
+        assert_eq!(format.event_time(&float), Ok(1_767_225_600_123));
+    }
+
+    #[test]
+    fn full_row_groups_leave_as_parts_and_keep_the_object_in_time_order() {
+        let format = format(20_000);
+        let mut objects = Vec::new();
+        let mut object = ParquetObject::new(&format).unwrap();
+        let mut file = Vec::new();
+        for i in 0..600 {
+            // Descending within each second, seconds ascending: a row group that ends inside
+            // a second makes the rest of that second start another object.
+            let time = (i / 100) * 1000 + (99 - i % 100);
+            if !object.accepts(time) {
+                assert!(matches!(
+                    object.push(&event(&api_event(time, "n")), time),
+                    Err(PushError::OutOfOrder)
+                ));
+                file.extend(object.finish().unwrap());
+                objects.push(std::mem::take(&mut file));
+                object = ParquetObject::new(&format).unwrap();
+            }
+            push(&mut object, &format, &api_event(time, "n"));
+            if object.pending_output() > 4096 {
+                file.extend(object.take_output());
+            }
+        }
+        assert!(object.estimated_size() > 0);
+        file.extend(object.finish().unwrap());
+        objects.push(file);
+        let mut rows = 0;
+        let mut all_groups = 0;
+        for bytes in objects {
+            let (batch, groups) = read(bytes);
+            all_groups += groups;
+            let times = column(&batch, &["time"]).as_primitive::<Int64Type>();
+            rows += times.len();
+            assert!(
+                times.values().is_sorted(),
+                "each object sorted across its row groups"
+            );
+        }
+        assert_eq!(rows, 600);
+        assert!(all_groups > 2, "{all_groups} row groups");
+    }
+}
