@@ -437,21 +437,19 @@ async fn the_security_lake_example_routes_both_classes_from_the_api() {
     let text = std::fs::read_to_string(&path).expect("example exists");
     // The sinks hold events until shutdown: stop a second after the last page was served.
     let state = std::sync::Arc::clone(&c1.state);
-    let served_at = std::sync::Mutex::new(None::<Instant>);
     let shutdown = async move {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut served_at = None::<Instant>;
         loop {
             let all_pages = state.lock().unwrap().requests.len() > EVENTS / 100;
-            let mut at = served_at.lock().unwrap();
-            if all_pages && at.is_none() {
-                *at = Some(Instant::now());
+            if all_pages && served_at.is_none() {
+                served_at = Some(Instant::now());
             }
-            if at.is_some_and(|at| at.elapsed() > Duration::from_secs(1))
+            if served_at.is_some_and(|at| at.elapsed() > Duration::from_secs(1))
                 || Instant::now() > deadline
             {
                 break;
             }
-            drop(at);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };

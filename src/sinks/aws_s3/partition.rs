@@ -95,6 +95,9 @@ pub(crate) enum ObjectFormat {
 }
 
 /// The bytes of an object being built.
+// One per open object: its size does not matter, and boxing the compressor would add a
+// pointer hop to every line written.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Body {
     /// NDJSON through a compressor.
     Lines(Compressor),
