@@ -13,7 +13,7 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use super::client::{ExportError, OtlpClient};
-use super::encoder::LogRecordEncoder;
+use super::encoder::{LogRecordEncoder, WireFormat};
 use crate::ack::{BatchStatus, EventFinalizers};
 use crate::metrics::ComponentMetrics;
 use crate::retry::{Backoff, Retries, Verdict, retry};
@@ -22,9 +22,11 @@ use crate::retry::{Backoff, Retries, Verdict, retry};
 pub(super) const REJECTED_RECORDS_METRIC: &str = "otlp_rejected_log_records_total";
 
 /// Records waiting to be sent, with their events' acknowledgement links.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct RecordBatch {
-    records: Vec<LogRecord>,
+    records: Records,
+    /// Records in the batch.
+    len: usize,
     /// Links of events `previous end..end` (consecutive events of one source batch share
     /// one set of links, see [`EventFinalizers::absorb`]).
     links: Vec<(usize, EventFinalizers)>,
@@ -32,12 +34,45 @@ pub(super) struct RecordBatch {
     bytes: usize,
 }
 
+/// The records of a batch, as the request's format needs them.
+#[derive(Debug)]
+enum Records {
+    /// Encoded at once as `ScopeLogs.log_records` fields (protobuf bodies): each record's tree
+    /// is freed while it is still in cache, and encoded once.
+    Protobuf(Vec<u8>),
+    /// Kept whole (OTLP/JSON bodies).
+    Json(Vec<LogRecord>),
+}
+
 impl RecordBatch {
+    /// An empty batch for a request body in `format`.
+    pub(super) fn new(format: WireFormat) -> Self {
+        let records = match format {
+            WireFormat::Protobuf => Records::Protobuf(Vec::new()),
+            WireFormat::Json => Records::Json(Vec::new()),
+        };
+        Self {
+            records,
+            len: 0,
+            links: Vec::new(),
+            bytes: 0,
+        }
+    }
+
     /// Adds a record and its event's links.
     pub(super) fn push(&mut self, record: LogRecord, finalizers: EventFinalizers) {
-        self.bytes += prost::Message::encoded_len(&record);
-        self.records.push(record);
-        let end = self.records.len();
+        match &mut self.records {
+            Records::Protobuf(buffer) => {
+                prost::encoding::message::encode(SCOPE_LOGS_RECORDS, &record, buffer);
+                self.bytes = buffer.len();
+            }
+            Records::Json(records) => {
+                self.bytes += prost::Message::encoded_len(&record);
+                records.push(record);
+            }
+        }
+        self.len += 1;
+        let end = self.len;
         let unabsorbed = match self.links.last_mut() {
             Some((last_end, links)) => links.absorb(finalizers).map(|()| *last_end = end),
             None => Err(finalizers),
@@ -49,12 +84,12 @@ impl RecordBatch {
 
     /// Records in the batch.
     pub(super) fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     /// Whether the batch is empty.
     pub(super) fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len == 0
     }
 
     /// Encoded size of the records.
@@ -71,6 +106,9 @@ impl RecordBatch {
     }
 }
 
+/// `ScopeLogs.log_records`.
+const SCOPE_LOGS_RECORDS: u32 = 2;
+
 /// What every request task shares.
 #[derive(Debug)]
 pub(super) struct Delivery {
@@ -86,8 +124,8 @@ impl Delivery {
     /// Sends `batch` until it is accepted, refused for good, or out of retries, and
     /// finalizes its events accordingly.
     pub(super) async fn send(self: Arc<Self>, batch: RecordBatch) {
+        let count = batch.len();
         let RecordBatch { records, links, .. } = batch;
-        let count = records.len();
         let body = self.body(records);
         let mut retries = Retries::new(self.backoff.clone(), Some(self.retry_attempts));
         let policy = |error: &ExportError| error.verdict();
@@ -131,9 +169,11 @@ impl Delivery {
     }
 
     /// The export request carrying `records`, encoded and compressed.
-    fn body(&self, records: Vec<LogRecord>) -> Bytes {
-        let request = self.encoder.request(records);
-        let body = self.client.format().encode(&request);
+    fn body(&self, records: Records) -> Bytes {
+        let body = match records {
+            Records::Protobuf(encoded) => self.encoder.protobuf_request(&encoded),
+            Records::Json(records) => WireFormat::Json.encode(&self.encoder.request(records)),
+        };
         if self.client.gzip() {
             Bytes::from(crate::options::compression::gzip(&body))
         } else {

@@ -128,6 +128,38 @@ impl LogRecordEncoder {
         }
     }
 
+    /// The protobuf export request whose only scope's `log_records` fields are
+    /// `encoded_records` (already encoded, each with its field key and length): the request
+    /// around them is framed with prost's encoding functions, the resource and the scope
+    /// encoded by their generated types.
+    pub(super) fn protobuf_request(&self, encoded_records: &[u8]) -> Vec<u8> {
+        use prost::Message as _;
+        use prost::encoding::{WireType, encode_key, encode_varint};
+        let scope = ScopeLogs {
+            scope: Some(self.scope.clone()),
+            ..ScopeLogs::default()
+        }
+        .encode_to_vec();
+        let scope_len = scope.len() + encoded_records.len();
+        let mut resource = ResourceLogs {
+            resource: Some(self.resource.clone()),
+            ..ResourceLogs::default()
+        }
+        .encode_to_vec();
+        // ResourceLogs.scope_logs (2): the scope, then its records.
+        encode_key(2, WireType::LengthDelimited, &mut resource);
+        encode_varint(scope_len as u64, &mut resource);
+        let resource_len = resource.len() + scope_len;
+        let mut body = Vec::with_capacity(resource_len + 16);
+        // ExportLogsServiceRequest.resource_logs (1).
+        encode_key(1, WireType::LengthDelimited, &mut body);
+        encode_varint(resource_len as u64, &mut body);
+        body.extend_from_slice(&resource);
+        body.extend_from_slice(&scope);
+        body.extend_from_slice(encoded_records);
+        body
+    }
+
     /// The export request carrying `records`.
     pub(super) fn request(&self, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
@@ -213,7 +245,7 @@ fn any_value(value: &Value) -> AnyValue {
             values: object
                 .iter()
                 .map(|(key, value)| KeyValue {
-                    key: key.to_string(),
+                    key: key.as_str().to_owned(),
                     value: Some(any_value(value)),
                     ..KeyValue::default()
                 })
@@ -307,6 +339,21 @@ mod tests {
                 "{id:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_framed_protobuf_request_is_what_the_generated_types_encode() {
+        let encoder = encoder();
+        let records: Vec<LogRecord> = (0..3)
+            .map(|i| encoder.record(&event(&format!(r#"{{"time": {i}, "n": "x"}}"#)), 9))
+            .collect();
+        let mut encoded = Vec::new();
+        for record in &records {
+            prost::encoding::message::encode(2, record, &mut encoded);
+        }
+        let framed = encoder.protobuf_request(&encoded);
+        let expected = prost::Message::encode_to_vec(&encoder.request(records));
+        assert_eq!(framed, expected);
     }
 
     #[test]

@@ -25,6 +25,7 @@ struct Pending {
 /// at once (backpressure on the input beyond that). At end of input, send what is left and
 /// wait for every request.
 pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
+    let format = settings.client.format();
     let delivery = Arc::new(Delivery {
         component: Arc::clone(&cx.id),
         client: settings.client,
@@ -48,7 +49,7 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
                 let observed = now_unix_nano();
                 for event in batch {
                     let pending_batch = pending.get_or_insert_with(|| Pending {
-                        batch: RecordBatch::default(),
+                        batch: RecordBatch::new(format),
                         deadline: Instant::now() + settings.timeout,
                     });
                     add_event(&delivery, &mut pending_batch.batch, event, cx.acknowledgements, observed);
