@@ -13,7 +13,7 @@
 //! millisecond may be delivered again: at least once, never lost).
 //!
 //! Each `list` item becomes one event, the OCSF object unchanged except that integral floats
-//! in integer fields become integers (see `normalize`).
+//! in the fields OCSF types as integers become integers (`crate::ocsf::numbers`).
 //!
 //! **Delivery guarantee: at least once.** Events go out in batches (a page split into batches
 //! of at most [`MAX_BATCH_EVENTS`](crate::topology::MAX_BATCH_EVENTS)), each with a [`BatchNotifier`](crate::ack::BatchNotifier). The checkpoint
@@ -43,19 +43,19 @@
 //!
 //! Layout: `config` (the options, their checks, building the source and its health check),
 //! `source` (the run loop), `client` (the ListEvents call and page decoding), `token` and
-//! `credentials` (authentication), `checkpoint`, `normalize`.
+//! `credentials` and `dpop` (authentication), `checkpoint`.
 
 pub(crate) mod checkpoint;
 mod client;
 mod config;
 pub(crate) mod credentials;
-mod normalize;
+mod dpop;
 mod source;
 mod token;
 
 use std::time::Duration;
 
-pub use config::{AuthMethod, ConductoroneConfig, StartAt};
+pub use config::{AuthMethod, ConductoroneConfig, StartAt, Until};
 
 /// The default of `max_unacknowledged_events`: events that may be sent ahead of the stored
 /// checkpoint (in the pipeline, or acknowledged but not yet written). After a crash at most
