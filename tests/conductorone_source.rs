@@ -7,6 +7,11 @@ mod c1_server;
 mod common;
 #[path = "common/s3_server.rs"]
 mod s3_server;
+// DPoP-bound credentials and bounded windows, with this file's helpers.
+#[path = "conductorone_source/dpop.rs"]
+mod dpop;
+#[path = "conductorone_source/window.rs"]
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -360,20 +365,6 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
         expected_uids(0..10)
     );
     source.stop().await.expect("clean stop");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dpop_token_type_stops_the_source_with_a_clear_error() {
-    let server = tenant(10).await;
-    server.lock().token_type = "DPoP".into();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let source = start(&config(&server, ""), dir.path(), true);
-    let result = tokio::time::timeout(Duration::from_secs(5), source.task)
-        .await
-        .expect("the source stops")
-        .expect("no panic");
-    let message = result.expect_err("DPoP is an error").to_string();
-    assert!(message.contains("requires DPoP"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1094,7 +1085,7 @@ async fn api_errors_quoting_the_bearer_token_are_logged_redacted() {
         assert_eq!(line_count(&events), 10, "{stderr}");
         assert!(server.lock().faults.is_empty());
         for expected in [
-            "injected failure: request with Authorization: Bearer [REDACTED] refused (request id [REDACTED])",
+            "injected failure: request with Authorization: DPoP [REDACTED] refused (request id [REDACTED])",
             "HTTP 401",
             "HTTP 403",
             "health check failed",
