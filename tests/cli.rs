@@ -361,6 +361,8 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("SPLUNK_HEC_TOKEN", "00000000-0000-0000-0000-000000000000"),
     ("SPLUNK_HEC_ENDPOINT", "https://splunk.example.com:8088"),
     ("AWS_S3_BUCKET", "dummy-bucket"),
+    ("C1_START_AT", "2026-11-01T00:00:00Z"),
+    ("C1_UNTIL", "2026-11-08T00:00:00Z"),
     ("C1_EXPORT_BUCKET", "dummy-export-bucket"),
     (
         "C1_EXPORT_QUEUE_URL",

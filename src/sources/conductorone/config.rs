@@ -71,9 +71,10 @@ pub struct ConductoroneConfig {
     #[serde(default)]
     pub until: Option<Until>,
     /// Whether to send DPoP proofs (RFC 9449). Default `true`: every token request carries a
-    /// proof, which a credential created with "Require DPoP" needs and others ignore; a
-    /// DPoP-bound token is then sent with a fresh proof on every API call. `false` only for
-    /// a server that refuses requests carrying proofs.
+    /// proof (signed by a key the process generates and keeps in memory), which a credential
+    /// created with "Require DPoP" needs and others ignore; a DPoP-bound token is then sent
+    /// with a fresh proof on every API call. `false` only for a server that refuses requests
+    /// carrying proofs.
     #[serde(default = "default_dpop")]
     pub dpop: bool,
     /// TLS options of the client (extra CA, client certificate, verification).

@@ -16,14 +16,16 @@
 //!   none on an API call, a key whose RFC 7638 thumbprint is not the one the token is bound
 //!   to, and a nonce it did not ask for.
 //!
-//! The key is Ed25519 (the algorithm the client secret already uses), generated from the
-//! operating system's randomness when the source starts and kept in memory only; a new one
-//! after a restart is fine, since tokens are minted again then. Neither the key nor a proof
-//! is ever logged: [`ProofKey`] and [`Proof`] print `[REDACTED]`, and the proofs' constant
-//! first part (the encoded header) is registered with [`crate::secrets`], so a server that
-//! echoes a proof back has it hidden from every message.
+//! The key is Ed25519 (the algorithm the client secret already uses), one for the process
+//! ([`ProofKey::process`]): generated from a cryptographically secure generator the first time
+//! a proof is needed, kept in memory only, for the process's life; a new one after a restart
+//! is fine, since tokens are minted again then. Neither the key nor a proof is ever logged:
+//! [`ProofKey`] and [`Proof`] print `[REDACTED]`, and the proofs' constant first part (the
+//! encoded header) is registered once with [`crate::secrets`], so a server that echoes a proof
+//! back has it hidden from every message.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,9 +54,18 @@ pub(crate) struct ProofKey {
     header: String,
 }
 
+/// The process's proof key.
+static PROCESS_KEY: LazyLock<ProofKey> = LazyLock::new(ProofKey::generate);
+
 impl ProofKey {
+    /// The process's key: every client of the process signs with it (one registration with
+    /// the redaction, however many configurations a process builds).
+    pub(crate) fn process() -> &'static Self {
+        &PROCESS_KEY
+    }
+
     /// A new random key.
-    pub(crate) fn generate() -> Self {
+    fn generate() -> Self {
         Self::from_seed(rand::rng().random())
     }
 
@@ -255,6 +266,11 @@ mod tests {
             Some("http://127.0.0.1:8080/auth/v1/token")
         );
         assert_eq!(proof_url("not a url"), None);
+    }
+
+    #[test]
+    fn the_process_has_one_key() {
+        assert!(std::ptr::eq(ProofKey::process(), ProofKey::process()));
     }
 
     #[test]

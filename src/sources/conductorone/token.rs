@@ -241,8 +241,8 @@ pub(super) struct TokenClient {
     client_id: String,
     audience: String,
     auth: Authenticator,
-    /// The proof key; `None` with `dpop = false`.
-    proof_key: Option<ProofKey>,
+    /// The process's proof key; `None` with `dpop = false`.
+    proof_key: Option<&'static ProofKey>,
     /// The newest nonce the token endpoint handed out.
     nonce: std::sync::Mutex<Option<String>>,
     cache: Mutex<Option<CachedToken>>,
@@ -261,7 +261,8 @@ impl std::fmt::Debug for TokenClient {
 }
 
 impl TokenClient {
-    /// A client for `<base_url>/auth/v1/token`; with `dpop`, with a new proof key.
+    /// A client for `<base_url>/auth/v1/token`; with `dpop`, signing proofs with the process's
+    /// proof key.
     pub(super) fn new(
         http: reqwest::Client,
         base_url: &str,
@@ -278,7 +279,7 @@ impl TokenClient {
             client_id,
             audience,
             auth,
-            proof_key: dpop.then(ProofKey::generate),
+            proof_key: dpop.then(ProofKey::process),
             nonce: std::sync::Mutex::new(None),
             cache: Mutex::new(None),
         }
@@ -310,7 +311,7 @@ impl TokenClient {
 
     /// The proof of an API call with `token` (`method` to `url`), when the token is DPoP-bound.
     pub(super) fn api_proof(&self, method: &str, url: &str, token: &AccessToken) -> Option<Proof> {
-        let (key, hash) = (self.proof_key.as_ref()?, token.bound.as_deref()?);
+        let (key, hash) = (self.proof_key?, token.bound.as_deref()?);
         let htu = dpop::proof_url(url)?;
         let now = chrono::Utc::now().timestamp();
         Some(key.proof(method, &htu, now, None, Some(hash)))
@@ -344,7 +345,7 @@ impl TokenClient {
             .post(&self.token_url)
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&self.form());
-        if let Some(key) = &self.proof_key {
+        if let Some(key) = self.proof_key {
             let nonce = self.nonce.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let now = chrono::Utc::now().timestamp();
             let proof = key.proof("POST", &self.token_htu, now, nonce.as_deref(), None);
