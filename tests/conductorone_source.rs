@@ -920,6 +920,15 @@ async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
         "error paths were logged"
     );
     assert!(!logs.contains(&key_part), "the secret appears in the logs");
+    // Every DPoP proof starts with the encoded `{"alg":"EdDSA","jwk":{"crv":"Ed25519",...`.
+    assert!(
+        !logs.contains("eyJhbGciOiJFZERTQSIsImp3ayI6eyJjcnYiOiJFZDI1NTE5Iiwia3R5IjoiT0tQIiwieCI6"),
+        "a DPoP proof appears in the logs"
+    );
+    assert!(
+        server.lock().dpop_calls > 0,
+        "the runs used DPoP-bound tokens"
+    );
     for token in &tokens {
         let token_id = token.rsplit('-').next().expect("uuid tail");
         assert!(
