@@ -16,7 +16,7 @@
 //!
 //! Included by `c1_server.rs` (`#[path]`), shared by the tests and the benchmark.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -70,8 +70,21 @@ fn decode_json(part: &str, what: &str) -> Result<serde_json::Value, ProofError> 
     serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{what}: not JSON ({e})")))
 }
 
+/// What the validator remembers between proofs.
+#[derive(Default)]
+pub struct Seen {
+    /// Every `jti` accepted.
+    pub jtis: HashSet<String>,
+    /// Decoded public keys by their `x` (decoding a point costs as much as a quarter of a
+    /// signature check; a client signs every proof with the same key).
+    keys: HashMap<String, VerifyingKey>,
+}
+
 /// The public key of the header's `jwk`, checked; returns the key and its `x`.
-fn header_key(header: &serde_json::Value) -> Result<(VerifyingKey, String), ProofError> {
+fn header_key(
+    header: &serde_json::Value,
+    keys: &mut HashMap<String, VerifyingKey>,
+) -> Result<(VerifyingKey, String), ProofError> {
     if header["typ"] != "dpop+jwt" {
         return Err(invalid("invalid token type"));
     }
@@ -91,12 +104,16 @@ fn header_key(header: &serde_json::Value) -> Result<(VerifyingKey, String), Proo
         return Err(invalid("invalid JWK"));
     }
     let x = jwk.get("x").and_then(|v| v.as_str()).unwrap_or_default();
+    if let Some(key) = keys.get(x) {
+        return Ok((*key, x.to_owned()));
+    }
     let bytes: [u8; 32] = URL_SAFE_NO_PAD
         .decode(x)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| invalid("invalid JWK"))?;
     let key = VerifyingKey::from_bytes(&bytes).map_err(|_| invalid("invalid JWK"))?;
+    keys.insert(x.to_owned(), key);
     Ok((key, x.to_owned()))
 }
 
@@ -149,19 +166,19 @@ fn check_binding_and_nonce(
 }
 
 /// Validates `proof` for the request `expected` at `now` (seconds); remembers its `jti` in
-/// `jtis`. Returns the key's thumbprint (what a token it gets is bound to).
+/// `seen`. Returns the key's thumbprint (what a token it gets is bound to).
 pub fn validate(
     proof: &str,
     expected: &Expected<'_>,
     now: i64,
-    jtis: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> Result<String, ProofError> {
     let parts: Vec<&str> = proof.split('.').collect();
     let [header_b64, claims_b64, signature_b64] = parts[..] else {
         return Err(invalid("failed to parse token: not a compact JWS"));
     };
     let header = decode_json(header_b64, "header")?;
-    let (key, x) = header_key(&header)?;
+    let (key, x) = header_key(&header, &mut seen.keys)?;
     let signature: [u8; 64] = URL_SAFE_NO_PAD
         .decode(signature_b64)
         .ok()
@@ -190,7 +207,7 @@ pub fn validate(
         return Err(invalid(format!("URI mismatch ({url})")));
     }
     check_binding_and_nonce(&claims, expected)?;
-    if !jtis.insert(jti.to_owned()) {
+    if !seen.jtis.insert(jti.to_owned()) {
         return Err(invalid("jti has been used before"));
     }
     Ok(okp_thumbprint(&x))

@@ -25,7 +25,7 @@ pub mod c1_dpop;
 #[path = "serve.rs"]
 mod serve;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -115,8 +115,8 @@ pub struct ServerState {
     pub reject_proofs: bool,
     /// Refuse every API call's proof (401 `invalid_dpop_proof`).
     pub reject_api_proofs: bool,
-    /// Every `jti` accepted.
-    pub jtis: HashSet<String>,
+    /// Every `jti` accepted, and the keys seen.
+    pub seen: c1_dpop::Seen,
     /// Proofs accepted, at the token endpoint and on API calls.
     pub proofs_accepted: usize,
     /// Proofs refused, with the reason.
@@ -224,7 +224,7 @@ impl FakeC1 {
             rotate_nonce_on_challenge: false,
             reject_proofs: false,
             reject_api_proofs: false,
-            jtis: HashSet::new(),
+            seen: c1_dpop::Seen::default(),
             proofs_accepted: 0,
             proof_failures: Vec::new(),
             nonce_challenges: 0,
@@ -548,7 +548,7 @@ fn token_proof(
         access_token: None,
         nonce: nonce.as_deref(),
     };
-    match c1_dpop::validate(proof, &expected, now_secs(), &mut state.jtis) {
+    match c1_dpop::validate(proof, &expected, now_secs(), &mut state.seen) {
         Ok(jkt) => {
             state.proofs_accepted += 1;
             Ok(Some(jkt))
@@ -663,7 +663,7 @@ fn check_api_proof(
     let verdict = match proof {
         None => Err("missing DPoP proof".to_owned()),
         Some(_) if state.reject_api_proofs => Err("proof refused by policy".to_owned()),
-        Some(proof) => match c1_dpop::validate(proof, &expected, now_secs(), &mut state.jtis) {
+        Some(proof) => match c1_dpop::validate(proof, &expected, now_secs(), &mut state.seen) {
             Ok(thumbprint) if thumbprint == jkt => Ok(()),
             Ok(_) => Err("the proof key is not the one the token is bound to".to_owned()),
             Err(error) => Err(format!("{error:?}")),

@@ -73,7 +73,11 @@ async fn a_dpop_backfill_with_short_tokens_nonces_and_faults_completes_with_no_p
     // Every call that got past authentication was a DPoP call with a valid, fresh proof.
     assert_eq!(state.dpop_calls, state.requests.len() - state.unauthorized);
     assert_eq!(state.proofs_accepted, state.mints + state.dpop_calls);
-    assert_eq!(state.jtis.len(), state.proofs_accepted, "no jti reused");
+    assert_eq!(
+        state.seen.jtis.len(),
+        state.proofs_accepted,
+        "no jti reused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +143,7 @@ async fn with_dpop_false_no_proof_is_sent_and_bearer_tokens_work() {
     {
         let state = server.lock();
         assert_eq!((state.proofs_accepted, state.dpop_calls), (0, 0));
-        assert!(state.jtis.is_empty() && state.proof_failures.is_empty());
+        assert!(state.seen.jtis.is_empty() && state.proof_failures.is_empty());
         assert_eq!(state.mints, 1);
     }
 

@@ -595,10 +595,12 @@ impl ApiClient {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| ApiError::Transport(ApiError::describe_transport(&e)))?;
+            // The next call's proof is signed while this one's answer is awaited (`join!`
+            // polls the request first, which hands it to the connection).
+            let sign_ahead = async { self.tokens.sign_ahead(method.as_str(), &url, &token) };
+            let (response, ()) = tokio::join!(request.send(), sign_ahead);
+            let response =
+                response.map_err(|e| ApiError::Transport(ApiError::describe_transport(&e)))?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let bytes = response

@@ -44,6 +44,10 @@ pub(super) const DPOP_NONCE_HEADER: &str = "dpop-nonce";
 /// The OAuth error of a token request whose proof lacks the server's nonce.
 const USE_DPOP_NONCE: &str = "use_dpop_nonce";
 
+/// The oldest a proof signed ahead ([`TokenClient::sign_ahead`]) may be when it is used
+/// (servers accept an `iat` within 30 s of their clock).
+const SPARE_PROOF_MAX_AGE_SECS: i64 = 5;
+
 /// The most time before a token's expiry at which it is replaced (see [`expiry_margin`]).
 const MAX_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
@@ -232,6 +236,17 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
+/// An API call's proof signed ahead of the call, and what it was signed for.
+struct SpareProof {
+    method: String,
+    url: String,
+    /// The `ath` of the token it is bound to.
+    token_hash: String,
+    /// Its `iat`.
+    issued_at: i64,
+    proof: Proof,
+}
+
 /// Mints and caches access tokens, and signs the DPoP proofs of the requests that use them.
 pub(super) struct TokenClient {
     http: reqwest::Client,
@@ -245,6 +260,8 @@ pub(super) struct TokenClient {
     proof_key: Option<&'static ProofKey>,
     /// The newest nonce the token endpoint handed out.
     nonce: std::sync::Mutex<Option<String>>,
+    /// The next API call's proof, signed while the previous call's answer was awaited.
+    spare: std::sync::Mutex<Option<SpareProof>>,
     cache: Mutex<Option<CachedToken>>,
 }
 
@@ -281,6 +298,7 @@ impl TokenClient {
             auth,
             proof_key: dpop.then(ProofKey::process),
             nonce: std::sync::Mutex::new(None),
+            spare: std::sync::Mutex::new(None),
             cache: Mutex::new(None),
         }
     }
@@ -309,12 +327,46 @@ impl TokenClient {
         }
     }
 
-    /// The proof of an API call with `token` (`method` to `url`), when the token is DPoP-bound.
+    /// The proof of an API call with `token` (`method` to `url`), when the token is DPoP-bound:
+    /// the one signed ahead for this call if it is fresh, else a new one. Each is used once.
     pub(super) fn api_proof(&self, method: &str, url: &str, token: &AccessToken) -> Option<Proof> {
-        let (key, hash) = (self.proof_key?, token.bound.as_deref()?);
-        let htu = dpop::proof_url(url)?;
+        let hash = token.bound.as_deref()?;
         let now = chrono::Utc::now().timestamp();
-        Some(key.proof(method, &htu, now, None, Some(hash)))
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(spare) = spare
+            && spare.method == method
+            && spare.url == url
+            && spare.token_hash == hash
+            && (0..=SPARE_PROOF_MAX_AGE_SECS).contains(&(now - spare.issued_at))
+        {
+            return Some(spare.proof);
+        }
+        self.sign(method, url, hash, now)
+    }
+
+    /// Signs the proof of the next call like this one, to be used by [`Self::api_proof`]. Called
+    /// while the current call's answer is awaited: a backfill's calls follow one another, and
+    /// the signature is then off their critical path.
+    pub(super) fn sign_ahead(&self, method: &str, url: &str, token: &AccessToken) {
+        let Some(hash) = token.bound.as_deref() else {
+            return;
+        };
+        let now = chrono::Utc::now().timestamp();
+        if let Some(proof) = self.sign(method, url, hash, now) {
+            *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(SpareProof {
+                method: method.to_owned(),
+                url: url.to_owned(),
+                token_hash: hash.to_owned(),
+                issued_at: now,
+                proof,
+            });
+        }
+    }
+
+    /// A proof for an API call bound to the token whose hash is `hash`.
+    fn sign(&self, method: &str, url: &str, hash: &str, now: i64) -> Option<Proof> {
+        let htu = dpop::proof_url(url)?;
+        Some(self.proof_key?.proof(method, &htu, now, None, Some(hash)))
     }
 
     /// The token request's form: the grant, the client id and its authentication.
@@ -444,6 +496,66 @@ fn expiry_margin(lifetime: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(dpop: bool) -> TokenClient {
+        let auth = Authenticator::Secret(Secret::new("test-secret-value"));
+        let (id, audience) = ("id@acme.conductor.one/spc".to_owned(), "acme".to_owned());
+        TokenClient::new(
+            reqwest::Client::new(),
+            "https://acme.conductor.one",
+            id,
+            audience,
+            auth,
+            dpop,
+        )
+    }
+
+    fn bound(token: &str) -> AccessToken {
+        AccessToken {
+            value: Secret::minted(token),
+            bound: Some(dpop::token_hash(token)),
+        }
+    }
+
+    #[test]
+    fn a_proof_signed_ahead_is_used_once_and_only_for_its_call() {
+        let tokens = client(true);
+        let url = "https://acme.conductor.one/api/v1/systemlog/events";
+        let token = bound("token-a");
+        tokens.sign_ahead("POST", url, &token);
+        let spare = tokens
+            .spare
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.proof.expose().to_owned());
+        let first = tokens.api_proof("POST", url, &token).expect("a proof");
+        assert_eq!(Some(first.expose().to_owned()), spare, "the spare is used");
+        let second = tokens.api_proof("POST", url, &token).expect("a proof");
+        assert_ne!(
+            first.expose(),
+            second.expose(),
+            "a proof is never used twice"
+        );
+        // Signed for another token or URL: not used.
+        tokens.sign_ahead("POST", url, &bound("token-b"));
+        let other = tokens.api_proof("POST", url, &token).expect("a proof");
+        assert!(tokens.spare.lock().unwrap().is_none());
+        let claims = other.expose().split('.').nth(1).expect("claims");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
+                .expect("b64"),
+        )
+        .expect("json");
+        assert_eq!(claims["ath"], dpop::token_hash("token-a"));
+        // A Bearer token, or `dpop = false`: no proof at all.
+        let bearer = AccessToken {
+            value: Secret::minted("token-c"),
+            bound: None,
+        };
+        assert!(tokens.api_proof("GET", url, &bearer).is_none());
+        assert!(client(false).api_proof("GET", url, &token).is_none());
+    }
 
     #[test]
     fn tokens_are_replaced_before_they_expire() {
