@@ -349,14 +349,21 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
     let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     source.assert_quiet(Duration::from_millis(1500)).await;
     assert!(!source.task.is_finished(), "a 401 is not a reason to exit");
-    let refused = source
-        .metrics
-        .get("conductorone_api_errors_total{status=\"401\"}");
-    assert!(refused >= 2, "polling continued: {refused} refusals");
     {
+        // Read while the tenant is locked (no new answer meanwhile); the poll in progress may
+        // have had its 401s and not counted them yet.
         let state = server.lock();
+        let refused = source
+            .metrics
+            .get("conductorone_api_errors_total{status=\"401\"}");
+        assert!(refused >= 2, "polling continued: {refused} refusals");
         // Every poll: the cached token, a 401, one fresh token, a 401, then a backoff.
-        assert_eq!(state.unauthorized, 2 * refused as usize);
+        let per_poll = 2 * refused as usize;
+        assert!(
+            (per_poll..=per_poll + 2).contains(&state.unauthorized),
+            "{} 401s for {refused} refused polls",
+            state.unauthorized
+        );
         assert!(state.mints as u64 >= refused);
     }
     server.lock().reject_all_tokens = false;
