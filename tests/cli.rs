@@ -370,6 +370,8 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
         "s3://aws-security-data-lake-us-east-1-abc/ext/c1_auth/1.0/",
     ),
     ("SECURITY_LAKE_ACCOUNT_ID", "123456789012"),
+    ("C1_START_AT", "2026-11-01T00:00:00Z"),
+    ("C1_UNTIL", "2026-11-08T00:00:00Z"),
     ("C1_EXPORT_BUCKET", "dummy-export-bucket"),
     (
         "C1_EXPORT_QUEUE_URL",

@@ -7,6 +7,11 @@ mod c1_server;
 mod common;
 #[path = "common/s3_server.rs"]
 mod s3_server;
+// DPoP-bound credentials and bounded windows, with this file's helpers.
+#[path = "conductorone_source/dpop.rs"]
+mod dpop;
+#[path = "conductorone_source/window.rs"]
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -344,14 +349,21 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
     let (_dir, mut source) = start_in_a_fresh_dir(&server, "", true);
     source.assert_quiet(Duration::from_millis(1500)).await;
     assert!(!source.task.is_finished(), "a 401 is not a reason to exit");
-    let refused = source
-        .metrics
-        .get("conductorone_api_errors_total{status=\"401\"}");
-    assert!(refused >= 2, "polling continued: {refused} refusals");
     {
+        // Read while the tenant is locked (no new answer meanwhile); the poll in progress may
+        // have had its 401s and not counted them yet.
         let state = server.lock();
+        let refused = source
+            .metrics
+            .get("conductorone_api_errors_total{status=\"401\"}");
+        assert!(refused >= 2, "polling continued: {refused} refusals");
         // Every poll: the cached token, a 401, one fresh token, a 401, then a backoff.
-        assert_eq!(state.unauthorized, 2 * refused as usize);
+        let per_poll = 2 * refused as usize;
+        assert!(
+            (per_poll..=per_poll + 2).contains(&state.unauthorized),
+            "{} 401s for {refused} refused polls",
+            state.unauthorized
+        );
         assert!(state.mints as u64 >= refused);
     }
     server.lock().reject_all_tokens = false;
@@ -360,20 +372,6 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
         expected_uids(0..10)
     );
     source.stop().await.expect("clean stop");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dpop_token_type_stops_the_source_with_a_clear_error() {
-    let server = tenant(10).await;
-    server.lock().token_type = "DPoP".into();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let source = start(&config(&server, ""), dir.path(), true);
-    let result = tokio::time::timeout(Duration::from_secs(5), source.task)
-        .await
-        .expect("the source stops")
-        .expect("no panic");
-    let message = result.expect_err("DPoP is an error").to_string();
-    assert!(message.contains("requires DPoP"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -929,6 +927,15 @@ async fn kill_9_during_a_backfill_loses_nothing_and_logs_no_secret() {
         "error paths were logged"
     );
     assert!(!logs.contains(&key_part), "the secret appears in the logs");
+    // Every DPoP proof starts with the encoded `{"alg":"EdDSA","jwk":{"crv":"Ed25519",...`.
+    assert!(
+        !logs.contains("eyJhbGciOiJFZERTQSIsImp3ayI6eyJjcnYiOiJFZDI1NTE5Iiwia3R5IjoiT0tQIiwieCI6"),
+        "a DPoP proof appears in the logs"
+    );
+    assert!(
+        server.lock().dpop_calls > 0,
+        "the runs used DPoP-bound tokens"
+    );
     for token in &tokens {
         let token_id = token.rsplit('-').next().expect("uuid tail");
         assert!(
@@ -1094,7 +1101,7 @@ async fn api_errors_quoting_the_bearer_token_are_logged_redacted() {
         assert_eq!(line_count(&events), 10, "{stderr}");
         assert!(server.lock().faults.is_empty());
         for expected in [
-            "injected failure: request with Authorization: Bearer [REDACTED] refused (request id [REDACTED])",
+            "injected failure: request with Authorization: DPoP [REDACTED] refused (request id [REDACTED])",
             "HTTP 401",
             "HTTP 403",
             "health check failed",

@@ -128,8 +128,8 @@ fn errors_render_with_position_snippet_and_help() {
     assert_eq!(
         error.to_string(),
         "test.toml:3:1: sources.in, field `cout`: unknown field `cout`, expected one of \
-         `count`, `interval_secs`, `events_per_second`, `seed`\n   |\n 3 | cout = 5\n   | ^\n  \
-         help: did you mean `count`?"
+         `count`, `interval_secs`, `events_per_second`, `seed`, `untimed_circuit_breaker_events`\n   \
+         |\n 3 | cout = 5\n   | ^\n  help: did you mean `count`?"
     );
 }
 
@@ -526,7 +526,7 @@ fn every_error_of_a_file_is_reported_at_once_in_file_order() {
                 1,
                 Some("sources.aa"),
                 "unknown field `cout`, expected one of `count`, `interval_secs`, \
-                 `events_per_second`, `seed`"
+                 `events_per_second`, `seed`, `untimed_circuit_breaker_events`"
             ),
             (
                 10,

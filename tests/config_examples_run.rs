@@ -1,6 +1,6 @@
 //! The ConductorOne config examples run end to end: `conductorone-to-splunk.toml` against the HEC
-//! emulator and `conductorone-to-s3.toml` against the S3 server, both pulling from the fake
-//! tenant. Each example file is loaded as shipped, with its `${VAR}`s pointing at the servers.
+//! emulator, `conductorone-to-s3.toml` and `conductorone-window-to-s3.toml` (a bounded window:
+//! the run ends by itself) against the S3 server, all pulling from the fake tenant. Each example file is loaded as shipped, with its `${VAR}`s pointing at the servers.
 
 #[path = "common/c1_server.rs"]
 mod c1_server;
@@ -128,4 +128,43 @@ async fn conductorone_to_s3_writes_every_event_once_under_class_and_day() {
     }
     assert_eq!(uids.len(), EVENTS, "each event once");
     assert_eq!(uids.into_iter().collect::<BTreeSet<_>>(), expected_uids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conductorone_window_to_s3_writes_exactly_the_window_and_exits_by_itself() {
+    let c1 = FakeC1::start(CLIENT_ID, make_events(0, EVENTS, START_MS, false)).await;
+    let s3 = s3_server::S3Server::start().await;
+    s3.create_bucket("c1-logs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = source_vars(&c1, dir.path());
+    // Events 100 to 199 (one a second from START_MS).
+    vars.retain(|(name, _)| *name != "C1_START_AT");
+    vars.push(("C1_START_AT", "2026-01-01T00:01:40Z".to_owned()));
+    vars.push(("C1_UNTIL", "2026-01-01T00:03:20Z".to_owned()));
+    vars.push(("AWS_S3_BUCKET", "c1-logs".to_owned()));
+    vars.push(("S3_ENDPOINT", s3.endpoint.clone()));
+    vars.push(("AWS_ACCESS_KEY_ID", s3_server::ACCESS_KEY.to_owned()));
+    vars.push(("AWS_SECRET_ACCESS_KEY", s3_server::SECRET_KEY.to_owned()));
+    let started = Instant::now();
+    // Never asked to stop: the run ends because the window is done.
+    run_example("conductorone-window-to-s3.toml", vars, || false).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut uids = Vec::new();
+    for object in s3.objects("c1-logs").await {
+        assert!(
+            object
+                .key
+                .starts_with("conductorone/window/class_uid=6003/")
+        );
+        for event in object.json_lines() {
+            uids.push(event["metadata"]["uid"].as_str().unwrap().to_owned());
+        }
+    }
+    uids.sort();
+    let expected: Vec<String> = (100..200).map(|i| format!("evt-{i:06}")).collect();
+    assert_eq!(uids, expected, "exactly the window, each event once");
 }

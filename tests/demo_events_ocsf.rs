@@ -3,10 +3,11 @@
 //! Every event validates against the official JSON Schema of its class (vendored in
 //! `tests/data/ocsf`, see `PROVENANCE.md` there) and keeps the invariants JSON Schema cannot
 //! express: `type_uid == class_uid * 100 + activity_id`, `time` equal to the requested time as an
-//! integer, integers as integers. The mix holds every kind of event, some failures, and a seed
-//! fixes the events.
+//! integer, integers as integers. The mix holds every kind of event ConductorOne documents,
+//! each with the fields its documentation names, `activity_id` consistent with
+//! `activity_name`, some failures; and a seed fixes the events.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use c1_pipeline::sources::demo::DemoEventGenerator;
 use serde_json::Value as Json;
@@ -66,14 +67,17 @@ fn non_json_values(value: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Counts of the kinds of events seen.
+/// Counts of the kinds of events seen, and of each activity name of the product events.
 #[derive(Debug, Default)]
 struct Mix {
     total: usize,
-    api_activity: usize,
-    authentication: usize,
-    mcp_tool_calls: usize,
     failures: usize,
+    /// By kind (see [`kind_of`]).
+    kinds: BTreeMap<&'static str, usize>,
+    /// By `activity_name`, for the product events.
+    activities: BTreeMap<String, usize>,
+    /// MCP sessions started (their uids), to check that each end had a start.
+    mcp_sessions: HashSet<String>,
 }
 
 impl Mix {
@@ -149,16 +153,14 @@ fn problems_of(
     }
 
     mix.total += 1;
+    let kind = kind_of(&json);
+    *mix.kinds.entry(kind).or_default() += 1;
     let activity_name = json["activity_name"].as_str().unwrap_or_default();
-    match (class_uid, activity_id, activity_name) {
-        (Some(6003), Some(99), "mcp_tool_call") => mix.mcp_tool_calls += 1,
-        (Some(6003), _, "mcp_tool_call") => {
-            problems.push("an MCP tool call whose activity_id is not 99".to_owned());
-        }
-        (Some(6003), _, _) => mix.api_activity += 1,
-        (_, _, "client_credentials" | "token_exchange") => mix.authentication += 1,
-        (_, _, other) => problems.push(format!("Authentication with activity_name {other:?}")),
+    if kind != "api call" {
+        *mix.activities.entry(activity_name.to_owned()).or_default() += 1;
     }
+    problems.extend(activity_problems(&json));
+    problems.extend(kind_problems(kind, &json, mix));
     match (int("status_id"), json["status"].as_str()) {
         (Some(1), Some("Success")) => {}
         (Some(2), Some("Failure")) => {
@@ -170,6 +172,232 @@ fn problems_of(
         other => problems.push(format!("(status_id, status) = {other:?}")),
     }
     problems
+}
+
+/// The kind of an event, from its class and activity name.
+fn kind_of(json: &Json) -> &'static str {
+    let name = json["activity_name"].as_str().unwrap_or_default();
+    match (json["class_uid"].as_i64(), name) {
+        (Some(3002), _) if json["unmapped"]["requested_token_type"].is_string() => {
+            "managed authorization"
+        }
+        (Some(3002), _) => "token grant",
+        (_, "ai_tool_call") => "ai tool call",
+        _ if name.starts_with("mcp_") => "mcp",
+        _ if name.starts_with("paper_secret_") => "secret sharing",
+        _ if name.starts_with("ai_") => "ai administration",
+        _ if name.starts_with("automation_circuit_breaker_") => "circuit breaker",
+        _ => "api call",
+    }
+}
+
+/// `activity_id` consistent with `activity_name`: the caption of ids 1 to 4, ConductorOne's
+/// own name only with 99 (Other).
+fn activity_problems(json: &Json) -> Vec<String> {
+    let name = json["activity_name"].as_str().unwrap_or_default();
+    let captions = match json["class_uid"].as_i64() {
+        Some(6003) => ["Create", "Read", "Update", "Delete"],
+        _ => [
+            "Logon",
+            "Logoff",
+            "Authentication Ticket",
+            "Service Ticket Request",
+        ],
+    };
+    match json["activity_id"].as_i64() {
+        Some(id @ 1..=4) if captions[id as usize - 1] == name => Vec::new(),
+        Some(99) if !captions.contains(&name) && !name.is_empty() => Vec::new(),
+        id => vec![format!(
+            "activity_id {id:?} does not fit activity_name {name:?}"
+        )],
+    }
+}
+
+/// The fields the documentation names for each kind of event.
+fn kind_problems(kind: &str, json: &Json, mix: &mut Mix) -> Vec<String> {
+    let name = json["activity_name"].as_str().unwrap_or_default();
+    let has = |path: &str| {
+        path.split('.')
+            .try_fold(json, |value, key| value.get(key))
+            .is_some_and(|value| !value.is_null())
+    };
+    let required: &[&str] = match kind {
+        "api call" => {
+            let operation = json["api"]["operation"].as_str().unwrap_or_default();
+            let service = json["api"]["service"]["name"].as_str().unwrap_or_default();
+            if !operation.starts_with(&format!("{service}/")) || operation.contains('.') {
+                return vec![format!(
+                    "api.operation {operation:?} is not `Service/Method`"
+                )];
+            }
+            &[
+                "actor.user.uid",
+                "src_endpoint.ip",
+                "http_request.user_agent",
+            ]
+        }
+        "token grant" => &["user.uid", "src_endpoint.ip", "auth_protocol_id"],
+        "mcp" => return mcp_problems(name, json, mix),
+        "secret sharing" => return secret_problems(name, json),
+        "managed authorization" => return managed_authorization_problems(json),
+        "ai tool call" => &[
+            "actor.user.uid",
+            "actor.app_name",
+            "actor.app_uid",
+            "api.operation",
+            "api.service.name",
+            "duration",
+            "unmapped.result",
+            "unmapped.mcp_server",
+        ],
+        "ai administration" => &["actor.user.uid", "resources"],
+        _ => &["resources", "unmapped.max_executions", "unmapped.period"],
+    };
+    required
+        .iter()
+        .filter(|path| !has(path))
+        .map(|path| format!("{kind} {name:?} without {path}"))
+        .collect()
+}
+
+/// MCP: session id, user, source IP, user agent; duration and call counts at the end; tool,
+/// result count and duration of a call.
+fn mcp_problems(name: &str, json: &Json, mix: &mut Mix) -> Vec<String> {
+    let mut problems = Vec::new();
+    let session = json["actor"]["session"]["uid"].as_str().unwrap_or_default();
+    for path in [
+        &json["actor"]["user"]["email_addr"],
+        &json["src_endpoint"]["ip"],
+        &json["http_request"]["user_agent"],
+    ] {
+        if !path.is_string() {
+            problems.push(format!("{name} without user, source IP or user agent"));
+        }
+    }
+    match name {
+        "mcp_session_start" => {
+            if json["status_id"] == 1 {
+                mix.mcp_sessions.insert(session.to_owned());
+            }
+        }
+        "mcp_session_end" => {
+            let unmapped = &json["unmapped"];
+            let calls = unmapped["tool_calls_succeeded"]
+                .as_i64()
+                .zip(unmapped["tool_calls_failed"].as_i64());
+            if calls.map(|(ok, failed)| ok + failed) != json["count"].as_i64() {
+                problems.push(format!(
+                    "mcp_session_end counts {unmapped} vs count {}",
+                    json["count"]
+                ));
+            }
+            if json["duration"].as_i64().is_none_or(|d| d < 0) {
+                problems.push("mcp_session_end without a duration".to_owned());
+            }
+            if !mix.mcp_sessions.contains(session) {
+                problems.push(format!(
+                    "mcp_session_end of session {session} that never started"
+                ));
+            }
+        }
+        "mcp_tool_call" => {
+            let tool = json["unmapped"]["tool_name"].as_str().unwrap_or_default();
+            let tools = [
+                "find_api_objects",
+                "count_api_objects",
+                "list_object_types",
+                "describe_object_filters",
+                "get_object_schema",
+            ];
+            if !tools.contains(&tool)
+                || !json["unmapped"]["result_count"].is_i64()
+                || !json["duration"].is_i64()
+            {
+                problems.push(format!(
+                    "mcp_tool_call without a documented tool, result count or duration: {}",
+                    json["unmapped"]
+                ));
+            }
+            if !mix.mcp_sessions.contains(session) {
+                problems.push(format!(
+                    "mcp_tool_call in session {session} that never started"
+                ));
+            }
+        }
+        other => problems.push(format!("unknown MCP activity {other}")),
+    }
+    problems
+}
+
+/// Secret sharing: secret id, share code `XXXX-XXXX-XXXX`, mode, type, actor, client IP; each
+/// activity only where its mode and type allow it.
+fn secret_problems(name: &str, json: &Json) -> Vec<String> {
+    let details = &json["unmapped"];
+    let code = details["share_code"].as_str().unwrap_or_default();
+    let code_ok = code.len() == 14
+        && code.char_indices().all(|(at, c)| match at {
+            4 | 9 => c == '-',
+            _ => c.is_ascii_uppercase() || c.is_ascii_digit(),
+        });
+    let mode = details["sharing_mode"].as_str().unwrap_or_default();
+    let kind = details["secret_type"].as_str().unwrap_or_default();
+    let actor = &json["actor"]["user"];
+    let fits = match name {
+        "paper_secret_opened_internal" => mode == "internal",
+        "paper_secret_opened" | "paper_secret_magic_link_created" => mode == "external",
+        "paper_secret_file_downloaded" => kind == "file",
+        "paper_secret_access_denied" => json["status_id"] == 2,
+        "paper_secret_created" | "paper_secret_revoked" | "paper_secret_revoked_admin" => {
+            actor["uid"].is_string()
+        }
+        _ => false,
+    };
+    let complete = code_ok
+        && details["secret_id"].is_string()
+        && details["secret_id"] == json["resources"][0]["uid"]
+        && ["internal", "external"].contains(&mode)
+        && ["text", "file"].contains(&kind)
+        && actor["email_addr"].is_string()
+        && json["src_endpoint"]["ip"].is_string();
+    if fits && complete {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{name} does not carry the documented payload: {json}"
+        )]
+    }
+}
+
+/// Enterprise-managed authorization: user, client, audience, scopes with an outcome each,
+/// token id (when granted), signing key, algorithm, lifetime, status detail on a denial.
+fn managed_authorization_problems(json: &Json) -> Vec<String> {
+    let details = &json["unmapped"];
+    let scopes_ok = details["scopes"].as_array().is_some_and(|scopes| {
+        !scopes.is_empty()
+            && scopes.iter().all(|scope| {
+                scope["scope"].is_string()
+                    && ["granted", "denied"]
+                        .contains(&scope["outcome"].as_str().unwrap_or_default())
+            })
+    });
+    let granted = json["status_id"] == 1;
+    let complete = scopes_ok
+        && json["user"]["uid"].is_string()
+        && json["actor"]["app_uid"] == details["client_id"]
+        && json["service"]["uid"] == details["audience"]
+        && details["signing_key_id"].is_string()
+        && ["ES256", "RS256"].contains(&details["algorithm"].as_str().unwrap_or_default())
+        && details["lifetime_secs"].is_i64()
+        && json["activity_name"] == "token_exchange"
+        && (details["token_id"].is_string() == granted)
+        && (!granted || json["session"]["uid"] == details["token_id"]);
+    if complete {
+        Vec::new()
+    } else {
+        vec![format!(
+            "managed authorization without the documented fields: {json}"
+        )]
+    }
 }
 
 /// Cuts `text` to at most `max` bytes (on a character boundary), marking the cut: the `ip_t`
@@ -233,19 +461,78 @@ fn demo_events_validate_against_the_ocsf_1_3_0_schemas() {
     );
 
     assert_eq!(mix.total, SEEDS.len() * EVENTS_PER_SEED);
-    // The generator aims at 80 % API Activity, 12 % Authentication, 8 % MCP, 5 % failures.
-    let expect = |name: &str, count: usize, low: f64, high: f64| {
+    // The generator's mix (see its module documentation), and about 5 % failures.
+    let expect = |name: &str, count: usize, aim: f64| {
         let share = mix.share(count);
+        let (low, high) = (aim * 0.6, aim * 1.4 + 0.004);
         assert!(
             (low..=high).contains(&share),
-            "{name}: {count} of {} events ({share:.3}) is outside {low}..={high}; mix: {mix:?}",
+            "{name}: {count} of {} events ({share:.3}) is outside {low:.3}..={high:.3}; mix: {mix:?}",
             mix.total
         );
     };
-    expect("API Activity", mix.api_activity, 0.75, 0.85);
-    expect("Authentication", mix.authentication, 0.09, 0.15);
-    expect("MCP tool calls", mix.mcp_tool_calls, 0.05, 0.11);
-    expect("failures", mix.failures, 0.03, 0.07);
+    for (kind, aim) in [
+        ("api call", 0.70),
+        ("token grant", 0.10),
+        ("mcp", 0.08),
+        ("secret sharing", 0.04),
+        ("managed authorization", 0.03),
+        ("ai tool call", 0.03),
+        ("ai administration", 0.01),
+        ("circuit breaker", 0.01),
+    ] {
+        expect(kind, mix.kinds.get(kind).copied().unwrap_or(0), aim);
+    }
+    expect("failures", mix.failures, 0.05);
+    // Every documented activity occurs.
+    for name in [
+        "client_credentials",
+        "token_exchange",
+        "mcp_session_start",
+        "mcp_tool_call",
+        "mcp_session_end",
+        "paper_secret_created",
+        "paper_secret_opened",
+        "paper_secret_opened_internal",
+        "paper_secret_revoked",
+        "paper_secret_revoked_admin",
+        "paper_secret_magic_link_created",
+        "paper_secret_access_denied",
+        "paper_secret_file_downloaded",
+        "ai_tool_call",
+        "automation_circuit_breaker_tripped",
+        "automation_circuit_breaker_resumed",
+    ] {
+        assert!(
+            mix.activities.contains_key(name),
+            "no {name}: {:?}",
+            mix.activities
+        );
+    }
+}
+
+#[test]
+fn untimed_circuit_breaker_events_lack_only_time() {
+    let api_activity = validator("api_activity_1.3.0.schema.json");
+    let mut generator = DemoEventGenerator::new(3).untimed_circuit_breaker_events(true);
+    let mut untimed = 0;
+    for index in 0..3_000 {
+        let event = serde_json::to_value(generator.generate(time_of(index))).expect("JSON");
+        let breaker = kind_of(&event) == "circuit breaker";
+        assert_eq!(event.get("time").is_none(), breaker, "{event}");
+        if breaker {
+            untimed += 1;
+            let errors: Vec<String> = api_activity
+                .iter_errors(&event)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.len() == 1 && errors[0].contains("\"time\""),
+                "only `time` is missing: {errors:?}"
+            );
+        }
+    }
+    assert!(untimed >= 10, "{untimed} circuit-breaker events");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use vrl::value::Value;
 
 pub(crate) mod derive;
+pub(crate) mod numbers;
 pub mod schema;
 pub(crate) mod validate;
 

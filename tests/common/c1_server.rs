@@ -1,15 +1,26 @@
 //! An in-process fake ConductorOne tenant, strict to the API notes the source is built on:
 //! `POST /auth/v1/token` (verifies the EdDSA client assertion: signature against the test
 //! key, header `alg`/`nonce`, claims `iss`/`sub`/`aud`/`iat`/`nbf`/`exp`; or the plain client
-//! secret), expiring Bearer tokens, `POST /api/v1/systemlog/events` with real paging (opaque
-//! tokens bound to the filters), `sinceEventUid` (exclusive), `since` (inclusive), ascending
-//! order only, and `GET /api/v1/auth/introspect`. Faults are queued per ListEvents request.
+//! secret), expiring tokens, `POST /api/v1/systemlog/events` with real paging (opaque tokens
+//! bound to the filters), `sinceEventUid` (exclusive), `since` (inclusive), `until`
+//! (exclusive), ascending order only, and `GET /api/v1/auth/introspect`. Faults are queued
+//! per ListEvents request.
+//!
+//! DPoP (RFC 9449) the way ConductorOne's validator does it (`c1_dpop.rs`): with
+//! [`Dpop::Optional`] (the default) or [`Dpop::Required`] a token request's proof is validated
+//! and the token bound to its key's thumbprint (`cnf.jkt`, `token_type` `DPoP`); an API call
+//! with a bound token must say `Authorization: DPoP` and carry a valid proof of its own with
+//! `ath`, signed by that key; a Bearer token must come without a proof. With
+//! [`ServerState::dpop_nonce`] token requests must carry the current nonce (a 400
+//! `use_dpop_nonce` challenge hands it out; every token answer hands out the next one).
 //!
 //! Shared by `tests/conductorone_source.rs` and `benches/conductorone_source.rs` (included with
 //! `#[path]`), so it is not part of `tests/common/mod.rs`.
 #![allow(dead_code)] // each user takes a different subset
 
 // Each server file is included on its own; a test including two has two copies.
+#[path = "c1_dpop.rs"]
+pub mod c1_dpop;
 #[allow(clippy::duplicate_mod)]
 #[path = "serve.rs"]
 mod serve;
@@ -54,8 +65,30 @@ pub enum Fault {
     RepeatToken,
 }
 
+/// How the tenant treats DPoP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dpop {
+    /// A server that knows nothing of DPoP: proofs are ignored, tokens are Bearer.
+    Unsupported,
+    /// A credential without "Require DPoP": a proof that comes is validated and binds the
+    /// token (RFC 9449 §5 lets the server bind); without one the token is Bearer.
+    Optional,
+    /// A credential with "Require DPoP": a token request without a valid proof is refused.
+    Required,
+}
+
+/// An access token the tenant issued.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub expiry: Instant,
+    /// The thumbprint of the proof key it is bound to (`cnf.jkt`), for a DPoP token.
+    pub jkt: Option<String>,
+}
+
 /// What the server knows and does; tests read and change it through [`FakeC1::state`].
 pub struct ServerState {
+    /// `http://127.0.0.1:PORT`, the base of the URLs proofs must name.
+    pub base_url: String,
     pub client_id: String,
     pub secret: String,
     pub verifying_key: VerifyingKey,
@@ -63,9 +96,40 @@ pub struct ServerState {
     pub audience: String,
     /// Sorted by time, ascending.
     pub events: Vec<StoredEvent>,
-    pub tokens: HashMap<String, Instant>,
+    pub tokens: HashMap<String, Issued>,
     pub token_ttl: Duration,
-    pub token_type: String,
+    /// A `token_type` to answer instead of the right one (`DPoP` or `Bearer`).
+    pub token_type: Option<String>,
+    pub dpop: Dpop,
+    /// Token requests must carry the current DPoP nonce.
+    pub dpop_nonce: bool,
+    /// The current nonce.
+    pub nonce: String,
+    /// Answer `use_dpop_nonce` challenges without the `DPoP-Nonce` header.
+    pub challenge_without_nonce: bool,
+    /// Replace the nonce right after handing it out in a challenge (so the answer to the
+    /// challenge is challenged again).
+    pub rotate_nonce_on_challenge: bool,
+    /// Refuse every token request's proof with `invalid_dpop_proof` (quoting the proof's
+    /// start in the description, as a careless server might).
+    pub reject_proofs: bool,
+    /// Refuse every API call's proof (401 `invalid_dpop_proof`).
+    pub reject_api_proofs: bool,
+    /// Every `jti` accepted, and the keys seen.
+    pub seen: c1_dpop::Seen,
+    /// Proofs accepted, at the token endpoint and on API calls.
+    pub proofs_accepted: usize,
+    /// Proofs refused, with the reason.
+    pub proof_failures: Vec<String>,
+    /// `use_dpop_nonce` challenges sent.
+    pub nonce_challenges: usize,
+    /// API calls that carried a proof with a Bearer token ([`Dpop::Unsupported`] ignores
+    /// them; the other modes refuse them).
+    pub proofs_with_bearer: usize,
+    /// API calls authorized with a DPoP-bound token.
+    pub dpop_calls: usize,
+    /// Ignore `until` (a server that does not filter by it).
+    pub ignore_until: bool,
     pub faults: VecDeque<Fault>,
     /// Answer 400 to every `sinceEventUid`.
     pub reject_uids: bool,
@@ -144,6 +208,7 @@ impl FakeC1 {
             .expose()
             .to_owned();
         let state = Arc::new(Mutex::new(ServerState {
+            base_url: String::new(),
             client_id: client_id.to_owned(),
             secret,
             verifying_key: signing_key.verifying_key(),
@@ -151,7 +216,21 @@ impl FakeC1 {
             events,
             tokens: HashMap::new(),
             token_ttl: Duration::from_secs(3600),
-            token_type: "Bearer".to_owned(),
+            token_type: None,
+            dpop: Dpop::Optional,
+            dpop_nonce: false,
+            nonce: format!("nonce-{}", uuid::Uuid::new_v4()),
+            challenge_without_nonce: false,
+            rotate_nonce_on_challenge: false,
+            reject_proofs: false,
+            reject_api_proofs: false,
+            seen: c1_dpop::Seen::default(),
+            proofs_accepted: 0,
+            proof_failures: Vec::new(),
+            nonce_challenges: 0,
+            proofs_with_bearer: 0,
+            dpop_calls: 0,
+            ignore_until: false,
             faults: VecDeque::new(),
             reject_uids: false,
             omit_empty_fields: false,
@@ -171,6 +250,7 @@ impl FakeC1 {
             .route("/api/v1/auth/introspect", get(introspect))
             .with_state(Arc::clone(&state));
         let (addr, task) = serve::serve_local(app).await;
+        lock(&state).base_url = format!("http://{addr}");
         FakeC1 {
             addr,
             state,
@@ -221,18 +301,18 @@ fn api_error(
     code: i64,
     message: &str,
 ) -> Response {
-    let bearer = headers
+    let credentials = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
         .filter(|_| state.echo_bearer_token);
-    let Some(token) = bearer else {
+    let Some((scheme, token)) = credentials else {
         return grpc_error(status, code, message);
     };
     let mut response = grpc_error(
         status,
         code,
-        &format!("{message}: request with Authorization: Bearer {token} refused"),
+        &format!("{message}: request with Authorization: {scheme} {token} refused"),
     );
     response.headers_mut().insert(
         header::HeaderName::from_static("x-request-id"),
@@ -351,6 +431,10 @@ async fn token(
         )
             .into_response();
     }
+    let jkt = match token_proof(&mut state, &headers) {
+        Ok(jkt) => jkt,
+        Err(response) => return *response,
+    };
     let check = || -> Result<(), String> {
         if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Err("grant_type".into());
@@ -383,49 +467,225 @@ async fn token(
     state.mints += 1;
     let token = format!("eyJhbGciOiJFZERTQSIs.fake-{}", uuid::Uuid::new_v4());
     let ttl = state.token_ttl;
-    state.tokens.insert(token.clone(), Instant::now() + ttl);
+    let token_type = match (&state.token_type, &jkt) {
+        (Some(forced), _) => forced.clone(),
+        (None, Some(_)) => "DPoP".to_owned(),
+        (None, None) => "Bearer".to_owned(),
+    };
+    let expiry = Instant::now() + ttl;
+    state.tokens.insert(token.clone(), Issued { expiry, jkt });
     state.issued.push(token.clone());
     let body = serde_json::json!({
-        "access_token": token, "token_type": state.token_type, "expires_in": ttl.as_secs_f64(),
+        "access_token": token, "token_type": token_type, "expires_in": ttl.as_secs_f64(),
     });
-    (
+    let mut response = (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
-        .into_response()
-}
-
-/// The API's 401 answer, unless the request is [`authorized`].
-fn unauthenticated(state: &mut ServerState, headers: &HeaderMap) -> Option<Response> {
-    if authorized(state, headers) {
-        return None;
+        .into_response();
+    if state.dpop_nonce {
+        // The next nonce: a client must use the newest one it was handed.
+        state.nonce = format!("nonce-{}", uuid::Uuid::new_v4());
+        let nonce = state.nonce.parse().expect("a nonce is a header value");
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
-    let status = StatusCode::UNAUTHORIZED;
-    Some(api_error(state, headers, status, 16, "unauthenticated"))
+    response
 }
 
-/// Whether the request's bearer token is valid.
-fn authorized(state: &mut ServerState, headers: &HeaderMap) -> bool {
-    let token = headers
+/// An OAuth error answer (RFC 6749 §5.2), with a `DPoP-Nonce` header when `nonce` is given.
+fn oauth_error(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    nonce: Option<&str>,
+) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(nonce) = nonce {
+        let value = nonce.parse().expect("a nonce is a header value");
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
+}
+
+/// The DPoP part of a token request: the thumbprint the token will be bound to (`None`: a
+/// Bearer token), or the refusal to answer.
+fn token_proof(
+    state: &mut ServerState,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Box<Response>> {
+    if state.dpop == Dpop::Unsupported {
+        return Ok(None);
+    }
+    let refuse = |state: &mut ServerState, reason: &str| {
+        state.proof_failures.push(reason.to_owned());
+        let status = StatusCode::BAD_REQUEST;
+        Box::new(oauth_error(status, "invalid_dpop_proof", reason, None))
+    };
+    let Some(proof) = headers.get("dpop").and_then(|v| v.to_str().ok()) else {
+        return match state.dpop {
+            Dpop::Required => Err(refuse(state, "the credential requires a DPoP proof")),
+            _ => Ok(None),
+        };
+    };
+    if state.reject_proofs {
+        let quoted: String = proof.chars().take(40).collect();
+        return Err(refuse(
+            state,
+            &format!("proof {quoted}... refused by policy"),
+        ));
+    }
+    let url = format!("{}/auth/v1/token", state.base_url);
+    let nonce = state.dpop_nonce.then(|| state.nonce.clone());
+    let expected = c1_dpop::Expected {
+        method: "POST",
+        url: &url,
+        access_token: None,
+        nonce: nonce.as_deref(),
+    };
+    match c1_dpop::validate(proof, &expected, now_secs(), &mut state.seen) {
+        Ok(jkt) => {
+            state.proofs_accepted += 1;
+            Ok(Some(jkt))
+        }
+        Err(c1_dpop::ProofError::NeedsNonce) => {
+            state.nonce_challenges += 1;
+            let nonce = (!state.challenge_without_nonce).then(|| state.nonce.clone());
+            if state.rotate_nonce_on_challenge {
+                state.nonce = format!("nonce-{}", uuid::Uuid::new_v4());
+            }
+            let description = "Authorization server requires nonce in DPoP proof";
+            let status = StatusCode::BAD_REQUEST;
+            let response = oauth_error(status, "use_dpop_nonce", description, nonce.as_deref());
+            Err(Box::new(response))
+        }
+        Err(c1_dpop::ProofError::Invalid(reason)) => Err(refuse(state, &reason)),
+    }
+}
+
+/// The API's 401 answer, unless the request's credentials are good ([`check_credentials`]).
+fn unauthenticated(
+    state: &mut ServerState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Option<Response> {
+    let challenge = check_credentials(state, headers, method, path).err()?;
+    state.unauthorized += 1;
+    let status = StatusCode::UNAUTHORIZED;
+    let mut response = api_error(state, headers, status, 16, "unauthenticated");
+    if let Some(challenge) = challenge {
+        let value = challenge.parse().expect("a challenge is a header value");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    Some(response)
+}
+
+/// A `WWW-Authenticate` challenge for a refused DPoP request.
+fn dpop_challenge(error: &str, description: &str) -> String {
+    format!(r#"DPoP algs="EdDSA", error="{error}", error_description="{description}""#)
+}
+
+/// Whether the request's token is valid and presented as its type requires: a Bearer token
+/// alone, a DPoP-bound one with the `DPoP` scheme and a valid proof by its key. `Err` holds
+/// the `WWW-Authenticate` challenge, if the refusal has one.
+fn check_credentials(
+    state: &mut ServerState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<(), Option<String>> {
+    if state.reject_all_tokens {
+        return Err(None);
+    }
+    let (scheme, token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let valid = !state.reject_all_tokens
-        && token.is_some_and(|t| {
-            state
-                .tokens
-                .get(t)
-                .is_some_and(|expiry| Instant::now() < *expiry)
-        });
-    if !valid {
-        state.unauthorized += 1;
+        .and_then(|v| v.split_once(' '))
+        .ok_or(None)?;
+    let issued = state
+        .tokens
+        .get(token)
+        .filter(|issued| Instant::now() < issued.expiry)
+        .cloned()
+        .ok_or(None)?;
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    match (issued.jkt, scheme) {
+        (None, "Bearer") => match proof {
+            None => Ok(()),
+            Some(_) if state.dpop == Dpop::Unsupported => {
+                state.proofs_with_bearer += 1;
+                Ok(())
+            }
+            Some(_) => {
+                state
+                    .proof_failures
+                    .push("a proof with a Bearer token".into());
+                Err(Some(dpop_challenge(
+                    "invalid_request",
+                    "invalid authorization scheme",
+                )))
+            }
+        },
+        (Some(jkt), "DPoP") => check_api_proof(state, proof, token, &jkt, method, path),
+        (Some(_), _) => {
+            let reason = "a DPoP-bound token must be sent with the DPoP scheme";
+            state.proof_failures.push(reason.into());
+            Err(Some(dpop_challenge("invalid_token", reason)))
+        }
+        (None, _) => Err(None),
     }
-    valid
+}
+
+/// Validates an API call's proof for `token`, bound to `jkt`.
+fn check_api_proof(
+    state: &mut ServerState,
+    proof: Option<&str>,
+    token: &str,
+    jkt: &str,
+    method: &str,
+    path: &str,
+) -> Result<(), Option<String>> {
+    let url = format!("{}{path}", state.base_url);
+    let expected = c1_dpop::Expected {
+        method,
+        url: &url,
+        access_token: Some(token),
+        nonce: None,
+    };
+    let verdict = match proof {
+        None => Err("missing DPoP proof".to_owned()),
+        Some(_) if state.reject_api_proofs => Err("proof refused by policy".to_owned()),
+        Some(proof) => match c1_dpop::validate(proof, &expected, now_secs(), &mut state.seen) {
+            Ok(thumbprint) if thumbprint == jkt => Ok(()),
+            Ok(_) => Err("the proof key is not the one the token is bound to".to_owned()),
+            Err(error) => Err(format!("{error:?}")),
+        },
+    };
+    match verdict {
+        Ok(()) => {
+            state.proofs_accepted += 1;
+            state.dpop_calls += 1;
+            Ok(())
+        }
+        Err(reason) => {
+            state.proof_failures.push(reason.clone());
+            Err(Some(dpop_challenge("invalid_dpop_proof", &reason)))
+        }
+    }
 }
 
 async fn introspect(State(state): State<Arc<Mutex<ServerState>>>, headers: HeaderMap) -> Response {
     let mut state = lock(&state);
-    if let Some(response) = unauthenticated(&mut state, &headers) {
+    if let Some(response) = unauthenticated(&mut state, &headers, "GET", "/api/v1/auth/introspect")
+    {
         return response;
     }
     let body = serde_json::json!({
@@ -442,8 +702,12 @@ async fn introspect(State(state): State<Arc<Mutex<ServerState>>>, headers: Heade
 /// The filter part of a request, which every page must repeat unchanged.
 fn filter_key(body: &serde_json::Value) -> String {
     format!(
-        "{}|{}|{}|{}",
-        body["pageSize"], body["sortDirection"], body["since"], body["sinceEventUid"]
+        "{}|{}|{}|{}|{}",
+        body["pageSize"],
+        body["sortDirection"],
+        body["since"],
+        body["until"],
+        body["sinceEventUid"]
     )
 }
 
@@ -469,7 +733,8 @@ async fn list_events(
         Err(_) => return grpc_error(StatusCode::BAD_REQUEST, 3, "body is not JSON"),
     };
     state.requests.push((Instant::now(), request.clone()));
-    if let Some(response) = unauthenticated(&mut state, &headers) {
+    let path = "/api/v1/systemlog/events";
+    if let Some(response) = unauthenticated(&mut state, &headers, "POST", path) {
         return response;
     }
     if state.deny_system_log {
@@ -575,9 +840,19 @@ async fn list_events(
             }
         }
     }
-    let start = start.min(state.events.len());
-    let end = (start + page_size).min(state.events.len());
-    let mut next = if end < state.events.len() {
+    let mut limit = state.events.len();
+    if let Some(until) = request["until"].as_str() {
+        let Ok(until) = chrono::DateTime::parse_from_rfc3339(until) else {
+            return grpc_error(StatusCode::BAD_REQUEST, 3, "until is not RFC 3339");
+        };
+        let until = until.timestamp_millis();
+        if !state.ignore_until {
+            limit = state.events.partition_point(|e| e.time < until);
+        }
+    }
+    let start = start.min(limit);
+    let end = (start + page_size).min(limit);
+    let mut next = if end < limit {
         format!("{end}|{key}")
     } else {
         String::new()

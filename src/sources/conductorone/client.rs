@@ -5,8 +5,9 @@
 //! `cmd/export_events.go`):
 //!
 //! * `POST /api/v1/systemlog/events` with a JSON body of lowerCamelCase fields: `pageSize`,
-//!   `pageToken`, `since` (RFC 3339, inclusive), `sinceEventUid` (exclusive), `sortDirection`
-//!   (`SORT_DIRECTION_ASC` = oldest first). Every filter is re-sent with each `pageToken`.
+//!   `pageToken`, `since` (RFC 3339, inclusive), `until` (RFC 3339, exclusive),
+//!   `sinceEventUid` (exclusive), `sortDirection` (`SORT_DIRECTION_ASC` = oldest first).
+//!   Every filter is re-sent with each `pageToken`.
 //! * The answer is `{"list": [OCSF object, …], "nextPageToken": "…"}`; either field may be absent
 //!   (proto3 JSON), and an empty or absent token ends the listing.
 //! * Error bodies are `{"code": int, "message": string, "details": [...]}` (gRPC status JSON),
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use vrl::value::Value;
 
-use super::token::{TokenClient, TokenError};
+use super::token::{DPOP_HEADER, TokenClient, TokenError, sensitive};
 use crate::metrics::ComponentMetrics;
 use crate::retry::{Retries, Verdict, parse_retry_after, retry};
 use crate::secrets;
@@ -83,6 +84,9 @@ pub(super) struct ErrorDetails {
     pub request_id: Option<String>,
     /// The server's `Retry-After`, if any.
     pub retry_after: Option<Duration>,
+    /// A 401's `WWW-Authenticate` challenge, if any (redacted): with DPoP it names the
+    /// refused proof (`error="invalid_dpop_proof"`).
+    pub challenge: Option<String>,
 }
 
 impl fmt::Display for ErrorDetails {
@@ -94,6 +98,9 @@ impl fmt::Display for ErrorDetails {
         write!(f, ": {}", self.message)?;
         if let Some(id) = &self.request_id {
             write!(f, " (request id {id})")?;
+        }
+        if let Some(challenge) = &self.challenge {
+            write!(f, " (WWW-Authenticate: {challenge})")?;
         }
         Ok(())
     }
@@ -126,6 +133,10 @@ impl ErrorDetails {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            challenge: headers
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| error_excerpt(v.as_bytes())),
         }
     }
 }
@@ -190,7 +201,7 @@ impl ApiError {
 
     /// A permanent error that no waiting can fix (the source stops).
     pub(super) fn is_fatal(&self) -> bool {
-        matches!(self, Self::Token(TokenError::Dpop))
+        matches!(self, Self::Token(token) if token.is_fatal())
     }
 
     /// A 4xx answer other than the retried ones (the server refused the request itself).
@@ -212,8 +223,10 @@ impl ApiError {
             Self::Status(d) | Self::Unauthorized(d) | Self::Forbidden(d) => d.status.to_string(),
             Self::Transport(_) => "transport".to_owned(),
             Self::InvalidBody { .. } => "invalid_body".to_owned(),
-            Self::Token(TokenError::Status { status, .. }) => format!("token_{status}"),
-            Self::Token(_) => "token".to_owned(),
+            Self::Token(token) => match token.status() {
+                Some(status) => format!("token_{status}"),
+                None => "token".to_owned(),
+            },
         }
     }
 
@@ -246,6 +259,9 @@ pub(super) struct ListRequest {
     /// Only events at or after this RFC 3339 time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// Only events before this RFC 3339 time (a bounded window's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// Only events after this event's `metadata.uid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_event_uid: Option<String>,
@@ -554,7 +570,8 @@ impl ApiClient {
         }
     }
 
-    /// One request with the cached token; after a 401, once more with a fresh token.
+    /// One request with the cached token (and, for a DPoP-bound token, a fresh proof); after a
+    /// 401, once more with a fresh token.
     async fn call(
         &self,
         method: reqwest::Method,
@@ -569,16 +586,21 @@ impl ApiClient {
                 .http
                 .request(method.clone(), &url)
                 .header(reqwest::header::ACCEPT, "application/json")
-                .bearer_auth(token.expose());
+                .header(reqwest::header::AUTHORIZATION, token.authorization());
+            if let Some(proof) = self.tokens.api_proof(method.as_str(), &url, &token) {
+                request = request.header(DPOP_HEADER, sensitive(proof.expose()));
+            }
             if let Some(body) = &body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| ApiError::Transport(ApiError::describe_transport(&e)))?;
+            // The next call's proof is signed while this one's answer is awaited (`join!`
+            // polls the request first, which hands it to the connection).
+            let sign_ahead = async { self.tokens.sign_ahead(method.as_str(), &url, &token) };
+            let (response, ()) = tokio::join!(request.send(), sign_ahead);
+            let response =
+                response.map_err(|e| ApiError::Transport(ApiError::describe_transport(&e)))?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let bytes = response

@@ -62,6 +62,21 @@ pub struct ConductoroneConfig {
     /// `beginning`, or an RFC 3339 time.
     #[serde(default)]
     pub start_at: StartAt,
+    /// The end of a bounded window, an RFC 3339 time (exclusive). The source asks only for
+    /// events before it; once it has delivered the last one (acknowledged by every sink) and
+    /// written its checkpoint, it stops, and the pipeline exits when everything has drained.
+    /// With `start_at`, a run exports the window `[start_at, until)`. It must be after
+    /// `start_at` (after the current time with `start_at = "now"`). Default: none, the
+    /// source follows the log for ever.
+    #[serde(default)]
+    pub until: Option<Until>,
+    /// Whether to send DPoP proofs (RFC 9449). Default `true`: every token request carries a
+    /// proof (signed by a key the process generates and keeps in memory), which a credential
+    /// created with "Require DPoP" needs and others ignore; a DPoP-bound token is then sent
+    /// with a fresh proof on every API call. `false` only for a server that refuses requests
+    /// carrying proofs.
+    #[serde(default = "default_dpop")]
+    pub dpop: bool,
     /// TLS options of the client (extra CA, client certificate, verification).
     #[serde(default)]
     pub tls: TlsConfig,
@@ -79,6 +94,9 @@ fn default_max_unacknowledged_events() -> usize {
 }
 fn default_poll_interval() -> f64 {
     30.0
+}
+fn default_dpop() -> bool {
+    true
 }
 
 /// How the source authenticates to the token endpoint.
@@ -112,15 +130,63 @@ impl TryFrom<String> for StartAt {
         match value.as_str() {
             "now" => Ok(Self::Now),
             "beginning" => Ok(Self::Beginning),
-            other => chrono::DateTime::parse_from_rfc3339(other)
-                .map(|t| Self::Time(t.timestamp_millis()))
-                .map_err(|_| {
-                    format!(
-                        "`start_at` must be `now`, `beginning` or an RFC 3339 time such as `2026-01-01T00:00:00Z`, not `{other}`"
-                    )
-                }),
+            other => rfc3339_millis(other).map(Self::Time).ok_or_else(|| {
+                format!(
+                    "`start_at` must be `now`, `beginning` or an RFC 3339 time such as `2026-01-01T00:00:00Z`, not `{other}`"
+                )
+            }),
         }
     }
+}
+
+/// The end of a bounded window, epoch milliseconds (`until`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Until(pub i64);
+
+impl<'de> Deserialize<'de> for Until {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        rfc3339_millis(&text).map(Self).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`until` must be an RFC 3339 time such as `2026-01-02T00:00:00Z`, not `{text}`"
+            ))
+        })
+    }
+}
+
+/// An RFC 3339 time as epoch milliseconds.
+fn rfc3339_millis(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Checks that the window `[start_at, until)` is not empty.
+fn check_window(start_at: StartAt, until: Option<Until>) -> Result<(), BuildError> {
+    let Some(Until(until)) = until else {
+        return Ok(());
+    };
+    let (start, what) = match start_at {
+        StartAt::Beginning => return Ok(()),
+        StartAt::Time(start) => (start, "`start_at`"),
+        StartAt::Now => (
+            chrono::Utc::now().timestamp_millis(),
+            "the current time (`start_at = \"now\"`, the default)",
+        ),
+    };
+    if until > start {
+        return Ok(());
+    }
+    let show = super::source::format_time;
+    Err(BuildError::field(
+        "until",
+        format!(
+            "`until` ({}) must be after {what} ({}): the window would be empty",
+            show(until),
+            show(start)
+        ),
+    )
+    .help("set `start_at` to the start of the window, before `until`"))
 }
 
 /// A checked configuration.
@@ -134,6 +200,9 @@ pub(super) struct Settings {
     pub(super) max_unacknowledged_events: u64,
     pub(super) poll_interval: Duration,
     pub(super) start_at: StartAt,
+    /// `until`, epoch milliseconds.
+    pub(super) until: Option<i64>,
+    pub(super) dpop: bool,
     pub(super) retry: crate::retry::SourceRetry,
     tls: TlsConfig,
     proxy: ProxyConfig,
@@ -237,6 +306,7 @@ impl ConductoroneConfig {
                 "must be at least 1, not 0",
             ));
         }
+        check_window(self.start_at, self.until)?;
         let retry = self.source_retry()?;
         Ok(Settings {
             client_id,
@@ -247,6 +317,8 @@ impl ConductoroneConfig {
             max_unacknowledged_events: self.max_unacknowledged_events as u64,
             poll_interval: seconds("poll_interval_secs", self.poll_interval_secs, false)?,
             start_at: self.start_at,
+            until: self.until.map(|Until(ms)| ms),
+            dpop: self.dpop,
             retry,
             tls: self.tls.clone(),
             proxy: self.proxy.clone(),
@@ -269,6 +341,7 @@ impl Settings {
             self.client_id.clone(),
             self.audience.clone(),
             self.auth.clone(),
+            self.dpop,
         );
         Ok(ApiClient::new(http, self.base_url.clone(), tokens, metrics))
     }

@@ -6,14 +6,19 @@
 //! the same filters with every page; a `nextPageToken` seen before in the same poll ends the
 //! poll instead of looping. Every `poll_interval_secs` the next poll resumes after the last
 //! event sent (`sinceEventUid` = its `metadata.uid`). The first run starts at `start_at`:
-//! `now` (the default), `beginning`, or an RFC 3339 time (`since`). If the server rejects
+//! `now` (the default), `beginning`, or an RFC 3339 time (`since`). With `until`, every
+//! request also asks only for events before it (events a server returns past it are not
+//! sent, and end the listing); once a poll that started at or after `until` has listed
+//! everything, the source waits for every outstanding acknowledgement, writes its checkpoint
+//! and returns, so the pipeline exits when the rest has drained. The checkpoint only ever
+//! covers delivered events, all before `until`, so a later run without `until` skips nothing. If the server rejects
 //! the stored uid with a 4xx, the poll falls back to `since` = that event's `time` (inclusive)
 //! and events already sent are dropped by `metadata.uid` (the last [`DEDUPE_CAPACITY`] sent;
 //! right after a restart only the checkpoint's uid is known, so other events of that same
 //! millisecond may be delivered again: at least once, never lost).
 //!
 //! Each `list` item becomes one event, the OCSF object unchanged except that integral floats
-//! in integer fields become integers (see `normalize`).
+//! in the fields OCSF types as integers become integers (`crate::ocsf::numbers`).
 //!
 //! **Delivery guarantee: at least once.** Events go out in batches (a page split into batches
 //! of at most [`MAX_BATCH_EVENTS`](crate::topology::MAX_BATCH_EVENTS)), each with a [`BatchNotifier`](crate::ack::BatchNotifier). The checkpoint
@@ -39,23 +44,28 @@
 //! with the shared `Backoff` (from `retry_initial_backoff_secs`, doubling, full jitter, at most
 //! `retry_max_backoff_secs`), honouring `Retry-After` (capped at the same maximum). Other
 //! errors end the poll; it starts again after the same backoff. The source only stops on
-//! shutdown, or for a credential that requires DPoP (no waiting can fix that).
+//! shutdown, at the end of a window, or for a token it cannot use (a type other than `Bearer`
+//! and `DPoP`, or `DPoP` with `dpop = false`: no waiting can fix that).
+//!
+//! Authentication (`token`, `credentials`, `dpop`): a signed client assertion (or the secret)
+//! at `/auth/v1/token`, with a DPoP proof unless `dpop = false`; a `DPoP` token is sent with a
+//! fresh proof on every API call, a `Bearer` token alone.
 //!
 //! Layout: `config` (the options, their checks, building the source and its health check),
-//! `source` (the run loop), `client` (the ListEvents call and page decoding), `token` and
-//! `credentials` (authentication), `checkpoint`, `normalize`.
+//! `source` (the run loop), `client` (the ListEvents call and page decoding), `token`,
+//! `credentials` and `dpop` (authentication), `checkpoint`.
 
 pub(crate) mod checkpoint;
 mod client;
 mod config;
 pub(crate) mod credentials;
-mod normalize;
+mod dpop;
 mod source;
 mod token;
 
 use std::time::Duration;
 
-pub use config::{AuthMethod, ConductoroneConfig, StartAt};
+pub use config::{AuthMethod, ConductoroneConfig, StartAt, Until};
 
 /// The default of `max_unacknowledged_events`: events that may be sent ahead of the stored
 /// checkpoint (in the pipeline, or acknowledged but not yet written). After a crash at most

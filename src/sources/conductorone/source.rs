@@ -11,7 +11,7 @@ use vrl::value::Value;
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::client::{ApiClient, ApiError, ListRequest, RawPage, SORT_ASC};
 use super::config::Settings;
-use super::{CHECKPOINT_MIN_INTERVAL, DEDUPE_CAPACITY, PREFETCH_PAGES, StartAt, client, normalize};
+use super::{CHECKPOINT_MIN_INTERVAL, DEDUPE_CAPACITY, PREFETCH_PAGES, StartAt, client};
 use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str as uid_hash};
@@ -123,6 +123,10 @@ struct Source {
     acknowledgements: bool,
     metrics: Arc<ComponentMetrics>,
     page_size: u32,
+    /// `until`, epoch ms: events at or after it are outside the window.
+    until: Option<i64>,
+    /// Events the server returned at or after `until`, not sent, this run.
+    outside_window: u64,
     /// The cursor after the last event sent (where the next poll starts).
     cursor: Checkpoint,
     /// Events sent so far (a sequence number for acks and the checkpoint writer). A rewind
@@ -231,8 +235,13 @@ impl Source {
         self.skip_invalid(&parsed);
         let trailing_invalid = parsed.trailing_invalid_uid().map(str::to_owned);
         let mut events: Vec<Value> = Vec::with_capacity(parsed.events.len());
+        let mut outside = 0;
         for mut event in parsed.events {
-            normalize::normalize(&mut event);
+            crate::ocsf::numbers::integers_from_floats(&mut event);
+            if self.is_after_window(&event) {
+                outside += 1;
+                continue;
+            }
             if event_uid(&event).is_none_or(|uid| self.dedupe.insert(uid_hash(uid))) {
                 events.push(event);
             }
@@ -250,7 +259,32 @@ impl Source {
             // delivered batch (after a crash before that, it is fetched and skipped again).
             self.cursor.last_uid = Some(uid);
         }
+        if outside > 0 {
+            self.note_outside_window(outside);
+            // Oldest first: the rest of the listing is past the window too.
+            return Ok(Some(PollEnd::Done));
+        }
         Ok(None)
+    }
+
+    /// Whether `event` is at or after `until` (an event without `time` is in: the server
+    /// placed it in the window).
+    fn is_after_window(&self, event: &Value) -> bool {
+        self.until
+            .is_some_and(|until| event_time_millis(event).is_some_and(|time| time >= until))
+    }
+
+    /// Counts events the server returned past `until` (it should not have: they are left for
+    /// a later run, the cursor stays before them); logs the first time.
+    fn note_outside_window(&mut self, count: u64) {
+        if self.outside_window == 0 {
+            tracing::warn!(
+                "conductorone: the server returned events at or after `until`; they are not sent and the checkpoint stays before them"
+            );
+        }
+        self.outside_window += count;
+        self.metrics
+            .add("conductorone_events_after_until_total", count);
     }
 
     /// Moves the sent cursor to the last event of `chunk` that has a uid, and updates the lag.
@@ -363,6 +397,7 @@ impl Source {
         let mut request = ListRequest {
             page_size: self.page_size,
             sort_direction: SORT_ASC,
+            until: self.until.map(format_time),
             ..ListRequest::default()
         };
         match &self.cursor.last_uid {
@@ -547,6 +582,70 @@ fn poll_policy(error: &ApiError) -> Verdict {
     }
 }
 
+/// Why the poll loop ended.
+enum Stop {
+    /// Shutdown was requested.
+    Shutdown,
+    /// A token the source can never use.
+    Fatal(ApiError),
+    /// Every event before `until` was sent.
+    WindowDone,
+}
+
+/// Whether a poll that started at `started` (epoch ms) and listed everything the server had
+/// completes the window: it started at or after `until`, so no event before `until` can be
+/// missing from it (events recorded later with an earlier `time` cannot be waited for).
+fn window_complete(until: Option<i64>, started: i64) -> bool {
+    until.is_some_and(|until| started >= until)
+}
+
+/// Polls until shutdown, a fatal error or (with `until`) the end of the window. Polls never
+/// stop for good but on a fatal error; a failed poll (its requests already retried by the
+/// client) is polled again after the backoff.
+async fn poll_loop(
+    source: &mut Source,
+    client: &Arc<ApiClient>,
+    settings: &Settings,
+) -> Result<Stop, ComponentError> {
+    let mut poll_retries = Retries::new(settings.backoff(), None);
+    loop {
+        let started = chrono::Utc::now().timestamp_millis();
+        let end = match source.poll(client, settings.backoff()).await? {
+            PollEnd::Done => {
+                poll_retries.reset();
+                if window_complete(settings.until, started) {
+                    return Ok(Stop::WindowDone);
+                }
+                source.idle(settings.poll_interval).await
+            }
+            PollEnd::Failed(error) => match poll_retries.next(poll_policy(&error)) {
+                Some(delay) => {
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: polling failed; trying again after a backoff");
+                    source.idle(delay).await
+                }
+                None => {
+                    tracing::error!(%error, "conductorone: stopping");
+                    return Ok(Stop::Fatal(error));
+                }
+            },
+            other => Some(other),
+        };
+        match end {
+            Some(PollEnd::Shutdown) => return Ok(Stop::Shutdown),
+            Some(PollEnd::Rewind) => {
+                if !source.rewind().await {
+                    return Ok(Stop::Shutdown);
+                }
+                let delay = poll_retries.next(Verdict::Retry { after: None });
+                if let Some(PollEnd::Shutdown) = source.idle(delay.unwrap_or_default()).await {
+                    return Ok(Stop::Shutdown);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 pub(super) async fn run(
     settings: Settings,
     client: ApiClient,
@@ -558,6 +657,9 @@ pub(super) async fn run(
         tracing::info!(
             "conductorone: not every sink downstream acknowledges delivery; the checkpoint advances when events are sent, so a crash can lose events still in the pipeline"
         );
+    }
+    if let Some(until) = settings.until {
+        tracing::info!(until = %format_time(until), "conductorone: exporting the events before `until`, then stopping");
     }
     let client = Arc::new(client);
     let writer = StateWriter::spawn(
@@ -574,6 +676,8 @@ pub(super) async fn run(
         acknowledgements: cx.acknowledgements,
         metrics: Arc::clone(&cx.metrics),
         page_size: settings.page_size,
+        until: settings.until,
+        outside_window: 0,
         max_unacknowledged: settings.max_unacknowledged_events,
         cursor: committed.clone(),
         dedupe: Dedupe::new(committed.last_uid.as_deref()),
@@ -588,54 +692,33 @@ pub(super) async fn run(
         sent: 0,
         acks: OrderedAcks::new(),
     };
-    // Polls never stop for good but on a fatal error; a failed poll (its requests already
-    // retried by the client) is polled again after the backoff.
-    let mut poll_retries = Retries::new(settings.backoff(), None);
-    let mut fatal = None;
-    loop {
-        let end = source.poll(&client, settings.backoff()).await?;
-        let end = match end {
-            PollEnd::Done => {
-                poll_retries.reset();
-                source.idle(settings.poll_interval).await
-            }
-            PollEnd::Failed(error) => match poll_retries.next(poll_policy(&error)) {
-                Some(delay) => {
-                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: polling failed; trying again after a backoff");
-                    source.idle(delay).await
-                }
-                None => {
-                    tracing::error!(%error, "conductorone: stopping");
-                    fatal = Some(error);
-                    break;
-                }
-            },
-            other => Some(other),
-        };
-        match end {
-            Some(PollEnd::Shutdown) => break,
-            Some(PollEnd::Rewind) => {
-                if !source.rewind().await {
-                    break;
-                }
-                let delay = poll_retries.next(Verdict::Retry { after: None });
-                if let Some(PollEnd::Shutdown) = source.idle(delay.unwrap_or_default()).await {
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    // Shutdown (or a fatal error): release the output first, so sinks that flush when their
-    // input closes (`aws_s3`) acknowledge now instead of at their batch timeout, then wait
-    // for what is in flight, so the checkpoint covers every delivered event.
+    let stop = poll_loop(&mut source, &client, &settings).await?;
+    // Shutdown, a fatal error or the window's end: release the output first, so sinks that
+    // flush when their input closes (`aws_s3`) acknowledge now instead of at their batch
+    // timeout, then wait for what is in flight, so the checkpoint covers every delivered event.
     drop(std::mem::take(&mut source.out));
     while let Some((token, status)) = source.acks.next_ready().await {
         source.on_ack(token, status);
     }
     source.commit.writer.finish().await;
-    match fatal {
-        Some(error) => Err(ComponentError(format!("conductorone: {error}"))),
-        None => Ok(()),
+    match stop {
+        Stop::Fatal(error) => Err(ComponentError(format!("conductorone: {error}"))),
+        Stop::WindowDone if source.commit.failed => Err(ComponentError(format!(
+            "conductorone: the window before `until` was read, but a sink did not deliver some of its events; the checkpoint holds the last delivered one (uid {}): run again to send the rest",
+            source
+                .commit
+                .committed
+                .last_uid
+                .as_deref()
+                .unwrap_or("none")
+        ))),
+        Stop::WindowDone => {
+            tracing::info!(
+                uid = source.commit.committed.last_uid.as_deref().unwrap_or(""),
+                "conductorone: every event before `until` was delivered; the source is done"
+            );
+            Ok(())
+        }
+        Stop::Shutdown => Ok(()),
     }
 }

@@ -28,6 +28,11 @@ pub struct DemoConfig {
     /// Default 7.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Write automation circuit-breaker events without `time`, as ConductorOne did before a
+    /// 2026 release (to try how a pipeline copes; such events are not valid OCSF). Default
+    /// false.
+    #[serde(default)]
+    pub untimed_circuit_breaker_events: bool,
 }
 
 fn default_seed() -> u64 {
@@ -60,7 +65,8 @@ impl SourceComponent for DemoConfig {
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
         let interval = self.interval()?;
         let count = self.count.unwrap_or(u64::MAX);
-        let generator = DemoEventGenerator::new(self.seed);
+        let generator = DemoEventGenerator::new(self.seed)
+            .untimed_circuit_breaker_events(self.untimed_circuit_breaker_events);
         Ok(Box::pin(run(generator, count, interval, cx)))
     }
 }

@@ -1,27 +1,53 @@
 //! Deterministic generator of realistic ConductorOne system-log events.
 //!
 //! [`DemoEventGenerator`] produces OCSF 1.3.0 events shaped like the ones ConductorOne's system
-//! log emits, for the `conductorone_demo` source and for tests. The mix follows the shared
-//! benchmark workload:
+//! log emits, for the `conductorone_demo` source and for tests. Every kind of event ConductorOne
+//! documents (team notes on the ConductorOne API §6.1, from `conductorone/docs`) is there, as
+//! API Activity (class 6003) or Authentication (class 3002) like the rest of the log:
 //!
-//! * ~80 % **API Activity** (class 6003, category 6): gRPC operations such as
-//!   `/c1.api.app.v1.Apps/Update`, with the acting user or service principal, its source IP, user
-//!   agent, the affected resource and observables. `activity_id` follows the method's verb
-//!   (Create 1, Read 2, Update 3, Delete 4, anything else 99 Other).
-//! * ~12 % **Authentication** (class 3002, category 3): OAuth 2.0 token grants by service
-//!   principals, `activity_name` `client_credentials` or `token_exchange`.
-//! * ~8 % **MCP tool calls** (class 6003, activity 99, `activity_name` `mcp_tool_call`), grouped
-//!   in sessions, with the tool's details under `unmapped`.
+//! | share | kind | class, `activity_id` | `activity_name` |
+//! | --- | --- | --- | --- |
+//! | 70 % | API calls: the acting user or service principal, source IP, user agent, the affected resource | 6003, from the method's verb (Create 1, Read 2, Update 3, Delete 4, else 99) | the caption of the id |
+//! | 10 % | OAuth token grants by service principals | 3002, 99 | `client_credentials`, `token_exchange` |
+//! | 8 % | MCP: sessions start, make tool calls, end (duration, succeeded/failed call counts) | 6003, 99 | `mcp_session_start`, `mcp_tool_call`, `mcp_session_end` |
+//! | 4 % | Secret sharing: secret id, share code `XXXX-XXXX-XXXX`, mode, type, actor, client IP | 6003, 99 | `paper_secret_created`, `_opened`, `_opened_internal`, `_revoked`, `_revoked_admin`, `_magic_link_created`, `_access_denied`, `_file_downloaded` |
+//! | 3 % | Enterprise-managed authorization token requests: user, client, audience, scopes with per-scope outcome, token id, signing key, algorithm, lifetime | 3002, 99 | `token_exchange` |
+//! | 3 % | AI tool calls through the C1 gateway: user, AI client, MCP server, tool, result, denial reason, latency | 6003, 99 | `ai_tool_call` (assumed) |
+//! | 1 % | AI access administration: access requests, tool approvals and classification, MCP servers, AI clients, kill switches, tenant defaults | 6003, 99 | `ai_…` (assumed) |
+//! | 1 % | Automation circuit breakers: tripped, resumed, cancelled | 6003, 99 | `automation_circuit_breaker_…` (assumed) |
+//!
+//! **`activity_id`.** OCSF's `activity_name` is the caption of `activity_id`, except for 99
+//! (Other), where it carries the source's own name for the activity. ConductorOne names its
+//! product events and token grants itself (`mcp_tool_call`, `client_credentials`), and no
+//! OCSF Authentication activity (Logon, Logoff, Authentication Ticket, ...) is "a token
+//! grant", so every event whose `activity_name` is ConductorOne's own has `activity_id` 99;
+//! only the API calls, named by their verb, have 1 to 4. `type_uid` is `class_uid * 100 +
+//! activity_id` throughout.
+//!
+//! **What is documented and what is not.** The activity names of MCP, secret-sharing and
+//! token-grant events and the fields each kind records are ConductorOne's documented ones;
+//! where a field lives in the OCSF object is not documented: OCSF attributes where one fits
+//! (`duration` and `count` of an MCP session, `actor.app_name`/`app_uid` for an AI client,
+//! `service` for an MCP server, `session` for an issued token), the rest under `unmapped` with
+//! the documentation's names. The docs name no activity for AI tool usage, AI access
+//! administration or circuit breakers: those names are this generator's (marked "assumed"
+//! above). `api.operation` of an API call is written `ServicePrincipalService/Create`, as the
+//! docs show it (no package: the packages of the gRPC services are not public); product events
+//! have their activity name there. Circuit-breaker events written before a 2026 release had no
+//! `time`; [`DemoEventGenerator::untimed_circuit_breaker_events`] makes them that way (they
+//! are then not valid OCSF, which requires `time`).
 //!
 //! About 5 % of events are failures (`status_id` 2, `status` "Failure") with a `status_detail`
 //! fitting their kind. Every event carries `metadata` (version, a UUIDv4 `uid`, product,
-//! `log_name` "system_log", `logged_time`), an integer `time`, severity, and
-//! `type_uid == class_uid * 100 + activity_id`; every number is a [`Value::Integer`].
+//! `log_name` "system_log", `logged_time`), an integer `time`, severity, and every number is a
+//! [`Value::Integer`].
 //!
 //! Every random choice comes from a small in-file PRNG (SplitMix64) seeded by the caller, so a
 //! seed yields the same events on every run, platform and dependency version. Addresses come from
 //! the documentation ranges (RFC 5737 and RFC 3849) and e-mail addresses from the reserved
 //! `.example` domain, so demo data never names a real host or person.
+
+mod product;
 
 use vrl::value::{KeyString, ObjectMap, Value};
 
@@ -36,10 +62,31 @@ const TENANT_HOST: &str = "acme.conductor.one";
 /// Domain of the demo users' e-mail addresses (reserved by RFC 2606).
 const EMAIL_DOMAIN: &str = "acme.example";
 
-/// Share of API Activity events (MCP tool calls not included).
-const API_ACTIVITY_SHARE: f64 = 0.80;
-/// Share of Authentication events; the remainder are MCP tool calls.
-const AUTHENTICATION_SHARE: f64 = 0.12;
+/// The kinds of events, and the share of each (the last takes what is left).
+const MIX: &[(Kind, f64)] = &[
+    (Kind::ApiCall, 0.70),
+    (Kind::TokenGrant, 0.10),
+    (Kind::Mcp, 0.08),
+    (Kind::SecretSharing, 0.04),
+    (Kind::ManagedAuthorization, 0.03),
+    (Kind::AiToolCall, 0.03),
+    (Kind::AiAdministration, 0.01),
+    (Kind::CircuitBreaker, 0.01),
+];
+
+/// A kind of event (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    ApiCall,
+    TokenGrant,
+    Mcp,
+    SecretSharing,
+    ManagedAuthorization,
+    AiToolCall,
+    AiAdministration,
+    CircuitBreaker,
+}
+
 /// Share of failed events, whatever their kind.
 const FAILURE_RATE: f64 = 0.05;
 /// Share of API calls made by service principals rather than people.
@@ -49,18 +96,20 @@ const HOME_IP_SHARE: f64 = 0.85;
 /// Share of token grants that are workload-federation token exchanges.
 const TOKEN_EXCHANGE_SHARE: f64 = 0.30;
 
-/// Fully qualified gRPC service names, as used in `api.service.name` and `api.operation`.
-const APPS: &str = "c1.api.app.v1.Apps";
-const APP_ENTITLEMENTS: &str = "c1.api.app.v1.AppEntitlements";
-const REQUEST_CATALOG: &str = "c1.api.requestcatalog.v1.RequestCatalogManagementService";
-const REQUEST_CATALOG_SEARCH: &str = "c1.api.requestcatalog.v1.RequestCatalogSearchService";
-const TASKS: &str = "c1.api.task.v1.TaskService";
-const TASK_ACTIONS: &str = "c1.api.task.v1.TaskActionsService";
-const USERS: &str = "c1.api.user.v1.UserService";
-const POLICIES: &str = "c1.api.policy.v1.Policies";
-const SERVICE_PRINCIPALS: &str = "c1.api.service_principal.v1.ServicePrincipalService";
-const WORKLOAD_FEDERATION: &str = "c1.api.workload_federation.v1.WorkloadFederationService";
-const AUTH: &str = "c1.api.auth.v1.Auth";
+/// gRPC service names, as `api.service.name` and the first half of `api.operation`
+/// (`ServicePrincipalService/Create`, the form ConductorOne's docs show; their packages are
+/// not public, so none is invented).
+const APPS: &str = "Apps";
+const APP_ENTITLEMENTS: &str = "AppEntitlements";
+const REQUEST_CATALOG: &str = "RequestCatalogManagementService";
+const REQUEST_CATALOG_SEARCH: &str = "RequestCatalogSearchService";
+const TASKS: &str = "TaskService";
+const TASK_ACTIONS: &str = "TaskActionsService";
+const USERS: &str = "UserService";
+const POLICIES: &str = "Policies";
+const SERVICE_PRINCIPALS: &str = "ServicePrincipalService";
+const WORKLOAD_FEDERATION: &str = "WorkloadFederationService";
+const AUTH: &str = "Auth";
 
 /// What an API operation acts on; decides the event's `resources` entry.
 #[derive(Clone, Copy)]
@@ -243,9 +292,6 @@ const AUTOMATION_AGENTS: &[&str] = &[
     "cone/1.14.2 (linux; amd64)",
 ];
 
-/// User agents of MCP clients.
-const MCP_AGENTS: &[&str] = &["Claude Desktop/0.9 (mcp)", "Cursor/1.2 (mcp)"];
-
 const APP_NAMES: &[&str] = &[
     "Okta",
     "GitHub",
@@ -340,19 +386,6 @@ const TOKEN_EXCHANGE_FAILURES: &[&str] = &[
     "cel_condition_not_met",
     "invalid_jwt_format",
     "ip_not_allowed",
-];
-
-/// Failure reasons of MCP tool calls.
-const MCP_FAILURES: &[&str] = &["permission_denied", "invalid_argument", "deadline_exceeded"];
-
-/// MCP tools and the object types each one returns.
-const MCP_TOOLS: &[(&str, &[&str])] = &[
-    (
-        "find_api_objects",
-        &["User", "App", "AppEntitlement", "Grant"],
-    ),
-    ("get_user", &["User"]),
-    ("list_grants", &["Grant"]),
 ];
 
 /// Characters of ConductorOne object IDs (KSUID-style base62).
@@ -488,16 +521,6 @@ fn user_type_caption(type_id: i64) -> &'static str {
     }
 }
 
-/// The MCP session that tool calls currently belong to.
-struct McpSession {
-    uid: String,
-    /// Index into [`DemoEventGenerator::people`].
-    person: usize,
-    ip: String,
-    agent: &'static str,
-    calls_left: u32,
-}
-
 /// Whether an event failed and why.
 #[derive(Clone, Copy)]
 enum Outcome {
@@ -547,7 +570,10 @@ pub struct DemoEventGenerator {
     service_principals: Vec<Principal>,
     /// Cumulative weights of [`OPERATIONS`].
     operation_weights: Vec<u64>,
-    mcp: Option<McpSession>,
+    /// The product events' state (MCP session, shared secrets, tripped breakers).
+    product: product::State,
+    /// Circuit-breaker events without `time` (as before a 2026 release).
+    untimed_circuit_breaker_events: bool,
 }
 
 impl DemoEventGenerator {
@@ -591,19 +617,39 @@ impl DemoEventGenerator {
             people,
             service_principals,
             operation_weights,
-            mcp: None,
+            product: product::State::default(),
+            untimed_circuit_breaker_events: false,
         }
     }
 
-    /// One event whose OCSF `time` is `time_ms` (epoch milliseconds).
+    /// With `untimed`, circuit-breaker events have no `time`, as ConductorOne wrote them
+    /// before a 2026 release (they are then not valid OCSF: `time` is required).
+    pub fn untimed_circuit_breaker_events(mut self, untimed: bool) -> Self {
+        self.untimed_circuit_breaker_events = untimed;
+        self
+    }
+
+    /// One event whose OCSF `time` is `time_ms` (epoch milliseconds); see the module
+    /// documentation for the mix.
     pub fn generate(&mut self, time_ms: i64) -> Value {
         let draw = self.rng.unit();
-        if draw < API_ACTIVITY_SHARE {
-            self.api_activity(time_ms)
-        } else if draw < API_ACTIVITY_SHARE + AUTHENTICATION_SHARE {
-            self.authentication(time_ms)
-        } else {
-            self.mcp_tool_call(time_ms)
+        let mut bound = 0.0;
+        let kind = MIX
+            .iter()
+            .find(|(_, share)| {
+                bound += share;
+                draw < bound
+            })
+            .map_or(Kind::CircuitBreaker, |(kind, _)| *kind);
+        match kind {
+            Kind::ApiCall => self.api_activity(time_ms),
+            Kind::TokenGrant => self.authentication(time_ms),
+            Kind::Mcp => self.mcp_event(time_ms),
+            Kind::SecretSharing => self.secret_sharing(time_ms),
+            Kind::ManagedAuthorization => self.managed_authorization(time_ms),
+            Kind::AiToolCall => self.ai_tool_call(time_ms),
+            Kind::AiAdministration => self.ai_administration(time_ms),
+            Kind::CircuitBreaker => self.circuit_breaker(time_ms),
         }
     }
 
@@ -622,7 +668,9 @@ impl DemoEventGenerator {
             (index, self.rng.pick(PERSON_AGENTS))
         };
         let ip = self.source_ip(automated, actor_index);
-        let path = format!("/{}/{}", operation.service, operation.method);
+        // `api.operation` as ConductorOne's docs show it; the HTTP path of the gRPC call.
+        let operation_name = format!("{}/{}", operation.service, operation.method);
+        let path = format!("/{operation_name}");
 
         let mut event = self.envelope(
             time_ms,
@@ -636,7 +684,7 @@ impl DemoEventGenerator {
         let observables = observables(actor.email.as_deref(), &ip);
 
         let mut api = ObjectMap::new();
-        put(&mut api, "operation", path.as_str());
+        put(&mut api, "operation", operation_name.as_str());
         put(
             &mut api,
             "service",
@@ -690,9 +738,9 @@ impl DemoEventGenerator {
             self.source_ip(true, index)
         };
 
-        // Activity 1 (Logon): a granted token is the service principal's logon. The OAuth grant
-        // type goes in `activity_name`, as ConductorOne documents.
-        let mut event = self.envelope(time_ms, Class::Authentication, 1, grant, outcome);
+        // The OAuth grant type goes in `activity_name`, as ConductorOne documents: a name of
+        // its own, so `activity_id` is 99 (Other; see the module documentation).
+        let mut event = self.envelope(time_ms, Class::Authentication, 99, grant, outcome);
         put(&mut event, "auth_protocol_id", 6);
         put(&mut event, "auth_protocol", "OAUTH 2.0");
         put(&mut event, "user", self.service_principals[index].user());
@@ -736,68 +784,6 @@ impl DemoEventGenerator {
             );
         }
         put(&mut event, "observables", observables(None, &ip));
-        put(&mut event, "src_endpoint", object([("ip", ip.into())]));
-        Value::Object(event)
-    }
-
-    /// An MCP tool call (API Activity, activity 99), part of the current MCP session.
-    fn mcp_tool_call(&mut self, time_ms: i64) -> Value {
-        let outcome = self.outcome(MCP_FAILURES);
-        let session = self.mcp_session();
-        let (person, session_uid, ip, agent) = (
-            session.person,
-            session.uid.clone(),
-            session.ip.clone(),
-            session.agent,
-        );
-        let (tool, object_types) = self.rng.pick(MCP_TOOLS);
-        let object_type = self.rng.pick(object_types);
-        let result_count = match (outcome, tool) {
-            (Outcome::Failure(_), _) => 0,
-            (Outcome::Success, "get_user") => 1,
-            (Outcome::Success, _) => self.rng.range(0, 200),
-        };
-        let duration_ms = self.rng.range(3, 900);
-
-        let mut event = self.envelope(time_ms, Class::ApiActivity, 99, "mcp_tool_call", outcome);
-        let user = self.people[person].user();
-        let email = self.people[person].email.clone();
-        put(
-            &mut event,
-            "actor",
-            object([
-                ("user", user),
-                ("session", object([("uid", session_uid.into())])),
-            ]),
-        );
-        put(
-            &mut event,
-            "api",
-            object([
-                ("operation", "mcp_tool_call".into()),
-                ("request", object([("uid", self.rng.uuid_v4().into())])),
-            ]),
-        );
-        put(
-            &mut event,
-            "http_request",
-            object([("user_agent", agent.into())]),
-        );
-        put(
-            &mut event,
-            "unmapped",
-            object([
-                ("tool_name", tool.into()),
-                ("object_type", object_type.into()),
-                ("result_count", result_count.into()),
-                ("duration_ms", duration_ms.into()),
-            ]),
-        );
-        put(
-            &mut event,
-            "observables",
-            observables(email.as_deref(), &ip),
-        );
         put(&mut event, "src_endpoint", object([("ip", ip.into())]));
         Value::Object(event)
     }
@@ -946,27 +932,6 @@ impl DemoEventGenerator {
         let uid = stable_c1_id(self.id_salt, kind, name);
         Some(resource_object(uid, kind, name.to_owned()))
     }
-
-    /// The current MCP session, starting a new one when the last has made all its calls; counts
-    /// one call against it.
-    fn mcp_session(&mut self) -> &McpSession {
-        let session = match self.mcp.take() {
-            Some(session) if session.calls_left > 0 => session,
-            _ => {
-                let person = self.rng.index(self.people.len());
-                McpSession {
-                    uid: self.rng.uuid_v4(),
-                    person,
-                    ip: self.source_ip(false, person),
-                    agent: self.rng.pick(MCP_AGENTS),
-                    calls_left: self.rng.range(3, 40).unsigned_abs() as u32,
-                }
-            }
-        };
-        let session = self.mcp.insert(session);
-        session.calls_left = session.calls_left.saturating_sub(1);
-        session
-    }
 }
 
 /// OCSF caption of an Authentication `activity_id`.
@@ -1073,6 +1038,12 @@ mod tests {
         assert_eq!(api_activity_id("RevokeCredential"), 4);
         assert_eq!(api_activity_id("DeleteTrust"), 4);
         assert_eq!(api_activity_id("Introspect"), 99);
+    }
+
+    #[test]
+    fn the_mix_adds_up_to_every_event() {
+        let total: f64 = MIX.iter().map(|(_, share)| share).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
     }
 
     #[test]
