@@ -129,12 +129,16 @@ impl Pipeline {
 
     /// Checks the graph and starts the pipeline on the current Tokio runtime.
     pub fn start(mut self) -> Result<PipelineHandle, ConfigErrors> {
-        crate::config::graph::check(&self.config)?;
+        // Checked here, where errors can still be returned, and only here.
+        let graph = crate::config::graph::check(&self.config)?;
         let metrics = Arc::new(MetricsRegistry::default());
         self.options.metrics = Some(Arc::clone(&metrics));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let task = tokio::spawn(async move { self.run(stopped.cancelled_owned()).await });
+        let task = tokio::spawn(async move {
+            let shutdown = stopped.cancelled_owned();
+            crate::topology::run(&self.config, &graph, shutdown, self.options).await
+        });
         Ok(PipelineHandle {
             metrics,
             stop,

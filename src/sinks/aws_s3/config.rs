@@ -302,15 +302,7 @@ impl SinkComponent for AwsS3Config {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        let settings = self.settings();
-        Box::pin(async move {
-            let settings = settings.map_err(|e| HealthcheckError(e.to_string()))?;
-            if !settings.healthcheck {
-                return Ok(());
-            }
-            let client = settings.connection.s3_client().await;
-            head_bucket(&client, &settings.bucket).await
-        })
+        bucket_healthcheck(self.settings())
     }
 
     fn acknowledgements(&self) -> Option<bool> {
@@ -319,10 +311,20 @@ impl SinkComponent for AwsS3Config {
 }
 
 /// `HeadBucket`, with distinct messages for a missing bucket and refused access.
-pub(crate) async fn head_bucket(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<(), HealthcheckError> {
+/// The health check of a sink writing to S3 with `settings` (its own or `aws_security_lake`'s):
+/// `HeadBucket` on its bucket, unless `healthcheck.enabled = false`.
+pub(crate) fn bucket_healthcheck(settings: Result<Settings, BuildError>) -> Healthcheck {
+    Box::pin(async move {
+        let settings = settings.map_err(|e| HealthcheckError(e.to_string()))?;
+        if !settings.healthcheck {
+            return Ok(());
+        }
+        let client = settings.connection.s3_client().await;
+        head_bucket(&client, &settings.bucket).await
+    })
+}
+
+async fn head_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), HealthcheckError> {
     match client.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(error) => {

@@ -31,7 +31,7 @@ pub(crate) mod upload;
 
 pub use crate::options::HealthcheckConfig;
 pub use config::{AwsS3Config, BATCH_DEFAULTS};
-pub(crate) use config::{PARQUET_CONTENT_TYPE, Settings, head_bucket};
+pub(crate) use config::{PARQUET_CONTENT_TYPE, Settings, bucket_healthcheck};
 
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

@@ -10,7 +10,7 @@ use crate::codecs::parquet::{
     default_row_group_bytes,
 };
 use crate::component::{
-    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, in_range,
+    BuildError, ComponentTask, Healthcheck, SinkComponent, SinkContext, in_range,
 };
 use crate::options::HealthcheckConfig;
 use crate::options::batch::{BatchConfig, BatchDefaults};
@@ -19,7 +19,7 @@ use crate::sinks::SinkAcknowledgements;
 use crate::sinks::aws_s3::key::{KeyTemplate, ObjectNaming};
 use crate::sinks::aws_s3::partition::ObjectFormat;
 use crate::sinks::aws_s3::upload::{ObjectOptions, RetrySettings};
-use crate::sinks::aws_s3::{MIN_PART_SIZE, PARQUET_CONTENT_TYPE, Settings, head_bucket};
+use crate::sinks::aws_s3::{MIN_PART_SIZE, PARQUET_CONTENT_TYPE, Settings};
 
 crate::options::component_options! {
 [aws_connection]
@@ -219,15 +219,7 @@ impl SinkComponent for AwsSecurityLakeConfig {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        let settings = self.settings();
-        Box::pin(async move {
-            let settings = settings.map_err(|e| HealthcheckError(e.to_string()))?;
-            if !settings.healthcheck {
-                return Ok(());
-            }
-            let client = settings.connection.s3_client().await;
-            head_bucket(&client, &settings.bucket).await
-        })
+        crate::sinks::aws_s3::bucket_healthcheck(self.settings())
     }
 
     fn acknowledgements(&self) -> Option<bool> {
