@@ -179,7 +179,7 @@ source = '.seen = true'
     );
 }
 
-/// An example's binary, built by `cargo test` beside the test binaries.
+/// An example's binary, built by `cargo build --examples` (scripts/test does) or plain `cargo test`.
 fn example(name: &str) -> PathBuf {
     let deps = std::env::current_exe().expect("the test binary's path");
     let path = deps
@@ -190,7 +190,7 @@ fn example(name: &str) -> PathBuf {
         .join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo test` (which builds the examples), not only this test",
+        "{} is missing: run `cargo build --examples` first (scripts/test does; `cargo test --all-targets` builds examples only as test harnesses)",
         path.display()
     );
     path
