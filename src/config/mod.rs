@@ -1,6 +1,7 @@
-//! Loading, checking and merging TOML configuration files.
+//! Loading, checking and merging configuration files (TOML, YAML, JSON).
 //!
-//! A file is parsed once into a span-carrying tree; `${VAR}` references are substituted
+//! A file is parsed once into a span-carrying tree (TOML's own, which [`yaml`] also builds
+//! from YAML and JSON files); `${VAR}` references are substituted
 //! inside string values on that tree ([`env`]); then each component table is deserialized
 //! into its own `…Config`, so every error can name the file, line and column, the component
 //! and the field. [`graph`] checks how components connect.
@@ -8,6 +9,7 @@
 mod env;
 pub mod error;
 pub mod graph;
+mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -69,15 +71,20 @@ impl Origin {
     /// The file position of `line`:`column` (1-based) inside the string value of `field`
     /// (for example a VRL error inside `source = '''...'''`). Escapes in basic strings
     /// (`\"`, `\t`, `\n`, `\u00e9`, a line-ending backslash) are followed, so the position is
-    /// exact for every kind of TOML string.
+    /// exact for every kind of TOML string (and YAML's quoted strings); YAML's literal blocks
+    /// (`|`) and plain scalars are handled by [`yaml::position_in_unquoted`].
     pub fn position_in_value(&self, field: &str, line: usize, column: usize) -> Option<Location> {
         let (file, text) = self.source.as_ref()?;
         let start = *self.value_offsets.get(field)?;
         let rest = text.get(start..)?;
-        let (closing, basic) = ["'''", "\"\"\"", "'", "\""]
+        let Some((closing, basic)) = ["'''", "\"\"\"", "'", "\""]
             .into_iter()
             .find(|delimiter| rest.starts_with(delimiter))
-            .map(|delimiter| (delimiter, delimiter.starts_with('"')))?;
+            .map(|delimiter| (delimiter, delimiter.starts_with('"')))
+        else {
+            let offset = yaml::position_in_unquoted(text, start, line, column)?;
+            return Some(Location::from_offset(file, text, offset));
+        };
         let multi_line = closing.len() == 3;
         let mut offset = start + closing.len();
         if multi_line {
@@ -229,6 +236,75 @@ impl Default for HealthchecksConfig {
     }
 }
 
+/// The format of a configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (`.toml`, and any file whose extension names no other format, as in Vector).
+    Toml,
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a file's extension names, if any.
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Self::Toml),
+            "yaml" | "yml" => Some(Self::Yaml),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    /// The format of `path`: by extension, TOML when the extension names none.
+    pub fn from_path(path: &Path) -> Self {
+        Self::from_extension(path).unwrap_or(Self::Toml)
+    }
+}
+
+/// One configuration file to load, with its format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// How to read it.
+    pub format: Format,
+}
+
+impl ConfigFile {
+    /// `path`, in the format its extension names (`--config`).
+    pub fn detect(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let format = Format::from_path(&path);
+        Self { path, format }
+    }
+
+    /// Every file of `dir` whose extension names a format (`.toml`, `.yaml`, `.yml`,
+    /// `.json`), in name order, as Vector's `--config-dir` reads a folder (other files, and
+    /// subfolders, are skipped).
+    pub fn in_dir(dir: &Path) -> Result<Vec<Self>, ConfigErrors> {
+        let unreadable = |error: std::io::Error| {
+            ConfigErrors::from(
+                ConfigError::new(format!("cannot read directory {}: {error}", dir.display()))
+                    .help("check the path given to --config-dir"),
+            )
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+            let path = entry.map_err(unreadable)?.path();
+            if path.is_file()
+                && let Some(format) = Format::from_extension(&path)
+            {
+                files.push(Self { path, format });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+}
+
 /// A whole pipeline configuration (possibly merged from several files).
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -278,9 +354,18 @@ impl Config {
         paths: &[PathBuf],
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, graph::Graph), ConfigErrors> {
+        let files: Vec<ConfigFile> = paths.iter().map(ConfigFile::detect).collect();
+        Self::load_files(&files, lookup)
+    }
+
+    /// Loads and merges `files`, each in its own format, and checks the graph.
+    pub fn load_files(
+        files: &[ConfigFile],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Self, graph::Graph), ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
-        for path in paths {
+        for ConfigFile { path, format } in files {
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(error) => {
@@ -291,7 +376,7 @@ impl Config {
                     continue;
                 }
             };
-            match Self::from_toml(&text, path, lookup) {
+            match Self::from_text(&text, path, *format, lookup) {
                 Ok(part) => config.merge(part, &mut errors),
                 Err(ConfigErrors(mut more)) => errors.append(&mut more),
             }
@@ -303,11 +388,21 @@ impl Config {
         Ok((config, graph))
     }
 
-    /// Parses one file's text (`path` is used for positions in messages). Does not check the
-    /// graph: several files may be merged first.
+    /// Parses one TOML file's text (`path` is used for positions in messages). Does not
+    /// check the graph: several files may be merged first.
     pub fn from_toml(
         text: &str,
         path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        Self::from_text(text, path, Format::Toml, lookup)
+    }
+
+    /// Parses one file's text in `format`; as [`from_toml`](Self::from_toml).
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        format: Format,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
         let file: Arc<Path> = Arc::from(path);
@@ -318,10 +413,16 @@ impl Config {
             lines: LineIndex::new(text),
             skip: BTreeSet::new(),
         };
-        let mut root = DeTable::parse(text).map_err(|error| {
-            ConfigError::new(format!("invalid TOML: {}", error.message()))
-                .at(error.span().map(|span| loader.location(span.start)))
-        })?;
+        let parsed = match format {
+            Format::Toml => DeTable::parse(text).map_err(|error| yaml::SyntaxError {
+                message: format!("invalid TOML: {}", error.message()),
+                offset: error.span().map_or(0, |span| span.start),
+            }),
+            Format::Yaml => yaml::parse_yaml(text),
+            Format::Json => yaml::parse_json(text),
+        }
+        .map_err(|error| ConfigError::new(error.message).at(Some(loader.location(error.offset))));
+        let mut root = parsed?;
         let mut errors = Vec::new();
         loader.interpolate_table(root.get_mut(), "", lookup, &mut errors);
         // A value whose variable could not be substituted still holds `${...}`: checking it

@@ -1,0 +1,202 @@
+//! Vector configurations carry over: YAML and JSON files besides TOML (errors positioned in
+//! every format, `--config-yaml`/`--config-json`/`--config-toml`/`--config-dir`, mixed
+//! formats merged), and the configurations adapted from Vector's repository and docs in
+//! `tests/data/vector-configs/` all validate.
+
+#[path = "common/process.rs"]
+mod process;
+
+use std::path::Path;
+use std::process::Output;
+
+use c1_pipeline::config::{Config, ConfigError, Format};
+use c1_pipeline::transforms::TransformConfig;
+use process::c1_pipeline;
+
+/// sysexits `EX_CONFIG`.
+const EXIT_CONFIG: i32 = 78;
+
+fn env(name: &str) -> Option<String> {
+    (name == "CODEC").then(|| "json".to_owned())
+}
+
+fn load(text: &str, name: &str, format: Format) -> Result<Config, Vec<ConfigError>> {
+    Config::from_text(text, Path::new(name), format, &env).map_err(|errors| errors.0)
+}
+
+#[track_caller]
+fn single_error(text: &str, name: &str, format: Format) -> ConfigError {
+    let mut errors = load(text, name, format).expect_err("the configuration is invalid");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.remove(0)
+}
+
+#[track_caller]
+fn assert_at(error: &ConfigError, line: usize, column: usize) {
+    let location = error.location.as_ref().expect("a position");
+    assert_eq!((location.line, location.column), (line, column), "{error}");
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const YAML: &str = r#"# Vector's getting-started stdio.yaml, with a remap
+sources:
+  in:
+    type: "stdin"
+transforms:
+  tag:
+    type: remap
+    inputs: [in]
+    source: |
+      .seen = true
+      .price = "$HOME"
+sinks:
+  out:
+    inputs: ["tag"]
+    type: "console"
+    encoding:
+      codec: "${CODEC}"
+"#;
+
+#[test]
+fn yaml_and_json_load_like_toml() {
+    let config = load(YAML, "a.yaml", Format::Yaml).unwrap();
+    assert_eq!(config.sinks["out"].inputs, ["tag"]);
+    // Substituted in options, never inside a VRL program.
+    let TransformConfig::Remap(remap) = &config.transforms["tag"].config else {
+        panic!("a remap");
+    };
+    assert!(remap.source.as_deref().unwrap().contains("\"$HOME\""));
+    let sink = format!("{:?}", config.sinks["out"].config);
+    assert!(sink.contains("Json"), "{sink}");
+
+    let json = r#"{"sources": {"in": {"type": "stdin"}},
+ "sinks": {"out": {"type": "console", "inputs": ["in"], "encoding": {"codec": "text"}}}}"#;
+    let config = load(json, "a.json", Format::Json).unwrap();
+    assert_eq!(config.sinks["out"].inputs, ["in"]);
+}
+
+#[test]
+fn yaml_errors_name_file_line_column_field_and_fix() {
+    let text = YAML.replace("codec: \"${CODEC}\"", "codec: jsn");
+    let error = single_error(&text, "a.yaml", Format::Yaml);
+    assert_at(&error, 17, 14);
+    assert_eq!(error.component.as_deref(), Some("sinks.out"));
+    assert_eq!(error.field.as_deref(), Some("encoding.codec"));
+    assert_eq!(error.help.as_deref(), Some("did you mean `json`?"));
+    assert!(error.to_string().starts_with("a.yaml:17:14: "), "{error}");
+
+    let text = YAML.replace(
+        "    type: \"console\"",
+        "    type: \"console\"\n    bogus: 1",
+    );
+    let error = single_error(&text, "a.yaml", Format::Yaml);
+    assert_at(&error, 16, 5);
+    assert_eq!(error.field.as_deref(), Some("bogus"));
+
+    // A VRL error points into the literal block.
+    let text = YAML.replace(".price =", ".price = nope(1) +");
+    let config = load(&text, "a.yaml", Format::Yaml).unwrap();
+    let errors = c1_pipeline::topology::check_build(&config).unwrap_err().0;
+    assert_eq!(errors[0].field.as_deref(), Some("source"));
+    assert_at(&errors[0], 11, 16);
+
+    let error = single_error("sources:\n  in: [\n", "a.yaml", Format::Yaml);
+    assert!(error.message.starts_with("invalid YAML"), "{error}");
+    assert!(error.location.is_some());
+}
+
+#[test]
+fn json_errors_name_file_line_column_field_and_fix() {
+    let text = "{\n  \"sources\": {\"in\": {\"type\": \"stdin\", \"decodng\": {}}}\n}";
+    let error = single_error(text, "a.json", Format::Json);
+    assert_at(&error, 2, 39);
+    assert_eq!(error.field.as_deref(), Some("decodng"));
+    assert_eq!(error.help.as_deref(), Some("did you mean `decoding`?"));
+
+    let error = single_error("{\n  \"sources\": {,}\n}", "a.json", Format::Json);
+    assert!(error.message.starts_with("invalid JSON"), "{error}");
+    assert_at(&error, 2, 15);
+}
+
+#[test]
+fn config_flags_and_dirs_merge_mixed_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("1-source.toml", "[sources.in]\ntype = \"stdin\"\n");
+    write(
+        "2-sink.yml",
+        "sinks:\n  out:\n    type: console\n    inputs: [in]\n    encoding: {codec: json}\n",
+    );
+    write("README.md", "not a config");
+    let output = c1_pipeline()
+        .args(["validate", "--no-environment", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("2 file(s): 1 source(s)"));
+
+    // A format named by the flag, whatever the extension; Vector's interpolation flag is
+    // accepted.
+    write(
+        "sink.conf",
+        "{\"sinks\": {\"out\": {\"type\": \"console\", \"inputs\": [\"in\"], \"encoding\": {\"codec\": \"json\"}}}}",
+    );
+    let output = c1_pipeline()
+        .args([
+            "validate",
+            "--no-environment",
+            "--dangerously-allow-env-var-interpolation",
+        ])
+        .arg("--config-toml")
+        .arg(dir.path().join("1-source.toml"))
+        .arg("--config-json")
+        .arg(dir.path().join("sink.conf"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // The same component in two formats is a duplicate, as between two TOML files.
+    write(
+        "3-again.json",
+        "{\"sources\": {\"in\": {\"type\": \"stdin\"}}}",
+    );
+    let output = c1_pipeline()
+        .args(["validate", "--no-environment", "-C"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(EXIT_CONFIG));
+    assert!(
+        stderr(&output).contains("`sources.in` is defined twice"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_yaml_config_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stdio.yaml");
+    std::fs::write(&path, YAML).unwrap();
+    let mut child = c1_pipeline()
+        .arg("--config")
+        .arg(&path)
+        .env("CODEC", "json")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["message"], "hello");
+    assert_eq!(line["seen"], true);
+    assert_eq!(line["price"], "$HOME");
+}
