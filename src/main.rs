@@ -194,6 +194,10 @@ fn init_logging(args: &LoggingArgs) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // rustls is built with two providers (aws-lc-rs, ours; ring, for VRL's network
+    // functions), so it cannot pick a process default by itself: make it aws-lc-rs, the one
+    // every client here is built with. Fails only if one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(&cli.logging);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

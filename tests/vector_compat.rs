@@ -200,3 +200,60 @@ fn a_yaml_config_runs_end_to_end() {
     assert_eq!(line["seen"], true);
     assert_eq!(line["price"], "$HOME");
 }
+
+/// Runs the binary on `config` (written as `name`) with `input` on stdin.
+fn run_with_input(name: &str, config: &str, input: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, config).unwrap();
+    let mut child = c1_pipeline()
+        .arg("--config")
+        .arg(&path)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_full_vrl_library_and_event_type_conditions() {
+    let config = r#"{
+  "sources": {"in": {"type": "stdin"}},
+  "transforms": {
+    "hash": {"type": "remap", "inputs": ["in"], "source":
+      ".sha256 = sha2!(.message, variant: \"SHA-256\")\n.hmac = encode_base16(hmac!(.message, get_env_var!(\"HMAC_KEY\")))\n.md5 = md5!(.message)\n.crc = crc!(.message)\n.host = get_hostname!()"},
+    "split": {"type": "route", "inputs": ["hash"],
+      "route": {"logs": {"type": "is_log"}, "metrics": {"type": "is_metric"}}},
+    "traces": {"type": "filter", "inputs": ["hash"], "condition": {"type": "is_trace"}}
+  },
+  "sinks": {
+    "out": {"type": "console", "inputs": ["split.logs", "traces"], "encoding": {"codec": "json"}}
+  }
+}"#;
+    let output = run_with_input("vrl.json", config, b"hello\n", &[("HMAC_KEY", "key")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        line["sha256"],
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+    assert_eq!(
+        line["hmac"],
+        "9307b3b915efb5171ff14d8cb55fbcc798c6c0ef1456d66ded1a6aa723a58b7b"
+    );
+    assert_eq!(line["md5"], "5d41402abc4b2a76b9719d911017c592");
+    assert_eq!(line["crc"], "907060870");
+    assert!(line["host"].as_str().is_some_and(|host| !host.is_empty()));
+    // A route output nothing reads is a warning at start, as in Vector.
+    assert!(
+        stderr(&output).contains("output `split.metrics` is not used by any transform or sink"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("split._unmatched` is not used"));
+}
