@@ -3,6 +3,8 @@
 //! formats merged), and the configurations adapted from Vector's repository and docs in
 //! `tests/data/vector-configs/` all validate.
 
+#[path = "common/hec_server.rs"]
+mod hec_server;
 #[path = "common/process.rs"]
 mod process;
 
@@ -11,6 +13,7 @@ use std::process::Output;
 
 use c1_pipeline::config::{Config, ConfigError, Format};
 use c1_pipeline::transforms::TransformConfig;
+use hec_server::{ACK_TOKEN, HecServer, ServerConfig};
 use process::c1_pipeline;
 
 /// sysexits `EX_CONFIG`.
@@ -256,4 +259,87 @@ fn the_full_vrl_library_and_event_type_conditions() {
         stderr(&output)
     );
     assert!(!stderr(&output).contains("split._unmatched` is not used"));
+}
+
+/// An exec backend answering Vector's protocol: checks the request, then answers
+/// `hec_token` with `$SECRET_VALUE` (and an error for any other key).
+const EXEC_BACKEND: &str = r#"req=$(cat)
+case "$req" in *'"version":"1.0"'*) ;; *) exit 3 ;; esac
+case "$req" in *'"secrets":["hec_token"]'*)
+  printf '{"hec_token":{"value":"%s","error":null}}' "$SECRET_VALUE" ;;
+*) printf '{"other":{"value":null,"error":"no such secret"}}' ;;
+esac"#;
+
+fn secret_yaml(endpoint: &str, reference: &str) -> String {
+    // `$$`: the configuration would substitute `$req`.
+    let script = serde_json::to_string(&EXEC_BACKEND.replace('$', "$$")).unwrap();
+    format!(
+        r#"secret:
+  vault:
+    type: exec
+    command: [sh, -c, {script}]
+sources:
+  demo: {{type: conductorone_demo, count: 3, interval_secs: 0}}
+sinks:
+  splunk:
+    type: splunk_hec_logs
+    inputs: [demo]
+    endpoint: "{endpoint}"
+    default_token: "{reference}"
+    encoding: {{codec: json}}
+    batch: {{timeout_secs: 0.05}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_backed_hec_token_reaches_splunk() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = secret_yaml(&server.endpoint(), "SECRET[vault.hec_token]");
+    let output = tokio::task::block_in_place(|| {
+        run_with_input("secret.yaml", &config, b"", &[("SECRET_VALUE", ACK_TOKEN)])
+    });
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(server.events().len(), 3);
+    assert!(!stderr(&output).contains(ACK_TOKEN));
+
+    // A backend without the key: an error naming the backend and key, at the reference.
+    let config = secret_yaml(&server.endpoint(), "SECRET[vault.other]");
+    let output = run_with_input("secret.yaml", &config, b"", &[("SECRET_VALUE", ACK_TOKEN)]);
+    assert_eq!(output.status.code(), Some(EXIT_CONFIG));
+    let text = stderr(&output);
+    assert!(
+        text.contains("secret.yaml:12:20: secret backend `vault` has no value for `other`: the command said: no such secret"),
+        "{text}"
+    );
+    let config = secret_yaml(&server.endpoint(), "SECRET[nope.x]");
+    let output = run_with_input("secret.yaml", &config, b"", &[]);
+    assert!(stderr(&output).contains("secret backend `nope` is not defined"));
+}
+
+#[test]
+fn secret_values_never_show_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("secrets.json"),
+        r#"{"codec": "a-secret-codec-value"}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("by-key")).unwrap();
+    std::fs::write(dir.path().join("by-key/target"), "stdout\n").unwrap();
+    let text = format!(
+        "[secret.files]\ntype = \"file\"\npath = \"{0}/secrets.json\"\n\n\
+         [secret.dir]\ntype = \"directory\"\npath = \"{0}/by-key\"\nremove_trailing_whitespace = true\n\n\
+         [sources.in]\ntype = \"stdin\"\n\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"in\"]\ntarget = \"SECRET[dir.target]\"\n\
+         encoding.codec = \"SECRET[files.codec]\"\n",
+        dir.path().display()
+    );
+    let errors = Config::from_text(&text, Path::new("s.toml"), Format::Toml, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("unknown variant `[REDACTED]`"), "{errors}");
+    assert!(!errors.contains("a-secret-codec-value"), "{errors}");
+    // The directory backend's value was used (no error about `target`).
+    assert!(!errors.contains("target"), "{errors}");
 }

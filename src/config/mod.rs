@@ -9,6 +9,7 @@
 mod env;
 pub mod error;
 pub mod graph;
+mod secret;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
 use crate::options::default_true;
+use crate::secrets::backends::BackendConfig;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
@@ -315,6 +317,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// Global health-check options.
     pub healthchecks: HealthchecksConfig,
+    /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
+    pub secret: BTreeMap<String, BackendConfig>,
     /// Sources by id.
     pub sources: BTreeMap<String, SourceOuter>,
     /// Transforms by id.
@@ -328,6 +332,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "acknowledgements",
     "healthchecks",
+    "secret",
     "sources",
     "transforms",
     "sinks",
@@ -365,8 +370,21 @@ impl Config {
     ) -> Result<(Self, graph::Graph), ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
-        for ConfigFile { path, format } in files {
-            let text = match std::fs::read_to_string(path) {
+        // Every file is read first: a `SECRET[...]` may name a backend of another file.
+        let texts: Vec<_> = files
+            .iter()
+            .map(|file| (file, std::fs::read_to_string(&file.path)))
+            .collect();
+        let mut backends = BTreeMap::new();
+        for (file, text) in &texts {
+            if let Ok(text) = text
+                && let Ok(root) = parse_tree(text, file.format)
+            {
+                backends.extend(secret::backends_of(root.get_ref()));
+            }
+        }
+        for (ConfigFile { path, format }, text) in &texts {
+            let text = match text {
                 Ok(text) => text,
                 Err(error) => {
                     errors.push(
@@ -376,7 +394,7 @@ impl Config {
                     continue;
                 }
             };
-            match Self::from_text(&text, path, *format, lookup) {
+            match Self::from_text_with(text, path, *format, lookup, &backends) {
                 Ok(part) => config.merge(part, &mut errors),
                 Err(ConfigErrors(mut more)) => errors.append(&mut more),
             }
@@ -405,6 +423,18 @@ impl Config {
         format: Format,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
+        Self::from_text_with(text, path, format, lookup, &BTreeMap::new())
+    }
+
+    /// As [`from_text`](Self::from_text), `SECRET[...]` also drawing on `shared` backends
+    /// (those of the other files loaded with it).
+    fn from_text_with(
+        text: &str,
+        path: &Path,
+        format: Format,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        shared: &BTreeMap<String, BackendConfig>,
+    ) -> Result<Self, ConfigErrors> {
         let file: Arc<Path> = Arc::from(path);
         let mut loader = Loader {
             file: &file,
@@ -413,18 +443,16 @@ impl Config {
             lines: LineIndex::new(text),
             skip: BTreeSet::new(),
         };
-        let parsed = match format {
-            Format::Toml => DeTable::parse(text).map_err(|error| yaml::SyntaxError {
-                message: format!("invalid TOML: {}", error.message()),
-                offset: error.span().map_or(0, |span| span.start),
-            }),
-            Format::Yaml => yaml::parse_yaml(text),
-            Format::Json => yaml::parse_json(text),
-        }
-        .map_err(|error| ConfigError::new(error.message).at(Some(loader.location(error.offset))));
-        let mut root = parsed?;
+        let mut root = parse_tree(text, format).map_err(|error| {
+            ConfigError::new(error.message).at(Some(loader.location(error.offset)))
+        })?;
         let mut errors = Vec::new();
         loader.interpolate_table(root.get_mut(), "", lookup, &mut errors);
+        // After the variables (a backend's `command` or `path` may use them), so that a
+        // secret's value is inserted as it is, never read for `$`.
+        let mut backends = shared.clone();
+        backends.extend(secret::backends_of(root.get_ref()));
+        loader.resolve_secrets(root.get_mut(), &backends, &mut errors);
         // A value whose variable could not be substituted still holds `${...}`: checking it
         // would only add a misleading second error, so skip what it belongs to.
         loader.skip = errors
@@ -474,6 +502,7 @@ impl Config {
         if other.healthchecks != HealthchecksConfig::default() {
             self.healthchecks = other.healthchecks;
         }
+        self.secret.extend(other.secret);
         merge_components(
             &mut self.sources,
             other.sources,
@@ -498,6 +527,18 @@ impl Config {
             .acknowledgements()
             .or(self.acknowledgements.enabled)
             .unwrap_or(true)
+    }
+}
+
+/// Parses a file's text into the span tree, whatever its format.
+fn parse_tree(text: &str, format: Format) -> Result<Spanned<DeTable<'_>>, yaml::SyntaxError> {
+    match format {
+        Format::Toml => DeTable::parse(text).map_err(|error| yaml::SyntaxError {
+            message: format!("invalid TOML: {}", error.message()),
+            offset: error.span().map_or(0, |span| span.start),
+        }),
+        Format::Yaml => yaml::parse_yaml(text),
+        Format::Json => yaml::parse_json(text),
     }
 }
 
@@ -542,6 +583,41 @@ struct Loader<'a> {
 impl Loader<'_> {
     fn location(&self, offset: usize) -> Location {
         self.lines.location(self.file, self.text, offset)
+    }
+
+    /// Replaces every `SECRET[backend.key]` of the file with its value, asking each backend
+    /// once; a failure is an error at the first reference it concerns.
+    fn resolve_secrets(
+        &self,
+        root: &mut DeTable<'_>,
+        backends: &BTreeMap<String, BackendConfig>,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let mut references = secret::References::new();
+        secret::collect(root, "", &mut references);
+        if references.is_empty() {
+            return;
+        }
+        let keys = secret::keys_by_backend(&references);
+        match crate::secrets::backends::fetch(backends, &keys) {
+            Ok(values) => secret::replace(root, "", &values),
+            Err(failures) => {
+                for failure in failures {
+                    let (backend, key) = failure.reference();
+                    let at = references
+                        .iter()
+                        .find(|((b, k), _)| b == backend && key.is_none_or(|key| key == k))
+                        .map(|(_, span)| self.location(span.start));
+                    let help = match failure {
+                        crate::secrets::backends::SecretError::UnknownBackend { .. } => format!(
+                            "define it: [secret.{backend}] with `type` exec, file or directory"
+                        ),
+                        _ => format!("check the `[secret.{backend}]` backend and its store"),
+                    };
+                    errors.push(ConfigError::new(failure.to_string()).at(at).help(help));
+                }
+            }
+        }
     }
 
     fn interpolate_table(
@@ -633,6 +709,11 @@ impl Loader<'_> {
             "healthchecks" => {
                 if let Some(parsed) = self.deserialize_global(value, "healthchecks", errors) {
                     config.healthchecks = parsed;
+                }
+            }
+            "secret" => {
+                if let Some(parsed) = self.deserialize_global(value, "secret", errors) {
+                    config.secret = parsed;
                 }
             }
             table if ComponentKind::from_table(table).is_some() => {
