@@ -343,3 +343,91 @@ fn secret_values_never_show_in_errors() {
     // The directory backend's value was used (no error about `target`).
     assert!(!errors.contains("target"), "{errors}");
 }
+
+#[test]
+fn a_disk_buffer_is_refused_with_the_reason() {
+    let text = "sources:\n  in: {type: stdin}\nsinks:\n  out:\n    type: console\n    inputs: [in]\n    encoding: {codec: json}\n    buffer:\n      type: disk\n      max_size: 268435488\n";
+    let error = single_error(text, "b.yaml", Format::Yaml);
+    assert_at(&error, 9, 13);
+    assert_eq!(error.field.as_deref(), Some("buffer"));
+    assert!(
+        error
+            .message
+            .starts_with("a disk buffer is not needed here"),
+        "{error}"
+    );
+    assert!(error.help.as_deref().unwrap().contains("stdin"));
+
+    let text = text.replace("type: disk\n      max_size: 268435488", "max_event: 5");
+    let error = single_error(&text, "b.yaml", Format::Yaml);
+    assert_eq!(error.field.as_deref(), Some("buffer.max_event"));
+    assert_eq!(error.help.as_deref(), Some("did you mean `max_events`?"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_drop_newest_buffer_drops_and_counts() {
+    // Vector's option names on a slow sink: the demo source is never held back, the sink gets
+    // what fits and the rest is discarded (acknowledged as handled, so the run succeeds).
+    let text = r#"
+sources:
+  demo: {type: conductorone_demo, count: 20000, interval_secs: 0}
+sinks:
+  slow:
+    type: blackhole
+    inputs: [demo]
+    rate: 2000
+    print_interval_secs: 0
+    healthcheck: {enabled: false}
+    buffer: {type: memory, max_events: 1, when_full: drop_newest}
+"#;
+    let config = load(text, "drop.yaml", Format::Yaml).unwrap();
+    let graph = c1_pipeline::config::graph::check(&config).unwrap();
+    let started = std::time::Instant::now();
+    let summary =
+        c1_pipeline::topology::run(&config, &graph, std::future::pending(), Default::default())
+            .await
+            .unwrap();
+    let sink = summary
+        .metrics
+        .iter()
+        .find(|m| m.component == "sinks.slow")
+        .unwrap();
+    assert!(sink.discarded_events > 0, "{sink:?}");
+    assert_eq!(
+        sink.received_events + sink.discarded_events,
+        20000,
+        "{sink:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+}
+
+/// `tests/data/vector-configs/`: configurations adapted from Vector's repository and docs
+/// (each cites its origin), in the three formats.
+#[test]
+fn every_adapted_vector_config_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vector-configs");
+    let mut formats = std::collections::BTreeSet::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(format) = Format::from_extension(&path) else {
+            continue; // data the configurations use
+        };
+        formats.insert(format!("{format:?}"));
+        let output = c1_pipeline()
+            .args(["validate", "--no-environment"])
+            .arg(&path)
+            .env("VECTOR_CONFIG_SECRETS", dir.join("hec-secrets.data"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}:\n{}",
+            path.display(),
+            stderr(&output)
+        );
+        checked += 1;
+    }
+    assert_eq!(formats.len(), 3, "{formats:?}");
+    assert!(checked >= 5);
+}

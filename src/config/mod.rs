@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
+pub use crate::options::buffer::{BufferConfig, BufferType, WhenFull};
 use crate::options::default_true;
 use crate::secrets::backends::BackendConfig;
 use crate::sinks::SinkConfig;
@@ -202,6 +203,8 @@ pub struct SinkOuter {
     pub inputs: Vec<String>,
     /// Its options.
     pub config: SinkConfig,
+    /// `buffer.*`: the queue in front of it (Vector's outer option, taken by every sink).
+    pub buffer: BufferConfig,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -830,18 +833,75 @@ impl Loader<'_> {
                 None => return,
             }
         };
+        let buffer = match table.remove("buffer") {
+            Some(value) if kind == ComponentKind::Sink => {
+                let Some(buffer) = self.take_buffer(value, &name, errors) else {
+                    return;
+                };
+                buffer
+            }
+            // Anywhere else it is an unknown field, reported as such.
+            Some(value) => {
+                table.insert(Spanned::new(value.span(), "buffer".into()), value);
+                BufferConfig::default()
+            }
+            None => BufferConfig::default(),
+        };
         let deserializer =
             ValueDeserializer::from(Spanned::new(body_span.clone(), DeValue::Table(table)));
         let id = id.get_ref().to_string();
+        let sink_id = id.clone();
         let fail = |error: toml::de::Error| {
             let field = error.span().and_then(|span| field_at(&entries, &span));
             self.serde_error(&error, body_span.clone(), Some(&name), field)
         };
         match insert_component(config, kind, id, &type_name, inputs, origin, deserializer) {
-            Some(Ok(())) => {}
+            Some(Ok(())) => {
+                if let Some(sink) = config.sinks.get_mut(&sink_id)
+                    && kind == ComponentKind::Sink
+                {
+                    sink.buffer = buffer;
+                }
+            }
             Some(Err(error)) => errors.push(fail(error)),
             None => errors
                 .push(ConfigError::new(format!("unknown type `{type_name}`")).component(&name)),
+        }
+    }
+
+    /// Checks a sink's `buffer` table; `None` (reported) when it is invalid or refused.
+    fn take_buffer(
+        &self,
+        value: Spanned<DeValue<'_>>,
+        name: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<BufferConfig> {
+        let span = value.span();
+        let mut entries = Vec::new();
+        collect_value(&value, "buffer".to_owned(), span.clone(), &mut entries);
+        let type_at = value
+            .get_ref()
+            .get("type")
+            .map_or(span.start, |kind| kind.span().start);
+        let buffer = BufferConfig::deserialize(ValueDeserializer::from(value))
+            .map_err(|error| {
+                let field = error.span().and_then(|at| field_at(&entries, &at));
+                let field = field.unwrap_or("buffer");
+                errors.push(self.serde_error(&error, span.clone(), Some(name), Some(field)));
+            })
+            .ok()?;
+        match buffer.channel() {
+            Ok(_) => Some(buffer),
+            Err((message, help)) => {
+                errors.push(
+                    ConfigError::new(message)
+                        .at(Some(self.location(type_at)))
+                        .component(name)
+                        .field("buffer")
+                        .help(help),
+                );
+                None
+            }
         }
     }
 
@@ -1123,6 +1183,7 @@ fn insert_component<'de>(
             .map(|parsed| SinkOuter {
                 inputs,
                 config: parsed,
+                buffer: BufferConfig::default(),
                 origin,
             })
             .map(|outer| drop(config.sinks.insert(id, outer))),
