@@ -431,3 +431,21 @@ fn every_adapted_vector_config_validates() {
     assert_eq!(formats.len(), 3, "{formats:?}");
     assert!(checked >= 5);
 }
+
+#[test]
+fn encoding_timestamp_format_writes_timestamps_as_asked() {
+    for (format, expected) in [
+        ("rfc3339", serde_json::json!("2026-01-01T00:00:00.500Z")),
+        ("unix", serde_json::json!(1_767_225_600)),
+        ("unix_ms", serde_json::json!(1_767_225_600_500_i64)),
+        ("unix_float", serde_json::json!(1_767_225_600.5)),
+    ] {
+        let config = format!(
+            "sources:\n  in: {{type: stdin}}\ntransforms:\n  t:\n    type: remap\n    inputs: [in]\n    source: .at = t'2026-01-01T00:00:00.5Z'\nsinks:\n  out:\n    type: console\n    inputs: [t]\n    encoding: {{codec: json, timestamp_format: {format}}}\n"
+        );
+        let output = run_with_input("ts.yaml", &config, b"x\n", &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(line["at"], expected, "{format}");
+    }
+}

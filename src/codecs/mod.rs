@@ -352,6 +352,57 @@ pub struct EncodingConfig {
     /// Remove these top-level fields.
     #[serde(default)]
     pub except_fields: Option<Vec<String>>,
+    /// How timestamps are written (Vector's option). Default `rfc3339`.
+    #[serde(default)]
+    pub timestamp_format: TimestampFormat,
+}
+
+/// `encoding.timestamp_format`: how a timestamp value is written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampFormat {
+    /// An RFC 3339 string (`2026-01-01T00:00:00.123Z`).
+    #[default]
+    Rfc3339,
+    /// Whole seconds since the epoch.
+    Unix,
+    /// Milliseconds since the epoch.
+    UnixMs,
+    /// Microseconds since the epoch.
+    UnixUs,
+    /// Nanoseconds since the epoch.
+    UnixNs,
+    /// Seconds since the epoch with a fraction.
+    UnixFloat,
+}
+
+impl TimestampFormat {
+    /// `value` with every timestamp in it (at any depth) written in this format.
+    fn apply(self, value: &mut Value) {
+        match value {
+            Value::Timestamp(at) => {
+                let at = *at;
+                *value = match self {
+                    Self::Rfc3339 => return,
+                    Self::Unix => Value::Integer(at.timestamp()),
+                    Self::UnixMs => Value::Integer(at.timestamp_millis()),
+                    Self::UnixUs => Value::Integer(at.timestamp_micros()),
+                    // Past 2262 nanoseconds overflow an i64: microseconds × 1000 saturate.
+                    Self::UnixNs => Value::Integer(
+                        at.timestamp_nanos_opt()
+                            .unwrap_or_else(|| at.timestamp_micros().saturating_mul(1000)),
+                    ),
+                    Self::UnixFloat => {
+                        let seconds = at.timestamp_micros() as f64 / 1e6;
+                        Value::from_f64_or_zero(seconds)
+                    }
+                };
+            }
+            Value::Object(fields) => fields.values_mut().for_each(|field| self.apply(field)),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.apply(item)),
+            _ => {}
+        }
+    }
 }
 
 impl EncodingConfig {
@@ -385,6 +436,7 @@ impl EncodingConfig {
             pretty: self.json.pretty,
             only_fields: parse("only_fields", &self.only_fields)?,
             except_fields: parse("except_fields", &self.except_fields)?,
+            timestamp_format: self.timestamp_format,
         })
     }
 }
@@ -396,14 +448,20 @@ pub struct Encoder {
     pretty: bool,
     only_fields: Option<Vec<OwnedValuePath>>,
     except_fields: Option<Vec<OwnedValuePath>>,
+    timestamp_format: TimestampFormat,
 }
 
 impl Encoder {
     /// Appends `value`, encoded, to `out` (without a frame delimiter).
     pub fn encode(&self, value: &Value, out: &mut Vec<u8>) {
-        let filtered;
+        let mut filtered;
         let value = if self.only_fields.is_some() || self.except_fields.is_some() {
             filtered = self.filter_fields(value);
+            self.timestamp_format.apply(&mut filtered);
+            &filtered
+        } else if self.timestamp_format != TimestampFormat::Rfc3339 {
+            filtered = value.clone();
+            self.timestamp_format.apply(&mut filtered);
             &filtered
         } else {
             value
