@@ -108,7 +108,7 @@ mod dedupe;
 mod error_text;
 mod options;
 mod retry;
-mod secrets;
+pub mod secrets;
 mod state;
 mod template;
 

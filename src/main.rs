@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use c1_pipeline::config::{Config, ConfigErrors, graph};
+use c1_pipeline::config::{Config, ConfigErrors, ConfigFile, Format, graph};
 use c1_pipeline::stdio::{self, Stream};
 use c1_pipeline::topology::{self, RunError, RunOptions};
 
@@ -51,10 +51,11 @@ enum Command {
     Validate(ValidateArgs),
 }
 
-/// The configuration files, as every subcommand takes them.
+/// The configuration files, as every subcommand takes them (Vector's options).
 #[derive(Debug, Args)]
 struct ConfigArgs {
-    /// Configuration file(s); several are merged.
+    /// Configuration file(s), in the format their extension names (`.toml`, `.yaml`/`.yml`,
+    /// `.json`; TOML otherwise); several are merged.
     #[arg(
         short,
         long = "config",
@@ -63,6 +64,67 @@ struct ConfigArgs {
         value_delimiter = ','
     )]
     configs: Vec<PathBuf>,
+    /// TOML configuration file(s), whatever their extension.
+    #[arg(long = "config-toml", value_name = "FILE", value_delimiter = ',')]
+    toml: Vec<PathBuf>,
+    /// YAML configuration file(s), whatever their extension.
+    #[arg(long = "config-yaml", value_name = "FILE", value_delimiter = ',')]
+    yaml: Vec<PathBuf>,
+    /// JSON configuration file(s), whatever their extension.
+    #[arg(long = "config-json", value_name = "FILE", value_delimiter = ',')]
+    json: Vec<PathBuf>,
+    /// Folder(s) whose `.toml`, `.yaml`, `.yml` and `.json` files are all loaded (in name
+    /// order; other files and subfolders are skipped).
+    #[arg(
+        short = 'C',
+        long = "config-dir",
+        value_name = "DIR",
+        value_delimiter = ','
+    )]
+    dirs: Vec<PathBuf>,
+    /// Accepted for Vector's command lines; changes nothing: `${VAR}` is always substituted,
+    /// and safely (inside string values only, never in VRL programs).
+    #[arg(long)]
+    dangerously_allow_env_var_interpolation: bool,
+}
+
+impl ConfigArgs {
+    /// `self`'s files then `other`'s, each once (`C1_PIPELINE_CONFIG` fills both).
+    fn merge(mut self, other: Self) -> Self {
+        self.configs = merge_paths(self.configs, other.configs);
+        self.toml = merge_paths(self.toml, other.toml);
+        self.yaml = merge_paths(self.yaml, other.yaml);
+        self.json = merge_paths(self.json, other.json);
+        self.dirs = merge_paths(self.dirs, other.dirs);
+        self
+    }
+
+    /// Every file to load, with its format; `--config-dir` folders are listed here.
+    fn files(&self) -> Result<Vec<ConfigFile>, ConfigErrors> {
+        let mut files: Vec<ConfigFile> = self.configs.iter().map(ConfigFile::detect).collect();
+        for (paths, format) in [
+            (&self.toml, Format::Toml),
+            (&self.yaml, Format::Yaml),
+            (&self.json, Format::Json),
+        ] {
+            files.extend(paths.iter().map(|path| ConfigFile {
+                path: path.clone(),
+                format,
+            }));
+        }
+        for dir in &self.dirs {
+            files.extend(ConfigFile::in_dir(dir)?);
+        }
+        Ok(files)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.configs.is_empty()
+            && self.toml.is_empty()
+            && self.yaml.is_empty()
+            && self.json.is_empty()
+            && self.dirs.is_empty()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +194,10 @@ fn init_logging(args: &LoggingArgs) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // rustls is built with two providers (aws-lc-rs, ours; ring, for VRL's network
+    // functions), so it cannot pick a process default by itself: make it aws-lc-rs, the one
+    // every client here is built with. Fails only if one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(&cli.logging);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,11 +213,11 @@ fn main() -> ExitCode {
         // Options given before the subcommand (`c1-pipeline --log-level debug --config a.toml
         // validate`) count as well as those after it.
         Some(Command::Validate(mut args)) => {
-            args.config.configs = merge_paths(cli.run.config.configs, args.config.configs);
+            args.config = cli.run.config.merge(args.config);
             runtime.block_on(validate(args))
         }
         Some(Command::Run(mut args)) => {
-            args.config.configs = merge_paths(cli.run.config.configs, args.config.configs);
+            args.config = cli.run.config.merge(args.config);
             runtime.block_on(run(args))
         }
         None => runtime.block_on(run(cli.run)),
@@ -185,22 +251,31 @@ fn report_config_errors(errors: &ConfigErrors) {
     eprintln!("{errors}");
 }
 
-fn load(configs: &[PathBuf]) -> Result<(Config, graph::Graph), ExitCode> {
+fn load(configs: &ConfigArgs) -> Result<(Config, graph::Graph, usize), ExitCode> {
     if configs.is_empty() {
         eprintln!(
             "error: no configuration given; pass --config FILE (for example --config config-examples/demo-to-console.toml)"
         );
         return Err(ExitCode::from(EXIT_CONFIG));
     }
-    Config::load_with_graph(configs, &|name| std::env::var(name).ok()).map_err(|errors| {
+    let fail = |errors: ConfigErrors| {
         report_config_errors(&errors);
         ExitCode::from(EXIT_CONFIG)
-    })
+    };
+    let files = configs.files().map_err(fail)?;
+    if files.is_empty() {
+        eprintln!("error: no configuration file found in the --config-dir folder(s)");
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    let (config, graph) =
+        Config::load_files(&files, &|name| std::env::var(name).ok()).map_err(fail)?;
+    Ok((config, graph, files.len()))
 }
 
 async fn validate(args: ValidateArgs) -> ExitCode {
-    let configs = merge_paths(args.config.configs, args.paths);
-    let (config, _graph) = match load(&configs) {
+    let mut configs = args.config;
+    configs.configs = merge_paths(configs.configs, args.paths);
+    let (config, _graph, file_count) = match load(&configs) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -210,7 +285,7 @@ async fn validate(args: ValidateArgs) -> ExitCode {
     }
     eprintln!(
         "√ loaded and checked {} file(s): {} source(s), {} transform(s), {} sink(s)",
-        configs.len(),
+        file_count,
         config.sources.len(),
         config.transforms.len(),
         config.sinks.len()
@@ -252,7 +327,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let (config, graph) = match load(&args.config.configs) {
+    let (config, graph, _) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

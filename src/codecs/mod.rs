@@ -353,6 +353,57 @@ pub struct EncodingConfig {
     /// Remove these top-level fields.
     #[serde(default)]
     pub except_fields: Option<Vec<String>>,
+    /// How timestamps are written (Vector's option). Default `rfc3339`.
+    #[serde(default)]
+    pub timestamp_format: TimestampFormat,
+}
+
+/// `encoding.timestamp_format`: how a timestamp value is written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampFormat {
+    /// An RFC 3339 string (`2026-01-01T00:00:00.123Z`).
+    #[default]
+    Rfc3339,
+    /// Whole seconds since the epoch.
+    Unix,
+    /// Milliseconds since the epoch.
+    UnixMs,
+    /// Microseconds since the epoch.
+    UnixUs,
+    /// Nanoseconds since the epoch.
+    UnixNs,
+    /// Seconds since the epoch with a fraction.
+    UnixFloat,
+}
+
+impl TimestampFormat {
+    /// `value` with every timestamp in it (at any depth) written in this format.
+    fn apply(self, value: &mut Value) {
+        match value {
+            Value::Timestamp(at) => {
+                let at = *at;
+                *value = match self {
+                    Self::Rfc3339 => return,
+                    Self::Unix => Value::Integer(at.timestamp()),
+                    Self::UnixMs => Value::Integer(at.timestamp_millis()),
+                    Self::UnixUs => Value::Integer(at.timestamp_micros()),
+                    // Past 2262 nanoseconds overflow an i64: microseconds × 1000 saturate.
+                    Self::UnixNs => Value::Integer(
+                        at.timestamp_nanos_opt()
+                            .unwrap_or_else(|| at.timestamp_micros().saturating_mul(1000)),
+                    ),
+                    Self::UnixFloat => {
+                        let seconds = at.timestamp_micros() as f64 / 1e6;
+                        Value::from_f64_or_zero(seconds)
+                    }
+                };
+            }
+            Value::Object(fields) => fields.values_mut().for_each(|field| self.apply(field)),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.apply(item)),
+            _ => {}
+        }
+    }
 }
 
 impl EncodingConfig {
@@ -362,6 +413,7 @@ impl EncodingConfig {
             codec: self.codec,
             pretty: self.json.pretty,
             fields: FieldSelection::parse("encoding", &self.only_fields, &self.except_fields)?,
+            timestamp_format: self.timestamp_format,
         })
     }
 }
@@ -439,12 +491,16 @@ pub struct Encoder {
     codec: EncodingCodec,
     pretty: bool,
     fields: FieldSelection,
+    timestamp_format: TimestampFormat,
 }
 
 impl Encoder {
     /// Appends `value`, encoded, to `out` (without a frame delimiter).
     pub fn encode(&self, value: &Value, out: &mut Vec<u8>) {
-        let value = self.fields.apply(value);
+        let mut value = self.fields.apply(value);
+        if self.timestamp_format != TimestampFormat::Rfc3339 {
+            self.timestamp_format.apply(value.to_mut());
+        }
         let value = value.as_ref();
         if self.codec == EncodingCodec::Text
             && let Some(message) = value.as_object().and_then(|object| object.get("message"))

@@ -154,7 +154,9 @@ impl fmt::Display for ConfigError {
             (None, Some(field)) => write!(f, "field `{field}`: ")?,
             (None, None) => {}
         }
-        f.write_str(&self.message)?;
+        // A value from a secret backend may have ended up in a message (an option's value
+        // quoted by serde, an invalid URL): hidden like every secret the process holds.
+        f.write_str(&crate::secrets::hide(&self.message))?;
         if let Some(location) = &self.location {
             let gutter = location.line.to_string().len();
             write!(

@@ -117,6 +117,17 @@ pub fn check(config: &Config) -> Result<Graph, ConfigErrors> {
             graph.unconsumed_optional.push(output.clone());
             continue;
         }
+        if output.port.is_some() {
+            // A named output (a `route` route, `remap`'s `dropped`) left unread is a warning
+            // in Vector, and its events are discarded: the same here, counted as discarded.
+            // A component's default output still must be read (see the README).
+            tracing::warn!(
+                output = %output,
+                "output `{output}` is not used by any transform or sink: its events are discarded"
+            );
+            graph.unconsumed_optional.push(output.clone());
+            continue;
+        }
         let (kind, origin) = match config.sources.get(&output.component) {
             Some(source) => ("sources", &source.origin),
             None => ("transforms", &config.transforms[&output.component].origin),

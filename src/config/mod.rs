@@ -1,6 +1,7 @@
-//! Loading, checking and merging TOML configuration files.
+//! Loading, checking and merging configuration files (TOML, YAML, JSON).
 //!
-//! A file is parsed once into a span-carrying tree; `${VAR}` references are substituted
+//! A file is parsed once into a span-carrying tree (TOML's own, which [`yaml`] also builds
+//! from YAML and JSON files); `${VAR}` references are substituted
 //! inside string values on that tree ([`env`]); then each component table is deserialized
 //! into its own `…Config`, so every error can name the file, line and column, the component
 //! and the field. [`graph`] checks how components connect.
@@ -8,6 +9,8 @@
 mod env;
 pub mod error;
 pub mod graph;
+mod secret;
+mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -20,7 +23,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
+pub use crate::options::buffer::{BufferConfig, BufferType, WhenFull};
 use crate::options::default_true;
+use crate::secrets::backends::BackendConfig;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
@@ -69,15 +74,20 @@ impl Origin {
     /// The file position of `line`:`column` (1-based) inside the string value of `field`
     /// (for example a VRL error inside `source = '''...'''`). Escapes in basic strings
     /// (`\"`, `\t`, `\n`, `\u00e9`, a line-ending backslash) are followed, so the position is
-    /// exact for every kind of TOML string.
+    /// exact for every kind of TOML string (and YAML's quoted strings); YAML's literal blocks
+    /// (`|`) and plain scalars are handled by [`yaml::position_in_unquoted`].
     pub fn position_in_value(&self, field: &str, line: usize, column: usize) -> Option<Location> {
         let (file, text) = self.source.as_ref()?;
         let start = *self.value_offsets.get(field)?;
         let rest = text.get(start..)?;
-        let (closing, basic) = ["'''", "\"\"\"", "'", "\""]
+        let Some((closing, basic)) = ["'''", "\"\"\"", "'", "\""]
             .into_iter()
             .find(|delimiter| rest.starts_with(delimiter))
-            .map(|delimiter| (delimiter, delimiter.starts_with('"')))?;
+            .map(|delimiter| (delimiter, delimiter.starts_with('"')))
+        else {
+            let offset = yaml::position_in_unquoted(text, start, line, column)?;
+            return Some(Location::from_offset(file, text, offset));
+        };
         let multi_line = closing.len() == 3;
         let mut offset = start + closing.len();
         if multi_line {
@@ -193,6 +203,8 @@ pub struct SinkOuter {
     pub inputs: Vec<String>,
     /// Its options.
     pub config: SinkConfig,
+    /// `buffer.*`: the queue in front of it (Vector's outer option, taken by every sink).
+    pub buffer: BufferConfig,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -229,6 +241,75 @@ impl Default for HealthchecksConfig {
     }
 }
 
+/// The format of a configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (`.toml`, and any file whose extension names no other format, as in Vector).
+    Toml,
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a file's extension names, if any.
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Self::Toml),
+            "yaml" | "yml" => Some(Self::Yaml),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    /// The format of `path`: by extension, TOML when the extension names none.
+    pub fn from_path(path: &Path) -> Self {
+        Self::from_extension(path).unwrap_or(Self::Toml)
+    }
+}
+
+/// One configuration file to load, with its format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// How to read it.
+    pub format: Format,
+}
+
+impl ConfigFile {
+    /// `path`, in the format its extension names (`--config`).
+    pub fn detect(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let format = Format::from_path(&path);
+        Self { path, format }
+    }
+
+    /// Every file of `dir` whose extension names a format (`.toml`, `.yaml`, `.yml`,
+    /// `.json`), in name order, as Vector's `--config-dir` reads a folder (other files, and
+    /// subfolders, are skipped).
+    pub fn in_dir(dir: &Path) -> Result<Vec<Self>, ConfigErrors> {
+        let unreadable = |error: std::io::Error| {
+            ConfigErrors::from(
+                ConfigError::new(format!("cannot read directory {}: {error}", dir.display()))
+                    .help("check the path given to --config-dir"),
+            )
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+            let path = entry.map_err(unreadable)?.path();
+            if path.is_file()
+                && let Some(format) = Format::from_extension(&path)
+            {
+                files.push(Self { path, format });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+}
+
 /// A whole pipeline configuration (possibly merged from several files).
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -239,6 +320,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// Global health-check options.
     pub healthchecks: HealthchecksConfig,
+    /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
+    pub secret: BTreeMap<String, BackendConfig>,
     /// Sources by id.
     pub sources: BTreeMap<String, SourceOuter>,
     /// Transforms by id.
@@ -252,6 +335,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "acknowledgements",
     "healthchecks",
+    "secret",
     "sources",
     "transforms",
     "sinks",
@@ -278,10 +362,32 @@ impl Config {
         paths: &[PathBuf],
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, graph::Graph), ConfigErrors> {
+        let files: Vec<ConfigFile> = paths.iter().map(ConfigFile::detect).collect();
+        Self::load_files(&files, lookup)
+    }
+
+    /// Loads and merges `files`, each in its own format, and checks the graph.
+    pub fn load_files(
+        files: &[ConfigFile],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Self, graph::Graph), ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
-        for path in paths {
-            let text = match std::fs::read_to_string(path) {
+        // Every file is read first: a `SECRET[...]` may name a backend of another file.
+        let texts: Vec<_> = files
+            .iter()
+            .map(|file| (file, std::fs::read_to_string(&file.path)))
+            .collect();
+        let mut backends = BTreeMap::new();
+        for (file, text) in &texts {
+            if let Ok(text) = text
+                && let Ok(root) = parse_tree(text, file.format)
+            {
+                backends.extend(secret::backends_of(root.get_ref()));
+            }
+        }
+        for (ConfigFile { path, format }, text) in &texts {
+            let text = match text {
                 Ok(text) => text,
                 Err(error) => {
                     errors.push(
@@ -291,7 +397,7 @@ impl Config {
                     continue;
                 }
             };
-            match Self::from_toml(&text, path, lookup) {
+            match Self::from_text_with(text, path, *format, lookup, &backends) {
                 Ok(part) => config.merge(part, &mut errors),
                 Err(ConfigErrors(mut more)) => errors.append(&mut more),
             }
@@ -303,12 +409,34 @@ impl Config {
         Ok((config, graph))
     }
 
-    /// Parses one file's text (`path` is used for positions in messages). Does not check the
-    /// graph: several files may be merged first.
+    /// Parses one TOML file's text (`path` is used for positions in messages). Does not
+    /// check the graph: several files may be merged first.
     pub fn from_toml(
         text: &str,
         path: &Path,
         lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        Self::from_text(text, path, Format::Toml, lookup)
+    }
+
+    /// Parses one file's text in `format`; as [`from_toml`](Self::from_toml).
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        format: Format,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        Self::from_text_with(text, path, format, lookup, &BTreeMap::new())
+    }
+
+    /// As [`from_text`](Self::from_text), `SECRET[...]` also drawing on `shared` backends
+    /// (those of the other files loaded with it).
+    fn from_text_with(
+        text: &str,
+        path: &Path,
+        format: Format,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        shared: &BTreeMap<String, BackendConfig>,
     ) -> Result<Self, ConfigErrors> {
         let file: Arc<Path> = Arc::from(path);
         let mut loader = Loader {
@@ -318,12 +446,16 @@ impl Config {
             lines: LineIndex::new(text),
             skip: BTreeSet::new(),
         };
-        let mut root = DeTable::parse(text).map_err(|error| {
-            ConfigError::new(format!("invalid TOML: {}", error.message()))
-                .at(error.span().map(|span| loader.location(span.start)))
+        let mut root = parse_tree(text, format).map_err(|error| {
+            ConfigError::new(error.message).at(Some(loader.location(error.offset)))
         })?;
         let mut errors = Vec::new();
         loader.interpolate_table(root.get_mut(), "", lookup, &mut errors);
+        // After the variables (a backend's `command` or `path` may use them), so that a
+        // secret's value is inserted as it is, never read for `$`.
+        let mut backends = shared.clone();
+        backends.extend(secret::backends_of(root.get_ref()));
+        loader.resolve_secrets(root.get_mut(), &backends, &mut errors);
         // A value whose variable could not be substituted still holds `${...}`: checking it
         // would only add a misleading second error, so skip what it belongs to.
         loader.skip = errors
@@ -373,6 +505,7 @@ impl Config {
         if other.healthchecks != HealthchecksConfig::default() {
             self.healthchecks = other.healthchecks;
         }
+        self.secret.extend(other.secret);
         merge_components(
             &mut self.sources,
             other.sources,
@@ -397,6 +530,18 @@ impl Config {
             .acknowledgements()
             .or(self.acknowledgements.enabled)
             .unwrap_or(true)
+    }
+}
+
+/// Parses a file's text into the span tree, whatever its format.
+fn parse_tree(text: &str, format: Format) -> Result<Spanned<DeTable<'_>>, yaml::SyntaxError> {
+    match format {
+        Format::Toml => DeTable::parse(text).map_err(|error| yaml::SyntaxError {
+            message: format!("invalid TOML: {}", error.message()),
+            offset: error.span().map_or(0, |span| span.start),
+        }),
+        Format::Yaml => yaml::parse_yaml(text),
+        Format::Json => yaml::parse_json(text),
     }
 }
 
@@ -441,6 +586,41 @@ struct Loader<'a> {
 impl Loader<'_> {
     fn location(&self, offset: usize) -> Location {
         self.lines.location(self.file, self.text, offset)
+    }
+
+    /// Replaces every `SECRET[backend.key]` of the file with its value, asking each backend
+    /// once; a failure is an error at the first reference it concerns.
+    fn resolve_secrets(
+        &self,
+        root: &mut DeTable<'_>,
+        backends: &BTreeMap<String, BackendConfig>,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let mut references = secret::References::new();
+        secret::collect(root, "", &mut references);
+        if references.is_empty() {
+            return;
+        }
+        let keys = secret::keys_by_backend(&references);
+        match crate::secrets::backends::fetch(backends, &keys) {
+            Ok(values) => secret::replace(root, "", &values),
+            Err(failures) => {
+                for failure in failures {
+                    let (backend, key) = failure.reference();
+                    let at = references
+                        .iter()
+                        .find(|((b, k), _)| b == backend && key.is_none_or(|key| key == k))
+                        .map(|(_, span)| self.location(span.start));
+                    let help = match failure {
+                        crate::secrets::backends::SecretError::UnknownBackend { .. } => format!(
+                            "define it: [secret.{backend}] with `type` exec, file or directory"
+                        ),
+                        _ => format!("check the `[secret.{backend}]` backend and its store"),
+                    };
+                    errors.push(ConfigError::new(failure.to_string()).at(at).help(help));
+                }
+            }
+        }
     }
 
     fn interpolate_table(
@@ -532,6 +712,11 @@ impl Loader<'_> {
             "healthchecks" => {
                 if let Some(parsed) = self.deserialize_global(value, "healthchecks", errors) {
                     config.healthchecks = parsed;
+                }
+            }
+            "secret" => {
+                if let Some(parsed) = self.deserialize_global(value, "secret", errors) {
+                    config.secret = parsed;
                 }
             }
             table if ComponentKind::from_table(table).is_some() => {
@@ -649,18 +834,75 @@ impl Loader<'_> {
                 None => return,
             }
         };
+        let buffer = match table.remove("buffer") {
+            Some(value) if kind == ComponentKind::Sink => {
+                let Some(buffer) = self.take_buffer(value, &name, errors) else {
+                    return;
+                };
+                buffer
+            }
+            // Anywhere else it is an unknown field, reported as such.
+            Some(value) => {
+                table.insert(Spanned::new(value.span(), "buffer".into()), value);
+                BufferConfig::default()
+            }
+            None => BufferConfig::default(),
+        };
         let deserializer =
             ValueDeserializer::from(Spanned::new(body_span.clone(), DeValue::Table(table)));
         let id = id.get_ref().to_string();
+        let sink_id = id.clone();
         let fail = |error: toml::de::Error| {
             let field = error.span().and_then(|span| field_at(&entries, &span));
             self.serde_error(&error, body_span.clone(), Some(&name), field)
         };
         match insert_component(config, kind, id, &type_name, inputs, origin, deserializer) {
-            Some(Ok(())) => {}
+            Some(Ok(())) => {
+                if let Some(sink) = config.sinks.get_mut(&sink_id)
+                    && kind == ComponentKind::Sink
+                {
+                    sink.buffer = buffer;
+                }
+            }
             Some(Err(error)) => errors.push(fail(error)),
             None => errors
                 .push(ConfigError::new(format!("unknown type `{type_name}`")).component(&name)),
+        }
+    }
+
+    /// Checks a sink's `buffer` table; `None` (reported) when it is invalid or refused.
+    fn take_buffer(
+        &self,
+        value: Spanned<DeValue<'_>>,
+        name: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<BufferConfig> {
+        let span = value.span();
+        let mut entries = Vec::new();
+        collect_value(&value, "buffer".to_owned(), span.clone(), &mut entries);
+        let type_at = value
+            .get_ref()
+            .get("type")
+            .map_or(span.start, |kind| kind.span().start);
+        let buffer = BufferConfig::deserialize(ValueDeserializer::from(value))
+            .map_err(|error| {
+                let field = error.span().and_then(|at| field_at(&entries, &at));
+                let field = field.unwrap_or("buffer");
+                errors.push(self.serde_error(&error, span.clone(), Some(name), Some(field)));
+            })
+            .ok()?;
+        match buffer.channel() {
+            Ok(_) => Some(buffer),
+            Err((message, help)) => {
+                errors.push(
+                    ConfigError::new(message)
+                        .at(Some(self.location(type_at)))
+                        .component(name)
+                        .field("buffer")
+                        .help(help),
+                );
+                None
+            }
         }
     }
 
@@ -942,6 +1184,7 @@ fn insert_component<'de>(
             .map(|parsed| SinkOuter {
                 inputs,
                 config: parsed,
+                buffer: BufferConfig::default(),
                 origin,
             })
             .map(|outer| drop(config.sinks.insert(id, outer))),

@@ -5,6 +5,7 @@
 //! * [`tls`]: `tls.*` of HTTP clients, and [`http_client`], the one builder that applies it and
 //!   [`proxy`] (`proxy.*`) to a `reqwest` client;
 //! * [`batch`]: `batch.*` of sinks (each sink gives its own defaults);
+//! * [`buffer`]: `buffer.*` of every sink (taken by the loader, like `inputs`);
 //! * [`request`]: `request.*` of sinks (concurrency, retries, timeout);
 //! * [`compression`]: `compression` of sinks, and the one gzip and zstd level.
 //!
@@ -37,6 +38,7 @@
 //! ```
 
 pub(crate) mod batch;
+pub(crate) mod buffer;
 pub(crate) mod compression;
 pub(crate) mod http_client;
 pub(crate) mod proxy;
@@ -126,17 +128,25 @@ pub(crate) use component_options;
 
 /// `healthcheck.*` of a component that checks its destination at start-up and in `validate`
 /// (Vector's option).
-#[derive(Clone, Copy, Debug, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HealthcheckConfig {
-    /// Run the check. Default `true`.
+    /// Run the check. Default `true`. On a sink without a check of its own (`console`,
+    /// `blackhole`) the table is accepted and changes nothing.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Vector's `healthcheck.timeout` (seconds): accepted; checks here are bounded by the
+    /// component's own request timeout.
+    #[serde(default)]
+    pub timeout: Option<f64>,
 }
 
 impl Default for HealthcheckConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            timeout: None,
+        }
     }
 }
 

@@ -23,6 +23,9 @@ pub struct BlackholeConfig {
     /// `acknowledgements.enabled`.
     #[serde(default)]
     pub acknowledgements: SinkAcknowledgements,
+    /// `healthcheck.*`: accepted (Vector's option on every sink); there is nothing to check.
+    #[serde(default)]
+    pub healthcheck: crate::options::HealthcheckConfig,
 }
 
 fn default_print_interval() -> u64 {

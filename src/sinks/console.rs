@@ -29,6 +29,9 @@ pub struct ConsoleConfig {
     /// `acknowledgements.enabled`.
     #[serde(default)]
     pub acknowledgements: SinkAcknowledgements,
+    /// `healthcheck.*`: accepted (Vector's option on every sink); there is nothing to check.
+    #[serde(default)]
+    pub healthcheck: crate::options::HealthcheckConfig,
 }
 
 /// Where the console sink writes.

@@ -27,6 +27,10 @@ pub struct Fanout {
     /// for that consumer, so it cannot be reported as delivered.
     lost_consumer: bool,
     chain: Option<FusedChain>,
+    /// Consumers with `buffer.when_full = "drop_newest"`, and their metrics: a batch that
+    /// finds such a consumer's channel full is dropped for it, counted as the consumer's
+    /// discarded events and finalized as delivered (handled).
+    drop_when_full: Vec<(Arc<str>, Arc<ComponentMetrics>)>,
 }
 
 /// A linear run of synchronous transforms, each with a single input and a default output
@@ -148,7 +152,17 @@ impl Fanout {
             metrics,
             lost_consumer: false,
             chain: None,
+            drop_when_full: Vec::new(),
         }
+    }
+
+    /// Drops a batch instead of waiting when the channel of one of `consumers` is full.
+    pub fn with_drop_when_full(
+        mut self,
+        consumers: Vec<(Arc<str>, Arc<ComponentMetrics>)>,
+    ) -> Self {
+        self.drop_when_full = consumers;
+        self
     }
 
     /// Runs `chain` on every batch before sending it. The output's metrics still count the
@@ -212,7 +226,23 @@ impl Fanout {
             let last = index + 1 == self.targets.len();
             let copy = if last { batch.take() } else { batch.clone() };
             let Some(copy) = copy else { break };
-            match self.targets[index].1.send(copy).await {
+            let (name, sender) = &self.targets[index];
+            let dropping = self.drop_when_full.iter().find(|(n, _)| n == name);
+            let sent = match dropping {
+                Some((_, consumer)) => match sender.try_send(copy) {
+                    Err(mpsc::error::TrySendError::Full(returned)) => {
+                        consumer.discarded(returned.len());
+                        finish_batch(returned, BatchStatus::Delivered);
+                        Ok(())
+                    }
+                    Err(mpsc::error::TrySendError::Closed(returned)) => {
+                        Err(mpsc::error::SendError(returned))
+                    }
+                    Ok(()) => Ok(()),
+                },
+                None => sender.send(copy).await,
+            };
+            match sent {
                 Ok(()) => index += 1,
                 Err(mpsc::error::SendError(returned)) => {
                     tracing::debug!(consumer = %self.targets[index].0, "consumer stopped; dropping it from the fan-out");

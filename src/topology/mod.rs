@@ -271,8 +271,18 @@ impl<'a> Wiring<'a> {
     ) -> Self {
         let mut senders = BTreeMap::new();
         let mut receivers = BTreeMap::new();
-        for id in config.transforms.keys().chain(config.sinks.keys()) {
+        for id in config.transforms.keys() {
             let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+            senders.insert(id.as_str(), sender);
+            receivers.insert(id.as_str(), receiver);
+        }
+        for (id, sink) in &config.sinks {
+            // Refused buffers were reported when the file was loaded.
+            let depth = sink
+                .buffer
+                .channel()
+                .map_or(CHANNEL_BATCHES, |(depth, _)| depth);
+            let (sender, receiver) = mpsc::channel(depth);
             senders.insert(id.as_str(), sender);
             receivers.insert(id.as_str(), receiver);
         }
@@ -315,7 +325,26 @@ impl<'a> Wiring<'a> {
                 )
             })
             .collect();
-        Fanout::new(targets, Some(metrics))
+        let drop_when_full = self
+            .graph
+            .inputs
+            .iter()
+            .filter(|(consumer, inputs)| {
+                inputs.contains(output)
+                    && self
+                        .config
+                        .sinks
+                        .get(consumer.as_str())
+                        .is_some_and(|sink| {
+                            sink.buffer.channel().is_ok_and(|(_, dropping)| dropping)
+                        })
+            })
+            .map(|(consumer, _)| {
+                let metrics = self.registry.component(&format!("sinks.{consumer}"));
+                (Arc::from(consumer.as_str()), metrics)
+            })
+            .collect();
+        Fanout::new(targets, Some(metrics)).with_drop_when_full(drop_when_full)
     }
 
     fn build_sinks(&mut self) {

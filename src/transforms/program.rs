@@ -274,7 +274,8 @@ impl SecretTarget for UndoTarget<'_> {
     }
 }
 
-/// A condition as Vector accepts it: a VRL string, or `{ type = "vrl", source = "..." }`.
+/// A condition as Vector accepts it: a VRL string, or `{ type = "vrl", source = "..." }`,
+/// or `{ type = "is_log" }` (`is_metric`, `is_trace`).
 #[derive(Clone, Debug)]
 pub enum ConditionConfig {
     /// `condition = '.activity_id != 2'`
@@ -287,11 +288,13 @@ pub enum ConditionConfig {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypedCondition {
-    /// Only `vrl` is supported.
+    /// `vrl`, or one of Vector's event-type checks: `is_log` (every event here is a log, so
+    /// it always matches), `is_metric` and `is_trace` (never match).
     #[serde(rename = "type")]
     pub kind: String,
-    /// The VRL expression.
-    pub source: String,
+    /// The VRL expression (`vrl` only, where it is required).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for ConditionConfig {
@@ -327,15 +330,36 @@ impl ConditionConfig {
     pub fn build(&self, field: &str) -> Result<Condition, BuildError> {
         let (source, field) = match self {
             Self::Vrl(source) => (source, field.to_owned()),
-            // Point errors at the program itself, not at the table's opening brace.
-            Self::Typed(typed) if typed.kind == "vrl" => (&typed.source, format!("{field}.source")),
-            Self::Typed(typed) => {
-                return Err(BuildError::field(
-                    field,
-                    format!("unsupported condition type `{}`", typed.kind),
-                )
-                .help("use a VRL condition: `condition = '.field == \"value\"'`"));
-            }
+            Self::Typed(typed) => match (typed.kind.as_str(), &typed.source) {
+                // Point errors at the program itself, not at the table's opening brace.
+                ("vrl", Some(source)) => (source, format!("{field}.source")),
+                ("vrl", None) => {
+                    return Err(BuildError::field(field, "missing required option `source`")
+                        .help("add `source = '.field == \"value\"'`"));
+                }
+                (kind @ ("is_log" | "is_metric" | "is_trace"), None) => {
+                    return Ok(Condition {
+                        test: Test::Constant(kind == "is_log"),
+                    });
+                }
+                (kind @ ("is_log" | "is_metric" | "is_trace"), Some(_)) => {
+                    return Err(BuildError::field(
+                        format!("{field}.source"),
+                        format!("a `{kind}` condition takes no `source`"),
+                    )
+                    .help("remove `source`, or use `type = \"vrl\"`"));
+                }
+                (other, _) => {
+                    return Err(BuildError::field(
+                        field,
+                        format!("unsupported condition type `{other}`"),
+                    )
+                    .help(
+                        "use `vrl` (or a VRL string: `condition = '.field == \"value\"'`), \
+                         `is_log`, `is_metric` or `is_trace`",
+                    ));
+                }
+            },
         };
         let field = field.as_str();
         let compiled = CompiledVrl::compile(source, field, None)?;
@@ -348,7 +372,7 @@ impl ConditionConfig {
             .help("compare values (`.status_id == 2`) or coerce with `to_bool`"));
         }
         Ok(Condition {
-            runner: VrlRunner::new(compiled),
+            test: Test::Vrl(VrlRunner::new(compiled)),
         })
     }
 }
@@ -356,14 +380,25 @@ impl ConditionConfig {
 /// A compiled boolean condition with its own runtime.
 #[derive(Clone, Debug)]
 pub struct Condition {
-    runner: VrlRunner,
+    test: Test,
+}
+
+#[derive(Clone, Debug)]
+enum Test {
+    Vrl(VrlRunner),
+    /// `is_log` (true: every event here is a log), `is_metric`, `is_trace` (false).
+    Constant(bool),
 }
 
 impl Condition {
     /// Whether the event matches. A run-time error counts as "no match" (as in Vector) and is
     /// returned so the caller can count it.
     pub fn check(&mut self, value: &mut Value, metadata: &mut Value) -> Result<bool, Terminate> {
-        match self.runner.run(value, metadata)? {
+        let runner = match &mut self.test {
+            Test::Vrl(runner) => runner,
+            Test::Constant(matched) => return Ok(*matched),
+        };
+        match runner.run(value, metadata)? {
             Value::Boolean(matched) => Ok(matched),
             _ => Ok(false),
         }

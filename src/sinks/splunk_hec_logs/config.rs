@@ -31,7 +31,9 @@ pub struct SplunkHecLogsConfig {
     /// appends `/services/collector/...`. Required.
     pub endpoint: String,
     /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed,
-    /// and hidden from whatever Splunk says back.
+    /// and hidden from whatever Splunk says back. `token` is accepted for it (Vector's older
+    /// name, which Vector still reads).
+    #[serde(alias = "token")]
     pub default_token: Secret,
     /// `event` (default: JSON envelopes to `/services/collector/event`) or `raw`
     /// (`/services/collector/raw`, metadata in query parameters, no timestamp).

@@ -488,6 +488,7 @@ mod tests {
             json: Default::default(),
             only_fields: None,
             except_fields: None,
+            timestamp_format: Default::default(),
         }
     }
 

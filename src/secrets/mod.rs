@@ -1,4 +1,5 @@
-//! The secret type, and the redaction of server-provided text.
+//! The secret type, the redaction of server-provided text, and the secret backends of the
+//! configuration (`[secret.<id>]`, [`backends`]).
 //!
 //! Servers echo credentials back: a 401 that quotes the bearer token, an `X-Request-Id`
 //! that repeats it, a token endpoint that quotes the start of the client secret, a HEC
@@ -11,6 +12,8 @@
 //! [`register`]. The registry is bounded: secrets from the configuration stay (at most
 //! [`MAX_HELD`]), minted ones (access tokens, client assertions) rotate out after
 //! [`MAX_MINTED`] newer ones, by which time they have long expired.
+
+pub mod backends;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -110,6 +113,21 @@ pub(crate) fn register(value: &str) {
 pub(crate) fn redact(text: &str) -> String {
     let matcher = lock().matcher();
     matcher.redact(text)
+}
+
+/// `text` (a configuration error) with every registered secret, and every start of one, replaced
+/// by [`REDACTED`], whole: unlike [`redact`], not cut (a VRL diagnostic is long, and ours).
+pub(crate) fn hide(text: &str) -> String {
+    let matcher = lock().matcher();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in matcher.ranges(text) {
+        out.push_str(&text[at..range.start]);
+        out.push_str(REDACTED);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// The parts of a secret that a server may echo on their own: for an RFC 8959
