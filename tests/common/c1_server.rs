@@ -105,6 +105,16 @@ pub struct ServerState {
     pub dpop_nonce: bool,
     /// The current nonce.
     pub nonce: String,
+    /// API calls' proofs must carry the API's current nonce (RFC 9449 §9): a 401
+    /// `use_dpop_nonce` challenge hands it out, every API answer carries the current one, and
+    /// it changes every [`API_NONCE_LIFETIME_CALLS`] accepted calls.
+    pub api_dpop_nonce: bool,
+    /// The API's current nonce (not the token endpoint's).
+    pub api_nonce: String,
+    /// Ask for a fresh API nonce on every call, even one carrying the current nonce.
+    pub api_nonce_always_stale: bool,
+    /// API `use_dpop_nonce` challenges sent.
+    pub api_nonce_challenges: usize,
     /// Answer `use_dpop_nonce` challenges without the `DPoP-Nonce` header.
     pub challenge_without_nonce: bool,
     /// Replace the nonce right after handing it out in a challenge (so the answer to the
@@ -219,6 +229,10 @@ impl FakeC1 {
             token_type: None,
             dpop: Dpop::Optional,
             dpop_nonce: false,
+            api_dpop_nonce: false,
+            api_nonce: format!("api-nonce-{}", uuid::Uuid::new_v4()),
+            api_nonce_always_stale: false,
+            api_nonce_challenges: 0,
             nonce: format!("nonce-{}", uuid::Uuid::new_v4()),
             challenge_without_nonce: false,
             rotate_nonce_on_challenge: false,
@@ -244,10 +258,16 @@ impl FakeC1 {
             unauthorized: 0,
             issued: Vec::new(),
         }));
-        let app = Router::new()
-            .route("/auth/v1/token", post(token))
+        let api = Router::new()
             .route("/api/v1/systemlog/events", post(list_events))
             .route("/api/v1/auth/introspect", get(introspect))
+            .route_layer(axum::middleware::map_response_with_state(
+                Arc::clone(&state),
+                api_nonce_header,
+            ));
+        let app = Router::new()
+            .route("/auth/v1/token", post(token))
+            .merge(api)
             .with_state(Arc::clone(&state));
         let (addr, task) = serve::serve_local(app).await;
         lock(&state).base_url = format!("http://{addr}");
@@ -588,6 +608,22 @@ fn unauthenticated(
     Some(response)
 }
 
+/// Accepted API calls a nonce serves before the API hands out the next one.
+pub const API_NONCE_LIFETIME_CALLS: usize = 3;
+
+/// Every API answer carries the API's current nonce when it requires one.
+async fn api_nonce_header(
+    State(state): State<Arc<Mutex<ServerState>>>,
+    mut response: Response,
+) -> Response {
+    let state = lock(&state);
+    if state.api_dpop_nonce {
+        let nonce = state.api_nonce.parse().expect("a nonce is a header value");
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    response
+}
+
 /// A `WWW-Authenticate` challenge for a refused DPoP request.
 fn dpop_challenge(error: &str, description: &str) -> String {
     format!(r#"DPoP algs="EdDSA", error="{error}", error_description="{description}""#)
@@ -654,25 +690,36 @@ fn check_api_proof(
     path: &str,
 ) -> Result<(), Option<String>> {
     let url = format!("{}{path}", state.base_url);
+    let nonce = state.api_dpop_nonce.then(|| state.api_nonce.clone());
     let expected = c1_dpop::Expected {
         method,
         url: &url,
         access_token: Some(token),
-        nonce: None,
+        nonce: nonce.as_deref(),
     };
     let verdict = match proof {
         None => Err("missing DPoP proof".to_owned()),
         Some(_) if state.reject_api_proofs => Err("proof refused by policy".to_owned()),
+        Some(_) if state.api_nonce_always_stale => Err("stale nonce".to_owned()),
         Some(proof) => match c1_dpop::validate(proof, &expected, now_secs(), &mut state.seen) {
             Ok(thumbprint) if thumbprint == jkt => Ok(()),
             Ok(_) => Err("the proof key is not the one the token is bound to".to_owned()),
+            Err(c1_dpop::ProofError::NeedsNonce) => Err("stale nonce".to_owned()),
             Err(error) => Err(format!("{error:?}")),
         },
     };
+    if matches!(&verdict, Err(reason) if reason == "stale nonce") {
+        state.api_nonce_challenges += 1;
+        let description = "Resource server requires nonce in DPoP proof";
+        return Err(Some(dpop_challenge("use_dpop_nonce", description)));
+    }
     match verdict {
         Ok(()) => {
             state.proofs_accepted += 1;
             state.dpop_calls += 1;
+            if state.api_dpop_nonce && state.dpop_calls.is_multiple_of(API_NONCE_LIFETIME_CALLS) {
+                state.api_nonce = format!("api-nonce-{}", uuid::Uuid::new_v4());
+            }
             Ok(())
         }
         Err(reason) => {

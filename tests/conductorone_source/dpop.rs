@@ -133,6 +133,58 @@ async fn an_api_call_whose_proof_is_refused_names_the_challenge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_requires_its_own_rotating_nonce_is_answered_once_then_followed() {
+    let server = dpop_tenant(600).await;
+    {
+        let mut state = server.lock();
+        state.dpop_nonce = true;
+        state.api_dpop_nonce = true;
+    }
+    let (_dir, mut source) = start_in_a_fresh_dir(&server, "page_size = 20", true);
+    let events = source.collect(600, Duration::from_secs(30)).await;
+    assert_eq!(uids(&events), expected_uids(0..600));
+    source.stop().await.expect("clean stop");
+
+    let state = server.lock();
+    assert!(
+        state.proof_failures.is_empty(),
+        "{:?}",
+        state.proof_failures
+    );
+    assert_eq!(
+        state.api_nonce_challenges,
+        1,
+        "one challenge, then the newest nonce each API answer handed out (it changed every {} calls)",
+        super::c1_server::API_NONCE_LIFETIME_CALLS
+    );
+    assert_eq!(state.nonce_challenges, 1, "the token endpoint's own nonce");
+    assert!(
+        state.dpop_calls >= 30,
+        "{} calls, so the nonce changed at least 10 times",
+        state.dpop_calls
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_asks_for_a_nonce_again_after_getting_it_is_reported() {
+    let server = dpop_tenant(5).await;
+    {
+        let mut state = server.lock();
+        state.api_dpop_nonce = true;
+        state.api_nonce_always_stale = true;
+    }
+    let error = health_error(&server, "").await;
+    for expected in ["HTTP 401", "error=\"use_dpop_nonce\""] {
+        assert!(error.contains(expected), "{expected:?} is not in: {error}");
+    }
+    let state = server.lock();
+    assert_eq!(
+        state.api_nonce_challenges, 3,
+        "answered once, then one fresh token, then the error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_dpop_false_no_proof_is_sent_and_bearer_tokens_work() {
     let (server, _dir, mut source) = tenant_and_source(150, "dpop = false", true).await;
     assert_eq!(

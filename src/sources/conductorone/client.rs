@@ -13,7 +13,9 @@
 //! * Error bodies are `{"code": int, "message": string, "details": [...]}` (gRPC status JSON),
 //!   but may be anything: they are parsed leniently.
 //! * Retried: 408, 429, 499, 500, 502, 503, 504 and connection errors / timeouts, honouring
-//!   `Retry-After`; other 4xx are permanent. A 401 gets one fresh token, then fails.
+//!   `Retry-After`; other 4xx are permanent. A 401 gets one fresh token, then fails. A 401
+//!   DPoP challenge `use_dpop_nonce` with a `DPoP-Nonce` header (RFC 9449 §9) is answered once
+//!   with a proof carrying that nonce; the newest nonce the API sent is used from then on.
 //! * `GET /api/v1/auth/introspect` returns the credential's identity (`userId`,
 //!   `principleId`, `roles`, `permissions`); used by the health check.
 //!
@@ -580,6 +582,7 @@ impl ApiClient {
     ) -> Result<Bytes, ApiError> {
         let url = format!("{}{path}", self.base_url);
         let mut retried_401 = false;
+        let mut answered_nonce = false;
         loop {
             let token = self.tokens.token().await?;
             let mut request = self
@@ -607,8 +610,16 @@ impl ApiClient {
                 .bytes()
                 .await
                 .map_err(|e| ApiError::Transport(ApiError::describe_transport(&e)))?;
+            let new_nonce = self.tokens.remember_api_nonce(&headers);
             match status {
                 200 => return Ok(bytes),
+                // RFC 9449 §9: the API wants its nonce in the proof; answered once per call.
+                401 if new_nonce && !answered_nonce && is_nonce_challenge(&headers) => {
+                    tracing::debug!(
+                        "conductorone: the API asked for a DPoP nonce; calling again with it"
+                    );
+                    answered_nonce = true;
+                }
                 401 if !retried_401 => {
                     let details = ErrorDetails::from_response(status, &headers, &bytes);
                     tracing::info!(error = %details, "conductorone: access token refused; minting a new one");
@@ -634,7 +645,8 @@ impl ApiClient {
         }
     }
 
-    /// One ListEvents call (a 401 gets one fresh token). Counts errors and pages.
+    /// One ListEvents call (a 401 gets one fresh token, a nonce challenge one answer). Counts
+    /// errors and pages.
     pub(super) async fn list_events(&self, request: &ListRequest) -> Result<RawPage, ApiError> {
         let body = serde_json::to_vec(request).map_err(|e| ApiError::InvalidBody {
             reason: format!("cannot encode the request: {e}"),
@@ -694,6 +706,15 @@ impl ApiClient {
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid_body(&format!("introspect answer is not JSON ({e})")))
     }
+}
+
+/// Whether a 401's `WWW-Authenticate` is the DPoP challenge `error="use_dpop_nonce"`.
+fn is_nonce_challenge(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains(r#"error="use_dpop_nonce""#))
 }
 
 #[cfg(test)]

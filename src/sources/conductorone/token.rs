@@ -244,6 +244,8 @@ struct SpareProof {
     token_hash: String,
     /// Its `iat`.
     issued_at: i64,
+    /// The API's nonce it carries.
+    nonce: Option<String>,
     proof: Proof,
 }
 
@@ -260,6 +262,9 @@ pub(super) struct TokenClient {
     proof_key: Option<&'static ProofKey>,
     /// The newest nonce the token endpoint handed out.
     nonce: std::sync::Mutex<Option<String>>,
+    /// The newest nonce the API (the resource server, RFC 9449 §9) handed out; it is not the
+    /// token endpoint's.
+    api_nonce: std::sync::Mutex<Option<String>>,
     /// The next API call's proof, signed while the previous call's answer was awaited.
     spare: std::sync::Mutex<Option<SpareProof>>,
     cache: Mutex<Option<CachedToken>>,
@@ -298,6 +303,7 @@ impl TokenClient {
             auth,
             proof_key: dpop.then(ProofKey::process),
             nonce: std::sync::Mutex::new(None),
+            api_nonce: std::sync::Mutex::new(None),
             spare: std::sync::Mutex::new(None),
             cache: Mutex::new(None),
         }
@@ -332,16 +338,39 @@ impl TokenClient {
     pub(super) fn api_proof(&self, method: &str, url: &str, token: &AccessToken) -> Option<Proof> {
         let hash = token.bound.as_deref()?;
         let now = chrono::Utc::now().timestamp();
+        let nonce = self.current_api_nonce();
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(spare) = spare
             && spare.method == method
             && spare.url == url
             && spare.token_hash == hash
+            && spare.nonce == nonce
             && (0..=SPARE_PROOF_MAX_AGE_SECS).contains(&(now - spare.issued_at))
         {
             return Some(spare.proof);
         }
-        self.sign(method, url, hash, now)
+        self.sign(method, url, hash, nonce.as_deref(), now)
+    }
+
+    /// Remembers the nonce an API answer hands out (a `DPoP-Nonce` header), for the proofs
+    /// that follow. Returns whether the answer had one.
+    pub(super) fn remember_api_nonce(&self, headers: &reqwest::header::HeaderMap) -> bool {
+        let Some(nonce) = headers
+            .get(DPOP_NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| self.proof_key.is_some())
+        else {
+            return false;
+        };
+        *self.api_nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
+        true
+    }
+
+    fn current_api_nonce(&self) -> Option<String> {
+        self.api_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Signs the proof of the next call like this one, to be used by [`Self::api_proof`]. Called
@@ -352,21 +381,31 @@ impl TokenClient {
             return;
         };
         let now = chrono::Utc::now().timestamp();
-        if let Some(proof) = self.sign(method, url, hash, now) {
+        let nonce = self.current_api_nonce();
+        if let Some(proof) = self.sign(method, url, hash, nonce.as_deref(), now) {
             *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(SpareProof {
                 method: method.to_owned(),
                 url: url.to_owned(),
                 token_hash: hash.to_owned(),
                 issued_at: now,
+                nonce,
                 proof,
             });
         }
     }
 
-    /// A proof for an API call bound to the token whose hash is `hash`.
-    fn sign(&self, method: &str, url: &str, hash: &str, now: i64) -> Option<Proof> {
+    /// A proof for an API call bound to the token whose hash is `hash`, carrying the API's
+    /// `nonce` if it handed one out.
+    fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        hash: &str,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Option<Proof> {
         let htu = dpop::proof_url(url)?;
-        Some(self.proof_key?.proof(method, &htu, now, None, Some(hash)))
+        Some(self.proof_key?.proof(method, &htu, now, nonce, Some(hash)))
     }
 
     /// The token request's form: the grant, the client id and its authentication.
