@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use vrl::value::Value;
 
 use super::client::{ExportError, OtlpClient};
 use super::encoder::{LogRecordEncoder, WireFormat};
@@ -37,9 +38,9 @@ pub(super) struct RecordBatch {
 /// The records of a batch, as the request's format needs them.
 #[derive(Debug)]
 enum Records {
-    /// Encoded at once as `ScopeLogs.log_records` fields (protobuf bodies): each record's tree
-    /// is freed while it is still in cache, and encoded once.
-    Protobuf(Vec<u8>),
+    /// Written at once as `ScopeLogs.log_records` fields (protobuf bodies), straight from
+    /// the events; with scratch space for the writer.
+    Protobuf { encoded: Vec<u8>, sizes: Vec<usize> },
     /// Kept whole (OTLP/JSON bodies).
     Json(Vec<LogRecord>),
 }
@@ -48,7 +49,10 @@ impl RecordBatch {
     /// An empty batch for a request body in `format`.
     pub(super) fn new(format: WireFormat) -> Self {
         let records = match format {
-            WireFormat::Protobuf => Records::Protobuf(Vec::new()),
+            WireFormat::Protobuf => Records::Protobuf {
+                encoded: Vec::new(),
+                sizes: Vec::new(),
+            },
             WireFormat::Json => Records::Json(Vec::new()),
         };
         Self {
@@ -59,14 +63,27 @@ impl RecordBatch {
         }
     }
 
-    /// Adds a record and its event's links.
-    pub(super) fn push(&mut self, record: LogRecord, finalizers: EventFinalizers) {
+    /// Adds the record of `event` (observed at `observed_unix_nano`) and its links.
+    pub(super) fn push(
+        &mut self,
+        encoder: &LogRecordEncoder,
+        event: &Value,
+        observed_unix_nano: u64,
+        finalizers: EventFinalizers,
+    ) {
         match &mut self.records {
-            Records::Protobuf(buffer) => {
-                prost::encoding::message::encode(SCOPE_LOGS_RECORDS, &record, buffer);
-                self.bytes = buffer.len();
+            Records::Protobuf { encoded, sizes } => {
+                encoder.write_protobuf_record(
+                    SCOPE_LOGS_RECORDS,
+                    event,
+                    observed_unix_nano,
+                    sizes,
+                    encoded,
+                );
+                self.bytes = encoded.len();
             }
             Records::Json(records) => {
+                let record = encoder.record(event, observed_unix_nano);
                 self.bytes += prost::Message::encoded_len(&record);
                 records.push(record);
             }
@@ -171,7 +188,7 @@ impl Delivery {
     /// The export request carrying `records`, encoded and compressed.
     fn body(&self, records: Records) -> Bytes {
         let body = match records {
-            Records::Protobuf(encoded) => self.encoder.protobuf_request(&encoded),
+            Records::Protobuf { encoded, .. } => self.encoder.protobuf_request(&encoded),
             Records::Json(records) => WireFormat::Json.encode(&self.encoder.request(records)),
         };
         if self.client.gzip() {

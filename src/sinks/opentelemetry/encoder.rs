@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use vrl::value::Value;
 
+use super::protobuf::{self, RecordHeader};
 use crate::codecs::FieldSelection;
 
 /// The resource attribute every record carries unless `resource_attributes` replaces it.
@@ -94,38 +95,36 @@ impl LogRecordEncoder {
 
     /// The record of `event`, observed at `observed_unix_nano`.
     pub(super) fn record(&self, event: &Value, observed_unix_nano: u64) -> LogRecord {
-        let object = event.as_object();
-        let field = |name: &str| object.and_then(|object| object.get(name));
-        let time_unix_nano = crate::ocsf::event_time_millis(event)
-            .and_then(|ms| u64::try_from(ms).ok())
-            .and_then(|ms| ms.checked_mul(1_000_000))
-            .unwrap_or(observed_unix_nano);
-        let (severity_number, severity_text) =
-            severity(field("severity_id").and_then(integer), field("severity"));
-        let attributes = ["class_uid", "activity_id", "type_uid"]
-            .into_iter()
-            .filter_map(|name| {
-                let id = field(name).and_then(integer)?;
-                Some(key_value(
-                    format!("ocsf.{name}"),
-                    any_value::Value::IntValue(id),
-                ))
-            })
-            .collect();
-        let event_name = field("class_name")
-            .and_then(crate::ocsf::str_value)
-            .unwrap_or_default()
-            .to_owned();
+        let header = record_header(event, observed_unix_nano);
         LogRecord {
-            time_unix_nano,
-            observed_time_unix_nano: observed_unix_nano,
-            severity_number,
-            severity_text,
+            time_unix_nano: header.time_unix_nano,
+            observed_time_unix_nano: header.observed_time_unix_nano,
+            severity_number: header.severity_number,
+            severity_text: header.severity_text.to_owned(),
             body: Some(any_value(&self.fields.apply(event))),
-            attributes,
-            event_name,
+            attributes: header
+                .attributes()
+                .iter()
+                .map(|(key, id)| key_value((*key).to_owned(), any_value::Value::IntValue(*id)))
+                .collect(),
+            event_name: header.event_name.to_owned(),
             ..LogRecord::default()
         }
+    }
+
+    /// Appends the protobuf of [`Self::record`] of `event` to `out` as the field `field` of
+    /// the enclosing message, written straight from the event. `sizes` is scratch space.
+    pub(super) fn write_protobuf_record(
+        &self,
+        field: u32,
+        event: &Value,
+        observed_unix_nano: u64,
+        sizes: &mut Vec<usize>,
+        out: &mut Vec<u8>,
+    ) {
+        let header = record_header(event, observed_unix_nano);
+        let body = self.fields.apply(event);
+        protobuf::write_record(field, &header, &body, sizes, out);
     }
 
     /// The protobuf export request whose only scope's `log_records` fields are
@@ -176,6 +175,43 @@ impl LogRecordEncoder {
     }
 }
 
+/// The OCSF attributes copied to record attributes, with their attribute keys.
+const ATTRIBUTES: [(&str, &str); 3] = [
+    ("class_uid", "ocsf.class_uid"),
+    ("activity_id", "ocsf.activity_id"),
+    ("type_uid", "ocsf.type_uid"),
+];
+
+/// What the record of `event` says besides its body (see the module's table).
+fn record_header(event: &Value, observed_unix_nano: u64) -> RecordHeader<'_> {
+    let object = event.as_object();
+    let field = |name: &str| object.and_then(|object| object.get(name));
+    let time_unix_nano = crate::ocsf::event_time_millis(event)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .unwrap_or(observed_unix_nano);
+    let (severity_number, severity_text) =
+        severity(field("severity_id").and_then(integer), field("severity"));
+    let mut header = RecordHeader {
+        time_unix_nano,
+        observed_time_unix_nano: observed_unix_nano,
+        severity_number,
+        severity_text,
+        attribute_slots: [("", 0); 3],
+        attribute_count: 0,
+        event_name: field("class_name")
+            .and_then(crate::ocsf::str_value)
+            .unwrap_or_default(),
+    };
+    for (name, key) in ATTRIBUTES {
+        if let Some(id) = field(name).and_then(integer) {
+            header.attribute_slots[header.attribute_count] = (key, id);
+            header.attribute_count += 1;
+        }
+    }
+    header
+}
+
 /// OTLP severity from OCSF `severity_id` (and the event's `severity` text for `99`, Other):
 ///
 /// | `severity_id` | OCSF caption | `severity_number` | `severity_text` |
@@ -188,23 +224,22 @@ impl LogRecordEncoder {
 /// | 6 | Fatal | 21 | `FATAL` |
 /// | 99 | Other | 0 (unspecified) | the event's `severity`, if any |
 /// | 0, absent, other | Unknown | 0 (unspecified) | empty |
-pub(super) fn severity(severity_id: Option<i64>, severity: Option<&Value>) -> (i32, String) {
-    let (number, text) = match severity_id {
+pub(super) fn severity(severity_id: Option<i64>, severity: Option<&Value>) -> (i32, &str) {
+    match severity_id {
         Some(1) => (9, "INFO"),
         Some(2) => (13, "WARN"),
         Some(3) => (15, "WARN3"),
         Some(4) => (17, "ERROR"),
         Some(5) => (19, "ERROR3"),
         Some(6) => (21, "FATAL"),
-        Some(99) => {
-            let text = severity
+        Some(99) => (
+            0,
+            severity
                 .and_then(crate::ocsf::str_value)
-                .unwrap_or_default();
-            return (0, text.to_owned());
-        }
+                .unwrap_or_default(),
+        ),
         _ => (0, ""),
-    };
-    (number, text.to_owned())
+    }
 }
 
 /// An integer, or a float without fraction (ConductorOne's API may send ids as doubles).
@@ -333,11 +368,7 @@ mod tests {
             (None, (0, "")),
         ];
         for (id, (number, text)) in cases {
-            assert_eq!(
-                severity(id, Some(&other)),
-                (number, text.to_owned()),
-                "{id:?}"
-            );
+            assert_eq!(severity(id, Some(&other)), (number, text), "{id:?}");
         }
     }
 
@@ -354,6 +385,54 @@ mod tests {
         let framed = encoder.protobuf_request(&encoded);
         let expected = prost::Message::encode_to_vec(&encoder.request(records));
         assert_eq!(framed, expected);
+    }
+
+    /// The record written straight from `value` is, byte for byte, what prost writes for the
+    /// generated types' record.
+    fn assert_written_as_generated(encoder: &LogRecordEncoder, value: &Value) {
+        let mut expected = Vec::new();
+        prost::encoding::message::encode(2, &encoder.record(value, 77), &mut expected);
+        let mut written = Vec::new();
+        encoder.write_protobuf_record(2, value, 77, &mut Vec::new(), &mut written);
+        assert_eq!(written, expected, "{value}");
+    }
+
+    #[test]
+    fn records_written_from_events_are_what_the_generated_types_encode() {
+        let mut value = event(
+            r#"{"time": 1767225600123, "severity_id": 99, "severity": "Odd", "class_uid": 6003,
+                "activity_id": -3, "class_name": "API Activity", "empty": {}, "none": [],
+                "nested": {"a": [1, -2, 2.5, true, false, null, {"b": {"c": "d"}}], "e": null},
+                "big": 9223372036854775807, "small": -9223372036854775808, "zero": 0,
+                "f0": 0.0, "text": "", "long": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+        );
+        value.as_object_mut().unwrap().insert(
+            "raw".into(),
+            Value::Bytes(bytes::Bytes::from_static(b"\xff\xfe")),
+        );
+        value.as_object_mut().unwrap().insert(
+            "at".into(),
+            Value::Timestamp(chrono::DateTime::from_timestamp_millis(1_767_225_600_123).unwrap()),
+        );
+        let plain = encoder();
+        for value in [
+            value.clone(),
+            event("{}"),
+            event(r#"{"message": "hi"}"#),
+            Value::Null,
+            Value::from("text"),
+        ] {
+            assert_written_as_generated(&plain, &value);
+        }
+        let selecting = LogRecordEncoder::new(
+            FieldSelection::parse("encoding", &None, &Some(vec!["nested.a".to_owned()])).unwrap(),
+            BTreeMap::new(),
+        );
+        assert_written_as_generated(&selecting, &value);
+        let mut demo = crate::sources::demo::DemoEventGenerator::new(7);
+        for i in 0..500 {
+            assert_written_as_generated(&plain, &demo.generate(1_767_225_600_000 + i));
+        }
     }
 
     #[test]

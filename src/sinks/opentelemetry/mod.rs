@@ -17,6 +17,7 @@ mod client;
 mod config;
 mod deliver;
 mod encoder;
+mod protobuf;
 mod sink;
 
 pub use config::{

@@ -99,8 +99,8 @@ fn add_event(
     if !acknowledgements {
         event.finalize(BatchStatus::Delivered);
     }
-    let record = delivery.encoder.record(&event.value, observed);
-    batch.push(record, std::mem::take(&mut event.metadata.finalizers));
+    let finalizers = std::mem::take(&mut event.metadata.finalizers);
+    batch.push(&delivery.encoder, &event.value, observed, finalizers);
 }
 
 /// Waits for a request slot (backpressure), then starts the batch's task.
