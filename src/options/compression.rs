@@ -14,13 +14,22 @@ pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// `data` gzip-compressed at [`GZIP_LEVEL`], in one piece (for request bodies built whole).
 pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+    gzip_parts(&[data])
+}
+
+/// `parts`, one after the other, gzip-compressed at [`GZIP_LEVEL`] in one member (without
+/// joining them first).
+pub(crate) fn gzip_parts(parts: &[&[u8]]) -> Vec<u8> {
     use std::io::Write as _;
+    let len: usize = parts.iter().map(|part| part.len()).sum();
     let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
+        Vec::with_capacity(len / 4),
         flate2::Compression::new(GZIP_LEVEL),
     );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(data);
+    for part in parts {
+        // Writing to a Vec cannot fail.
+        let _ = encoder.write_all(part);
+    }
     encoder.finish().unwrap_or_default()
 }
 

@@ -20,9 +20,10 @@ pub(crate) use columns::TypeError;
 pub(crate) use schema::{OcsfTable, TableError};
 pub(crate) use writer::{ParquetFormat, ParquetObject, PushError};
 
-/// The default size of a row group: column data collected before it is sorted and encoded.
-/// Memory holds about twice this per open object while a row group is written (the columns,
-/// and their encoded pages); encoded with zstd it makes row groups of a few MB.
+/// The default size of a row group: column builder memory collected before it is sorted and
+/// encoded (values, and the null a row puts in each column it lacks: see
+/// [`schema::OcsfTable::row_fixed_bytes`]). Memory holds about twice this per open object
+/// while a row group is written (the columns, and their encoded pages).
 pub(crate) const DEFAULT_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
 /// The compression of a Parquet object's pages.

@@ -187,12 +187,19 @@ impl Delivery {
 
     /// The export request carrying `records`, encoded and compressed.
     fn body(&self, records: Records) -> Bytes {
+        use crate::options::compression::gzip_parts;
+        let gzip = self.client.gzip();
         let body = match records {
+            // Compressed from its two parts: the records are not copied behind the head.
+            Records::Protobuf { encoded, .. } if gzip => {
+                let head = self.encoder.protobuf_request_head(encoded.len());
+                return Bytes::from(gzip_parts(&[&head, &encoded]));
+            }
             Records::Protobuf { encoded, .. } => self.encoder.protobuf_request(&encoded),
             Records::Json(records) => WireFormat::Json.encode(&self.encoder.request(records)),
         };
-        if self.client.gzip() {
-            Bytes::from(crate::options::compression::gzip(&body))
+        if gzip {
+            Bytes::from(gzip_parts(&[&body]))
         } else {
             Bytes::from(body)
         }

@@ -132,6 +132,14 @@ impl LogRecordEncoder {
     /// around them is framed with prost's encoding functions, the resource and the scope
     /// encoded by their generated types.
     pub(super) fn protobuf_request(&self, encoded_records: &[u8]) -> Vec<u8> {
+        let mut body = self.protobuf_request_head(encoded_records.len());
+        body.extend_from_slice(encoded_records);
+        body
+    }
+
+    /// The start of [`Self::protobuf_request`], up to the records (`records_len` bytes),
+    /// for a compressor to take the two parts without joining them first.
+    pub(super) fn protobuf_request_head(&self, records_len: usize) -> Vec<u8> {
         use prost::Message as _;
         use prost::encoding::{WireType, encode_key, encode_varint};
         let scope = ScopeLogs {
@@ -139,7 +147,7 @@ impl LogRecordEncoder {
             ..ScopeLogs::default()
         }
         .encode_to_vec();
-        let scope_len = scope.len() + encoded_records.len();
+        let scope_len = scope.len() + records_len;
         let mut resource = ResourceLogs {
             resource: Some(self.resource.clone()),
             ..ResourceLogs::default()
@@ -149,14 +157,13 @@ impl LogRecordEncoder {
         encode_key(2, WireType::LengthDelimited, &mut resource);
         encode_varint(scope_len as u64, &mut resource);
         let resource_len = resource.len() + scope_len;
-        let mut body = Vec::with_capacity(resource_len + 16);
+        let mut head = Vec::with_capacity(resource_len - records_len + 16);
         // ExportLogsServiceRequest.resource_logs (1).
-        encode_key(1, WireType::LengthDelimited, &mut body);
-        encode_varint(resource_len as u64, &mut body);
-        body.extend_from_slice(&resource);
-        body.extend_from_slice(&scope);
-        body.extend_from_slice(encoded_records);
-        body
+        encode_key(1, WireType::LengthDelimited, &mut head);
+        encode_varint(resource_len as u64, &mut head);
+        head.extend_from_slice(&resource);
+        head.extend_from_slice(&scope);
+        head
     }
 
     /// The export request carrying `records`.

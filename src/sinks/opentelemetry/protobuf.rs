@@ -133,9 +133,7 @@ fn measure(value: &Value, sizes: &mut Vec<usize>) -> usize {
         Value::Integer(n) => varint_field_len_always(*n as u64),
         Value::Float(_) => key_len(tag::ANY_DOUBLE) + 8,
         Value::Boolean(_) => key_len(tag::ANY_BOOL) + 1,
-        Value::Timestamp(_) => {
-            key_len(tag::ANY_STRING) + delimited_len(timestamp_text(value).len())
-        }
+        Value::Timestamp(time) => key_len(tag::ANY_STRING) + delimited_len(rfc3339_len(time)),
         Value::Object(object) => {
             let list = sizes.len();
             sizes.push(0);
@@ -242,6 +240,27 @@ impl Writer<'_> {
     }
 }
 
+/// The length of `time` in RFC 3339 with as many fraction digits as it needs (what
+/// [`timestamp_text`] writes), without writing it: `YYYY-MM-DDTHH:MM:SS` and `Z`, and a
+/// fraction of 3, 6 or 9 digits after a dot unless it is zero.
+fn rfc3339_len(time: &chrono::DateTime<chrono::Utc>) -> usize {
+    use chrono::{Datelike as _, Timelike as _};
+    let nanos = time.nanosecond();
+    if !(0..=9999).contains(&time.year()) || nanos >= 1_000_000_000 {
+        // Extended years and leap seconds: rare enough to write out.
+        return time
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            .len();
+    }
+    let fraction = match nanos {
+        0 => 0,
+        n if n % 1_000_000 == 0 => 4,
+        n if n % 1_000 == 0 => 7,
+        _ => 10,
+    };
+    20 + fraction
+}
+
 /// A timestamp as the generated types' tree writes it (RFC 3339).
 fn timestamp_text(value: &Value) -> String {
     match value {
@@ -304,4 +323,28 @@ fn write_bytes_field(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
     encode_key(field, WireType::LengthDelimited, out);
     encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rfc3339_length_is_that_of_the_text() {
+        let base = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let times = [
+            base,
+            base + chrono::Duration::milliseconds(123),
+            base + chrono::Duration::microseconds(123_456),
+            base + chrono::Duration::nanoseconds(123_456_789),
+            base + chrono::Duration::nanoseconds(100_000_000),
+            chrono::DateTime::from_timestamp(-62_167_219_200, 0).unwrap(),
+            chrono::DateTime::from_timestamp(253_402_300_800, 5_000).unwrap(),
+            chrono::DateTime::from_timestamp(-62_167_219_201, 0).unwrap(),
+        ];
+        for time in times {
+            let text = timestamp_text(&Value::Timestamp(time));
+            assert_eq!(rfc3339_len(&time), text.len(), "{text}");
+        }
+    }
 }
