@@ -6,6 +6,7 @@
 //! into its own `…Config`, so every error can name the file, line and column, the component
 //! and the field. [`graph`] checks how components connect.
 
+mod enrichment;
 mod env;
 pub mod error;
 pub mod graph;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+pub use enrichment::EnrichmentTableOuter;
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
 pub use crate::options::buffer::{BufferConfig, BufferType, WhenFull};
@@ -322,6 +324,8 @@ pub struct Config {
     pub healthchecks: HealthchecksConfig,
     /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
     pub secret: BTreeMap<String, BackendConfig>,
+    /// Enrichment tables by id (`[enrichment_tables.<id>]`), loaded.
+    pub enrichment_tables: BTreeMap<String, EnrichmentTableOuter>,
     /// Sources by id.
     pub sources: BTreeMap<String, SourceOuter>,
     /// Transforms by id.
@@ -339,6 +343,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sources",
     "transforms",
     "sinks",
+    "enrichment_tables",
 ];
 
 impl Config {
@@ -506,6 +511,13 @@ impl Config {
             self.healthchecks = other.healthchecks;
         }
         self.secret.extend(other.secret);
+        merge_components(
+            &mut self.enrichment_tables,
+            other.enrichment_tables,
+            "enrichment_tables",
+            |o| &o.origin,
+            errors,
+        );
         merge_components(
             &mut self.sources,
             other.sources,
@@ -719,6 +731,7 @@ impl Loader<'_> {
                     config.secret = parsed;
                 }
             }
+            "enrichment_tables" => self.enrichment_tables(config, value, errors),
             table if ComponentKind::from_table(table).is_some() => {
                 let kind = ComponentKind::from_table(table).expect("checked");
                 let span = value.span();
