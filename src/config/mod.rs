@@ -11,6 +11,7 @@ mod env;
 pub mod error;
 pub mod graph;
 mod secret;
+pub mod unit_test;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -332,6 +333,8 @@ pub struct Config {
     pub transforms: BTreeMap<String, TransformOuter>,
     /// Sinks by id.
     pub sinks: BTreeMap<String, SinkOuter>,
+    /// `[[tests]]`, run by `c1-pipeline test`; ignored otherwise.
+    pub tests: Vec<unit_test::UnitTest>,
 }
 
 /// Top-level keys a file may have.
@@ -344,6 +347,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "transforms",
     "sinks",
     "enrichment_tables",
+    "tests",
 ];
 
 impl Config {
@@ -376,6 +380,17 @@ impl Config {
         files: &[ConfigFile],
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, graph::Graph), ConfigErrors> {
+        let config = Self::load_files_unchecked(files, lookup)?;
+        let graph = graph::check(&config)?;
+        Ok((config, graph))
+    }
+
+    /// Loads and merges `files` without checking the graph (what `test` needs: a file of
+    /// transforms and `[[tests]]` names inputs it does not define).
+    pub fn load_files_unchecked(
+        files: &[ConfigFile],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
         // Every file is read first: a `SECRET[...]` may name a backend of another file.
@@ -410,8 +425,7 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let graph = graph::check(&config)?;
-        Ok((config, graph))
+        Ok(config)
     }
 
     /// Parses one TOML file's text (`path` is used for positions in messages). Does not
@@ -511,6 +525,7 @@ impl Config {
             self.healthchecks = other.healthchecks;
         }
         self.secret.extend(other.secret);
+        self.tests.extend(other.tests);
         merge_components(
             &mut self.enrichment_tables,
             other.enrichment_tables,
@@ -732,6 +747,7 @@ impl Loader<'_> {
                 }
             }
             "enrichment_tables" => self.enrichment_tables(config, value, errors),
+            "tests" => self.unit_tests(config, value, errors),
             table if ComponentKind::from_table(table).is_some() => {
                 let kind = ComponentKind::from_table(table).expect("checked");
                 let span = value.span();
