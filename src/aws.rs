@@ -47,6 +47,53 @@ pub struct AwsAuthConfig {
     /// Session name for `assume_role` (default: generated).
     #[serde(default)]
     pub session_name: Option<String>,
+    /// A shared credentials file to read `profile` (default `default`) from, instead of
+    /// `~/.aws/credentials` (Vector's file-based authentication).
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// The region STS is asked in for `assume_role`. Default: the component's region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Seconds that loading credentials may take (each time they are loaded or refreshed).
+    /// Default: the SDK's (5).
+    #[serde(default)]
+    pub load_timeout_secs: Option<u64>,
+    /// The EC2 instance metadata client of the credential chain. Default: the SDK's.
+    #[serde(default)]
+    pub imds: Option<ImdsConfig>,
+}
+
+/// `auth.imds.*` (Vector's names and defaults).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ImdsConfig {
+    /// Attempts per metadata request. Default 4.
+    #[serde(default = "default_imds_attempts")]
+    pub max_attempts: u32,
+    /// Seconds to connect. Default 1.
+    #[serde(default = "default_imds_timeout")]
+    pub connect_timeout_seconds: u64,
+    /// Seconds to read an answer. Default 1.
+    #[serde(default = "default_imds_timeout")]
+    pub read_timeout_seconds: u64,
+}
+
+fn default_imds_attempts() -> u32 {
+    4
+}
+fn default_imds_timeout() -> u64 {
+    1
+}
+
+impl ImdsConfig {
+    /// The metadata client these options describe.
+    fn client(&self) -> aws_config::imds::Client {
+        aws_config::imds::Client::builder()
+            .max_attempts(self.max_attempts)
+            .connect_timeout(Duration::from_secs(self.connect_timeout_seconds))
+            .read_timeout(Duration::from_secs(self.read_timeout_seconds))
+            .build()
+    }
 }
 
 impl AwsAuthConfig {
@@ -63,6 +110,10 @@ impl AwsAuthConfig {
             assume_role: keep(&self.assume_role),
             external_id: keep(&self.external_id),
             session_name: keep(&self.session_name),
+            credentials_file: keep(&self.credentials_file),
+            region: keep(&self.region),
+            load_timeout_secs: self.load_timeout_secs,
+            imds: self.imds,
         }
     }
 
@@ -91,6 +142,26 @@ impl AwsAuthConfig {
                 "`auth.profile` and static keys are both set",
             )
             .help("use one credential source"));
+        }
+        if self.access_key_id.is_some() && self.credentials_file.is_some() {
+            return Err(BuildError::field(
+                "auth.credentials_file",
+                "`auth.credentials_file` and static keys are both set",
+            )
+            .help("use one credential source"));
+        }
+        if self.access_key_id.is_some() && self.imds.is_some() {
+            return Err(BuildError::field(
+                "auth.imds",
+                "`auth.imds` configures the credential chain, which static keys replace",
+            )
+            .help("remove `auth.imds`, or the static keys"));
+        }
+        if self.load_timeout_secs == Some(0) {
+            return Err(BuildError::field(
+                "auth.load_timeout_secs",
+                "must be at least 1",
+            ));
         }
         if self.assume_role.is_none() && (self.external_id.is_some() || self.session_name.is_some())
         {
@@ -168,6 +239,7 @@ impl AwsConnection {
         if let Some(profile) = &self.auth.profile {
             loader = loader.profile_name(profile.clone());
         }
+        loader = self.credential_chain_options(loader).await;
         if let (Some(key), Some(secret)) = (&self.auth.access_key_id, &self.auth.secret_access_key)
         {
             // The key id is shown in the configuration's `Debug` (it names the key without
@@ -200,6 +272,9 @@ impl AwsConnection {
             if let Some(name) = &self.auth.session_name {
                 builder = builder.session_name(name.clone());
             }
+            if let Some(region) = &self.auth.region {
+                builder = builder.region(Region::new(region.clone()));
+            }
             let provider = builder.configure(&config).build().await;
             config = config
                 .into_builder()
@@ -207,6 +282,45 @@ impl AwsConnection {
                 .build();
         }
         config
+    }
+
+    /// `auth.credentials_file`, `auth.load_timeout_secs` and `auth.imds.*` on the loader.
+    // `ConfigLoader::profile_files` takes aws-config's (deprecated) aliases of aws-runtime's
+    // types; a direct aws-runtime dependency only for the new names is not worth it.
+    #[allow(deprecated)]
+    async fn credential_chain_options(
+        &self,
+        mut loader: aws_config::ConfigLoader,
+    ) -> aws_config::ConfigLoader {
+        use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+        if let Some(path) = &self.auth.credentials_file {
+            loader = loader.profile_files(
+                ProfileFiles::builder()
+                    .with_file(ProfileFileKind::Credentials, path)
+                    .include_default_config_file(true)
+                    .build(),
+            );
+        }
+        if let Some(seconds) = self.auth.load_timeout_secs {
+            loader = loader.identity_cache(
+                aws_config::identity::IdentityCache::lazy()
+                    .load_timeout(Duration::from_secs(seconds))
+                    .build(),
+            );
+        }
+        if let (Some(imds), None) = (&self.auth.imds, &self.auth.access_key_id) {
+            let mut chain =
+                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                    .imds_client(imds.client());
+            if let Some(profile) = &self.auth.profile {
+                chain = chain.profile_name(profile);
+            }
+            if let Some(region) = &self.region {
+                chain = chain.region(Region::new(region.clone()));
+            }
+            loader = loader.credentials_provider(chain.build().await);
+        }
+        loader
     }
 
     /// An S3 client for these options.

@@ -189,10 +189,17 @@ pub trait SinkComponent: Debug + Send + Sync {
     }
 }
 
+/// Everything a transform gets when it is built.
+#[derive(Clone, Debug, Default)]
+pub struct TransformContext {
+    /// The configuration's enrichment tables, for VRL programs' lookups.
+    pub enrichment_tables: crate::enrichment::EnrichmentTables,
+}
+
 /// A transform's configuration.
 pub trait TransformComponent: Debug + Send + Sync {
     /// Compiles the transform (VRL errors surface here, at configuration time).
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError>;
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError>;
 
     /// Named outputs besides the default one, with whether a default output exists.
     fn outputs(&self) -> TransformOutputs;

@@ -91,6 +91,7 @@ pub mod ack;
 pub mod component;
 pub mod config;
 pub mod embed;
+pub mod enrichment;
 pub mod event;
 pub mod metrics;
 pub mod ocsf;

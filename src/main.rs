@@ -49,6 +49,9 @@ enum Command {
     /// Check configuration files: syntax, options, the graph and (unless --no-environment)
     /// the health checks of sources and sinks. Exits 0 when valid, 78 otherwise.
     Validate(ValidateArgs),
+    /// Run the configuration's unit tests (`[[tests]]`, Vector's format) through the real
+    /// transforms, in process. Exits 0 when every test passes, 78 otherwise (as Vector).
+    Test(TestArgs),
 }
 
 /// The configuration files, as every subcommand takes them (Vector's options).
@@ -149,6 +152,16 @@ struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+struct TestArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Configuration files, as positional arguments (like `vector test a.toml`); all are
+    /// merged, so transforms and tests may sit in different files.
+    #[arg(value_name = "FILE")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct LoggingArgs {
     /// Log level: error, warn, info, debug, trace, or a tracing filter such as
     /// `c1_pipeline=debug`.
@@ -215,6 +228,10 @@ fn main() -> ExitCode {
         Some(Command::Validate(mut args)) => {
             args.config = cli.run.config.merge(args.config);
             runtime.block_on(validate(args))
+        }
+        Some(Command::Test(mut args)) => {
+            args.config = cli.run.config.merge(args.config);
+            test(args)
         }
         Some(Command::Run(mut args)) => {
             args.config = cli.run.config.merge(args.config);
@@ -309,6 +326,57 @@ async fn validate(args: ValidateArgs) -> ExitCode {
         }
         ExitCode::from(EXIT_CONFIG)
     }
+}
+
+/// `c1-pipeline test`: Vector's output (`test <name> ... passed`, then the failures).
+fn test(args: TestArgs) -> ExitCode {
+    let mut configs = args.config;
+    configs.configs = merge_paths(configs.configs, args.paths);
+    let fail = |errors: ConfigErrors| {
+        report_config_errors(&errors);
+        ExitCode::from(EXIT_CONFIG)
+    };
+    let files = match configs.files() {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            eprintln!("error: no configuration given; pass the files holding [[tests]]");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(errors) => return fail(errors),
+    };
+    let config = match Config::load_files_unchecked(&files, &|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(errors) => return fail(errors),
+    };
+    if config.tests.is_empty() {
+        println!("Running tests\nno tests found");
+        return ExitCode::SUCCESS;
+    }
+    let outcomes = match c1_pipeline::config::unit_test::run_tests(&config) {
+        Ok(outcomes) => outcomes,
+        Err(errors) => return fail(errors),
+    };
+    println!("Running tests");
+    for outcome in &outcomes {
+        let result = if outcome.failures.is_empty() {
+            "passed"
+        } else {
+            "failed"
+        };
+        println!("test {} ... {result}", outcome.name);
+    }
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
+    if failed.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    println!("\nfailures:");
+    for outcome in failed {
+        println!("\ntest {}:\n", outcome.name);
+        for failure in &outcome.failures {
+            println!("{failure}\n");
+        }
+    }
+    ExitCode::from(EXIT_CONFIG)
 }
 
 fn check_data_dir(dir: &std::path::Path) -> std::io::Result<()> {

@@ -19,6 +19,8 @@ pub(crate) struct Backoff {
     initial: Duration,
     cap: Duration,
     attempt: u32,
+    /// Whether delays are drawn uniformly below the ceiling (`request.retry_jitter_mode`).
+    jitter: bool,
 }
 
 impl Backoff {
@@ -28,7 +30,14 @@ impl Backoff {
             initial,
             cap: cap.max(initial),
             attempt: 0,
+            jitter: true,
         }
+    }
+
+    /// The same schedule without jitter: each delay is its ceiling.
+    pub(crate) fn without_jitter(mut self) -> Self {
+        self.jitter = false;
+        self
     }
 
     /// The ceiling of the next delay, before jitter: `min(cap, initial × 2^attempt)`.
@@ -37,10 +46,14 @@ impl Backoff {
         self.initial.saturating_mul(factor).min(self.cap)
     }
 
-    /// The delay before the next attempt (uniform in `[0, ceiling]`), and counts the failure.
+    /// The delay before the next attempt (uniform in `[0, ceiling]`, or the ceiling without
+    /// jitter), and counts the failure.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
+        if !self.jitter {
+            return ceiling;
+        }
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(rand::rng().random_range(0..=nanos))
     }
@@ -264,6 +277,14 @@ mod tests {
             backoff.next_delay();
         }
         assert_eq!(backoff.ceiling(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn without_jitter_each_delay_is_its_ceiling() {
+        let mut backoff =
+            Backoff::new(Duration::from_millis(500), Duration::from_secs(2)).without_jitter();
+        let delays: Vec<u128> = (0..4).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [500, 1000, 2000, 2000]);
     }
 
     #[test]

@@ -4,11 +4,15 @@
 //! A template is literal text with field references in double braces. Rendering looks each
 //! path up in the event; a missing field, `null`, an object or an array cannot be rendered, and
 //! the caller decides what happens to that event (the HEC sink rejects it, logged and counted,
-//! rather than sending it somewhere unintended). Literal text is used as written; the S3
-//! `key_prefix` formats it with strftime itself (through [`Template::render_with`]).
+//! rather than sending it somewhere unintended). As in Vector, literal text holding `%` is a
+//! strftime format, applied to the event's time ([`event_time`]) in the option's time zone
+//! ([`Template::render_at`]); values taken from events are inserted verbatim, never formatted.
 
 use std::borrow::Cow;
 
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Utc};
+use vrl::compiler::TimeZone;
 use vrl::path::{OwnedValuePath, parse_value_path};
 use vrl::value::Value;
 
@@ -142,6 +146,70 @@ impl Template {
         })
     }
 
+    /// Renders the template for `event`, formatting strftime specifiers of the literal text
+    /// at the event's time ([`event_time`]) in `zone`. Constant templates without specifiers
+    /// borrow their text.
+    pub(crate) fn render_timed<'a>(
+        &'a self,
+        event: &Value,
+        zone: &TimeZone,
+    ) -> Result<Cow<'a, str>, TemplateRenderError> {
+        if !self.literals().any(|text| text.contains('%')) {
+            return self.render(event);
+        }
+        let mut out = String::new();
+        let time = event_time(event, Utc::now());
+        self.render_at(event, time, zone, &mut out, |_, _| Ok(()))?;
+        Ok(Cow::Owned(out))
+    }
+
+    /// Whether literal text holds strftime specifiers (`%Y`); an error names the literal
+    /// whose specifiers are invalid.
+    pub(crate) fn uses_time(&self) -> Result<bool, String> {
+        let mut uses = false;
+        for literal in self.literals() {
+            if literal.contains('%') {
+                if StrftimeItems::new(literal).any(|item| matches!(item, Item::Error)) {
+                    return Err(format!("{literal:?} has an invalid strftime specifier"));
+                }
+                uses = true;
+            }
+        }
+        Ok(uses)
+    }
+
+    /// Renders into `out` (appending) with the literal text formatted by strftime at `time` in
+    /// `zone`, and each field's text checked by `check`. Call only on templates whose
+    /// [`uses_time`](Self::uses_time) succeeded.
+    pub(crate) fn render_at(
+        &self,
+        event: &Value,
+        time: DateTime<Utc>,
+        zone: &TimeZone,
+        out: &mut String,
+        check: impl FnMut(&str, &str) -> Result<(), TemplateRenderError>,
+    ) -> Result<(), TemplateRenderError> {
+        use std::fmt::Write as _;
+        self.render_with(
+            event,
+            out,
+            |text, out| {
+                if !text.contains('%') {
+                    out.push_str(text);
+                    return;
+                }
+                // Checked by `uses_time`, so formatting cannot fail.
+                let _ = match zone {
+                    TimeZone::Local => {
+                        write!(out, "{}", time.with_timezone(&chrono::Local).format(text))
+                    }
+                    TimeZone::Named(tz) => write!(out, "{}", time.with_timezone(tz).format(text)),
+                };
+            },
+            check,
+        )
+    }
+
     /// Renders into `out` (appending): each literal piece goes through `literal`, and each
     /// field's text through `check` (with the field path) before it is appended verbatim.
     pub(crate) fn render_with(
@@ -162,6 +230,45 @@ impl Template {
             }
         }
         Ok(())
+    }
+}
+
+/// The time an event's strftime specifiers are formatted at: the `timestamp` field (a
+/// timestamp or an RFC 3339 string) as in Vector, else the OCSF `time` field (epoch
+/// milliseconds), else `now`.
+pub(crate) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+    if let Value::Object(map) = event {
+        match map.get("timestamp") {
+            Some(Value::Timestamp(t)) => return *t,
+            Some(text @ (Value::Bytes(_) | Value::String(_))) => {
+                if let Some(t) = text
+                    .to_str_lossy()
+                    .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+                {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            _ => {}
+        }
+        let millis = crate::ocsf::event_time_millis(event);
+        if let Some(t) = millis.and_then(DateTime::<Utc>::from_timestamp_millis) {
+            return t;
+        }
+    }
+    now
+}
+
+/// A `timezone` option (Vector's: `local` or a TZ database name), checked; `None` gives UTC.
+pub(crate) fn parse_timezone(
+    field: &str,
+    name: Option<&str>,
+) -> Result<TimeZone, crate::component::BuildError> {
+    match name {
+        None => Ok(TimeZone::parse("UTC").expect("UTC is in the TZ database")),
+        Some(name) => TimeZone::parse(name).ok_or_else(|| {
+            crate::component::BuildError::field(field, format!("unknown time zone `{name}`"))
+                .help("use `local` or a TZ database name such as `UTC` or `Europe/Paris`")
+        }),
     }
 }
 

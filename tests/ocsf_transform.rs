@@ -25,7 +25,7 @@ const START_MS: i64 = 1_767_225_600_000;
 
 fn build(toml_text: &str) -> Box<dyn SyncTransform> {
     let config: TransformConfig = toml::from_str(toml_text).expect("transform TOML");
-    TransformComponent::build(config.component()).expect("builds")
+    TransformComponent::build(config.component(), &Default::default()).expect("builds")
 }
 
 /// Runs `transform` on `values`: (valid, invalid) events.

@@ -23,7 +23,7 @@ fn config(toml_text: &str) -> TransformConfig {
 /// Builds the transform and returns it with its output layout.
 fn build(toml_text: &str) -> (Box<dyn SyncTransform>, TransformOutputs) {
     let config = config(toml_text);
-    let transform = TransformComponent::build(config.component())
+    let transform = TransformComponent::build(config.component(), &Default::default())
         .unwrap_or_else(|e| panic!("build failed: {e}"));
     (transform, config.component().outputs())
 }
@@ -553,7 +553,7 @@ fn transforms_reject_invalid_configurations_at_build_time() {
         ),
     ];
     for (text, expected) in cases {
-        let error = match TransformComponent::build(config(text).component()) {
+        let error = match TransformComponent::build(config(text).component(), &Default::default()) {
             Ok(_) => panic!("built: {text}"),
             Err(error) => error,
         };

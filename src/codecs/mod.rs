@@ -28,6 +28,56 @@ pub struct DecodingConfig {
     /// How frames become events. Default `bytes`.
     #[serde(default)]
     pub codec: DecodingCodec,
+    /// `json` codec options.
+    #[serde(default)]
+    pub json: JsonDecodingOptions,
+}
+
+/// `decoding.json.*` (Vector's).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonDecodingOptions {
+    /// Replace invalid UTF-8 sequences with U+FFFD instead of failing the line. Default
+    /// `true`, as in Vector.
+    #[serde(default = "crate::options::default_true")]
+    pub lossy: bool,
+}
+
+impl Default for JsonDecodingOptions {
+    fn default() -> Self {
+        Self { lossy: true }
+    }
+}
+
+/// A source's checked `decoding` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoder {
+    codec: DecodingCodec,
+    lossy: bool,
+}
+
+impl DecodingConfig {
+    /// The decoder these options describe.
+    pub fn decoder(&self) -> Decoder {
+        Decoder {
+            codec: self.codec,
+            lossy: self.json.lossy,
+        }
+    }
+}
+
+impl Decoder {
+    /// Decodes one frame; with `json.lossy`, a frame that is not valid UTF-8 is read again
+    /// with its invalid sequences replaced.
+    pub fn decode(self, frame: &Bytes) -> Result<Value, DecodeError> {
+        match self.codec.decode(frame) {
+            Err(DecodeError::Json(_)) if self.lossy && std::str::from_utf8(frame).is_err() => {
+                let repaired = Bytes::from(String::from_utf8_lossy(frame).into_owned());
+                self.codec.decode(&repaired)
+            }
+            result => result,
+        }
+    }
 }
 
 /// Why a frame could not be decoded.

@@ -6,10 +6,12 @@
 //! into its own `…Config`, so every error can name the file, line and column, the component
 //! and the field. [`graph`] checks how components connect.
 
+mod enrichment;
 mod env;
 pub mod error;
 pub mod graph;
 mod secret;
+pub mod unit_test;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +23,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+pub use enrichment::EnrichmentTableOuter;
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
 
 pub use crate::options::buffer::{BufferConfig, BufferType, WhenFull};
@@ -322,12 +325,16 @@ pub struct Config {
     pub healthchecks: HealthchecksConfig,
     /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
     pub secret: BTreeMap<String, BackendConfig>,
+    /// Enrichment tables by id (`[enrichment_tables.<id>]`), loaded.
+    pub enrichment_tables: BTreeMap<String, EnrichmentTableOuter>,
     /// Sources by id.
     pub sources: BTreeMap<String, SourceOuter>,
     /// Transforms by id.
     pub transforms: BTreeMap<String, TransformOuter>,
     /// Sinks by id.
     pub sinks: BTreeMap<String, SinkOuter>,
+    /// `[[tests]]`, run by `c1-pipeline test`; ignored otherwise.
+    pub tests: Vec<unit_test::UnitTest>,
 }
 
 /// Top-level keys a file may have.
@@ -339,6 +346,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sources",
     "transforms",
     "sinks",
+    "enrichment_tables",
+    "tests",
 ];
 
 impl Config {
@@ -371,6 +380,17 @@ impl Config {
         files: &[ConfigFile],
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Self, graph::Graph), ConfigErrors> {
+        let config = Self::load_files_unchecked(files, lookup)?;
+        let graph = graph::check(&config)?;
+        Ok((config, graph))
+    }
+
+    /// Loads and merges `files` without checking the graph (what `test` needs: a file of
+    /// transforms and `[[tests]]` names inputs it does not define).
+    pub fn load_files_unchecked(
+        files: &[ConfigFile],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
         let mut config = Config::default();
         let mut errors = Vec::new();
         // Every file is read first: a `SECRET[...]` may name a backend of another file.
@@ -405,8 +425,7 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let graph = graph::check(&config)?;
-        Ok((config, graph))
+        Ok(config)
     }
 
     /// Parses one TOML file's text (`path` is used for positions in messages). Does not
@@ -506,6 +525,14 @@ impl Config {
             self.healthchecks = other.healthchecks;
         }
         self.secret.extend(other.secret);
+        self.tests.extend(other.tests);
+        merge_components(
+            &mut self.enrichment_tables,
+            other.enrichment_tables,
+            "enrichment_tables",
+            |o| &o.origin,
+            errors,
+        );
         merge_components(
             &mut self.sources,
             other.sources,
@@ -719,6 +746,8 @@ impl Loader<'_> {
                     config.secret = parsed;
                 }
             }
+            "enrichment_tables" => self.enrichment_tables(config, value, errors),
+            "tests" => self.unit_tests(config, value, errors),
             table if ComponentKind::from_table(table).is_some() => {
                 let kind = ComponentKind::from_table(table).expect("checked");
                 let span = value.span();

@@ -135,10 +135,45 @@ pub struct HealthcheckConfig {
     /// `blackhole`) the table is accepted and changes nothing.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Vector's `healthcheck.timeout` (seconds): accepted; checks here are bounded by the
-    /// component's own request timeout.
+    /// Seconds the check may take before it counts as failed. Default 10 (Vector's).
     #[serde(default)]
     pub timeout: Option<f64>,
+}
+
+/// Default `healthcheck.timeout`, in seconds.
+const DEFAULT_HEALTHCHECK_TIMEOUT: f64 = 10.0;
+
+impl HealthcheckConfig {
+    /// The checked `timeout`.
+    pub(crate) fn timeout(&self) -> Result<std::time::Duration, crate::component::BuildError> {
+        crate::component::seconds(
+            "healthcheck.timeout",
+            self.timeout.unwrap_or(DEFAULT_HEALTHCHECK_TIMEOUT),
+            false,
+        )
+    }
+
+    /// `check` as configured: skipped when disabled, failed when it outlasts `timeout`.
+    pub(crate) fn bound(
+        &self,
+        check: crate::component::Healthcheck,
+    ) -> crate::component::Healthcheck {
+        if !self.enabled {
+            return crate::component::healthy();
+        }
+        let timeout = self.timeout();
+        Box::pin(async move {
+            let limit = timeout.map_err(|e| crate::component::HealthcheckError(e.to_string()))?;
+            tokio::time::timeout(limit, check)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::component::HealthcheckError(format!(
+                        "no answer within healthcheck.timeout ({} s)",
+                        limit.as_secs_f64()
+                    )))
+                })
+        })
+    }
 }
 
 impl Default for HealthcheckConfig {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::component::{BuildError, ComponentTask, SinkContext, SourceContext};
+use crate::component::{BuildError, ComponentTask, SinkContext, SourceContext, TransformContext};
 use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
@@ -176,8 +176,11 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
             errors.push(build_error("sources", id, &source.origin, error));
         }
     }
+    let transform_cx = TransformContext {
+        enrichment_tables: config.enrichment(),
+    };
     for (id, transform) in &config.transforms {
-        if let Err(error) = transform.config.component().build() {
+        if let Err(error) = transform.config.component().build(&transform_cx) {
             errors.push(build_error("transforms", id, &transform.origin, error));
         }
     }
@@ -391,7 +394,9 @@ impl<'a> Wiring<'a> {
                     self.fanout_for(&output, Arc::clone(&metrics))
                 })
                 .collect();
-            match transform.config.component().build() {
+            match transform.config.component().build(&TransformContext {
+                enrichment_tables: self.config.enrichment(),
+            }) {
                 Ok(mut function) => {
                     function.use_metrics(Arc::clone(&metrics));
                     let input = self
@@ -447,7 +452,9 @@ impl<'a> Wiring<'a> {
         let mut stages = Vec::with_capacity(chain_ids.len());
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
-            match transform.config.component().build() {
+            match transform.config.component().build(&TransformContext {
+                enrichment_tables: self.config.enrichment(),
+            }) {
                 Ok(mut function) => {
                     let metrics = self
                         .registry

@@ -4,7 +4,9 @@ use serde::Deserialize;
 
 use super::program::{Condition, ConditionConfig};
 use crate::ack::BatchStatus;
-use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
+use crate::component::{
+    BuildError, SyncTransform, TransformComponent, TransformContext, TransformOutputs,
+};
 use crate::event::Batch;
 
 /// `[transforms.ID] type = "filter"`.
@@ -18,9 +20,9 @@ pub struct FilterConfig {
 }
 
 impl TransformComponent for FilterConfig {
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         Ok(Box::new(Filter {
-            condition: self.condition.build("condition")?,
+            condition: self.condition.build("condition", cx)?,
         }))
     }
 

@@ -3,6 +3,8 @@
 pub mod filter;
 pub mod ocsf;
 mod program;
+
+pub use program::{Condition, ConditionConfig};
 pub mod remap;
 pub mod route;
 

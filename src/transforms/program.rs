@@ -10,7 +10,7 @@ use vrl::diagnostic::{DiagnosticList, Formatter};
 use vrl::path::{OwnedSegment, OwnedTargetPath, PathPrefix};
 use vrl::value::{KeyString, Secrets, Value};
 
-use crate::component::BuildError;
+use crate::component::{BuildError, TransformContext};
 
 /// A compiled program, shared by every worker of a transform.
 #[derive(Clone, Debug)]
@@ -40,9 +40,13 @@ impl CompiledVrl {
         source: &str,
         field: &str,
         timezone: Option<&str>,
+        cx: &TransformContext,
     ) -> Result<Self, BuildError> {
         let mut functions = vrl::stdlib::all();
         functions.extend(crate::transforms::ocsf::vrl_functions());
+        functions.extend(crate::enrichment::functions::vrl_functions(
+            &cx.enrichment_tables,
+        ));
         let state = TypeState::default();
         let result =
             vrl::compiler::compile_with_state(source, &functions, &state, CompileConfig::default());
@@ -327,7 +331,7 @@ impl<'de> serde::Deserialize<'de> for ConditionConfig {
 
 impl ConditionConfig {
     /// Compiles the condition, which must evaluate to a boolean.
-    pub fn build(&self, field: &str) -> Result<Condition, BuildError> {
+    pub fn build(&self, field: &str, cx: &TransformContext) -> Result<Condition, BuildError> {
         let (source, field) = match self {
             Self::Vrl(source) => (source, field.to_owned()),
             Self::Typed(typed) => match (typed.kind.as_str(), &typed.source) {
@@ -362,7 +366,7 @@ impl ConditionConfig {
             },
         };
         let field = field.as_str();
-        let compiled = CompiledVrl::compile(source, field, None)?;
+        let compiled = CompiledVrl::compile(source, field, None, cx)?;
         let kind = compiled.program().final_type_info().result.kind().clone();
         if !kind.is_boolean() {
             return Err(BuildError::field(

@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::program::{Condition, ConditionConfig};
 use crate::ack::BatchStatus;
-use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
+use crate::component::{
+    BuildError, SyncTransform, TransformComponent, TransformContext, TransformOutputs,
+};
 use crate::event::Batch;
 use crate::options::default_true;
 
@@ -27,7 +29,7 @@ pub struct RouteConfig {
 }
 
 impl TransformComponent for RouteConfig {
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         if self.route.is_empty() {
             return Err(BuildError::field("route", "no routes are defined")
                 .help("add routes: route.errors = '.status_id == 2'"));
@@ -47,7 +49,7 @@ impl TransformComponent for RouteConfig {
                     "route names may not be empty, contain `.`, or be `_unmatched` / `_default`",
                 ));
             }
-            conditions.push(condition.build(&format!("route.{name}"))?);
+            conditions.push(condition.build(&format!("route.{name}"), cx)?);
         }
         Ok(Box::new(Route {
             conditions,

@@ -88,6 +88,8 @@ pub struct Stats {
     pub max_body: usize,
     /// Most ack ids handed out and not yet reported true, at any moment.
     pub max_unacked: usize,
+    /// The query parameters of each event-endpoint POST, and when it arrived.
+    pub event_posts: Vec<(HashMap<String, String>, Instant)>,
 }
 
 #[derive(Default)]
@@ -404,6 +406,10 @@ fn post_endpoint(handle: PostHandler, counted: bool) -> MethodRouter<Shared> {
 
 fn event_request(state: &mut ServerState, post: &Post) -> Response {
     let (query, headers, body) = (&post.query, &post.headers, &post.body);
+    state
+        .stats
+        .event_posts
+        .push((query.clone(), Instant::now()));
     let (acks, channel, decoded) = match admit(state, headers, query, body) {
         Ok(admitted) => admitted,
         Err(response) => return response,

@@ -49,6 +49,9 @@ pub struct Faults {
     pub injected: Mutex<usize>,
     /// For each `PUT` with a body (objects, parts): whether it carried `Content-MD5`.
     pub put_has_content_md5: Mutex<Vec<(String, bool)>>,
+    /// Access-control headers (`x-amz-acl`, `x-amz-grant-*`) of every request: method, path
+    /// with query, header name and value.
+    pub acl_headers: Mutex<Vec<(String, String, String, String)>>,
 }
 
 impl Faults {
@@ -216,6 +219,17 @@ impl S3Server {
                                         .map(|p| p.as_str().to_owned())
                                         .unwrap_or_default(),
                                 ));
+                                for (name, value) in request.headers() {
+                                    let name = name.as_str();
+                                    if name == "x-amz-acl" || name.starts_with("x-amz-grant-") {
+                                        faults.acl_headers.lock().unwrap().push((
+                                            method.clone(),
+                                            request.uri().to_string(),
+                                            name.to_owned(),
+                                            value.to_str().unwrap_or("").to_owned(),
+                                        ));
+                                    }
+                                }
                                 // An object or part (a key after the bucket), not CreateBucket.
                                 let has_key = request
                                     .uri()

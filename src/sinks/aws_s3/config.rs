@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 use serde::Deserialize;
 
 use super::MIN_PART_SIZE;
 use super::key::{KeyTemplate, ObjectNaming};
 use super::partition::{ObjectFormat, extension};
-use super::upload::{ObjectOptions, RetrySettings};
+use super::upload::{Grants, ObjectOptions, RetrySettings};
 use crate::aws::AwsConnection;
 use crate::codecs::parquet::ParquetEncodingConfig;
 use crate::codecs::{Encoder, EncodingConfig, FramingConfig};
@@ -78,6 +78,29 @@ pub struct AwsS3Config {
     /// Object tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Canned ACL of the objects (`private`, `public-read`, `bucket-owner-full-control`,
+    /// ...), sent on `PutObject` and `CreateMultipartUpload`. Default none (the bucket's).
+    #[serde(default)]
+    pub acl: Option<String>,
+    /// Grantee given `READ`, `READ_ACP` and `WRITE_ACP` on the objects (`id="<canonical
+    /// id>"`, `emailAddress="..."`, `uri="..."`, comma-separated), as S3's
+    /// `x-amz-grant-full-control` header. Default none.
+    #[serde(default)]
+    pub grant_full_control: Option<String>,
+    /// Grantee given `READ` on the objects (`x-amz-grant-read`). Default none.
+    #[serde(default)]
+    pub grant_read: Option<String>,
+    /// Grantee given `READ_ACP` (`x-amz-grant-read-acp`). Default none.
+    #[serde(default)]
+    pub grant_read_acp: Option<String>,
+    /// Grantee given `WRITE_ACP` (`x-amz-grant-write-acp`). Default none.
+    #[serde(default)]
+    pub grant_write_acp: Option<String>,
+    /// Time zone of the strftime specifiers of `key_prefix` (`local` or a TZ database name
+    /// such as `Europe/Paris`). Default UTC (Vector's default is the global `timezone`,
+    /// itself `local`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// When an object is sealed: `max_bytes` uncompressed (default 10,000,000, Vector's),
     /// `max_events` (default no limit), `timeout_secs` from its first event (default 300).
     #[serde(default)]
@@ -152,7 +175,9 @@ impl AwsS3Config {
             return Err(BuildError::field("bucket", "the bucket name is empty"));
         }
         self.auth.normalized().check()?;
-        let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?;
+        self.healthcheck.timeout()?;
+        let zone = crate::template::parse_timezone("timezone", self.timezone.as_deref())?;
+        let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?.in_zone(zone);
         let (format, encoder) = self.format()?;
         let default_extension = match &format {
             ObjectFormat::Lines(compression) => extension(*compression),
@@ -237,6 +262,13 @@ impl AwsS3Config {
                 server_side_encryption,
                 ssekms_key_id: self.ssekms_key_id.clone(),
                 tagging,
+                acl: self.acl()?,
+                grants: Grants {
+                    full_control: self.grant_full_control.clone(),
+                    read: self.grant_read.clone(),
+                    read_acp: self.grant_read_acp.clone(),
+                    write_acp: self.grant_write_acp.clone(),
+                },
             },
             retry: RetrySettings::from_request(&request),
             connection: self.aws_connection(request.timeout),
@@ -249,6 +281,19 @@ impl AwsS3Config {
             part_size: self.multipart_part_size,
             healthcheck: self.healthcheck.enabled,
         })
+    }
+}
+
+impl AwsS3Config {
+    /// `acl`, checked against S3's canned ACLs.
+    fn acl(&self) -> Result<Option<ObjectCannedAcl>, BuildError> {
+        self.acl
+            .as_deref()
+            .map(|name| {
+                check_known("acl", name, ObjectCannedAcl::values())
+                    .map(|()| ObjectCannedAcl::from(name))
+            })
+            .transpose()
     }
 }
 
@@ -302,7 +347,7 @@ impl SinkComponent for AwsS3Config {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        bucket_healthcheck(self.settings())
+        self.healthcheck.bound(bucket_healthcheck(self.settings()))
     }
 
     fn acknowledgements(&self) -> Option<bool> {

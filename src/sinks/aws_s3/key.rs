@@ -7,6 +7,7 @@
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Utc};
+use vrl::compiler::TimeZone;
 use vrl::value::Value;
 
 use crate::component::BuildError;
@@ -17,6 +18,8 @@ use crate::template::{Template, TemplateRenderError};
 pub(crate) struct KeyTemplate {
     template: Template,
     has_time: bool,
+    /// The zone strftime specifiers are formatted in (`timezone`; default UTC).
+    zone: TimeZone,
 }
 
 /// Why an event's key could not be rendered; the event is rejected, not written.
@@ -28,22 +31,22 @@ impl KeyTemplate {
         let template = Template::parse(text).map_err(|error| {
             BuildError::field(option, error.to_string()).help("write fields as `{{ field.path }}`")
         })?;
-        let mut has_time = false;
-        for literal in template.literals() {
-            if literal.contains('%') {
-                if StrftimeItems::new(literal).any(|item| matches!(item, Item::Error)) {
-                    return Err(BuildError::field(
-                        option,
-                        format!("{literal:?} has an invalid strftime specifier"),
-                    )
-                    .help(
-                        "see chrono's strftime specifiers, e.g. `%Y/%m/%d/%H`; write `%%` for a literal `%`",
-                    ));
-                }
-                has_time = true;
-            }
-        }
-        Ok(Self { template, has_time })
+        let has_time = template.uses_time().map_err(|message| {
+            BuildError::field(option, message).help(
+                "see chrono's strftime specifiers, e.g. `%Y/%m/%d/%H`; write `%%` for a literal `%`",
+            )
+        })?;
+        Ok(Self {
+            template,
+            has_time,
+            zone: crate::template::parse_timezone("timezone", None)?,
+        })
+    }
+
+    /// Formats strftime specifiers in `zone` instead of UTC.
+    pub(crate) fn in_zone(mut self, zone: TimeZone) -> Self {
+        self.zone = zone;
+        self
     }
 
     /// Whether rendering needs a time (the template has strftime specifiers).
@@ -59,21 +62,9 @@ impl KeyTemplate {
         time: DateTime<Utc>,
         out: &mut String,
     ) -> Result<(), KeyError> {
-        use std::fmt::Write as _;
         out.clear();
-        self.template.render_with(
-            event,
-            out,
-            |text, out| {
-                if text.contains('%') {
-                    // Checked at parse time, so formatting cannot fail.
-                    let _ = write!(out, "{}", time.format(text));
-                } else {
-                    out.push_str(text);
-                }
-            },
-            confine,
-        )
+        self.template
+            .render_at(event, time, &self.zone, out, confine)
     }
 }
 
@@ -99,29 +90,7 @@ fn confine(field: &str, value: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// The time used for an event's strftime parts: the `timestamp` field (a timestamp or an RFC
-/// 3339 string) as in Vector, else the OCSF `time` field (epoch milliseconds), else `now`.
-pub(crate) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
-    if let Value::Object(map) = event {
-        match map.get("timestamp") {
-            Some(Value::Timestamp(t)) => return *t,
-            Some(text @ (Value::Bytes(_) | Value::String(_))) => {
-                if let Some(t) = text
-                    .to_str_lossy()
-                    .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
-                {
-                    return t.with_timezone(&Utc);
-                }
-            }
-            _ => {}
-        }
-        let millis = crate::ocsf::event_time_millis(event);
-        if let Some(t) = millis.and_then(DateTime::<Utc>::from_timestamp_millis) {
-            return t;
-        }
-    }
-    now
-}
+pub(crate) use crate::template::event_time;
 
 /// How object names are formed after the prefix: `<time>-<uuid>.<extension>` as in Vector.
 #[derive(Clone, Debug)]

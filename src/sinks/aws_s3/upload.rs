@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+    CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass,
 };
 use base64::Engine as _;
 use bytes::Bytes;
 use md5::Digest as _;
 
 use crate::aws::{self, ErrorKind, classify};
-use crate::retry::{Backoff, Retries, retry};
+use crate::retry::{Retries, retry};
 
 /// Headers set on every object.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +34,23 @@ pub(crate) struct ObjectOptions {
     pub ssekms_key_id: Option<String>,
     /// `x-amz-tagging`, already form-encoded.
     pub tagging: Option<String>,
+    /// `x-amz-acl` (`acl`).
+    pub acl: Option<ObjectCannedAcl>,
+    /// `x-amz-grant-full-control`, `-read`, `-read-acp`, `-write-acp` (`grant_*`).
+    pub grants: Grants,
+}
+
+/// The `grant_*` options, sent as they are written (Vector passes them through too).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Grants {
+    /// `grant_full_control`.
+    pub full_control: Option<String>,
+    /// `grant_read`.
+    pub read: Option<String>,
+    /// `grant_read_acp`.
+    pub read_acp: Option<String>,
+    /// `grant_write_acp`.
+    pub write_acp: Option<String>,
 }
 
 /// `request.*` retry settings.
@@ -45,6 +62,10 @@ pub(crate) struct RetrySettings {
     pub initial_backoff: Duration,
     /// The cap on one backoff.
     pub max_backoff: Duration,
+    /// `request.retry_jitter_mode`.
+    pub jitter: crate::options::request::JitterMode,
+    /// `request.rate_limit_num` per `rate_limit_duration_secs`, when limited.
+    pub rate_limit: Option<(u64, Duration)>,
 }
 
 impl RetrySettings {
@@ -54,6 +75,8 @@ impl RetrySettings {
             retry_attempts: usize::try_from(request.retry_attempts).unwrap_or(usize::MAX),
             initial_backoff: request.initial_backoff,
             max_backoff: request.max_backoff,
+            jitter: request.jitter,
+            rate_limit: request.rate_limit,
         }
     }
 }
@@ -85,6 +108,11 @@ macro_rules! object_headers {
             .set_server_side_encryption($options.server_side_encryption.clone())
             .set_ssekms_key_id($options.ssekms_key_id.clone())
             .set_tagging($options.tagging.clone())
+            .set_acl($options.acl.clone())
+            .set_grant_full_control($options.grants.full_control.clone())
+            .set_grant_read($options.grants.read.clone())
+            .set_grant_read_acp($options.grants.read_acp.clone())
+            .set_grant_write_acp($options.grants.write_acp.clone())
     };
 }
 
@@ -95,6 +123,8 @@ pub(crate) struct Uploader {
     bucket: String,
     options: ObjectOptions,
     retry: RetrySettings,
+    /// Shared by every clone: the sink's `request.rate_limit_*`.
+    limiter: Option<std::sync::Arc<crate::options::request::RateLimiter>>,
 }
 
 impl Uploader {
@@ -105,11 +135,15 @@ impl Uploader {
         options: ObjectOptions,
         retry: RetrySettings,
     ) -> Self {
+        let limiter = retry.rate_limit.map(|(num, per)| {
+            std::sync::Arc::new(crate::options::request::RateLimiter::new(num, per))
+        });
         Self {
             client,
             bucket,
             options,
             retry,
+            limiter,
         }
     }
 
@@ -244,7 +278,19 @@ impl Uploader {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, (ErrorKind, String)>>,
     {
-        let backoff = Backoff::new(self.retry.initial_backoff, self.retry.max_backoff);
+        let backoff =
+            (self.retry.jitter).backoff(self.retry.initial_backoff, self.retry.max_backoff);
+        let mut attempt = attempt;
+        let limited = || {
+            let request = attempt();
+            let limiter = self.limiter.clone();
+            async move {
+                if let Some(limiter) = limiter {
+                    limiter.acquire().await;
+                }
+                request.await
+            }
+        };
         let mut retries = Retries::new(backoff, Some(self.retry.retry_attempts as u64));
         let started = Instant::now();
         let on_retry = |(_, message): &(ErrorKind, String), retry: u64, delay: Duration| {
@@ -259,7 +305,7 @@ impl Uploader {
                 "S3 request failed; retrying"
             );
         };
-        retry(&aws::retry_policy, &mut retries, attempt, on_retry)
+        retry(&aws::retry_policy, &mut retries, limited, on_retry)
             .await
             .map_err(|(kind, message)| UploadError {
                 kind,
@@ -292,6 +338,8 @@ mod tests {
             retry_attempts,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
+            jitter: crate::options::request::JitterMode::Full,
+            rate_limit: None,
         };
         let options = ObjectOptions {
             content_type: "application/x-ndjson".into(),

@@ -219,7 +219,8 @@ impl SinkComponent for AwsSecurityLakeConfig {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        crate::sinks::aws_s3::bucket_healthcheck(self.settings())
+        self.healthcheck
+            .bound(crate::sinks::aws_s3::bucket_healthcheck(self.settings()))
     }
 
     fn acknowledgements(&self) -> Option<bool> {

@@ -11,7 +11,7 @@ use super::client::OtlpClient;
 use super::encoder::{LogRecordEncoder, WireFormat};
 use crate::codecs::FieldSelection;
 use crate::component::{
-    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, healthy,
+    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext,
 };
 use crate::options::HealthcheckConfig;
 use crate::options::batch::{BatchConfig, BatchDefaults};
@@ -161,6 +161,8 @@ pub(super) struct Settings {
     pub(super) retry_attempts: u64,
     pub(super) initial_backoff: Duration,
     pub(super) max_backoff: Duration,
+    pub(super) jitter: crate::options::request::JitterMode,
+    pub(super) limiter: Option<std::sync::Arc<crate::options::request::RateLimiter>>,
 }
 
 impl OpenTelemetryConfig {
@@ -200,6 +202,8 @@ impl OpenTelemetryConfig {
             retry_attempts: request.retry_attempts,
             initial_backoff: request.initial_backoff,
             max_backoff: request.max_backoff,
+            jitter: request.jitter,
+            limiter: request.rate_limiter(),
         })
     }
 
@@ -286,13 +290,11 @@ impl SinkComponent for OpenTelemetryConfig {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        if !self.healthcheck.enabled {
-            return healthy();
-        }
-        match self.client(Duration::from_secs(10)) {
-            Ok(client) => Box::pin(async move { client.healthcheck().await }),
-            Err(error) => Box::pin(async move { Err(HealthcheckError(error.message)) }),
-        }
+        self.healthcheck
+            .bound(match self.client(Duration::from_secs(10)) {
+                Ok(client) => Box::pin(async move { client.healthcheck().await }),
+                Err(error) => Box::pin(async move { Err(HealthcheckError(error.message)) }),
+            })
     }
 
     fn acknowledgements(&self) -> Option<bool> {

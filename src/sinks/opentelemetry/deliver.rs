@@ -135,6 +135,8 @@ pub(super) struct Delivery {
     pub(super) metrics: Arc<ComponentMetrics>,
     pub(super) retry_attempts: u64,
     pub(super) backoff: Backoff,
+    /// `request.rate_limit_*`.
+    pub(super) limiter: Option<Arc<crate::options::request::RateLimiter>>,
 }
 
 impl Delivery {
@@ -149,7 +151,12 @@ impl Delivery {
         let result = retry(
             &policy,
             &mut retries,
-            || self.client.export(body.clone()),
+            || async {
+                if let Some(limiter) = &self.limiter {
+                    limiter.acquire().await;
+                }
+                self.client.export(body.clone()).await
+            },
             |error, retry, delay| {
                 tracing::warn!(component = %self.component, %error, retry, ?delay, "opentelemetry: export failed; retrying");
             },

@@ -12,7 +12,6 @@ use super::deliver::{Delivery, RecordBatch};
 use crate::ack::BatchStatus;
 use crate::component::{ComponentError, SinkContext};
 use crate::event::Event;
-use crate::retry::Backoff;
 
 /// A batch being filled, with the time it must be sent by.
 struct Pending {
@@ -32,7 +31,8 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         encoder: settings.encoder,
         metrics: Arc::clone(&cx.metrics),
         retry_attempts: settings.retry_attempts,
-        backoff: Backoff::new(settings.initial_backoff, settings.max_backoff),
+        backoff: (settings.jitter).backoff(settings.initial_backoff, settings.max_backoff),
+        limiter: settings.limiter,
     });
     let slots = Arc::new(Semaphore::new(
         settings.concurrency.min(Semaphore::MAX_PERMITS),

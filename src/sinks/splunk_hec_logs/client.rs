@@ -131,6 +131,8 @@ pub struct HecClient {
     target: EndpointTarget,
     authorization: HeaderValue,
     channel: String,
+    /// `request.rate_limit_*`, shared by every clone (every request task).
+    limiter: Option<std::sync::Arc<crate::options::request::RateLimiter>>,
 }
 
 impl std::fmt::Debug for HecClient {
@@ -173,10 +175,18 @@ impl HecClient {
                 BuildError::field("endpoint", format!("cannot append {path}: {error}"))
             })
         };
-        let events_url = url(match config.endpoint_target {
+        let mut events_url = url(match config.endpoint_target {
             EndpointTarget::Event => "/services/collector/event",
             EndpointTarget::Raw => "/services/collector/raw",
         })?;
+        if let (EndpointTarget::Event, Some(extract)) =
+            (config.endpoint_target, config.auto_extract_timestamp)
+        {
+            events_url.query_pairs_mut().append_pair(
+                "auto_extract_timestamp",
+                if extract { "true" } else { "false" },
+            );
+        }
         let mut authorization =
             HeaderValue::from_str(&format!("Splunk {}", config.default_token.expose().trim()))
                 .map_err(|_| {
@@ -201,6 +211,7 @@ impl HecClient {
             target: config.endpoint_target,
             authorization,
             channel: uuid::Uuid::new_v4().to_string(),
+            limiter: config.request.settings()?.rate_limiter(),
         })
     }
 
@@ -221,6 +232,9 @@ impl HecClient {
         gzip: bool,
         metadata: &RawMetadata,
     ) -> Result<HecResponse, TransportError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let mut url = self.events_url.clone();
         if self.target == EndpointTarget::Raw {
             let mut query = url.query_pairs_mut();

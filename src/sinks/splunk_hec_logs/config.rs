@@ -11,8 +11,7 @@ use super::deliver::SendSettings;
 use super::encoder::HecEncoder;
 use crate::codecs::EncodingConfig;
 use crate::component::{
-    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, healthy,
-    seconds,
+    BuildError, ComponentTask, Healthcheck, HealthcheckError, SinkComponent, SinkContext, seconds,
 };
 use crate::options::batch::{BatchConfig, BatchDefaults};
 use crate::options::compression::Compression;
@@ -57,6 +56,12 @@ pub struct SplunkHecLogsConfig {
     /// absent, an integer OCSF `time` (epoch milliseconds) gives `time` instead.
     #[serde(default)]
     pub timestamp_key: Option<String>,
+    /// Sent to Splunk (8.0 and later) as the `auto_extract_timestamp` query parameter of the
+    /// `event` endpoint (ignored with `endpoint_target = "raw"`, as in Vector). With `true`,
+    /// Splunk takes the time from the event text (`yyyy-mm-dd hh:mm:ss`), so no `time` is sent
+    /// and `timestamp_key`'s field stays in the event. Default unset (not sent).
+    #[serde(default)]
+    pub auto_extract_timestamp: Option<bool>,
     /// Fields copied into the envelope's `fields` (index-time fields). Default none.
     #[serde(default)]
     pub indexed_fields: Vec<String>,
@@ -190,10 +195,15 @@ pub(super) struct Settings {
 fn template(field: &str, text: &Option<String>) -> Result<Option<Template>, BuildError> {
     text.as_deref()
         .map(|text| {
-            Template::parse(text).map_err(|error| {
+            let template = Template::parse(text).map_err(|error| {
                 BuildError::field(field, format!("invalid template: {error}"))
                     .help("write field references as `{{ field.path }}`")
-            })
+            })?;
+            template.uses_time().map_err(|message| {
+                BuildError::field(field, message)
+                    .help("strftime specifiers (`%Y-%m-%d`) use the event's time; write `%%` for a literal `%`")
+            })?;
+            Ok(template)
         })
         .transpose()
 }
@@ -207,6 +217,7 @@ impl SplunkHecLogsConfig {
         let compression = self
             .compression
             .check_supported("Splunk HEC", &SUPPORTED_COMPRESSION)?;
+        self.healthcheck.timeout()?;
         let client = HecClient::new(self)?;
         let batch = self.batch.settings(BATCH_DEFAULTS)?;
         let request = self.request.settings()?;
@@ -240,7 +251,7 @@ impl SplunkHecLogsConfig {
             template("source", &self.source)?,
             template("sourcetype", &self.sourcetype)?,
             &self.host_key,
-            self.timestamp_key.as_deref().unwrap_or("timestamp"),
+            self.envelope_timestamp_key(),
             &self.indexed_fields,
         )?;
         let send = SendSettings {
@@ -248,6 +259,7 @@ impl SplunkHecLogsConfig {
             retry_attempts: request.retry_attempts,
             initial_backoff: request.initial_backoff,
             max_backoff: request.max_backoff,
+            jitter: request.jitter,
             indexer_acks: self.acknowledgements.indexer_acknowledgements_enabled,
             query_interval,
             ack_timeout: query_interval.saturating_mul(self.acknowledgements.retry_limit),
@@ -268,6 +280,19 @@ impl SplunkHecLogsConfig {
     }
 }
 
+impl SplunkHecLogsConfig {
+    /// The field sent as `time`: `timestamp_key` (default `timestamp`), or none (`""`) when
+    /// Splunk extracts the time itself (`auto_extract_timestamp = true`).
+    fn envelope_timestamp_key(&self) -> &str {
+        if self.auto_extract_timestamp == Some(true)
+            && self.endpoint_target == EndpointTarget::Event
+        {
+            return "";
+        }
+        self.timestamp_key.as_deref().unwrap_or("timestamp")
+    }
+}
+
 impl SinkComponent for SplunkHecLogsConfig {
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
@@ -275,13 +300,10 @@ impl SinkComponent for SplunkHecLogsConfig {
     }
 
     fn healthcheck(&self) -> Healthcheck {
-        if !self.healthcheck.enabled {
-            return healthy();
-        }
-        match HecClient::new(self) {
+        self.healthcheck.bound(match HecClient::new(self) {
             Ok(client) => Box::pin(async move { client.healthcheck().await }),
             Err(error) => Box::pin(async move { Err(HealthcheckError(error.message)) }),
-        }
+        })
     }
 
     fn acknowledgements(&self) -> Option<bool> {

@@ -36,7 +36,7 @@ use super::encoder::EncodedBatch;
 use crate::ack::BatchStatus;
 use crate::metrics::ComponentMetrics;
 use crate::options::compression::GZIP_LEVEL;
-use crate::retry::{Backoff, Retries, RetryPolicy, Verdict};
+use crate::retry::{Retries, RetryPolicy, Verdict};
 
 /// Send and retry settings, checked at build time.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +49,8 @@ pub(super) struct SendSettings {
     pub initial_backoff: Duration,
     /// Longest backoff; also the pause after a 401/403.
     pub max_backoff: Duration,
+    /// `request.retry_jitter_mode`.
+    pub jitter: crate::options::request::JitterMode,
     /// Whether to wait for indexer acknowledgements.
     pub indexer_acks: bool,
     /// Longest pause between ack queries.
@@ -380,7 +382,7 @@ impl SenderHandle {
         let mut queue = VecDeque::from([batch]);
         let mut permit = Some(slot);
         while let Some(batch) = queue.pop_front() {
-            let backoff = Backoff::new(settings.initial_backoff, settings.max_backoff);
+            let backoff = (settings.jitter).backoff(settings.initial_backoff, settings.max_backoff);
             let flight = InFlight {
                 batch,
                 wire: None,
@@ -671,6 +673,7 @@ fn take_batch(flight: &mut InFlight) -> EncodedBatch {
 mod tests {
     use super::*;
     use crate::ack::{BatchNotifier, EventFinalizers};
+    use crate::retry::Backoff;
     use crate::test_alloc::live_bytes;
 
     /// A HEC batch shaped like the demo source's: `events` envelopes of about 1.2 KB with
@@ -780,6 +783,7 @@ encoding.codec = "json"
             retry_attempts: 0,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(1),
+            jitter: crate::options::request::JitterMode::Full,
             indexer_acks: true,
             query_interval: Duration::from_secs(1),
             ack_timeout: Duration::from_secs(1),
@@ -818,6 +822,7 @@ mod delivery_tests {
             retry_attempts,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(50),
+            jitter: crate::options::request::JitterMode::Full,
             indexer_acks: false,
             query_interval: Duration::from_millis(20),
             ack_timeout: Duration::from_millis(100),

@@ -63,6 +63,8 @@ pub(super) struct HecEncoder {
     host_key: OwnedValuePath,
     timestamp_key: Option<OwnedValuePath>,
     indexed_fields: Vec<(String, OwnedValuePath)>,
+    /// The zone of strftime specifiers in `index`/`source`/`sourcetype` (UTC).
+    zone: vrl::compiler::TimeZone,
 }
 
 fn path(option: &str, text: &str) -> Result<OwnedValuePath, BuildError> {
@@ -93,6 +95,7 @@ impl HecEncoder {
             source,
             sourcetype,
             host_key: path("host_key", host_key)?,
+            zone: crate::template::parse_timezone("timezone", None)?,
             timestamp_key: if timestamp_key.is_empty() {
                 None
             } else {
@@ -106,26 +109,25 @@ impl HecEncoder {
     }
 
     /// Renders the routing templates for `event`.
-    pub(super) fn metadata(&self, event: &Value) -> Result<EventMetadata<'_>, MetadataError> {
-        fn render<'t>(
-            option: &'static str,
-            template: &'t Option<Template>,
-            event: &Value,
-        ) -> Result<Option<Cow<'t, str>>, MetadataError> {
+    pub(super) fn metadata<'a>(
+        &'a self,
+        event: &Value,
+    ) -> Result<EventMetadata<'a>, MetadataError> {
+        let render = |option: &'static str, template: &'a Option<Template>| {
             template
                 .as_ref()
-                .map(|t| t.render(event))
+                .map(|t| t.render_timed(event, &self.zone))
                 .transpose()
                 .map_err(|error| MetadataError { option, error })
-        }
+        };
         let host = match self.target {
             EndpointTarget::Event => None,
             EndpointTarget::Raw => event.get(&self.host_key).and_then(scalar_text),
         };
         Ok(EventMetadata {
-            index: render("index", &self.index, event)?,
-            source: render("source", &self.source, event)?,
-            sourcetype: render("sourcetype", &self.sourcetype, event)?,
+            index: render("index", &self.index)?,
+            source: render("source", &self.source)?,
+            sourcetype: render("sourcetype", &self.sourcetype)?,
             host,
         })
     }

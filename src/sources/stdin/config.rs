@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use vrl::path::{OwnedValuePath, parse_value_path};
+use vrl::value::Value;
 
 use super::source::{read_lines, spawn_reader};
 use crate::codecs::{DecodingConfig, FramingConfig};
@@ -22,10 +24,32 @@ pub struct StdinConfig {
     /// Lines longer than this many bytes are skipped and counted. Default 102400 (Vector's).
     #[serde(default = "default_max_length")]
     pub max_length: usize,
+    /// The field that gets this machine's host name (a path, `host` in Vector). Unset: no
+    /// host field (events here are usually OCSF objects, which carry their own), unlike
+    /// Vector, which always adds one at the global `log_schema.host_key`.
+    #[serde(default)]
+    pub host_key: Option<String>,
 }
 
 fn default_max_length() -> usize {
     102_400
+}
+
+impl StdinConfig {
+    /// The `host_key` path and the host name to put there, when `host_key` is set.
+    pub(super) fn host_field(&self) -> Result<Option<(OwnedValuePath, Value)>, BuildError> {
+        let Some(key) = &self.host_key else {
+            return Ok(None);
+        };
+        let path = parse_value_path(key.strip_prefix('.').unwrap_or(key)).map_err(|error| {
+            BuildError::field("host_key", format!("invalid field path `{key}`: {error}"))
+                .help("write a path as in VRL, e.g. `host` or `device.hostname`")
+        })?;
+        let name = hostname::get()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Some((path, Value::from(name))))
+    }
 }
 
 impl SourceComponent for StdinConfig {
@@ -33,6 +57,7 @@ impl SourceComponent for StdinConfig {
         if self.max_length == 0 {
             return Err(BuildError::field("max_length", "must be greater than 0"));
         }
+        self.host_field()?;
         let config = self.clone();
         // The reader thread starts with the source, not at build time (`validate` builds
         // sources without running them).

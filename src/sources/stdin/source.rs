@@ -9,12 +9,13 @@ use tokio::task::JoinHandle;
 
 use super::StdinConfig;
 use crate::ack::{BatchNotifier, BatchStatusReceiver};
-use crate::codecs::{DecodingCodec, FrameBatch, LineFramer};
+use crate::codecs::{Decoder, FrameBatch, LineFramer};
 use crate::component::{ComponentError, SourceContext};
 use crate::event::{Batch, Event, intern_id};
 use crate::metrics::ComponentMetrics;
 use crate::topology::fanout::{Fanout, FusedChain};
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
+use vrl::value::Value;
 
 /// Frames `input` into batches of lines on a thread of its own.
 ///
@@ -65,21 +66,33 @@ struct Decoded {
     invalid_lines: Vec<(u64, String)>,
 }
 
+/// How a line becomes an event: the decoder, and the `host_key` field with the host name.
+#[derive(Clone, Debug)]
+struct LineDecoder {
+    decoder: Decoder,
+    host: Option<(vrl::path::OwnedValuePath, Value)>,
+}
+
 fn decode(
     frames: FrameBatch,
-    codec: DecodingCodec,
+    codec: &LineDecoder,
     source_id: &'static str,
     notifier: BatchNotifier,
 ) -> Decoded {
     let mut events = Vec::with_capacity(frames.len());
     let mut invalid_lines = Vec::new();
     for (frame, line) in frames.into_frames() {
-        match codec.decode(&frame) {
-            Ok(value) => events.push(Event::from_source(
-                value,
-                source_id,
-                Some(notifier.finalizer()),
-            )),
+        match codec.decoder.decode(&frame) {
+            Ok(mut value) => {
+                if let Some((path, host)) = &codec.host {
+                    value.insert(path, host.clone());
+                }
+                events.push(Event::from_source(
+                    value,
+                    source_id,
+                    Some(notifier.finalizer()),
+                ));
+            }
             Err(error) => invalid_lines.push((line, error.to_string())),
         }
     }
@@ -103,7 +116,12 @@ pub async fn read_lines(
     cx: SourceContext,
     mut batches: mpsc::Receiver<std::io::Result<FrameBatch>>,
 ) -> Result<(), ComponentError> {
-    let codec = config.decoding.codec;
+    let codec = Arc::new(LineDecoder {
+        decoder: config.decoding.decoder(),
+        host: config
+            .host_field()
+            .map_err(|error| ComponentError(error.message))?,
+    });
     let source_id = intern_id(&cx.id);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(worker_count()));
     let invalid = Arc::new(AtomicU64::new(0));
@@ -155,8 +173,9 @@ pub async fn read_lines(
             let invalid = Arc::clone(&invalid);
             let metrics = Arc::clone(&cx.metrics);
             let chains = chains.clone();
+            let codec = Arc::clone(&codec);
             tasks.push_back(tokio::task::spawn(async move {
-                let decoded = decode(frames, codec, source_id, notifier);
+                let decoded = decode(frames, &codec, source_id, notifier);
                 let count = decoded.events.len();
                 let events = match &chains {
                     Some(chains) => chains.apply(decoded.events),

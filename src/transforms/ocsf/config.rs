@@ -3,7 +3,9 @@
 use serde::Deserialize;
 
 use super::transform::Ocsf;
-use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
+use crate::component::{
+    BuildError, SyncTransform, TransformComponent, TransformContext, TransformOutputs,
+};
 use crate::ocsf::schema::{self, SchemaError};
 use crate::options::default_true;
 
@@ -41,7 +43,7 @@ pub struct OcsfConfig {
 }
 
 impl TransformComponent for OcsfConfig {
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
+    fn build(&self, _cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         let fixed = match &self.version {
             Some(version) => Some(schema::schema(version).map_err(version_error)?),
             // The default version is loaded now, so a broken build fails at start-up; the
@@ -94,7 +96,7 @@ mod tests {
         let parsed = config("").expect("valid");
         assert_eq!(parsed.version, None);
         assert!(parsed.derive);
-        assert!(parsed.build().is_ok());
+        assert!(parsed.build(&TransformContext::default()).is_ok());
         let outputs = parsed.outputs();
         assert!(outputs.default);
         assert_eq!(outputs.named, ["invalid"]);
@@ -106,7 +108,7 @@ mod tests {
     #[test]
     fn an_unknown_version_lists_the_embedded_ones() {
         let parsed = config(r#"version = "1.4.0""#).expect("valid TOML");
-        let Err(error) = parsed.build() else {
+        let Err(error) = parsed.build(&TransformContext::default()) else {
             panic!("1.4.0 is not embedded");
         };
         assert_eq!(error.field.as_deref(), Some("version"));
@@ -117,7 +119,10 @@ mod tests {
         assert!(error.help.unwrap().contains("1.8.0"));
         for version in schema::VERSIONS {
             let parsed = config(&format!("version = \"{version}\"")).expect("valid");
-            assert!(parsed.build().is_ok(), "{version}");
+            assert!(
+                parsed.build(&TransformContext::default()).is_ok(),
+                "{version}"
+            );
         }
     }
 

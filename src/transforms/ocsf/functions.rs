@@ -186,7 +186,8 @@ mod tests {
     use crate::transforms::program::{CompiledVrl, VrlRunner};
 
     fn run(program: &str, event: &str) -> Value {
-        let compiled = CompiledVrl::compile(program, "source", None).expect("compiles");
+        let compiled =
+            CompiledVrl::compile(program, "source", None, &Default::default()).expect("compiles");
         let mut runner = VrlRunner::new(compiled);
         let mut value: Value = serde_json::from_str(event).expect("JSON");
         let mut metadata = Value::Object(Default::default());
@@ -221,11 +222,21 @@ mod tests {
 
     #[test]
     fn an_unknown_version_is_a_compile_error() {
-        let error = CompiledVrl::compile("ocsf_validate(., version: \"2.0.0\")", "source", None)
-            .unwrap_err();
+        let error = CompiledVrl::compile(
+            "ocsf_validate(., version: \"2.0.0\")",
+            "source",
+            None,
+            &Default::default(),
+        )
+        .unwrap_err();
         assert!(error.message.contains("1.8.0"), "{}", error.message);
-        let error =
-            CompiledVrl::compile("ocsf_derive(., version: .v)", "source", None).unwrap_err();
+        let error = CompiledVrl::compile(
+            "ocsf_derive(., version: .v)",
+            "source",
+            None,
+            &Default::default(),
+        )
+        .unwrap_err();
         assert!(error.message.contains("literal"), "{}", error.message);
     }
 }

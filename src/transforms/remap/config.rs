@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::transform::Remap;
-use crate::component::{BuildError, SyncTransform, TransformComponent, TransformOutputs};
+use crate::component::{
+    BuildError, SyncTransform, TransformComponent, TransformContext, TransformOutputs,
+};
 use crate::options::default_true;
 use crate::transforms::program::CompiledVrl;
 
@@ -68,17 +70,18 @@ impl RemapConfig {
 }
 
 impl TransformComponent for RemapConfig {
-    fn build(&self) -> Result<Box<dyn SyncTransform>, BuildError> {
+    fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         let (text, field) = self.program_text()?;
-        let compiled =
-            CompiledVrl::compile(&text, field, self.timezone.as_deref()).map_err(|mut error| {
+        let compiled = CompiledVrl::compile(&text, field, self.timezone.as_deref(), cx).map_err(
+            |mut error| {
                 if field == "file" {
                     // The position is in the program file, not in the path string: keep it in
                     // the message only.
                     error.position_in_value = None;
                 }
                 error
-            })?;
+            },
+        )?;
         Ok(Box::new(Remap::new(compiled, self)))
     }
 

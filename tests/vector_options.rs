@@ -1,0 +1,353 @@
+//! Vector option names added for issue 15, with their behaviour: `splunk_hec_logs`
+//! (`auto_extract_timestamp`, `request.rate_limit_*` enforced, `request.retry_jitter_mode`,
+//! `healthcheck.timeout`, strftime in `index`/`source`/`sourcetype`), `aws_s3` (`acl` and
+//! `grant_*` on the upload requests, `timezone` of `key_prefix`), and `stdin` (`host_key`,
+//! `decoding.json.lossy`).
+
+#[path = "common/hec_server.rs"]
+mod hec_server;
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/s3_server.rs"]
+mod s3_server;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use c1_pipeline::config::Config;
+use hec_server::{ACK_TOKEN, HecServer, ServerConfig};
+use process::c1_pipeline;
+use s3_server::S3Server;
+
+/// Midnight UTC, 2026-01-01, in epoch milliseconds (an OCSF `time`).
+const NEW_YEAR_MS: i64 = 1_767_225_600_000;
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs the binary on `config` with `input` on stdin.
+fn run(config: &str, input: &[u8]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("options.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = c1_pipeline()
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn hec_config(endpoint: &str, extra: &str) -> String {
+    format!(
+        r#"
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+
+[sinks.hec]
+type = "splunk_hec_logs"
+inputs = ["in"]
+endpoint = "{endpoint}"
+token = "{ACK_TOKEN}"
+encoding.codec = "json"
+batch.max_events = 1
+batch.timeout_secs = 0.05
+{extra}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_rate_limit_templates_and_auto_extracted_time() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = hec_config(
+        &server.endpoint(),
+        r#"index = "ocsf-%Y-%m"
+sourcetype = "ocsf:{{ class_uid }}:%d"
+source = "c1"
+auto_extract_timestamp = true
+request.rate_limit_num = 1
+request.rate_limit_duration_secs = 1
+request.retry_jitter_mode = "None"
+healthcheck.timeout = 5"#,
+    );
+    let line = format!("{{\"class_uid\": 6003, \"time\": {NEW_YEAR_MS}}}\n");
+    let input = line.repeat(3);
+    let output = tokio::task::block_in_place(|| run(&config, input.as_bytes()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = server.events();
+    assert_eq!(events.len(), 3);
+    for event in &events {
+        // strftime on the event's time; field values inserted as they are.
+        assert_eq!(event.index.as_deref(), Some("ocsf-2026-01"));
+        assert_eq!(event.sourcetype.as_deref(), Some("ocsf:6003:01"));
+        assert_eq!(event.source.as_deref(), Some("c1"));
+        // Splunk extracts the time itself: none is sent.
+        assert_eq!(event.time, None);
+    }
+    let posts = server.stats().event_posts;
+    assert_eq!(posts.len(), 3);
+    for (query, _) in &posts {
+        assert_eq!(
+            query.get("auto_extract_timestamp").map(String::as_str),
+            Some("true")
+        );
+    }
+    // One request per second: the third comes at least two windows after the first.
+    let spread = posts[2].1.duration_since(posts[0].1);
+    assert!(spread >= Duration::from_millis(1900), "{spread:?}");
+}
+
+#[test]
+fn hec_healthcheck_timeout_bounds_the_check() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hec.toml");
+    std::fs::write(&path, hec_config(&endpoint, "healthcheck.timeout = 0.3")).unwrap();
+    let started = std::time::Instant::now();
+    let output = c1_pipeline().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    assert!(
+        stderr(&output).contains("no answer within healthcheck.timeout (0.3 s)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn request_and_healthcheck_options_are_checked() {
+    for (extra, message) in [
+        ("request.rate_limit_num = 0", "must be at least 1"),
+        (
+            "request.rate_limit_duration_secs = 0",
+            "must be at least 1 second",
+        ),
+        ("healthcheck.timeout = 0", "healthcheck.timeout"),
+        ("index = \"%Q\"", "invalid strftime specifier"),
+    ] {
+        let stderr = c1_pipeline_validate(&hec_config("http://127.0.0.1:1", extra));
+        assert!(stderr.contains(message), "{extra}: {stderr}");
+        assert!(stderr.contains("t.toml:"), "{extra}: {stderr}");
+    }
+    let error = Config::from_toml(
+        &hec_config("http://127.0.0.1:1", "request.retry_jitter_mode = \"Half\""),
+        Path::new("t.toml"),
+        &|_| None,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("unknown variant `Half`"),
+        "{error}"
+    );
+}
+
+/// `validate --no-environment` on `text` written as `t.toml`; its stderr.
+fn c1_pipeline_validate(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = c1_pipeline()
+        .args(["validate", "--no-environment"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    stderr(&output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_acl_grants_and_key_prefix_time_zone() {
+    const BUCKET: &str = "c1-logs";
+    let server = S3Server::with_bucket(BUCKET).await;
+    let config = format!(
+        r#"
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+
+{table}
+compression = "none"
+key_prefix = "date=%Y-%m-%d-%H/"
+timezone = "Asia/Tokyo"
+acl = "bucket-owner-full-control"
+grant_read = 'id="0123456789abcdef"'
+grant_full_control = 'emailAddress="owner@example.com"'
+grant_read_acp = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'
+grant_write_acp = 'id="fedcba9876543210"'
+multipart_part_size = 5242880
+batch.timeout_secs = 30
+"#,
+        table = server.sink_table("in", BUCKET)
+    );
+    // 70 lines of ~90 kB: more than one part, so the object goes up as a multipart upload.
+    let padding = "x".repeat(90_000);
+    let line = format!("{{\"time\": {NEW_YEAR_MS}, \"pad\": \"{padding}\"}}\n");
+    let input = line.repeat(70);
+    let output = tokio::task::block_in_place(|| run(&config, input.as_bytes()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let objects = server.objects(BUCKET).await;
+    assert_eq!(objects.len(), 1);
+    // Midnight UTC is 09:00 in Tokyo.
+    assert!(
+        objects[0].key.starts_with("date=2026-01-01-09/"),
+        "{}",
+        objects[0].key
+    );
+    let headers = server.faults.acl_headers.lock().unwrap().clone();
+    let create: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(method, uri, _, _)| method == "POST" && uri.contains("uploads"))
+        .map(|(_, _, name, value)| (name.clone(), value.clone()))
+        .collect();
+    let mut create = create;
+    create.sort();
+    assert_eq!(
+        create,
+        [
+            ("x-amz-acl".into(), "bucket-owner-full-control".into()),
+            (
+                "x-amz-grant-full-control".into(),
+                "emailAddress=\"owner@example.com\"".into()
+            ),
+            ("x-amz-grant-read".into(), "id=\"0123456789abcdef\"".into()),
+            (
+                "x-amz-grant-read-acp".into(),
+                "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"".into()
+            ),
+            (
+                "x-amz-grant-write-acp".into(),
+                "id=\"fedcba9876543210\"".into()
+            ),
+        ]
+    );
+
+    // A small object goes up with one PutObject, with the same headers.
+    let small = format!("{{\"time\": {NEW_YEAR_MS}}}\n");
+    let output = tokio::task::block_in_place(|| run(&config, small.as_bytes()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let headers = server.faults.acl_headers.lock().unwrap().clone();
+    let put = headers
+        .iter()
+        .filter(|(method, uri, _, _)| method == "PUT" && !uri.contains("partNumber"))
+        .count();
+    assert_eq!(put, 5, "{headers:?}");
+
+    let text = c1_pipeline_validate(&format!(
+        "[sources.in]\ntype = \"stdin\"\n{}\nacl = \"world-writable\"\ntimezone = \"Mars/Base\"\n",
+        server.sink_table("in", BUCKET)
+    ));
+    assert!(
+        text.contains("field `timezone`: unknown time zone `Mars/Base`"),
+        "{text}"
+    );
+    let text = c1_pipeline_validate(&format!(
+        "[sources.in]\ntype = \"stdin\"\n{}\nacl = \"world-writable\"\n",
+        server.sink_table("in", BUCKET)
+    ));
+    assert!(text.contains("field `acl`"), "{text}");
+}
+
+#[test]
+fn stdin_host_key_and_lossy_json() {
+    let config = r#"
+[sources.in]
+type = "stdin"
+host_key = "device.hostname"
+decoding.codec = "json"
+
+[sinks.out]
+type = "console"
+inputs = ["in"]
+encoding.codec = "json"
+"#;
+    let output = run(config, b"{\"a\": \"\xff\"}\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        line["a"], "\u{fffd}",
+        "invalid UTF-8 replaced (lossy, Vector's default)"
+    );
+    let host = line["device"]["hostname"].as_str().unwrap();
+    assert!(!host.is_empty());
+
+    let strict = config.replace(
+        "decoding.codec = \"json\"",
+        "decoding.codec = \"json\"\ndecoding.json.lossy = false",
+    );
+    let output = run(&strict, b"{\"a\": \"\xff\"}\n{\"a\": 1}\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+    assert!(
+        stderr(&output).contains("invalid line skipped"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// `auth.credentials_file` with `auth.profile`: the keys come from that file (the server
+/// verifies the signatures), as Vector's file-based authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_credentials_from_a_credentials_file_profile() {
+    const BUCKET: &str = "c1-creds";
+    let server = S3Server::with_bucket(BUCKET).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIAWRONGWRONGWRONG\naws_secret_access_key = wrong\n\n\
+             [c1]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            s3_server::ACCESS_KEY,
+            s3_server::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+
+[sinks.s3]
+type = "aws_s3"
+inputs = ["in"]
+bucket = "{BUCKET}"
+endpoint = "{endpoint}"
+region = "us-east-1"
+encoding.codec = "json"
+auth.credentials_file = "{path}"
+auth.profile = "c1"
+auth.load_timeout_secs = 5
+healthcheck.enabled = false
+"#,
+        endpoint = server.endpoint,
+        path = credentials.display(),
+    );
+    let output = tokio::task::block_in_place(|| run(&config, b"{\"a\": 1}\n"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(server.objects(BUCKET).await.len(), 1);
+
+    // Static keys and a credentials file are two sources: refused.
+    let without_profile = config.replace("auth.profile = \"c1\"\n", "");
+    let text = c1_pipeline_validate(&format!(
+        "{without_profile}auth.access_key_id = \"x\"\nauth.secret_access_key = \"y\"\n"
+    ));
+    assert!(text.contains("field `auth.credentials_file`"), "{text}");
+    // Vector's IMDS options and the STS region are accepted.
+    let imds = config.replace(
+        "auth.credentials_file",
+        "auth.imds.max_attempts = 2\nauth.imds.connect_timeout_seconds = 1\nauth.imds.read_timeout_seconds = 1\nauth.region = \"eu-west-1\"\n# auth.credentials_file",
+    );
+    let parsed = Config::from_toml(&imds, Path::new("t.toml"), &|_| None);
+    assert!(parsed.is_ok(), "{:?}", parsed.err());
+}
