@@ -104,6 +104,7 @@ impl Pipeline {
             SinkOuter {
                 inputs: inputs.iter().map(|input| (*input).to_owned()).collect(),
                 config,
+                buffer: Default::default(),
                 origin: Default::default(),
             },
         );

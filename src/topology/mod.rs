@@ -25,8 +25,10 @@ use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
+use crate::observability::{ComponentKind, component_span};
 use crate::state::DataDirLock;
 use fanout::{FusedChain, FusedStage};
+use tracing::Instrument;
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
 /// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events
@@ -235,11 +237,14 @@ pub async fn run(
 
     let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
     let running: BTreeSet<String> = built.iter().map(|(name, _)| name.clone()).collect();
+    let mut task_names = std::collections::HashMap::new();
     for (name, task) in built {
-        spawn_component(&mut tasks, name, task);
+        let id = spawn_component(&mut tasks, name.clone(), task);
+        task_names.insert(id, name);
     }
     let supervisor = Supervisor {
         tasks,
+        task_names,
         running,
         token,
         registry,
@@ -359,8 +364,9 @@ impl<'a> Wiring<'a> {
                 acknowledgements: self.config.sink_acknowledges(sink),
                 metrics: self.registry.component(&name),
             };
-            match sink.config.component().build(cx) {
-                Ok(task) => self.built.push((name, task)),
+            let span = component_span(ComponentKind::Sink, id, sink.config.type_name());
+            match span.in_scope(|| sink.config.component().build(cx)) {
+                Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
                 Err(error) => self
                     .errors
                     .push(build_error("sinks", id, &sink.origin, error)),
@@ -391,7 +397,8 @@ impl<'a> Wiring<'a> {
                     self.fanout_for(&output, Arc::clone(&metrics))
                 })
                 .collect();
-            match transform.config.component().build() {
+            let span = component_span(ComponentKind::Transform, id, transform.config.type_name());
+            match span.in_scope(|| transform.config.component().build()) {
                 Ok(mut function) => {
                     function.use_metrics(Arc::clone(&metrics));
                     let input = self
@@ -399,7 +406,7 @@ impl<'a> Wiring<'a> {
                         .remove(id.as_str())
                         .expect("every transform has an input channel");
                     let task = transform::run(name.clone(), function, input, outputs, metrics);
-                    self.built.push((name, Box::pin(task)));
+                    self.built.push((name, Box::pin(task.instrument(span))));
                 }
                 Err(error) => {
                     let error = build_error("transforms", id, &transform.origin, error);
@@ -433,8 +440,9 @@ impl<'a> Wiring<'a> {
                 acknowledgements: acknowledging.contains(id.as_str()),
                 metrics,
             };
-            match source.config.component().build(cx) {
-                Ok(task) => self.built.push((name, task)),
+            let span = component_span(ComponentKind::Source, id, source.config.type_name());
+            match span.in_scope(|| source.config.component().build(cx)) {
+                Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
                 Err(error) => self
                     .errors
                     .push(build_error("sources", id, &source.origin, error)),
@@ -474,6 +482,8 @@ impl<'a> Wiring<'a> {
 /// Watches the running components until they have all finished.
 struct Supervisor {
     tasks: JoinSet<(String, Result<(), String>)>,
+    /// The component each task runs, to name one that panicked.
+    task_names: std::collections::HashMap<tokio::task::Id, String>,
     /// Components not finished yet.
     running: BTreeSet<String>,
     /// Cancelled to stop the sources.
@@ -534,7 +544,10 @@ impl Supervisor {
         let (name, result) = match joined {
             Ok(done) => done,
             Err(join_error) => (
-                "a component".to_owned(),
+                self.task_names
+                    .get(&join_error.id())
+                    .cloned()
+                    .unwrap_or_else(|| "a component".to_owned()),
                 Err(format!("task panicked: {join_error}")),
             ),
         };
@@ -601,15 +614,18 @@ fn fused_chains<'a>(config: &'a Config, graph: &Graph) -> BTreeMap<&'a str, Vec<
     chains
 }
 
+/// Spawns a component's task; its task id, to name the component should it panic.
 fn spawn_component(
     tasks: &mut JoinSet<(String, Result<(), String>)>,
     name: String,
     task: ComponentTask,
-) {
-    tasks.spawn(async move {
-        let result = task.await.map_err(|error| error.to_string());
-        (name, result)
-    });
+) -> tokio::task::Id {
+    tasks
+        .spawn(async move {
+            let result = task.await.map_err(|error| error.to_string());
+            (name, result)
+        })
+        .id()
 }
 
 /// Sources all of whose downstream sinks acknowledge delivery.
@@ -734,6 +750,40 @@ sinks.bad = { type = "blackhole", inputs = ["o1.invalid"] }
             chains,
             BTreeMap::from([("b".to_owned(), vec!["o2".to_owned()])])
         );
+    }
+
+    /// A source that panics when it runs.
+    #[derive(Debug)]
+    struct Panics;
+
+    impl crate::component::SourceComponent for Panics {
+        fn build(&self, _cx: SourceContext) -> Result<ComponentTask, BuildError> {
+            Ok(Box::pin(async { panic!("this source panics") }))
+        }
+    }
+
+    /// A panicking component is reported by its id, and the rest of the pipeline stops.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicked_component_is_named() {
+        let (sink, _batches) = crate::embed::host_sink(1);
+        let mut pipeline = crate::Pipeline::from_toml(
+            r#"
+sources.demo = { type = "conductorone_demo", interval_secs = 1 }
+sinks.out = { type = "blackhole", inputs = ["demo"] }
+"#,
+        )
+        .unwrap_or_else(|errors| panic!("{errors}"));
+        pipeline.add_source("boom", Panics).expect("new id");
+        pipeline.add_sink("host", &["boom"], sink).expect("new id");
+        match pipeline.run(std::future::pending()).await {
+            Err(RunError::Component {
+                component, message, ..
+            }) => {
+                assert_eq!(component, "sources.boom");
+                assert!(message.contains("panicked"), "{message}");
+            }
+            other => panic!("expected the source's panic, got {other:?}"),
+        }
     }
 
     /// A transform's own counters (here the `ocsf` transform's) reach the run's metrics,

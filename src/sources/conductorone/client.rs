@@ -611,7 +611,7 @@ impl ApiClient {
                 200 => return Ok(bytes),
                 401 if !retried_401 => {
                     let details = ErrorDetails::from_response(status, &headers, &bytes);
-                    tracing::info!(error = %details, "conductorone: access token refused; minting a new one");
+                    tracing::info!(error = %details, "access token refused; minting a new one");
                     self.tokens.invalidate(&token).await;
                     retried_401 = true;
                 }
