@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use std::sync::Arc;
+
 use c1_pipeline::config::{Config, ConfigErrors, ConfigFile, Format, graph};
+use c1_pipeline::metrics::MetricsRegistry;
+use c1_pipeline::observability::api::{self, ApiConfig, ApiServer};
+use c1_pipeline::observability::{Phase, RunState};
 use c1_pipeline::stdio::{self, Stream};
 use c1_pipeline::topology::{self, RunError, RunOptions};
 
@@ -318,6 +323,10 @@ async fn validate(args: ValidateArgs) -> ExitCode {
     if args.no_environment {
         return ExitCode::SUCCESS;
     }
+    if let Err(error) = api::check_bind(&config.api) {
+        eprintln!("x {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if let Some(dir) = &config.data_dir
         && let Err(error) = check_data_dir(dir)
     {
@@ -356,16 +365,29 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    // One registry and one state for the process: counters keep growing across reloads.
+    let registry = Arc::new(MetricsRegistry::default());
+    let state = Arc::new(RunState::default());
     let options = RunOptions {
         graceful_shutdown_limit: Duration::from_secs(args.graceful_shutdown_limit_secs),
-        ..RunOptions::default()
+        metrics: Some(Arc::clone(&registry)),
+        state: Some(Arc::clone(&state)),
     };
+    let mut api: Option<ApiServer> = None;
     let mut control = Control {
         watch: args.watch_config.then(|| Fingerprint::of(&args.config)),
         configs: args.config,
         signals,
     };
     loop {
+        state.set(Phase::Starting);
+        api = match update_api(api, &config.api, &state, &registry) {
+            Ok(api) => api,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
         tracing::info!(
             sources = config.sources.len(),
             transforms = config.transforms.len(),
@@ -386,6 +408,27 @@ async fn run(args: RunArgs) -> ExitCode {
             (Some(Next::Reload(_)), result) => return finish(result),
         }
     }
+}
+
+/// The API server `config` asks for: `running` kept when its address is unchanged (its
+/// listener survives the reload), started, or stopped.
+fn update_api(
+    running: Option<ApiServer>,
+    config: &ApiConfig,
+    state: &Arc<RunState>,
+    registry: &Arc<MetricsRegistry>,
+) -> Result<Option<ApiServer>, api::BindError> {
+    match running {
+        Some(server) if config.enabled && server.address() == config.address => {
+            return Ok(Some(server));
+        }
+        Some(server) => server.stop(),
+        None => {}
+    }
+    if !config.enabled {
+        return Ok(None);
+    }
+    ApiServer::start(config, Arc::clone(state), Arc::clone(registry)).map(Some)
 }
 
 /// The exit code of a run, its end logged.
@@ -459,6 +502,11 @@ impl Control {
 async fn checked(configs: &ConfigArgs) -> Result<(Config, graph::Graph), LoadError> {
     let (config, graph, _) = load_config(configs)?;
     topology::check_build(&config).map_err(LoadError::Invalid)?;
+    api::check_bind(&config.api).map_err(|error| {
+        LoadError::Invalid(ConfigErrors(vec![
+            c1_pipeline::ConfigError::new(error.to_string()).field("api.address"),
+        ]))
+    })?;
     if config.healthchecks.enabled && config.healthchecks.require_healthy {
         let failures = topology::healthcheck_all(&config).await;
         if let Some((component, message)) = failures.into_iter().next() {

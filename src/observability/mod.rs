@@ -47,3 +47,43 @@ pub(crate) fn component_span(kind: ComponentKind, id: &str, type_name: &str) -> 
         component_type = %type_name
     )
 }
+
+pub mod api;
+pub(crate) mod http;
+pub(crate) mod prometheus;
+
+/// Whether the topology runs, for `GET /health`.
+#[derive(Debug, Default)]
+pub struct RunState(std::sync::atomic::AtomicU8);
+
+/// The phases of a run ([`RunState`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Building, health checks, or between two topologies during a reload.
+    Starting,
+    /// Every component runs.
+    Running,
+    /// Sources stopped; events in flight drain.
+    Stopping,
+}
+
+impl RunState {
+    /// Records the current phase.
+    pub fn set(&self, phase: Phase) {
+        let value = match phase {
+            Phase::Starting => 0,
+            Phase::Running => 1,
+            Phase::Stopping => 2,
+        };
+        self.0.store(value, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The current phase.
+    pub fn get(&self) -> Phase {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Phase::Running,
+            2 => Phase::Stopping,
+            _ => Phase::Starting,
+        }
+    }
+}

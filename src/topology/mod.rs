@@ -25,7 +25,7 @@ use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
-use crate::observability::{ComponentKind, component_span};
+use crate::observability::{ComponentKind, Phase, component_span};
 use crate::state::DataDirLock;
 use fanout::{FusedChain, FusedStage};
 use tracing::Instrument;
@@ -76,6 +76,8 @@ pub struct RunOptions {
     /// Where the run keeps its counters, for a caller that reads them while it runs
     /// (`MetricsRegistry::snapshot`). Default: a registry of the run's own.
     pub metrics: Option<Arc<MetricsRegistry>>,
+    /// Where the run records whether it is starting, running or stopping (`GET /health`).
+    pub state: Option<Arc<crate::observability::RunState>>,
 }
 
 impl Default for RunOptions {
@@ -83,6 +85,7 @@ impl Default for RunOptions {
         Self {
             graceful_shutdown_limit: Duration::from_secs(60),
             metrics: None,
+            state: None,
         }
     }
 }
@@ -162,7 +165,7 @@ pub fn build_error(
 
 /// Builds every component without starting it (what `validate` checks beyond syntax).
 pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
-    let metrics = MetricsRegistry::default();
+    let metrics = Arc::new(MetricsRegistry::default());
     let shutdown = CancellationToken::new();
     let mut errors = Vec::new();
     for (id, source) in &config.sources {
@@ -173,6 +176,7 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
             data_dir: config.data_dir.clone(),
             acknowledgements: false,
             metrics: metrics.component(id),
+            registry: Arc::clone(&metrics),
         };
         if let Err(error) = source.config.component().build(cx) {
             errors.push(build_error("sources", id, &source.origin, error));
@@ -242,6 +246,9 @@ pub async fn run(
         let id = spawn_component(&mut tasks, name.clone(), task);
         task_names.insert(id, name);
     }
+    if let Some(state) = &options.state {
+        state.set(Phase::Running);
+    }
     let supervisor = Supervisor {
         tasks,
         task_names,
@@ -256,7 +263,7 @@ pub async fn run(
 struct Wiring<'a> {
     config: &'a Config,
     graph: &'a Graph,
-    registry: &'a MetricsRegistry,
+    registry: &'a Arc<MetricsRegistry>,
     token: &'a CancellationToken,
     /// One bounded input channel per consumer (transform or sink).
     senders: BTreeMap<&'a str, mpsc::Sender<Batch>>,
@@ -271,7 +278,7 @@ impl<'a> Wiring<'a> {
     fn new(
         config: &'a Config,
         graph: &'a Graph,
-        registry: &'a MetricsRegistry,
+        registry: &'a Arc<MetricsRegistry>,
         token: &'a CancellationToken,
     ) -> Self {
         let mut senders = BTreeMap::new();
@@ -364,6 +371,8 @@ impl<'a> Wiring<'a> {
                 acknowledgements: self.config.sink_acknowledges(sink),
                 metrics: self.registry.component(&name),
             };
+            self.registry
+                .describe(ComponentKind::Sink, id, sink.config.type_name());
             let span = component_span(ComponentKind::Sink, id, sink.config.type_name());
             match span.in_scope(|| sink.config.component().build(cx)) {
                 Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
@@ -397,6 +406,8 @@ impl<'a> Wiring<'a> {
                     self.fanout_for(&output, Arc::clone(&metrics))
                 })
                 .collect();
+            self.registry
+                .describe(ComponentKind::Transform, id, transform.config.type_name());
             let span = component_span(ComponentKind::Transform, id, transform.config.type_name());
             match span.in_scope(|| transform.config.component().build()) {
                 Ok(mut function) => {
@@ -439,7 +450,10 @@ impl<'a> Wiring<'a> {
                 data_dir: self.config.data_dir.clone(),
                 acknowledgements: acknowledging.contains(id.as_str()),
                 metrics,
+                registry: Arc::clone(self.registry),
             };
+            self.registry
+                .describe(ComponentKind::Source, id, source.config.type_name());
             let span = component_span(ComponentKind::Source, id, source.config.type_name());
             match span.in_scope(|| source.config.component().build(cx)) {
                 Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
@@ -455,6 +469,11 @@ impl<'a> Wiring<'a> {
         let mut stages = Vec::with_capacity(chain_ids.len());
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
+            self.registry.describe(
+                ComponentKind::Transform,
+                transform_id,
+                transform.config.type_name(),
+            );
             match transform.config.component().build() {
                 Ok(mut function) => {
                     let metrics = self
@@ -513,6 +532,9 @@ impl Supervisor {
                 }
                 () = &mut shutdown, if !shutdown_requested => {
                     shutdown_requested = true;
+                    if let Some(state) = &options.state {
+                        state.set(Phase::Stopping);
+                    }
                     tracing::info!(limit_secs = options.graceful_shutdown_limit.as_secs(), "shutting down: sources stop, in-flight events drain");
                     self.token.cancel();
                     deadline = Some(Box::pin(tokio::time::sleep(options.graceful_shutdown_limit)));

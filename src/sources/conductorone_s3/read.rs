@@ -332,7 +332,8 @@ impl Reader {
             ReadError::TooLarge { .. } => "too_large",
             ReadError::InvalidArray { .. } => "invalid_array",
         };
-        self.metrics.add(&format!("files_failed_total.{reason}"), 1);
+        self.metrics
+            .add(&format!("files_failed_total{{reason=\"{reason}\"}}"), 1);
         self.metrics.error();
         tracing::error!(bucket = %object.bucket, key = %object.key, line = reader.line(), compression = reader.compression().name(), records_read = outcome.events, %error, "file ended early; the records before the problem were sent");
         outcome.failure = Some(error.to_string());
