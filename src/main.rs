@@ -1,4 +1,4 @@
-//! The `c1-pipeline` command line: `run` (the default) and `validate`.
+//! The `c1-pipeline` command line: `run` (the default), `validate` and `top`.
 
 // No function over 120 lines (`clippy.toml`).
 #![warn(clippy::too_many_lines)]
@@ -54,6 +54,16 @@ enum Command {
     /// Check configuration files: syntax, options, the graph and (unless --no-environment)
     /// the health checks of sources and sinks. Exits 0 when valid, 78 otherwise.
     Validate(ValidateArgs),
+    /// Show a running pipeline's components (events in and out, rates, errors), refreshed
+    /// every second, from its `[api]`; `q` quits.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+struct TopArgs {
+    /// The pipeline's API (its `[api]` `address`).
+    #[arg(long, default_value = "http://127.0.0.1:8686")]
+    url: String,
 }
 
 /// The configuration files, as every subcommand takes them (Vector's options).
@@ -228,6 +238,15 @@ fn main() -> ExitCode {
         Some(Command::Run(mut args)) => {
             args.config = cli.run.config.merge(args.config);
             runtime.block_on(run(args))
+        }
+        Some(Command::Top(args)) => {
+            match runtime.block_on(c1_pipeline::observability::top::run(&args.url)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
         }
         None => runtime.block_on(run(cli.run)),
     };

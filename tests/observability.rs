@@ -190,3 +190,34 @@ fn addresses_in_use_are_configuration_errors() {
         }
     }
 }
+
+/// `top` against an address where nothing answers, or where something that is not the API
+/// answers, says so and how to enable `[api]` (the view itself is tested in-process with
+/// ratatui's `TestBackend`, `observability::top`).
+#[test]
+fn top_explains_when_no_api_answers() {
+    let nobody = free_address();
+    let output = process::c1_pipeline()
+        .args(["top", "--url", &format!("http://{nobody}")])
+        .output()
+        .expect("top runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nothing answers") && stderr.contains("[api]\n  enabled = true"),
+        "{stderr}"
+    );
+
+    let (api, exporter) = (free_address(), free_address());
+    let pipeline = Pipeline::start(&observed_pipeline(api, exporter), &[], None);
+    wait_for(&pipeline, exporter, "/metrics", 200);
+    let output = process::c1_pipeline()
+        .args(["top", "--url", &format!("http://{exporter}")])
+        .output()
+        .expect("top runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a c1-pipeline API"), "{stderr}");
+    pipeline.signal(libc::SIGTERM);
+    pipeline.wait(LIMIT).assert_success();
+}

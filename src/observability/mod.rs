@@ -51,6 +51,7 @@ pub(crate) fn component_span(kind: ComponentKind, id: &str, type_name: &str) -> 
 pub mod api;
 pub(crate) mod http;
 pub(crate) mod prometheus;
+pub mod top;
 
 /// Whether the topology runs, for `GET /health`.
 #[derive(Debug, Default)]
