@@ -148,6 +148,8 @@ pub struct SourceContext {
     pub acknowledgements: bool,
     /// Counters for this component.
     pub metrics: Arc<ComponentMetrics>,
+    /// Every component's counters (what the `internal_metrics` source reads).
+    pub registry: Arc<crate::metrics::MetricsRegistry>,
 }
 
 /// Everything a sink gets when it is built.

@@ -107,6 +107,7 @@ mod aws;
 mod codecs;
 mod dedupe;
 mod error_text;
+pub mod observability;
 mod options;
 mod retry;
 pub mod secrets;

@@ -1,4 +1,4 @@
-//! The `c1-pipeline` command line: `run` (the default) and `validate`.
+//! The `c1-pipeline` command line: `run` (the default), `validate` and `top`.
 
 // No function over 120 lines (`clippy.toml`).
 #![warn(clippy::too_many_lines)]
@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use std::sync::Arc;
+
 use c1_pipeline::config::{Config, ConfigErrors, ConfigFile, Format, graph};
+use c1_pipeline::metrics::MetricsRegistry;
+use c1_pipeline::observability::api::{self, ApiConfig, ApiServer};
+use c1_pipeline::observability::{Phase, RunState};
 use c1_pipeline::stdio::{self, Stream};
 use c1_pipeline::topology::{self, RunError, RunOptions};
 
@@ -52,6 +57,16 @@ enum Command {
     /// Run the configuration's unit tests (`[[tests]]`, Vector's format) through the real
     /// transforms, in process. Exits 0 when every test passes, 78 otherwise (as Vector).
     Test(TestArgs),
+    /// Show a running pipeline's components (events in and out, rates, errors), refreshed
+    /// every second, from its `[api]`; `q` quits.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+struct TopArgs {
+    /// The pipeline's API (its `[api]` `address`).
+    #[arg(long, default_value = "http://127.0.0.1:8686")]
+    url: String,
 }
 
 /// The configuration files, as every subcommand takes them (Vector's options).
@@ -137,6 +152,10 @@ struct RunArgs {
     /// Seconds to wait for in-flight events after SIGINT/SIGTERM before giving up.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     graceful_shutdown_limit_secs: u64,
+    /// Reload the configuration when one of its files changes (checked every second; a
+    /// reload waits until the files have stopped changing). SIGHUP always reloads.
+    #[arg(short = 'w', long, env = "C1_PIPELINE_WATCH_CONFIG")]
+    watch_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +256,15 @@ fn main() -> ExitCode {
             args.config = cli.run.config.merge(args.config);
             runtime.block_on(run(args))
         }
+        Some(Command::Top(args)) => {
+            match runtime.block_on(c1_pipeline::observability::top::run(&args.url)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
         None => runtime.block_on(run(cli.run)),
     };
     // Tasks still running (aborted at the shutdown limit, or blocked in a system call) must
@@ -268,25 +296,46 @@ fn report_config_errors(errors: &ConfigErrors) {
     eprintln!("{errors}");
 }
 
-fn load(configs: &ConfigArgs) -> Result<(Config, graph::Graph, usize), ExitCode> {
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// No file was named.
+    #[error(
+        "no configuration given; pass --config FILE (for example --config config-examples/demo-to-console.toml)"
+    )]
+    NoConfig,
+    /// The `--config-dir` folders hold no configuration file.
+    #[error("no configuration file found in the --config-dir folder(s)")]
+    EmptyDirs,
+    /// The files have errors (each with its file:line:col).
+    #[error("configuration has {count} problem(s):\n\n{errors}", count = .0.0.len(), errors = .0)]
+    Invalid(ConfigErrors),
+}
+
+/// Reads and checks every configuration file; the configuration, its graph and the number of
+/// files.
+fn load_config(configs: &ConfigArgs) -> Result<(Config, graph::Graph, usize), LoadError> {
     if configs.is_empty() {
-        eprintln!(
-            "error: no configuration given; pass --config FILE (for example --config config-examples/demo-to-console.toml)"
-        );
-        return Err(ExitCode::from(EXIT_CONFIG));
+        return Err(LoadError::NoConfig);
     }
-    let fail = |errors: ConfigErrors| {
-        report_config_errors(&errors);
-        ExitCode::from(EXIT_CONFIG)
-    };
-    let files = configs.files().map_err(fail)?;
+    let files = configs.files().map_err(LoadError::Invalid)?;
     if files.is_empty() {
-        eprintln!("error: no configuration file found in the --config-dir folder(s)");
-        return Err(ExitCode::from(EXIT_CONFIG));
+        return Err(LoadError::EmptyDirs);
     }
     let (config, graph) =
-        Config::load_files(&files, &|name| std::env::var(name).ok()).map_err(fail)?;
+        Config::load_files(&files, &|name| std::env::var(name).ok()).map_err(LoadError::Invalid)?;
     Ok((config, graph, files.len()))
+}
+
+/// [`load_config`], reporting errors on stderr as the exit code says.
+fn load(configs: &ConfigArgs) -> Result<(Config, graph::Graph, usize), ExitCode> {
+    load_config(configs).map_err(|error| {
+        match error {
+            LoadError::Invalid(errors) => report_config_errors(&errors),
+            other => eprintln!("error: {other}"),
+        }
+        ExitCode::from(EXIT_CONFIG)
+    })
 }
 
 async fn validate(args: ValidateArgs) -> ExitCode {
@@ -309,6 +358,10 @@ async fn validate(args: ValidateArgs) -> ExitCode {
     );
     if args.no_environment {
         return ExitCode::SUCCESS;
+    }
+    if let Err(error) = api::check_bind(&config.api) {
+        eprintln!("x {error}");
+        return ExitCode::from(EXIT_CONFIG);
     }
     if let Some(dir) = &config.data_dir
         && let Err(error) = check_data_dir(dir)
@@ -391,25 +444,83 @@ async fn run(args: RunArgs) -> ExitCode {
     let signals = match Signals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            eprintln!("error: cannot listen for SIGINT/SIGTERM: {error}");
+            eprintln!("error: cannot listen for SIGINT/SIGTERM/SIGHUP: {error}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let (config, graph, _) = match load(&args.config) {
+    let (mut config, mut graph, _) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    // One registry and one state for the process: counters keep growing across reloads.
+    let registry = Arc::new(MetricsRegistry::default());
+    let state = Arc::new(RunState::default());
     let options = RunOptions {
         graceful_shutdown_limit: Duration::from_secs(args.graceful_shutdown_limit_secs),
-        ..RunOptions::default()
+        metrics: Some(Arc::clone(&registry)),
+        state: Some(Arc::clone(&state)),
     };
-    tracing::info!(
-        sources = config.sources.len(),
-        transforms = config.transforms.len(),
-        sinks = config.sinks.len(),
-        "starting pipeline"
-    );
-    match topology::run(&config, &graph, shutdown_signal(signals), options).await {
+    let mut api: Option<ApiServer> = None;
+    let mut control = Control {
+        watch: args.watch_config.then(|| Fingerprint::of(&args.config)),
+        configs: args.config,
+        signals,
+    };
+    loop {
+        state.set(Phase::Starting);
+        api = match update_api(api, &config.api, &state, &registry) {
+            Ok(api) => api,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        tracing::info!(
+            sources = config.sources.len(),
+            transforms = config.transforms.len(),
+            sinks = config.sinks.len(),
+            "starting pipeline"
+        );
+        let mut next = None;
+        let stop = async {
+            next = Some(control.next().await);
+        };
+        let result = topology::run(&config, &graph, stop, options.clone()).await;
+        match (next, result) {
+            (Some(Next::Reload(reloaded)), Ok(_)) => {
+                (config, graph) = *reloaded;
+                tracing::info!("the running pipeline has drained; starting the new configuration");
+            }
+            (Some(Next::Exit), result) | (None, result) => return finish(result),
+            (Some(Next::Reload(_)), result) => return finish(result),
+        }
+    }
+}
+
+/// The API server `config` asks for: `running` kept when its address is unchanged (its
+/// listener survives the reload), started, or stopped.
+fn update_api(
+    running: Option<ApiServer>,
+    config: &ApiConfig,
+    state: &Arc<RunState>,
+    registry: &Arc<MetricsRegistry>,
+) -> Result<Option<ApiServer>, api::BindError> {
+    match running {
+        Some(server) if config.enabled && server.address() == config.address => {
+            return Ok(Some(server));
+        }
+        Some(server) => server.stop(),
+        None => {}
+    }
+    if !config.enabled {
+        return Ok(None);
+    }
+    ApiServer::start(config, Arc::clone(state), Arc::clone(registry)).map(Some)
+}
+
+/// The exit code of a run, its end logged.
+fn finish(result: Result<topology::RunSummary, RunError>) -> ExitCode {
+    match result {
         Ok(summary) => {
             for m in &summary.metrics {
                 tracing::debug!(component = %m.component, received = m.received_events, sent = m.sent_events, errors = m.errors, extra = ?m.extra, "component totals");
@@ -428,27 +539,142 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once with
-/// [`EXIT_SECOND_SIGNAL`].
-async fn shutdown_signal(mut signals: Signals) {
-    signals.recv().await;
-    tokio::spawn(async move {
-        signals.recv().await;
-        let stderr = stdio::stream(Stream::Stderr);
-        stderr.try_write(b"second signal: exiting without waiting for in-flight events\n".to_vec());
-        // Only briefly: stderr itself may be a pipe nobody reads.
-        stderr.flush(Duration::from_millis(200));
-        std::process::exit(EXIT_SECOND_SIGNAL);
-    });
+/// What ends a run of the topology before its sources do.
+enum Next {
+    /// SIGINT or SIGTERM: drain and exit.
+    Exit,
+    /// A valid new configuration: drain, then run it.
+    Reload(Box<(Config, graph::Graph)>),
 }
 
-/// SIGINT and SIGTERM, listened for from the moment this is created (until then the default
+/// How often `--watch-config` looks at the files, and how long they must stay unchanged
+/// before a reload.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The signals and the configuration files the running pipeline answers to.
+struct Control {
+    configs: ConfigArgs,
+    signals: Signals,
+    /// The files as last loaded, with `--watch-config`.
+    watch: Option<Fingerprint>,
+}
+
+impl Control {
+    /// Waits for SIGINT/SIGTERM, or for SIGHUP or a file change bringing a valid new
+    /// configuration (an invalid one is logged and the running pipeline kept).
+    async fn next(&mut self) -> Next {
+        loop {
+            tokio::select! {
+                signal = self.signals.recv() => {
+                    if signal == Signal::Stop {
+                        tokio::spawn(exit_on_second_signal());
+                        return Next::Exit;
+                    }
+                    tracing::info!("SIGHUP: reloading the configuration");
+                }
+                () = changed(&self.configs, &mut self.watch) => tracing::info!("configuration files changed: reloading"),
+            }
+            match checked(&self.configs).await {
+                Ok(loaded) => return Next::Reload(Box::new(loaded)),
+                Err(error) => tracing::error!(
+                    "the new configuration is not valid; the running pipeline continues unchanged: {error}"
+                ),
+            }
+        }
+    }
+}
+
+/// The configuration loaded and checked as `validate` does (files, graph, components, and
+/// the health checks when `healthchecks.require_healthy` is set).
+async fn checked(configs: &ConfigArgs) -> Result<(Config, graph::Graph), LoadError> {
+    let (config, graph, _) = load_config(configs)?;
+    topology::check_build(&config).map_err(LoadError::Invalid)?;
+    api::check_bind(&config.api).map_err(|error| {
+        LoadError::Invalid(ConfigErrors(vec![
+            c1_pipeline::ConfigError::new(error.to_string()).field("api.address"),
+        ]))
+    })?;
+    if config.healthchecks.enabled && config.healthchecks.require_healthy {
+        let failures = topology::healthcheck_all(&config).await;
+        if let Some((component, message)) = failures.into_iter().next() {
+            let error = c1_pipeline::ConfigError::new(format!("health check failed: {message}"))
+                .component(component);
+            return Err(LoadError::Invalid(ConfigErrors(vec![error])));
+        }
+    }
+    Ok((config, graph))
+}
+
+/// Resolves when the configuration files have changed and then stayed unchanged for
+/// [`WATCH_INTERVAL`]; never without `--watch-config` (`watch` is `None`).
+async fn changed(configs: &ConfigArgs, watch: &mut Option<Fingerprint>) {
+    let Some(last) = watch else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let mut current = Fingerprint::of(configs);
+        if current == *last {
+            continue;
+        }
+        // Debounced: an editor or a deployment writes in several steps.
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            let again = Fingerprint::of(configs);
+            if again == current {
+                break;
+            }
+            current = again;
+        }
+        *last = current;
+        return;
+    }
+}
+
+/// The configuration files' paths, sizes and modification times.
+#[derive(Debug, PartialEq, Eq)]
+struct Fingerprint(Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)>);
+
+impl Fingerprint {
+    fn of(configs: &ConfigArgs) -> Self {
+        let files = configs.files().unwrap_or_default();
+        Self(
+            files
+                .into_iter()
+                .map(|file| {
+                    let meta = std::fs::metadata(&file.path)
+                        .ok()
+                        .and_then(|m| Some((m.modified().ok()?, m.len())));
+                    (file.path, meta)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// After the first SIGINT or SIGTERM: a second one exits at once with
+/// [`EXIT_SECOND_SIGNAL`].
+async fn exit_on_second_signal() {
+    let Ok(mut signals) = Signals::install() else {
+        return;
+    };
+    while signals.recv().await != Signal::Stop {}
+    let stderr = stdio::stream(Stream::Stderr);
+    stderr.try_write(b"second signal: exiting without waiting for in-flight events\n".to_vec());
+    // Only briefly: stderr itself may be a pipe nobody reads.
+    stderr.flush(Duration::from_millis(200));
+    std::process::exit(EXIT_SECOND_SIGNAL);
+}
+
+/// SIGINT, SIGTERM and SIGHUP, listened for from the moment this is created (until then the default
 /// action, ending the process, applies).
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -459,19 +685,34 @@ impl Signals {
             Ok(Self {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    async fn recv(&mut self) {
+    /// The next signal: SIGINT or SIGTERM ([`Signal::Stop`]), or SIGHUP.
+    async fn recv(&mut self) -> Signal {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => Signal::Stop,
+            _ = self.terminate.recv() => Signal::Stop,
+            _ = self.hangup.recv() => Signal::Hangup,
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
+        }
     }
+}
+
+/// A signal the process answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// SIGINT or SIGTERM: drain and exit.
+    Stop,
+    /// SIGHUP: reload the configuration.
+    Hangup,
 }

@@ -1,12 +1,18 @@
-//! Internal counters per component, named as Vector names them.
+//! Internal counters per component, named and labelled as Vector names them.
 //!
-//! They are plain atomics (no locks on the hot path, updated once per batch) and are
-//! reported in the shutdown summary; see [`MetricsRegistry::snapshot`].
+//! Each component holds its counters ([`ComponentMetrics`], plain atomics: no lookup, no
+//! lock on the hot path, updated once per batch). [`MetricsRegistry::samples`] reads them all
+//! as [`MetricSample`]s — Vector's names (`component_received_events_total`, ...) with the
+//! labels `component_id`, `component_kind` and `component_type` — for the `[api]`, the
+//! `internal_metrics` source and the shutdown summary ([`MetricsRegistry::snapshot`]).
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::observability::ComponentKind;
 
 /// Counters of one component.
 #[derive(Debug, Default)]
@@ -85,6 +91,10 @@ impl ComponentMetrics {
 pub struct MetricsSnapshot {
     /// `sources.id`, `transforms.id` or `sinks.id`.
     pub component: String,
+    /// `component_kind`: `source`, `transform` or `sink` (empty when not known).
+    pub component_kind: String,
+    /// `component_type`: the component's `type` (empty when not known).
+    pub component_type: String,
     /// `component_received_events_total`
     pub received_events: u64,
     /// `component_sent_events_total`
@@ -108,7 +118,9 @@ pub struct MetricsRegistry {
 struct Components {
     ordered: Vec<(String, Arc<ComponentMetrics>)>,
     /// Looked up per registration: a linear search made 10,000 components quadratic.
-    index: std::collections::HashMap<String, usize>,
+    index: HashMap<String, usize>,
+    /// Each component's kind and type, by name (see [`MetricsRegistry::describe`]).
+    identity: HashMap<String, (ComponentKind, &'static str)>,
 }
 
 impl MetricsRegistry {
@@ -127,6 +139,13 @@ impl MetricsRegistry {
         metrics
     }
 
+    /// Records the kind and type of component `id`, for the labels of its metrics.
+    pub fn describe(&self, kind: ComponentKind, id: &str, type_name: &'static str) {
+        let name = format!("{}.{id}", kind.table());
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        components.identity.insert(name, (kind, type_name));
+    }
+
     /// Current values of every component's counters.
     pub fn snapshot(&self) -> Vec<MetricsSnapshot> {
         let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,6 +154,16 @@ impl MetricsRegistry {
             .iter()
             .map(|(name, m)| MetricsSnapshot {
                 component: name.clone(),
+                component_kind: components
+                    .identity
+                    .get(name)
+                    .map_or("", |(kind, _)| kind.as_str())
+                    .to_owned(),
+                component_type: components
+                    .identity
+                    .get(name)
+                    .map_or("", |(_, type_name)| type_name)
+                    .to_owned(),
                 received_events: m.received_events.load(Ordering::Relaxed),
                 sent_events: m.sent_events.load(Ordering::Relaxed),
                 discarded_events: m.discarded_events.load(Ordering::Relaxed),
@@ -148,5 +177,156 @@ impl MetricsRegistry {
                     .collect(),
             })
             .collect()
+    }
+}
+
+impl MetricsRegistry {
+    /// Every component's metrics as samples with Vector's names and labels.
+    pub fn samples(&self) -> Vec<MetricSample> {
+        self.snapshot().iter().flat_map(MetricSample::of).collect()
+    }
+}
+
+/// Whether a sample only grows (`counter`) or is a current value (`gauge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleKind {
+    /// Monotonic; its name ends in `_total`.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+/// One metric of one component: Vector's name (no namespace), its labels and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricSample {
+    /// `component_sent_events_total`, `conductorone_api_errors_total`, ...
+    pub name: String,
+    /// `component_id`, `component_kind`, `component_type`, plus the metric's own labels.
+    pub tags: BTreeMap<String, String>,
+    /// Counter or gauge.
+    pub kind: SampleKind,
+    /// The value.
+    pub value: f64,
+}
+
+impl MetricSample {
+    /// The samples of one component's counters. `component_errors_total` carries
+    /// `error_type="unclassified"` and the stage of the component's kind (`receiving`,
+    /// `processing`, `sending`): errors are counted per component, not per cause.
+    pub fn of(snapshot: &MetricsSnapshot) -> Vec<Self> {
+        let (kind, id) = snapshot
+            .component
+            .split_once('.')
+            .unwrap_or(("", snapshot.component.as_str()));
+        let kind = match snapshot.component_kind.as_str() {
+            "" => kind.trim_end_matches('s'),
+            known => known,
+        };
+        let tags = BTreeMap::from([
+            ("component_id".to_owned(), id.to_owned()),
+            ("component_kind".to_owned(), kind.to_owned()),
+            ("component_type".to_owned(), snapshot.component_type.clone()),
+        ]);
+        let stage = match kind {
+            "source" => "receiving",
+            "transform" => "processing",
+            _ => "sending",
+        };
+        let counter = |name: &str, value: u64, extra: &[(&str, &str)]| {
+            let mut tags = tags.clone();
+            for (key, value) in extra {
+                tags.insert((*key).to_owned(), (*value).to_owned());
+            }
+            Self {
+                name: name.to_owned(),
+                tags,
+                kind: SampleKind::Counter,
+                value: value as f64,
+            }
+        };
+        let mut samples = vec![
+            counter(
+                "component_received_events_total",
+                snapshot.received_events,
+                &[],
+            ),
+            counter("component_sent_events_total", snapshot.sent_events, &[]),
+            counter(
+                "component_discarded_events_total",
+                snapshot.discarded_events,
+                &[],
+            ),
+            counter(
+                "component_errors_total",
+                snapshot.errors,
+                &[("error_type", "unclassified"), ("stage", stage)],
+            ),
+        ];
+        for (key, value) in &snapshot.extra {
+            let (name, labels) = parse_key(key);
+            let mut sample = counter(name, *value, &[]);
+            sample.tags.extend(labels);
+            if !name.ends_with("_total") {
+                sample.kind = SampleKind::Gauge;
+            }
+            samples.push(sample);
+        }
+        samples
+    }
+}
+
+/// A component-specific key, `name` or `name{label="value",...}`: the name and the labels.
+fn parse_key(key: &str) -> (&str, Vec<(String, String)>) {
+    let Some((name, rest)) = key.split_once('{') else {
+        return (key, Vec::new());
+    };
+    let labels = rest
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|pair| {
+            let (label, value) = pair.split_once('=')?;
+            Some((
+                label.trim().to_owned(),
+                value.trim().trim_matches('"').to_owned(),
+            ))
+        })
+        .collect();
+    (name, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_carry_vector_names_and_component_labels() {
+        let registry = MetricsRegistry::default();
+        let metrics = registry.component("sources.c1");
+        registry.describe(ComponentKind::Source, "c1", "conductorone");
+        metrics.sent(5);
+        metrics.add("conductorone_api_errors_total{status=\"429\"}", 2);
+        metrics.set("objects_known", 7);
+        let samples = registry.samples();
+        let sent = samples
+            .iter()
+            .find(|s| s.name == "component_sent_events_total")
+            .expect("sent");
+        assert_eq!(sent.value, 5.0);
+        assert_eq!(sent.tags["component_id"], "c1");
+        assert_eq!(sent.tags["component_kind"], "source");
+        assert_eq!(sent.tags["component_type"], "conductorone");
+        let api = samples
+            .iter()
+            .find(|s| s.name == "conductorone_api_errors_total")
+            .expect("api errors");
+        assert_eq!(api.tags["status"], "429");
+        assert_eq!(api.value, 2.0);
+        let known = samples.iter().find(|s| s.name == "objects_known").unwrap();
+        assert_eq!(known.kind, SampleKind::Gauge);
+        let errors = samples
+            .iter()
+            .find(|s| s.name == "component_errors_total")
+            .unwrap();
+        assert_eq!(errors.tags["stage"], "receiving");
     }
 }

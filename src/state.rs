@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use tokio::sync::watch;
 
@@ -167,15 +168,18 @@ impl StateWriter {
     ) -> Self {
         let (latest, updates) = watch::channel::<Update>(None);
         let (persisted_tx, persisted) = watch::channel(0u64);
-        let task = tokio::spawn(write_loop(
-            path,
-            what,
-            metrics,
-            min_interval,
-            backoff,
-            updates,
-            persisted_tx,
-        ));
+        let task = tokio::spawn(
+            write_loop(
+                path,
+                what,
+                metrics,
+                min_interval,
+                backoff,
+                updates,
+                persisted_tx,
+            )
+            .in_current_span(),
+        );
         Self {
             latest,
             persisted,

@@ -376,8 +376,16 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
         .expect("array sample");
     assert_eq!(array_sample.line, 4, "an array element's line");
     assert_eq!(source.metrics.get("invalid_records_total"), 2);
-    assert_eq!(source.metrics.get("files_failed_total.corrupt"), 1);
-    assert_eq!(source.metrics.get("files_failed_total.too_large"), 2);
+    assert_eq!(
+        source.metrics.get("files_failed_total{reason=\"corrupt\"}"),
+        1
+    );
+    assert_eq!(
+        source
+            .metrics
+            .get("files_failed_total{reason=\"too_large\"}"),
+        2
+    );
     let downloaded = source.metrics.get("bytes_read_total");
     assert!(
         downloaded < 4 * 1024 * 1024 + 200_000 + 3_000_000,

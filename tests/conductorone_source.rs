@@ -677,6 +677,7 @@ fn configuration_errors_name_the_problem_and_never_show_the_secret() {
             data_dir: Some(dir.path().to_path_buf()),
             acknowledgements: true,
             metrics: Arc::new(ComponentMetrics::default()),
+            registry: Arc::default(),
         };
         let debug = format!("{config:?}");
         assert!(
@@ -1293,6 +1294,7 @@ async fn the_bound_on_unacknowledged_events_holds_and_is_validated() {
         data_dir: Some(dir.path().to_path_buf()),
         acknowledgements: true,
         metrics: Arc::new(ComponentMetrics::default()),
+        registry: Arc::default(),
     };
     let error = match bad.expect("parses").build(cx) {
         Ok(_) => panic!("0 is refused"),

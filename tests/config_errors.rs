@@ -424,7 +424,9 @@ fn unknown_top_level_key_suggests_the_closest_one() {
         None,
         None,
         "unknown top-level option `package`",
-        Some("top-level options are: data_dir, acknowledgements, healthchecks, secret, sources"),
+        Some(
+            "top-level options are: data_dir, acknowledgements, healthchecks, api, secret, sources",
+        ),
     );
 }
 

@@ -224,6 +224,10 @@ fn invalid_json_lines_are_logged_with_their_line_number_and_skipped() {
     );
     for record in &skipped {
         assert_eq!(record["level"], "WARN");
+        // The topology's span names the component that wrote the line.
+        assert_eq!(record["span"]["component_id"], "in", "{record}");
+        assert_eq!(record["span"]["component_kind"], "source", "{record}");
+        assert_eq!(record["span"]["component_type"], "stdin", "{record}");
         assert!(
             record["fields"]["error"]
                 .as_str()
@@ -233,10 +237,31 @@ fn invalid_json_lines_are_logged_with_their_line_number_and_skipped() {
     }
     let summary = records_with_message(&records, "invalid lines were skipped");
     assert_eq!(summary.len(), 1, "one summary of the skipped lines");
+    assert_eq!(summary[0]["span"]["component_id"], "in");
     assert_eq!(
         summary[0]["fields"]["invalid_lines"],
         json!(invalid_lines.len())
     );
+}
+
+/// In the text log format too, a component's log lines carry its id, kind and type.
+#[test]
+fn text_logs_name_the_component() {
+    let input = b"{\"id\": 1}\nnot json\n".to_vec();
+    let run = Pipeline::start(&stdin_to_console(), &[], Some(input)).wait(PROCESS_LIMIT);
+    run.assert_success();
+    let stderr = run.stderr_text();
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("invalid line skipped"))
+        .unwrap_or_else(|| panic!("no warning; stderr:\n{}", tail(&stderr)));
+    for field in [
+        "component_id=in",
+        "component_kind=source",
+        "component_type=stdin",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
 }
 
 #[test]

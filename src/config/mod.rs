@@ -323,6 +323,8 @@ pub struct Config {
     pub acknowledgements: AcknowledgementsConfig,
     /// Global health-check options.
     pub healthchecks: HealthchecksConfig,
+    /// `[api]`: `/health` and per-component totals over HTTP.
+    pub api: crate::observability::api::ApiConfig,
     /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
     pub secret: BTreeMap<String, BackendConfig>,
     /// Enrichment tables by id (`[enrichment_tables.<id>]`), loaded.
@@ -342,6 +344,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "acknowledgements",
     "healthchecks",
+    "api",
     "secret",
     "sources",
     "transforms",
@@ -523,6 +526,9 @@ impl Config {
         }
         if other.healthchecks != HealthchecksConfig::default() {
             self.healthchecks = other.healthchecks;
+        }
+        if other.api != crate::observability::api::ApiConfig::default() {
+            self.api = other.api;
         }
         self.secret.extend(other.secret);
         self.tests.extend(other.tests);
@@ -739,6 +745,11 @@ impl Loader<'_> {
             "healthchecks" => {
                 if let Some(parsed) = self.deserialize_global(value, "healthchecks", errors) {
                     config.healthchecks = parsed;
+                }
+            }
+            "api" => {
+                if let Some(parsed) = self.deserialize_global(value, "api", errors) {
+                    config.api = parsed;
                 }
             }
             "secret" => {

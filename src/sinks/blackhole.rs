@@ -57,7 +57,7 @@ async fn run(config: BlackholeConfig, mut cx: SinkContext) -> Result<(), Compone
         // Only the count: sizing every event (serializing it) would make the benchmarking
         // sink cost as much as a real one.
         if config.print_interval_secs > 0 && last_print.elapsed() >= print_interval {
-            tracing::info!(component = %cx.id, events = total, "blackhole totals");
+            tracing::info!(events = total, "blackhole totals");
             last_print = Instant::now();
         }
         if let Some(rate) = config.rate {
@@ -72,7 +72,7 @@ async fn run(config: BlackholeConfig, mut cx: SinkContext) -> Result<(), Compone
         finish_batch(batch, BatchStatus::Delivered);
     }
     if config.print_interval_secs > 0 {
-        tracing::info!(component = %cx.id, events = total, "blackhole finished");
+        tracing::info!(events = total, "blackhole finished");
     }
     Ok(())
 }

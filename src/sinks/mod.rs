@@ -5,6 +5,7 @@ pub mod aws_security_lake;
 pub mod blackhole;
 pub mod console;
 pub mod opentelemetry;
+pub mod prometheus_exporter;
 pub mod splunk_hec_logs;
 
 use serde::Deserialize;
@@ -29,6 +30,8 @@ component_registry! {
         OpenTelemetry(opentelemetry::OpenTelemetryConfig) = "opentelemetry",
         /// Splunk HTTP Event Collector.
         SplunkHecLogs(splunk_hec_logs::SplunkHecLogsConfig) = "splunk_hec_logs",
+        /// Metric events served at `GET /metrics` in the Prometheus text format.
+        PrometheusExporter(prometheus_exporter::PrometheusExporterConfig) = "prometheus_exporter",
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod conductorone;
 pub mod conductorone_s3;
 pub mod demo;
+pub mod internal_metrics;
 pub mod stdin;
 
 use crate::component::{SourceComponent, component_registry};
@@ -18,5 +19,7 @@ component_registry! {
         Conductorone(conductorone::ConductoroneConfig) = "conductorone",
         /// ConductorOne's system-log export files in S3 (list or SQS notifications).
         ConductoroneS3(conductorone_s3::ConductoroneS3Config) = "conductorone_s3",
+        /// The pipeline's own metrics as metric events (Vector's `internal_metrics`).
+        InternalMetrics(internal_metrics::InternalMetricsConfig) = "internal_metrics",
     }
 }

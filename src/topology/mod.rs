@@ -25,8 +25,10 @@ use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
+use crate::observability::{ComponentKind, Phase, component_span};
 use crate::state::DataDirLock;
 use fanout::{FusedChain, FusedStage};
+use tracing::Instrument;
 
 /// Batches a component's input channel holds before its producers wait (backpressure).
 /// With sources emitting at most [`MAX_BATCH_EVENTS`] events a batch this bounds the events
@@ -74,6 +76,8 @@ pub struct RunOptions {
     /// Where the run keeps its counters, for a caller that reads them while it runs
     /// (`MetricsRegistry::snapshot`). Default: a registry of the run's own.
     pub metrics: Option<Arc<MetricsRegistry>>,
+    /// Where the run records whether it is starting, running or stopping (`GET /health`).
+    pub state: Option<Arc<crate::observability::RunState>>,
 }
 
 impl Default for RunOptions {
@@ -81,6 +85,7 @@ impl Default for RunOptions {
         Self {
             graceful_shutdown_limit: Duration::from_secs(60),
             metrics: None,
+            state: None,
         }
     }
 }
@@ -160,7 +165,7 @@ pub fn build_error(
 
 /// Builds every component without starting it (what `validate` checks beyond syntax).
 pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
-    let metrics = MetricsRegistry::default();
+    let metrics = Arc::new(MetricsRegistry::default());
     let shutdown = CancellationToken::new();
     let mut errors = Vec::new();
     for (id, source) in &config.sources {
@@ -171,6 +176,7 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
             data_dir: config.data_dir.clone(),
             acknowledgements: false,
             metrics: metrics.component(id),
+            registry: Arc::clone(&metrics),
         };
         if let Err(error) = source.config.component().build(cx) {
             errors.push(build_error("sources", id, &source.origin, error));
@@ -238,11 +244,17 @@ pub async fn run(
 
     let mut tasks: JoinSet<(String, Result<(), String>)> = JoinSet::new();
     let running: BTreeSet<String> = built.iter().map(|(name, _)| name.clone()).collect();
+    let mut task_names = std::collections::HashMap::new();
     for (name, task) in built {
-        spawn_component(&mut tasks, name, task);
+        let id = spawn_component(&mut tasks, name.clone(), task);
+        task_names.insert(id, name);
+    }
+    if let Some(state) = &options.state {
+        state.set(Phase::Running);
     }
     let supervisor = Supervisor {
         tasks,
+        task_names,
         running,
         token,
         registry,
@@ -254,7 +266,7 @@ pub async fn run(
 struct Wiring<'a> {
     config: &'a Config,
     graph: &'a Graph,
-    registry: &'a MetricsRegistry,
+    registry: &'a Arc<MetricsRegistry>,
     token: &'a CancellationToken,
     /// One bounded input channel per consumer (transform or sink).
     senders: BTreeMap<&'a str, mpsc::Sender<Batch>>,
@@ -269,7 +281,7 @@ impl<'a> Wiring<'a> {
     fn new(
         config: &'a Config,
         graph: &'a Graph,
-        registry: &'a MetricsRegistry,
+        registry: &'a Arc<MetricsRegistry>,
         token: &'a CancellationToken,
     ) -> Self {
         let mut senders = BTreeMap::new();
@@ -362,8 +374,11 @@ impl<'a> Wiring<'a> {
                 acknowledgements: self.config.sink_acknowledges(sink),
                 metrics: self.registry.component(&name),
             };
-            match sink.config.component().build(cx) {
-                Ok(task) => self.built.push((name, task)),
+            self.registry
+                .describe(ComponentKind::Sink, id, sink.config.type_name());
+            let span = component_span(ComponentKind::Sink, id, sink.config.type_name());
+            match span.in_scope(|| sink.config.component().build(cx)) {
+                Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
                 Err(error) => self
                     .errors
                     .push(build_error("sinks", id, &sink.origin, error)),
@@ -394,9 +409,13 @@ impl<'a> Wiring<'a> {
                     self.fanout_for(&output, Arc::clone(&metrics))
                 })
                 .collect();
-            match transform.config.component().build(&TransformContext {
+            self.registry
+                .describe(ComponentKind::Transform, id, transform.config.type_name());
+            let span = component_span(ComponentKind::Transform, id, transform.config.type_name());
+            let cx = TransformContext {
                 enrichment_tables: self.config.enrichment(),
-            }) {
+            };
+            match span.in_scope(|| transform.config.component().build(&cx)) {
                 Ok(mut function) => {
                     function.use_metrics(Arc::clone(&metrics));
                     let input = self
@@ -404,7 +423,7 @@ impl<'a> Wiring<'a> {
                         .remove(id.as_str())
                         .expect("every transform has an input channel");
                     let task = transform::run(name.clone(), function, input, outputs, metrics);
-                    self.built.push((name, Box::pin(task)));
+                    self.built.push((name, Box::pin(task.instrument(span))));
                 }
                 Err(error) => {
                     let error = build_error("transforms", id, &transform.origin, error);
@@ -437,9 +456,13 @@ impl<'a> Wiring<'a> {
                 data_dir: self.config.data_dir.clone(),
                 acknowledgements: acknowledging.contains(id.as_str()),
                 metrics,
+                registry: Arc::clone(self.registry),
             };
-            match source.config.component().build(cx) {
-                Ok(task) => self.built.push((name, task)),
+            self.registry
+                .describe(ComponentKind::Source, id, source.config.type_name());
+            let span = component_span(ComponentKind::Source, id, source.config.type_name());
+            match span.in_scope(|| source.config.component().build(cx)) {
+                Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
                 Err(error) => self
                     .errors
                     .push(build_error("sources", id, &source.origin, error)),
@@ -452,6 +475,11 @@ impl<'a> Wiring<'a> {
         let mut stages = Vec::with_capacity(chain_ids.len());
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
+            self.registry.describe(
+                ComponentKind::Transform,
+                transform_id,
+                transform.config.type_name(),
+            );
             match transform.config.component().build(&TransformContext {
                 enrichment_tables: self.config.enrichment(),
             }) {
@@ -481,6 +509,8 @@ impl<'a> Wiring<'a> {
 /// Watches the running components until they have all finished.
 struct Supervisor {
     tasks: JoinSet<(String, Result<(), String>)>,
+    /// The component each task runs, to name one that panicked.
+    task_names: std::collections::HashMap<tokio::task::Id, String>,
     /// Components not finished yet.
     running: BTreeSet<String>,
     /// Cancelled to stop the sources.
@@ -510,6 +540,9 @@ impl Supervisor {
                 }
                 () = &mut shutdown, if !shutdown_requested => {
                     shutdown_requested = true;
+                    if let Some(state) = &options.state {
+                        state.set(Phase::Stopping);
+                    }
                     tracing::info!(limit_secs = options.graceful_shutdown_limit.as_secs(), "shutting down: sources stop, in-flight events drain");
                     self.token.cancel();
                     deadline = Some(Box::pin(tokio::time::sleep(options.graceful_shutdown_limit)));
@@ -541,7 +574,10 @@ impl Supervisor {
         let (name, result) = match joined {
             Ok(done) => done,
             Err(join_error) => (
-                "a component".to_owned(),
+                self.task_names
+                    .get(&join_error.id())
+                    .cloned()
+                    .unwrap_or_else(|| "a component".to_owned()),
                 Err(format!("task panicked: {join_error}")),
             ),
         };
@@ -608,15 +644,18 @@ fn fused_chains<'a>(config: &'a Config, graph: &Graph) -> BTreeMap<&'a str, Vec<
     chains
 }
 
+/// Spawns a component's task; its task id, to name the component should it panic.
 fn spawn_component(
     tasks: &mut JoinSet<(String, Result<(), String>)>,
     name: String,
     task: ComponentTask,
-) {
-    tasks.spawn(async move {
-        let result = task.await.map_err(|error| error.to_string());
-        (name, result)
-    });
+) -> tokio::task::Id {
+    tasks
+        .spawn(async move {
+            let result = task.await.map_err(|error| error.to_string());
+            (name, result)
+        })
+        .id()
 }
 
 /// Sources all of whose downstream sinks acknowledge delivery.
@@ -741,6 +780,40 @@ sinks.bad = { type = "blackhole", inputs = ["o1.invalid"] }
             chains,
             BTreeMap::from([("b".to_owned(), vec!["o2".to_owned()])])
         );
+    }
+
+    /// A source that panics when it runs.
+    #[derive(Debug)]
+    struct Panics;
+
+    impl crate::component::SourceComponent for Panics {
+        fn build(&self, _cx: SourceContext) -> Result<ComponentTask, BuildError> {
+            Ok(Box::pin(async { panic!("this source panics") }))
+        }
+    }
+
+    /// A panicking component is reported by its id, and the rest of the pipeline stops.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicked_component_is_named() {
+        let (sink, _batches) = crate::embed::host_sink(1);
+        let mut pipeline = crate::Pipeline::from_toml(
+            r#"
+sources.demo = { type = "conductorone_demo", interval_secs = 1 }
+sinks.out = { type = "blackhole", inputs = ["demo"] }
+"#,
+        )
+        .unwrap_or_else(|errors| panic!("{errors}"));
+        pipeline.add_source("boom", Panics).expect("new id");
+        pipeline.add_sink("host", &["boom"], sink).expect("new id");
+        match pipeline.run(std::future::pending()).await {
+            Err(RunError::Component {
+                component, message, ..
+            }) => {
+                assert_eq!(component, "sources.boom");
+                assert!(message.contains("panicked"), "{message}");
+            }
+            other => panic!("expected the source's panic, got {other:?}"),
+        }
     }
 
     /// A transform's own counters (here the `ocsf` transform's) reach the run's metrics,

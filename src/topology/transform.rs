@@ -1,6 +1,7 @@
 //! The task that runs a synchronous transform over its input, on several cores, in order.
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
@@ -58,7 +59,7 @@ pub(super) async fn run(
                         let mut results: Vec<Batch> = (0..output_count).map(|_| Vec::new()).collect();
                         let discarded = worker.transform(batch, &mut results);
                         (worker, results, discarded)
-                    }));
+                    }.in_current_span()));
                 }
                 None => input_open = false,
             },

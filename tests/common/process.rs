@@ -27,6 +27,8 @@ pub struct Pipeline {
     writer: Option<JoinHandle<()>>,
     /// Stdin held open (closed when the run is over).
     open_stdin: Option<ChildStdin>,
+    /// The configuration file (a test may rewrite it, then reload with SIGHUP).
+    pub config_path: PathBuf,
     _config_dir: tempfile::TempDir,
 }
 
@@ -158,6 +160,7 @@ impl Launch<'_> {
             readers,
             writer,
             open_stdin,
+            config_path: path,
             _config_dir: dir,
         }
     }

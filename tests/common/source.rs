@@ -44,6 +44,7 @@ pub fn start_source(
         data_dir: Some(data_dir.to_path_buf()),
         acknowledgements,
         metrics: Arc::clone(&metrics),
+        registry: Arc::default(),
     };
     let task = tokio::spawn(config.build(cx).expect("source builds"));
     RunningSource {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -312,10 +313,13 @@ impl S3Sink {
         let uploader = Arc::clone(&self.uploader);
         let settings = Arc::clone(&self.settings);
         let metrics = Arc::clone(&self.metrics);
-        self.uploads.spawn(async move {
-            let _permit = permit;
-            write_object(partition, &uploader, &settings, &metrics).await;
-        });
+        self.uploads.spawn(
+            async move {
+                let _permit = permit;
+                write_object(partition, &uploader, &settings, &metrics).await;
+            }
+            .in_current_span(),
+        );
     }
 
     /// Finalizes a partition that cannot be written, aborting its multipart upload.

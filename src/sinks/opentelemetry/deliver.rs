@@ -129,7 +129,6 @@ const SCOPE_LOGS_RECORDS: u32 = 2;
 /// What every request task shares.
 #[derive(Debug)]
 pub(super) struct Delivery {
-    pub(super) component: Arc<str>,
     pub(super) client: OtlpClient,
     pub(super) encoder: LogRecordEncoder,
     pub(super) metrics: Arc<ComponentMetrics>,
@@ -158,7 +157,7 @@ impl Delivery {
                 self.client.export(body.clone()).await
             },
             |error, retry, delay| {
-                tracing::warn!(component = %self.component, %error, retry, ?delay, "opentelemetry: export failed; retrying");
+                tracing::warn!(%error, retry, ?delay, "export failed; retrying");
             },
         )
         .await;
@@ -168,7 +167,6 @@ impl Delivery {
                     self.metrics
                         .add(REJECTED_RECORDS_METRIC, accepted.rejected.unsigned_abs());
                     tracing::warn!(
-                        component = %self.component,
                         rejected = accepted.rejected,
                         records = count,
                         message = %accepted.message,
@@ -181,10 +179,10 @@ impl Delivery {
             Err(error) => {
                 self.metrics.error();
                 if error.verdict() == Verdict::Stop {
-                    tracing::error!(component = %self.component, %error, events = count, "opentelemetry: the receiver refused a request; its events are rejected");
+                    tracing::error!(%error, events = count, "the receiver refused a request; its events are rejected");
                     BatchStatus::Rejected
                 } else {
-                    tracing::error!(component = %self.component, %error, events = count, "opentelemetry: retries exhausted; events reported as errored");
+                    tracing::error!(%error, events = count, "retries exhausted; events reported as errored");
                     BatchStatus::Errored
                 }
             }

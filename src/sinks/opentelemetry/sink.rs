@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::Instrument as _;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -26,7 +27,6 @@ struct Pending {
 pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), ComponentError> {
     let format = settings.client.format();
     let delivery = Arc::new(Delivery {
-        component: Arc::clone(&cx.id),
         client: settings.client,
         encoder: settings.encoder,
         metrics: Arc::clone(&cx.metrics),
@@ -118,10 +118,13 @@ async fn dispatch(
         return;
     };
     let delivery = Arc::clone(delivery);
-    tasks.spawn(async move {
-        delivery.send(batch).await;
-        drop(permit);
-    });
+    tasks.spawn(
+        async move {
+            delivery.send(batch).await;
+            drop(permit);
+        }
+        .in_current_span(),
+    );
 }
 
 fn now_unix_nano() -> u64 {

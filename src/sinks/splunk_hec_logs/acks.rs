@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -55,7 +56,9 @@ impl AckHandle {
     ) -> (Self, JoinHandle<()>) {
         // Unbounded is safe: senders hold a `max_pending_acks` permit per registered id.
         let (register, receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(poll(client, receiver, query_interval, timeout, metrics));
+        let task = tokio::spawn(
+            poll(client, receiver, query_interval, timeout, metrics).in_current_span(),
+        );
         (Self { register }, task)
     }
 

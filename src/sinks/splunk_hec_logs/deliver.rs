@@ -151,7 +151,7 @@ impl BatchSender {
         if let Some(task) = ack_task
             && let Err(error) = task.await
         {
-            tracing::error!(%error, "splunk_hec_logs: the ack poller failed");
+            tracing::error!(%error, "the ack poller failed");
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -108,7 +109,6 @@ fn add_event(
         Err(error) => {
             cx.metrics.error();
             tracing::error!(
-                component = %cx.id,
                 option = error.option,
                 error = %error.error,
                 "splunk_hec_logs: template could not be rendered for an event; event rejected (not sent)"
@@ -162,7 +162,7 @@ async fn dispatch(sender: &BatchSender, tasks: &mut JoinSet<()>, mut batch: Enco
     batch.shrink_to_fit();
     match sender.reserve(&batch).await {
         Some((handle, reservation)) => {
-            tasks.spawn(handle.send(batch, reservation));
+            tasks.spawn(handle.send(batch, reservation).in_current_span());
         }
         // The semaphore is never closed; should it be, dropping the batch reports its
         // events as errored (never as delivered).

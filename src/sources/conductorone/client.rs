@@ -622,7 +622,7 @@ impl ApiClient {
                 }
                 401 if !retried_401 => {
                     let details = ErrorDetails::from_response(status, &headers, &bytes);
-                    tracing::info!(error = %details, "conductorone: access token refused; minting a new one");
+                    tracing::info!(error = %details, "access token refused; minting a new one");
                     self.tokens.invalidate(&token).await;
                     retried_401 = true;
                 }

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +50,7 @@ async fn fetch_cycle(
                     let _ = pages.send(Err(error)).await;
                     return;
                 };
-                tracing::warn!(%error, %since, "conductorone: the server rejected sinceEventUid; resuming by time instead (events already sent are skipped)");
+                tracing::warn!(%error, %since, "the server rejected sinceEventUid; resuming by time instead (events already sent are skipped)");
                 request.since_event_uid = None;
                 request.since = Some(since);
                 continue;
@@ -379,14 +380,13 @@ impl Source {
             self.invalid_events += 1;
             if self.invalid_events <= LOGGED_INVALID_EVENTS {
                 tracing::warn!(
-                    component = %self.source_id,
                     uid = item.uid.as_deref().unwrap_or("(unknown)"),
                     position = item.index,
                     error = %item.reason,
                     "conductorone: skipped an event that cannot be decoded"
                 );
             } else if self.invalid_events == LOGGED_INVALID_EVENTS + 1 {
-                tracing::warn!(component = %self.source_id, "conductorone: more undecodable events; counting them without logging each");
+                tracing::warn!("more undecodable events; counting them without logging each");
             }
         }
     }
@@ -420,13 +420,16 @@ impl Source {
     ) -> Result<PollEnd, ComponentError> {
         let (request, fallback) = self.next_request();
         let (pages_tx, mut pages) = mpsc::channel(PREFETCH_PAGES);
-        let fetch = tokio::spawn(fetch_cycle(
-            Arc::clone(client),
-            request,
-            fallback,
-            Retries::new(backoff, None),
-            pages_tx,
-        ));
+        let fetch = tokio::spawn(
+            fetch_cycle(
+                Arc::clone(client),
+                request,
+                fallback,
+                Retries::new(backoff, None),
+                pages_tx,
+            )
+            .in_current_span(),
+        );
         let _abort = AbortOnDrop(fetch);
         let mut persisted = self.commit.writer.persisted().clone();
         loop {
@@ -620,11 +623,11 @@ async fn poll_loop(
             }
             PollEnd::Failed(error) => match poll_retries.next(poll_policy(&error)) {
                 Some(delay) => {
-                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "conductorone: polling failed; trying again after a backoff");
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "polling failed; trying again after a backoff");
                     source.idle(delay).await
                 }
                 None => {
-                    tracing::error!(%error, "conductorone: stopping");
+                    tracing::error!(%error, "stopping");
                     return Ok(Stop::Fatal(error));
                 }
             },
@@ -659,7 +662,7 @@ pub(super) async fn run(
         );
     }
     if let Some(until) = settings.until {
-        tracing::info!(until = %format_time(until), "conductorone: exporting the events before `until`, then stopping");
+        tracing::info!(until = %format_time(until), "exporting the events before `until`, then stopping");
     }
     let client = Arc::new(client);
     let writer = StateWriter::spawn(

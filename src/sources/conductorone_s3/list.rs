@@ -144,7 +144,6 @@ pub(super) async fn run(
     let ledger = open_ledger(&reader, &id, &state_dir, &metrics)?;
     let mut lister = Lister {
         reader: &reader,
-        id: &id,
         bucket: reader
             .settings()
             .bucket
@@ -166,7 +165,7 @@ pub(super) async fn run(
 /// The object checkpoint and the dedupe state, loaded, with their writers started.
 fn open_ledger<'a>(
     reader: &'a Reader,
-    id: &'a str,
+    id: &str,
     state_dir: &std::path::Path,
     metrics: &Arc<ComponentMetrics>,
 ) -> Result<Ledger<'a>, ComponentError> {
@@ -191,7 +190,6 @@ fn open_ledger<'a>(
     );
     Ok(Ledger {
         reader,
-        id,
         checkpoint,
         in_flight_keys: HashMap::new(),
         retry_soon: false,
@@ -206,7 +204,6 @@ type AwaitedAck = futures::future::BoxFuture<'static, Sent>;
 /// The list loop: lists, reads what is new, follows.
 struct Lister<'a> {
     reader: &'a Arc<Reader>,
-    id: &'a str,
     bucket: String,
     out: Fanout,
     metrics: Arc<ComponentMetrics>,
@@ -246,7 +243,7 @@ impl Lister<'_> {
                 Err(message) => {
                     self.metrics.error();
                     let delay = backoff.next_delay();
-                    tracing::error!(component = %self.id, bucket = %self.bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: listing failed");
+                    tracing::error!(bucket = %self.bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "listing failed");
                     if !self.pause(delay).await {
                         break;
                     }
@@ -310,7 +307,7 @@ impl Lister<'_> {
         report_progress(&self.metrics, &cycle);
         if !pending.is_empty() {
             self.caught_up_logged = false;
-            tracing::info!(component = %self.id, bucket = %self.bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "conductorone_s3: reading new objects");
+            tracing::info!(bucket = %self.bucket, prefix = %settings.prefix, new_objects = pending.len(), known_objects = cycle.objects_known, "reading new objects");
         }
         self.ledger.retry_soon = false;
         (cycle, pending)
@@ -353,7 +350,7 @@ impl Lister<'_> {
             }
             if self.interactive && last_progress.elapsed() >= PROGRESS_INTERVAL {
                 last_progress = Instant::now();
-                log_progress(self.id, cycle);
+                log_progress(cycle);
             }
         }
     }
@@ -380,7 +377,7 @@ impl Lister<'_> {
         };
         let Ok(outcome) = forwarded else {
             self.reader.settle_uids(&held, false);
-            tracing::error!(component = %self.id, "conductorone_s3: every consumer of the source stopped");
+            tracing::error!("every consumer of the source stopped");
             return Flow::Stop;
         };
         let object = read.object.clone();
@@ -409,7 +406,11 @@ impl Lister<'_> {
         report_progress(&self.metrics, &cycle);
         if !self.caught_up_logged && self.unacknowledged.is_empty() && !self.ledger.retry_soon {
             self.caught_up_logged = true;
-            tracing::info!(component = %self.id, objects = cycle.objects_done, bytes = cycle.bytes_done, "conductorone_s3: caught up; following new objects");
+            tracing::info!(
+                objects = cycle.objects_done,
+                bytes = cycle.bytes_done,
+                "caught up; following new objects"
+            );
         }
     }
 
@@ -474,7 +475,6 @@ async fn wait<F: std::future::Future<Output = Sent>>(
 /// What the list loop knows about delivered objects, and where it writes it down.
 struct Ledger<'a> {
     reader: &'a Reader,
-    id: &'a str,
     checkpoint: Checkpoint,
     /// Objects being read or awaiting acknowledgement, by key (a key is not started twice).
     in_flight_keys: HashMap<String, usize>,
@@ -499,7 +499,7 @@ impl Ledger<'_> {
                 self.in_flight_keys.remove(&object.key);
             }
         }
-        let (reader, id) = (self.reader, self.id);
+        let reader = self.reader;
         let metrics = reader.metrics();
         let done = if outcome.gone {
             true
@@ -510,11 +510,11 @@ impl Ledger<'_> {
                 BatchStatus::Delivered => true,
                 BatchStatus::Rejected => {
                     metrics.add("rejected_events_total", outcome.events);
-                    tracing::error!(component = %id, object = %object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good; it is not read again");
+                    tracing::error!(object = %object.url(), events = outcome.events, "a sink rejected this object's events for good; it is not read again");
                     true
                 }
                 BatchStatus::Errored => {
-                    tracing::warn!(component = %id, object = %object.url(), "conductorone_s3: some events of this object were not delivered; it will be read again");
+                    tracing::warn!(object = %object.url(), "some events of this object were not delivered; it will be read again");
                     false
                 }
             }
@@ -571,14 +571,13 @@ fn report_progress(metrics: &crate::metrics::ComponentMetrics, cycle: &Cycle) {
     metrics.set("bytes_done", cycle.bytes_done);
 }
 
-fn log_progress(id: &str, cycle: &Cycle) {
+fn log_progress(cycle: &Cycle) {
     let percent = if cycle.bytes_known == 0 {
         100.0
     } else {
         cycle.bytes_done as f64 * 100.0 / cycle.bytes_known as f64
     };
     tracing::info!(
-        component = %id,
         "conductorone_s3: backfill {}/{} objects, {:.1}/{:.1} MB ({percent:.0}%)",
         cycle.objects_done,
         cycle.objects_known,
@@ -609,7 +608,7 @@ fn load(path: &std::path::Path, bucket: &str, prefix: &str) -> Result<Checkpoint
         ))
     })?;
     if stored.bucket != bucket || stored.prefix != prefix {
-        tracing::warn!(path = %path.display(), stored_bucket = %stored.bucket, stored_prefix = %stored.prefix, %bucket, %prefix, "conductorone_s3: the checkpoint is for another bucket or prefix; starting afresh");
+        tracing::warn!(path = %path.display(), stored_bucket = %stored.bucket, stored_prefix = %stored.prefix, %bucket, %prefix, "the checkpoint is for another bucket or prefix; starting afresh");
         return Ok(fresh);
     }
     Ok(stored)

@@ -49,6 +49,8 @@ fn warn_without_acknowledgements(cx: &crate::component::SourceContext, strategy:
         Strategy::Sqs => "messages are deleted once their events are handed on",
     };
     if !cx.acknowledgements {
-        tracing::warn!(component = %cx.id, "conductorone_s3: a sink downstream does not acknowledge delivery; {consequence}, so a crash can lose the events still inside the pipeline");
+        tracing::warn!(
+            "a sink downstream does not acknowledge delivery; {consequence}, so a crash can lose the events still inside the pipeline"
+        );
     }
 }

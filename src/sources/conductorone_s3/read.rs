@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use bytes::Bytes;
@@ -181,7 +182,7 @@ impl Reader {
     ) -> ObjectRead {
         let (notifier, receiver) = BatchNotifier::new();
         let reader = Arc::clone(self);
-        let task = tokio::spawn(reader.fetch(object.clone(), done));
+        let task = tokio::spawn(reader.fetch(object.clone(), done).in_current_span());
         ObjectRead {
             object,
             task,
@@ -276,7 +277,7 @@ impl Reader {
             for invalid in records.invalid.drain(..) {
                 outcome.invalid += 1;
                 if outcome.invalid <= INVALID_RECORDS_LOGGED {
-                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, element = invalid.index, reason = %invalid.reason, "conductorone_s3: record skipped");
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, line = invalid.line, element = invalid.index, reason = %invalid.reason, "record skipped");
                 }
             }
             if !records.events.is_empty() {
@@ -308,12 +309,12 @@ impl Reader {
         let too_long = reader.records_too_long();
         if too_long > 0 {
             outcome.invalid += too_long;
-            tracing::warn!(bucket = %object.bucket, key = %object.key, records = too_long, max_bytes = MAX_RECORD_BYTES, "conductorone_s3: records longer than the limit skipped");
+            tracing::warn!(bucket = %object.bucket, key = %object.key, records = too_long, max_bytes = MAX_RECORD_BYTES, "records longer than the limit skipped");
         }
         if outcome.invalid > 0 {
             self.metrics.add("invalid_records_total", outcome.invalid);
             if outcome.invalid > INVALID_RECORDS_LOGGED {
-                tracing::warn!(bucket = %object.bucket, key = %object.key, invalid = outcome.invalid, "conductorone_s3: records skipped in this file (only the first {INVALID_RECORDS_LOGGED} were logged)");
+                tracing::warn!(bucket = %object.bucket, key = %object.key, invalid = outcome.invalid, "records skipped in this file (only the first {INVALID_RECORDS_LOGGED} were logged)");
             }
         }
         Ok(())
@@ -331,9 +332,10 @@ impl Reader {
             ReadError::TooLarge { .. } => "too_large",
             ReadError::InvalidArray { .. } => "invalid_array",
         };
-        self.metrics.add(&format!("files_failed_total.{reason}"), 1);
+        self.metrics
+            .add(&format!("files_failed_total{{reason=\"{reason}\"}}"), 1);
         self.metrics.error();
-        tracing::error!(bucket = %object.bucket, key = %object.key, line = reader.line(), compression = reader.compression().name(), records_read = outcome.events, %error, "conductorone_s3: file ended early; the records before the problem were sent");
+        tracing::error!(bucket = %object.bucket, key = %object.key, line = reader.line(), compression = reader.compression().name(), records_read = outcome.events, %error, "file ended early; the records before the problem were sent");
         outcome.failure = Some(error.to_string());
     }
 
@@ -344,7 +346,7 @@ impl Reader {
         let mut retries = Retries::new(self.settings.backoff(), None);
         let on_retry = |(_, message, _): &DownloadError, _: u64, delay: Duration| {
             self.metrics.error();
-            tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: download failed; retrying");
+            tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "download failed; retrying");
         };
         let download = retry(
             &download_policy,
@@ -359,12 +361,12 @@ impl Reader {
         match result {
             Ok(downloaded) => Ok(downloaded),
             Err((_, message, true)) => {
-                tracing::warn!(object = %object.url(), %message, "conductorone_s3: the object no longer exists; skipped");
+                tracing::warn!(object = %object.url(), %message, "the object no longer exists; skipped");
                 Err(Fetch::Gone(message))
             }
             Err((_, message, false)) => {
                 self.metrics.error();
-                tracing::error!(object = %object.url(), %message, "conductorone_s3: cannot read the object; it will be tried again later");
+                tracing::error!(object = %object.url(), %message, "cannot read the object; it will be tried again later");
                 Err(Fetch::Failed(message))
             }
         }
@@ -392,7 +394,7 @@ impl Reader {
             .content_length()
             .is_some_and(|length| length as u64 > cap)
         {
-            tracing::warn!(object = %object.url(), bytes = response.content_length(), max_bytes = cap, "conductorone_s3: the object is larger than max_decompressed_bytes allows; reading only its start");
+            tracing::warn!(object = %object.url(), bytes = response.content_length(), max_bytes = cap, "the object is larger than max_decompressed_bytes allows; reading only its start");
             drop(response);
             response = get()
                 .range(format!("bytes=0-{}", cap - 1))

@@ -39,6 +39,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Deserialize;
@@ -66,7 +67,6 @@ const MESSAGES_IN_FLIGHT_PER_RECEIVER: usize = 20;
 struct Shared {
     reader: Arc<Reader>,
     sqs: aws_sdk_sqs::Client,
-    id: Arc<str>,
     /// Delivered object versions.
     done: Arc<Mutex<RecentSet>>,
     /// Keys (bucket and key hashed) being read or awaiting acknowledgement.
@@ -125,27 +125,28 @@ pub(super) async fn run(
     let shared = Arc::new(Shared {
         reader: Arc::clone(&reader),
         sqs,
-        id: Arc::clone(&id),
         done: Arc::new(Mutex::new(done)),
         in_progress: Mutex::new(HashSet::new()),
         done_writer,
         dedupe_writer,
     });
-    tracing::info!(component = %id, queue = %queue.queue_url, receivers = queue.client_concurrency, "conductorone_s3: receiving S3 notifications");
+    tracing::info!(queue = %queue.queue_url, receivers = queue.client_concurrency, "receiving S3 notifications");
     let mut receivers = JoinSet::new();
     for _ in 0..queue.client_concurrency {
-        receivers.spawn(receive_loop(Arc::clone(&shared), out.clone()));
+        receivers.spawn(receive_loop(Arc::clone(&shared), out.clone()).in_current_span());
     }
     // Only the receivers hold the output now: it closes when the last one stops.
     drop(out);
     while let Some(result) = receivers.join_next().await {
         if let Err(error) = result {
-            tracing::error!(component = %id, %error, "conductorone_s3: a receiver failed");
+            tracing::error!(%error, "a receiver failed");
         }
     }
     // Every receiver, acknowledgement task and heartbeat has ended: the state is ours.
     let Ok(shared) = Arc::try_unwrap(shared) else {
-        tracing::error!(component = %id, "conductorone_s3: a task still holds the source's state; the delivered-object list may not be written");
+        tracing::error!(
+            "a task still holds the source's state; the delivered-object list may not be written"
+        );
         return Ok(());
     };
     if let Some(writer) = shared.done_writer {
@@ -204,7 +205,7 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
                 } else {
                     ""
                 };
-                tracing::error!(component = %shared.id, queue = %queue.queue_url, %message, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: receiving from the queue failed{hint}");
+                tracing::error!(queue = %queue.queue_url, %message, retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed{hint}");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     () = shutdown.cancelled() => break,
@@ -223,16 +224,22 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
         let mut batch: Vec<(Message, tokio::task::JoinHandle<()>)> = messages
             .into_iter()
             .map(|message| {
-                let heartbeat = tokio::spawn(heartbeat(
-                    Arc::clone(&shared),
-                    message.receipt_handle.clone().unwrap_or_default(),
-                ));
+                let heartbeat = tokio::spawn(
+                    heartbeat(
+                        Arc::clone(&shared),
+                        message.receipt_handle.clone().unwrap_or_default(),
+                    )
+                    .in_current_span(),
+                );
                 (message, heartbeat)
             })
             .collect();
         while !batch.is_empty() {
             let (message, heartbeat) = batch.remove(0);
-            tracing::debug!(component = %shared.id, message_id = message.message_id().unwrap_or(""), "conductorone_s3: message received");
+            tracing::debug!(
+                message_id = message.message_id().unwrap_or(""),
+                "message received"
+            );
             if shutdown.is_cancelled() {
                 stop(heartbeat).await;
                 release(&shared, &message, 0).await;
@@ -254,7 +261,9 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
                     break 'receiving;
                 }
                 Ok(plan) => {
-                    in_flight.spawn(complete(Arc::clone(&shared), message, plan, heartbeat));
+                    in_flight.spawn(
+                        complete(Arc::clone(&shared), message, plan, heartbeat).in_current_span(),
+                    );
                 }
             }
         }
@@ -298,7 +307,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
     let body = message.body().unwrap_or("");
     let objects = match parse_notification(body) {
         Ok(Notification::Test) => {
-            tracing::debug!(component = %shared.id, "conductorone_s3: s3:TestEvent skipped");
+            tracing::debug!("s3:TestEvent skipped");
             return Ok(Plan::Delete);
         }
         Ok(Notification::Objects(objects)) => objects,
@@ -308,7 +317,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
             // Both may quote the message, which anyone who may send to the queue wrote.
             let reason = crate::secrets::redact(&reason);
             let excerpt: String = crate::secrets::redact(body).chars().take(200).collect();
-            tracing::error!(component = %shared.id, message_id = message.message_id().unwrap_or(""), %reason, body = %excerpt, "conductorone_s3: the message is not an S3 notification; it is left on the queue (configure a dead-letter queue to collect such messages)");
+            tracing::error!(message_id = message.message_id().unwrap_or(""), %reason, body = %excerpt, "the message is not an S3 notification; it is left on the queue (configure a dead-letter queue to collect such messages)");
             return Ok(Plan::Leave);
         }
     };
@@ -324,7 +333,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
                 .as_ref()
                 .is_some_and(|bucket| *bucket != object.bucket)
         {
-            tracing::debug!(component = %shared.id, object = %object.url(), "conductorone_s3: outside bucket/prefix; not read here");
+            tracing::debug!(object = %object.url(), "outside bucket/prefix; not read here");
             outside += 1;
             continue;
         }
@@ -357,7 +366,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
             busy = true;
             continue;
         }
-        tracing::debug!(component = %shared.id, object = %object.url(), etag = object.etag.as_deref().unwrap_or(""), message_id = message.message_id().unwrap_or(""), "conductorone_s3: reading the object of a notification");
+        tracing::debug!(object = %object.url(), etag = object.etag.as_deref().unwrap_or(""), message_id = message.message_id().unwrap_or(""), "reading the object of a notification");
         let mut read = reader.start(object, Some(Arc::clone(&shared.done)));
         let receiver = read.receiver.take();
         let mut held = Vec::new();
@@ -449,7 +458,7 @@ async fn complete(
         } else {
             if object_status == BatchStatus::Rejected {
                 metrics.add("rejected_events_total", outcome.events);
-                tracing::error!(component = %shared.id, object = %sent.object.url(), events = outcome.events, "conductorone_s3: a sink rejected this object's events for good");
+                tracing::error!(object = %sent.object.url(), events = outcome.events, "a sink rejected this object's events for good");
             }
             status = status.worst(object_status);
         }
@@ -471,7 +480,11 @@ async fn complete(
     if read_again {
         metrics.add("sqs_messages_failed_total", 1);
         let delay = retry_delay(settings, &message);
-        tracing::warn!(component = %shared.id, message_id, retry_in_secs = delay, "conductorone_s3: not every object of the message was delivered; it will be received again");
+        tracing::warn!(
+            message_id,
+            retry_in_secs = delay,
+            "not every object of the message was delivered; it will be received again"
+        );
         release(&shared, &message, delay).await;
         return;
     }
@@ -484,7 +497,10 @@ async fn complete(
         delete_message(&shared, &message).await;
     } else if status != BatchStatus::Delivered {
         metrics.add("sqs_messages_failed_total", 1);
-        tracing::warn!(component = %shared.id, message_id, "conductorone_s3: the message is left on the queue (it returns after its visibility timeout, or goes to the dead-letter queue)");
+        tracing::warn!(
+            message_id,
+            "the message is left on the queue (it returns after its visibility timeout, or goes to the dead-letter queue)"
+        );
     }
 }
 
@@ -533,16 +549,16 @@ async fn delete_message(shared: &Shared, message: &Message) {
     };
     let on_retry = |(_, text): &(ErrorKind, String), retry: u64, delay: Duration| {
         reader.metrics().error();
-        tracing::warn!(component = %shared.id, message_id, error = %text, retry, retry_in_ms = delay.as_millis() as u64, "conductorone_s3: deleting the message failed; retrying");
+        tracing::warn!(message_id, error = %text, retry, retry_in_ms = delay.as_millis() as u64, "deleting the message failed; retrying");
     };
     match retry(&aws::retry_policy, &mut retries, attempt, on_retry).await {
         Ok(_) => {
             reader.metrics().add("sqs_messages_deleted_total", 1);
-            tracing::debug!(component = %shared.id, message_id, "conductorone_s3: message deleted");
+            tracing::debug!(message_id, "message deleted");
         }
         Err((_, text)) => {
             reader.metrics().error();
-            tracing::warn!(component = %shared.id, message_id, error = %text, "conductorone_s3: deleting the message failed; it returns after its visibility timeout and is recognised as delivered");
+            tracing::warn!(message_id, error = %text, "deleting the message failed; it returns after its visibility timeout and is recognised as delivered");
         }
     }
 }
@@ -559,7 +575,7 @@ async fn release(shared: &Shared, message: &Message, seconds: i32) {
         .send()
         .await
     {
-        tracing::debug!(component = %shared.id, error = %classify(&error).1, "conductorone_s3: could not change the message's visibility; it returns after its timeout");
+        tracing::debug!(error = %classify(&error).1, "could not change the message's visibility; it returns after its timeout");
     }
 }
 
@@ -585,7 +601,7 @@ async fn heartbeat(shared: Arc<Shared>, receipt_handle: String) {
                 .add("sqs_visibility_extensions_total", 1),
             Err(error) => {
                 shared.reader.metrics().error();
-                tracing::warn!(component = %shared.id, error = %classify(&error).1, "conductorone_s3: extending a message's visibility timeout failed; another consumer may receive it");
+                tracing::warn!(error = %classify(&error).1, "extending a message's visibility timeout failed; another consumer may receive it");
             }
         }
     }

@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::Instrument as _;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -30,9 +31,12 @@ pub fn spawn_reader<R: Read + Send + 'static>(
     metrics: Arc<ComponentMetrics>,
 ) -> std::io::Result<mpsc::Receiver<std::io::Result<FrameBatch>>> {
     let (sender, batches) = mpsc::channel(2);
+    // The reader logs inside its component's span as the tasks do.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || {
+            let _entered = span.enter();
             let mut framer = LineFramer::new(input, max_length);
             loop {
                 let skipped_before = framer.too_long;
@@ -174,25 +178,28 @@ pub async fn read_lines(
             let metrics = Arc::clone(&cx.metrics);
             let chains = chains.clone();
             let codec = Arc::clone(&codec);
-            tasks.push_back(tokio::task::spawn(async move {
-                let decoded = decode(frames, &codec, source_id, notifier);
-                let count = decoded.events.len();
-                let events = match &chains {
-                    Some(chains) => chains.apply(decoded.events),
-                    None => decoded.events,
-                };
-                let Ok(mut out) = my_turn.await else {
-                    // An earlier task failed and dropped the output: stop here too.
-                    return Err(ComponentError("stdin: output lost".into()));
-                };
-                log_invalid_lines(&decoded.invalid_lines, &invalid, &metrics);
-                metrics.received(count);
-                let _ = acks.send((count, receiver));
-                let sent = out.send(events).await;
-                let _ = next_turn.send(out);
-                drop(permit);
-                sent.map_err(|e| ComponentError(format!("stdin: {e}")))
-            }));
+            tasks.push_back(tokio::task::spawn(
+                async move {
+                    let decoded = decode(frames, &codec, source_id, notifier);
+                    let count = decoded.events.len();
+                    let events = match &chains {
+                        Some(chains) => chains.apply(decoded.events),
+                        None => decoded.events,
+                    };
+                    let Ok(mut out) = my_turn.await else {
+                        // An earlier task failed and dropped the output: stop here too.
+                        return Err(ComponentError("stdin: output lost".into()));
+                    };
+                    log_invalid_lines(&decoded.invalid_lines, &invalid, &metrics);
+                    metrics.received(count);
+                    let _ = acks.send((count, receiver));
+                    let sent = out.send(events).await;
+                    let _ = next_turn.send(out);
+                    drop(permit);
+                    sent.map_err(|e| ComponentError(format!("stdin: {e}")))
+                }
+                .in_current_span(),
+            ));
             while tasks.front().is_some_and(JoinHandle::is_finished) {
                 if let Some(task) = tasks.pop_front() {
                     join(task).await?;
@@ -213,7 +220,7 @@ pub async fn read_lines(
     dispatched?;
     let invalid = invalid.load(Ordering::Relaxed);
     if invalid > 0 {
-        tracing::warn!(component = %cx.id, invalid_lines = invalid, "invalid lines were skipped");
+        tracing::warn!(invalid_lines = invalid, "invalid lines were skipped");
     }
     if undelivered > 0 {
         return Err(ComponentError(format!(
