@@ -7,12 +7,10 @@
 #[path = "common/process.rs"]
 mod process;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
 
 use c1_pipeline::config::{Config, ConfigError};
-use process::c1_pipeline;
+use process::{c1_pipeline, run_to_end};
 
 /// App ids → owners; `tier` typed as an integer, `reviewed` as a US date.
 const OWNERS_CSV: &str = "\
@@ -65,27 +63,6 @@ encoding.codec = "json"
     )
 }
 
-fn run(config_text: &str, input: &str) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("owners.toml");
-    std::fs::write(&path, config_text).unwrap();
-    let mut child = c1_pipeline()
-        .arg("--config")
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn remap_and_filter_look_owners_up_in_a_csv_table() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,7 +76,7 @@ fn remap_and_filter_look_owners_up_in_a_csv_table() {
         r#"{"app":{"uid":"app-aws"}}"#,
         "\n",
     );
-    let output = run(&config(&csv), input);
+    let output = run_to_end(&config(&csv), input.as_bytes());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)

@@ -11,14 +11,13 @@ mod process;
 #[path = "common/s3_server.rs"]
 mod s3_server;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use c1_pipeline::config::Config;
 use hec_server::{ACK_TOKEN, HecServer, ServerConfig};
-use process::c1_pipeline;
+use process::{c1_pipeline, run_to_end};
 use s3_server::S3Server;
 
 /// Midnight UTC, 2026-01-01, in epoch milliseconds (an OCSF `time`).
@@ -26,23 +25,6 @@ const NEW_YEAR_MS: i64 = 1_767_225_600_000;
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Runs the binary on `config` with `input` on stdin.
-fn run(config: &str, input: &[u8]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("options.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = c1_pipeline()
-        .arg("--config")
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn hec_config(endpoint: &str, extra: &str) -> String {
@@ -81,7 +63,7 @@ healthcheck.timeout = 5"#,
     );
     let line = format!("{{\"class_uid\": 6003, \"time\": {NEW_YEAR_MS}}}\n");
     let input = line.repeat(3);
-    let output = tokio::task::block_in_place(|| run(&config, input.as_bytes()));
+    let output = tokio::task::block_in_place(|| run_to_end(&config, input.as_bytes()));
     assert!(output.status.success(), "{}", stderr(&output));
     let events = server.events();
     assert_eq!(events.len(), 3);
@@ -193,7 +175,7 @@ batch.timeout_secs = 30
     let padding = "x".repeat(90_000);
     let line = format!("{{\"time\": {NEW_YEAR_MS}, \"pad\": \"{padding}\"}}\n");
     let input = line.repeat(70);
-    let output = tokio::task::block_in_place(|| run(&config, input.as_bytes()));
+    let output = tokio::task::block_in_place(|| run_to_end(&config, input.as_bytes()));
     assert!(output.status.success(), "{}", stderr(&output));
     let objects = server.objects(BUCKET).await;
     assert_eq!(objects.len(), 1);
@@ -233,7 +215,7 @@ batch.timeout_secs = 30
 
     // A small object goes up with one PutObject, with the same headers.
     let small = format!("{{\"time\": {NEW_YEAR_MS}}}\n");
-    let output = tokio::task::block_in_place(|| run(&config, small.as_bytes()));
+    let output = tokio::task::block_in_place(|| run_to_end(&config, small.as_bytes()));
     assert!(output.status.success(), "{}", stderr(&output));
     let headers = server.faults.acl_headers.lock().unwrap().clone();
     let put = headers
@@ -270,7 +252,7 @@ type = "console"
 inputs = ["in"]
 encoding.codec = "json"
 "#;
-    let output = run(config, b"{\"a\": \"\xff\"}\n");
+    let output = run_to_end(config, b"{\"a\": \"\xff\"}\n");
     assert!(output.status.success(), "{}", stderr(&output));
     let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
@@ -284,7 +266,7 @@ encoding.codec = "json"
         "decoding.codec = \"json\"",
         "decoding.codec = \"json\"\ndecoding.json.lossy = false",
     );
-    let output = run(&strict, b"{\"a\": \"\xff\"}\n{\"a\": 1}\n");
+    let output = run_to_end(&strict, b"{\"a\": \"\xff\"}\n{\"a\": 1}\n");
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
     assert!(
@@ -333,7 +315,7 @@ healthcheck.enabled = false
         endpoint = server.endpoint,
         path = credentials.display(),
     );
-    let output = tokio::task::block_in_place(|| run(&config, b"{\"a\": 1}\n"));
+    let output = tokio::task::block_in_place(|| run_to_end(&config, b"{\"a\": 1}\n"));
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(server.objects(BUCKET).await.len(), 1);
 

@@ -78,6 +78,26 @@ pub fn collect(
     })
 }
 
+/// Runs the binary to its end on the TOML configuration `config_text` (written to a temporary
+/// file) with `input` on stdin, and returns its output.
+pub fn run_to_end(config_text: &str, input: &[u8]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config_text).expect("the configuration written");
+    let mut child = c1_pipeline()
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(input).expect("input written");
+    drop(stdin);
+    child.wait_with_output().expect("the binary's output")
+}
+
 /// The binary, with no configuration, log or worker settings inherited from the test's
 /// environment, and an empty stdin.
 pub fn c1_pipeline() -> Command {
