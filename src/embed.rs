@@ -12,7 +12,7 @@
 //! [`Pipeline::add_sink`](crate::Pipeline::add_sink)) next to components from its
 //! configuration.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use vrl::value::Value;
@@ -52,10 +52,39 @@ impl HostSender {
 }
 
 /// A source fed by the host through a [`HostSender`]. It ends when every sender is dropped
-/// or the pipeline stops.
+/// or the pipeline stops. A reload ([`crate::PipelineHandle::reload`]) keeps it: the batches
+/// the host sent meanwhile wait in its channel for the next configuration.
 #[derive(Debug)]
 pub struct HostSource {
-    receiver: Mutex<Option<mpsc::Receiver<HostBatch>>>,
+    receiver: Arc<ReceiverSlot>,
+}
+
+/// Where the receiver of a [`HostSource`] is while no run holds it.
+type ReceiverSlot = Mutex<Option<mpsc::Receiver<HostBatch>>>;
+
+/// The receiver lent to one run of a [`HostSource`]; given back when the run ends (or its
+/// task is dropped unstarted, as `validate` and a reload's check do).
+struct LentReceiver {
+    slot: Arc<ReceiverSlot>,
+    receiver: Option<mpsc::Receiver<HostBatch>>,
+}
+
+impl LentReceiver {
+    fn receiver(&mut self) -> &mut mpsc::Receiver<HostBatch> {
+        self.receiver
+            .as_mut()
+            .expect("the receiver is only given back on drop")
+    }
+}
+
+impl Drop for LentReceiver {
+    fn drop(&mut self) {
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = self.receiver.take();
+    }
 }
 
 /// A source the host feeds, holding up to `capacity` batches the pipeline has not taken yet.
@@ -63,7 +92,7 @@ pub fn host_source(capacity: usize) -> (HostSource, HostSender) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     (
         HostSource {
-            receiver: Mutex::new(Some(receiver)),
+            receiver: Arc::new(Mutex::new(Some(receiver))),
         },
         HostSender { sender },
     )
@@ -71,25 +100,27 @@ pub fn host_source(capacity: usize) -> (HostSource, HostSender) {
 
 impl SourceComponent for HostSource {
     fn build(&self, mut cx: SourceContext) -> Result<ComponentTask, BuildError> {
-        let Some(mut receiver) = self
-            .receiver
-            .lock()
+        let taken = (self.receiver.lock())
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        else {
+            .take();
+        let Some(receiver) = taken else {
             return Err(BuildError {
                 field: None,
-                message: "a host source runs in one pipeline only, once".to_owned(),
-                help: Some("make a new one with c1_pipeline::embed::host_source".to_owned()),
+                message: "a host source runs in one pipeline at a time".to_owned(),
+                help: Some("make another one with c1_pipeline::embed::host_source".to_owned()),
                 position_in_value: None,
             });
+        };
+        let mut lent = LentReceiver {
+            slot: Arc::clone(&self.receiver),
+            receiver: Some(receiver),
         };
         let id = intern_id(&cx.id);
         Ok(Box::pin(async move {
             loop {
                 let next = tokio::select! {
                     () = cx.shutdown.cancelled() => None,
-                    next = receiver.recv() => next,
+                    next = lent.receiver().recv() => next,
                 };
                 let Some((values, notifier)) = next else {
                     return Ok(());

@@ -16,8 +16,10 @@
 //! * running a pipeline: [`Pipeline`] — from TOML text or files (`${VAR}` substitution, graph
 //!   checks; errors as [`ConfigErrors`] with line:col, field and fix), plus components added
 //!   in code; [`Pipeline::run`] until a shutdown future resolves, or [`Pipeline::start`] for a
-//!   [`PipelineHandle`] that reads the counters while it runs and stops it. The lower layer is
-//!   still public: [`Config`] and [`run`] with [`RunOptions`];
+//!   [`PipelineHandle`] that reads the counters while it runs, replaces its configuration
+//!   without losing events ([`PipelineHandle::reload`], what SIGHUP does for the binary; an
+//!   invalid one is refused as [`ReloadError::Invalid`] and the running one goes on) and stops
+//!   it. The lower layer is still public: [`Config`] and [`run`] with [`RunOptions`];
 //! * the channel endpoints in [`embed`]: a source the host feeds (an acknowledgement future per
 //!   batch) and a sink that hands batches to the host, which finalizes them — so the
 //!   `conductorone` source can feed a host's own code with at-least-once delivery;
@@ -123,7 +125,7 @@ pub use ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
 pub use component::{SinkComponent, SourceComponent, SyncTransform, TransformComponent};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use event::{Batch, Event};
-pub use pipeline::{IdTaken, Pipeline, PipelineHandle};
+pub use pipeline::{IdTaken, Pipeline, PipelineHandle, ReloadError};
 pub use topology::{RunError, RunOptions, RunSummary, run};
 
 /// Internals that the integration tests check directly. Not part of the API: it may change

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use c1_pipeline::config::{Config, ConfigErrors, ConfigFile, Format, graph};
 use c1_pipeline::metrics::MetricsRegistry;
+use c1_pipeline::observability::RunState;
 use c1_pipeline::observability::api::{self, ApiConfig, ApiServer};
-use c1_pipeline::observability::{Phase, RunState};
 use c1_pipeline::stdio::{self, Stream};
 use c1_pipeline::topology::{self, RunError, RunOptions};
+use c1_pipeline::{Pipeline, ReloadError};
 
 /// Events are allocated on one thread (decoding) and freed on another (the sink). glibc's
 /// allocator spends more time on such frees than the pipeline spends on JSON; snmalloc sends
@@ -448,53 +449,72 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let (mut config, mut graph, _) = match load(&args.config) {
+    let (config, _graph, _) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     // One registry and one state for the process: counters keep growing across reloads.
     let registry = Arc::new(MetricsRegistry::default());
     let state = Arc::new(RunState::default());
-    let options = RunOptions {
+    let mut api = match update_api(None, &config.api, &state, &registry) {
+        Ok(api) => api,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    log_start(&config);
+    let mut pipeline = Pipeline::from_config(config);
+    pipeline.options(RunOptions {
         graceful_shutdown_limit: Duration::from_secs(args.graceful_shutdown_limit_secs),
         metrics: Some(Arc::clone(&registry)),
         state: Some(Arc::clone(&state)),
+    });
+    let mut handle = match pipeline.start() {
+        Ok(handle) => handle,
+        Err(errors) => return finish(Err(RunError::Build(errors))),
     };
-    let mut api: Option<ApiServer> = None;
     let mut control = Control {
         watch: args.watch_config.then(|| Fingerprint::of(&args.config)),
         configs: args.config,
         signals,
     };
     loop {
-        state.set(Phase::Starting);
+        let next = tokio::select! {
+            result = &mut handle => return finish(result),
+            next = control.next() => next,
+        };
+        let Next::Reload(config) = next else {
+            handle.stop();
+            return finish(handle.await);
+        };
         api = match update_api(api, &config.api, &state, &registry) {
             Ok(api) => api,
             Err(error) => {
-                eprintln!("error: {error}");
+                tracing::error!(%error, "cannot serve the API of the new configuration; stopping");
+                handle.stop();
+                let _ = handle.await;
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        tracing::info!(
-            sources = config.sources.len(),
-            transforms = config.transforms.len(),
-            sinks = config.sinks.len(),
-            "starting pipeline"
-        );
-        let mut next = None;
-        let stop = async {
-            next = Some(control.next().await);
-        };
-        let result = topology::run(&config, &graph, stop, options.clone()).await;
-        match (next, result) {
-            (Some(Next::Reload(reloaded)), Ok(_)) => {
-                (config, graph) = *reloaded;
-                tracing::info!("the running pipeline has drained; starting the new configuration");
-            }
-            (Some(Next::Exit), result) | (None, result) => return finish(result),
-            (Some(Next::Reload(_)), result) => return finish(result),
+        log_start(&config);
+        match handle.reload(Pipeline::from_config(*config)).await {
+            Ok(()) => {}
+            Err(ReloadError::Invalid(errors)) => tracing::error!(
+                "the new configuration is not valid; the running pipeline continues unchanged: {errors}"
+            ),
+            Err(ReloadError::Stopped) => return finish(handle.await),
         }
     }
+}
+
+fn log_start(config: &Config) {
+    tracing::info!(
+        sources = config.sources.len(),
+        transforms = config.transforms.len(),
+        sinks = config.sinks.len(),
+        "starting pipeline"
+    );
 }
 
 /// The API server `config` asks for: `running` kept when its address is unchanged (its
@@ -543,8 +563,8 @@ fn finish(result: Result<topology::RunSummary, RunError>) -> ExitCode {
 enum Next {
     /// SIGINT or SIGTERM: drain and exit.
     Exit,
-    /// A valid new configuration: drain, then run it.
-    Reload(Box<(Config, graph::Graph)>),
+    /// A new configuration whose files load: drain, then run it (once it is fully checked).
+    Reload(Box<Config>),
 }
 
 /// How often `--watch-config` looks at the files, and how long they must stay unchanged
@@ -584,11 +604,12 @@ impl Control {
     }
 }
 
-/// The configuration loaded and checked as `validate` does (files, graph, components, and
-/// the health checks when `healthchecks.require_healthy` is set).
-async fn checked(configs: &ConfigArgs) -> Result<(Config, graph::Graph), LoadError> {
-    let (config, graph, _) = load_config(configs)?;
-    topology::check_build(&config).map_err(LoadError::Invalid)?;
+/// The configuration loaded and checked as far as the running pipeline cannot check it (files,
+/// graph, the API's address, and the health checks when `healthchecks.require_healthy` is
+/// set); [`PipelineHandle::reload`](c1_pipeline::PipelineHandle::reload) builds every
+/// component before it replaces anything.
+async fn checked(configs: &ConfigArgs) -> Result<Config, LoadError> {
+    let (config, _graph, _) = load_config(configs)?;
     api::check_bind(&config.api).map_err(|error| {
         LoadError::Invalid(ConfigErrors(vec![
             c1_pipeline::ConfigError::new(error.to_string()).field("api.address"),
@@ -602,7 +623,7 @@ async fn checked(configs: &ConfigArgs) -> Result<(Config, graph::Graph), LoadErr
             return Err(LoadError::Invalid(ConfigErrors(vec![error])));
         }
     }
-    Ok((config, graph))
+    Ok(config)
 }
 
 /// Resolves when the configuration files have changed and then stayed unchanged for

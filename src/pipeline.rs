@@ -1,17 +1,21 @@
 //! [`Pipeline`]: the library's entry point for a host program — a configuration (text or
 //! files, plus components added in code), run until a shutdown future resolves, or started in
-//! the background with a [`PipelineHandle`] to read its counters and stop it.
+//! the background with a [`PipelineHandle`] to read its counters, reload a new configuration
+//! without losing events, and stop it.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::component::{SinkComponent, SourceComponent};
+use crate::config::graph::{self, Graph};
 use crate::config::{Config, ConfigErrors, SinkOuter, SourceOuter};
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use crate::observability::Phase;
 use crate::registry::Registered;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
@@ -69,6 +73,13 @@ impl Pipeline {
     /// How long to wait for events in flight once shutdown starts (default 60 s).
     pub fn graceful_shutdown_limit(&mut self, limit: Duration) -> &mut Self {
         self.options.graceful_shutdown_limit = limit;
+        self
+    }
+
+    /// Runs with `options` (a shared metrics registry, a run state for health probes, the
+    /// graceful shutdown limit) instead of the defaults.
+    pub fn options(&mut self, options: RunOptions) -> &mut Self {
+        self.options = options;
         self
     }
 
@@ -131,35 +142,176 @@ impl Pipeline {
     /// Checks the graph and starts the pipeline on the current Tokio runtime.
     pub fn start(mut self) -> Result<PipelineHandle, ConfigErrors> {
         // Checked here, where errors can still be returned, and only here.
-        let graph = crate::config::graph::check(&self.config)?;
-        let metrics = Arc::new(MetricsRegistry::default());
-        self.options.metrics = Some(Arc::clone(&metrics));
+        let graph = graph::check(&self.config)?;
+        let metrics = Arc::clone(self.options.metrics.get_or_insert_with(Default::default));
+        let embedded = Embedded::of(&self.config);
         let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            let shutdown = stopped.cancelled_owned();
-            crate::topology::run(&self.config, &graph, shutdown, self.options).await
-        });
+        let (reloads, requests) = mpsc::channel(1);
+        let task = tokio::spawn(supervise(
+            self.config,
+            graph,
+            self.options,
+            stop.clone(),
+            requests,
+        ));
         Ok(PipelineHandle {
             metrics,
             stop,
+            reloads,
+            embedded,
             task,
         })
     }
 }
 
-/// A running pipeline ([`Pipeline::start`]).
+/// A request to replace the running configuration: the checked new one, and where to say
+/// that it is starting.
+struct Reload {
+    config: Config,
+    graph: Graph,
+    starting: oneshot::Sender<()>,
+}
+
+/// Runs `config`, then each configuration a [`Reload`] brings, one after the other: the
+/// running one stops its sources and drains (its events acknowledged, its checkpoints
+/// written) before the next starts from those checkpoints.
+async fn supervise(
+    mut config: Config,
+    mut graph: Graph,
+    options: RunOptions,
+    stop: CancellationToken,
+    mut requests: mpsc::Receiver<Reload>,
+) -> Result<RunSummary, RunError> {
+    loop {
+        if let Some(state) = &options.state {
+            state.set(Phase::Starting);
+        }
+        let mut next = None;
+        let shutdown = async {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                // `None` (every handle dropped): keep running until the sources end.
+                Some(reload) = requests.recv() => next = Some(reload),
+            }
+        };
+        let result = crate::topology::run(&config, &graph, shutdown, options.clone()).await;
+        match (next, result) {
+            (Some(reload), Ok(_)) => {
+                tracing::info!("the running pipeline has drained; starting the new configuration");
+                (config, graph) = (reload.config, reload.graph);
+                // The caller may have stopped waiting; the reload goes on regardless.
+                let _ = reload.starting.send(());
+            }
+            (_, result) => return result,
+        }
+    }
+}
+
+/// The components added in code ([`Pipeline::add_source`], [`Pipeline::add_sink`]), which
+/// a reload keeps unless the new configuration has a component of the same id.
+#[derive(Debug, Default)]
+struct Embedded {
+    sources: Vec<(String, SourceOuter)>,
+    sinks: Vec<(String, SinkOuter)>,
+}
+
+impl Embedded {
+    fn of(config: &Config) -> Self {
+        let embedded = |config: Option<&str>| config == Some(EMBEDDED_TYPE);
+        let registered_source = |outer: &SourceOuter| match &outer.config {
+            SourceConfig::Registered(registered) => Some(registered.type_name()),
+            _ => None,
+        };
+        let registered_sink = |outer: &SinkOuter| match &outer.config {
+            SinkConfig::Registered(registered) => Some(registered.type_name()),
+            _ => None,
+        };
+        Self {
+            sources: (config.sources.iter())
+                .filter(|(_, outer)| embedded(registered_source(outer)))
+                .map(|(id, outer)| (id.clone(), outer.clone()))
+                .collect(),
+            sinks: (config.sinks.iter())
+                .filter(|(_, outer)| embedded(registered_sink(outer)))
+                .map(|(id, outer)| (id.clone(), outer.clone()))
+                .collect(),
+        }
+    }
+
+    /// Adds the components to `config` where it has no component of the same id.
+    fn add_to(&self, config: &mut Config) {
+        let taken = |config: &Config, id: &str| {
+            config.sources.contains_key(id)
+                || config.transforms.contains_key(id)
+                || config.sinks.contains_key(id)
+        };
+        for (id, outer) in &self.sources {
+            if !taken(config, id) {
+                config.sources.insert(id.clone(), outer.clone());
+            }
+        }
+        for (id, outer) in &self.sinks {
+            if !taken(config, id) {
+                config.sinks.insert(id.clone(), outer.clone());
+            }
+        }
+    }
+}
+
+/// Why [`PipelineHandle::reload`] did not replace the running configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new configuration is not valid (what `validate` reports); the running one goes
+    /// on unchanged.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+    /// The pipeline has stopped (or failed while draining for the reload: see
+    /// [`PipelineHandle::wait`]).
+    #[error("the pipeline has stopped")]
+    Stopped,
+}
+
+/// A running pipeline ([`Pipeline::start`]). Awaiting it is the same as [`wait`](Self::wait).
 #[derive(Debug)]
 pub struct PipelineHandle {
     metrics: Arc<MetricsRegistry>,
     stop: CancellationToken,
+    reloads: mpsc::Sender<Reload>,
+    embedded: Embedded,
     task: tokio::task::JoinHandle<Result<RunSummary, RunError>>,
 }
 
 impl PipelineHandle {
-    /// Every component's counters now.
+    /// Every component's counters now. They keep growing across reloads.
     pub fn metrics(&self) -> Vec<MetricsSnapshot> {
         self.metrics.snapshot()
+    }
+
+    /// Replaces the running configuration with `next`'s without losing events, as SIGHUP
+    /// does for `c1-pipeline run`: `next` is checked as `validate` checks (graph and every
+    /// component built); if it is not valid the running pipeline goes on unchanged and the
+    /// errors are returned. Otherwise the sources stop and checkpoint, the events in flight
+    /// are delivered and acknowledged, and `next` starts from the checkpoints; this returns
+    /// once it is starting. Components added in code to the first pipeline are kept unless
+    /// `next` has a component of the same id. `next`'s run options are not used: the
+    /// handle's stay.
+    pub async fn reload(&self, next: Pipeline) -> Result<(), ReloadError> {
+        let mut config = next.config;
+        // Built before the kept components join: those are running and cannot be built twice.
+        crate::topology::check_build(&config).map_err(ReloadError::Invalid)?;
+        self.embedded.add_to(&mut config);
+        let graph = graph::check(&config).map_err(ReloadError::Invalid)?;
+        let (starting, started) = oneshot::channel();
+        let request = Reload {
+            config,
+            graph,
+            starting,
+        };
+        self.reloads
+            .send(request)
+            .await
+            .map_err(|_| ReloadError::Stopped)?;
+        started.await.map_err(|_| ReloadError::Stopped)
     }
 
     /// Starts a graceful shutdown: sources stop, events in flight are delivered.
@@ -169,9 +321,19 @@ impl PipelineHandle {
 
     /// Waits until the pipeline has ended.
     pub async fn wait(self) -> Result<RunSummary, RunError> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(error) => Err(RunError::Panicked(error.to_string())),
-        }
+        self.await
+    }
+}
+
+impl Future for PipelineHandle {
+    type Output = Result<RunSummary, RunError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.task)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|error| Err(RunError::Panicked(error.to_string()))))
     }
 }

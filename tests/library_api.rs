@@ -179,6 +179,120 @@ source = '.seen = true'
     );
 }
 
+/// Sends `count` values numbered from `first` and returns the batch the host sink gets.
+async fn round_trip(
+    sender: &c1_pipeline::embed::HostSender,
+    batches: &mut tokio::sync::mpsc::Receiver<c1_pipeline::Batch>,
+    first: usize,
+    count: usize,
+) -> (c1_pipeline::Batch, c1_pipeline::BatchStatusReceiver) {
+    let values = (first..first + count)
+        .map(|i| serde_json::from_value(serde_json::json!({ "n": i })).unwrap())
+        .collect();
+    let ack = sender
+        .send(values)
+        .await
+        .expect("the pipeline takes events");
+    let batch = tokio::time::timeout(LIMIT, batches.recv())
+        .await
+        .expect("the batch arrives")
+        .expect("the sink is open");
+    (batch, ack)
+}
+
+fn tag_of(event: &c1_pipeline::Event) -> Option<String> {
+    let tag = event.value.as_object()?.get("tag")?;
+    Some(tag.to_string_lossy().into_owned())
+}
+
+#[tokio::test]
+async fn a_reload_replaces_the_configuration_keeps_the_host_endpoints_and_loses_nothing() {
+    let config = |tag: &str| {
+        format!(
+            "[transforms.tag]\ntype = \"remap\"\ninputs = [\"from_host\"]\nsource = '.tag = \"{tag}\"'\n"
+        )
+    };
+    let mut pipeline = Pipeline::from_toml(&config("first")).expect("valid");
+    let (source, sender) = host_source(4);
+    let (sink, mut batches) = host_sink(4);
+    pipeline
+        .add_source("from_host", source)
+        .unwrap()
+        .add_sink("to_host", &["tag"], sink)
+        .unwrap();
+    let handle = pipeline.start().expect("the graph is valid");
+
+    let (batch, first_ack) = round_trip(&sender, &mut batches, 0, 3).await;
+    assert!(batch.iter().all(|e| tag_of(e).as_deref() == Some("first")));
+    // The host still holds the first batch while the configuration changes: its
+    // acknowledgement is not lost with the old topology, it arrives once the host finalizes.
+    let next = Pipeline::from_toml(&config("second")).expect("valid");
+    let sent_around_reload = tokio::spawn({
+        let sender = sender.clone();
+        async move {
+            // Sent around the reload: kept in the host source's channel if the old one is gone.
+            let value = serde_json::from_value(serde_json::json!({"n": 3})).unwrap();
+            let ack = sender.send(vec![value]).await;
+            ack.expect("the host source outlives the reload").await
+        }
+    });
+    tokio::time::timeout(LIMIT, handle.reload(next))
+        .await
+        .expect("the reload ends")
+        .expect("the new configuration is valid");
+    let mut first_ack = first_ack;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut first_ack)
+            .await
+            .is_err(),
+        "not acknowledged while the host holds the events"
+    );
+    c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    assert_eq!(first_ack.await, BatchStatus::Delivered);
+
+    let batch = tokio::time::timeout(LIMIT, batches.recv())
+        .await
+        .expect("the batch sent around the reload arrives")
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    assert_eq!(sent_around_reload.await.unwrap(), BatchStatus::Delivered);
+
+    // An invalid configuration is refused and the running one goes on.
+    let invalid = Pipeline::from_toml(
+        "[transforms.tag]\ntype = \"remap\"\ninputs = [\"from_host\"]\nsource = 'nonexistent_function!(.)'\n",
+    )
+    .expect("parses; the program is checked when built");
+    match handle.reload(invalid).await {
+        Err(c1_pipeline::ReloadError::Invalid(errors)) => {
+            assert!(
+                errors.to_string().contains("nonexistent_function"),
+                "{errors}"
+            );
+        }
+        other => panic!("expected the reload to be refused, got {other:?}"),
+    }
+    let (batch, ack) = round_trip(&sender, &mut batches, 4, 2).await;
+    assert!(batch.iter().all(|e| tag_of(e).as_deref() == Some("second")));
+    c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    assert_eq!(ack.await, BatchStatus::Delivered);
+
+    let metrics = handle.metrics();
+    let sink = metrics
+        .iter()
+        .find(|m| m.component == "sinks.to_host")
+        .unwrap();
+    assert_eq!(
+        sink.received_events, 6,
+        "counters keep growing across reloads"
+    );
+    handle.stop();
+    tokio::time::timeout(LIMIT, handle)
+        .await
+        .expect("the pipeline stops")
+        .expect("cleanly");
+}
+
 /// An example's binary, built by `cargo build --examples` (scripts/test does) or plain `cargo test`.
 fn example(name: &str) -> PathBuf {
     let deps = std::env::current_exe().expect("the test binary's path");

@@ -1,6 +1,6 @@
 //! Loading, checking and merging configuration files (TOML, YAML, JSON).
 //!
-//! A file is parsed once into a span-carrying tree (TOML's own, which [`yaml`] also builds
+//! A file is parsed once into a span-carrying tree (TOML's own, which `yaml` also builds
 //! from YAML and JSON files); `${VAR}` references are substituted
 //! inside string values on that tree ([`env`]); then each component table is deserialized
 //! into its own `…Config`, so every error can name the file, line and column, the component
@@ -78,7 +78,7 @@ impl Origin {
     /// (for example a VRL error inside `source = '''...'''`). Escapes in basic strings
     /// (`\"`, `\t`, `\n`, `\u00e9`, a line-ending backslash) are followed, so the position is
     /// exact for every kind of TOML string (and YAML's quoted strings); YAML's literal blocks
-    /// (`|`) and plain scalars are handled by [`yaml::position_in_unquoted`].
+    /// (`|`) and plain scalars are handled by `yaml::position_in_unquoted`.
     pub fn position_in_value(&self, field: &str, line: usize, column: usize) -> Option<Location> {
         let (file, text) = self.source.as_ref()?;
         let start = *self.value_offsets.get(field)?;

@@ -18,7 +18,7 @@ pub struct BufferConfig {
     /// `memory` (default) or `disk` (refused: see the module's documentation).
     #[serde(rename = "type", default)]
     pub kind: BufferType,
-    /// How many events the queue holds, counted in batches of [`EVENTS_PER_CHANNEL_SLOT`]
+    /// How many events the queue holds, counted in batches of `EVENTS_PER_CHANNEL_SLOT`
     /// (rounded up; at least one batch). Default 500.
     #[serde(default = "default_max_events")]
     pub max_events: usize,

@@ -3,7 +3,7 @@
 //!
 //! Each backend is asked once per file for every key that file references (an `exec`
 //! command runs once, with all of them). A value fetched is registered with the redaction
-//! registry ([`super::register`]) before it is used, so it is hidden from server texts and
+//! registry (`super::register`) before it is used, so it is hidden from server texts and
 //! configuration errors alike; a failing backend is an error that names the backend and the
 //! key, never a value.
 

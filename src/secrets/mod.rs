@@ -4,14 +4,14 @@
 //! Servers echo credentials back: a 401 that quotes the bearer token, an `X-Request-Id`
 //! that repeats it, a token endpoint that quotes the start of the client secret, a HEC
 //! message that names the token. So every text a server sent (a body, a message, a header
-//! value, an SDK error) passes through [`redact`] before it is logged or put into an error.
+//! value, an SDK error) passes through `redact` before it is logged or put into an error.
 //!
-//! [`redact`] hides every secret the process holds. A [`Secret`] registers its value when it
+//! `redact` hides every secret the process holds. A [`Secret`] registers its value when it
 //! is created, so holding a secret is enough for it to be hidden; values that are not held in
 //! a `Secret` but must not be echoed either (an AWS access key id) are added with
-//! [`register`]. The registry is bounded: secrets from the configuration stay (at most
-//! [`MAX_HELD`]), minted ones (access tokens, client assertions) rotate out after
-//! [`MAX_MINTED`] newer ones, by which time they have long expired.
+//! `register`. The registry is bounded: secrets from the configuration stay (at most
+//! `MAX_HELD`), minted ones (access tokens, client assertions) rotate out after
+//! `MAX_MINTED` newer ones, by which time they have long expired.
 
 pub mod backends;
 
@@ -50,8 +50,8 @@ pub(crate) const MAX_MINTED: usize = 32;
 /// The most of a text that is scanned; the rest is never shown.
 const MAX_SCAN_BYTES: usize = 64 * 1024;
 
-/// A string that must never be shown: `Debug` and `Display` print [`REDACTED`], and its
-/// value is hidden from every server-provided text ([`redact`]) from the moment it exists.
+/// A string that must never be shown: `Debug` and `Display` print `REDACTED`, and its
+/// value is hidden from every server-provided text (`redact`) from the moment it exists.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -64,7 +64,7 @@ impl Secret {
     }
 
     /// A secret that is replaced from time to time (an access token, a client assertion):
-    /// it is forgotten after [`MAX_MINTED`] newer ones.
+    /// it is forgotten after `MAX_MINTED` newer ones.
     pub fn minted(value: impl Into<String>) -> Self {
         let value = value.into();
         lock().insert(&value, Lifetime::Minted);
