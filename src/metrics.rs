@@ -139,6 +139,19 @@ impl MetricsRegistry {
         metrics
     }
 
+    /// Forgets every component not in `keep` (`sources.id`, ...): a reload's removed
+    /// components leave `/components`, `/metrics` and the snapshots, while the kept ones
+    /// keep their counters growing.
+    pub fn retain_components(&self, keep: &std::collections::BTreeSet<String>) {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        let components = &mut *components;
+        components.ordered.retain(|(name, _)| keep.contains(name));
+        components.identity.retain(|name, _| keep.contains(name));
+        components.index = (components.ordered.iter().enumerate())
+            .map(|(at, (name, _))| (name.clone(), at))
+            .collect();
+    }
+
     /// Records the kind and type of component `id`, for the labels of its metrics.
     pub fn describe(&self, kind: ComponentKind, id: &str, type_name: &'static str) {
         let name = format!("{}.{id}", kind.table());
@@ -297,6 +310,22 @@ fn parse_key(key: &str) -> (&str, Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_not_retained_are_forgotten_and_the_others_keep_counting() {
+        let registry = MetricsRegistry::default();
+        registry.component("sources.old").received(3);
+        registry.component("sinks.kept").received(4);
+        registry.describe(ComponentKind::Sink, "kept", "console");
+        registry.retain_components(&["sinks.kept".to_owned()].into());
+        registry.component("sinks.kept").received(1);
+        registry.component("sources.new").received(2);
+        let snapshot = registry.snapshot();
+        let names: Vec<_> = snapshot.iter().map(|m| m.component.as_str()).collect();
+        assert_eq!(names, ["sinks.kept", "sources.new"]);
+        assert_eq!(snapshot[0].received_events, 5);
+        assert_eq!(snapshot[0].component_type, "console");
+    }
 
     #[test]
     fn samples_carry_vector_names_and_component_labels() {

@@ -286,6 +286,27 @@ async fn a_reload_replaces_the_configuration_keeps_the_host_endpoints_and_loses_
         sink.received_events, 6,
         "counters keep growing across reloads"
     );
+
+    // The kept sink reads `tag`, which this configuration renames: refused.
+    let renamed = config("third").replace("transforms.tag", "transforms.label");
+    let next = Pipeline::from_toml(&renamed).expect("valid");
+    assert!(matches!(
+        handle.reload(next).await,
+        Err(c1_pipeline::ReloadError::Invalid(_))
+    ));
+    // With a sink of the same id, the kept one is replaced; the removed transform leaves the
+    // counters.
+    let mut next = Pipeline::from_toml(&renamed).expect("valid");
+    let (replacement, mut third_batches) = host_sink(4);
+    next.add_sink("to_host", &["label"], replacement).unwrap();
+    handle.reload(next).await.expect("valid");
+    let (batch, ack) = round_trip(&sender, &mut third_batches, 6, 1).await;
+    assert_eq!(tag_of(&batch[0]).as_deref(), Some("third"));
+    c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    assert_eq!(ack.await, BatchStatus::Delivered);
+    let names: Vec<_> = handle.metrics().into_iter().map(|m| m.component).collect();
+    assert!(names.contains(&"transforms.label".to_owned()), "{names:?}");
+    assert!(!names.contains(&"transforms.tag".to_owned()), "{names:?}");
     handle.stop();
     tokio::time::timeout(LIMIT, handle)
         .await

@@ -556,6 +556,20 @@ impl Config {
         merge_components(&mut self.sinks, other.sinks, "sinks", |o| &o.origin, errors);
     }
 
+    /// Every component's name as its metrics know it: `sources.<id>`, `transforms.<id>`,
+    /// `sinks.<id>`.
+    pub fn component_names(&self) -> std::collections::BTreeSet<String> {
+        let named = |table: &str, ids: Vec<&String>| {
+            ids.into_iter()
+                .map(|id| format!("{table}.{id}"))
+                .collect::<Vec<_>>()
+        };
+        (named("sources", self.sources.keys().collect()).into_iter())
+            .chain(named("transforms", self.transforms.keys().collect()))
+            .chain(named("sinks", self.sinks.keys().collect()))
+            .collect()
+    }
+
     /// Whether sink `id` finalizes only after delivery.
     pub fn sink_acknowledges(&self, sink: &SinkOuter) -> bool {
         sink.config

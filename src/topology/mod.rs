@@ -227,6 +227,8 @@ pub async fn run(
         None => None,
     };
     let registry = options.metrics.clone().unwrap_or_default();
+    // A registry shared across reloads forgets the components this configuration removed.
+    registry.retain_components(&config.component_names());
     let token = CancellationToken::new();
     let built = Wiring::new(config, graph, &registry, &token).build()?;
     tokio::pin!(shutdown);
