@@ -37,8 +37,8 @@ impl SinkComponent for ClassCounterConfig {
         let title = self.title.clone();
         Ok(Box::pin(async move {
             let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
-            while let Some(batch) = cx.input.recv().await {
-                cx.metrics.received(batch.len());
+            while let Some(mut batch) = cx.input.recv().await {
+                cx.metrics.received_events(&mut batch);
                 for event in &batch {
                     let class = event
                         .value
@@ -47,7 +47,7 @@ impl SinkComponent for ClassCounterConfig {
                         .and_then(|v| v.as_integer());
                     *counts.entry(class.unwrap_or(0)).or_default() += 1;
                 }
-                cx.metrics.sent(batch.len());
+                cx.metrics.sent_events(&mut batch);
                 c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
             }
             println!("{title}:");

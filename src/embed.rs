@@ -125,11 +125,11 @@ impl SourceComponent for HostSource {
                 let Some((values, notifier)) = next else {
                     return Ok(());
                 };
-                let batch: Batch = values
+                let mut batch: Batch = values
                     .into_iter()
                     .map(|value| Event::from_source(value, id, Some(notifier.finalizer())))
                     .collect();
-                cx.metrics.received(batch.len());
+                cx.metrics.received_events(&mut batch);
                 if cx.out.send(batch).await.is_err() {
                     return Err(ComponentError(
                         "every consumer of the host source has stopped".to_owned(),
@@ -159,7 +159,8 @@ impl SinkComponent for HostSink {
         let sender = self.sender.clone();
         Ok(Box::pin(async move {
             while let Some(mut batch) = cx.input.recv().await {
-                cx.metrics.received(batch.len());
+                cx.metrics.received_events(&mut batch);
+                let bytes = batch.iter().map(Event::json_size_now).sum();
                 if !cx.acknowledgements {
                     // Nobody waits for this sink.
                     for event in &mut batch {
@@ -173,7 +174,7 @@ impl SinkComponent for HostSink {
                         "the host stopped receiving from its sink".to_owned(),
                     ));
                 }
-                cx.metrics.sent(count);
+                cx.metrics.sent_with_bytes(count, bytes);
             }
             Ok(())
         }))

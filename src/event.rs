@@ -34,6 +34,9 @@ pub struct EventMetadata {
     origin: Option<Origin>,
     /// The acknowledgement links back to the source batch(es).
     pub finalizers: EventFinalizers,
+    /// The value's estimated JSON size once something has measured it
+    /// ([`Event::json_size`]); 0 while not known.
+    json_size: u32,
 }
 
 /// Where an event was read from: the fields it shares with every other record of the same
@@ -58,6 +61,7 @@ impl EventMetadata {
             value: Value::Object(ObjectMap::new()),
             origin: None,
             finalizers,
+            json_size: 0,
         }
     }
 
@@ -121,6 +125,37 @@ impl Event {
         }
     }
 
+    /// The value's estimated JSON size in bytes (as Vector's `EstimatedJsonEncodedSizeOf`:
+    /// strings counted without escapes), what `component_*_event_bytes_total` count. Kept in
+    /// the event once measured, so the components downstream count it for free; a component
+    /// that changes the value calls [`value_changed`](Self::value_changed).
+    pub fn json_size(&mut self) -> usize {
+        if self.metadata.json_size == 0 {
+            let size = estimated_json_size(&self.value);
+            self.metadata.json_size = u32::try_from(size).unwrap_or(u32::MAX);
+        }
+        self.metadata.json_size as usize
+    }
+
+    /// As [`json_size`](Self::json_size), without keeping a new measurement.
+    pub fn json_size_now(&self) -> usize {
+        match self.metadata.json_size {
+            0 => estimated_json_size(&self.value),
+            known => known as usize,
+        }
+    }
+
+    /// Records the value's JSON size when the source knows it (the length of the JSON text
+    /// it was parsed from).
+    pub fn set_json_size(&mut self, size: usize) {
+        self.metadata.json_size = u32::try_from(size).unwrap_or(u32::MAX);
+    }
+
+    /// Forgets the measured JSON size: the value has changed.
+    pub fn value_changed(&mut self) {
+        self.metadata.json_size = 0;
+    }
+
     /// Reports this event's fate to the source(s) waiting on it.
     pub fn finalize(&mut self, status: BatchStatus) {
         self.metadata.finalizers.finalize(status);
@@ -130,6 +165,44 @@ impl Event {
     pub fn finish(mut self, status: BatchStatus) {
         self.finalize(status);
     }
+}
+
+/// The length of `value` written as compact JSON, strings counted without escapes and
+/// floats as their shortest form is usually long: an estimate, cheap enough to take for every
+/// event (one walk, no allocation).
+pub fn estimated_json_size(value: &Value) -> usize {
+    match value {
+        Value::Bytes(bytes) => bytes.len() + 2,
+        Value::Integer(n) => integer_len(*n),
+        Value::Float(_) => FLOAT_LEN,
+        Value::Boolean(true) => 4,
+        Value::Boolean(false) => 5,
+        Value::Null => 4,
+        // RFC 3339 with microseconds and `Z`, quoted.
+        Value::Timestamp(_) => 29,
+        Value::Object(map) => {
+            let fields: usize = (map.iter())
+                .map(|(key, field)| key.len() + 3 + estimated_json_size(field))
+                .sum();
+            2 + fields + map.len().saturating_sub(1)
+        }
+        Value::Array(items) => {
+            let items_len: usize = items.iter().map(estimated_json_size).sum();
+            2 + items_len + items.len().saturating_sub(1)
+        }
+        other => other.to_string_lossy().len() + 2,
+    }
+}
+
+/// A float's estimated JSON length (`0.1234567890123`).
+const FLOAT_LEN: usize = 15;
+
+fn integer_len(n: i64) -> usize {
+    let digits = n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1);
+    digits + usize::from(n < 0)
 }
 
 /// A component id as a `&'static str`, stored once per distinct id for the life of the
@@ -153,5 +226,23 @@ pub fn intern_id(id: &str) -> &'static str {
 pub fn finish_batch(batch: Batch, status: BatchStatus) {
     for event in batch {
         event.finish(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_size_estimate_is_the_compact_json_length_without_escapes_or_floats() {
+        let json = r#"{"class_uid":6003,"time":-1733500000000,"ok":true,"no":false,"none":null,"actor":{"user":{"name":"Ada","uid":"u-1"}},"list":[1,"two",[],{}],"empty":{}}"#;
+        let value: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(estimated_json_size(&value), json.len());
+        let mut event = Event::new(value);
+        assert_eq!(event.json_size(), json.len());
+        event.value = Value::from("changed");
+        assert_eq!(event.json_size(), json.len(), "kept until told");
+        event.value_changed();
+        assert_eq!(event.json_size(), "\"changed\"".len());
     }
 }

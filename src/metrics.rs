@@ -1,89 +1,304 @@
-//! Internal counters per component, named and labelled as Vector names them.
+//! Internal metrics per component, named and labelled as Vector names them, kept in the
+//! `metrics` ecosystem's types.
 //!
-//! Each component holds its counters ([`ComponentMetrics`], plain atomics: no lookup, no
-//! lock on the hot path, updated once per batch). [`MetricsRegistry::samples`] reads them all
-//! as [`MetricSample`]s — Vector's names (`component_received_events_total`, ...) with the
-//! labels `component_id`, `component_kind` and `component_type` — for the `[api]`, the
-//! `internal_metrics` source and the shutdown summary ([`MetricsRegistry::snapshot`]).
+//! Every metric is a [`metrics::Key`] (its name and labels) in a `metrics-util` registry of
+//! atomics ([`MetricsRegistry`]). A component holds a [`ComponentMetrics`] with the handles of
+//! its standard counters made once when it is built (Vector's
+//! `component_received_events_total`, `component_received_event_bytes_total`,
+//! `component_sent_events_total`, `component_sent_event_bytes_total`,
+//! `component_discarded_events_total`), each labelled `component_id`, `component_kind` and
+//! `component_type`: counting is a relaxed atomic add per batch, with no lookup and no lock.
+//! `component_errors_total` carries `error_type` and `stage` ([`ErrorType`], [`Stage`]), and
+//! a component's own counters and gauges carry their own labels
+//! (`conductorone_api_errors_total{status="429"}`); both are looked up when they change, at
+//! most once per request or batch. [`MetricsRegistry::samples`] reads every metric for the
+//! `[api]`, the `internal_metrics` source and the Prometheus exporter;
+//! [`MetricsRegistry::snapshot`] sums them per component.
+//!
+//! Event bytes are the events' estimated JSON size ([`crate::event::Event::json_size`]), as
+//! Vector's `EstimatedJsonEncodedSizeOf`.
 
-use std::collections::BTreeMap;
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use metrics::{Key, Label};
+use metrics_util::registry::{AtomicStorage, Registry};
+
+use crate::event::Event;
 use crate::observability::ComponentKind;
 
-/// Counters of one component.
-#[derive(Debug, Default)]
+/// Vector's metric names used here.
+mod name {
+    pub(super) const RECEIVED_EVENTS: &str = "component_received_events_total";
+    pub(super) const RECEIVED_EVENT_BYTES: &str = "component_received_event_bytes_total";
+    pub(super) const SENT_EVENTS: &str = "component_sent_events_total";
+    pub(super) const SENT_EVENT_BYTES: &str = "component_sent_event_bytes_total";
+    pub(super) const DISCARDED_EVENTS: &str = "component_discarded_events_total";
+    pub(super) const ERRORS: &str = "component_errors_total";
+}
+
+/// The `error_type` label of `component_errors_total` (Vector's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    /// An acknowledgement could not be obtained or tracked (`acknowledgment_failed`).
+    Acknowledgment,
+    /// Credentials were refused (`authentication_failed`).
+    Authentication,
+    /// Input could not be decoded or parsed (`parser_failed`).
+    Parser,
+    /// An event could not be encoded (`encoder_failed`).
+    Encoder,
+    /// A value could not be converted (`conversion_failed`).
+    Conversion,
+    /// Reading input failed (`reader_failed`).
+    Reader,
+    /// Writing output failed (`writer_failed`).
+    Writer,
+    /// A request to a remote service failed (`request_failed`).
+    Request,
+    /// Local I/O failed (`io_failed`).
+    Io,
+    /// A program (VRL) failed on an event (`script_failed`).
+    Script,
+    /// A template could not be rendered (`template_failed`).
+    Template,
+}
+
+impl ErrorType {
+    /// The label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledgment => "acknowledgment_failed",
+            Self::Authentication => "authentication_failed",
+            Self::Parser => "parser_failed",
+            Self::Encoder => "encoder_failed",
+            Self::Conversion => "conversion_failed",
+            Self::Reader => "reader_failed",
+            Self::Writer => "writer_failed",
+            Self::Request => "request_failed",
+            Self::Io => "io_failed",
+            Self::Script => "script_failed",
+            Self::Template => "template_failed",
+        }
+    }
+}
+
+/// The `stage` label of `component_errors_total` (Vector's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Taking input in (sources).
+    Receiving,
+    /// Working on events (transforms).
+    Processing,
+    /// Delivering output (sinks).
+    Sending,
+}
+
+impl Stage {
+    /// The label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receiving => "receiving",
+            Self::Processing => "processing",
+            Self::Sending => "sending",
+        }
+    }
+
+    /// The stage a component of `kind` is in by default.
+    fn of(kind: ComponentKind) -> Self {
+        match kind {
+            ComponentKind::Source => Self::Receiving,
+            ComponentKind::Transform => Self::Processing,
+            ComponentKind::Sink => Self::Sending,
+        }
+    }
+}
+
+/// The metrics of one component.
+#[derive(Debug)]
 pub struct ComponentMetrics {
-    /// `component_received_events_total`
-    pub received_events: AtomicU64,
-    /// `component_sent_events_total`
-    pub sent_events: AtomicU64,
-    /// `component_discarded_events_total` (dropped on purpose, e.g. by a filter)
-    pub discarded_events: AtomicU64,
-    /// `component_errors_total`
-    pub errors: AtomicU64,
-    /// Counters and gauges particular to one component type, by name with labels (for
-    /// example `conductorone_api_errors_total{status="429"}`). Updated at most once per
-    /// request or batch, never per event, so a lock costs nothing measurable here.
-    pub extra: Mutex<BTreeMap<String, u64>>,
+    kind: ComponentKind,
+    id: String,
+    type_name: &'static str,
+    storage: Arc<Registry<Key, AtomicStorage>>,
+    received_events: Arc<AtomicU64>,
+    received_event_bytes: Arc<AtomicU64>,
+    sent_events: Arc<AtomicU64>,
+    sent_event_bytes: Arc<AtomicU64>,
+    discarded_events: Arc<AtomicU64>,
+}
+
+impl Default for ComponentMetrics {
+    /// Metrics of a component outside any topology (a transform used on its own, a test),
+    /// kept in a registry of their own.
+    fn default() -> Self {
+        let storage = Arc::new(Registry::atomic());
+        Self::new(storage, ComponentKind::Transform, "", "")
+    }
 }
 
 impl ComponentMetrics {
-    /// Adds `n` to the component-specific counter `name`.
-    pub fn add(&self, name: &str, n: u64) {
-        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
-        match extra.get_mut(name) {
-            Some(value) => *value += n,
-            None => {
-                extra.insert(name.to_owned(), n);
-            }
-        }
+    fn new(
+        storage: Arc<Registry<Key, AtomicStorage>>,
+        kind: ComponentKind,
+        id: &str,
+        type_name: &'static str,
+    ) -> Self {
+        let mut metrics = Self {
+            kind,
+            id: id.to_owned(),
+            type_name,
+            storage,
+            received_events: Arc::default(),
+            received_event_bytes: Arc::default(),
+            sent_events: Arc::default(),
+            sent_event_bytes: Arc::default(),
+            discarded_events: Arc::default(),
+        };
+        metrics.received_events = metrics.counter(name::RECEIVED_EVENTS, &[]);
+        metrics.received_event_bytes = metrics.counter(name::RECEIVED_EVENT_BYTES, &[]);
+        metrics.sent_events = metrics.counter(name::SENT_EVENTS, &[]);
+        metrics.sent_event_bytes = metrics.counter(name::SENT_EVENT_BYTES, &[]);
+        metrics.discarded_events = metrics.counter(name::DISCARDED_EVENTS, &[]);
+        metrics
     }
 
-    /// Sets the component-specific gauge `name`.
-    pub fn set(&self, name: &str, value: u64) {
-        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
-        match extra.get_mut(name) {
-            Some(current) => *current = value,
-            None => {
-                extra.insert(name.to_owned(), value);
-            }
-        }
+    /// The key of metric `name` of this component, with `labels` besides its own.
+    fn key(&self, name: &str, labels: &[(&str, &str)]) -> Key {
+        let mut all = vec![
+            Label::new("component_id", self.id.clone()),
+            Label::new("component_kind", self.kind.as_str()),
+            Label::new("component_type", self.type_name),
+        ];
+        all.extend(
+            (labels.iter()).map(|(label, value)| Label::new(label.to_string(), value.to_string())),
+        );
+        Key::from_parts(name.to_owned(), all)
     }
 
-    /// The component-specific counter or gauge `name` (0 when never set).
-    pub fn get(&self, name: &str) -> u64 {
-        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
-        extra.get(name).copied().unwrap_or(0)
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Arc<AtomicU64> {
+        let key = self.key(name, labels);
+        self.storage.get_or_create_counter(&key, Arc::clone)
     }
 
-    /// Adds `n` received events.
-    pub fn received(&self, n: usize) {
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Arc<AtomicU64> {
+        let key = self.key(name, labels);
+        self.storage.get_or_create_gauge(&key, Arc::clone)
+    }
+
+    /// `component_received_events_total` and `component_received_event_bytes_total` of
+    /// `events`, whose JSON sizes are estimated now (and kept) if nothing has yet.
+    pub fn received_events(&self, events: &mut [Event]) {
+        let bytes: usize = events.iter_mut().map(Event::json_size).sum();
+        self.received_with_bytes(events.len(), bytes);
+    }
+
+    /// `n` events of `bytes` estimated JSON bytes in all, received.
+    pub fn received_with_bytes(&self, n: usize, bytes: usize) {
         self.received_events.fetch_add(n as u64, Ordering::Relaxed);
+        self.received_event_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Adds `n` sent events.
-    pub fn sent(&self, n: usize) {
+    /// `n` events of `bytes` estimated JSON bytes in all, sent.
+    pub fn sent_with_bytes(&self, n: usize, bytes: usize) {
         self.sent_events.fetch_add(n as u64, Ordering::Relaxed);
+        self.sent_event_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Adds `n` discarded events.
+    /// `component_sent_events_total` and `component_sent_event_bytes_total` of `events`,
+    /// their JSON sizes estimated and kept in them for the components downstream.
+    pub fn sent_events(&self, events: &mut [Event]) {
+        let bytes: usize = events.iter_mut().map(Event::json_size).sum();
+        self.sent_with_bytes(events.len(), bytes);
+    }
+
+    /// Adds `n` discarded events (dropped on purpose, e.g. by a filter).
     pub fn discarded(&self, n: usize) {
         self.discarded_events.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Adds one error.
-    pub fn error(&self) {
-        self.errors(1);
+    /// One error of `error_type` in the stage of the component's kind.
+    pub fn error(&self, error_type: ErrorType) {
+        self.errors(error_type, 1);
     }
 
-    /// Adds `n` errors.
-    pub fn errors(&self, n: u64) {
-        self.errors.fetch_add(n, Ordering::Relaxed);
+    /// `n` errors of `error_type` in the stage of the component's kind.
+    pub fn errors(&self, error_type: ErrorType, n: u64) {
+        self.errors_at(error_type, Stage::of(self.kind), n);
     }
+
+    /// `n` errors of `error_type` in `stage` (a sink's error while receiving, ...).
+    pub fn errors_at(&self, error_type: ErrorType, stage: Stage, n: u64) {
+        let labels = [
+            ("error_type", error_type.as_str()),
+            ("stage", stage.as_str()),
+        ];
+        self.counter(name::ERRORS, &labels)
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` to this component's own counter `name` (a name ending in `_total`).
+    pub fn add(&self, name: &str, n: u64) {
+        self.add_labelled(name, &[], n);
+    }
+
+    /// Adds `n` to this component's own counter `name` with `labels`
+    /// (`conductorone_api_errors_total`, `[("status", "429")]`).
+    pub fn add_labelled(&self, name: &str, labels: &[(&str, &str)], n: u64) {
+        self.counter(name, labels).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets this component's own gauge `name`.
+    pub fn set(&self, name: &str, value: f64) {
+        self.gauge(name, &[])
+            .store(value.to_bits(), Ordering::Relaxed);
+    }
+
+    /// This component's own counter `name` (0 when never counted).
+    pub fn get(&self, name: &str) -> u64 {
+        self.get_labelled(name, &[])
+    }
+
+    /// This component's own counter `name` with `labels` (0 when never counted).
+    pub fn get_labelled(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let key = self.key(name, labels);
+        (self.storage.get_counter(&key)).map_or(0, |counter| counter.load(Ordering::Relaxed))
+    }
+
+    /// `component_received_events_total` so far.
+    pub fn received_total(&self) -> u64 {
+        self.received_events.load(Ordering::Relaxed)
+    }
+
+    /// `component_sent_events_total` so far.
+    pub fn sent_total(&self) -> u64 {
+        self.sent_events.load(Ordering::Relaxed)
+    }
+
+    /// `component_discarded_events_total` so far.
+    pub fn discarded_total(&self) -> u64 {
+        self.discarded_events.load(Ordering::Relaxed)
+    }
+
+    /// Every `component_errors_total` of this component, summed over its labels.
+    pub fn errors_total(&self) -> u64 {
+        let mut total = 0;
+        let id = self.id.as_str();
+        self.storage.visit_counters(|key, counter| {
+            if key.name() == name::ERRORS && label(key, "component_id") == Some(id) {
+                total += counter.load(Ordering::Relaxed);
+            }
+        });
+        total
+    }
+}
+
+/// The value of `label` in `key`.
+fn label<'a>(key: &'a Key, label: &str) -> Option<&'a str> {
+    (key.labels()).find(|l| l.key() == label).map(|l| l.value())
 }
 
 /// A point-in-time copy of one component's counters.
@@ -91,112 +306,185 @@ impl ComponentMetrics {
 pub struct MetricsSnapshot {
     /// `sources.id`, `transforms.id` or `sinks.id`.
     pub component: String,
-    /// `component_kind`: `source`, `transform` or `sink` (empty when not known).
+    /// `component_kind`: `source`, `transform` or `sink`.
     pub component_kind: String,
-    /// `component_type`: the component's `type` (empty when not known).
+    /// `component_type`: the component's `type`.
     pub component_type: String,
     /// `component_received_events_total`
     pub received_events: u64,
+    /// `component_received_event_bytes_total`
+    pub received_event_bytes: u64,
     /// `component_sent_events_total`
     pub sent_events: u64,
+    /// `component_sent_event_bytes_total`
+    pub sent_event_bytes: u64,
     /// `component_discarded_events_total`
     pub discarded_events: u64,
-    /// `component_errors_total`
+    /// `component_errors_total`, summed over `error_type` and `stage`.
     pub errors: u64,
-    /// Component-specific counters and gauges (see [`ComponentMetrics::extra`]).
+    /// The component's own counters and gauges, each as `name` or `name{label="value",...}`,
+    /// with errors by `error_type` and `stage` among them.
     pub extra: Vec<(String, u64)>,
 }
 
-/// Every component's counters.
-#[derive(Debug, Default)]
+/// Every component's metrics.
+#[derive(Debug)]
 pub struct MetricsRegistry {
+    storage: Arc<Registry<Key, AtomicStorage>>,
     components: Mutex<Components>,
 }
 
-/// The registered components, in registration order, and where each is in that order.
+impl Default for MetricsRegistry {
+    fn default() -> Self {
+        Self {
+            storage: Arc::new(Registry::atomic()),
+            components: Mutex::default(),
+        }
+    }
+}
+
+/// The registered components in registration order, by name (`sources.id`).
 #[derive(Debug, Default)]
 struct Components {
     ordered: Vec<(String, Arc<ComponentMetrics>)>,
-    /// Looked up per registration: a linear search made 10,000 components quadratic.
+    /// Where each is in `ordered`: a linear search made 10,000 components quadratic.
     index: HashMap<String, usize>,
-    /// Each component's kind and type, by name (see [`MetricsRegistry::describe`]).
-    identity: HashMap<String, (ComponentKind, &'static str)>,
 }
 
 impl MetricsRegistry {
-    /// The counters of `component` (created on first use).
-    pub fn component(&self, component: &str) -> Arc<ComponentMetrics> {
+    /// The metrics of component `id` of `kind` and type `type_name` (made on first use; the
+    /// type of the first use stays).
+    pub fn component(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        type_name: &'static str,
+    ) -> Arc<ComponentMetrics> {
+        let name = format!("{}.{id}", kind.table());
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = components.index.get(component).copied() {
+        if let Some(at) = components.index.get(&name).copied() {
             return Arc::clone(&components.ordered[at].1);
         }
-        let metrics = Arc::new(ComponentMetrics::default());
+        let storage = Arc::clone(&self.storage);
+        let metrics = Arc::new(ComponentMetrics::new(storage, kind, id, type_name));
         let at = components.ordered.len();
         components
             .ordered
-            .push((component.to_owned(), Arc::clone(&metrics)));
-        components.index.insert(component.to_owned(), at);
+            .push((name.clone(), Arc::clone(&metrics)));
+        components.index.insert(name, at);
         metrics
     }
 
-    /// Forgets every component not in `keep` (`sources.id`, ...): a reload's removed
-    /// components leave `/components`, `/metrics` and the snapshots, while the kept ones
-    /// keep their counters growing.
-    pub fn retain_components(&self, keep: &std::collections::BTreeSet<String>) {
+    /// Forgets every component not in `keep` (`sources.id`, ...) and its metrics: a reload's
+    /// removed components leave `/components`, `/metrics` and the snapshots, while the kept
+    /// ones keep counting.
+    pub fn retain_components(&self, keep: &BTreeSet<String>) {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
         let components = &mut *components;
-        components.ordered.retain(|(name, _)| keep.contains(name));
-        components.identity.retain(|name, _| keep.contains(name));
+        let mut kept_ids = BTreeSet::new();
+        components.ordered.retain(|(name, metrics)| {
+            let kept = keep.contains(name);
+            if kept {
+                kept_ids.insert((metrics.kind.as_str(), metrics.id.clone()));
+            }
+            kept
+        });
+        let owned = |key: &Key| {
+            let kind = label(key, "component_kind").unwrap_or_default();
+            let id = label(key, "component_id").unwrap_or_default();
+            kept_ids.contains(&(kind, id.to_owned()))
+        };
+        self.storage.retain_counters(|key, _| owned(key));
+        self.storage.retain_gauges(|key, _| owned(key));
         components.index = (components.ordered.iter().enumerate())
             .map(|(at, (name, _))| (name.clone(), at))
             .collect();
     }
 
-    /// Records the kind and type of component `id`, for the labels of its metrics.
-    pub fn describe(&self, kind: ComponentKind, id: &str, type_name: &'static str) {
-        let name = format!("{}.{id}", kind.table());
-        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        components.identity.insert(name, (kind, type_name));
+    /// Every metric now, with Vector's names and labels.
+    pub fn samples(&self) -> Vec<MetricSample> {
+        let mut samples = Vec::new();
+        let mut collect = |key: &Key, value: f64, kind: SampleKind| {
+            let tags = (key.labels())
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            samples.push(MetricSample {
+                name: key.name().to_owned(),
+                tags,
+                kind,
+                value,
+            });
+        };
+        self.storage.visit_counters(|key, counter| {
+            collect(
+                key,
+                counter.load(Ordering::Relaxed) as f64,
+                SampleKind::Counter,
+            );
+        });
+        self.storage.visit_gauges(|key, gauge| {
+            let value = f64::from_bits(gauge.load(Ordering::Relaxed));
+            collect(key, value, SampleKind::Gauge);
+        });
+        samples
     }
 
-    /// Current values of every component's counters.
+    /// Every component's metrics now, summed per component, in registration order.
     pub fn snapshot(&self) -> Vec<MetricsSnapshot> {
-        let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        components
-            .ordered
-            .iter()
-            .map(|(name, m)| MetricsSnapshot {
+        let components: Vec<_> = {
+            let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+            (components.ordered.iter())
+                .map(|(name, metrics)| (name.clone(), Arc::clone(metrics)))
+                .collect()
+        };
+        let mut snapshots: Vec<MetricsSnapshot> = (components.iter())
+            .map(|(name, metrics)| MetricsSnapshot {
                 component: name.clone(),
-                component_kind: components
-                    .identity
-                    .get(name)
-                    .map_or("", |(kind, _)| kind.as_str())
-                    .to_owned(),
-                component_type: components
-                    .identity
-                    .get(name)
-                    .map_or("", |(_, type_name)| type_name)
-                    .to_owned(),
-                received_events: m.received_events.load(Ordering::Relaxed),
-                sent_events: m.sent_events.load(Ordering::Relaxed),
-                discarded_events: m.discarded_events.load(Ordering::Relaxed),
-                errors: m.errors.load(Ordering::Relaxed),
-                extra: m
-                    .extra
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .map(|(name, value)| (name.clone(), *value))
-                    .collect(),
+                component_kind: metrics.kind.as_str().to_owned(),
+                component_type: metrics.type_name.to_owned(),
+                ..MetricsSnapshot::default()
             })
-            .collect()
+            .collect();
+        let at: HashMap<(&str, &str), usize> = (components.iter().enumerate())
+            .map(|(at, (_, m))| ((m.kind.as_str(), m.id.as_str()), at))
+            .collect();
+        for sample in self.samples() {
+            let kind = sample.tags.get("component_kind").map_or("", String::as_str);
+            let id = sample.tags.get("component_id").map_or("", String::as_str);
+            if let Some(&at) = at.get(&(kind, id)) {
+                snapshots[at].add(&sample);
+            }
+        }
+        snapshots
     }
 }
 
-impl MetricsRegistry {
-    /// Every component's metrics as samples with Vector's names and labels.
-    pub fn samples(&self) -> Vec<MetricSample> {
-        self.snapshot().iter().flat_map(MetricSample::of).collect()
+impl MetricsSnapshot {
+    /// Adds one of the component's samples to the totals.
+    fn add(&mut self, sample: &MetricSample) {
+        let value = sample.value as u64;
+        match sample.name.as_str() {
+            name::RECEIVED_EVENTS => self.received_events += value,
+            name::RECEIVED_EVENT_BYTES => self.received_event_bytes += value,
+            name::SENT_EVENTS => self.sent_events += value,
+            name::SENT_EVENT_BYTES => self.sent_event_bytes += value,
+            name::DISCARDED_EVENTS => self.discarded_events += value,
+            other => {
+                if other == name::ERRORS {
+                    self.errors += value;
+                }
+                let own: Vec<String> = (sample.tags.iter())
+                    .filter(|(label, _)| !label.starts_with("component_"))
+                    .map(|(label, value)| format!("{label}=\"{value}\""))
+                    .collect();
+                let key = match own.is_empty() {
+                    true => other.to_owned(),
+                    false => format!("{other}{{{}}}", own.join(",")),
+                };
+                self.extra.push((key, value));
+                self.extra.sort();
+            }
+        }
     }
 }
 
@@ -222,91 +510,6 @@ pub struct MetricSample {
     pub value: f64,
 }
 
-impl MetricSample {
-    /// The samples of one component's counters. `component_errors_total` carries
-    /// `error_type="unclassified"` and the stage of the component's kind (`receiving`,
-    /// `processing`, `sending`): errors are counted per component, not per cause.
-    pub fn of(snapshot: &MetricsSnapshot) -> Vec<Self> {
-        let (kind, id) = snapshot
-            .component
-            .split_once('.')
-            .unwrap_or(("", snapshot.component.as_str()));
-        let kind = match snapshot.component_kind.as_str() {
-            "" => kind.trim_end_matches('s'),
-            known => known,
-        };
-        let tags = BTreeMap::from([
-            ("component_id".to_owned(), id.to_owned()),
-            ("component_kind".to_owned(), kind.to_owned()),
-            ("component_type".to_owned(), snapshot.component_type.clone()),
-        ]);
-        let stage = match kind {
-            "source" => "receiving",
-            "transform" => "processing",
-            _ => "sending",
-        };
-        let counter = |name: &str, value: u64, extra: &[(&str, &str)]| {
-            let mut tags = tags.clone();
-            for (key, value) in extra {
-                tags.insert((*key).to_owned(), (*value).to_owned());
-            }
-            Self {
-                name: name.to_owned(),
-                tags,
-                kind: SampleKind::Counter,
-                value: value as f64,
-            }
-        };
-        let mut samples = vec![
-            counter(
-                "component_received_events_total",
-                snapshot.received_events,
-                &[],
-            ),
-            counter("component_sent_events_total", snapshot.sent_events, &[]),
-            counter(
-                "component_discarded_events_total",
-                snapshot.discarded_events,
-                &[],
-            ),
-            counter(
-                "component_errors_total",
-                snapshot.errors,
-                &[("error_type", "unclassified"), ("stage", stage)],
-            ),
-        ];
-        for (key, value) in &snapshot.extra {
-            let (name, labels) = parse_key(key);
-            let mut sample = counter(name, *value, &[]);
-            sample.tags.extend(labels);
-            if !name.ends_with("_total") {
-                sample.kind = SampleKind::Gauge;
-            }
-            samples.push(sample);
-        }
-        samples
-    }
-}
-
-/// A component-specific key, `name` or `name{label="value",...}`: the name and the labels.
-fn parse_key(key: &str) -> (&str, Vec<(String, String)>) {
-    let Some((name, rest)) = key.split_once('{') else {
-        return (key, Vec::new());
-    };
-    let labels = rest
-        .trim_end_matches('}')
-        .split(',')
-        .filter_map(|pair| {
-            let (label, value) = pair.split_once('=')?;
-            Some((
-                label.trim().to_owned(),
-                value.trim().trim_matches('"').to_owned(),
-            ))
-        })
-        .collect();
-    (name, labels)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,48 +517,85 @@ mod tests {
     #[test]
     fn components_not_retained_are_forgotten_and_the_others_keep_counting() {
         let registry = MetricsRegistry::default();
-        registry.component("sources.old").received(3);
-        registry.component("sinks.kept").received(4);
-        registry.describe(ComponentKind::Sink, "kept", "console");
+        let old = registry.component(ComponentKind::Source, "old", "stdin");
+        old.received_with_bytes(3, 30);
+        old.error(ErrorType::Parser);
+        let kept = registry.component(ComponentKind::Sink, "kept", "console");
+        kept.received_with_bytes(4, 40);
         registry.retain_components(&["sinks.kept".to_owned()].into());
-        registry.component("sinks.kept").received(1);
-        registry.component("sources.new").received(2);
+        kept.received_with_bytes(1, 10);
+        registry
+            .component(ComponentKind::Source, "new", "stdin")
+            .received_with_bytes(2, 20);
         let snapshot = registry.snapshot();
         let names: Vec<_> = snapshot.iter().map(|m| m.component.as_str()).collect();
         assert_eq!(names, ["sinks.kept", "sources.new"]);
         assert_eq!(snapshot[0].received_events, 5);
+        assert_eq!(snapshot[0].received_event_bytes, 50);
         assert_eq!(snapshot[0].component_type, "console");
+        assert!(
+            (registry.samples().iter()).all(|s| s.tags["component_id"] != "old"),
+            "the removed component's metrics are gone"
+        );
     }
 
     #[test]
-    fn samples_carry_vector_names_and_component_labels() {
+    fn samples_carry_vector_names_and_labels() {
         let registry = MetricsRegistry::default();
-        let metrics = registry.component("sources.c1");
-        registry.describe(ComponentKind::Source, "c1", "conductorone");
-        metrics.sent(5);
-        metrics.add("conductorone_api_errors_total{status=\"429\"}", 2);
-        metrics.set("objects_known", 7);
+        let metrics = registry.component(ComponentKind::Source, "c1", "conductorone");
+        metrics.sent_with_bytes(5, 500);
+        metrics.add_labelled("conductorone_api_errors_total", &[("status", "429")], 2);
+        metrics.set("objects_known", 7.0);
+        metrics.error(ErrorType::Request);
+        metrics.errors_at(ErrorType::Acknowledgment, Stage::Sending, 2);
         let samples = registry.samples();
-        let sent = samples
-            .iter()
-            .find(|s| s.name == "component_sent_events_total")
-            .expect("sent");
+        let find = |name: &str| {
+            (samples.iter())
+                .filter(|s| s.name == name)
+                .collect::<Vec<_>>()
+        };
+        let sent = find("component_sent_events_total")[0];
         assert_eq!(sent.value, 5.0);
         assert_eq!(sent.tags["component_id"], "c1");
         assert_eq!(sent.tags["component_kind"], "source");
         assert_eq!(sent.tags["component_type"], "conductorone");
-        let api = samples
-            .iter()
-            .find(|s| s.name == "conductorone_api_errors_total")
-            .expect("api errors");
+        assert_eq!(find("component_sent_event_bytes_total")[0].value, 500.0);
+        let api = find("conductorone_api_errors_total")[0];
         assert_eq!(api.tags["status"], "429");
         assert_eq!(api.value, 2.0);
-        let known = samples.iter().find(|s| s.name == "objects_known").unwrap();
-        assert_eq!(known.kind, SampleKind::Gauge);
-        let errors = samples
-            .iter()
-            .find(|s| s.name == "component_errors_total")
-            .unwrap();
-        assert_eq!(errors.tags["stage"], "receiving");
+        let known = find("objects_known")[0];
+        assert_eq!((known.kind, known.value), (SampleKind::Gauge, 7.0));
+        let mut errors: Vec<_> = find("component_errors_total")
+            .into_iter()
+            .map(|s| {
+                (
+                    s.tags["error_type"].as_str(),
+                    s.tags["stage"].as_str(),
+                    s.value,
+                )
+            })
+            .collect();
+        errors.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(
+            errors,
+            [
+                ("acknowledgment_failed", "sending", 2.0),
+                ("request_failed", "receiving", 1.0)
+            ]
+        );
+        assert_eq!(metrics.errors_total(), 3);
+        assert_eq!(
+            metrics.get_labelled("conductorone_api_errors_total", &[("status", "429")]),
+            2
+        );
+        let snapshot = &registry.snapshot()[0];
+        assert_eq!((snapshot.sent_events, snapshot.errors), (5, 3));
+        assert!(
+            (snapshot.extra.iter()).any(|(key, value)| key
+                == "conductorone_api_errors_total{status=\"429\"}"
+                && *value == 2),
+            "{:?}",
+            snapshot.extra
+        );
     }
 }

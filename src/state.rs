@@ -257,7 +257,7 @@ async fn write_loop(
                     break;
                 }
                 Err(error) => {
-                    metrics.error();
+                    metrics.error(crate::metrics::ErrorType::Io);
                     closed = closed || updates.has_changed().is_err();
                     if closed {
                         failures_after_close += 1;

@@ -377,13 +377,15 @@ async fn every_record_of_every_format_is_delivered_and_bad_files_are_counted() {
     assert_eq!(array_sample.line, 4, "an array element's line");
     assert_eq!(source.metrics.get("invalid_records_total"), 2);
     assert_eq!(
-        source.metrics.get("files_failed_total{reason=\"corrupt\"}"),
+        source
+            .metrics
+            .get_labelled("files_failed_total", &[("reason", "corrupt")]),
         1
     );
     assert_eq!(
         source
             .metrics
-            .get("files_failed_total{reason=\"too_large\"}"),
+            .get_labelled("files_failed_total", &[("reason", "too_large")]),
         2
     );
     let downloaded = source.metrics.get("bytes_read_total");
@@ -835,12 +837,7 @@ async fn wrong_credentials_fail_the_health_check_and_the_source_keeps_retrying()
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut source = start(&config, data_dir.path());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while source
-        .metrics
-        .errors
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < 2
-    {
+    while source.metrics.errors_total() < 2 {
         assert!(Instant::now() < deadline, "the listing errors are counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -246,12 +246,7 @@ async fn backfill_then_live_polling_delivers_every_event_exactly_once() {
     );
     assert!(metrics.get("conductorone_pages_fetched_total") >= 11);
     assert!(metrics.get("checkpoints_total") >= 1);
-    assert_eq!(
-        metrics
-            .received_events
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1050
-    );
+    assert_eq!(metrics.received_total(), 1050);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,11 +289,11 @@ async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
         ("499", 1),
         ("invalid_body", 1),
     ] {
-        let name = format!("conductorone_api_errors_total{{status=\"{status}\"}}");
-        assert_eq!(metrics.get(&name), count, "{name}");
+        let errors = metrics.get_labelled("conductorone_api_errors_total", &[("status", status)]);
+        assert_eq!(errors, count, "conductorone_api_errors_total{{status=\"{status}\"}}");
     }
     assert!(
-        metrics.get("conductorone_api_errors_total{status=\"transport\"}") >= 1,
+        metrics.get_labelled("conductorone_api_errors_total", &[("status", "transport")]) >= 1,
         "the slow answer timed out"
     );
     // Retry-After: 1 was honoured: the retry came a second later.
@@ -355,7 +350,7 @@ async fn a_credential_refused_after_a_fresh_token_keeps_the_source_polling() {
         let state = server.lock();
         let refused = source
             .metrics
-            .get("conductorone_api_errors_total{status=\"401\"}");
+            .get_labelled("conductorone_api_errors_total", &[("status", "401")]);
         assert!(refused >= 2, "polling continued: {refused} refusals");
         // Every poll: the cached token, a 401, one fresh token, a 401, then a backoff.
         let per_poll = 2 * refused as usize;
@@ -463,7 +458,7 @@ async fn an_undecodable_event_is_skipped_counted_and_passed_by_the_cursor() {
     let metrics = Arc::clone(&source.metrics);
     source.stop().await.expect("clean stop");
     assert_eq!(metrics.get("conductorone_invalid_events_total"), 2);
-    assert_eq!(metrics.errors.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(metrics.errors_total(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

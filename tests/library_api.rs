@@ -33,9 +33,9 @@ impl SinkComponent for TallyConfig {
             return Err(BuildError::field("label", "must not be empty"));
         }
         Ok(Box::pin(async move {
-            while let Some(batch) = cx.input.recv().await {
-                cx.metrics.received(batch.len());
-                cx.metrics.sent(batch.len());
+            while let Some(mut batch) = cx.input.recv().await {
+                cx.metrics.received_events(&mut batch);
+                cx.metrics.sent_events(&mut batch);
                 c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
             }
             Ok(())

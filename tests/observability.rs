@@ -140,6 +140,20 @@ fn health_components_and_metrics_scraped_twice() {
         assert!(started.elapsed() < LIMIT, "the counter stays at {value}");
     };
     assert!(second > first);
+    // Event bytes: the demo's events as JSON, each one some hundreds of bytes.
+    let text = wait_for(&pipeline, exporter, "/metrics", 200);
+    for (name, id) in [
+        ("vector_component_sent_event_bytes_total", "demo"),
+        ("vector_component_received_event_bytes_total", "out"),
+    ] {
+        let bytes = series_value(&text, name, id).unwrap_or_else(|| panic!("{name}:\n{text}"));
+        let events = series_value(&text, &name.replace("event_bytes", "events"), id).unwrap();
+        assert!(bytes >= 200.0 * events && events > 0.0, "{name}: {bytes} for {events}");
+    }
+    assert!(
+        (demo["sent_event_bytes_total"].as_u64()).is_some(),
+        "/components has bytes: {demo}"
+    );
     pipeline.signal(libc::SIGTERM);
     pipeline.wait(LIMIT).assert_success();
 }

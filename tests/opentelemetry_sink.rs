@@ -221,9 +221,7 @@ resource_attributes."deployment.environment" = "test"
             .unwrap();
         assert_eq!(scope.name, "c1-pipeline");
     }
-    let sent = metrics
-        .sent_events
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let sent = metrics.sent_total();
     assert_eq!(sent, 100);
 }
 
@@ -335,7 +333,7 @@ async fn a_400_rejects_the_batch_without_retrying() {
     assert_eq!(rejected, 4, "{statuses:?}");
     assert_eq!(server.records().len(), 4);
     assert_eq!(server.requests(), 2);
-    assert_eq!(metrics.errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(metrics.errors_total(), 1);
 }
 
 #[tokio::test]

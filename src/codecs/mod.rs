@@ -67,6 +67,12 @@ impl DecodingConfig {
 }
 
 impl Decoder {
+    /// Whether a frame is the event's JSON text itself (so its length is the event's JSON
+    /// size).
+    pub fn is_json(self) -> bool {
+        self.codec == DecodingCodec::Json
+    }
+
     /// Decodes one frame; with `json.lossy`, a frame that is not valid UTF-8 is read again
     /// with its invalid sequences replaced.
     pub fn decode(self, frame: &Bytes) -> Result<Value, DecodeError> {

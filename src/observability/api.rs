@@ -62,6 +62,12 @@ pub struct ComponentRow {
     pub received_events_total: u64,
     /// `component_sent_events_total`
     pub sent_events_total: u64,
+    /// `component_received_event_bytes_total`
+    #[serde(default)]
+    pub received_event_bytes_total: u64,
+    /// `component_sent_event_bytes_total`
+    #[serde(default)]
+    pub sent_event_bytes_total: u64,
     /// `component_discarded_events_total`
     pub discarded_events_total: u64,
     /// `component_errors_total`
@@ -208,6 +214,8 @@ async fn components(State(shared): State<Arc<Shared>>) -> Json<ComponentsReport>
                 component_type: current.component_type.clone(),
                 received_events_total: current.received_events,
                 sent_events_total: current.sent_events,
+                received_event_bytes_total: current.received_event_bytes,
+                sent_event_bytes_total: current.sent_event_bytes,
                 discarded_events_total: current.discarded_events,
                 errors_total: current.errors,
                 received_events_per_sec: rate(

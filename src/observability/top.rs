@@ -163,6 +163,8 @@ pub fn draw(frame: &mut Frame, view: &TopView) {
         "In/s",
         "Events out",
         "Out/s",
+        "Bytes in",
+        "Bytes out",
         "Errors",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
@@ -174,6 +176,8 @@ pub fn draw(frame: &mut Frame, view: &TopView) {
         Constraint::Length(9),
         Constraint::Length(12),
         Constraint::Length(9),
+        Constraint::Length(10),
+        Constraint::Length(10),
         Constraint::Length(8),
     ];
     let rows = rows.into_iter().map(|row| {
@@ -185,6 +189,8 @@ pub fn draw(frame: &mut Frame, view: &TopView) {
             format!("{:.0}", row.received_events_per_sec),
             row.sent_events_total.to_string(),
             format!("{:.0}", row.sent_events_per_sec),
+            human_bytes(row.received_event_bytes_total),
+            human_bytes(row.sent_event_bytes_total),
             row.errors_total.to_string(),
         ])
     });
@@ -199,6 +205,21 @@ pub fn draw(frame: &mut Frame, view: &TopView) {
         None => "refreshed every second".to_owned(),
     };
     frame.render_widget(Line::from(line), status);
+}
+
+/// `bytes` in the largest binary unit that keeps it at least 1 (`1.5 MiB`).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +237,7 @@ mod tests {
             received_events_total: sent,
             sent_events_total: sent,
             sent_events_per_sec: 12.0,
+            sent_event_bytes_total: sent * 1024,
             ..ComponentRow::default()
         }
     }
@@ -232,13 +254,13 @@ mod tests {
             },
             error: Some("connection refused".into()),
         };
-        let mut terminal = Terminal::new(TestBackend::new(100, 8)).expect("terminal");
+        let mut terminal = Terminal::new(TestBackend::new(120, 8)).expect("terminal");
         terminal.draw(|frame| draw(frame, &view)).expect("drawn");
         let lines: Vec<String> = terminal
             .backend()
             .buffer()
             .content()
-            .chunks(100)
+            .chunks(120)
             .map(|cells| cells.iter().map(|cell| cell.symbol()).collect())
             .collect();
         let text = lines.join("\n");
@@ -256,7 +278,9 @@ mod tests {
             .expect("sink row");
         assert!(c1 < out, "sources first:\n{text}");
         assert!(
-            lines[c1].contains("640") && lines[c1].contains("12"),
+            lines[c1].contains("640")
+                && lines[c1].contains("12")
+                && lines[c1].contains("640.0 KiB"),
             "{text}"
         );
         assert!(

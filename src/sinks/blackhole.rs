@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::ack::BatchStatus;
 use crate::component::{BuildError, ComponentError, ComponentTask, SinkComponent, SinkContext};
-use crate::event::finish_batch;
+use crate::event::{Event, finish_batch};
 use crate::sinks::SinkAcknowledgements;
 
 /// `[sinks.ID] type = "blackhole"`.
@@ -52,7 +52,8 @@ async fn run(config: BlackholeConfig, mut cx: SinkContext) -> Result<(), Compone
     let print_interval = Duration::from_secs(config.print_interval_secs);
     let mut last_print = Instant::now();
     while let Some(batch) = cx.input.recv().await {
-        cx.metrics.received(batch.len());
+        let bytes: usize = batch.iter().map(Event::json_size_now).sum();
+        cx.metrics.received_with_bytes(batch.len(), bytes);
         total += batch.len() as u64;
         // Only the count: sizing every event (serializing it) would make the benchmarking
         // sink cost as much as a real one.
@@ -68,7 +69,7 @@ async fn run(config: BlackholeConfig, mut cx: SinkContext) -> Result<(), Compone
                 tokio::time::sleep(due - elapsed).await;
             }
         }
-        cx.metrics.sent(batch.len());
+        cx.metrics.sent_with_bytes(batch.len(), bytes);
         finish_batch(batch, BatchStatus::Delivered);
     }
     if config.print_interval_secs > 0 {

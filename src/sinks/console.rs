@@ -73,12 +73,12 @@ async fn run(
 ) -> Result<(), ComponentError> {
     let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
     while let Some(mut batch) = cx.input.recv().await {
-        cx.metrics.received(batch.len());
+        cx.metrics.received_events(&mut batch);
         // Coalesce whatever else is already queued into the same write.
         while batch.len() < 4 * MAX_BATCH_EVENTS {
             match cx.input.try_recv() {
-                Ok(more) => {
-                    cx.metrics.received(more.len());
+                Ok(mut more) => {
+                    cx.metrics.received_events(&mut more);
                     batch.extend(more);
                 }
                 Err(_) => break,
@@ -99,6 +99,7 @@ async fn run(
             buffer.push(b'\n');
             finalizers.push(event.metadata.finalizers);
         }
+        let bytes = buffer.len();
         let (result, returned) = stdio::stream(target.stream()).write_all(buffer).await;
         buffer = returned;
         let status = if result.is_ok() {
@@ -110,10 +111,10 @@ async fn run(
             finalizer.finalize(status);
         }
         if let Err(error) = result {
-            cx.metrics.error();
+            cx.metrics.error(crate::metrics::ErrorType::Writer);
             return Err(ComponentError(format!("writing to {target:?}: {error}")));
         }
-        cx.metrics.sent(count);
+        cx.metrics.sent_with_bytes(count, bytes);
     }
     Ok(())
 }

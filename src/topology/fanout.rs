@@ -73,20 +73,20 @@ impl FusedStage {
     }
 
     /// Runs the transform over `batch`; returns what its default output gets.
-    fn apply(&mut self, batch: Batch) -> Batch {
+    fn apply(&mut self, mut batch: Batch) -> Batch {
         let metrics = &self.metrics;
-        metrics.received(batch.len());
+        metrics.received_events(&mut batch);
         let mut outputs = vec![Vec::new(); 1 + self.unread_outputs];
         let discarded = self.transform.transform(batch, &mut outputs);
         metrics.discarded(discarded);
         let mut named = outputs.split_off(1);
-        let output = outputs.pop().unwrap_or_default();
+        let mut output = outputs.pop().unwrap_or_default();
         for unread in named.drain(..).filter(|batch| !batch.is_empty()) {
             metrics.discarded(unread.len());
             finish_batch(unread, BatchStatus::Delivered);
         }
         if !output.is_empty() {
-            metrics.sent(output.len());
+            metrics.sent_events(&mut output);
         }
         output
     }
@@ -111,7 +111,7 @@ impl FusedChain {
         if let Some(producer) = &self.producer
             && !batch.is_empty()
         {
-            producer.sent(batch.len());
+            producer.sent_events(&mut batch);
         }
         for stage in &mut self.stages {
             if batch.is_empty() {
@@ -190,7 +190,7 @@ impl Fanout {
     /// (backpressure). A consumer that has stopped is removed, and from then on every batch
     /// is also reported `Errored` for the copy that consumer never got; when none is left the
     /// batch is finalized as `Errored` (so it is not lost silently) and an error returned.
-    pub async fn send(&mut self, batch: Batch) -> Result<(), ClosedError> {
+    pub async fn send(&mut self, mut batch: Batch) -> Result<(), ClosedError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -199,7 +199,7 @@ impl Fanout {
                 // An optional output nobody reads: its events are dropped on purpose.
                 metrics.discarded(batch.len());
             } else {
-                metrics.sent(batch.len());
+                metrics.sent_events(&mut batch);
             }
         }
         let batch = match &mut self.chain {
@@ -318,23 +318,12 @@ mod tests {
         let received = receiver.recv().await.unwrap();
         let values: Vec<Value> = received.into_iter().map(|event| event.value).collect();
         assert_eq!(values, vec![Value::Integer(0), Value::Integer(4)]);
-        assert_eq!(
-            source
-                .sent_events
-                .load(std::sync::atomic::Ordering::Relaxed),
-            8
-        );
+        assert_eq!(source.sent_total(), 8);
         for (metrics, expected) in [(&first, (8, 4, 4)), (&second, (4, 2, 2))] {
             let got = (
-                metrics
-                    .received_events
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                metrics
-                    .sent_events
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                metrics
-                    .discarded_events
-                    .load(std::sync::atomic::Ordering::Relaxed),
+                metrics.received_total(),
+                metrics.sent_total(),
+                metrics.discarded_total(),
             );
             assert_eq!(got, expected);
         }
@@ -342,17 +331,11 @@ mod tests {
         let mut chain = fanout.take_chain().unwrap();
         let out = chain.apply((0..2).map(|i| Event::new(Value::Integer(i))).collect());
         assert_eq!(out.len(), 1);
-        assert_eq!(
-            source
-                .sent_events
-                .load(std::sync::atomic::Ordering::Relaxed),
-            10
-        );
+        assert_eq!(source.sent_total(), 10);
     }
 
     #[tokio::test]
     async fn an_output_nobody_reads_counts_its_events_as_discarded_and_delivers_them() {
-        use std::sync::atomic::Ordering::Relaxed;
         let metrics = Arc::new(ComponentMetrics::default());
         let mut fanout = Fanout::new(Vec::new(), Some(Arc::clone(&metrics)));
         assert!(fanout.is_unconsumed());
@@ -363,8 +346,8 @@ mod tests {
         drop(notifier);
         fanout.send(batch).await.expect("nothing to lose");
         assert_eq!(receiver.outcome().await.status, BatchStatus::Delivered);
-        assert_eq!(metrics.discarded_events.load(Relaxed), 3);
-        assert_eq!(metrics.sent_events.load(Relaxed), 0);
+        assert_eq!(metrics.discarded_total(), 3);
+        assert_eq!(metrics.sent_total(), 0);
     }
 
     /// Sends odd events to its named output 1.
@@ -383,7 +366,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_fused_stage_discards_its_unread_named_outputs_as_delivered() {
-        use std::sync::atomic::Ordering::Relaxed;
         let metrics = Arc::new(ComponentMetrics::default());
         let stage = FusedStage {
             transform: Box::new(OddToNamed),
@@ -404,8 +386,8 @@ mod tests {
         assert_eq!(values, [0, 2, 4].map(Value::Integer));
         finish_batch(received, BatchStatus::Delivered);
         assert_eq!(outcome.outcome().await.status, BatchStatus::Delivered);
-        assert_eq!(metrics.received_events.load(Relaxed), 6);
-        assert_eq!(metrics.sent_events.load(Relaxed), 3);
-        assert_eq!(metrics.discarded_events.load(Relaxed), 3);
+        assert_eq!(metrics.received_total(), 6);
+        assert_eq!(metrics.sent_total(), 3);
+        assert_eq!(metrics.discarded_total(), 3);
     }
 }

@@ -175,7 +175,7 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
             shutdown: shutdown.clone(),
             data_dir: config.data_dir.clone(),
             acknowledgements: false,
-            metrics: metrics.component(id),
+            metrics: metrics.component(ComponentKind::Source, id, source.config.type_name()),
             registry: Arc::clone(&metrics),
         };
         if let Err(error) = source.config.component().build(cx) {
@@ -196,7 +196,7 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
             id: Arc::from(id.as_str()),
             input: receiver,
             acknowledgements: config.sink_acknowledges(sink),
-            metrics: metrics.component(id),
+            metrics: metrics.component(ComponentKind::Sink, id, sink.config.type_name()),
         };
         if let Err(error) = sink.config.component().build(cx) {
             errors.push(build_error("sinks", id, &sink.origin, error));
@@ -357,7 +357,10 @@ impl<'a> Wiring<'a> {
                         })
             })
             .map(|(consumer, _)| {
-                let metrics = self.registry.component(&format!("sinks.{consumer}"));
+                let type_name = self.config.sinks[consumer.as_str()].config.type_name();
+                let metrics = self
+                    .registry
+                    .component(ComponentKind::Sink, consumer, type_name);
                 (Arc::from(consumer.as_str()), metrics)
             })
             .collect();
@@ -374,10 +377,12 @@ impl<'a> Wiring<'a> {
                     .remove(id.as_str())
                     .expect("every sink has an input channel"),
                 acknowledgements: self.config.sink_acknowledges(sink),
-                metrics: self.registry.component(&name),
+                metrics: (self.registry).component(
+                    ComponentKind::Sink,
+                    id,
+                    sink.config.type_name(),
+                ),
             };
-            self.registry
-                .describe(ComponentKind::Sink, id, sink.config.type_name());
             let span = component_span(ComponentKind::Sink, id, sink.config.type_name());
             match span.in_scope(|| sink.config.component().build(cx)) {
                 Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
@@ -395,7 +400,11 @@ impl<'a> Wiring<'a> {
                 continue;
             }
             let name = format!("transforms.{id}");
-            let metrics = self.registry.component(&name);
+            let metrics = (self.registry).component(
+                ComponentKind::Transform,
+                id,
+                transform.config.type_name(),
+            );
             let declared = transform.config.component().outputs();
             let ports = declared
                 .default
@@ -411,8 +420,6 @@ impl<'a> Wiring<'a> {
                     self.fanout_for(&output, Arc::clone(&metrics))
                 })
                 .collect();
-            self.registry
-                .describe(ComponentKind::Transform, id, transform.config.type_name());
             let span = component_span(ComponentKind::Transform, id, transform.config.type_name());
             let cx = TransformContext {
                 enrichment_tables: self.config.enrichment(),
@@ -439,7 +446,8 @@ impl<'a> Wiring<'a> {
         let acknowledging = sources_fully_acknowledged(self.config, self.graph);
         for (id, source) in &self.config.sources {
             let name = format!("sources.{id}");
-            let metrics = self.registry.component(&name);
+            let metrics =
+                (self.registry).component(ComponentKind::Source, id, source.config.type_name());
             let chain_ids = self.chains.get(id.as_str()).cloned().unwrap_or_default();
             let stages = self.build_chain(&chain_ids);
             // The source's events leave from the last fused transform's output.
@@ -460,8 +468,6 @@ impl<'a> Wiring<'a> {
                 metrics,
                 registry: Arc::clone(self.registry),
             };
-            self.registry
-                .describe(ComponentKind::Source, id, source.config.type_name());
             let span = component_span(ComponentKind::Source, id, source.config.type_name());
             match span.in_scope(|| source.config.component().build(cx)) {
                 Ok(task) => self.built.push((name, Box::pin(task.instrument(span)))),
@@ -477,18 +483,15 @@ impl<'a> Wiring<'a> {
         let mut stages = Vec::with_capacity(chain_ids.len());
         for transform_id in chain_ids {
             let transform = &self.config.transforms[*transform_id];
-            self.registry.describe(
-                ComponentKind::Transform,
-                transform_id,
-                transform.config.type_name(),
-            );
             match transform.config.component().build(&TransformContext {
                 enrichment_tables: self.config.enrichment(),
             }) {
                 Ok(mut function) => {
-                    let metrics = self
-                        .registry
-                        .component(&format!("transforms.{transform_id}"));
+                    let metrics = self.registry.component(
+                        ComponentKind::Transform,
+                        transform_id,
+                        transform.config.type_name(),
+                    );
                     function.use_metrics(Arc::clone(&metrics));
                     stages.push(FusedStage {
                         transform: function,

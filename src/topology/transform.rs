@@ -51,8 +51,8 @@ pub(super) async fn run(
                 }
             }
             received = input.recv(), if input_open && !idle.is_empty() => match received {
-                Some(batch) => {
-                    metrics.received(batch.len());
+                Some(mut batch) => {
+                    metrics.received_events(&mut batch);
                     let mut worker = idle.pop().expect("guarded by !idle.is_empty()");
                     let output_count = outputs.len();
                     in_flight.push_back(tokio::task::spawn(async move {
@@ -77,8 +77,8 @@ async fn run_inline(
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), ComponentError> {
     let mut results: Vec<Batch> = outputs.iter().map(|_| Vec::new()).collect();
-    while let Some(batch) = input.recv().await {
-        metrics.received(batch.len());
+    while let Some(mut batch) = input.recv().await {
+        metrics.received_events(&mut batch);
         let discarded = transform.transform(batch, &mut results);
         metrics.discarded(discarded);
         for (fanout, batch) in outputs.iter_mut().zip(results.iter_mut()) {

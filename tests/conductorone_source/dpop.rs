@@ -98,7 +98,7 @@ async fn a_tenant_that_refuses_the_proof_is_reported_clearly_and_retried() {
     poll_until(WAIT, POLL, async || {
         let refused = source
             .metrics
-            .get("conductorone_api_errors_total{status=\"token_400\"}");
+            .get_labelled("conductorone_api_errors_total", &[("status", "token_400")]);
         if refused >= 3 {
             Ok(())
         } else {

@@ -19,7 +19,7 @@ use crate::ack::BatchStatus;
 use crate::codecs::parquet::{PushError, RowError};
 use crate::component::{ComponentError, SinkContext};
 use crate::event::Event;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, ErrorType};
 
 /// The running sink: partitions, sealing, and the upload tasks.
 struct S3Sink {
@@ -60,8 +60,8 @@ pub(crate) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
     loop {
         tokio::select! {
             batch = cx.input.recv() => match batch {
-                Some(batch) => {
-                    sink.metrics.received(batch.len());
+                Some(mut batch) => {
+                    sink.metrics.received_events(&mut batch);
                     let settings = Arc::clone(&sink.settings);
                     for event in batch {
                         sink.add(&settings, event).await;
@@ -111,13 +111,13 @@ impl S3Sink {
             .template
             .render(&event.value, time, &mut self.prefix)
         {
-            self.metrics.error();
+            self.metrics.error(ErrorType::Template);
             tracing::warn!(%error, "event rejected: its key_prefix cannot be rendered");
             event.finalize(BatchStatus::Rejected);
             return;
         }
         if let Err(error) = self.open(settings, ocsf_time).await {
-            self.metrics.error();
+            self.metrics.error(ErrorType::Request);
             tracing::error!(%error, "could not start an object");
             event.finalize(BatchStatus::Errored);
             return;
@@ -163,7 +163,7 @@ impl S3Sink {
         if written.is_err() || full || part_due {
             let prefix = self.prefix.clone();
             if let Err(error) = written {
-                self.metrics.error();
+                self.metrics.error(ErrorType::Encoder);
                 tracing::error!(%error, "encoding an event failed; the object is dropped");
                 if let Some(partition) = self.partitions.remove(&prefix) {
                     self.fail(partition, BatchStatus::Errored).await;
@@ -213,7 +213,7 @@ impl S3Sink {
     /// Finalizes an event that cannot be written as it is (`Rejected`), logging its class and
     /// uid and counting it.
     fn reject(&self, mut event: Event, error: &RowError) {
-        self.metrics.error();
+        self.metrics.error(ErrorType::Conversion);
         self.metrics.add("rejected_events_total", 1);
         let class_uid = match &event.value {
             Value::Object(map) => map
@@ -333,7 +333,7 @@ impl S3Sink {
     }
 
     fn report(&self, error: &UploadError) {
-        self.metrics.error();
+        self.metrics.error(ErrorType::Request);
         tracing::error!(%error, "S3 write failed; its events are not delivered");
     }
 }
@@ -351,12 +351,13 @@ async fn write_object(
         events,
         finalizers,
         multipart,
+        raw_bytes,
         ..
     } = partition;
     let tail = match body.finish() {
         Ok(tail) => Bytes::from(tail),
         Err(error) => {
-            metrics.error();
+            metrics.error(ErrorType::Encoder);
             tracing::error!(%error, %prefix, "finishing the object failed");
             if let Some(multipart) = &multipart {
                 uploader
@@ -404,11 +405,11 @@ async fn write_object(
     };
     match result {
         Ok(()) => {
-            metrics.sent(events);
+            metrics.sent_with_bytes(events, raw_bytes);
             finalize(finalizers, BatchStatus::Delivered);
         }
         Err(error) => {
-            metrics.error();
+            metrics.error(ErrorType::Request);
             tracing::error!(%error, events, "S3 write failed; its events are not delivered");
             finalize(finalizers, error_status(&error));
         }

@@ -143,7 +143,12 @@ impl Delivery {
     /// finalizes its events accordingly.
     pub(super) async fn send(self: Arc<Self>, batch: RecordBatch) {
         let count = batch.len();
-        let RecordBatch { records, links, .. } = batch;
+        let RecordBatch {
+            records,
+            links,
+            bytes,
+            ..
+        } = batch;
         let body = self.body(records);
         let mut retries = Retries::new(self.backoff.clone(), Some(self.retry_attempts));
         let policy = |error: &ExportError| error.verdict();
@@ -173,11 +178,11 @@ impl Delivery {
                         "opentelemetry: the receiver refused some records of a request (partial success); the others are delivered"
                     );
                 }
-                self.metrics.sent(count);
+                self.metrics.sent_with_bytes(count, bytes);
                 BatchStatus::Delivered
             }
             Err(error) => {
-                self.metrics.error();
+                self.metrics.error(crate::metrics::ErrorType::Request);
                 if error.verdict() == Verdict::Stop {
                     tracing::error!(%error, events = count, "the receiver refused a request; its events are rejected");
                     BatchStatus::Rejected

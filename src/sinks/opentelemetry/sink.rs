@@ -44,8 +44,8 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         let deadline = pending.as_ref().map(|p| p.deadline);
         tokio::select! {
             received = cx.input.recv() => {
-                let Some(batch) = received else { break };
-                cx.metrics.received(batch.len());
+                let Some(mut batch) = received else { break };
+                cx.metrics.received_events(&mut batch);
                 let observed = now_unix_nano();
                 for event in batch {
                     let pending_batch = pending.get_or_insert_with(|| Pending {

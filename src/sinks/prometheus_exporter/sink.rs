@@ -54,14 +54,18 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         tokio::spawn(http::serve(settings.listener, router, stop.clone()).in_current_span());
     tracing::info!(address = %settings.address, "serving GET /metrics");
     let mut last_warning: Option<Instant> = None;
-    while let Some(batch) = cx.input.recv().await {
-        cx.metrics.received(batch.len());
+    while let Some(mut batch) = cx.input.recv().await {
+        cx.metrics.received_events(&mut batch);
         let mut not_metrics = 0;
+        let mut sent_bytes = 0;
         {
             let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
             for event in &batch {
                 match parse(&event.value, settings.default_namespace.as_deref()) {
-                    Some((sample, incremental)) => store.update(sample, incremental),
+                    Some((sample, incremental)) => {
+                        sent_bytes += event.json_size_now();
+                        store.update(sample, incremental);
+                    }
                     None => not_metrics += 1,
                 }
             }
@@ -76,7 +80,8 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
                 last_warning = Some(Instant::now());
             }
         }
-        cx.metrics.sent(batch.len() - not_metrics);
+        cx.metrics
+            .sent_with_bytes(batch.len() - not_metrics, sent_bytes);
         finish_batch(batch, BatchStatus::Delivered);
     }
     // The listener stays open for the next topology (a reload); only this server stops.

@@ -131,7 +131,7 @@ async fn poll(
                         }
                         Err(error) => {
                             failures += 1;
-                            metrics.error();
+                            metrics.error(crate::metrics::ErrorType::Acknowledgment);
                             // Log the first failure of a streak and then every tenth.
                             if failures == 1 || failures.is_multiple_of(10) {
                                 tracing::warn!(
@@ -164,7 +164,6 @@ async fn poll(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::sinks::splunk_hec_logs::test_server::{Acks, TestHec};
@@ -181,7 +180,7 @@ mod tests {
         let outcome = handle.wait(7).await;
         drop(handle);
         task.await.expect("the poller ends once nothing is pending");
-        (outcome, server, metrics.errors.load(Ordering::Relaxed))
+        (outcome, server, metrics.errors_total())
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ use super::acks::{AckHandle, AckOutcome};
 use super::client::{HecClient, HecResponse, Outcome, TransportError};
 use super::encoder::EncodedBatch;
 use crate::ack::BatchStatus;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, ErrorType};
 use crate::options::compression::GZIP_LEVEL;
 use crate::retry::{Retries, RetryPolicy, Verdict};
 
@@ -455,7 +455,7 @@ impl SenderHandle {
     /// Logs and counts a failure about to be retried after `delay`.
     fn retrying(&self, flight: &InFlight, failure: &Failure, delay: Duration) {
         let shared = &self.shared;
-        shared.metrics.error();
+        shared.metrics.error(failure.error_type());
         let retry = flight.retries.retries();
         let retry_in_ms = delay.as_millis() as u64;
         match failure {
@@ -495,7 +495,7 @@ impl SenderHandle {
     fn give_up(&self, flight: &mut InFlight, failure: &Failure) {
         let metrics = &self.shared.metrics;
         if let Failure::Rejected(response) = failure {
-            metrics.errors(1);
+            metrics.error(ErrorType::Request);
             tracing::error!(
                 status = response.status.as_u16(),
                 reason = %response.body.describe(),
@@ -505,8 +505,7 @@ impl SenderHandle {
             take_batch(flight).finalize(BatchStatus::Rejected);
             return;
         }
-        metrics.error();
-        metrics.errors(1);
+        metrics.error(failure.error_type());
         tracing::error!(
             events = flight.batch.len(),
             attempts = flight.retries.retries() + 1,
@@ -527,13 +526,14 @@ impl SenderHandle {
     ) -> Option<Failure> {
         let shared = &self.shared;
         let events = flight.batch.len();
+        let bytes = flight.batch.bytes();
         // Splunk took the request: a later failure backs off from the first delay again (the
         // retries keep counting: a resend after an ack timeout is one).
         flight.retries.reset_backoff();
         let (Some(acks), Some(ack_id)) = (&shared.acks, ack_id) else {
             // No ack id: the token has no indexer acknowledgement, and a 200 is all Splunk
             // will ever say (Vector treats it the same way).
-            shared.metrics.sent(events);
+            shared.metrics.sent_with_bytes(events, bytes);
             take_batch(flight).finalize(BatchStatus::Delivered);
             return None;
         };
@@ -543,7 +543,7 @@ impl SenderHandle {
         drop(ack_permit);
         match outcome {
             AckOutcome::Acked => {
-                shared.metrics.sent(events);
+                shared.metrics.sent_with_bytes(events, bytes);
                 take_batch(flight).finalize(BatchStatus::Delivered);
                 None
             }
@@ -560,7 +560,7 @@ impl SenderHandle {
         queue: &VecDeque<EncodedBatch>,
         budget: &mut Budget,
     ) {
-        self.shared.metrics.error();
+        self.shared.metrics.error(ErrorType::Request);
         tracing::error!(
             event_index = index,
             events = flight.batch.len(),
@@ -583,7 +583,7 @@ impl SenderHandle {
         queue: &mut VecDeque<EncodedBatch>,
         budget: &mut Budget,
     ) {
-        self.shared.metrics.error();
+        self.shared.metrics.error(ErrorType::Request);
         let events = flight.batch.len();
         let batch = flight.editable(self.shared.settings.gzip);
         if batch.len() <= 1 {
@@ -622,6 +622,17 @@ pub(super) enum Failure {
     },
     /// Any other 4xx (a 400 that names no event): refused for good.
     Rejected(HecResponse),
+}
+
+impl Failure {
+    /// The `error_type` it is counted as in `component_errors_total`.
+    fn error_type(&self) -> ErrorType {
+        match self {
+            Self::AckTimedOut { .. } => ErrorType::Acknowledgment,
+            Self::Unauthorized(_) => ErrorType::Authentication,
+            Self::Transport(_) | Self::Busy(_) | Self::Rejected(_) => ErrorType::Request,
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -806,7 +817,6 @@ encoding.codec = "json"
 
 #[cfg(test)]
 mod delivery_tests {
-    use std::sync::atomic::Ordering;
 
     use serde_json::{Value, json};
 
@@ -869,7 +879,7 @@ mod delivery_tests {
             .iter()
             .map(|b| b.lines().count())
             .collect();
-        (statuses, bodies, metrics.errors.load(Ordering::Relaxed))
+        (statuses, bodies, metrics.errors_total())
     }
 
     use BatchStatus::{Delivered, Errored, Rejected};
@@ -986,6 +996,6 @@ mod delivery_tests {
         // Never acknowledged: resent once (the one retry allowed), then errored.
         let (statuses, bodies, errors) = deliver(Vec::new(), 2, with_acks, Acks::AllFalse).await;
         assert_eq!((statuses, bodies), (vec![Errored, Errored], vec![2, 2]));
-        assert_eq!(errors, 3, "two timeouts and the batch given up");
+        assert_eq!(errors, 2, "one per timeout, the last one giving up");
     }
 }

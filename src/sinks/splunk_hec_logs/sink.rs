@@ -43,8 +43,8 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         let next_deadline = pending.values().map(|p| p.deadline).min();
         tokio::select! {
             received = cx.input.recv() => {
-                let Some(batch) = received else { break };
-                cx.metrics.received(batch.len());
+                let Some(mut batch) = received else { break };
+                cx.metrics.received_events(&mut batch);
                 for event in batch {
                     let ready = add_event(
                         &encoder, &mut pending, event, cx.acknowledgements, timeout, max_bytes, max_events, &cx,
@@ -107,7 +107,7 @@ fn add_event(
     let metadata = match encoder.metadata(&event.value) {
         Ok(metadata) => metadata,
         Err(error) => {
-            cx.metrics.error();
+            cx.metrics.error(crate::metrics::ErrorType::Template);
             tracing::error!(
                 option = error.option,
                 error = %error.error,

@@ -561,14 +561,9 @@ impl ApiClient {
 
     fn count_error(&self, error: &ApiError) {
         if let Some(metrics) = &self.metrics {
-            metrics.error();
-            metrics.add(
-                &format!(
-                    "conductorone_api_errors_total{{status=\"{}\"}}",
-                    error.label()
-                ),
-                1,
-            );
+            metrics.error(crate::metrics::ErrorType::Request);
+            let status = error.label();
+            metrics.add_labelled("conductorone_api_errors_total", &[("status", &status)], 1);
         }
     }
 

@@ -17,7 +17,7 @@ use crate::ack::{BatchNotifier, BatchStatus, OrderedAcks};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str as uid_hash};
 use crate::event::{Event, intern_id};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, ErrorType};
 use crate::ocsf::{event_time_millis, event_uid};
 use crate::retry::{Backoff, Retries, Verdict};
 use crate::state::StateWriter;
@@ -173,7 +173,7 @@ impl Commit {
                     last_uid = token.cursor.last_uid.as_deref().unwrap_or(""),
                     "conductorone: a sink refused a batch for good (Rejected); its events are not sent again and the checkpoint moves past them"
                 );
-                self.metrics.error();
+                self.metrics.error(ErrorType::Acknowledgment);
                 self.metrics
                     .add("conductorone_rejected_events_total", token.events);
             }
@@ -182,7 +182,7 @@ impl Commit {
                     events = token.events,
                     "conductorone: a batch was not delivered; the checkpoint stays, and events after it will be sent again"
                 );
-                self.metrics.error();
+                self.metrics.error(ErrorType::Acknowledgment);
                 self.failed = true;
                 return false;
             }
@@ -221,9 +221,9 @@ impl Source {
         let parsed = match client::parse_page(&page.body) {
             Ok(parsed) => parsed,
             Err(reason) => {
-                self.metrics.error();
-                self.metrics
-                    .add("conductorone_api_errors_total{status=\"invalid_body\"}", 1);
+                self.metrics.error(ErrorType::Parser);
+                let labels = [("status", "invalid_body")];
+                (self.metrics).add_labelled("conductorone_api_errors_total", &labels, 1);
                 return Ok(Some(PollEnd::Failed(ApiError::invalid_body(&reason))));
             }
         };
@@ -247,7 +247,8 @@ impl Source {
                 events.push(event);
             }
         }
-        self.metrics.received(events.len());
+        let bytes: usize = events.iter().map(crate::event::estimated_json_size).sum();
+        self.metrics.received_with_bytes(events.len(), bytes);
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<Value> = events.by_ref().take(MAX_BATCH_EVENTS).collect();
@@ -306,7 +307,7 @@ impl Source {
                 .saturating_sub(time)
                 .max(0);
             self.metrics
-                .set("source_lag_time_seconds", (lag / 1000) as u64);
+                .set("source_lag_time_seconds", (lag / 1000) as f64);
         }
     }
 
@@ -375,7 +376,7 @@ impl Source {
     /// [`LOGGED_INVALID_EVENTS`] of a run each with its uid and position, then only counted).
     fn skip_invalid(&mut self, page: &client::Page) {
         for item in &page.invalid {
-            self.metrics.error();
+            self.metrics.error(ErrorType::Parser);
             self.metrics.add("conductorone_invalid_events_total", 1);
             self.invalid_events += 1;
             if self.invalid_events <= LOGGED_INVALID_EVENTS {

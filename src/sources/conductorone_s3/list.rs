@@ -241,7 +241,7 @@ impl Lister<'_> {
                     listed
                 }
                 Err(message) => {
-                    self.metrics.error();
+                    self.metrics.error(crate::metrics::ErrorType::Request);
                     let delay = backoff.next_delay();
                     tracing::error!(bucket = %self.bucket, prefix = %settings.prefix, %message, retry_in_ms = delay.as_millis() as u64, "listing failed");
                     if !self.pause(delay).await {
@@ -565,10 +565,10 @@ impl Ledger<'_> {
 }
 
 fn report_progress(metrics: &crate::metrics::ComponentMetrics, cycle: &Cycle) {
-    metrics.set("objects_known", cycle.objects_known);
-    metrics.set("objects_done", cycle.objects_done);
-    metrics.set("bytes_known", cycle.bytes_known);
-    metrics.set("bytes_done", cycle.bytes_done);
+    metrics.set("objects_known", cycle.objects_known as f64);
+    metrics.set("objects_done", cycle.objects_done as f64);
+    metrics.set("bytes_known", cycle.bytes_known as f64);
+    metrics.set("bytes_done", cycle.bytes_done as f64);
 }
 
 fn log_progress(cycle: &Cycle) {

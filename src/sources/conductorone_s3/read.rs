@@ -19,7 +19,7 @@ use crate::ack::{BatchNotifier, BatchStatus, BatchStatusReceiver};
 use crate::aws::{ErrorKind, classify};
 use crate::dedupe::{HashSetU64, RecentSet, hash_str};
 use crate::event::{Batch, Event, Origin};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, ErrorType};
 use crate::ocsf::event_uid;
 use crate::retry::{Retries, Verdict, retry};
 use crate::state::StateWriter;
@@ -332,9 +332,8 @@ impl Reader {
             ReadError::TooLarge { .. } => "too_large",
             ReadError::InvalidArray { .. } => "invalid_array",
         };
-        self.metrics
-            .add(&format!("files_failed_total{{reason=\"{reason}\"}}"), 1);
-        self.metrics.error();
+        (self.metrics).add_labelled("files_failed_total", &[("reason", reason)], 1);
+        self.metrics.error(ErrorType::Reader);
         tracing::error!(bucket = %object.bucket, key = %object.key, line = reader.line(), compression = reader.compression().name(), records_read = outcome.events, %error, "file ended early; the records before the problem were sent");
         outcome.failure = Some(error.to_string());
     }
@@ -345,7 +344,7 @@ impl Reader {
     async fn download(&self, object: &ObjectRef) -> Result<(Bytes, Option<String>), Fetch> {
         let mut retries = Retries::new(self.settings.backoff(), None);
         let on_retry = |(_, message, _): &DownloadError, _: u64, delay: Duration| {
-            self.metrics.error();
+            self.metrics.error(ErrorType::Request);
             tracing::warn!(object = %object.url(), %message, retry_in_ms = delay.as_millis() as u64, "download failed; retrying");
         };
         let download = retry(
@@ -365,7 +364,7 @@ impl Reader {
                 Err(Fetch::Gone(message))
             }
             Err((_, message, false)) => {
-                self.metrics.error();
+                self.metrics.error(ErrorType::Request);
                 tracing::error!(object = %object.url(), %message, "cannot read the object; it will be tried again later");
                 Err(Fetch::Failed(message))
             }
@@ -425,7 +424,7 @@ impl Reader {
         out: &mut Fanout,
         held: &mut Vec<u64>,
     ) -> Result<(), ClosedError> {
-        self.metrics.received(batch.len());
+        self.metrics.received_events(&mut batch);
         if let Some(dedupe) = &self.dedupe {
             let mut dedupe = dedupe.lock().unwrap_or_else(|e| e.into_inner());
             let before = batch.len();
@@ -704,13 +703,7 @@ mod tests {
         let (events, _, outcome) = read(&reader, "x.json").await;
         assert_eq!(events.len(), 2);
         assert_eq!(server.faults.count("GET", "/exports/x.json"), 3);
-        assert_eq!(
-            reader
-                .metrics()
-                .errors
-                .load(std::sync::atomic::Ordering::Relaxed),
-            2
-        );
+        assert_eq!(reader.metrics().errors_total(), 2);
         assert!(outcome.fetch_error.is_none());
     }
 

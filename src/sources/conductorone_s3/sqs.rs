@@ -50,6 +50,7 @@ use crate::ack::BatchStatus;
 use crate::aws::{self, ErrorKind, classify};
 use crate::component::{ComponentError, SourceContext};
 use crate::dedupe::{RecentSet, hash_str};
+use crate::metrics::ErrorType;
 use crate::retry::{Retries, retry};
 use crate::state::StateWriter;
 use crate::topology::fanout::Fanout;
@@ -198,7 +199,7 @@ async fn receive_loop(shared: Arc<Shared>, mut out: Fanout) {
             Err(error) => {
                 let (kind, message) = classify(&error);
                 metrics.add("sqs_receive_errors_total", 1);
-                metrics.error();
+                metrics.error(ErrorType::Request);
                 let delay = backoff.next_delay();
                 let hint = if kind == ErrorKind::Permanent {
                     " (check sqs.queue_url and that the credentials may receive from it)"
@@ -313,7 +314,7 @@ async fn process(shared: &Shared, message: &Message, out: &mut Fanout) -> Result
         Ok(Notification::Objects(objects)) => objects,
         Err(reason) => {
             metrics.add("sqs_messages_invalid_total", 1);
-            metrics.error();
+            metrics.error(ErrorType::Parser);
             // Both may quote the message, which anyone who may send to the queue wrote.
             let reason = crate::secrets::redact(&reason);
             let excerpt: String = crate::secrets::redact(body).chars().take(200).collect();
@@ -548,7 +549,7 @@ async fn delete_message(shared: &Shared, message: &Message) {
             .map_err(|error| classify(&error))
     };
     let on_retry = |(_, text): &(ErrorKind, String), retry: u64, delay: Duration| {
-        reader.metrics().error();
+        reader.metrics().error(ErrorType::Request);
         tracing::warn!(message_id, error = %text, retry, retry_in_ms = delay.as_millis() as u64, "deleting the message failed; retrying");
     };
     match retry(&aws::retry_policy, &mut retries, attempt, on_retry).await {
@@ -557,7 +558,7 @@ async fn delete_message(shared: &Shared, message: &Message) {
             tracing::debug!(message_id, "message deleted");
         }
         Err((_, text)) => {
-            reader.metrics().error();
+            reader.metrics().error(ErrorType::Request);
             tracing::warn!(message_id, error = %text, "deleting the message failed; it returns after its visibility timeout and is recognised as delivered");
         }
     }
@@ -600,7 +601,7 @@ async fn heartbeat(shared: Arc<Shared>, receipt_handle: String) {
                 .metrics()
                 .add("sqs_visibility_extensions_total", 1),
             Err(error) => {
-                shared.reader.metrics().error();
+                shared.reader.metrics().error(ErrorType::Request);
                 tracing::warn!(error = %classify(&error).1, "extending a message's visibility timeout failed; another consumer may receive it");
             }
         }

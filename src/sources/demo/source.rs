@@ -47,7 +47,7 @@ pub(super) async fn run(
         let size = per_batch.min(count - emitted);
         let (notifier, receiver) = BatchNotifier::new();
         let time = now_ms();
-        let batch: Vec<Event> = (0..size)
+        let mut batch: Vec<Event> = (0..size)
             .map(|_| {
                 Event::from_source(
                     generator.generate(time),
@@ -58,7 +58,7 @@ pub(super) async fn run(
             .collect();
         drop(notifier);
         emitted += size;
-        cx.metrics.received(batch.len());
+        cx.metrics.received_events(&mut batch);
         acks.push(batch.len(), receiver);
         tokio::select! {
             biased;

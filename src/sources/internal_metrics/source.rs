@@ -19,13 +19,13 @@ pub(super) async fn run(settings: Settings, mut cx: SourceContext) -> Result<(),
         }
         let now = chrono::Utc::now();
         // Metrics are readings, not a record to keep: nobody waits for their delivery.
-        let batch: Vec<Event> = cx
+        let mut batch: Vec<Event> = cx
             .registry
             .samples()
             .iter()
             .map(|sample| Event::from_source(metric_event(sample, &settings, now), source_id, None))
             .collect();
-        cx.metrics.received(batch.len());
+        cx.metrics.received_events(&mut batch);
         tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => break,

@@ -13,7 +13,7 @@ use crate::ack::{BatchNotifier, BatchStatusReceiver};
 use crate::codecs::{Decoder, FrameBatch, LineFramer};
 use crate::component::{ComponentError, SourceContext};
 use crate::event::{Batch, Event, intern_id};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, ErrorType};
 use crate::topology::fanout::{Fanout, FusedChain};
 use crate::topology::{MAX_BATCH_EVENTS, worker_count};
 use vrl::value::Value;
@@ -41,7 +41,7 @@ pub fn spawn_reader<R: Read + Send + 'static>(
             loop {
                 let skipped_before = framer.too_long;
                 let next = framer.next_batch(MAX_BATCH_EVENTS);
-                metrics.errors(framer.too_long - skipped_before);
+                metrics.errors(ErrorType::Reader, framer.too_long - skipped_before);
                 let batch = match next {
                     Ok(None) => break,
                     Ok(Some(batch)) => Ok(batch),
@@ -67,6 +67,8 @@ const LOGGED_INVALID_LINES: u64 = 100;
 /// The result of decoding one [`FrameBatch`].
 struct Decoded {
     events: Batch,
+    /// The events' JSON size in all.
+    bytes: usize,
     invalid_lines: Vec<(u64, String)>,
 }
 
@@ -85,23 +87,29 @@ fn decode(
 ) -> Decoded {
     let mut events = Vec::with_capacity(frames.len());
     let mut invalid_lines = Vec::new();
+    let mut bytes = 0;
+    // A JSON line is the event's JSON text: its length is the size the metrics count, with
+    // no walk over the value (unless `host_key` adds to it).
+    let json_lines = codec.decoder.is_json() && codec.host.is_none();
     for (frame, line) in frames.into_frames() {
         match codec.decoder.decode(&frame) {
             Ok(mut value) => {
                 if let Some((path, host)) = &codec.host {
                     value.insert(path, host.clone());
                 }
-                events.push(Event::from_source(
-                    value,
-                    source_id,
-                    Some(notifier.finalizer()),
-                ));
+                let mut event = Event::from_source(value, source_id, Some(notifier.finalizer()));
+                if json_lines {
+                    event.set_json_size(frame.len());
+                }
+                bytes += event.json_size();
+                events.push(event);
             }
             Err(error) => invalid_lines.push((line, error.to_string())),
         }
     }
     Decoded {
         events,
+        bytes,
         invalid_lines,
     }
 }
@@ -182,6 +190,7 @@ pub async fn read_lines(
                 async move {
                     let decoded = decode(frames, &codec, source_id, notifier);
                     let count = decoded.events.len();
+                    let bytes = decoded.bytes;
                     let events = match &chains {
                         Some(chains) => chains.apply(decoded.events),
                         None => decoded.events,
@@ -191,7 +200,7 @@ pub async fn read_lines(
                         return Err(ComponentError("stdin: output lost".into()));
                     };
                     log_invalid_lines(&decoded.invalid_lines, &invalid, &metrics);
-                    metrics.received(count);
+                    metrics.received_with_bytes(count, bytes);
                     let _ = acks.send((count, receiver));
                     let sent = out.send(events).await;
                     let _ = next_turn.send(out);
@@ -274,7 +283,7 @@ async fn join(task: JoinHandle<Result<(), ComponentError>>) -> Result<(), Compon
 fn log_invalid_lines(lines: &[(u64, String)], invalid: &AtomicU64, metrics: &ComponentMetrics) {
     for (line, error) in lines {
         let count = invalid.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics.error();
+        metrics.error(ErrorType::Parser);
         if count <= LOGGED_INVALID_LINES {
             tracing::warn!(line, %error, "invalid line skipped");
         } else if count == LOGGED_INVALID_LINES + 1 {

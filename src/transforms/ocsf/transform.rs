@@ -41,16 +41,15 @@ pub(crate) struct Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let invalid = self.invalid.load(Ordering::Relaxed);
-        let counters = self.metrics.extra.lock().map(|extra| format!("{extra:?}"));
-        let counters = counters.unwrap_or_default();
+        let derived = self.metrics.get("ocsf_derived_fields_total");
         if invalid > 0 {
             tracing::warn!(
                 invalid,
-                counters,
+                derived,
                 "ocsf: invalid OCSF events in all (to the `.invalid` output, or dropped)"
             );
-        } else if self.metrics.get("ocsf_derived_fields_total") > 0 {
-            tracing::debug!(counters, "ocsf: every event valid");
+        } else if derived > 0 {
+            tracing::debug!(derived, "ocsf: every event valid");
         }
     }
 }
@@ -85,6 +84,8 @@ impl Ocsf {
     }
 
     fn check(&self, event: &mut Event) -> Outcome {
+        // Deriving and normalising change the value: its JSON size is measured again.
+        event.value_changed();
         match validate::schema_for(&event.value, self.fixed) {
             Ok(schema) => validate::check(&mut event.value, schema, self.mode),
             // Only a corrupt embedded file gets here (a build problem): say so per event.
@@ -125,11 +126,9 @@ impl Ocsf {
             metrics.add("ocsf_derived_fields_total", derived);
         }
         for (class_uid, count) in invalid {
-            let name = match class_uid {
-                Some(uid) => format!("ocsf_invalid_events_total{{class_uid=\"{uid}\"}}"),
-                None => "ocsf_invalid_events_total{class_uid=\"\"}".to_owned(),
-            };
-            metrics.add(&name, *count);
+            let class_uid = class_uid.map(|uid| uid.to_string()).unwrap_or_default();
+            let labels = [("class_uid", class_uid.as_str())];
+            metrics.add_labelled("ocsf_invalid_events_total", &labels, *count);
         }
     }
 }
@@ -249,10 +248,13 @@ mod tests {
             "class_uid: required, missing"
         );
         assert_eq!(
-            metrics.get("ocsf_invalid_events_total{class_uid=\"6003\"}"),
+            metrics.get_labelled("ocsf_invalid_events_total", &[("class_uid", "6003")]),
             1
         );
-        assert_eq!(metrics.get("ocsf_invalid_events_total{class_uid=\"\"}"), 1);
+        assert_eq!(
+            metrics.get_labelled("ocsf_invalid_events_total", &[("class_uid", "")]),
+            1
+        );
         assert_eq!(metrics.get("ocsf_derived_fields_total"), 0);
     }
 
@@ -265,7 +267,10 @@ mod tests {
         let batch = vec![event(VALID), event("{}"), event(r#"{"class_uid": 1}"#)];
         assert_eq!(transform.transform(batch, &mut outputs), 2);
         assert_eq!(outputs[0].len(), 1);
-        assert_eq!(metrics.get("ocsf_invalid_events_total{class_uid=\"\"}"), 2);
+        assert_eq!(
+            metrics.get_labelled("ocsf_invalid_events_total", &[("class_uid", "")]),
+            2
+        );
     }
 
     #[test]

@@ -126,6 +126,8 @@ impl SyncTransform for Remap {
                 self.runner
                     .run(&mut event.value, event.metadata.value_mut())
             };
+            // The program may have changed the value: its JSON size is measured again.
+            event.value_changed();
             match result {
                 Ok(_) => Self::emit(event, outputs),
                 Err(terminate) => {
