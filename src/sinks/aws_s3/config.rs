@@ -271,7 +271,7 @@ impl AwsS3Config {
                 },
             },
             retry: RetrySettings::from_request(&request),
-            connection: self.aws_connection(request.timeout),
+            connection: self.aws_connection(request.timeout)?,
             bucket: self.bucket.clone(),
             max_bytes: batch.max_bytes,
             max_events: batch.max_events,

@@ -159,7 +159,7 @@ impl AwsSecurityLakeConfig {
                 ..ObjectOptions::default()
             },
             retry: RetrySettings::from_request(&request),
-            connection: self.aws_connection(request.timeout),
+            connection: self.aws_connection(request.timeout)?,
             bucket,
             max_bytes: batch.max_bytes,
             max_events: batch.max_events,

@@ -254,7 +254,7 @@ impl ConductoroneS3Config {
         Ok(Settings {
             bucket,
             prefix: self.prefix.clone(),
-            connection: self.aws_connection(request_timeout),
+            connection: self.aws_connection(request_timeout)?,
             strategy: self.strategy,
             start_after: non_empty(&self.start_after),
             since_ms,
