@@ -300,7 +300,10 @@ async fn s3_requests_go_through_proxy_http_unless_no_proxy_names_the_host() {
         "http://s3.invalid:9000",
         &format!("proxy.http = \"http://{proxy}\""),
     );
-    via_proxy.healthcheck().await.expect("healthy through the proxy");
+    via_proxy
+        .healthcheck()
+        .await
+        .expect("healthy through the proxy");
     assert_eq!(
         *proxy_seen.lock().expect("the proxy's record"),
         ["HEAD http://s3.invalid:9000/logs/ HTTP/1.1"]
@@ -318,4 +321,21 @@ async fn s3_requests_go_through_proxy_http_unless_no_proxy_names_the_host() {
     }
     let heads = s3.faults.count("HEAD", "");
     assert_eq!(heads, 2, "both checks reached the S3 server");
+
+    // The global `proxy` applies to a component that sets none (Vector's merge).
+    let text = format!(
+        "proxy.http = \"http://{proxy}\"\n[sources.in]\ntype = \"stdin\"\n\
+         [sinks.s3]\ntype = \"aws_s3\"\ninputs = [\"in\"]\nbucket = \"logs\"\n\
+         endpoint = \"http://s3.invalid:9000\"\nregion = \"us-east-1\"\n\
+         auth.access_key_id = \"{ACCESS_KEY}\"\nauth.secret_access_key = \"{SECRET_KEY}\"\n\
+         encoding.codec = \"json\"\n"
+    );
+    let config = Config::from_toml(&text, Path::new("test.toml"), &no_env)
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let sink = &config.sinks["s3"].config;
+    sink.component()
+        .healthcheck()
+        .await
+        .expect("healthy through the global proxy");
+    assert_eq!(proxy_seen.lock().expect("the proxy's record").len(), 2);
 }

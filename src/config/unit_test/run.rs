@@ -240,7 +240,8 @@ fn vrl_input(
         drop_on_error: true,
         drop_on_abort: true,
         reroute_dropped: true,
-        timezone: None,
+        // As the pipeline's own `remap` transforms: the global `timezone`, else local.
+        timezone: config.globals.timezone.clone(),
     };
     let cx = TransformContext {
         enrichment_tables: config.enrichment(),

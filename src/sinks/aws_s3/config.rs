@@ -97,8 +97,7 @@ pub struct AwsS3Config {
     #[serde(default)]
     pub grant_write_acp: Option<String>,
     /// Time zone of the strftime specifiers of `key_prefix` (`local` or a TZ database name
-    /// such as `Europe/Paris`). Default UTC (Vector's default is the global `timezone`,
-    /// itself `local`).
+    /// such as `Europe/Paris`). Default: the global `timezone`, else UTC (as in Vector).
     #[serde(default)]
     pub timezone: Option<String>,
     /// When an object is sealed: `max_bytes` uncompressed (default 10,000,000, Vector's),
@@ -341,6 +340,18 @@ fn check_known(field: &str, name: &str, known: &[&str]) -> Result<(), BuildError
 }
 
 impl SinkComponent for AwsS3Config {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+        self.timezone = globals.timezone_or(&self.timezone);
+        if let Some(encoding) = &mut self.encoding
+            && encoding.message_key.is_none()
+        {
+            encoding
+                .message_key
+                .clone_from(&globals.log_schema.message_key);
+        }
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(super::sink::run(settings, cx)))

@@ -213,6 +213,10 @@ fn check_partition_value(field: &str, value: &str) -> Result<(), BuildError> {
 }
 
 impl SinkComponent for AwsSecurityLakeConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(crate::sinks::aws_s3::sink::run(settings, cx)))

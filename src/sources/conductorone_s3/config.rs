@@ -323,6 +323,10 @@ fn state_dir(data_dir: &Option<PathBuf>, id: &str) -> Option<PathBuf> {
 }
 
 impl SourceComponent for ConductoroneS3Config {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+    }
+
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
         let settings = Arc::new(self.settings()?);
         let state_dir = state_dir(&cx.data_dir, &cx.id);

@@ -36,7 +36,8 @@ pub struct RemapConfig {
     /// (default `false`).
     #[serde(default)]
     pub reroute_dropped: bool,
-    /// Time zone for VRL functions that use one (default: local).
+    /// Time zone for VRL functions that use one. Default: the global `timezone`, else
+    /// local (as in Vector).
     #[serde(default)]
     pub timezone: Option<String>,
 }
@@ -70,6 +71,10 @@ impl RemapConfig {
 }
 
 impl TransformComponent for RemapConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.timezone = globals.timezone_or(&self.timezone);
+    }
+
     fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         let (text, field) = self.program_text()?;
         let compiled = CompiledVrl::compile(&text, field, self.timezone.as_deref(), cx).map_err(
