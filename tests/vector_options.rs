@@ -422,9 +422,9 @@ fn log_schema_keys_name_the_fields_components_write_and_read() {
     );
     assert!(text.contains("field `log_schema.host_key`"), "{text}");
     let text = c1_pipeline_validate(
-        "log_schema.metadata_key = \"m\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+        "log_schema.metadata = \"m\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
     );
-    assert!(text.contains("unknown field `metadata_key`"), "{text}");
+    assert!(text.contains("unknown field `metadata`"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

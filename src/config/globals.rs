@@ -45,6 +45,11 @@ pub struct LogSchema {
     /// (events are usually OCSF objects, which carry their own metadata).
     #[serde(default)]
     pub source_type_key: Option<String>,
+    /// The field of Vector's event metadata. Default `metadata`. Accepted for Vector's
+    /// configurations; nothing here writes it (`remap` keeps why it dropped an event in
+    /// `%dropped` metadata, outside the event).
+    #[serde(default)]
+    pub metadata_key: Option<String>,
 }
 
 /// Vector's default `log_schema.message_key`.
@@ -71,7 +76,7 @@ impl LogSchema {
     }
 
     /// The keys that are set, with their option names.
-    fn keys(&self) -> [(&'static str, Option<&str>); 4] {
+    fn keys(&self) -> [(&'static str, Option<&str>); 5] {
         [
             ("log_schema.message_key", self.message_key.as_deref()),
             ("log_schema.timestamp_key", self.timestamp_key.as_deref()),
@@ -80,6 +85,7 @@ impl LogSchema {
                 "log_schema.source_type_key",
                 self.source_type_key.as_deref(),
             ),
+            ("log_schema.metadata_key", self.metadata_key.as_deref()),
         ]
     }
 }
@@ -153,7 +159,9 @@ impl GlobalOptions {
             .map_err(|()| conflict("log_schema.timestamp_key"))?;
         take(&mut mine.host_key, theirs.host_key).map_err(|()| conflict("log_schema.host_key"))?;
         take(&mut mine.source_type_key, theirs.source_type_key)
-            .map_err(|()| conflict("log_schema.source_type_key"))
+            .map_err(|()| conflict("log_schema.source_type_key"))?;
+        take(&mut mine.metadata_key, theirs.metadata_key)
+            .map_err(|()| conflict("log_schema.metadata_key"))
     }
 
     /// A component's `proxy` with the global one under it (Vector's merge: the component's
