@@ -412,6 +412,16 @@ fn log_schema_keys_name_the_fields_components_write_and_read() {
     let output = run_to_end(&text, b"hello\n");
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "hello\n");
+    // A program's non-object result goes to `message_key` too.
+    let remap = config.replace(
+        "[sinks.out]\ntype = \"console\"\ninputs = [\"in\"]",
+        "[transforms.t]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '. = 42'\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"t\"]",
+    );
+    assert_eq!(
+        printed_event(&run_to_end(&remap, b"x\n")),
+        serde_json::json!({"msg": 42})
+    );
     // Without `log_schema`, stdin adds no host field (events are usually OCSF objects).
     let plain = config.replace(schema, "");
     let event = printed_event(&run_to_end(&plain, b"hello\n"));

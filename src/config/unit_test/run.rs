@@ -242,6 +242,7 @@ fn vrl_input(
         reroute_dropped: true,
         // As the pipeline's own `remap` transforms: the global `timezone`, else local.
         timezone: config.globals.timezone.clone(),
+        message_key: config.globals.log_schema.message_key.clone(),
     };
     let cx = TransformContext {
         enrichment_tables: config.enrichment(),
