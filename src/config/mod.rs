@@ -350,15 +350,15 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "acknowledgements",
     "healthchecks",
     "api",
-    "timezone",
-    "proxy",
-    "log_schema",
     "secret",
     "sources",
     "transforms",
     "sinks",
     "enrichment_tables",
     "tests",
+    "timezone",
+    "proxy",
+    "log_schema",
 ];
 
 impl Config {
