@@ -173,6 +173,11 @@ pub trait SourceComponent: Debug + Send + Sync {
     fn healthcheck(&self) -> Healthcheck {
         healthy()
     }
+
+    /// Takes the global options its options default to (`timezone`, `proxy`, `log_schema`;
+    /// [`crate::config::GlobalOptions`]), once, after the configuration is loaded and before
+    /// it is built or checked. The default takes none.
+    fn apply_globals(&mut self, _globals: &crate::config::GlobalOptions) {}
 }
 
 /// A sink's configuration.
@@ -189,6 +194,11 @@ pub trait SinkComponent: Debug + Send + Sync {
     fn acknowledgements(&self) -> Option<bool> {
         None
     }
+
+    /// Takes the global options its options default to (`timezone`, `proxy`, `log_schema`;
+    /// [`crate::config::GlobalOptions`]), once, after the configuration is loaded and before
+    /// it is built or checked. The default takes none.
+    fn apply_globals(&mut self, _globals: &crate::config::GlobalOptions) {}
 }
 
 /// Everything a transform gets when it is built.
@@ -205,6 +215,11 @@ pub trait TransformComponent: Debug + Send + Sync {
 
     /// Named outputs besides the default one, with whether a default output exists.
     fn outputs(&self) -> TransformOutputs;
+
+    /// Takes the global options its options default to (`timezone`, `proxy`, `log_schema`;
+    /// [`crate::config::GlobalOptions`]), once, after the configuration is loaded and before
+    /// it is built or checked. The default takes none.
+    fn apply_globals(&mut self, _globals: &crate::config::GlobalOptions) {}
 }
 
 /// The outputs a transform has.
@@ -293,6 +308,19 @@ macro_rules! component_registry {
                 match self {
                     $( Self::$variant(config) => config, )+
                     Self::Registered(registered) => registered.component(),
+                }
+            }
+
+            /// Applies the global options to the component's options (see the trait's
+            /// `apply_globals`); a registered component shared elsewhere keeps its own.
+            pub fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+                match self {
+                    $( Self::$variant(config) => <$config as $trait>::apply_globals(config, globals), )+
+                    Self::Registered(registered) => {
+                        if let Some(component) = registered.component_mut() {
+                            component.apply_globals(globals);
+                        }
+                    }
                 }
             }
 

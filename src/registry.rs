@@ -80,6 +80,11 @@ impl<T: ?Sized> Registered<T> {
     pub fn component(&self) -> &T {
         &self.component
     }
+
+    /// The component, to change, unless it is shared (a configuration cloned before).
+    pub(crate) fn component_mut(&mut self) -> Option<&mut T> {
+        Arc::get_mut(&mut self.component)
+    }
 }
 
 impl<T: ?Sized> Clone for Registered<T> {

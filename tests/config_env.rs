@@ -41,7 +41,7 @@ fn remap_source(config: &Config, id: &str) -> String {
 /// `host_key` of splunk_hec_logs sink `id`: a free-text option, kept as substituted.
 fn host_key(config: &Config, id: &str) -> String {
     match &config.sinks[id].config {
-        SinkConfig::SplunkHecLogs(hec) => hec.host_key.clone(),
+        SinkConfig::SplunkHecLogs(hec) => hec.host_key.clone().unwrap_or_default(),
         other => panic!("not a splunk_hec_logs sink: {other:?}"),
     }
 }

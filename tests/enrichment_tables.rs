@@ -2,7 +2,7 @@
 //! and their owners, looked up from `remap`, `filter` and `route` programs with Vector's
 //! `get_enrichment_table_record` / `find_enrichment_table_records`; and the configuration
 //! errors of a missing file, a malformed CSV, a value that does not fit the schema and a
-//! program naming an unknown table, each at its file:line:col.
+//! program naming an unknown table, each at its file:line:col; `wildcard` fallback rows.
 
 #[path = "common/process.rs"]
 mod process;
@@ -211,4 +211,56 @@ fn a_program_naming_an_unknown_table_or_column_fails_validate_at_its_position() 
     );
     assert!(stderr.contains(&format!("{file}:23:21:")), "{stderr}");
     assert!(stderr.contains("no column with this name"), "{stderr}");
+}
+
+#[test]
+fn wildcard_rows_answer_when_no_row_matches_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("owners.csv");
+    std::fs::write(
+        &csv,
+        "app_id,owner\napp-okta,alice@example.com\n*,secops@example.com\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+[enrichment_tables.owners]
+type = "file"
+file.path = "{path}"
+file.encoding.type = "csv"
+
+[sources.in]
+type = "stdin"
+decoding.codec = "json"
+
+[transforms.owner]
+type = "remap"
+inputs = ["in"]
+source = '''
+.owner = get_enrichment_table_record!("owners", {{ "app_id": .app }}, wildcard: "*").owner
+.rows = length(find_enrichment_table_records!("owners", {{ "app_id": .app }}, wildcard: "*"))
+'''
+
+[sinks.out]
+type = "console"
+inputs = ["owner"]
+encoding.codec = "json"
+"#,
+        path = csv.display()
+    );
+    let output = run_to_end(
+        &config,
+        b"{\"app\": \"app-okta\"}\n{\"app\": \"app-new\"}\n",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // The exact row wins over the wildcard row; without one, the wildcard row answers.
+    assert_eq!(lines[0]["owner"], "alice@example.com");
+    assert_eq!(lines[0]["rows"], 1);
+    assert_eq!(lines[1]["owner"], "secops@example.com");
+    assert_eq!(lines[1]["rows"], 1);
 }

@@ -1,8 +1,11 @@
 //! The shared network options (`tls.*`, `proxy.*`, `batch.*`, `request.*`, `compression`):
 //! precise configuration errors in every component that takes them, and `proxy.*` routing a
-//! sink's requests through a forward proxy (or around it, by `no_proxy`).
+//! sink's requests through a forward proxy (or around it, by `no_proxy`), the AWS clients'
+//! included.
 
 mod common;
+#[path = "common/s3_server.rs"]
+mod s3_server;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,9 +13,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use c1_pipeline::component::SinkComponent;
 use c1_pipeline::config::{Config, ConfigError};
+use c1_pipeline::sinks::aws_s3::AwsS3Config;
 use c1_pipeline::sinks::splunk_hec_logs::SplunkHecLogsConfig;
 use c1_pipeline::test_support::HecClient;
 use common::*;
+use s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -239,4 +244,98 @@ async fn a_hec_sink_goes_through_proxy_http_unless_no_proxy_names_the_host() {
             ]
         );
     }
+}
+
+/// Each AWS component, with `extra` options: an S3 sink, a Security Lake sink, an S3 source.
+fn aws_components(extra: &str) -> String {
+    let endpoint = "endpoint = \"https://s3.example.com\"\nregion = \"us-east-1\"\n";
+    format!(
+        "[sources.s3]\ntype = \"conductorone_s3\"\nbucket = \"b\"\n{endpoint}{extra}\n\
+         [sinks.s3]\ntype = \"aws_s3\"\ninputs = [\"s3\"]\nbucket = \"b\"\n\
+         encoding.codec = \"json\"\n{endpoint}{extra}\n\
+         [sinks.lake]\ntype = \"aws_security_lake\"\ninputs = [\"s3\"]\n\
+         s3_uri = \"s3://b/ext/x/1.0/\"\naccount_id = \"123456789012\"\nclass_uid = 3002\n\
+         {endpoint}{extra}\n"
+    )
+}
+
+#[test]
+fn unusable_tls_and_proxy_options_of_aws_clients_name_their_option() {
+    for (extra, expected) in [
+        ("tls.ca_file = \"/no/such/ca.pem\"", "tls.ca_file"),
+        ("tls.crt_file = \"/no/such/crt.pem\"", "tls.key_file"),
+        ("proxy.https = \"socks5://127.0.0.1:1080\"", "proxy.https"),
+    ] {
+        let config = Config::from_toml(&aws_components(extra), Path::new("test.toml"), &no_env)
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        let errors = c1_pipeline::topology::check_build(&config).expect_err(extra);
+        let ids: Vec<_> = errors.0.iter().map(|e| e.component.clone()).collect();
+        assert_eq!(errors.0.len(), 3, "{extra}: {errors}");
+        for error in &errors.0 {
+            assert_eq!(error.field.as_deref(), Some(expected), "{extra}: {error}");
+            // The position is the option's own line in the component's table.
+            let line = error.location.as_ref().map(|l| l.line);
+            assert!(line.is_some(), "{error}");
+        }
+        assert!(ids.contains(&Some("sinks.lake".into())), "{ids:?}");
+    }
+    let missing = build_error(&aws_components("tls.ca_file = \"/no/such/ca.pem\""));
+    assert!(missing.contains("cannot read /no/such/ca.pem"), "{missing}");
+}
+
+fn s3_sink(endpoint: &str, extra: &str) -> AwsS3Config {
+    toml::from_str(&format!(
+        "bucket = \"logs\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\
+         auth.access_key_id = \"{ACCESS_KEY}\"\nauth.secret_access_key = \"{SECRET_KEY}\"\n\
+         encoding.codec = \"json\"\n{extra}"
+    ))
+    .expect("valid options")
+}
+
+#[tokio::test]
+async fn s3_requests_go_through_proxy_http_unless_no_proxy_names_the_host() {
+    let (proxy, proxy_seen) = recording_server().await;
+    // Only the proxy can answer for this host; it answers `HeadBucket` with a 200.
+    let via_proxy = s3_sink(
+        "http://s3.invalid:9000",
+        &format!("proxy.http = \"http://{proxy}\""),
+    );
+    via_proxy
+        .healthcheck()
+        .await
+        .expect("healthy through the proxy");
+    assert_eq!(
+        *proxy_seen.lock().expect("the proxy's record"),
+        ["HEAD http://s3.invalid:9000/logs/ HTTP/1.1"]
+    );
+
+    // The real S3 server, with the proxy bypassed by `no_proxy`, then by `enabled = false`.
+    let s3 = S3Server::with_bucket("logs").await;
+    for options in [
+        format!("proxy.http = \"http://{proxy}\"\nproxy.no_proxy = [\"127.0.0.1\"]"),
+        format!("proxy.enabled = false\nproxy.http = \"http://{proxy}\""),
+    ] {
+        let direct = s3_sink(&s3.endpoint, &options);
+        direct.healthcheck().await.expect("healthy, directly");
+        assert_eq!(proxy_seen.lock().expect("the proxy's record").len(), 1);
+    }
+    let heads = s3.faults.count("HEAD", "");
+    assert_eq!(heads, 2, "both checks reached the S3 server");
+
+    // The global `proxy` applies to a component that sets none (Vector's merge).
+    let text = format!(
+        "proxy.http = \"http://{proxy}\"\n[sources.in]\ntype = \"stdin\"\n\
+         [sinks.s3]\ntype = \"aws_s3\"\ninputs = [\"in\"]\nbucket = \"logs\"\n\
+         endpoint = \"http://s3.invalid:9000\"\nregion = \"us-east-1\"\n\
+         auth.access_key_id = \"{ACCESS_KEY}\"\nauth.secret_access_key = \"{SECRET_KEY}\"\n\
+         encoding.codec = \"json\"\n"
+    );
+    let config = Config::from_toml(&text, Path::new("test.toml"), &no_env)
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let sink = &config.sinks["s3"].config;
+    sink.component()
+        .healthcheck()
+        .await
+        .expect("healthy through the global proxy");
+    assert_eq!(proxy_seen.lock().expect("the proxy's record").len(), 2);
 }

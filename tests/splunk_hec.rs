@@ -697,7 +697,8 @@ fn defaults_follow_vector() {
         "endpoint = \"https://h:8088\"\ndefault_token = \"t\"\nencoding.codec = \"json\"",
     )
     .unwrap();
-    assert_eq!(defaults.host_key, "host");
+    // Unset: the global `log_schema.host_key`, `host` by default.
+    assert_eq!(defaults.host_key, None);
     assert!(defaults.acknowledgements.indexer_acknowledgements_enabled);
     assert_eq!(defaults.acknowledgements.query_interval, 10.0);
     assert_eq!(defaults.acknowledgements.retry_limit, 30);

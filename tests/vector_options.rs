@@ -1,8 +1,8 @@
 //! Vector option names added for issue 15, with their behaviour: `splunk_hec_logs`
 //! (`auto_extract_timestamp`, `request.rate_limit_*` enforced, `request.retry_jitter_mode`,
 //! `healthcheck.timeout`, strftime in `index`/`source`/`sourcetype`), `aws_s3` (`acl` and
-//! `grant_*` on the upload requests, `timezone` of `key_prefix`), and `stdin` (`host_key`,
-//! `decoding.json.lossy`).
+//! `grant_*` on the upload requests, `timezone` of `key_prefix`), `stdin` (`host_key`,
+//! `decoding.json.lossy`), and the global `timezone` and `log_schema`.
 
 #[path = "common/hec_server.rs"]
 mod hec_server;
@@ -332,4 +332,156 @@ healthcheck.enabled = false
     );
     let parsed = Config::from_toml(&imds, Path::new("t.toml"), &|_| None);
     assert!(parsed.is_ok(), "{:?}", parsed.err());
+}
+
+/// The one event a pipeline printed as JSON.
+fn printed_event(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_timezone_is_the_default_of_remap_and_aws_s3() {
+    // VRL's runtime has the global zone (Vector passes it to the runtime): the zone of
+    // `parse_timestamp` without an offset, `get_timezone_name`.
+    let remap = |own: &str| {
+        format!(
+            r#"timezone = "Asia/Tokyo"
+[sources.in]
+type = "stdin"
+[transforms.t]
+type = "remap"
+inputs = ["in"]
+source = '.zone = get_timezone_name!()'
+{own}
+[sinks.out]
+type = "console"
+inputs = ["t"]
+encoding.codec = "json"
+"#
+        )
+    };
+    let output = tokio::task::block_in_place(|| run_to_end(&remap(""), b"x\n"));
+    assert_eq!(printed_event(&output)["zone"], "Asia/Tokyo");
+    // The transform's own `timezone` wins.
+    let output = tokio::task::block_in_place(|| run_to_end(&remap("timezone = \"UTC\""), b"x\n"));
+    assert_eq!(printed_event(&output)["zone"], "UTC");
+
+    // `key_prefix`'s strftime, in the global zone when the sink sets none.
+    const BUCKET: &str = "zoned";
+    let server = S3Server::with_bucket(BUCKET).await;
+    let config = format!(
+        "timezone = \"Asia/Tokyo\"\n[sources.in]\ntype = \"stdin\"\ndecoding.codec = \"json\"\n\
+         {}\ncompression = \"none\"\nkey_prefix = \"hour=%H/\"\n",
+        server.sink_table("in", BUCKET)
+    );
+    let line = format!("{{\"time\": {NEW_YEAR_MS}}}\n");
+    let output = tokio::task::block_in_place(|| run_to_end(&config, line.as_bytes()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let objects = server.objects(BUCKET).await;
+    assert_eq!(objects.len(), 1);
+    assert!(objects[0].key.starts_with("hour=09/"), "{}", objects[0].key);
+
+    let text = c1_pipeline_validate(
+        "timezone = \"Mars/Base\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+    );
+    assert!(
+        text.contains("1:12: field `timezone`: unknown time zone `Mars/Base`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn log_schema_keys_name_the_fields_components_write_and_read() {
+    let schema = "log_schema.message_key = \"msg\"\nlog_schema.host_key = \"hostname\"\n";
+    // Raw stdin lines go to `message_key`; `host_key` names the host field, which stdin
+    // writes once it is set.
+    let config = format!(
+        "{schema}[sources.in]\ntype = \"stdin\"\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"in\"]\nencoding.codec = \"json\"\n"
+    );
+    let event = printed_event(&run_to_end(&config, b"hello\n"));
+    assert_eq!(event["msg"], "hello");
+    assert!(event.get("message").is_none(), "{event}");
+    assert!(
+        !event["hostname"].as_str().unwrap_or("").is_empty(),
+        "{event}"
+    );
+    // The `text` codec writes the `message_key` field.
+    let text = config.replace("encoding.codec = \"json\"", "encoding.codec = \"text\"");
+    let output = run_to_end(&text, b"hello\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello\n");
+    // A program's non-object result goes to `message_key` too.
+    let remap = config.replace(
+        "[sinks.out]\ntype = \"console\"\ninputs = [\"in\"]",
+        "[transforms.t]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '. = 42'\n\
+         [sinks.out]\ntype = \"console\"\ninputs = [\"t\"]",
+    );
+    assert_eq!(
+        printed_event(&run_to_end(&remap, b"x\n")),
+        serde_json::json!({"msg": 42})
+    );
+    // Without `log_schema`, stdin adds no host field (events are usually OCSF objects).
+    let plain = config.replace(schema, "");
+    let event = printed_event(&run_to_end(&plain, b"hello\n"));
+    assert_eq!(event, serde_json::json!({"message": "hello"}));
+
+    let text = c1_pipeline_validate(
+        "log_schema.host_key = \"a..b\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+    );
+    assert!(text.contains("field `log_schema.host_key`"), "{text}");
+    let text = c1_pipeline_validate(
+        "log_schema.metadata = \"m\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+    );
+    assert!(text.contains("unknown field `metadata`"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_schema_host_and_timestamp_keys_are_the_hec_sinks_defaults() {
+    let server = HecServer::start(ServerConfig::default()).await;
+    let config = format!(
+        "log_schema.host_key = \"device.name\"\nlog_schema.timestamp_key = \"ts\"\n{}",
+        hec_config(&server.endpoint(), "")
+    );
+    let remap = config.replace(
+        "[sinks.hec]",
+        "[transforms.t]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = \"\"\"\n.ts = t'2026-01-01T00:00:01Z'\n.device.name = \"c1-host\"\n\"\"\"\n[sinks.hec]",
+    );
+    let remap = remap.replacen(
+        "inputs = [\"in\"]\nendpoint",
+        "inputs = [\"t\"]\nendpoint",
+        1,
+    );
+    // (stdin writes its host name at `device.name` too, once `log_schema.host_key` is set:
+    // the program replaces it.)
+    let input = b"{\"class_uid\": 1}\n";
+    let output = tokio::task::block_in_place(|| run_to_end(&remap, input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = server.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].host.as_deref(), Some("c1-host"));
+    assert_eq!(events[0].time, Some(1_767_225_601.0));
+    // The timestamp field is sent as `time`, not in the event (as with Vector's default key).
+    assert!(events[0].event.get("ts").is_none(), "{:?}", events[0].event);
+}
+
+#[test]
+fn globals_in_two_files_must_agree() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        path
+    };
+    let pipeline = write(
+        "pipeline.toml",
+        "timezone = \"UTC\"\n[sources.in]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+    );
+    let same = write("same.yaml", "timezone: UTC\n");
+    let other = write("other.json", "{\"timezone\": \"Asia/Tokyo\"}\n");
+    Config::load(&[pipeline.clone(), same]).expect("the same zone twice");
+    let errors = Config::load(&[pipeline, other]).expect_err("two zones");
+    let text = errors.to_string();
+    assert!(text.contains("`timezone` is set differently"), "{text}");
 }

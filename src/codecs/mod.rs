@@ -31,6 +31,10 @@ pub struct DecodingConfig {
     /// `json` codec options.
     #[serde(default)]
     pub json: JsonDecodingOptions,
+    /// Where the `bytes` codec puts a frame: the global `log_schema.message_key` (not an
+    /// option of the table; `None` is `message`).
+    #[serde(skip)]
+    pub message_key: Option<String>,
 }
 
 /// `decoding.json.*` (Vector's).
@@ -50,18 +54,27 @@ impl Default for JsonDecodingOptions {
 }
 
 /// A source's checked `decoding` options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decoder {
     codec: DecodingCodec,
     lossy: bool,
+    /// A `message` field other than the default one (`bytes` codec).
+    message_key: Option<OwnedValuePath>,
 }
 
 impl DecodingConfig {
-    /// The decoder these options describe.
+    /// The decoder these options describe (`message_key` was checked with the global
+    /// options).
     pub fn decoder(&self) -> Decoder {
+        let message_key = self
+            .message_key
+            .as_deref()
+            .filter(|key| *key != crate::config::globals::MESSAGE_KEY)
+            .and_then(|key| crate::config::globals::field_path(key).ok());
         Decoder {
             codec: self.codec,
             lossy: self.json.lossy,
+            message_key,
         }
     }
 }
@@ -75,7 +88,12 @@ impl Decoder {
 
     /// Decodes one frame; with `json.lossy`, a frame that is not valid UTF-8 is read again
     /// with its invalid sequences replaced.
-    pub fn decode(self, frame: &Bytes) -> Result<Value, DecodeError> {
+    pub fn decode(&self, frame: &Bytes) -> Result<Value, DecodeError> {
+        if let (DecodingCodec::Bytes, Some(path)) = (self.codec, &self.message_key) {
+            let mut event = Value::Object(ObjectMap::new());
+            event.insert(path, Value::Bytes(frame.clone()));
+            return Ok(event);
+        }
         match self.codec.decode(frame) {
             Err(DecodeError::Json(_)) if self.lossy && std::str::from_utf8(frame).is_err() => {
                 let repaired = Bytes::from(String::from_utf8_lossy(frame).into_owned());
@@ -412,6 +430,10 @@ pub struct EncodingConfig {
     /// How timestamps are written (Vector's option). Default `rfc3339`.
     #[serde(default)]
     pub timestamp_format: TimestampFormat,
+    /// The field the `text` codec writes: the global `log_schema.message_key` (not an option
+    /// of the table; `None` is `message`).
+    #[serde(skip)]
+    pub message_key: Option<String>,
 }
 
 /// `encoding.timestamp_format`: how a timestamp value is written.
@@ -465,11 +487,17 @@ impl TimestampFormat {
 impl EncodingConfig {
     /// Checks the field paths and returns the encoder.
     pub fn build(&self) -> Result<Encoder, BuildError> {
+        let message_key = self
+            .message_key
+            .as_deref()
+            .unwrap_or(crate::config::globals::MESSAGE_KEY);
         Ok(Encoder {
             codec: self.codec,
             pretty: self.json.pretty,
             fields: FieldSelection::parse("encoding", &self.only_fields, &self.except_fields)?,
             timestamp_format: self.timestamp_format,
+            message_key: crate::config::globals::field_path(message_key)
+                .map_err(|message| BuildError::field("log_schema.message_key", message))?,
         })
     }
 }
@@ -548,6 +576,8 @@ pub struct Encoder {
     pretty: bool,
     fields: FieldSelection,
     timestamp_format: TimestampFormat,
+    /// The field the `text` codec writes.
+    message_key: OwnedValuePath,
 }
 
 impl Encoder {
@@ -559,7 +589,7 @@ impl Encoder {
         }
         let value = value.as_ref();
         if self.codec == EncodingCodec::Text
-            && let Some(message) = value.as_object().and_then(|object| object.get("message"))
+            && let Some(message) = value.get(&self.message_key)
         {
             match message {
                 Value::Bytes(bytes) => out.extend_from_slice(bytes),

@@ -9,6 +9,7 @@
 mod enrichment;
 mod env;
 pub mod error;
+pub(crate) mod globals;
 pub mod graph;
 mod secret;
 pub mod unit_test;
@@ -25,6 +26,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use enrichment::EnrichmentTableOuter;
 pub use error::{ConfigError, ConfigErrors, LineIndex, Location};
+pub use globals::{GlobalOptions, LogSchema};
 
 pub use crate::options::buffer::{BufferConfig, BufferType, WhenFull};
 use crate::options::default_true;
@@ -325,6 +327,9 @@ pub struct Config {
     pub healthchecks: HealthchecksConfig,
     /// `[api]`: `/health` and per-component totals over HTTP.
     pub api: crate::observability::api::ApiConfig,
+    /// `timezone`, `proxy` and `log_schema`: defaults of component options, applied to them
+    /// once every file is loaded.
+    pub globals: GlobalOptions,
     /// Secret backends by id (`[secret.<id>]`), whose values `SECRET[<id>.<key>]` stands for.
     pub secret: BTreeMap<String, BackendConfig>,
     /// Enrichment tables by id (`[enrichment_tables.<id>]`), loaded.
@@ -351,6 +356,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sinks",
     "enrichment_tables",
     "tests",
+    "timezone",
+    "proxy",
+    "log_schema",
 ];
 
 impl Config {
@@ -428,7 +436,23 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        config.apply_globals();
         Ok(config)
+    }
+
+    /// Applies the global options to the component options they are defaults of (once, after
+    /// every file is merged: a global may be set in another file than the component).
+    fn apply_globals(&mut self) {
+        let globals = &self.globals;
+        for source in self.sources.values_mut() {
+            source.config.apply_globals(globals);
+        }
+        for transform in self.transforms.values_mut() {
+            transform.config.apply_globals(globals);
+        }
+        for sink in self.sinks.values_mut() {
+            sink.config.apply_globals(globals);
+        }
     }
 
     /// Parses one TOML file's text (`path` is used for positions in messages). Does not
@@ -441,14 +465,17 @@ impl Config {
         Self::from_text(text, path, Format::Toml, lookup)
     }
 
-    /// Parses one file's text in `format`; as [`from_toml`](Self::from_toml).
+    /// Parses one file's text in `format`; as [`from_toml`](Self::from_toml). The file's
+    /// global options are applied to its components.
     pub fn from_text(
         text: &str,
         path: &Path,
         format: Format,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
-        Self::from_text_with(text, path, format, lookup, &BTreeMap::new())
+        let mut config = Self::from_text_with(text, path, format, lookup, &BTreeMap::new())?;
+        config.apply_globals();
+        Ok(config)
     }
 
     /// As [`from_text`](Self::from_text), `SECRET[...]` also drawing on `shared` backends
@@ -529,6 +556,13 @@ impl Config {
         }
         if other.api != crate::observability::api::ApiConfig::default() {
             self.api = other.api;
+        }
+        if let Err(error) = self.globals.merge(other.globals) {
+            errors.push(
+                ConfigError::new(error.message)
+                    .field(error.option)
+                    .help(error.help),
+            );
         }
         self.secret.extend(other.secret);
         self.tests.extend(other.tests);
@@ -766,6 +800,7 @@ impl Loader<'_> {
                     config.api = parsed;
                 }
             }
+            "timezone" | "proxy" | "log_schema" => self.global_default(config, key, value, errors),
             "secret" => {
                 if let Some(parsed) = self.deserialize_global(value, "secret", errors) {
                     config.secret = parsed;
@@ -803,6 +838,58 @@ impl Loader<'_> {
                 };
                 errors.push(error);
             }
+        }
+    }
+
+    /// `timezone`, `proxy` or `log_schema`, checked.
+    fn global_default(
+        &self,
+        config: &mut Config,
+        key: Spanned<std::borrow::Cow<'_, str>>,
+        value: Spanned<DeValue<'_>>,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let at = Some(self.location(value.span().start));
+        // Checked alone, so an earlier bad global is not reported again.
+        let mut globals = GlobalOptions::default();
+        match key.get_ref().as_ref() {
+            "timezone" => {
+                match value.get_ref().as_str() {
+                    Some(zone) => globals.timezone = Some(zone.to_owned()),
+                    None => {
+                        errors.push(
+                        ConfigError::new(format!(
+                            "expected a time zone name, found {}",
+                            value.get_ref().type_str()
+                        ))
+                        .field("timezone")
+                        .at(at)
+                        .help("timezone = \"local\" (or a TZ database name such as \"Europe/Paris\")"),
+                    );
+                        return;
+                    }
+                }
+            }
+            "proxy" => match self.deserialize_global(value, "proxy", errors) {
+                Some(parsed) => globals.proxy = parsed,
+                None => return,
+            },
+            _ => match self.deserialize_global(value, "log_schema", errors) {
+                Some(parsed) => globals.log_schema = parsed,
+                None => return,
+            },
+        }
+        if let Err(error) = globals.check() {
+            errors.push(
+                ConfigError::new(error.message)
+                    .field(error.option)
+                    .at(at)
+                    .help(error.help),
+            );
+            return;
+        }
+        if let Err(error) = config.globals.merge(globals) {
+            errors.push(ConfigError::new(error.message).field(error.option).at(at));
         }
     }
 

@@ -11,6 +11,11 @@
 //! value is matched for equality, or, when it is an object with `from` and/or `to`
 //! timestamps, as an inclusive date range. `get_…` fails unless exactly one row matches.
 //! The first exact-match column of the condition is indexed when the program is compiled.
+//!
+//! `wildcard` (Vector's parameter) gives a fallback: when no row matches exactly, the rows
+//! whose exact-match columns all hold the wildcard value (and that meet the date ranges)
+//! match instead, as Vector's indexed lookups do, e.g. a `*` row of defaults:
+//! `get_enrichment_table_record!("app_owners", { "app_id": .app.uid }, wildcard: "*")`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +52,11 @@ const PARAMETERS: &[Parameter] = &[
         "case_sensitive",
         kind::BOOLEAN,
         "Whether string matches are case-sensitive; default true.",
+    ),
+    Parameter::optional(
+        "wildcard",
+        kind::BYTES,
+        "The value of the rows that match when none matches exactly.",
     ),
 ];
 
@@ -133,6 +143,7 @@ impl Function for TableFunction {
             condition,
             select: arguments.optional("select"),
             case_sensitive,
+            wildcard: arguments.optional("wildcard"),
             index: index.map(Arc::new),
             many: self.many,
         }
@@ -186,6 +197,7 @@ fn index_key(value: &Value, case_sensitive: bool) -> Value {
 }
 
 /// One resolved condition entry.
+#[derive(Clone)]
 enum Test {
     Equals(usize, Value),
     Range {
@@ -203,6 +215,7 @@ struct TableCall {
     condition: Vec<(usize, Expr, bool)>,
     select: Option<Box<dyn Expression>>,
     case_sensitive: Option<Box<dyn Expression>>,
+    wildcard: Option<Box<dyn Expression>>,
     index: Option<Arc<ColumnIndex>>,
     many: bool,
 }
@@ -318,7 +331,20 @@ impl FunctionExpression for TableCall {
             None => true,
         };
         let select = self.selected(ctx)?;
-        let rows = self.matches(&tests, case_sensitive);
+        let mut rows = self.matches(&tests, case_sensitive);
+        if rows.is_empty()
+            && let Some(wildcard) = &self.wildcard
+        {
+            let wildcard = wildcard.resolve(ctx)?;
+            let fallback: Vec<Test> = tests
+                .into_iter()
+                .map(|test| match test {
+                    Test::Equals(column, _) => Test::Equals(column, wildcard.clone()),
+                    range => range,
+                })
+                .collect();
+            rows = self.matches(&fallback, case_sensitive);
+        }
         if self.many {
             return Ok(Value::Array(
                 rows.into_iter()

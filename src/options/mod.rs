@@ -14,9 +14,9 @@
 //! `component_options!` declares a component's configuration struct with the fields of the
 //! named groups appended, and a method per group that resolves them:
 //!
-//! * `aws_connection`: `region`, `endpoint`, `force_path_style` (default `true`), `auth`, as
-//!   in Vector; `aws_connection(timeout)` gives the [`crate::aws::AwsConnection`], one rule for
-//!   every AWS component (trimmed, empty = unset).
+//! * `aws_connection`: `region`, `endpoint`, `force_path_style` (default `true`), `auth`,
+//!   `tls` and `proxy`, as in Vector; `aws_connection(timeout)` gives the
+//!   [`crate::aws::AwsConnection`], one rule for every AWS component (trimmed, empty = unset).
 //! * `source_retry`: `request_timeout_secs` (default 30), `retry_initial_backoff_secs` (0.5)
 //!   and `retry_max_backoff_secs` (30) of the sources that call a remote service;
 //!   `source_retry()` checks them into a [`crate::retry::SourceRetry`].
@@ -76,16 +76,28 @@ macro_rules! component_options {
             /// Credentials (default: the AWS credential chain).
             #[serde(default)]
             pub auth: crate::aws::AwsAuthConfig,
+            /// TLS of the AWS requests (the same options as every HTTP client's).
+            #[serde(default)]
+            pub tls: crate::options::tls::TlsConfig,
+            /// The HTTP proxy of the AWS requests (default: the global `proxy`, then the
+            /// environment's `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`).
+            #[serde(default)]
+            pub proxy: crate::options::proxy::ProxyConfig,
         });
 
         impl $name {
-            /// The AWS connection these options describe, with a per-attempt `timeout`.
-            pub fn aws_connection(&self, timeout: std::time::Duration) -> crate::aws::AwsConnection {
+            /// The AWS connection these options describe, with a per-attempt `timeout`;
+            /// fails when `tls` or `proxy` cannot be applied.
+            pub fn aws_connection(
+                &self,
+                timeout: std::time::Duration,
+            ) -> Result<crate::aws::AwsConnection, crate::component::BuildError> {
                 crate::aws::AwsConnection::from_options(
                     self.region.as_deref(),
                     self.endpoint.as_deref(),
                     self.force_path_style,
                     &self.auth,
+                    (&self.tls, &self.proxy),
                     timeout,
                 )
             }

@@ -29,10 +29,32 @@ pub struct ProxyConfig {
     pub https: Option<String>,
     /// Hosts reached without a proxy: host names (`localhost`), domains with a leading dot
     /// (`.example.com`: the domain and its subdomains; reqwest also lets `example.com` match
-    /// its subdomains), IP addresses, CIDR blocks (`10.0.0.0/8`), or `*` for every host.
-    /// Default: `NO_PROXY`.
-    #[serde(default)]
+    /// its subdomains), IP addresses, CIDR blocks (`10.0.0.0/8`), or `*` for every host: a
+    /// list, or one comma-separated string as `NO_PROXY` (Vector reads both). Default:
+    /// `NO_PROXY`.
+    #[serde(default, deserialize_with = "list_or_commas")]
     pub no_proxy: Vec<String>,
+}
+
+/// A list of strings, or one string of comma-separated items.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match ListOrCommas::deserialize(deserializer)? {
+        ListOrCommas::List(items) => items,
+        ListOrCommas::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for ProxyConfig {
@@ -170,6 +192,17 @@ mod tests {
         apply("enabled = false", &[("HTTP_PROXY", "ftp://x")]).expect("disabled");
         apply("http = \"http://127.0.0.1:3128\"\nno_proxy = [\"*\"]", &[]).expect("valid");
         apply("http = \"\"", &[]).expect("empty is unset");
+    }
+
+    #[test]
+    fn no_proxy_is_a_list_or_a_comma_separated_string() {
+        let parse = |text: &str| toml::from_str::<ProxyConfig>(text).expect(text).no_proxy;
+        assert_eq!(
+            parse("no_proxy = \"localhost, .example.com\""),
+            ["localhost", ".example.com"]
+        );
+        assert_eq!(parse("no_proxy = [\"localhost\"]"), ["localhost"]);
+        assert!(toml::from_str::<ProxyConfig>("no_proxy = 3").is_err());
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub enum ConsoleTarget {
 }
 
 impl SinkComponent for ConsoleConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        if self.encoding.message_key.is_none() {
+            self.encoding
+                .message_key
+                .clone_from(&globals.log_schema.message_key);
+        }
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let encoder = self.encoding.build()?;
         let target = self.target;

@@ -240,7 +240,9 @@ fn vrl_input(
         drop_on_error: true,
         drop_on_abort: true,
         reroute_dropped: true,
-        timezone: None,
+        // As the pipeline's own `remap` transforms: the global `timezone`, else local.
+        timezone: config.globals.timezone.clone(),
+        message_key: config.globals.log_schema.message_key.clone(),
     };
     let cx = TransformContext {
         enrichment_tables: config.enrichment(),

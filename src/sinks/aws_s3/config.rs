@@ -97,8 +97,7 @@ pub struct AwsS3Config {
     #[serde(default)]
     pub grant_write_acp: Option<String>,
     /// Time zone of the strftime specifiers of `key_prefix` (`local` or a TZ database name
-    /// such as `Europe/Paris`). Default UTC (Vector's default is the global `timezone`,
-    /// itself `local`).
+    /// such as `Europe/Paris`). Default: the global `timezone`, else UTC (as in Vector).
     #[serde(default)]
     pub timezone: Option<String>,
     /// When an object is sealed: `max_bytes` uncompressed (default 10,000,000, Vector's),
@@ -170,16 +169,62 @@ pub(crate) struct Settings {
 }
 
 impl AwsS3Config {
+    /// Checks every option into the settings the sink runs with.
     fn settings(&self) -> Result<Settings, BuildError> {
         if self.bucket.is_empty() {
             return Err(BuildError::field("bucket", "the bucket name is empty"));
         }
         self.auth.normalized().check()?;
         self.healthcheck.timeout()?;
+        self.check_upload_limits()?;
         let zone = crate::template::parse_timezone("timezone", self.timezone.as_deref())?;
         let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?.in_zone(zone);
         let (format, encoder) = self.format()?;
-        let default_extension = match &format {
+        let naming = self.naming(&format)?;
+        let options = self.object_options(&format)?;
+        let batch = self.batch.settings(BATCH_DEFAULTS)?;
+        let request = self.request.settings()?;
+        Ok(Settings {
+            template,
+            keys_from_ocsf_time: false,
+            naming,
+            encoder,
+            format,
+            options,
+            retry: RetrySettings::from_request(&request),
+            connection: self.aws_connection(request.timeout)?,
+            bucket: self.bucket.clone(),
+            max_bytes: batch.max_bytes,
+            max_events: batch.max_events,
+            timeout: batch.timeout,
+            concurrency: request.concurrency,
+            max_open_partitions: self.max_open_partitions,
+            part_size: self.multipart_part_size,
+            healthcheck: self.healthcheck.enabled,
+        })
+    }
+
+    /// `multipart_part_size` (S3's minimum) and `max_open_partitions` (at least one).
+    fn check_upload_limits(&self) -> Result<(), BuildError> {
+        if self.multipart_part_size < MIN_PART_SIZE {
+            return Err(BuildError::field(
+                "multipart_part_size",
+                format!("S3 needs parts of at least {MIN_PART_SIZE} bytes (5 MiB)"),
+            ));
+        }
+        if self.max_open_partitions == 0 {
+            return Err(BuildError::field(
+                "max_open_partitions",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Object names: `filename_time_format`, `filename_append_uuid`, and
+    /// `filename_extension` (by default from the object format).
+    fn naming(&self, format: &ObjectFormat) -> Result<ObjectNaming, BuildError> {
+        let default_extension = match format {
             ObjectFormat::Lines(compression) => extension(*compression),
             ObjectFormat::Parquet(_) => "parquet",
         };
@@ -192,14 +237,55 @@ impl AwsS3Config {
                 .unwrap_or_else(|| default_extension.to_owned()),
         };
         naming.check()?;
-        let storage_class = self
-            .storage_class
-            .as_deref()
-            .map(|name| {
-                check_known("storage_class", name, StorageClass::values())
-                    .map(|()| StorageClass::from(name))
-            })
-            .transpose()?;
+        Ok(naming)
+    }
+
+    /// What every object is uploaded with: content headers (by default from the object
+    /// format), storage class, encryption, tags, ACL and grants.
+    fn object_options(&self, format: &ObjectFormat) -> Result<ObjectOptions, BuildError> {
+        let (default_type, default_encoding) = match format {
+            ObjectFormat::Lines(compression) => ("text/x-log", compression.content_encoding()),
+            ObjectFormat::Parquet(_) => (PARQUET_CONTENT_TYPE, None),
+        };
+        let tagging = (!self.tags.is_empty()).then(|| {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&self.tags)
+                .finish()
+        });
+        let (server_side_encryption, ssekms_key_id) = self.encryption()?;
+        Ok(ObjectOptions {
+            content_type: self
+                .content_type
+                .clone()
+                .unwrap_or_else(|| default_type.into()),
+            content_encoding: self
+                .content_encoding
+                .clone()
+                .or_else(|| default_encoding.map(str::to_owned)),
+            storage_class: self
+                .storage_class
+                .as_deref()
+                .map(|name| {
+                    check_known("storage_class", name, StorageClass::values())
+                        .map(|()| StorageClass::from(name))
+                })
+                .transpose()?,
+            server_side_encryption,
+            ssekms_key_id,
+            tagging,
+            acl: self.acl()?,
+            grants: Grants {
+                full_control: self.grant_full_control.clone(),
+                read: self.grant_read.clone(),
+                read_acp: self.grant_read_acp.clone(),
+                write_acp: self.grant_write_acp.clone(),
+            },
+        })
+    }
+
+    /// `server_side_encryption`, checked against S3's values, and `ssekms_key_id` (only with
+    /// `aws:kms`).
+    fn encryption(&self) -> Result<(Option<ServerSideEncryption>, Option<String>), BuildError> {
         let server_side_encryption = self
             .server_side_encryption
             .as_deref()
@@ -220,67 +306,7 @@ impl AwsS3Config {
                 "`ssekms_key_id` is only used with `server_side_encryption = \"aws:kms\"`",
             ));
         }
-        let tagging = (!self.tags.is_empty()).then(|| {
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&self.tags)
-                .finish()
-        });
-        if self.multipart_part_size < MIN_PART_SIZE {
-            return Err(BuildError::field(
-                "multipart_part_size",
-                format!("S3 needs parts of at least {MIN_PART_SIZE} bytes (5 MiB)"),
-            ));
-        }
-        if self.max_open_partitions == 0 {
-            return Err(BuildError::field(
-                "max_open_partitions",
-                "must be at least 1",
-            ));
-        }
-        let batch = self.batch.settings(BATCH_DEFAULTS)?;
-        let request = self.request.settings()?;
-        let (default_type, default_encoding) = match &format {
-            ObjectFormat::Lines(compression) => ("text/x-log", compression.content_encoding()),
-            ObjectFormat::Parquet(_) => (PARQUET_CONTENT_TYPE, None),
-        };
-        Ok(Settings {
-            template,
-            keys_from_ocsf_time: false,
-            naming,
-            encoder,
-            format,
-            options: ObjectOptions {
-                content_type: self
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| default_type.into()),
-                content_encoding: self
-                    .content_encoding
-                    .clone()
-                    .or_else(|| default_encoding.map(str::to_owned)),
-                storage_class,
-                server_side_encryption,
-                ssekms_key_id: self.ssekms_key_id.clone(),
-                tagging,
-                acl: self.acl()?,
-                grants: Grants {
-                    full_control: self.grant_full_control.clone(),
-                    read: self.grant_read.clone(),
-                    read_acp: self.grant_read_acp.clone(),
-                    write_acp: self.grant_write_acp.clone(),
-                },
-            },
-            retry: RetrySettings::from_request(&request),
-            connection: self.aws_connection(request.timeout),
-            bucket: self.bucket.clone(),
-            max_bytes: batch.max_bytes,
-            max_events: batch.max_events,
-            timeout: batch.timeout,
-            concurrency: request.concurrency,
-            max_open_partitions: self.max_open_partitions,
-            part_size: self.multipart_part_size,
-            healthcheck: self.healthcheck.enabled,
-        })
+        Ok((server_side_encryption, self.ssekms_key_id.clone()))
     }
 }
 
@@ -341,6 +367,18 @@ fn check_known(field: &str, name: &str, known: &[&str]) -> Result<(), BuildError
 }
 
 impl SinkComponent for AwsS3Config {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+        self.timezone = globals.timezone_or(&self.timezone);
+        if let Some(encoding) = &mut self.encoding
+            && encoding.message_key.is_none()
+        {
+            encoding
+                .message_key
+                .clone_from(&globals.log_schema.message_key);
+        }
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(super::sink::run(settings, cx)))

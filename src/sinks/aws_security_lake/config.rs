@@ -159,7 +159,7 @@ impl AwsSecurityLakeConfig {
                 ..ObjectOptions::default()
             },
             retry: RetrySettings::from_request(&request),
-            connection: self.aws_connection(request.timeout),
+            connection: self.aws_connection(request.timeout)?,
             bucket,
             max_bytes: batch.max_bytes,
             max_events: batch.max_events,
@@ -213,6 +213,10 @@ fn check_partition_value(field: &str, value: &str) -> Result<(), BuildError> {
 }
 
 impl SinkComponent for AwsSecurityLakeConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(crate::sinks::aws_s3::sink::run(settings, cx)))

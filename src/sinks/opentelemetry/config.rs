@@ -284,6 +284,12 @@ fn sensitive(field: &str, value: &str) -> Result<HeaderValue, BuildError> {
 }
 
 impl SinkComponent for OpenTelemetryConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        if let ProtocolConfig::Http(http) = &mut self.protocol {
+            http.proxy = globals.proxy_under(&http.proxy);
+        }
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(super::sink::run(settings, cx)))

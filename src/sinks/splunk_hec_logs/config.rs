@@ -48,10 +48,12 @@ pub struct SplunkHecLogsConfig {
     /// `ocsf:` prefix (`ocsf:conductorone`), which Splunk's OCSF add-on expects.
     #[serde(default)]
     pub sourcetype: Option<String>,
-    /// Field whose value is sent as `host`. Default `host` (Vector's log-schema host key).
-    #[serde(default = "default_host_key")]
-    pub host_key: String,
-    /// Field holding the event time as a timestamp (Vector's default `timestamp`); it is sent
+    /// Field whose value is sent as `host`. Default: the global `log_schema.host_key`
+    /// (`host`), as in Vector.
+    #[serde(default)]
+    pub host_key: Option<String>,
+    /// Field holding the event time as a timestamp (default: the global
+    /// `log_schema.timestamp_key`, `timestamp`, as in Vector); it is sent
     /// as `time` and removed from the event. `""` sends no time at all. When the field is
     /// absent, an integer OCSF `time` (epoch milliseconds) gives `time` instead.
     #[serde(default)]
@@ -90,10 +92,6 @@ pub struct SplunkHecLogsConfig {
     /// Start-up health check.
     #[serde(default)]
     pub healthcheck: HealthcheckConfig,
-}
-
-fn default_host_key() -> String {
-    "host".to_owned()
 }
 
 /// Which HEC endpoint receives the events.
@@ -250,7 +248,9 @@ impl SplunkHecLogsConfig {
             template("index", &self.index)?,
             template("source", &self.source)?,
             template("sourcetype", &self.sourcetype)?,
-            &self.host_key,
+            self.host_key
+                .as_deref()
+                .unwrap_or(crate::config::globals::HOST_KEY),
             self.envelope_timestamp_key(),
             &self.indexed_fields,
         )?;
@@ -289,11 +289,27 @@ impl SplunkHecLogsConfig {
         {
             return "";
         }
-        self.timestamp_key.as_deref().unwrap_or("timestamp")
+        self.timestamp_key
+            .as_deref()
+            .unwrap_or(crate::config::globals::TIMESTAMP_KEY)
     }
 }
 
 impl SinkComponent for SplunkHecLogsConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+        let schema = &globals.log_schema;
+        if self.host_key.is_none() {
+            self.host_key.clone_from(&schema.host_key);
+        }
+        if self.timestamp_key.is_none() {
+            self.timestamp_key.clone_from(&schema.timestamp_key);
+        }
+        if self.encoding.message_key.is_none() {
+            self.encoding.message_key.clone_from(&schema.message_key);
+        }
+    }
+
     fn build(&self, cx: SinkContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         Ok(Box::pin(super::sink::run(settings, cx)))

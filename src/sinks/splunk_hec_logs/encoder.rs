@@ -491,6 +491,7 @@ mod tests {
             only_fields: None,
             except_fields: None,
             timestamp_format: Default::default(),
+            message_key: None,
         }
     }
 

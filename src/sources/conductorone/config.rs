@@ -352,6 +352,10 @@ impl Settings {
 }
 
 impl SourceComponent for ConductoroneConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+    }
+
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
         let settings = self.settings()?;
         let Some(data_dir) = cx.data_dir.clone() else {

@@ -254,7 +254,7 @@ impl ConductoroneS3Config {
         Ok(Settings {
             bucket,
             prefix: self.prefix.clone(),
-            connection: self.aws_connection(request_timeout),
+            connection: self.aws_connection(request_timeout)?,
             strategy: self.strategy,
             start_after: non_empty(&self.start_after),
             since_ms,
@@ -323,6 +323,10 @@ fn state_dir(data_dir: &Option<PathBuf>, id: &str) -> Option<PathBuf> {
 }
 
 impl SourceComponent for ConductoroneS3Config {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.proxy = globals.proxy_under(&self.proxy);
+    }
+
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
         let settings = Arc::new(self.settings()?);
         let state_dir = state_dir(&cx.data_dir, &cx.id);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use vrl::path::{OwnedValuePath, parse_value_path};
+use vrl::path::OwnedValuePath;
 use vrl::value::Value;
 
 use super::source::{read_lines, spawn_reader};
@@ -24,9 +24,10 @@ pub struct StdinConfig {
     /// Lines longer than this many bytes are skipped and counted. Default 102400 (Vector's).
     #[serde(default = "default_max_length")]
     pub max_length: usize,
-    /// The field that gets this machine's host name (a path, `host` in Vector). Unset: no
-    /// host field (events here are usually OCSF objects, which carry their own), unlike
-    /// Vector, which always adds one at the global `log_schema.host_key`.
+    /// The field that gets this machine's host name (a path). Unset: the global
+    /// `log_schema.host_key` when that is set, else no host field (events here are usually
+    /// OCSF objects, which carry their own), unlike Vector, which always adds one at
+    /// `log_schema.host_key` (default `host`).
     #[serde(default)]
     pub host_key: Option<String>,
 }
@@ -41,8 +42,8 @@ impl StdinConfig {
         let Some(key) = &self.host_key else {
             return Ok(None);
         };
-        let path = parse_value_path(key.strip_prefix('.').unwrap_or(key)).map_err(|error| {
-            BuildError::field("host_key", format!("invalid field path `{key}`: {error}"))
+        let path = crate::config::globals::field_path(key).map_err(|message| {
+            BuildError::field("host_key", message)
                 .help("write a path as in VRL, e.g. `host` or `device.hostname`")
         })?;
         let name = hostname::get()
@@ -53,6 +54,16 @@ impl StdinConfig {
 }
 
 impl SourceComponent for StdinConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        let schema = &globals.log_schema;
+        if self.host_key.is_none() {
+            self.host_key.clone_from(&schema.host_key);
+        }
+        if self.decoding.message_key.is_none() {
+            self.decoding.message_key.clone_from(&schema.message_key);
+        }
+    }
+
     fn build(&self, cx: SourceContext) -> Result<ComponentTask, BuildError> {
         if self.max_length == 0 {
             return Err(BuildError::field("max_length", "must be greater than 0"));

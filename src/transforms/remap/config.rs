@@ -36,9 +36,14 @@ pub struct RemapConfig {
     /// (default `false`).
     #[serde(default)]
     pub reroute_dropped: bool,
-    /// Time zone for VRL functions that use one (default: local).
+    /// Time zone for VRL functions that use one. Default: the global `timezone`, else
+    /// local (as in Vector).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Where a program's non-object result goes (`{ "message": 42 }`): the global
+    /// `log_schema.message_key` (not an option of the table; `None` is `message`).
+    #[serde(skip)]
+    pub message_key: Option<String>,
 }
 
 impl RemapConfig {
@@ -70,6 +75,13 @@ impl RemapConfig {
 }
 
 impl TransformComponent for RemapConfig {
+    fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
+        self.timezone = globals.timezone_or(&self.timezone);
+        if self.message_key.is_none() {
+            self.message_key.clone_from(&globals.log_schema.message_key);
+        }
+    }
+
     fn build(&self, cx: &TransformContext) -> Result<Box<dyn SyncTransform>, BuildError> {
         let (text, field) = self.program_text()?;
         let compiled = CompiledVrl::compile(&text, field, self.timezone.as_deref(), cx).map_err(
@@ -82,7 +94,13 @@ impl TransformComponent for RemapConfig {
                 error
             },
         )?;
-        Ok(Box::new(Remap::new(compiled, self)))
+        let message_key = crate::config::globals::field_path(
+            self.message_key
+                .as_deref()
+                .unwrap_or(crate::config::globals::MESSAGE_KEY),
+        )
+        .map_err(|message| BuildError::field("log_schema.message_key", message))?;
+        Ok(Box::new(Remap::new(compiled, self, message_key)))
     }
 
     fn outputs(&self) -> TransformOutputs {

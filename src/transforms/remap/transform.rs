@@ -1,6 +1,7 @@
 //! The `remap` transform at work: runs the program on each event, in place when it can.
 
 use vrl::compiler::runtime::Terminate;
+use vrl::path::OwnedValuePath;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 use super::config::RemapConfig;
@@ -16,6 +17,8 @@ pub(super) struct Remap {
     drop_on_abort: bool,
     reroute_dropped: bool,
     keep_original: bool,
+    /// Where a non-object result goes (`log_schema.message_key`).
+    message_key: OwnedValuePath,
     /// What the current run changed, to undo it if it fails.
     undo: UndoLog,
     logged_errors: u64,
@@ -26,7 +29,11 @@ const LOGGED_ERRORS_LIMIT: u64 = 20;
 
 impl Remap {
     /// The transform for `config`'s compiled program.
-    pub(super) fn new(compiled: CompiledVrl, config: &RemapConfig) -> Self {
+    pub(super) fn new(
+        compiled: CompiledVrl,
+        config: &RemapConfig,
+        message_key: OwnedValuePath,
+    ) -> Self {
         // A copy of the original event is needed only when a failed or aborted run must pass
         // it on unchanged (or reroute it); otherwise the program runs in place, with no copy.
         let keep_original = (compiled.fallible()
@@ -39,12 +46,13 @@ impl Remap {
             drop_on_abort: config.drop_on_abort,
             reroute_dropped: config.reroute_dropped,
             keep_original,
+            message_key,
             logged_errors: 0,
         }
     }
 
     /// Sends a successful result on. `. = [a, b]` emits one event per element, as in Vector.
-    fn emit(event: Event, outputs: &mut [Batch]) {
+    fn emit(&self, event: Event, outputs: &mut [Batch]) {
         let Event {
             value,
             mut metadata,
@@ -54,7 +62,7 @@ impl Remap {
             Value::Array(items) => {
                 for item in items {
                     outputs[0].push(Event {
-                        value: into_object(item),
+                        value: into_object(item, &self.message_key),
                         metadata: metadata.clone(),
                     });
                 }
@@ -62,7 +70,7 @@ impl Remap {
                 metadata.finalizers.finalize(BatchStatus::Delivered);
             }
             other => outputs[0].push(Event {
-                value: into_object(other),
+                value: into_object(other, &self.message_key),
                 metadata,
             }),
         }
@@ -129,7 +137,7 @@ impl SyncTransform for Remap {
             // The program may have changed the value: its JSON size is measured again.
             event.value_changed();
             match result {
-                Ok(_) => Self::emit(event, outputs),
+                Ok(_) => self.emit(event, outputs),
                 Err(terminate) => {
                     if self.keep_original {
                         self.undo
@@ -152,20 +160,22 @@ impl Clone for Remap {
             drop_on_abort: self.drop_on_abort,
             reroute_dropped: self.reroute_dropped,
             keep_original: self.keep_original,
+            message_key: self.message_key.clone(),
             undo: UndoLog::default(),
             logged_errors: 0,
         }
     }
 }
 
-/// A non-object root becomes `{ "message": value }`, as in Vector.
-fn into_object(value: Value) -> Value {
+/// A non-object root becomes `{ "message": value }` (at `log_schema.message_key`), as in
+/// Vector.
+fn into_object(value: Value, message_key: &OwnedValuePath) -> Value {
     match value {
         Value::Object(_) => value,
         other => {
-            let mut object = ObjectMap::new();
-            object.insert(KeyString::from("message"), other);
-            Value::Object(object)
+            let mut object = Value::Object(ObjectMap::new());
+            object.insert(message_key, other);
+            object
         }
     }
 }

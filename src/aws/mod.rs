@@ -1,6 +1,9 @@
 //! AWS connection options shared by the components that talk to S3 (and SQS): region, endpoint,
 //! path-style addressing and credentials, with Vector's option names.
 //!
+//! Every AWS client sends its requests through the component's `tls` and `proxy` options
+//! ([`http`]).
+//!
 //! Retries are the components' own (with [`crate::retry::Backoff`]), so the SDK's retry layer is
 //! switched off: one retry policy, one set of options (`request.*`), and every attempt is logged.
 
@@ -14,7 +17,11 @@ use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use serde::Deserialize;
 
+mod http;
+
 use crate::component::BuildError;
+use crate::options::proxy::ProxyConfig;
+use crate::options::tls::TlsConfig;
 use crate::retry::Verdict;
 use crate::secrets::{self, Secret};
 
@@ -192,32 +199,37 @@ pub struct AwsConnection {
     pub auth: AwsAuthConfig,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// The HTTP client every request goes through (`tls`, `proxy`).
+    http: reqwest::Client,
 }
 
 impl AwsConnection {
     /// The connection the `aws_connection` options describe ([`crate::options`]). One rule for every
     /// component: `region` and `endpoint` are trimmed and empty means unset; `auth` is
-    /// normalized the same way ([`AwsAuthConfig::normalized`]).
+    /// normalized the same way ([`AwsAuthConfig::normalized`]). Fails when `tls` or `proxy`
+    /// cannot be applied (the error names the option).
     pub fn from_options(
         region: Option<&str>,
         endpoint: Option<&str>,
         force_path_style: bool,
         auth: &AwsAuthConfig,
+        (tls, proxy): (&TlsConfig, &ProxyConfig),
         timeout: Duration,
-    ) -> Self {
+    ) -> Result<Self, BuildError> {
         let set = |value: Option<&str>| {
             value
                 .map(str::trim)
                 .filter(|value| !value.is_empty())
                 .map(str::to_owned)
         };
-        Self {
+        Ok(Self {
             region: set(region),
             endpoint: set(endpoint),
             force_path_style,
             auth: auth.normalized(),
             timeout,
-        }
+            http: http::client(tls, proxy, connect_timeout(timeout))?,
+        })
     }
 
     /// Loads the shared SDK configuration: region, endpoint, credentials, no SDK retries.
@@ -227,9 +239,10 @@ impl AwsConnection {
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(self.timeout)
-                    .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+                    .connect_timeout(connect_timeout(self.timeout))
                     .build(),
-            );
+            )
+            .http_client(http::sdk_client(self.http.clone()));
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -339,6 +352,11 @@ impl AwsConnection {
     }
 }
 
+/// The longest a connection may take: the attempt's timeout, at most 10 seconds.
+fn connect_timeout(attempt: Duration) -> Duration {
+    attempt.min(Duration::from_secs(10))
+}
+
 /// Whether a failed AWS request is worth retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ErrorKind {
@@ -445,6 +463,7 @@ endpoint = ""
             toml::from_str(options).expect("source options");
         let timeout = Duration::from_secs(1);
         for connection in [sink.aws_connection(timeout), source.aws_connection(timeout)] {
+            let connection = connection.expect("no tls or proxy options to fail");
             assert_eq!(connection.region.as_deref(), Some("us-west-2"));
             assert_eq!(connection.endpoint, None);
             assert!(connection.force_path_style, "Vector's default");
