@@ -82,7 +82,7 @@ impl DecodingConfig {
 impl Decoder {
     /// Whether a frame is the event's JSON text itself (so its length is the event's JSON
     /// size).
-    pub fn is_json(self) -> bool {
+    pub fn is_json(&self) -> bool {
         self.codec == DecodingCodec::Json
     }
 
