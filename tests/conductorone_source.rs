@@ -290,7 +290,10 @@ async fn transient_failures_are_retried_and_nothing_is_lost_or_repeated() {
         ("invalid_body", 1),
     ] {
         let errors = metrics.get_labelled("conductorone_api_errors_total", &[("status", status)]);
-        assert_eq!(errors, count, "conductorone_api_errors_total{{status=\"{status}\"}}");
+        assert_eq!(
+            errors, count,
+            "conductorone_api_errors_total{{status=\"{status}\"}}"
+        );
     }
     assert!(
         metrics.get_labelled("conductorone_api_errors_total", &[("status", "transport")]) >= 1,

@@ -148,7 +148,10 @@ fn health_components_and_metrics_scraped_twice() {
     ] {
         let bytes = series_value(&text, name, id).unwrap_or_else(|| panic!("{name}:\n{text}"));
         let events = series_value(&text, &name.replace("event_bytes", "events"), id).unwrap();
-        assert!(bytes >= 200.0 * events && events > 0.0, "{name}: {bytes} for {events}");
+        assert!(
+            bytes >= 200.0 * events && events > 0.0,
+            "{name}: {bytes} for {events}"
+        );
     }
     assert!(
         (demo["sent_event_bytes_total"].as_u64()).is_some(),
