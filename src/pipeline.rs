@@ -144,7 +144,6 @@ impl Pipeline {
         // Checked here, where errors can still be returned, and only here.
         let graph = graph::check(&self.config)?;
         let metrics = Arc::clone(self.options.metrics.get_or_insert_with(Default::default));
-        let embedded = Embedded::of(&self.config);
         let stop = CancellationToken::new();
         let (reloads, requests) = mpsc::channel(1);
         let task = tokio::spawn(supervise(
@@ -158,51 +157,81 @@ impl Pipeline {
             metrics,
             stop,
             reloads,
-            embedded,
             task,
         })
     }
 }
 
-/// A request to replace the running configuration: the checked new one, and where to say
-/// that it is starting.
-struct Reload {
+/// A request to replace the running configuration, and where to answer it.
+struct ReloadRequest {
     config: Config,
-    graph: Graph,
-    starting: oneshot::Sender<()>,
+    answer: oneshot::Sender<Result<(), ReloadError>>,
 }
 
-/// Runs `config`, then each configuration a [`Reload`] brings, one after the other: the
-/// running one stops its sources and drains (its events acknowledged, its checkpoints
-/// written) before the next starts from those checkpoints.
+/// A checked configuration to run next, and the request to answer once it starts.
+struct Next {
+    config: Config,
+    graph: Graph,
+    answer: oneshot::Sender<Result<(), ReloadError>>,
+}
+
+/// Runs `config`, then each valid configuration a [`ReloadRequest`] brings, one after the
+/// other: the running one stops its sources and drains (its events acknowledged, its
+/// checkpoints written) before the next starts from those checkpoints. Everything the runs
+/// use (components added in code included) lives in this task and ends with it.
 async fn supervise(
     mut config: Config,
     mut graph: Graph,
     options: RunOptions,
     stop: CancellationToken,
-    mut requests: mpsc::Receiver<Reload>,
+    mut requests: mpsc::Receiver<ReloadRequest>,
 ) -> Result<RunSummary, RunError> {
     loop {
         if let Some(state) = &options.state {
             state.set(Phase::Starting);
         }
+        let embedded = Embedded::of(&config);
         let mut next = None;
         let shutdown = async {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                // `None` (every handle dropped): keep running until the sources end.
-                Some(reload) = requests.recv() => next = Some(reload),
-            }
+            next = tokio::select! {
+                () = stop.cancelled() => None,
+                next = next_valid(&mut requests, &embedded) => next,
+            };
         };
         let result = crate::topology::run(&config, &graph, shutdown, options.clone()).await;
         match (next, result) {
-            (Some(reload), Ok(_)) => {
+            (Some(next), Ok(_)) => {
                 tracing::info!("the running pipeline has drained; starting the new configuration");
-                (config, graph) = (reload.config, reload.graph);
+                (config, graph) = (next.config, next.graph);
                 // The caller may have stopped waiting; the reload goes on regardless.
-                let _ = reload.starting.send(());
+                let _ = next.answer.send(Ok(()));
             }
             (_, result) => return result,
+        }
+    }
+}
+
+/// Waits for a reload request whose configuration is valid, refusing the others; never
+/// resolves once every handle is dropped (the pipeline then runs until its sources end).
+async fn next_valid(
+    requests: &mut mpsc::Receiver<ReloadRequest>,
+    embedded: &Embedded,
+) -> Option<Next> {
+    loop {
+        let Some(request) = requests.recv().await else {
+            return std::future::pending().await;
+        };
+        match embedded.checked(request.config) {
+            Ok((config, graph)) => {
+                return Some(Next {
+                    config,
+                    graph,
+                    answer: request.answer,
+                });
+            }
+            Err(errors) => {
+                let _ = request.answer.send(Err(ReloadError::Invalid(errors)));
+            }
         }
     }
 }
@@ -236,6 +265,15 @@ impl Embedded {
                 .map(|(id, outer)| (id.clone(), outer.clone()))
                 .collect(),
         }
+    }
+
+    /// `config` with these components added, checked as `validate` checks: every component
+    /// of `config` built (not these: they are running), then the graph.
+    fn checked(&self, mut config: Config) -> Result<(Config, Graph), ConfigErrors> {
+        crate::topology::check_build(&config)?;
+        self.add_to(&mut config);
+        let graph = graph::check(&config)?;
+        Ok((config, graph))
     }
 
     /// Adds the components to `config` where it has no component of the same id.
@@ -276,9 +314,14 @@ pub enum ReloadError {
 pub struct PipelineHandle {
     metrics: Arc<MetricsRegistry>,
     stop: CancellationToken,
-    reloads: mpsc::Sender<Reload>,
-    embedded: Embedded,
+    reloads: mpsc::Sender<ReloadRequest>,
     task: tokio::task::JoinHandle<Result<RunSummary, RunError>>,
+}
+
+impl std::fmt::Debug for ReloadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadRequest").finish_non_exhaustive()
+    }
 }
 
 impl PipelineHandle {
@@ -288,30 +331,24 @@ impl PipelineHandle {
     }
 
     /// Replaces the running configuration with `next`'s without losing events, as SIGHUP
-    /// does for `c1-pipeline run`: `next` is checked as `validate` checks (graph and every
-    /// component built); if it is not valid the running pipeline goes on unchanged and the
+    /// does for `c1-pipeline run`: `next` is checked as `validate` checks (every component
+    /// built, the graph); if it is not valid the running pipeline goes on unchanged and the
     /// errors are returned. Otherwise the sources stop and checkpoint, the events in flight
     /// are delivered and acknowledged, and `next` starts from the checkpoints; this returns
-    /// once it is starting. Components added in code to the first pipeline are kept unless
+    /// once it is starting. Components added in code to the running pipeline are kept unless
     /// `next` has a component of the same id. `next`'s run options are not used: the
     /// handle's stay.
     pub async fn reload(&self, next: Pipeline) -> Result<(), ReloadError> {
-        let mut config = next.config;
-        // Built before the kept components join: those are running and cannot be built twice.
-        crate::topology::check_build(&config).map_err(ReloadError::Invalid)?;
-        self.embedded.add_to(&mut config);
-        let graph = graph::check(&config).map_err(ReloadError::Invalid)?;
-        let (starting, started) = oneshot::channel();
-        let request = Reload {
-            config,
-            graph,
-            starting,
+        let (answer, answered) = oneshot::channel();
+        let request = ReloadRequest {
+            config: next.config,
+            answer,
         };
         self.reloads
             .send(request)
             .await
             .map_err(|_| ReloadError::Stopped)?;
-        started.await.map_err(|_| ReloadError::Stopped)
+        answered.await.unwrap_or(Err(ReloadError::Stopped))
     }
 
     /// Starts a graceful shutdown: sources stop, events in flight are delivered.

@@ -147,18 +147,19 @@ impl Template {
     }
 
     /// Renders the template for `event`, formatting strftime specifiers of the literal text
-    /// at the event's time ([`event_time`]) in `zone`. Constant templates without specifiers
-    /// borrow their text.
+    /// at the event's time ([`event_time`], read from `time_key`) in `zone`. Constant
+    /// templates without specifiers borrow their text.
     pub(crate) fn render_timed<'a>(
         &'a self,
         event: &Value,
+        time_key: &TimeKey,
         zone: &TimeZone,
     ) -> Result<Cow<'a, str>, TemplateRenderError> {
         if !self.literals().any(|text| text.contains('%')) {
             return self.render(event);
         }
         let mut out = String::new();
-        let time = event_time(event, Utc::now());
+        let time = event_time(event, time_key, Utc::now());
         self.render_at(event, time, zone, &mut out, |_, _| Ok(()))?;
         Ok(Cow::Owned(out))
     }
@@ -233,12 +234,37 @@ impl Template {
     }
 }
 
-/// The time an event's strftime specifiers are formatted at: the `timestamp` field (a
-/// timestamp or an RFC 3339 string) as in Vector, else the OCSF `time` field (epoch
-/// milliseconds), else `now`.
-pub(crate) fn event_time(event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
-    if let Value::Object(map) = event {
-        match map.get("timestamp") {
+/// The field strftime specifiers read an event's time from: `log_schema.timestamp_key`
+/// (default `timestamp`), as in Vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TimeKey(OwnedValuePath);
+
+impl TimeKey {
+    /// The field `key` (`log_schema.timestamp_key`; `None` for Vector's `timestamp`).
+    pub(crate) fn parse(key: Option<&str>) -> Result<Self, crate::component::BuildError> {
+        let key = key.unwrap_or(crate::config::globals::TIMESTAMP_KEY);
+        let path = parse_value_path(key.strip_prefix('.').unwrap_or(key)).map_err(|error| {
+            crate::component::BuildError::field(
+                "log_schema.timestamp_key",
+                format!("invalid field path `{key}`: {error}"),
+            )
+        })?;
+        Ok(Self(path))
+    }
+}
+
+impl Default for TimeKey {
+    fn default() -> Self {
+        Self::parse(None).expect("`timestamp` is a path")
+    }
+}
+
+/// The time an event's strftime specifiers are formatted at: the `key` field (a timestamp or
+/// an RFC 3339 string) as in Vector, else the OCSF `time` field (epoch milliseconds), else
+/// `now`.
+pub(crate) fn event_time(event: &Value, key: &TimeKey, now: DateTime<Utc>) -> DateTime<Utc> {
+    if let Value::Object(_) = event {
+        match event.get(&key.0) {
             Some(Value::Timestamp(t)) => return *t,
             Some(text @ (Value::Bytes(_) | Value::String(_))) => {
                 if let Some(t) = text

@@ -391,6 +391,38 @@ encoding.codec = "json"
     );
 }
 
+/// `log_schema.timestamp_key` is where templates' strftime specifiers read the event's time
+/// (the S3 `key_prefix` here), before the OCSF `time`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_schema_timestamp_key_is_the_time_of_key_prefix() {
+    const BUCKET: &str = "schema-time";
+    let server = S3Server::with_bucket(BUCKET).await;
+    let config = format!(
+        "log_schema.timestamp_key = \"meta.at\"\n[sources.in]\ntype = \"stdin\"\n\
+         decoding.codec = \"json\"\n{}\ncompression = \"none\"\nkey_prefix = \"year=%Y/\"\n",
+        server.sink_table("in", BUCKET)
+    );
+    let lines = format!(
+        "{{\"time\": {NEW_YEAR_MS}, \"meta\": {{\"at\": \"2024-06-01T00:00:00Z\"}}}}\n\
+         {{\"time\": {NEW_YEAR_MS}, \"timestamp\": \"2023-06-01T00:00:00Z\"}}\n"
+    );
+    let output = tokio::task::block_in_place(|| run_to_end(&config, lines.as_bytes()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut prefixes: Vec<String> = (server.objects(BUCKET).await.into_iter())
+        .map(|object| object.key.split('/').next().unwrap_or_default().to_owned())
+        .collect();
+    prefixes.sort();
+    // The first event's `meta.at`; the second has none, so its OCSF `time` (`timestamp` is
+    // not the schema's time field any more).
+    let new_year = chrono::DateTime::from_timestamp_millis(NEW_YEAR_MS)
+        .unwrap()
+        .format("year=%Y")
+        .to_string();
+    let mut expected = vec!["year=2024".to_owned(), new_year];
+    expected.sort();
+    assert_eq!(prefixes, expected);
+}
+
 #[test]
 fn log_schema_keys_name_the_fields_components_write_and_read() {
     let schema = "log_schema.message_key = \"msg\"\nlog_schema.host_key = \"hostname\"\n";

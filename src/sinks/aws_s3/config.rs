@@ -31,6 +31,10 @@ crate::options::component_options! {
 pub struct AwsS3Config {
     /// The bucket. Required.
     pub bucket: String,
+    /// The global `log_schema.timestamp_key`: where `key_prefix`'s strftime specifiers read
+    /// the event's time (set by `apply_globals`, not an option of the sink).
+    #[serde(skip)]
+    pub(crate) template_time_key: Option<String>,
     /// Object key prefix: strftime (event time) and `{{ field }}` template. Default `date=%F`.
     /// No `/` is added after it, as in Vector.
     #[serde(default = "default_key_prefix")]
@@ -178,7 +182,10 @@ impl AwsS3Config {
         self.healthcheck.timeout()?;
         self.check_upload_limits()?;
         let zone = crate::template::parse_timezone("timezone", self.timezone.as_deref())?;
-        let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?.in_zone(zone);
+        let time_key = crate::template::TimeKey::parse(self.template_time_key.as_deref())?;
+        let template = KeyTemplate::parse(&self.key_prefix, "key_prefix")?
+            .in_zone(zone)
+            .with_time_key(time_key);
         let (format, encoder) = self.format()?;
         let naming = self.naming(&format)?;
         let options = self.object_options(&format)?;
@@ -370,6 +377,8 @@ impl SinkComponent for AwsS3Config {
     fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
         self.proxy = globals.proxy_under(&self.proxy);
         self.timezone = globals.timezone_or(&self.timezone);
+        self.template_time_key
+            .clone_from(&globals.log_schema.timestamp_key);
         if let Some(encoding) = &mut self.encoding
             && encoding.message_key.is_none()
         {

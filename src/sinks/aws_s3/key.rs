@@ -11,13 +11,15 @@ use vrl::compiler::TimeZone;
 use vrl::value::Value;
 
 use crate::component::BuildError;
-use crate::template::{Template, TemplateRenderError};
+use crate::template::{Template, TemplateRenderError, TimeKey, event_time};
 
 /// A parsed `key_prefix`.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyTemplate {
     template: Template,
     has_time: bool,
+    /// Where strftime specifiers read the event's time (`log_schema.timestamp_key`).
+    time_key: TimeKey,
     /// The zone strftime specifiers are formatted in (`timezone`; default UTC).
     zone: TimeZone,
 }
@@ -39,8 +41,20 @@ impl KeyTemplate {
         Ok(Self {
             template,
             has_time,
+            time_key: TimeKey::default(),
             zone: crate::template::parse_timezone("timezone", None)?,
         })
+    }
+
+    /// Reads the event's time from `time_key` instead of `timestamp`.
+    pub(crate) fn with_time_key(mut self, time_key: TimeKey) -> Self {
+        self.time_key = time_key;
+        self
+    }
+
+    /// The time `event`'s strftime specifiers are formatted at ([`event_time`]).
+    pub(crate) fn event_time(&self, event: &Value, now: DateTime<Utc>) -> DateTime<Utc> {
+        event_time(event, &self.time_key, now)
     }
 
     /// Formats strftime specifiers in `zone` instead of UTC.
@@ -89,8 +103,6 @@ fn confine(field: &str, value: &str) -> Result<(), KeyError> {
     }
     Ok(())
 }
-
-pub(crate) use crate::template::event_time;
 
 /// How object names are formed after the prefix: `<time>-<uuid>.<extension>` as in Vector.
 #[derive(Clone, Debug)]
@@ -172,7 +184,7 @@ mod tests {
             KeyTemplate::parse("ocsf/class={{ class_uid }}/%Y/%m/%d/", "key_prefix").unwrap();
         let event = event(r#"{"class_uid": 6003, "time": 1767225599999}"#);
         let mut out = String::new();
-        let time = event_time(&event, at(0));
+        let time = template.event_time(&event, at(0));
         template.render(&event, time, &mut out).unwrap();
         assert_eq!(out, "ocsf/class=6003/2025/12/31/");
     }
@@ -181,10 +193,17 @@ mod tests {
     fn the_timestamp_field_wins_over_ocsf_time_and_now_is_the_last_resort() {
         let now = at(5);
         let both = event(r#"{"timestamp": "2026-03-01T10:00:00Z", "time": 1767225600000}"#);
-        assert_eq!(event_time(&both, now), at(1_772_359_200_000));
+        let key = TimeKey::default();
+        assert_eq!(event_time(&both, &key, now), at(1_772_359_200_000));
         let float = event(r#"{"time": 1767225600123.0}"#);
-        assert_eq!(event_time(&float, now), at(1_767_225_600_123));
-        assert_eq!(event_time(&event(r#"{"x": 1}"#), now), now);
+        assert_eq!(event_time(&float, &key, now), at(1_767_225_600_123));
+        assert_eq!(event_time(&event(r#"{"x": 1}"#), &key, now), now);
+        // `log_schema.timestamp_key = "meta.at"`: that field, not `timestamp`.
+        let key = TimeKey::parse(Some("meta.at")).unwrap();
+        let moved = event(
+            r#"{"timestamp": "2026-03-01T10:00:00Z", "meta": {"at": "2026-04-01T00:00:00Z"}}"#,
+        );
+        assert_eq!(event_time(&moved, &key, now), at(1_775_001_600_000));
     }
 
     #[test]

@@ -12,7 +12,6 @@ use tokio::task::JoinSet;
 use vrl::value::Value;
 
 use super::config::Settings;
-use super::key::event_time;
 use super::partition::{Body, Multipart, ObjectFormat, Partition};
 use super::upload::{UploadError, Uploader};
 use crate::ack::BatchStatus;
@@ -104,7 +103,7 @@ impl S3Sink {
             Some(ms) if settings.keys_from_ocsf_time => {
                 DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(now)
             }
-            _ if settings.template.uses_time() => event_time(&event.value, now),
+            _ if settings.template.uses_time() => settings.template.event_time(&event.value, now),
             _ => now,
         };
         if let Err(error) = settings

@@ -29,6 +29,11 @@ pub struct SplunkHecLogsConfig {
     /// Base URL of the HEC, scheme and host (`https://splunk.example.com:8088`); the sink
     /// appends `/services/collector/...`. Required.
     pub endpoint: String,
+    /// The global `log_schema.timestamp_key`: where the strftime specifiers of `index`,
+    /// `source` and `sourcetype` read the event's time, as in Vector (set by
+    /// `apply_globals`, not an option of the sink, whose `timestamp_key` is what it sends).
+    #[serde(skip)]
+    pub(crate) template_time_key: Option<String>,
     /// The HEC token (`Authorization: Splunk <token>`). Required. Never logged or printed,
     /// and hidden from whatever Splunk says back. `token` is accepted for it (Vector's older
     /// name, which Vector still reads).
@@ -252,6 +257,7 @@ impl SplunkHecLogsConfig {
                 .as_deref()
                 .unwrap_or(crate::config::globals::HOST_KEY),
             self.envelope_timestamp_key(),
+            crate::template::TimeKey::parse(self.template_time_key.as_deref())?,
             &self.indexed_fields,
         )?;
         let send = SendSettings {
@@ -305,6 +311,7 @@ impl SinkComponent for SplunkHecLogsConfig {
         if self.timestamp_key.is_none() {
             self.timestamp_key.clone_from(&schema.timestamp_key);
         }
+        self.template_time_key.clone_from(&schema.timestamp_key);
         if self.encoding.message_key.is_none() {
             self.encoding.message_key.clone_from(&schema.message_key);
         }

@@ -65,6 +65,8 @@ pub(super) struct HecEncoder {
     indexed_fields: Vec<(String, OwnedValuePath)>,
     /// The zone of strftime specifiers in `index`/`source`/`sourcetype` (UTC).
     zone: vrl::compiler::TimeZone,
+    /// Where those specifiers read the event's time (`log_schema.timestamp_key`).
+    template_time_key: crate::template::TimeKey,
 }
 
 fn path(option: &str, text: &str) -> Result<OwnedValuePath, BuildError> {
@@ -85,6 +87,7 @@ impl HecEncoder {
         sourcetype: Option<Template>,
         host_key: &str,
         timestamp_key: &str,
+        template_time_key: crate::template::TimeKey,
         indexed_fields: &[String],
     ) -> Result<Self, BuildError> {
         Ok(Self {
@@ -96,6 +99,7 @@ impl HecEncoder {
             sourcetype,
             host_key: path("host_key", host_key)?,
             zone: crate::template::parse_timezone("timezone", None)?,
+            template_time_key,
             timestamp_key: if timestamp_key.is_empty() {
                 None
             } else {
@@ -116,7 +120,7 @@ impl HecEncoder {
         let render = |option: &'static str, template: &'a Option<Template>| {
             template
                 .as_ref()
-                .map(|t| t.render_timed(event, &self.zone))
+                .map(|t| t.render_timed(event, &self.template_time_key, &self.zone))
                 .transpose()
                 .map_err(|error| MetadataError { option, error })
         };
@@ -478,6 +482,7 @@ mod tests {
     use super::*;
     use crate::ack::{BatchNotifier, BatchStatusReceiver};
     use crate::codecs::EncodingCodec;
+    use crate::template::TimeKey;
     use futures::FutureExt;
 
     fn value(json: serde_json::Value) -> Value {
@@ -513,6 +518,7 @@ mod tests {
             Some(Template::parse("ocsf:conductorone").unwrap()),
             "device.hostname",
             "timestamp",
+            TimeKey::default(),
             &["class_uid".to_owned(), "missing".to_owned()],
         )
         .unwrap();
@@ -547,6 +553,7 @@ mod tests {
                 None,
                 "host",
                 key,
+                TimeKey::default(),
                 &[],
             )
             .unwrap()
@@ -577,6 +584,7 @@ mod tests {
             None,
             "host",
             "timestamp",
+            TimeKey::default(),
             &[],
         )
         .unwrap();
