@@ -181,6 +181,7 @@ impl AwsS3Config {
         let (format, encoder) = self.format()?;
         let default_extension = match &format {
             ObjectFormat::Lines(compression) => extension(*compression),
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(_) => "parquet",
         };
         let naming = ObjectNaming {
@@ -241,6 +242,7 @@ impl AwsS3Config {
         let request = self.request.settings()?;
         let (default_type, default_encoding) = match &format {
             ObjectFormat::Lines(compression) => ("text/x-log", compression.content_encoding()),
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(_) => (PARQUET_CONTENT_TYPE, None),
         };
         Ok(Settings {
@@ -298,6 +300,7 @@ impl AwsS3Config {
 }
 
 /// The `Content-Type` of Parquet objects.
+#[cfg(feature = "parquet")]
 pub(crate) const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
 impl AwsS3Config {
@@ -326,6 +329,9 @@ impl AwsS3Config {
             )
             .help("Parquet compresses its pages itself: set `batch_encoding.compression` and leave `compression` unset or \"none\""));
         }
+        #[cfg(not(feature = "parquet"))]
+        return Err(parquet.unavailable());
+        #[cfg(feature = "parquet")]
         Ok((ObjectFormat::Parquet(parquet.build()?), None))
     }
 }
