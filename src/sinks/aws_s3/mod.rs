@@ -33,6 +33,8 @@ pub use crate::options::HealthcheckConfig;
 #[cfg(feature = "parquet")]
 pub(crate) use config::PARQUET_CONTENT_TYPE;
 pub use config::{AwsS3Config, BATCH_DEFAULTS};
+// The `aws_security_lake` sink runs on these.
+#[cfg(feature = "parquet")]
 pub(crate) use config::{Settings, bucket_healthcheck};
 
 /// The smallest part S3 accepts (except for the last one).

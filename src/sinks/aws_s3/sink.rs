@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+#[cfg(feature = "parquet")]
 use vrl::value::Value;
 
 use super::config::Settings;
