@@ -87,8 +87,9 @@ pub struct ParquetEncodingConfig {
     /// Page compression: `snappy` (default, as in Vector), `zstd` or `none`.
     #[serde(default = "ParquetCompression::snappy")]
     pub compression: ParquetCompression,
-    /// Bytes of column data collected per row group before it is sorted and encoded (what
-    /// memory holds per open object). Default 32 MiB.
+    /// Bytes of column data collected per row group before it is sorted and encoded, and of the
+    /// row groups of all open objects together (past it the largest is encoded early).
+    /// Default 32 MiB.
     #[serde(default = "default_row_group_bytes")]
     pub row_group_bytes: usize,
 }
