@@ -258,12 +258,17 @@ dyn_clone::clone_trait_object!(SyncTransform);
 /// Declares a registry: the serde-tagged enum of every built-in component of one kind (the only
 /// place a component is listed), its `type` names, and access to the variant's trait object.
 /// Types a host registers at run time ([`crate::registry`], table `$table`) are the
-/// `Registered` variant.
+/// `Registered` variant. A component written `... = "type" if feature "name"` exists only in
+/// builds with that cargo feature; without it, its type is in `MISSING_FEATURES`, so a
+/// configuration naming it is told which feature the build lacks.
 macro_rules! component_registry {
     (
         $(#[$meta:meta])*
         $name:ident: $trait:path, registered in $table:path {
-            $( $(#[$vmeta:meta])* $variant:ident($config:ty) = $type_name:literal ),+ $(,)?
+            $(
+                $(#[$vmeta:meta])* $variant:ident($config:ty) = $type_name:literal
+                $(if feature $feature:literal)?
+            ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -272,7 +277,10 @@ macro_rules! component_registry {
         // Configurations exist once per component: their size does not matter.
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $type_name)] $variant($config), )+
+            $(
+                $(#[$vmeta])* $(#[cfg(feature = $feature)])?
+                #[serde(rename = $type_name)] $variant($config),
+            )+
             /// A type a host program registered ([`crate::registry`]), or a component it
             /// added in code.
             #[serde(skip)]
@@ -281,7 +289,12 @@ macro_rules! component_registry {
 
         impl $name {
             /// Every built-in `type` name of this registry.
-            pub const TYPES: &'static [&'static str] = &[$($type_name),+];
+            pub const TYPES: &'static [&'static str] =
+                &[$( $(#[cfg(feature = $feature)])? $type_name ),+];
+
+            /// Built-in types this build lacks, with the cargo feature each needs.
+            pub const MISSING_FEATURES: &'static [(&'static str, &'static str)] =
+                &[$( $( #[cfg(not(feature = $feature))] ($type_name, $feature), )? )+];
 
             /// Every `type` name: the built-in ones, then those registered, sorted.
             pub fn type_names() -> Vec<&'static str> {
@@ -298,7 +311,10 @@ macro_rules! component_registry {
             ) -> Option<Result<Self, D::Error>> {
                 use serde::Deserialize as _;
                 match type_name {
-                    $( $type_name => Some(<$config>::deserialize(deserializer).map(Self::$variant)), )+
+                    $(
+                        $(#[cfg(feature = $feature)])?
+                        $type_name => Some(<$config>::deserialize(deserializer).map(Self::$variant)),
+                    )+
                     _ => Some($table.deserialize(type_name, deserializer)?.map(Self::Registered)),
                 }
             }
@@ -306,7 +322,7 @@ macro_rules! component_registry {
             /// The component behind the variant.
             pub fn component(&self) -> &dyn $trait {
                 match self {
-                    $( Self::$variant(config) => config, )+
+                    $( $(#[cfg(feature = $feature)])? Self::$variant(config) => config, )+
                     Self::Registered(registered) => registered.component(),
                 }
             }
@@ -315,7 +331,10 @@ macro_rules! component_registry {
             /// `apply_globals`); a registered component shared elsewhere keeps its own.
             pub fn apply_globals(&mut self, globals: &crate::config::GlobalOptions) {
                 match self {
-                    $( Self::$variant(config) => <$config as $trait>::apply_globals(config, globals), )+
+                    $(
+                        $(#[cfg(feature = $feature)])?
+                        Self::$variant(config) => <$config as $trait>::apply_globals(config, globals),
+                    )+
                     Self::Registered(registered) => {
                         if let Some(component) = registered.component_mut() {
                             component.apply_globals(globals);
@@ -327,7 +346,7 @@ macro_rules! component_registry {
             /// The `type` name of this component.
             pub fn type_name(&self) -> &'static str {
                 match self {
-                    $( Self::$variant(_) => $type_name, )+
+                    $( $(#[cfg(feature = $feature)])? Self::$variant(_) => $type_name, )+
                     Self::Registered(registered) => registered.type_name(),
                 }
             }

@@ -241,6 +241,27 @@ route.authentication = '.class_uid == 3002'
     assert_eq!(schemas.len(), 2, "one schema per class");
 }
 
+/// The row groups of a sink's open objects together stay within `row_group_bytes`: with a
+/// tiny one and events of two days interleaved, row groups are written early and objects split
+/// where an event is older than what was written, yet every event lands once, each object in
+/// time order and on its day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_objects_share_one_row_group_budget_and_lose_nothing() {
+    let server = S3Server::with_bucket(BUCKET).await;
+    let toml = format!(
+        "{}{}",
+        demo_over_two_days(200, "if .class_uid != 6003 { abort }"),
+        lake_sink(&server, "c1_api", "shape", 6003, "row_group_bytes = 4096"),
+    );
+    run(&toml).await.expect("pipeline run");
+    let objects = server.objects(BUCKET).await;
+    let api = check_objects(&objects, "c1_api", 6003);
+    let unique: BTreeSet<&String> = api.iter().collect();
+    assert_eq!(unique.len(), api.len(), "no event written twice");
+    assert!(api.len() > 100, "{} events written", api.len());
+    assert!(objects.len() > 2, "row groups written early split objects");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_another_class_or_a_wrong_type_are_rejected_not_written() {
     let server = S3Server::with_bucket(BUCKET).await;

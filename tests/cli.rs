@@ -350,6 +350,48 @@ fn unknown_arguments_are_usage_errors() {
     assert!(stderr(&output).contains("--no-such-flag"));
 }
 
+/// Parquet output needs the cargo feature `parquet`: a build without it refuses the
+/// `aws_security_lake` type and `batch_encoding` of `aws_s3`, naming the feature.
+#[test]
+fn parquet_outputs_name_the_cargo_feature_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sink) in [
+        (
+            "lake.toml",
+            "type = \"aws_security_lake\"\ns3_uri = \"s3://b/ext/c1/\"\nregion = \"us-east-1\"\n\
+             account_id = \"123456789012\"\nclass_uid = 6003",
+        ),
+        (
+            "s3.toml",
+            "type = \"aws_s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\n\
+             batch_encoding.codec = \"parquet\"\nbatch_encoding.ocsf_class_uid = 6003",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "[sources.in]\ntype = \"stdin\"\n[sinks.out]\ninputs = [\"in\"]\n\
+                 healthcheck.enabled = false\n{sink}\n"
+            ),
+        )
+        .unwrap();
+        let output = run(c1_pipeline()
+            .args(["validate", "--no-environment", "--config"])
+            .arg(&path));
+        if cfg!(feature = "parquet") {
+            assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+        } else {
+            assert_eq!(output.status.code(), Some(78), "{name}");
+            assert!(
+                stderr(&output).contains("cargo feature `parquet`"),
+                "{name}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
 /// Variables the examples may reference, set to dummy values.
 const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("C1_CLIENT_ID", "dummy-client-id@example.conductor.one/pcc"),
@@ -386,6 +428,10 @@ fn every_config_example_validates() {
         .expect("config-examples/ exists")
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        // Security Lake needs the `parquet` feature (see the next test).
+        .filter(|path| {
+            cfg!(feature = "parquet") || !path.ends_with("conductorone-to-security-lake.toml")
+        })
         .collect();
     examples.sort();
     assert!(!examples.is_empty(), "config-examples/ has no *.toml files");

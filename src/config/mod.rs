@@ -179,6 +179,19 @@ impl ComponentKind {
             Self::Sink => SinkConfig::type_names(),
         }
     }
+
+    /// The cargo feature a built-in `type_name` needs, when this build lacks it.
+    fn missing_feature(self, type_name: &str) -> Option<&'static str> {
+        let missing = match self {
+            Self::Source => SourceConfig::MISSING_FEATURES,
+            Self::Transform => TransformConfig::MISSING_FEATURES,
+            Self::Sink => SinkConfig::MISSING_FEATURES,
+        };
+        missing
+            .iter()
+            .find(|(name, _)| *name == type_name)
+            .map(|(_, feature)| *feature)
+    }
 }
 
 /// A source as configured.
@@ -952,9 +965,7 @@ impl Loader<'_> {
                 .map(|e| (e.path.clone(), e.value.start))
                 .collect(),
         };
-        let types = kind.types();
-        let Some(type_name) = self.take_type(&mut table, &name, &id_location, &types, errors)
-        else {
+        let Some(type_name) = self.take_type(&mut table, &name, &id_location, kind, errors) else {
             return;
         };
         let inputs = if kind == ComponentKind::Source {
@@ -1053,9 +1064,10 @@ impl Loader<'_> {
         table: &mut DeTable<'_>,
         name: &str,
         id_location: &Location,
-        types: &[&str],
+        kind: ComponentKind,
         errors: &mut Vec<ConfigError>,
     ) -> Option<String> {
+        let types = kind.types();
         let Some(value) = table.remove("type") else {
             errors.push(
                 ConfigError::new("missing required option `type`")
@@ -1081,6 +1093,22 @@ impl Loader<'_> {
             );
             return None;
         };
+        if let Some(feature) = kind.missing_feature(type_name)
+            && !types.contains(&type_name)
+        {
+            errors.push(
+                ConfigError::new(format!(
+                    "component type `{type_name}` is not in this build: it needs the cargo feature `{feature}`"
+                ))
+                .at(location)
+                .component(name)
+                .field("type")
+                .help(format!(
+                    "use a c1-pipeline built with the `{feature}` feature (on by default; `cargo build --features {feature}`)"
+                )),
+            );
+            return None;
+        }
         if !types.contains(&type_name) {
             let help = match error::did_you_mean(type_name, types.iter().copied()) {
                 Some(suggestion) => format!(

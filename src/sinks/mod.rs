@@ -1,6 +1,7 @@
 //! Sinks: the registry of every sink type, and options they share.
 
 pub mod aws_s3;
+#[cfg(feature = "parquet")]
 pub mod aws_security_lake;
 pub mod blackhole;
 pub mod console;
@@ -23,7 +24,8 @@ component_registry! {
         /// Write compressed NDJSON (or Parquet) objects to S3.
         AwsS3(aws_s3::AwsS3Config) = "aws_s3",
         /// Write OCSF events as Parquet in an Amazon Security Lake custom source's layout.
-        AwsSecurityLake(aws_security_lake::AwsSecurityLakeConfig) = "aws_security_lake",
+        AwsSecurityLake(aws_security_lake::AwsSecurityLakeConfig) = "aws_security_lake"
+            if feature "parquet",
         /// Discard (benchmarks, tests).
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
         /// OTLP log records over HTTP (OpenTelemetry Collector, Alloy, Vector, ...).

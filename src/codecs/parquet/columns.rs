@@ -3,10 +3,14 @@
 //!
 //! Each builder mirrors one [`Column`] of the table. Absent attributes cost nothing: a builder
 //! fills the rows it was not given with nulls only when it next gets a value, or when the row
-//! group is finished, so an event touches only the columns it has. A row that fails (a value of
-//! the wrong type) is taken back by truncating every builder to the rows before it, so a
-//! rejected event leaves no trace in the row group.
+//! group is finished, so an event touches only the columns it has. A column no row of a row
+//! group used is never filled at all: it is finished as a shared all-null array
+//! ([`NullArrays`]), one per type and length, so the hundreds of columns an OCSF class has and
+//! an event lacks cost neither memory nor time per row. A row that fails (a value of the wrong
+//! type) is taken back by truncating every builder to the rows before it, so a rejected event
+//! leaves no trace in the row group.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,7 +18,9 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecond
 use arrow_array::{
     ArrayRef, BooleanArray, ListArray, PrimitiveArray, StringArray, StructArray, new_null_array,
 };
-use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{
+    BooleanBufferBuilder, Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer,
+};
 use arrow_schema::{DataType, Field};
 use vrl::value::{ObjectMap, Value};
 
@@ -58,9 +64,14 @@ pub(crate) struct TypeError {
 
 /// What a walk collects besides the columns: the size of what was written and the attributes
 /// that have no column (for `unmapped`).
+#[derive(Default)]
 pub(crate) struct RowContext<'v> {
     /// Estimated bytes of column data written (what a row group's size is measured in).
     pub(crate) bytes: usize,
+    /// Bytes every row of the row group takes in the builders this row used first (see
+    /// [`Column::row_bytes`]): once a column has a value, each row has a value or a null in
+    /// it.
+    pub(crate) newly_used: usize,
     /// Attributes without a column, by path.
     pub(crate) unmapped: Vec<(String, &'v Value)>,
     /// The event's own `unmapped` object.
@@ -105,6 +116,9 @@ pub(crate) struct Builder {
     values: Values,
     /// For a list column: each row's end in `values`, and each row's validity.
     list: Option<(Vec<i32>, Nulls)>,
+    /// What each row of the row group costs this builder once it holds a value
+    /// ([`Column::row_bytes`]).
+    row_bytes: usize,
 }
 
 impl Builder {
@@ -126,6 +140,15 @@ impl Builder {
             nulls: Nulls::new(),
             values,
             list: column.list.then(|| (vec![0], Nulls::new())),
+            row_bytes: column.row_bytes(),
+        }
+    }
+
+    /// Counts the builder in [`RowContext::newly_used`] when it is about to take its first
+    /// value of the row group.
+    fn note_use(&self, cx: &mut RowContext<'_>) {
+        if self.rows() == 0 {
+            cx.newly_used += self.row_bytes;
         }
     }
 
@@ -149,6 +172,7 @@ impl Builder {
         if matches!(value, Value::Null) {
             return Ok(());
         }
+        self.note_use(cx);
         if self.list.is_none() {
             self.pad_items(row);
             return self.item(column, value, path, cx);
@@ -305,18 +329,24 @@ impl Builder {
         }
     }
 
-    /// Finishes the column at `rows` rows (missing ones null) and starts it anew.
-    pub(crate) fn finish(&mut self, column: &Column, rows: usize) -> ArrayRef {
+    /// Finishes the column at `rows` rows (missing ones null) and starts it anew. A column
+    /// without a value in the row group is an array of `shared`.
+    pub(crate) fn finish(
+        &mut self,
+        column: &Column,
+        rows: usize,
+        shared: &mut NullArrays,
+    ) -> ArrayRef {
         let data_type = item_type(&column.kind);
         if self.rows() == 0 {
             let full = match column.list {
                 true => DataType::List(Arc::new(Field::new("element", data_type, true))),
                 false => data_type,
             };
-            return new_null_array(&full, rows);
+            return shared.get(&full, rows);
         }
         if self.list.is_none() {
-            return self.finish_items(column, rows, data_type);
+            return self.finish_items(column, rows, data_type, shared);
         }
         self.pad_rows(rows);
         let Some((offsets, nulls)) = self.list.as_mut() else {
@@ -326,7 +356,7 @@ impl Builder {
         let nulls = nulls.0.finish();
         let items = offsets.last().copied().unwrap_or(0) as usize;
         let field = Arc::new(Field::new("element", data_type.clone(), true));
-        let values = self.finish_items(column, items, data_type);
+        let values = self.finish_items(column, items, data_type, shared);
         Arc::new(ListArray::new(
             field,
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
@@ -336,7 +366,13 @@ impl Builder {
     }
 
     /// Finishes the items at `len` (padding them) as one array.
-    fn finish_items(&mut self, column: &Column, len: usize, data_type: DataType) -> ArrayRef {
+    fn finish_items(
+        &mut self,
+        column: &Column,
+        len: usize,
+        data_type: DataType,
+        shared: &mut NullArrays,
+    ) -> ArrayRef {
         self.pad_items(len);
         let nulls = self.nulls.0.finish();
         match (&mut self.values, &column.kind) {
@@ -374,7 +410,7 @@ impl Builder {
                 let arrays = fields
                     .iter_mut()
                     .zip(&group.columns)
-                    .map(|(field, column)| field.finish(column, len))
+                    .map(|(field, column)| field.finish(column, len, shared))
                     .collect();
                 let DataType::Struct(arrow_fields) = data_type else {
                     return new_null_array(&data_type, len);
@@ -383,6 +419,40 @@ impl Builder {
             }
             (Values::Struct(_), _) => new_null_array(&data_type, len),
         }
+    }
+}
+
+/// All-null arrays of a row group, one per type and length, shared by every column that had
+/// no value in it: a class has about a thousand leaf columns and an event uses a few dozen,
+/// so building a null array for each would cost more memory than the row group's values.
+/// A struct's fields are shared the same way.
+#[derive(Debug, Default)]
+pub(crate) struct NullArrays(HashMap<(DataType, usize), ArrayRef>);
+
+impl NullArrays {
+    /// An all-null array of `data_type` with `len` rows.
+    pub(crate) fn get(&mut self, data_type: &DataType, len: usize) -> ArrayRef {
+        let key = (data_type.clone(), len);
+        if let Some(array) = self.0.get(&key) {
+            return Arc::clone(array);
+        }
+        let array = match data_type {
+            DataType::Struct(fields) => {
+                let children = fields
+                    .iter()
+                    .map(|field| self.get(field.data_type(), len))
+                    .collect();
+                Arc::new(StructArray::new(
+                    fields.clone(),
+                    children,
+                    Some(NullBuffer::new_null(len)),
+                ))
+            }
+            // Lists hold no items when null; the other types are flat.
+            _ => new_null_array(data_type, len),
+        };
+        self.0.insert(key, Arc::clone(&array));
+        array
     }
 }
 
@@ -402,9 +472,8 @@ pub(crate) fn put_fields<'v>(
     let mut at = 0;
     for (key, value) in map {
         let key = key.as_str();
-        while at < columns.len() && &*columns[at].name < key {
-            at += 1;
-        }
+        // An event has a few of a group's many columns: search the rest rather than walk it.
+        at += columns[at..].partition_point(|column| &*column.name < key);
         if at < columns.len() && &*columns[at].name == key {
             if group.unmapped == Some(at) {
                 match value {
@@ -426,6 +495,7 @@ pub(crate) fn put_fields<'v>(
             continue;
         }
         if let Some(millis) = map.get(&*columns[source].name).and_then(as_integer) {
+            builder.note_use(cx);
             builder.pad_items(row);
             if let Values::Millis(values) = &mut builder.values {
                 values.push(millis);
@@ -445,6 +515,7 @@ pub(crate) fn put_unmapped(builder: &mut Builder, row: usize, cx: &mut RowContex
     if cx.unmapped.is_empty() && cx.own_unmapped.is_none() {
         return;
     }
+    builder.note_use(cx);
     builder.pad_items(row);
     let Values::Text { offsets, data } = &mut builder.values else {
         return;

@@ -6,24 +6,35 @@
 //! "parquet"`. Layout: `schema` (the OCSF-to-Arrow mapping and the depth cut), `columns` (the
 //! builders fed from `vrl` values, and `unmapped`), `writer` (row groups, sorting, output).
 
+//!
+//! The writer needs the cargo feature `parquet` (arrow-rs and parquet); without it only the
+//! options are here, and `batch_encoding` is refused with an error naming the feature.
+
+#[cfg(feature = "parquet")]
 mod columns;
+#[cfg(feature = "parquet")]
 mod schema;
+#[cfg(feature = "parquet")]
 mod writer;
 
+#[cfg(feature = "parquet")]
 use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::component::BuildError;
 
+#[cfg(feature = "parquet")]
 pub(crate) use columns::TypeError;
+#[cfg(feature = "parquet")]
 pub(crate) use schema::{OcsfTable, TableError};
+#[cfg(feature = "parquet")]
 pub(crate) use writer::{ParquetFormat, ParquetObject, PushError};
 
 /// The default size of a row group: column builder memory collected before it is sorted and
-/// encoded (values, and the null a row puts in each column it lacks: see
-/// [`schema::OcsfTable::row_fixed_bytes`]). Memory holds about twice this per open object
-/// while a row group is written (the columns, and their encoded pages).
+/// encoded (values, and the null each row puts in every column the row group uses; columns
+/// no row uses cost nothing, see `columns::NullArrays`). Memory holds about twice this per
+/// open object while a row group is written (the columns, and their encoded pages).
 pub(crate) const DEFAULT_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
 /// The compression of a Parquet object's pages.
@@ -76,14 +87,27 @@ pub struct ParquetEncodingConfig {
     /// Page compression: `snappy` (default, as in Vector), `zstd` or `none`.
     #[serde(default = "ParquetCompression::snappy")]
     pub compression: ParquetCompression,
-    /// Bytes of column data collected per row group before it is sorted and encoded (what
-    /// memory holds per open object). Default 32 MiB.
+    /// Bytes of column data collected per row group before it is sorted and encoded, and of the
+    /// row groups of all open objects together (past it the largest is encoded early).
+    /// Default 32 MiB.
     #[serde(default = "default_row_group_bytes")]
     pub row_group_bytes: usize,
 }
 
 impl ParquetEncodingConfig {
+    /// The error of a build without the `parquet` feature, where Parquet objects cannot be
+    /// written.
+    #[cfg(not(feature = "parquet"))]
+    pub(crate) fn unavailable(&self) -> BuildError {
+        BuildError::field(
+            "batch_encoding.codec",
+            "Parquet objects are not in this build: it lacks the cargo feature `parquet`",
+        )
+        .help("use a c1-pipeline built with the `parquet` feature (on by default; `cargo build --features parquet`)")
+    }
+
     /// Checks the options; the format objects are written in.
+    #[cfg(feature = "parquet")]
     pub(crate) fn build(&self) -> Result<Arc<ParquetFormat>, BuildError> {
         let table = table(
             &self.ocsf_version,
@@ -111,6 +135,7 @@ pub(crate) fn default_row_group_bytes() -> usize {
 }
 
 /// The table of `class_uid` at `version`, errors naming the option at fault.
+#[cfg(feature = "parquet")]
 pub(crate) fn table(
     version: &str,
     class_uid: i64,
@@ -126,11 +151,13 @@ pub(crate) fn table(
 }
 
 /// A row group of at least 1 KiB (smaller ones would be mostly metadata).
+#[cfg(feature = "parquet")]
 pub(crate) fn check_row_group_bytes(bytes: usize, field: &str) -> Result<(), BuildError> {
     crate::component::in_range(field, bytes, 1024..=1 << 30, "1 KiB to 1 GiB").map(drop)
 }
 
 /// Why an event cannot be a row of a Parquet object.
+#[cfg(feature = "parquet")]
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum RowError {
     /// The event is not an object.
@@ -152,6 +179,7 @@ pub(crate) enum RowError {
     Type(TypeError),
 }
 
+#[cfg(feature = "parquet")]
 fn describe_class(class_uid: Option<i64>) -> String {
     class_uid.map_or_else(|| "(none)".to_owned(), |uid| uid.to_string())
 }

@@ -30,8 +30,10 @@ use crate::ocsf::schema::{self as ocsf, AttributeSet, SchemaError, ValueType};
 /// Three levels hold every attribute ConductorOne's events use (the deepest,
 /// `metadata.product.feature.name`, is at level 3) and the nesting of AWS's own OCSF tables.
 /// The number of leaf columns grows about twofold per level (API Activity at OCSF 1.3.0: 537
-/// at two levels, 1,158 at three, 2,020 at four), and the Parquet encoder pays for every leaf
-/// column on every row, present or not, so a deeper cut costs CPU on every event.
+/// at two levels, 1,158 at three, 2,020 at four; the test
+/// `the_depth_cut_and_its_column_counts_are_the_documented_ones` computes them), and every row
+/// group of every file has a column chunk per leaf column, used or not, so a deeper cut costs
+/// CPU and footer size per row group.
 pub(crate) const MAX_OBJECT_DEPTH: usize = 3;
 
 /// The name of the column for attributes the class lacks.
@@ -93,10 +95,6 @@ pub(crate) struct OcsfTable {
     pub(crate) root: Group,
     /// The Arrow schema of `columns`.
     pub(crate) arrow: Arc<ArrowSchema>,
-    /// What every row costs the column builders whatever it holds: a null (or value) in each
-    /// leaf column — 8 bytes per 64-bit column, 4 per 32-bit column, string offset or list
-    /// offset. With a thousand columns this is most of a sparse event's memory.
-    pub(crate) row_fixed_bytes: usize,
 }
 
 /// Why a table cannot be built.
@@ -133,7 +131,7 @@ impl OcsfTable {
         let class = schema
             .class(class_uid)
             .ok_or(TableError::UnknownClass { class_uid, version })?;
-        let mut root = group(schema, &class.attributes, 1);
+        let mut root = group(schema, &class.attributes, 1, MAX_OBJECT_DEPTH);
         let position = |attribute: &'static str| {
             root.columns
                 .iter()
@@ -149,7 +147,6 @@ impl OcsfTable {
         let arrow = Arc::new(ArrowSchema::new(arrow_fields(&root.columns)));
         Ok(Self {
             class_uid,
-            row_fixed_bytes: fixed_bytes(&root.columns),
             root,
             arrow,
         })
@@ -158,37 +155,46 @@ impl OcsfTable {
     /// How many leaf (non-struct) columns the table has.
     #[cfg(test)]
     pub(crate) fn leaf_count(&self) -> usize {
-        fn leaves(columns: &[Column]) -> usize {
-            columns
-                .iter()
-                .map(|column| match &column.kind {
-                    Kind::Struct(group) => leaves(&group.columns),
-                    _ => 1,
-                })
-                .sum()
-        }
-        leaves(&self.root.columns)
+        leaf_count(&self.root.columns)
     }
 }
 
-/// The builder bytes a row takes in `columns` when it holds nothing there (see
-/// [`OcsfTable::row_fixed_bytes`]): a null list is one offset; a null struct is a null in
-/// each of its columns.
-fn fixed_bytes(columns: &[Column]) -> usize {
+/// How many leaf (non-struct) columns `columns` have.
+#[cfg(test)]
+fn leaf_count(columns: &[Column]) -> usize {
     columns
         .iter()
         .map(|column| match &column.kind {
-            _ if column.list => 4,
-            Kind::Struct(group) => fixed_bytes(&group.columns),
-            Kind::Boolean => 1,
-            Kind::Int32 | Kind::Utf8 | Kind::Json | Kind::AnyObject => 4,
-            Kind::Int64 | Kind::Float64 | Kind::DateTime => 8,
+            Kind::Struct(group) => leaf_count(&group.columns),
+            _ => 1,
         })
         .sum()
 }
 
-/// The columns of an attribute set at object depth `depth` (1 for the class's own).
-fn group(schema: &ocsf::Schema, attributes: &AttributeSet, depth: usize) -> Group {
+impl Column {
+    /// The bytes each row of a row group takes in this column's builder once a row has a value
+    /// there (the others get a null): a list's offset, or a leaf's value — 8 bytes for 64-bit
+    /// columns, 4 for 32-bit ones and string offsets, 1 for booleans. A struct's own validity
+    /// is a bit; its fields count for themselves when they are used.
+    pub(crate) fn row_bytes(&self) -> usize {
+        match &self.kind {
+            _ if self.list => 4,
+            Kind::Struct(_) => 0,
+            Kind::Boolean => 1,
+            Kind::Int32 | Kind::Utf8 | Kind::Json | Kind::AnyObject => 4,
+            Kind::Int64 | Kind::Float64 | Kind::DateTime => 8,
+        }
+    }
+}
+
+/// The columns of an attribute set at object depth `depth` (1 for the class's own), objects
+/// expanded down to `max_depth` levels.
+fn group(
+    schema: &ocsf::Schema,
+    attributes: &AttributeSet,
+    depth: usize,
+    max_depth: usize,
+) -> Group {
     let columns: Vec<Column> = attributes
         .iter()
         .filter_map(|attribute| {
@@ -201,9 +207,9 @@ fn group(schema: &ocsf::Schema, attributes: &AttributeSet, depth: usize) -> Grou
                 ValueType::String { .. } => Kind::Utf8,
                 ValueType::Json => Kind::Json,
                 ValueType::AnyObject => Kind::AnyObject,
-                ValueType::Object(_) if depth > MAX_OBJECT_DEPTH => return None,
+                ValueType::Object(_) if depth > max_depth => return None,
                 ValueType::Object(id) => {
-                    let fields = group(schema, &schema.object(id).attributes, depth + 1);
+                    let fields = group(schema, &schema.object(id).attributes, depth + 1, max_depth);
                     // Parquet has no empty groups: an object whose every attribute was cut
                     // has no column either.
                     if fields.columns.is_empty() {
@@ -342,8 +348,6 @@ mod tests {
                 );
                 if *version == "1.3.0" && class_uid == 6003 {
                     assert_eq!(leaves, 1158);
-                    // Between 4 and 8 bytes per leaf column, fewer where lists stop the count.
-                    assert!((2000..=8 * 1158).contains(&table.row_fixed_bytes));
                 }
             }
         }
@@ -353,6 +357,33 @@ mod tests {
                 class_uid: 4242,
                 version: "1.3.0"
             }
+        );
+    }
+
+    /// The figures the README and [`MAX_OBJECT_DEPTH`] give, computed from the embedded
+    /// schema: leaf columns of API Activity and Authentication at OCSF 1.3.0 when objects are
+    /// cut at two, three (the cut) and four levels.
+    #[test]
+    fn the_depth_cut_and_its_column_counts_are_the_documented_ones() {
+        let schema = ocsf::schema("1.3.0").unwrap();
+        let leaves = |class_uid: i64, max_depth: usize| {
+            let class = schema.class(class_uid).unwrap();
+            leaf_count(&group(schema, &class.attributes, 1, max_depth).columns)
+        };
+        assert_eq!(MAX_OBJECT_DEPTH, 3);
+        assert_eq!(
+            [2, 3, 4].map(|depth| leaves(6003, depth)),
+            [537, 1158, 2020],
+            "API Activity"
+        );
+        assert_eq!(
+            [2, 3, 4].map(|depth| leaves(3002, depth)),
+            [853, 1789, 3130],
+            "Authentication"
+        );
+        assert_eq!(
+            OcsfTable::new("1.3.0", 6003).unwrap().leaf_count(),
+            leaves(6003, MAX_OBJECT_DEPTH)
         );
     }
 }

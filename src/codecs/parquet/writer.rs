@@ -1,6 +1,9 @@
 //! One Parquet object being written: rows are collected into a row group, which is sorted by
 //! `time` and encoded once it reaches the row-group size; the encoded bytes can be taken as
 //! they accumulate (multipart parts), so memory holds one row group and at most one part.
+//! A row group is encoded column by column, each column's builder memory freed once its
+//! chunk is in the output, so encoding adds one column's pages to the row group, not a copy
+//! of it.
 //!
 //! Every row of an object is in `time` order: a row group is sorted before it is written, and an
 //! event older than a row group already written cannot join the object
@@ -9,21 +12,19 @@
 
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, UInt32Array};
+use arrow_array::{Array, UInt32Array};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
 use vrl::value::Value;
 
-use super::columns::{Builder, Path, RowContext, TypeError, put_fields, put_unmapped};
+use super::columns::{Builder, NullArrays, Path, RowContext, TypeError, put_fields, put_unmapped};
 use super::schema::OcsfTable;
 use super::{ParquetCompression, RowError};
 use crate::ocsf::derive::as_integer;
-
-/// Rows are handed to the Parquet encoder in slices of this many (after sorting), so the
-/// encoder's per-slice buffers (levels of every leaf column) stay small.
-const WRITE_SLICE_ROWS: usize = 4096;
 
 /// How objects are written: the table, the encoder's settings, and the row-group size.
 #[derive(Debug)]
@@ -69,6 +70,11 @@ impl ParquetFormat {
         }
     }
 
+    /// The row-group size (see [`ParquetFormat::new`]).
+    pub(crate) fn row_group_bytes(&self) -> usize {
+        self.row_group_bytes
+    }
+
     /// The `time` (epoch milliseconds) of an event that fits the table: an object of the
     /// table's class (any class for `base_event`) with an integer `time`.
     pub(crate) fn event_time(&self, event: &Value) -> Result<i64, RowError> {
@@ -90,14 +96,27 @@ impl ParquetFormat {
 struct RowGroup {
     builders: Vec<Builder>,
     times: Vec<i64>,
-    /// Estimated column builder memory (see `row_fixed_bytes`).
+    /// Bytes of the values written (text, numbers, list offsets).
     bytes: usize,
+    /// What each row costs the builders of the columns the row group uses, a value or a null
+    /// (the sum of their `Column::row_bytes`).
+    used_row_bytes: usize,
+}
+
+impl RowGroup {
+    /// Estimated column builder memory: the values, and a value or null in every used column
+    /// for every row. Columns no row used cost nothing (they become shared null arrays).
+    fn size(&self) -> usize {
+        self.bytes + self.times.len() * self.used_row_bytes
+    }
 }
 
 /// A Parquet object being written.
 pub(crate) struct ParquetObject {
     format: Arc<ParquetFormat>,
-    writer: ArrowWriter<Vec<u8>>,
+    writer: SerializedFileWriter<Vec<u8>>,
+    /// The Arrow-to-Parquet column writers of each row group.
+    columns: ArrowRowGroupWriterFactory,
     group: RowGroup,
     /// The latest `time` in the row groups written so far.
     written_until: Option<i64>,
@@ -111,18 +130,23 @@ pub(crate) struct ParquetObject {
 impl ParquetObject {
     /// A new, empty object.
     pub(crate) fn new(format: &Arc<ParquetFormat>) -> Result<Self, ParquetError> {
-        let writer = ArrowWriter::try_new(
+        // The Arrow writer sets the file up (schema, the Arrow schema in the metadata); row
+        // groups are then written column by column (`write_row_group`).
+        let (writer, columns) = ArrowWriter::try_new(
             Vec::new(),
             Arc::clone(&format.table.arrow),
             Some(format.properties.clone()),
-        )?;
+        )?
+        .into_serialized_writer()?;
         Ok(Self {
             format: Arc::clone(format),
             writer,
+            columns,
             group: RowGroup {
                 builders: format.table.root.columns.iter().map(Builder::new).collect(),
                 times: Vec::new(),
                 bytes: 0,
+                used_row_bytes: 0,
             },
             written_until: None,
             taken: 0,
@@ -147,11 +171,7 @@ impl ParquetObject {
         };
         let row = self.group.times.len();
         let root = &self.format.table.root;
-        let mut cx = RowContext {
-            bytes: 0,
-            unmapped: Vec::new(),
-            own_unmapped: None,
-        };
+        let mut cx = RowContext::default();
         let result = put_fields(
             &mut self.group.builders,
             root,
@@ -170,51 +190,69 @@ impl ParquetObject {
             put_unmapped(&mut self.group.builders[unmapped], row, &mut cx);
         }
         self.group.times.push(time);
-        self.group.bytes += cx.bytes + self.format.table.row_fixed_bytes;
-        if self.group.bytes >= self.format.row_group_bytes {
+        self.group.bytes += cx.bytes;
+        self.group.used_row_bytes += cx.newly_used;
+        if self.group.size() >= self.format.row_group_bytes {
             self.write_row_group()?;
         }
         Ok(())
     }
 
-    /// Sorts the open row group by `time` and encodes it into the object.
+    /// Sorts the open row group by `time` and encodes it into the object, column by column.
     fn write_row_group(&mut self) -> Result<(), ParquetError> {
         let rows = self.group.times.len();
         if rows == 0 {
             return Ok(());
         }
-        let columns = self
-            .group
-            .builders
-            .iter_mut()
-            .zip(&self.format.table.root.columns)
-            .map(|(builder, column)| builder.finish(column, rows))
-            .collect();
-        let batch = RecordBatch::try_new(Arc::clone(&self.format.table.arrow), columns)?;
+        let size = self.group.size();
         let times = std::mem::take(&mut self.group.times);
-        if times.is_sorted() {
-            for start in (0..rows).step_by(WRITE_SLICE_ROWS) {
-                let length = WRITE_SLICE_ROWS.min(rows - start);
-                self.writer.write(&batch.slice(start, length))?;
-            }
-        } else {
-            // A stable sort: events of the same millisecond keep their arrival order.
+        // A stable sort: events of the same millisecond keep their arrival order.
+        let order = (!times.is_sorted()).then(|| {
             let mut order: Vec<u32> = (0..rows as u32).collect();
             order.sort_by_key(|&row| times[row as usize]);
-            for slice in order.chunks(WRITE_SLICE_ROWS) {
-                let indices = UInt32Array::from(slice.to_vec());
-                let sorted = arrow_select::take::take_record_batch(&batch, &indices)?;
-                self.writer.write(&sorted)?;
+            UInt32Array::from(order)
+        });
+        let mut nulls = NullArrays::default();
+        let index = self.writer.flushed_row_groups().len();
+        let mut leaf_writers = self.columns.create_column_writers(index)?.into_iter();
+        let mut row_group = self.writer.next_row_group()?;
+        let table = &self.format.table;
+        let builders = self.group.builders.iter_mut().zip(&table.root.columns);
+        for ((builder, column), field) in builders.zip(table.arrow.fields()) {
+            let mut array = builder.finish(column, rows, &mut nulls);
+            if let Some(order) = &order
+                && array.null_count() != array.len()
+            {
+                // An all-null column (most of them) reads the same in any order.
+                array = arrow_select::take::take(&array, order, None)?;
+            }
+            for leaf in compute_leaves(field, &array)? {
+                let mut writer = leaf_writers.next().ok_or_else(|| {
+                    ParquetError::General("fewer column writers than leaf columns".into())
+                })?;
+                writer.write(&leaf)?;
+                writer.close()?.append_to_row_group(&mut row_group)?;
             }
         }
-        drop(batch);
+        row_group.close()?;
         self.writer.flush()?;
-        self.writer.sync()?;
         let latest = times.iter().copied().max();
         self.written_until = self.written_until.max(latest);
-        self.encoded_from += self.group.bytes;
+        self.encoded_from += size;
         self.group.bytes = 0;
+        self.group.used_row_bytes = 0;
         Ok(())
+    }
+
+    /// Estimated memory of the open row group's columns (what `row_group_bytes` limits).
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.group.size()
+    }
+
+    /// Writes the open row group now, before it is full (to bound the memory of several
+    /// open objects together).
+    pub(crate) fn write_buffered(&mut self) -> Result<(), ParquetError> {
+        self.write_row_group()
     }
 
     /// Encoded bytes ready to be taken (the next part of the object).
@@ -233,10 +271,11 @@ impl ParquetObject {
     /// group at the compression ratio of those before it (1:1 for the first).
     pub(crate) fn estimated_size(&self) -> usize {
         let encoded = self.writer.bytes_written();
+        let open = self.group.size();
         let open = if self.encoded_from == 0 {
-            self.group.bytes
+            open
         } else {
-            (self.group.bytes as f64 * encoded as f64 / self.encoded_from as f64) as usize
+            (open as f64 * encoded as f64 / self.encoded_from as f64) as usize
         };
         encoded + open
     }
@@ -272,7 +311,7 @@ impl From<TypeError> for RowError {
 mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
-    use arrow_array::{Array, StructArray};
+    use arrow_array::{Array, RecordBatch, StructArray};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 

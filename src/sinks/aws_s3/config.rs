@@ -233,6 +233,7 @@ impl AwsS3Config {
     fn naming(&self, format: &ObjectFormat) -> Result<ObjectNaming, BuildError> {
         let default_extension = match format {
             ObjectFormat::Lines(compression) => extension(*compression),
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(_) => "parquet",
         };
         let naming = ObjectNaming {
@@ -252,6 +253,7 @@ impl AwsS3Config {
     fn object_options(&self, format: &ObjectFormat) -> Result<ObjectOptions, BuildError> {
         let (default_type, default_encoding) = match format {
             ObjectFormat::Lines(compression) => ("text/x-log", compression.content_encoding()),
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(_) => (PARQUET_CONTENT_TYPE, None),
         };
         let tagging = (!self.tags.is_empty()).then(|| {
@@ -331,6 +333,7 @@ impl AwsS3Config {
 }
 
 /// The `Content-Type` of Parquet objects.
+#[cfg(feature = "parquet")]
 pub(crate) const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
 impl AwsS3Config {
@@ -359,6 +362,9 @@ impl AwsS3Config {
             )
             .help("Parquet compresses its pages itself: set `batch_encoding.compression` and leave `compression` unset or \"none\""));
         }
+        #[cfg(not(feature = "parquet"))]
+        return Err(parquet.unavailable());
+        #[cfg(feature = "parquet")]
         Ok((ObjectFormat::Parquet(parquet.build()?), None))
     }
 }

@@ -30,8 +30,12 @@ pub(crate) mod sink;
 pub(crate) mod upload;
 
 pub use crate::options::HealthcheckConfig;
+#[cfg(feature = "parquet")]
+pub(crate) use config::PARQUET_CONTENT_TYPE;
 pub use config::{AwsS3Config, BATCH_DEFAULTS};
-pub(crate) use config::{PARQUET_CONTENT_TYPE, Settings, bucket_healthcheck};
+// The `aws_security_lake` sink runs on these.
+#[cfg(feature = "parquet")]
+pub(crate) use config::{Settings, bucket_healthcheck};
 
 /// The smallest part S3 accepts (except for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

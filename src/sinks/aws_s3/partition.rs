@@ -5,9 +5,11 @@
 use std::io::Write;
 use std::time::Instant;
 
+#[cfg(feature = "parquet")]
 use std::sync::Arc;
 
 use crate::ack::EventFinalizers;
+#[cfg(feature = "parquet")]
 use crate::codecs::parquet::{ParquetFormat, ParquetObject};
 use crate::options::compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 use aws_sdk_s3::types::CompletedPart;
@@ -91,6 +93,7 @@ pub(crate) enum ObjectFormat {
     /// Events encoded one per line, the stream compressed.
     Lines(Compression),
     /// A Parquet file of OCSF events.
+    #[cfg(feature = "parquet")]
     Parquet(Arc<ParquetFormat>),
 }
 
@@ -102,6 +105,7 @@ pub(super) enum Body {
     /// NDJSON through a compressor.
     Lines(Compressor),
     /// A Parquet file.
+    #[cfg(feature = "parquet")]
     Parquet(Box<ParquetObject>),
 }
 
@@ -112,6 +116,7 @@ pub(super) enum BodyError {
     #[error("compressing the object failed: {0}")]
     Compress(#[from] std::io::Error),
     /// Encoding Parquet failed.
+    #[cfg(feature = "parquet")]
     #[error("writing the Parquet object failed: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 }
@@ -120,6 +125,7 @@ impl Body {
     fn new(format: &ObjectFormat) -> Result<Self, BodyError> {
         Ok(match format {
             ObjectFormat::Lines(compression) => Body::Lines(Compressor::new(*compression)?),
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(format) => Body::Parquet(Box::new(ParquetObject::new(format)?)),
         })
     }
@@ -128,6 +134,7 @@ impl Body {
     pub(super) fn pending_output(&mut self) -> usize {
         match self {
             Body::Lines(compressor) => compressor.pending_output(),
+            #[cfg(feature = "parquet")]
             Body::Parquet(object) => object.pending_output(),
         }
     }
@@ -136,6 +143,7 @@ impl Body {
     pub(super) fn take_output(&mut self) -> Vec<u8> {
         match self {
             Body::Lines(compressor) => compressor.take_output(),
+            #[cfg(feature = "parquet")]
             Body::Parquet(object) => object.take_output(),
         }
     }
@@ -144,6 +152,7 @@ impl Body {
     pub(super) fn finish(self) -> Result<Vec<u8>, BodyError> {
         Ok(match self {
             Body::Lines(compressor) => compressor.finish()?,
+            #[cfg(feature = "parquet")]
             Body::Parquet(object) => object.finish()?,
         })
     }

@@ -9,12 +9,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+#[cfg(feature = "parquet")]
 use vrl::value::Value;
 
 use super::config::Settings;
 use super::partition::{Body, Multipart, ObjectFormat, Partition};
 use super::upload::{UploadError, Uploader};
 use crate::ack::BatchStatus;
+#[cfg(feature = "parquet")]
 use crate::codecs::parquet::{PushError, RowError};
 use crate::component::{ComponentError, SinkContext};
 use crate::event::Event;
@@ -92,6 +94,7 @@ impl S3Sink {
     async fn add(&mut self, settings: &Settings, mut event: Event) {
         // A Parquet object takes only events of its OCSF class with an integer `time`.
         let ocsf_time = match &settings.format {
+            #[cfg(feature = "parquet")]
             ObjectFormat::Parquet(format) => match format.event_time(&event.value) {
                 Ok(time) => Some(time),
                 Err(error) => return self.reject(event, &error),
@@ -125,6 +128,7 @@ impl S3Sink {
             return;
         };
         let written = match (&mut partition.body, ocsf_time) {
+            #[cfg(feature = "parquet")]
             (Body::Parquet(object), Some(time)) => match object.push(&event.value, time) {
                 Ok(()) => {
                     partition.raw_bytes = object.estimated_size();
@@ -144,6 +148,7 @@ impl S3Sink {
                     Body::Lines(compressor) => compressor
                         .write(&self.encoded)
                         .map_err(|error| error.to_string()),
+                    #[cfg(feature = "parquet")]
                     Body::Parquet(_) => Err("an event without an OCSF time".to_owned()),
                 }
             }
@@ -173,6 +178,49 @@ impl S3Sink {
                 self.upload_part(&prefix).await;
             }
         }
+        #[cfg(feature = "parquet")]
+        if let ObjectFormat::Parquet(format) = &settings.format {
+            self.bound_row_groups(format.row_group_bytes()).await;
+        }
+    }
+
+    /// Keeps the row groups of all open Parquet objects within one row group's size: when
+    /// they hold more, the largest is written into its object. Events arrive in time order,
+    /// so the objects of earlier days keep a partial row group that would otherwise stay in
+    /// memory until they are sealed (`max_open_partitions` of them at most).
+    #[cfg(feature = "parquet")]
+    async fn bound_row_groups(&mut self, budget: usize) {
+        let mut held = 0;
+        let mut largest: Option<(&String, usize)> = None;
+        for (prefix, partition) in &self.partitions {
+            if let Body::Parquet(object) = &partition.body {
+                let bytes = object.buffered_bytes();
+                held += bytes;
+                if largest.is_none_or(|(_, most)| bytes > most) {
+                    largest = Some((prefix, bytes));
+                }
+            }
+        }
+        let Some((prefix, _)) = largest.filter(|_| held > budget) else {
+            return;
+        };
+        let prefix = prefix.clone();
+        let Some(partition) = self.partitions.get_mut(&prefix) else {
+            return;
+        };
+        let Body::Parquet(object) = &mut partition.body else {
+            return;
+        };
+        match object.write_buffered() {
+            Ok(()) => partition.raw_bytes = object.estimated_size(),
+            Err(error) => {
+                self.metrics.error(ErrorType::Encoder);
+                tracing::error!(%error, "encoding a row group failed; the object is dropped");
+                if let Some(partition) = self.partitions.remove(&prefix) {
+                    self.fail(partition, BatchStatus::Errored).await;
+                }
+            }
+        }
     }
 
     /// Makes sure `self.prefix` has an open object that can take an event at `ocsf_time`:
@@ -187,6 +235,7 @@ impl S3Sink {
         // `None`: no object yet; `Some(accepts)`: whether the open one takes the event.
         let open = self.partitions.get(self.prefix.as_str()).map(|partition| {
             match (&partition.body, ocsf_time) {
+                #[cfg(feature = "parquet")]
                 (Body::Parquet(object), Some(time)) => object.accepts(time),
                 _ => true,
             }
@@ -211,6 +260,7 @@ impl S3Sink {
 
     /// Finalizes an event that cannot be written as it is (`Rejected`), logging its class and
     /// uid and counting it.
+    #[cfg(feature = "parquet")]
     fn reject(&self, mut event: Event, error: &RowError) {
         self.metrics.error(ErrorType::Conversion);
         self.metrics.add("rejected_events_total", 1);

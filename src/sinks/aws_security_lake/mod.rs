@@ -14,7 +14,8 @@
 //! * **Objects.** Rows sorted by `time`; zstd pages by default; sealed at `batch.max_bytes`
 //!   (Parquet bytes, default 256 MB, Security Lake's ceiling) or `batch.timeout_secs` (300 to
 //!   86,400, as Security Lake asks); row groups encoded as they fill and sent as multipart
-//!   parts, so memory is bounded by the row-group size, not the object's.
+//!   parts, so memory is bounded by the row-group size (one for all open objects of the sink)
+//!   and the part size, not the object's.
 //! * **Delivery.** The `aws_s3` sink's machinery (`crate::sinks::aws_s3`): multipart uploads,
 //!   `Content-MD5`, retries with `request.*`, credentials (including `auth.assume_role` with
 //!   `auth.external_id`, which the role Security Lake creates for the source requires); events
