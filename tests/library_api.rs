@@ -133,17 +133,7 @@ source = '.seen = true'
     );
     let handle = pipeline.start().expect("the graph is valid");
 
-    let values = (0..5)
-        .map(|i| serde_json::from_value(serde_json::json!({ "n": i })).unwrap())
-        .collect();
-    let mut ack = sender
-        .send(values)
-        .await
-        .expect("the pipeline takes events");
-    let batch = tokio::time::timeout(LIMIT, batches.recv())
-        .await
-        .expect("the batch arrives")
-        .expect("the sink is open");
+    let (batch, mut ack) = round_trip(&sender, &mut batches, 0, 5).await;
     assert_eq!(batch.len(), 5);
     assert!(
         batch
