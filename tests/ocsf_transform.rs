@@ -8,10 +8,12 @@
 
 #[path = "common/ocsf_strip.rs"]
 mod ocsf_strip;
+#[path = "common/process.rs"]
+mod process;
 
 use ocsf_strip::strip;
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use process::{c1_pipeline, run_to_end};
+use std::process::Output;
 
 use c1_pipeline::component::{SyncTransform, TransformComponent};
 use c1_pipeline::event::{Batch, Event};
@@ -241,23 +243,8 @@ fn the_version_follows_metadata_version_when_not_configured() {
 // The binary: the `.invalid` output, and invalid events nothing reads.
 
 fn pipeline(config: &str, input: &[Json]) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("pipeline.toml");
-    std::fs::write(&path, config).expect("config written");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
-        .arg("--config")
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("c1-pipeline starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    for event in input {
-        writeln!(stdin, "{event}").expect("written");
-    }
-    drop(stdin);
-    child.wait_with_output().expect("c1-pipeline ends")
+    let lines: String = input.iter().map(|event| format!("{event}\n")).collect();
+    run_to_end(config, lines.as_bytes())
 }
 
 fn lines(output: &Output) -> Vec<Json> {
@@ -395,7 +382,7 @@ fn validate(config: &str) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("pipeline.toml");
     std::fs::write(&path, config).expect("config written");
-    Command::new(env!("CARGO_BIN_EXE_c1-pipeline"))
+    c1_pipeline()
         .args(["validate", "--no-environment", "--config"])
         .arg(&path)
         .output()

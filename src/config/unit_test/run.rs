@@ -363,14 +363,7 @@ fn check(
                 "check for {} failed conditions:\n{}\nevents received (as JSON):\n{}",
                 quoted(&names),
                 problems.join("\n"),
-                events
-                    .iter()
-                    .map(|event| format!(
-                        "  {}",
-                        serde_json::to_string(&event.value).unwrap_or_default()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                events_as_json(events.iter().copied())
             ));
         }
     }
@@ -379,14 +372,7 @@ fn check(
             failures.push(format!(
                 "check for `{name}` failed: expected no events, received {}:\n{}",
                 events.len(),
-                events
-                    .iter()
-                    .map(|event| format!(
-                        "  {}",
-                        serde_json::to_string(&event.value).unwrap_or_default()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                events_as_json(events.iter())
             ));
         }
     }
@@ -415,4 +401,17 @@ fn quoted(names: &[&str]) -> String {
         .map(|name| format!("`{name}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `events` as JSON, one indented line each, for a failure message.
+fn events_as_json<'a>(events: impl IntoIterator<Item = &'a crate::event::Event>) -> String {
+    (events.into_iter())
+        .map(|event| {
+            format!(
+                "  {}",
+                serde_json::to_string(&event.value).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -247,8 +247,6 @@ impl Source {
                 events.push(event);
             }
         }
-        let bytes: usize = events.iter().map(crate::event::estimated_json_size).sum();
-        self.metrics.received_with_bytes(events.len(), bytes);
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             let chunk: Vec<Value> = events.by_ref().take(MAX_BATCH_EVENTS).collect();
@@ -327,7 +325,7 @@ impl Source {
         } else {
             (None, None)
         };
-        let batch: Vec<Event> = chunk
+        let mut batch: Vec<Event> = chunk
             .into_iter()
             .map(|value| {
                 let finalizer = notifier.as_ref().map(BatchNotifier::finalizer);
@@ -335,6 +333,8 @@ impl Source {
             })
             .collect();
         drop(notifier);
+        // Sized once here and kept in the events, so the output counts them for free.
+        self.metrics.received_events(&mut batch);
         if let Some(receiver) = receiver {
             self.acks.push(token.clone(), receiver);
         }
