@@ -4,34 +4,42 @@
 //! The bytes are those prost writes for the [`LogRecordEncoder::record`] of the same event
 //! (fields in tag order, proto3 defaults left out, `oneof` members always written); a test
 //! holds the two together. Protobuf puts each message's length before it, so a first pass
-//! ([`measure`]) records the length of every nested message in the order the second pass
-//! ([`Writer`]) writes them.
+//! ([`measure`]) records the length of every nested list in the order the second pass
+//! ([`Writer`]) writes them; every other length follows from those.
 //!
 //! [`LogRecordEncoder::record`]: super::encoder::LogRecordEncoder::record
 
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+use prost::encoding::{WireType, encode_key, encoded_len_varint};
 use vrl::value::Value;
 
-/// Field numbers of the messages written here (opentelemetry-proto `common/v1`, `logs/v1`).
-mod tag {
-    pub(super) const LOG_TIME_UNIX_NANO: u32 = 1;
-    pub(super) const LOG_SEVERITY_NUMBER: u32 = 2;
-    pub(super) const LOG_SEVERITY_TEXT: u32 = 3;
-    pub(super) const LOG_BODY: u32 = 5;
-    pub(super) const LOG_ATTRIBUTES: u32 = 6;
-    pub(super) const LOG_OBSERVED_TIME_UNIX_NANO: u32 = 11;
-    pub(super) const LOG_EVENT_NAME: u32 = 12;
-    pub(super) const ANY_STRING: u32 = 1;
-    pub(super) const ANY_BOOL: u32 = 2;
-    pub(super) const ANY_INT: u32 = 3;
-    pub(super) const ANY_DOUBLE: u32 = 4;
-    pub(super) const ANY_ARRAY: u32 = 5;
-    pub(super) const ANY_KVLIST: u32 = 6;
-    pub(super) const ANY_BYTES: u32 = 7;
+/// The keys (field number and wire type, one byte each) of the fields written here
+/// (opentelemetry-proto `common/v1`, `logs/v1`).
+mod key {
+    /// A field key: `field << 3 | wire type`, one byte for fields below 16.
+    const fn of(field: u8, wire_type: u8) -> u8 {
+        (field << 3) | wire_type
+    }
+    const VARINT: u8 = 0;
+    const FIXED64: u8 = 1;
+    const DELIMITED: u8 = 2;
+    pub(super) const LOG_TIME_UNIX_NANO: u8 = of(1, FIXED64);
+    pub(super) const LOG_SEVERITY_NUMBER: u8 = of(2, VARINT);
+    pub(super) const LOG_SEVERITY_TEXT: u8 = of(3, DELIMITED);
+    pub(super) const LOG_BODY: u8 = of(5, DELIMITED);
+    pub(super) const LOG_ATTRIBUTES: u8 = of(6, DELIMITED);
+    pub(super) const LOG_OBSERVED_TIME_UNIX_NANO: u8 = of(11, FIXED64);
+    pub(super) const LOG_EVENT_NAME: u8 = of(12, DELIMITED);
+    pub(super) const ANY_STRING: u8 = of(1, DELIMITED);
+    pub(super) const ANY_BOOL: u8 = of(2, VARINT);
+    pub(super) const ANY_INT: u8 = of(3, VARINT);
+    pub(super) const ANY_DOUBLE: u8 = of(4, FIXED64);
+    pub(super) const ANY_ARRAY: u8 = of(5, DELIMITED);
+    pub(super) const ANY_KVLIST: u8 = of(6, DELIMITED);
+    pub(super) const ANY_BYTES: u8 = of(7, DELIMITED);
     /// `ArrayValue.values` and `KeyValueList.values`.
-    pub(super) const LIST_VALUES: u32 = 1;
-    pub(super) const KEY_VALUE_KEY: u32 = 1;
-    pub(super) const KEY_VALUE_VALUE: u32 = 2;
+    pub(super) const LIST_VALUES: u8 = of(1, DELIMITED);
+    pub(super) const KEY_VALUE_KEY: u8 = of(1, DELIMITED);
+    pub(super) const KEY_VALUE_VALUE: u8 = of(2, DELIMITED);
 }
 
 /// The parts of a record besides its body, as [`super::encoder::LogRecordEncoder`] derives
@@ -69,105 +77,100 @@ pub(super) fn write_record(
     let attributes_len: usize = header
         .attributes()
         .iter()
-        .map(|(key, value)| {
-            key_len(tag::LOG_ATTRIBUTES) + delimited_len(int_attribute_len(key, *value))
-        })
+        .map(|(key, value)| 1 + delimited_len(int_attribute_len(key, *value)))
         .sum();
     let record_len = fixed64_len(header.time_unix_nano)
         + varint_field_len(header.severity_number as i64 as u64)
         + string_field_len(header.severity_text)
-        + key_len(tag::LOG_BODY)
+        + 1
         + delimited_len(body_len)
         + attributes_len
         + fixed64_len(header.observed_time_unix_nano)
         + string_field_len(header.event_name);
     encode_key(field, WireType::LengthDelimited, out);
-    encode_varint(record_len as u64, out);
+    put_varint(record_len as u64, out);
     out.reserve(record_len);
     if header.time_unix_nano != 0 {
-        encode_key(tag::LOG_TIME_UNIX_NANO, WireType::SixtyFourBit, out);
+        out.push(key::LOG_TIME_UNIX_NANO);
         out.extend_from_slice(&header.time_unix_nano.to_le_bytes());
     }
     if header.severity_number != 0 {
-        encode_key(tag::LOG_SEVERITY_NUMBER, WireType::Varint, out);
-        encode_varint(header.severity_number as i64 as u64, out);
+        out.push(key::LOG_SEVERITY_NUMBER);
+        put_varint(header.severity_number as i64 as u64, out);
     }
-    write_string_field(tag::LOG_SEVERITY_TEXT, header.severity_text, out);
-    encode_key(tag::LOG_BODY, WireType::LengthDelimited, out);
+    write_string_field(key::LOG_SEVERITY_TEXT, header.severity_text, out);
+    out.push(key::LOG_BODY);
     let mut writer = Writer {
         sizes,
         next: 0,
         out,
     };
-    writer.any_value(body);
-    for (key, value) in header.attributes() {
-        encode_key(tag::LOG_ATTRIBUTES, WireType::LengthDelimited, out);
-        encode_varint(int_attribute_len(key, *value) as u64, out);
-        write_string_field(tag::KEY_VALUE_KEY, key, out);
-        encode_key(tag::KEY_VALUE_VALUE, WireType::LengthDelimited, out);
-        encode_varint(varint_field_len_always(*value as u64) as u64, out);
-        encode_key(tag::ANY_INT, WireType::Varint, out);
-        encode_varint(*value as u64, out);
+    writer.any_value(body, body_len);
+    for (name, value) in header.attributes() {
+        out.push(key::LOG_ATTRIBUTES);
+        put_varint(int_attribute_len(name, *value) as u64, out);
+        write_bytes_field(key::KEY_VALUE_KEY, name.as_bytes(), out);
+        out.push(key::KEY_VALUE_VALUE);
+        put_varint(varint_field_len_always(*value as u64) as u64, out);
+        out.push(key::ANY_INT);
+        put_varint(*value as u64, out);
     }
     if header.observed_time_unix_nano != 0 {
-        encode_key(
-            tag::LOG_OBSERVED_TIME_UNIX_NANO,
-            WireType::SixtyFourBit,
-            out,
-        );
+        out.push(key::LOG_OBSERVED_TIME_UNIX_NANO);
         out.extend_from_slice(&header.observed_time_unix_nano.to_le_bytes());
     }
-    write_string_field(tag::LOG_EVENT_NAME, header.event_name, out);
+    write_string_field(key::LOG_EVENT_NAME, header.event_name, out);
 }
 
-/// The length of `value` as an `AnyValue` message. Pushes, in the order the writer reads
-/// them, the length of every message inside it: its own, then (for objects and arrays) the
-/// list's, then each entry's.
+/// The length of `value` as an `AnyValue` message. Pushes, in the order the writer meets
+/// them, the length of the list inside every object and array in it (a scalar's length is
+/// cheaper to compute again than to store, and a list's message lengths follow from it).
 fn measure(value: &Value, sizes: &mut Vec<usize>) -> usize {
-    let own = sizes.len();
-    sizes.push(0);
-    let len = match value {
-        Value::Bytes(bytes) => key_len(tag::ANY_STRING) + delimited_len(bytes.len()),
-        Value::String(text) => key_len(tag::ANY_STRING) + delimited_len(text.len()),
-        Value::Regex(regex) => key_len(tag::ANY_STRING) + delimited_len(regex.as_str().len()),
-        Value::Integer(n) => varint_field_len_always(*n as u64),
-        Value::Float(_) => key_len(tag::ANY_DOUBLE) + 8,
-        Value::Boolean(_) => key_len(tag::ANY_BOOL) + 1,
-        Value::Timestamp(time) => key_len(tag::ANY_STRING) + delimited_len(rfc3339_len(time)),
+    match value {
         Value::Object(object) => {
             let list = sizes.len();
             sizes.push(0);
-            let mut list_len = 0;
-            for (key, field) in object {
-                let entry = sizes.len();
-                sizes.push(0);
-                let entry_len = key_len(tag::KEY_VALUE_KEY)
-                    + delimited_len(key.len())
-                    + key_len(tag::KEY_VALUE_VALUE)
-                    + delimited_len(measure(field, sizes));
-                sizes[entry] = entry_len;
-                list_len += key_len(tag::LIST_VALUES) + delimited_len(entry_len);
-            }
+            let list_len = object
+                .iter()
+                .map(|(key, field)| 1 + delimited_len(entry_len(key, measure(field, sizes))))
+                .sum();
             sizes[list] = list_len;
-            key_len(tag::ANY_KVLIST) + delimited_len(list_len)
+            1 + delimited_len(list_len)
         }
         Value::Array(items) => {
             let list = sizes.len();
             sizes.push(0);
             let list_len = items
                 .iter()
-                .map(|item| key_len(tag::LIST_VALUES) + delimited_len(measure(item, sizes)))
+                .map(|item| 1 + delimited_len(measure(item, sizes)))
                 .sum();
             sizes[list] = list_len;
-            key_len(tag::ANY_ARRAY) + delimited_len(list_len)
+            1 + delimited_len(list_len)
         }
-        Value::Null => 0,
-    };
-    sizes[own] = len;
-    len
+        scalar => scalar_len(scalar),
+    }
 }
 
-/// Writes values whose lengths [`measure`] recorded.
+/// The length of a scalar (not an object or array) as an `AnyValue` message.
+fn scalar_len(value: &Value) -> usize {
+    match value {
+        Value::Bytes(bytes) => 1 + delimited_len(bytes.len()),
+        Value::String(text) => 1 + delimited_len(text.len()),
+        Value::Regex(regex) => 1 + delimited_len(regex.as_str().len()),
+        Value::Integer(n) => varint_field_len_always(*n as u64),
+        Value::Float(_) => 1 + 8,
+        Value::Boolean(_) => 1 + 1,
+        Value::Timestamp(time) => 1 + delimited_len(rfc3339_len(time)),
+        Value::Object(_) | Value::Array(_) | Value::Null => 0,
+    }
+}
+
+/// The length of a `KeyValue` of `key` and a value of `value_len`.
+fn entry_len(key: &str, value_len: usize) -> usize {
+    1 + delimited_len(key.len()) + 1 + delimited_len(value_len)
+}
+
+/// Writes values whose list lengths [`measure`] recorded.
 struct Writer<'a> {
     sizes: &'a [usize],
     next: usize,
@@ -175,69 +178,84 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn next_size(&mut self) -> usize {
-        let size = self.sizes[self.next];
-        self.next += 1;
-        size
+    /// The length of `value` as an `AnyValue`, from the recorded lengths for a list (the
+    /// next one to be read).
+    fn len_of(&self, value: &Value) -> usize {
+        match value {
+            Value::Object(_) | Value::Array(_) => 1 + delimited_len(self.sizes[self.next]),
+            scalar => scalar_len(scalar),
+        }
     }
 
-    /// `value`'s length, then `value` as an `AnyValue` (its key is the caller's).
-    fn any_value(&mut self, value: &Value) {
-        let len = self.next_size();
-        encode_varint(len as u64, self.out);
+    /// `value`'s length `len`, then `value` as an `AnyValue` (its key is the caller's).
+    fn any_value(&mut self, value: &Value, len: usize) {
+        put_varint(len as u64, self.out);
         let out = &mut *self.out;
         match value {
             Value::Bytes(bytes) => match std::str::from_utf8(bytes) {
-                Ok(_) => write_bytes_field(tag::ANY_STRING, bytes, out),
-                Err(_) => write_bytes_field(tag::ANY_BYTES, bytes, out),
+                Ok(_) => write_bytes_field(key::ANY_STRING, bytes, out),
+                Err(_) => write_bytes_field(key::ANY_BYTES, bytes, out),
             },
-            Value::String(text) => write_bytes_field(tag::ANY_STRING, text.as_bytes(), out),
+            Value::String(text) => write_bytes_field(key::ANY_STRING, text.as_bytes(), out),
             Value::Regex(regex) => {
-                write_bytes_field(tag::ANY_STRING, regex.as_str().as_bytes(), out)
+                write_bytes_field(key::ANY_STRING, regex.as_str().as_bytes(), out)
             }
             Value::Integer(n) => {
-                encode_key(tag::ANY_INT, WireType::Varint, out);
-                encode_varint(*n as u64, out);
+                out.push(key::ANY_INT);
+                put_varint(*n as u64, out);
             }
             Value::Float(f) => {
-                encode_key(tag::ANY_DOUBLE, WireType::SixtyFourBit, out);
+                out.push(key::ANY_DOUBLE);
                 out.extend_from_slice(&f.into_inner().to_le_bytes());
             }
             Value::Boolean(b) => {
-                encode_key(tag::ANY_BOOL, WireType::Varint, out);
-                encode_varint(u64::from(*b), out);
+                out.push(key::ANY_BOOL);
+                out.push(u8::from(*b));
             }
             Value::Timestamp(_) => {
-                write_bytes_field(tag::ANY_STRING, timestamp_text(value).as_bytes(), out)
+                write_bytes_field(key::ANY_STRING, timestamp_text(value).as_bytes(), out)
             }
             Value::Object(object) => {
-                self.list_header(tag::ANY_KVLIST);
-                for (key, field) in object {
-                    let entry_len = self.next_size();
-                    encode_key(tag::LIST_VALUES, WireType::LengthDelimited, self.out);
-                    encode_varint(entry_len as u64, self.out);
-                    write_bytes_field(tag::KEY_VALUE_KEY, key.as_bytes(), self.out);
-                    encode_key(tag::KEY_VALUE_VALUE, WireType::LengthDelimited, self.out);
-                    self.any_value(field);
+                self.list_header(key::ANY_KVLIST);
+                for (name, field) in object {
+                    let value_len = self.len_of(field);
+                    self.out.push(key::LIST_VALUES);
+                    put_varint(entry_len(name, value_len) as u64, self.out);
+                    write_bytes_field(key::KEY_VALUE_KEY, name.as_bytes(), self.out);
+                    self.out.push(key::KEY_VALUE_VALUE);
+                    self.any_value(field, value_len);
                 }
             }
             Value::Array(items) => {
-                self.list_header(tag::ANY_ARRAY);
+                self.list_header(key::ANY_ARRAY);
                 for item in items {
-                    encode_key(tag::LIST_VALUES, WireType::LengthDelimited, self.out);
-                    self.any_value(item);
+                    let item_len = self.len_of(item);
+                    self.out.push(key::LIST_VALUES);
+                    self.any_value(item, item_len);
                 }
             }
             Value::Null => {}
         }
     }
 
-    /// The `oneof` member `field` holding a list, with the list's length.
-    fn list_header(&mut self, field: u32) {
-        let len = self.next_size();
-        encode_key(field, WireType::LengthDelimited, self.out);
-        encode_varint(len as u64, self.out);
+    /// The `oneof` member `key` holding a list, with the list's recorded length.
+    fn list_header(&mut self, key: u8) {
+        let len = self.sizes[self.next];
+        self.next += 1;
+        self.out.push(key);
+        put_varint(len as u64, self.out);
     }
+}
+
+/// `value` as a protobuf varint: one byte for most lengths and ids, without going through
+/// prost's generic buffer trait for each byte.
+#[inline]
+fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 /// The length of `time` in RFC 3339 with as many fraction digits as it needs (what
@@ -271,14 +289,7 @@ fn timestamp_text(value: &Value) -> String {
 
 /// A `KeyValue` with an integer value: its length.
 fn int_attribute_len(key: &str, value: i64) -> usize {
-    key_len(tag::KEY_VALUE_KEY)
-        + delimited_len(key.len())
-        + key_len(tag::KEY_VALUE_VALUE)
-        + delimited_len(varint_field_len_always(value as u64))
-}
-
-fn key_len(field: u32) -> usize {
-    prost::encoding::key_len(field)
+    entry_len(key, varint_field_len_always(value as u64))
 }
 
 /// A length prefix and `len` bytes.
@@ -313,15 +324,15 @@ fn string_field_len(text: &str) -> usize {
     }
 }
 
-fn write_string_field(field: u32, text: &str, out: &mut Vec<u8>) {
+fn write_string_field(key: u8, text: &str, out: &mut Vec<u8>) {
     if !text.is_empty() {
-        write_bytes_field(field, text.as_bytes(), out);
+        write_bytes_field(key, text.as_bytes(), out);
     }
 }
 
-fn write_bytes_field(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
-    encode_key(field, WireType::LengthDelimited, out);
-    encode_varint(bytes.len() as u64, out);
+fn write_bytes_field(key: u8, bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(key);
+    put_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
 }
 
