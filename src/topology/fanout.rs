@@ -6,8 +6,9 @@ use tokio::sync::mpsc;
 
 use crate::ack::BatchStatus;
 use crate::component::SyncTransform;
-use crate::event::{Batch, finish_batch};
+use crate::event::{Batch, Event, finish_batch};
 use crate::metrics::ComponentMetrics;
+use crate::topology::buffer::BufferSender;
 
 /// Every consumer of an output went away (they failed or the pipeline is stopping).
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +22,8 @@ pub struct ClosedError;
 /// output feeds, run on each batch before it is sent (see [`Fanout::with_chain`]).
 #[derive(Clone, Debug, Default)]
 pub struct Fanout {
-    targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
+    /// Each consumer's buffer.
+    targets: Vec<(Arc<str>, BufferSender)>,
     metrics: Option<Arc<ComponentMetrics>>,
     /// Whether a consumer has stopped (and was removed): every later batch misses its copy
     /// for that consumer, so it cannot be reported as delivered.
@@ -142,9 +144,21 @@ impl std::fmt::Debug for FusedChain {
 }
 
 impl Fanout {
-    /// An output feeding `targets`, counting sent events in `metrics`.
+    /// An output feeding `targets` (plain channels, whose contents nobody counts), counting
+    /// sent events in `metrics`.
     pub fn new(
         targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
+        metrics: Option<Arc<ComponentMetrics>>,
+    ) -> Self {
+        let targets = (targets.into_iter())
+            .map(|(name, sender)| (name, BufferSender::from(sender)))
+            .collect();
+        Self::to_buffers(targets, metrics)
+    }
+
+    /// An output feeding the buffers of `targets`, counting sent events in `metrics`.
+    pub(crate) fn to_buffers(
+        targets: Vec<(Arc<str>, BufferSender)>,
         metrics: Option<Arc<ComponentMetrics>>,
     ) -> Self {
         Self {
@@ -202,7 +216,7 @@ impl Fanout {
                 metrics.sent_events(&mut batch);
             }
         }
-        let batch = match &mut self.chain {
+        let mut batch = match &mut self.chain {
             Some(chain) => chain.apply(batch),
             None => batch,
         };
@@ -220,6 +234,11 @@ impl Fanout {
             finish_batch(batch, BatchStatus::Delivered);
             return Ok(());
         }
+        // Measured once for every buffer the batch enters (the sizes are kept in the events).
+        let bytes = match self.targets.iter().any(|(_, sender)| sender.is_counted()) {
+            true => batch.iter_mut().map(Event::json_size).sum(),
+            false => 0,
+        };
         let mut batch = Some(batch);
         let mut index = 0;
         while index < self.targets.len() {
@@ -229,22 +248,20 @@ impl Fanout {
             let (name, sender) = &self.targets[index];
             let dropping = self.drop_when_full.iter().find(|(n, _)| n == name);
             let sent = match dropping {
-                Some((_, consumer)) => match sender.try_send(copy) {
+                Some((_, consumer)) => match sender.try_send(copy, bytes) {
                     Err(mpsc::error::TrySendError::Full(returned)) => {
                         consumer.discarded(returned.len());
                         finish_batch(returned, BatchStatus::Delivered);
                         Ok(())
                     }
-                    Err(mpsc::error::TrySendError::Closed(returned)) => {
-                        Err(mpsc::error::SendError(returned))
-                    }
+                    Err(mpsc::error::TrySendError::Closed(returned)) => Err(returned),
                     Ok(()) => Ok(()),
                 },
-                None => sender.send(copy).await,
+                None => sender.send(copy, bytes).await,
             };
             match sent {
                 Ok(()) => index += 1,
-                Err(mpsc::error::SendError(returned)) => {
+                Err(returned) => {
                     tracing::debug!(consumer = %self.targets[index].0, "consumer stopped; dropping it from the fan-out");
                     finish_batch(returned, BatchStatus::Errored);
                     self.targets.remove(index);
