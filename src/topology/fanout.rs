@@ -367,6 +367,34 @@ mod tests {
         assert_eq!(metrics.sent_total(), 0);
     }
 
+    /// A batch `drop_newest` drops for a full consumer counts as that consumer's discarded
+    /// events, never in its buffer.
+    #[tokio::test]
+    async fn a_batch_dropped_for_a_full_buffer_is_never_counted_as_buffered() {
+        let registry = crate::metrics::MetricsRegistry::default();
+        let sink = registry.component(crate::observability::ComponentKind::Sink, "out", "console");
+        let (sender, mut receiver) = crate::topology::buffer::channel(1, Some(sink.buffer()));
+        let mut fanout = Fanout::to_buffers(vec![(Arc::from("out"), sender)], None)
+            .with_drop_when_full(vec![(Arc::from("out"), Arc::clone(&sink))]);
+        for size in [3, 2] {
+            fanout
+                .send((0..size).map(|i| Event::new(Value::Integer(i))).collect())
+                .await
+                .unwrap();
+        }
+        let buffered = |name: &str| {
+            (registry.samples().into_iter())
+                .find(|sample| sample.name == name)
+                .map(|sample| sample.value)
+        };
+        assert_eq!(sink.discarded_total(), 2);
+        assert_eq!(buffered("buffer_events"), Some(3.0));
+        assert_eq!(buffered("buffer_received_events_total"), Some(3.0));
+        assert_eq!(receiver.recv().await.map(|batch| batch.len()), Some(3));
+        assert_eq!(buffered("buffer_events"), Some(0.0));
+        assert_eq!(buffered("buffer_byte_size"), Some(0.0));
+    }
+
     /// Sends odd events to its named output 1.
     #[derive(Clone)]
     struct OddToNamed;
