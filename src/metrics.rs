@@ -227,10 +227,12 @@ impl ComponentMetrics {
     }
 
     /// `component_sent_events_total` and `component_sent_event_bytes_total` of `events`,
-    /// their JSON sizes estimated and kept in them for the components downstream.
-    pub fn sent_events(&self, events: &mut [Event]) {
+    /// their JSON sizes estimated and kept in them for the components downstream. Returns
+    /// their estimated JSON bytes in all.
+    pub fn sent_events(&self, events: &mut [Event]) -> usize {
         let bytes: usize = events.iter_mut().map(Event::json_size).sum();
         self.sent_with_bytes(events.len(), bytes);
+        bytes
     }
 
     /// Adds `n` discarded events (dropped on purpose, e.g. by a filter).

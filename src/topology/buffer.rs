@@ -32,7 +32,7 @@ pub(crate) fn channel(
 
 /// A producer's end of a component's buffer.
 #[derive(Clone, Debug)]
-pub struct BufferSender {
+pub(crate) struct BufferSender {
     sender: mpsc::Sender<Batch>,
     metrics: Option<Arc<BufferMetrics>>,
 }

@@ -208,16 +208,21 @@ impl Fanout {
         if batch.is_empty() {
             return Ok(());
         }
+        // The batch's estimated JSON bytes, when counting its sent events measured them.
+        let mut measured = None;
         if let Some(metrics) = &self.metrics {
             if self.is_unconsumed() {
                 // An optional output nobody reads: its events are dropped on purpose.
                 metrics.discarded(batch.len());
             } else {
-                metrics.sent_events(&mut batch);
+                measured = Some(metrics.sent_events(&mut batch));
             }
         }
         let mut batch = match &mut self.chain {
-            Some(chain) => chain.apply(batch),
+            Some(chain) => {
+                measured = None;
+                chain.apply(batch)
+            }
             None => batch,
         };
         if batch.is_empty() {
@@ -235,9 +240,11 @@ impl Fanout {
             return Ok(());
         }
         // Measured once for every buffer the batch enters (the sizes are kept in the events).
-        let bytes = match self.targets.iter().any(|(_, sender)| sender.is_counted()) {
-            true => batch.iter_mut().map(Event::json_size).sum(),
-            false => 0,
+        let counted = self.targets.iter().any(|(_, sender)| sender.is_counted());
+        let bytes = match (counted, measured) {
+            (false, _) => 0,
+            (true, Some(bytes)) => bytes,
+            (true, None) => batch.iter_mut().map(Event::json_size).sum(),
         };
         let mut batch = Some(batch);
         let mut index = 0;

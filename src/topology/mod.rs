@@ -9,7 +9,8 @@
 mod buffer;
 pub(crate) mod fanout;
 
-pub use buffer::{BufferReceiver, BufferSender};
+pub use buffer::BufferReceiver;
+use buffer::BufferSender;
 pub use fanout::{ClosedError, Fanout};
 mod transform;
 
