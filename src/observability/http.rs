@@ -148,7 +148,7 @@ impl axum::serve::Listener for TlsListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.handshaken.recv().await {
             Some(connection) => connection,
-            // The accepting task holds a sender until it is aborted with this listener.
+            // Accepting stopped (`stop`) and every handshake ended: the server is stopping.
             None => std::future::pending().await,
         }
     }
