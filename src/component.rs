@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::Batch;
@@ -156,8 +155,10 @@ pub struct SourceContext {
 pub struct SinkContext {
     /// The component id.
     pub id: Arc<str>,
-    /// Batches from every input, in arrival order. Closed when all inputs have finished.
-    pub input: mpsc::Receiver<Batch>,
+    /// Batches from every input, in arrival order, taken from the sink's buffer (counted in
+    /// its `buffer_*` metrics). Closed when all inputs have finished. A sink run on its own
+    /// takes any channel: `input: receiver.into()`.
+    pub input: crate::topology::BufferReceiver,
     /// Whether the sink must finalize events only after delivery (`acknowledgements.enabled`).
     pub acknowledgements: bool,
     /// Counters for this component.

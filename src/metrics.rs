@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use metrics::{Key, Label};
+use metrics::{GaugeFn as _, Key, Label};
 use metrics_util::registry::{AtomicStorage, Registry};
 
 use crate::event::Event;
@@ -36,6 +36,12 @@ mod name {
     pub(super) const SENT_EVENT_BYTES: &str = "component_sent_event_bytes_total";
     pub(super) const DISCARDED_EVENTS: &str = "component_discarded_events_total";
     pub(super) const ERRORS: &str = "component_errors_total";
+    pub(super) const BUFFER_EVENTS: &str = "buffer_events";
+    pub(super) const BUFFER_BYTE_SIZE: &str = "buffer_byte_size";
+    pub(super) const BUFFER_RECEIVED_EVENTS: &str = "buffer_received_events_total";
+    pub(super) const BUFFER_RECEIVED_EVENT_BYTES: &str = "buffer_received_event_bytes_total";
+    pub(super) const BUFFER_SENT_EVENTS: &str = "buffer_sent_events_total";
+    pub(super) const BUFFER_SENT_EVENT_BYTES: &str = "buffer_sent_event_bytes_total";
 }
 
 /// The `error_type` label of `component_errors_total` (Vector's values).
@@ -187,6 +193,18 @@ impl ComponentMetrics {
         self.storage.get_or_create_gauge(&key, Arc::clone)
     }
 
+    /// The metrics of this component's input buffer (see [`BufferMetrics`]).
+    pub(crate) fn buffer(&self) -> BufferMetrics {
+        BufferMetrics {
+            events: self.gauge(name::BUFFER_EVENTS, &[]),
+            byte_size: self.gauge(name::BUFFER_BYTE_SIZE, &[]),
+            received_events: self.counter(name::BUFFER_RECEIVED_EVENTS, &[]),
+            received_event_bytes: self.counter(name::BUFFER_RECEIVED_EVENT_BYTES, &[]),
+            sent_events: self.counter(name::BUFFER_SENT_EVENTS, &[]),
+            sent_event_bytes: self.counter(name::BUFFER_SENT_EVENT_BYTES, &[]),
+        }
+    }
+
     /// `component_received_events_total` and `component_received_event_bytes_total` of
     /// `events`, whose JSON sizes are estimated now (and kept) if nothing has yet.
     pub fn received_events(&self, events: &mut [Event]) {
@@ -209,10 +227,12 @@ impl ComponentMetrics {
     }
 
     /// `component_sent_events_total` and `component_sent_event_bytes_total` of `events`,
-    /// their JSON sizes estimated and kept in them for the components downstream.
-    pub fn sent_events(&self, events: &mut [Event]) {
+    /// their JSON sizes estimated and kept in them for the components downstream. Returns
+    /// their estimated JSON bytes in all.
+    pub fn sent_events(&self, events: &mut [Event]) -> usize {
         let bytes: usize = events.iter_mut().map(Event::json_size).sum();
         self.sent_with_bytes(events.len(), bytes);
+        bytes
     }
 
     /// Adds `n` discarded events (dropped on purpose, e.g. by a filter).
@@ -293,6 +313,46 @@ impl ComponentMetrics {
             }
         });
         total
+    }
+}
+
+/// The metrics of the buffer in front of a transform or sink (its input channel), as
+/// Vector reports a sink's buffer: `buffer_events` and `buffer_byte_size` (gauges: what
+/// waits in it now), `buffer_received_events_total` / `buffer_received_event_bytes_total`
+/// (what entered it) and `buffer_sent_events_total` / `buffer_sent_event_bytes_total` (what
+/// the component took out), labelled as the component's other metrics.
+///
+/// Each change is a few atomic operations per batch, never per event.
+#[derive(Debug)]
+pub(crate) struct BufferMetrics {
+    events: Arc<AtomicU64>,
+    byte_size: Arc<AtomicU64>,
+    received_events: Arc<AtomicU64>,
+    received_event_bytes: Arc<AtomicU64>,
+    sent_events: Arc<AtomicU64>,
+    sent_event_bytes: Arc<AtomicU64>,
+}
+
+impl BufferMetrics {
+    /// A batch of `events` events and `bytes` estimated JSON bytes entered the buffer.
+    pub(crate) fn entered(&self, events: usize, bytes: usize) {
+        // Gauges hold an `f64`'s bits (the registry's storage): `GaugeFn` adds to them.
+        self.events.increment(events as f64);
+        self.byte_size.increment(bytes as f64);
+        self.received_events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.received_event_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A batch of `events` events and `bytes` estimated JSON bytes left the buffer (the
+    /// component took it, or it was dropped with the buffer).
+    pub(crate) fn left(&self, events: usize, bytes: usize) {
+        self.events.decrement(events as f64);
+        self.byte_size.decrement(bytes as f64);
+        self.sent_events.fetch_add(events as u64, Ordering::Relaxed);
+        self.sent_event_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }
 

@@ -169,6 +169,74 @@ source = '.seen = true'
     );
 }
 
+/// A sink that does not keep up (a host that reads nothing): the batches waiting in its
+/// buffer show in its `buffer_events` and `buffer_byte_size`, which return to 0 once it
+/// drains; `buffer_received_events_total` and `buffer_sent_events_total` count them through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_sinks_buffer_is_measured_and_empties_when_it_drains() {
+    let mut pipeline = Pipeline::from_toml("").expect("valid");
+    let (source, sender) = host_source(1);
+    let (sink, mut batches) = host_sink(1);
+    pipeline
+        .add_source("from_host", source)
+        .expect("a new id")
+        .add_sink("to_host", &["from_host"], sink)
+        .expect("a new id");
+    let handle = pipeline.start().expect("the graph is valid");
+    let sink_metric = |name: &str| {
+        let metrics = handle.metrics();
+        let sink = (metrics.iter())
+            .find(|m| m.component == "sinks.to_host")
+            .expect("the sink's metrics");
+        (sink.extra.iter())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| *value)
+    };
+    // The host reads nothing: the first batch waits in the host's channel, the second in
+    // the sink's hands, the other two in the sink's buffer (two batches deep).
+    for first in 0..4 {
+        let values = (first * 5..first * 5 + 5)
+            .map(|i| serde_json::from_value(serde_json::json!({ "n": i })).unwrap())
+            .collect();
+        sender
+            .send(values)
+            .await
+            .expect("the pipeline takes events");
+    }
+    let started = std::time::Instant::now();
+    while sink_metric("buffer_events") != Some(10) {
+        assert!(
+            started.elapsed() < LIMIT,
+            "buffer_events: {:?}",
+            sink_metric("buffer_events")
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // `{"n":N}`: 7 estimated JSON bytes for each of these one-digit or two-digit numbers.
+    let byte_size = sink_metric("buffer_byte_size").expect("the gauge is there");
+    assert!(
+        (70..=80).contains(&byte_size),
+        "buffer_byte_size {byte_size}"
+    );
+
+    for _ in 0..4 {
+        let batch = tokio::time::timeout(LIMIT, batches.recv())
+            .await
+            .expect("the batch arrives")
+            .expect("the sink is open");
+        c1_pipeline::event::finish_batch(batch, BatchStatus::Delivered);
+    }
+    assert_eq!(sink_metric("buffer_events"), Some(0));
+    assert_eq!(sink_metric("buffer_byte_size"), Some(0));
+    assert_eq!(sink_metric("buffer_received_events_total"), Some(20));
+    assert_eq!(sink_metric("buffer_sent_events_total"), Some(20));
+    handle.stop();
+    tokio::time::timeout(LIMIT, handle.wait())
+        .await
+        .expect("the pipeline stops")
+        .expect("cleanly");
+}
+
 /// Sends `count` values numbered from `first` and returns the batch the host sink gets.
 async fn round_trip(
     sender: &c1_pipeline::embed::HostSender,

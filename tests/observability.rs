@@ -153,6 +153,14 @@ fn health_components_and_metrics_scraped_twice() {
             "{name}: {bytes} for {events}"
         );
     }
+    // The buffers in front of the sinks, as gauges (0 or more: the sinks keep up).
+    for name in ["vector_buffer_events", "vector_buffer_byte_size"] {
+        assert!(text.contains(&format!("# TYPE {name} gauge")), "{text}");
+        let waiting = series_value(&text, name, "out").unwrap_or_else(|| panic!("{name}:\n{text}"));
+        assert!(waiting >= 0.0, "{name}: {waiting}");
+    }
+    let entered = series_value(&text, "vector_buffer_received_events_total", "out");
+    assert!(entered.is_some_and(|n| n > 0.0), "{text}");
     assert!(
         (demo["sent_event_bytes_total"].as_u64()).is_some(),
         "/components has bytes: {demo}"

@@ -64,7 +64,7 @@ async fn run_sink(
     let metrics = Arc::new(ComponentMetrics::default());
     let cx = SinkContext {
         id: Arc::from("otel"),
-        input,
+        input: input.into(),
         acknowledgements: true,
         metrics: Arc::clone(&metrics),
     };

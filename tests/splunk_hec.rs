@@ -103,7 +103,7 @@ async fn run_sink(config: &SplunkHecLogsConfig, events: Vec<Value>) -> Vec<Batch
     let metrics = Arc::new(ComponentMetrics::default());
     let cx = SinkContext {
         id: Arc::from("splunk"),
-        input,
+        input: input.into(),
         acknowledgements: true,
         metrics,
     };
@@ -473,7 +473,7 @@ async fn without_end_to_end_acknowledgements_events_are_released_on_receipt() {
     let (sender, input) = mpsc::channel(4);
     let cx = SinkContext {
         id: Arc::from("splunk"),
-        input,
+        input: input.into(),
         acknowledgements: false,
         metrics: Arc::new(ComponentMetrics::default()),
     };

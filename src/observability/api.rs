@@ -146,7 +146,7 @@ impl ApiServer {
             .with_state(shared);
         let serving = stop.clone();
         tokio::spawn(async move {
-            if let Err(error) = http::serve(listener, router, serving).await {
+            if let Err(error) = http::serve(listener, router, None, serving).await {
                 tracing::error!(%address, %error, "the API server stopped");
             }
         });

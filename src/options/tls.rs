@@ -1,5 +1,7 @@
 //! `tls.*` of a component's HTTP client (Vector's names), applied to a `reqwest` client by
-//! [`TlsConfig::apply`] (through [`super::http_client::build`]).
+//! [`TlsConfig::apply`] (through [`super::http_client::build`]), and `tls.*` of a server
+//! (the `prometheus_exporter` listener), made into a rustls server configuration by
+//! [`ServerTlsConfig::server_config`] for [`crate::observability::http::serve`].
 //!
 //! The client uses rustls (Cargo feature `rustls` of reqwest) with the platform's verifier.
 //! Two options need more than reqwest offers with rustls, which refuses to skip the host name
@@ -18,7 +20,7 @@ use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_an
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
 
@@ -107,6 +109,17 @@ pub enum TlsError {
     /// `verify_hostname = false` or `server_name`, and the system has no root certificate.
     #[error("no root certificate to verify the server with: the system has none")]
     NoRoots,
+    /// An option a server with `tls.enabled = true` needs is not set.
+    #[error("is required with {with}")]
+    Required {
+        /// The missing option.
+        option: &'static str,
+        /// The setting that needs it.
+        with: &'static str,
+    },
+    /// `key_file` is not the private key of `crt_file`'s certificate.
+    #[error("is not the private key of the certificate in tls.crt_file")]
+    KeyMismatch,
     /// rustls refused the configuration (the client certificate and key do not match, ...).
     #[error("{0}")]
     Rustls(String),
@@ -118,8 +131,9 @@ impl TlsError {
         match self {
             Self::Read { option, .. }
             | Self::NoCertificate { option, .. }
-            | Self::Missing { option, .. } => option,
-            Self::NoKey { .. } => "tls.key_file",
+            | Self::Missing { option, .. }
+            | Self::Required { option, .. } => option,
+            Self::NoKey { .. } | Self::KeyMismatch => "tls.key_file",
             Self::Identity(_) => "tls.crt_file",
             Self::KeyPass => "tls.key_pass",
             Self::ServerName(_) => "tls.server_name",
@@ -135,6 +149,15 @@ impl TlsError {
                  `key_file` at the result (readable only by c1-pipeline) and remove `key_pass`",
             ),
             Self::NoRoots => Some("give the CA that signed the server's certificate in `ca_file`"),
+            Self::Required {
+                option: "tls.ca_file",
+                ..
+            } => Some("give the CA that signs the clients' certificates in `ca_file`"),
+            Self::Required { .. } => Some(
+                "give the server's certificate chain in `crt_file` and its private key in \
+                 `key_file` (PEM), or set `tls.enabled = false`",
+            ),
+            Self::KeyMismatch => Some("give the key the certificate was issued for"),
             _ => None,
         }
     }
@@ -274,6 +297,100 @@ impl TlsConfig {
         pem.push(b'\n');
         pem.extend(key_pem);
         Ok(Some(ClientIdentity { chain, key, pem }))
+    }
+}
+
+/// `tls` options of a server (Vector's names for a listener's `tls`): serve over TLS with a
+/// certificate, and optionally require client certificates signed by `ca_file`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// Serve over TLS. Default `false`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The server's PEM certificate chain, or PEM text inline. Required when enabled.
+    #[serde(default)]
+    pub crt_file: Option<PathBuf>,
+    /// The PEM private key of `crt_file` (PKCS#8, PKCS#1 or SEC1, unencrypted), or PEM text
+    /// inline. Required when enabled.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// The passphrase of an encrypted `key_file`. Not supported, as for clients: setting it
+    /// is a configuration error that says how to decrypt the key.
+    #[serde(default)]
+    pub key_pass: Option<Secret>,
+    /// The CAs whose client certificates are accepted (PEM bundle, one DER certificate, or
+    /// PEM text inline). Required with `verify_certificate = true`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Require every client to present a certificate signed by `ca_file`. Default `false`
+    /// (Vector's for listeners).
+    #[serde(default)]
+    pub verify_certificate: Option<bool>,
+    /// Accepted for Vector's configurations; a server checks no host name.
+    #[serde(default)]
+    pub verify_hostname: Option<bool>,
+}
+
+impl ServerTlsConfig {
+    /// The rustls configuration to serve with, or `None` when `enabled` is false. Reads the
+    /// files; every unusable option is an error naming it.
+    pub fn server_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if (self.key_pass.as_ref()).is_some_and(|pass| !pass.expose().is_empty()) {
+            return Err(TlsError::KeyPass);
+        }
+        let required = |option| TlsError::Required {
+            option,
+            with: "tls.enabled = true",
+        };
+        let crt_file = self.crt_file.as_ref().ok_or(required("tls.crt_file"))?;
+        let key_file = self.key_file.as_ref().ok_or(required("tls.key_file"))?;
+        let chain = certificates("tls.crt_file", crt_file)?;
+        let (key_pem, what) = read_option("tls.key_file", key_file)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| TlsError::NoKey {
+            what,
+            reason: error.to_string(),
+        })?;
+        let provider = CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| TlsError::Rustls(error.to_string()))?;
+        let builder = match self.verify_certificate {
+            Some(true) => {
+                let ca_file = self.ca_file.as_ref().ok_or(TlsError::Required {
+                    option: "tls.ca_file",
+                    with: "tls.verify_certificate = true",
+                })?;
+                let mut roots = RootCertStore::empty();
+                roots.add_parsable_certificates(certificates("tls.ca_file", ca_file)?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::clone(&provider),
+                )
+                .build()
+                .map_err(|error| TlsError::NoCertificate {
+                    option: "tls.ca_file",
+                    what: ca_file.display().to_string(),
+                    reason: format!(": {error}"),
+                })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|error| match error {
+                rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch,
+                other => TlsError::Rustls(other.to_string()),
+            })?;
+        // Both HTTP versions the server speaks, as over plain TCP.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
     }
 }
 

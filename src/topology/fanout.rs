@@ -6,8 +6,9 @@ use tokio::sync::mpsc;
 
 use crate::ack::BatchStatus;
 use crate::component::SyncTransform;
-use crate::event::{Batch, finish_batch};
+use crate::event::{Batch, Event, finish_batch};
 use crate::metrics::ComponentMetrics;
+use crate::topology::buffer::BufferSender;
 
 /// Every consumer of an output went away (they failed or the pipeline is stopping).
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +22,8 @@ pub struct ClosedError;
 /// output feeds, run on each batch before it is sent (see [`Fanout::with_chain`]).
 #[derive(Clone, Debug, Default)]
 pub struct Fanout {
-    targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
+    /// Each consumer's buffer.
+    targets: Vec<(Arc<str>, BufferSender)>,
     metrics: Option<Arc<ComponentMetrics>>,
     /// Whether a consumer has stopped (and was removed): every later batch misses its copy
     /// for that consumer, so it cannot be reported as delivered.
@@ -142,9 +144,21 @@ impl std::fmt::Debug for FusedChain {
 }
 
 impl Fanout {
-    /// An output feeding `targets`, counting sent events in `metrics`.
+    /// An output feeding `targets` (plain channels, whose contents nobody counts), counting
+    /// sent events in `metrics`.
     pub fn new(
         targets: Vec<(Arc<str>, mpsc::Sender<Batch>)>,
+        metrics: Option<Arc<ComponentMetrics>>,
+    ) -> Self {
+        let targets = (targets.into_iter())
+            .map(|(name, sender)| (name, BufferSender::from(sender)))
+            .collect();
+        Self::to_buffers(targets, metrics)
+    }
+
+    /// An output feeding the buffers of `targets`, counting sent events in `metrics`.
+    pub(crate) fn to_buffers(
+        targets: Vec<(Arc<str>, BufferSender)>,
         metrics: Option<Arc<ComponentMetrics>>,
     ) -> Self {
         Self {
@@ -194,16 +208,21 @@ impl Fanout {
         if batch.is_empty() {
             return Ok(());
         }
+        // The batch's estimated JSON bytes, when counting its sent events measured them.
+        let mut measured = None;
         if let Some(metrics) = &self.metrics {
             if self.is_unconsumed() {
                 // An optional output nobody reads: its events are dropped on purpose.
                 metrics.discarded(batch.len());
             } else {
-                metrics.sent_events(&mut batch);
+                measured = Some(metrics.sent_events(&mut batch));
             }
         }
-        let batch = match &mut self.chain {
-            Some(chain) => chain.apply(batch),
+        let mut batch = match &mut self.chain {
+            Some(chain) => {
+                measured = None;
+                chain.apply(batch)
+            }
             None => batch,
         };
         if batch.is_empty() {
@@ -220,6 +239,13 @@ impl Fanout {
             finish_batch(batch, BatchStatus::Delivered);
             return Ok(());
         }
+        // Measured once for every buffer the batch enters (the sizes are kept in the events).
+        let counted = self.targets.iter().any(|(_, sender)| sender.is_counted());
+        let bytes = match (counted, measured) {
+            (false, _) => 0,
+            (true, Some(bytes)) => bytes,
+            (true, None) => batch.iter_mut().map(Event::json_size).sum(),
+        };
         let mut batch = Some(batch);
         let mut index = 0;
         while index < self.targets.len() {
@@ -229,22 +255,20 @@ impl Fanout {
             let (name, sender) = &self.targets[index];
             let dropping = self.drop_when_full.iter().find(|(n, _)| n == name);
             let sent = match dropping {
-                Some((_, consumer)) => match sender.try_send(copy) {
+                Some((_, consumer)) => match sender.try_send(copy, bytes) {
                     Err(mpsc::error::TrySendError::Full(returned)) => {
                         consumer.discarded(returned.len());
                         finish_batch(returned, BatchStatus::Delivered);
                         Ok(())
                     }
-                    Err(mpsc::error::TrySendError::Closed(returned)) => {
-                        Err(mpsc::error::SendError(returned))
-                    }
+                    Err(mpsc::error::TrySendError::Closed(returned)) => Err(returned),
                     Ok(()) => Ok(()),
                 },
-                None => sender.send(copy).await,
+                None => sender.send(copy, bytes).await,
             };
             match sent {
                 Ok(()) => index += 1,
-                Err(mpsc::error::SendError(returned)) => {
+                Err(returned) => {
                     tracing::debug!(consumer = %self.targets[index].0, "consumer stopped; dropping it from the fan-out");
                     finish_batch(returned, BatchStatus::Errored);
                     self.targets.remove(index);
@@ -348,6 +372,34 @@ mod tests {
         assert_eq!(receiver.outcome().await.status, BatchStatus::Delivered);
         assert_eq!(metrics.discarded_total(), 3);
         assert_eq!(metrics.sent_total(), 0);
+    }
+
+    /// A batch `drop_newest` drops for a full consumer counts as that consumer's discarded
+    /// events, never in its buffer.
+    #[tokio::test]
+    async fn a_batch_dropped_for_a_full_buffer_is_never_counted_as_buffered() {
+        let registry = crate::metrics::MetricsRegistry::default();
+        let sink = registry.component(crate::observability::ComponentKind::Sink, "out", "console");
+        let (sender, mut receiver) = crate::topology::buffer::channel(1, Some(sink.buffer()));
+        let mut fanout = Fanout::to_buffers(vec![(Arc::from("out"), sender)], None)
+            .with_drop_when_full(vec![(Arc::from("out"), Arc::clone(&sink))]);
+        for size in [3, 2] {
+            fanout
+                .send((0..size).map(|i| Event::new(Value::Integer(i))).collect())
+                .await
+                .unwrap();
+        }
+        let buffered = |name: &str| {
+            (registry.samples().into_iter())
+                .find(|sample| sample.name == name)
+                .map(|sample| sample.value)
+        };
+        assert_eq!(sink.discarded_total(), 2);
+        assert_eq!(buffered("buffer_events"), Some(3.0));
+        assert_eq!(buffered("buffer_received_events_total"), Some(3.0));
+        assert_eq!(receiver.recv().await.map(|batch| batch.len()), Some(3));
+        assert_eq!(buffered("buffer_events"), Some(0.0));
+        assert_eq!(buffered("buffer_byte_size"), Some(0.0));
     }
 
     /// Sends odd events to its named output 1.

@@ -6,8 +6,11 @@
 //! drains its input, flushes and finalizes; the run ends when every task has. A deadline
 //! bounds the wait, after which the components still running are named.
 
+mod buffer;
 pub(crate) mod fanout;
 
+pub use buffer::BufferReceiver;
+use buffer::BufferSender;
 pub use fanout::{ClosedError, Fanout};
 mod transform;
 
@@ -23,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use crate::component::{BuildError, ComponentTask, SinkContext, SourceContext, TransformContext};
 use crate::config::graph::{Graph, OutputId};
 use crate::config::{Config, ConfigError, ConfigErrors};
-use crate::event::Batch;
 use crate::metrics::{ComponentMetrics, MetricsRegistry, MetricsSnapshot};
 use crate::observability::{ComponentKind, Phase, component_span};
 use crate::state::DataDirLock;
@@ -194,7 +196,7 @@ pub fn check_build(config: &Config) -> Result<(), ConfigErrors> {
         let (_sender, receiver) = mpsc::channel(1);
         let cx = SinkContext {
             id: Arc::from(id.as_str()),
-            input: receiver,
+            input: receiver.into(),
             acknowledgements: config.sink_acknowledges(sink),
             metrics: metrics.component(ComponentKind::Sink, id, sink.config.type_name()),
         };
@@ -270,9 +272,9 @@ struct Wiring<'a> {
     graph: &'a Graph,
     registry: &'a Arc<MetricsRegistry>,
     token: &'a CancellationToken,
-    /// One bounded input channel per consumer (transform or sink).
-    senders: BTreeMap<&'a str, mpsc::Sender<Batch>>,
-    receivers: BTreeMap<&'a str, mpsc::Receiver<Batch>>,
+    /// One buffer (a bounded channel) per consumer (transform or sink).
+    senders: BTreeMap<&'a str, BufferSender>,
+    receivers: BTreeMap<&'a str, BufferReceiver>,
     /// Transforms each source runs itself.
     chains: BTreeMap<&'a str, Vec<&'a str>>,
     built: Vec<(String, ComponentTask)>,
@@ -286,10 +288,17 @@ impl<'a> Wiring<'a> {
         registry: &'a Arc<MetricsRegistry>,
         token: &'a CancellationToken,
     ) -> Self {
+        let chains = fused_chains(config, graph);
+        let fused: BTreeSet<&str> = chains.values().flatten().copied().collect();
         let mut senders = BTreeMap::new();
         let mut receivers = BTreeMap::new();
-        for id in config.transforms.keys() {
-            let (sender, receiver) = mpsc::channel(CHANNEL_BATCHES);
+        for (id, transform) in &config.transforms {
+            // A fused transform runs in its source's task: its channel stays unused.
+            let metrics = (!fused.contains(id.as_str())).then(|| {
+                let type_name = transform.config.type_name();
+                (registry.component(ComponentKind::Transform, id, type_name)).buffer()
+            });
+            let (sender, receiver) = buffer::channel(CHANNEL_BATCHES, metrics);
             senders.insert(id.as_str(), sender);
             receivers.insert(id.as_str(), receiver);
         }
@@ -299,7 +308,8 @@ impl<'a> Wiring<'a> {
                 .buffer
                 .channel()
                 .map_or(CHANNEL_BATCHES, |(depth, _)| depth);
-            let (sender, receiver) = mpsc::channel(depth);
+            let metrics = registry.component(ComponentKind::Sink, id, sink.config.type_name());
+            let (sender, receiver) = buffer::channel(depth, Some(metrics.buffer()));
             senders.insert(id.as_str(), sender);
             receivers.insert(id.as_str(), receiver);
         }
@@ -310,7 +320,7 @@ impl<'a> Wiring<'a> {
             token,
             senders,
             receivers,
-            chains: fused_chains(config, graph),
+            chains,
             built: Vec::new(),
             errors: Vec::new(),
         }
@@ -364,7 +374,7 @@ impl<'a> Wiring<'a> {
                 (Arc::from(consumer.as_str()), metrics)
             })
             .collect();
-        Fanout::new(targets, Some(metrics)).with_drop_when_full(drop_when_full)
+        Fanout::to_buffers(targets, Some(metrics)).with_drop_when_full(drop_when_full)
     }
 
     fn build_sinks(&mut self) {

@@ -5,11 +5,11 @@ use tracing::Instrument as _;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use tokio::sync::mpsc;
 
 use crate::component::{ComponentError, SyncTransform};
 use crate::event::Batch;
 use crate::metrics::ComponentMetrics;
+use crate::topology::buffer::BufferReceiver;
 use crate::topology::fanout::Fanout;
 use crate::topology::transform_workers;
 
@@ -21,7 +21,7 @@ type Done = (Box<dyn SyncTransform>, Vec<Batch>, usize);
 pub(super) async fn run(
     name: String,
     transform: Box<dyn SyncTransform>,
-    mut input: mpsc::Receiver<Batch>,
+    mut input: BufferReceiver,
     mut outputs: Vec<Fanout>,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), ComponentError> {
@@ -72,7 +72,7 @@ pub(super) async fn run(
 async fn run_inline(
     name: String,
     mut transform: Box<dyn SyncTransform>,
-    mut input: mpsc::Receiver<Batch>,
+    mut input: BufferReceiver,
     mut outputs: Vec<Fanout>,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), ComponentError> {

@@ -1,13 +1,13 @@
 //! The `prometheus_exporter` sink's options.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::component::{BuildError, ComponentTask, SinkComponent, SinkContext, seconds};
 use crate::observability::http;
+use crate::options::tls::ServerTlsConfig;
 use crate::secrets::Secret;
 use crate::sinks::SinkAcknowledgements;
 
@@ -29,9 +29,11 @@ pub struct PrometheusExporterConfig {
     /// must present. Default: none.
     #[serde(default)]
     pub auth: Option<ExporterAuth>,
-    /// `tls.*`: serving over TLS is not supported yet; only `tls.enabled = false` is accepted.
+    /// `tls.*`: serve `/metrics` over TLS (`enabled`, `crt_file`, `key_file`), and require
+    /// client certificates signed by `ca_file` (`verify_certificate = true`). Default: plain
+    /// HTTP.
     #[serde(default)]
-    pub tls: Option<ExporterTls>,
+    pub tls: ServerTlsConfig,
     /// `acknowledgements.enabled`.
     #[serde(default)]
     pub acknowledgements: SinkAcknowledgements,
@@ -58,25 +60,6 @@ pub enum ExporterAuth {
     },
 }
 
-/// `tls` of the `prometheus_exporter` sink (Vector's names; see
-/// [`PrometheusExporterConfig::tls`]).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExporterTls {
-    /// Serve over TLS. Only `false` is accepted.
-    #[serde(default)]
-    pub enabled: bool,
-    /// Certificate (not used yet).
-    #[serde(default)]
-    pub crt_file: Option<PathBuf>,
-    /// Private key (not used yet).
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// CA bundle (not used yet).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
 fn default_address() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 9598))
 }
@@ -94,6 +77,8 @@ pub(super) struct Settings {
     pub(super) flush_period: Duration,
     /// The exact `Authorization` header a scrape must send.
     pub(super) authorization: Option<Secret>,
+    /// Serve over TLS with this configuration.
+    pub(super) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl PrometheusExporterConfig {
@@ -101,13 +86,7 @@ impl PrometheusExporterConfig {
     /// bound is a configuration error).
     pub(super) fn settings(&self) -> Result<Settings, BuildError> {
         let flush_period = seconds("flush_period_secs", self.flush_period_secs, false)?;
-        if self.tls.as_ref().is_some_and(|tls| tls.enabled) {
-            return Err(BuildError::field(
-                "tls.enabled",
-                "serving /metrics over TLS is not supported yet",
-            )
-            .help("terminate TLS in front of the exporter (a sidecar or load balancer), or scrape it on a private network"));
-        }
+        let tls = self.tls.server_config()?;
         let listener = http::listener(self.address).map_err(|error| {
             BuildError::field(
                 "address",
@@ -130,6 +109,7 @@ impl PrometheusExporterConfig {
             default_namespace: self.default_namespace.clone(),
             flush_period,
             authorization,
+            tls,
         })
     }
 }

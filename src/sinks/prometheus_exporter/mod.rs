@@ -6,4 +6,5 @@
 mod config;
 mod sink;
 
-pub use config::{ExporterAuth, ExporterTls, PrometheusExporterConfig};
+pub use crate::options::tls::ServerTlsConfig;
+pub use config::{ExporterAuth, PrometheusExporterConfig};

@@ -50,9 +50,14 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         .route("/metrics", axum::routing::get(metrics))
         .with_state(Arc::clone(&shared));
     let stop = CancellationToken::new();
-    let server =
-        tokio::spawn(http::serve(settings.listener, router, stop.clone()).in_current_span());
-    tracing::info!(address = %settings.address, "serving GET /metrics");
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let serving = http::serve(settings.listener, router, settings.tls, stop.clone());
+    let server = tokio::spawn(serving.in_current_span());
+    tracing::info!(address = %settings.address, scheme, "serving GET /metrics");
     let mut last_warning: Option<Instant> = None;
     while let Some(mut batch) = cx.input.recv().await {
         cx.metrics.received_events(&mut batch);
