@@ -64,8 +64,30 @@ pub(crate) enum TemplateRenderError {
 /// One piece of a template.
 #[derive(Clone, Debug, PartialEq)]
 enum Part {
-    Literal(String),
+    Literal(Literal),
     Field { path: OwnedValuePath, text: String },
+}
+
+/// Literal text of a template.
+#[derive(Clone, Debug, PartialEq)]
+struct Literal {
+    text: String,
+    /// The text's strftime items, parsed once, when it has valid specifiers (an S3 key
+    /// prefix's `%Y%m%d` is formatted for every event).
+    strftime: Option<Vec<Item<'static>>>,
+}
+
+impl Literal {
+    fn new(text: &str) -> Self {
+        let strftime = text
+            .contains('%')
+            .then(|| StrftimeItems::new(text).parse_to_owned().ok())
+            .flatten();
+        Self {
+            text: text.to_owned(),
+            strftime,
+        }
+    }
 }
 
 /// A parsed template.
@@ -83,7 +105,7 @@ impl Template {
         let mut offset = 0;
         while let Some(start) = rest.find("{{") {
             if start > 0 {
-                parts.push(Part::Literal(rest[..start].to_owned()));
+                parts.push(Part::Literal(Literal::new(&rest[..start])));
             }
             let after = &rest[start + 2..];
             let end = after
@@ -109,7 +131,7 @@ impl Template {
             rest = &rest[consumed..];
         }
         if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
+            parts.push(Part::Literal(Literal::new(rest)));
         }
         Ok(Self {
             source: text.to_owned(),
@@ -131,7 +153,7 @@ impl Template {
         self.render_with(
             event,
             &mut out,
-            |text, out| out.push_str(text),
+            |literal, out| out.push_str(&literal.text),
             |_, _| Ok(()),
         )?;
         Ok(Cow::Owned(out))
@@ -141,7 +163,7 @@ impl Template {
     /// (the S3 `key_prefix` formats them with strftime).
     pub(crate) fn literals(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
-            Part::Literal(text) => Some(text.as_str()),
+            Part::Literal(literal) => Some(literal.text.as_str()),
             Part::Field { .. } => None,
         })
     }
@@ -194,17 +216,21 @@ impl Template {
         self.render_with(
             event,
             out,
-            |text, out| {
-                if !text.contains('%') {
-                    out.push_str(text);
+            |literal, out| {
+                let Some(items) = &literal.strftime else {
+                    out.push_str(&literal.text);
                     return;
-                }
+                };
+                let items = items.iter();
                 // Checked by `uses_time`, so formatting cannot fail.
                 let _ = match zone {
                     TimeZone::Local => {
-                        write!(out, "{}", time.with_timezone(&chrono::Local).format(text))
+                        let time = time.with_timezone(&chrono::Local);
+                        write!(out, "{}", time.format_with_items(items))
                     }
-                    TimeZone::Named(tz) => write!(out, "{}", time.with_timezone(tz).format(text)),
+                    TimeZone::Named(tz) => {
+                        write!(out, "{}", time.with_timezone(tz).format_with_items(items))
+                    }
                 };
             },
             check,
@@ -213,11 +239,11 @@ impl Template {
 
     /// Renders into `out` (appending): each literal piece goes through `literal`, and each
     /// field's text through `check` (with the field path) before it is appended verbatim.
-    pub(crate) fn render_with(
+    fn render_with(
         &self,
         event: &Value,
         out: &mut String,
-        mut literal: impl FnMut(&str, &mut String),
+        mut literal: impl FnMut(&Literal, &mut String),
         mut check: impl FnMut(&str, &str) -> Result<(), TemplateRenderError>,
     ) -> Result<(), TemplateRenderError> {
         for part in &self.parts {

@@ -456,8 +456,8 @@ impl NullArrays {
     }
 }
 
-/// Writes the attributes of `map` into the group's field builders at `row`: a merge of the
-/// map's keys with the columns' names (both sorted by name). Keys without a column go to
+/// Writes the attributes of `map` into the group's field builders at `row`, each found by
+/// name ([`Group::position`]). Keys without a column go to
 /// [`RowContext::unmapped`]; the event's own `unmapped` is kept aside in
 /// [`RowContext::own_unmapped`].
 pub(crate) fn put_fields<'v>(
@@ -469,12 +469,9 @@ pub(crate) fn put_fields<'v>(
     cx: &mut RowContext<'v>,
 ) -> Result<(), TypeError> {
     let columns = &group.columns;
-    let mut at = 0;
     for (key, value) in map {
         let key = key.as_str();
-        // An event has a few of a group's many columns: search the rest rather than walk it.
-        at += columns[at..].partition_point(|column| &*column.name < key);
-        if at < columns.len() && &*columns[at].name == key {
+        if let Some(at) = group.position(key) {
             if group.unmapped == Some(at) {
                 match value {
                     Value::Object(own) => cx.own_unmapped = Some(own),

@@ -18,6 +18,7 @@
 //! no column, and values an event has there go to `unmapped` like any attribute the schema
 //! lacks. Every file of a sink has the same schema (one Glue table).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field as ArrowField, Fields, Schema as ArrowSchema, TimeUnit};
@@ -73,6 +74,31 @@ pub(crate) struct Group {
     /// The position of `unmapped`, in the event's own group only: it collects what has no
     /// column, so it is written last.
     pub(crate) unmapped: Option<usize>,
+    /// Each column's position by name. Every attribute of every event is looked up here: a
+    /// hash and one comparison instead of a binary search's several (string comparisons
+    /// were a sixth of the `aws_security_lake` benchmark's CPU).
+    positions: HashMap<Box<str>, usize, rustc_hash::FxBuildHasher>,
+}
+
+impl Group {
+    /// The group of `columns`.
+    fn new(columns: Vec<Column>, mirrors: Vec<(usize, usize)>) -> Self {
+        let positions = (columns.iter().enumerate())
+            .map(|(at, column)| (column.name.clone(), at))
+            .collect();
+        Self {
+            columns,
+            mirrors,
+            unmapped: None,
+            positions,
+        }
+    }
+
+    /// The position of the column named `name`.
+    #[inline]
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.positions.get(name).copied()
+    }
 }
 
 /// One column (or struct field) of the table.
@@ -133,9 +159,7 @@ impl OcsfTable {
             .ok_or(TableError::UnknownClass { class_uid, version })?;
         let mut root = group(schema, &class.attributes, 1, MAX_OBJECT_DEPTH);
         let position = |attribute: &'static str| {
-            root.columns
-                .iter()
-                .position(|column| &*column.name == attribute)
+            root.position(attribute)
                 .ok_or(TableError::MissingAttribute {
                     class_uid,
                     version,
@@ -238,11 +262,7 @@ fn group(
             Some((at, source))
         })
         .collect();
-    Group {
-        columns,
-        mirrors,
-        unmapped: None,
-    }
+    Group::new(columns, mirrors)
 }
 
 /// The Arrow fields of `columns`.
