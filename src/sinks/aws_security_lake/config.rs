@@ -60,7 +60,11 @@ pub struct AwsSecurityLakeConfig {
     /// Size of multipart upload parts (at least 5 MiB). Default 8 MiB.
     #[serde(default = "default_part_size")]
     pub multipart_part_size: usize,
-    /// Open objects (event days) at most; the oldest is sealed to open another. Default 4.
+    /// Open objects (event days) at most; the oldest is sealed to open another. Default 2:
+    /// the day being written and the one before, for events around midnight (ConductorOne's
+    /// log arrives in time order). Each open object holds its encoded bytes until they make
+    /// a multipart part, so more cost memory; raise it for input that is out of time order
+    /// by more than a day.
     #[serde(default = "default_max_open_partitions")]
     pub max_open_partitions: usize,
     /// `acknowledgements.enabled`.
@@ -86,7 +90,7 @@ fn default_part_size() -> usize {
     8 * 1024 * 1024
 }
 fn default_max_open_partitions() -> usize {
-    4
+    2
 }
 
 impl AwsSecurityLakeConfig {
