@@ -33,6 +33,7 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
         retry_attempts: settings.retry_attempts,
         backoff: (settings.jitter).backoff(settings.initial_backoff, settings.max_backoff),
         limiter: settings.limiter,
+        spare_buffer: Default::default(),
     });
     let slots = Arc::new(Semaphore::new(
         settings.concurrency.min(Semaphore::MAX_PERMITS),
@@ -49,7 +50,7 @@ pub(super) async fn run(settings: Settings, mut cx: SinkContext) -> Result<(), C
                 let observed = now_unix_nano();
                 for event in batch {
                     let pending_batch = pending.get_or_insert_with(|| Pending {
-                        batch: RecordBatch::new(format),
+                        batch: delivery.new_batch(format),
                         deadline: Instant::now() + settings.timeout,
                     });
                     add_event(&delivery, &mut pending_batch.batch, event, cx.acknowledgements, observed);
