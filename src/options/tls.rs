@@ -190,6 +190,16 @@ fn read_option(option: &'static str, path: &Path) -> Result<(Vec<u8>, String), T
 }
 
 /// The certificates of a PEM bundle, or the one certificate of a DER file.
+/// The private key `tls.key_file` names, and its PEM text.
+fn private_key(path: &Path) -> Result<(PrivateKeyDer<'static>, Vec<u8>), TlsError> {
+    let (pem, what) = read_option("tls.key_file", path)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|error| TlsError::NoKey {
+        what,
+        reason: error.to_string(),
+    })?;
+    Ok((key, pem))
+}
+
 fn certificates(
     option: &'static str,
     path: &Path,
@@ -288,11 +298,7 @@ impl TlsConfig {
             }
         };
         let chain = certificates("tls.crt_file", crt)?;
-        let (key_pem, what) = read_option("tls.key_file", key)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| TlsError::NoKey {
-            what,
-            reason: error.to_string(),
-        })?;
+        let (key, key_pem) = private_key(key)?;
         let (mut pem, _) = read_option("tls.crt_file", crt)?;
         pem.push(b'\n');
         pem.extend(key_pem);
@@ -349,11 +355,7 @@ impl ServerTlsConfig {
         let crt_file = self.crt_file.as_ref().ok_or(required("tls.crt_file"))?;
         let key_file = self.key_file.as_ref().ok_or(required("tls.key_file"))?;
         let chain = certificates("tls.crt_file", crt_file)?;
-        let (key_pem, what) = read_option("tls.key_file", key_file)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| TlsError::NoKey {
-            what,
-            reason: error.to_string(),
-        })?;
+        let (key, _) = private_key(key_file)?;
         let provider = CryptoProvider::get_default()
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
