@@ -140,37 +140,12 @@ impl Origin {
     }
 }
 
-/// The three kinds of component, each configured in a top-level table of its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ComponentKind {
-    /// `[sources.ID]`.
-    Source,
-    /// `[transforms.ID]`.
-    Transform,
-    /// `[sinks.ID]`.
-    Sink,
-}
+/// The three kinds of component, each configured in a top-level table of its own (the one
+/// type the metrics and logs label with, too).
+pub use crate::observability::ComponentKind;
 
+/// What loading a configuration needs to know of each kind.
 impl ComponentKind {
-    /// The kind whose table is `name` (`sources`, `transforms`, `sinks`).
-    pub fn from_table(name: &str) -> Option<Self> {
-        match name {
-            "sources" => Some(Self::Source),
-            "transforms" => Some(Self::Transform),
-            "sinks" => Some(Self::Sink),
-            _ => None,
-        }
-    }
-
-    /// The name of the kind's top-level table.
-    pub fn table(self) -> &'static str {
-        match self {
-            Self::Source => "sources",
-            Self::Transform => "transforms",
-            Self::Sink => "sinks",
-        }
-    }
-
     /// The `type` names of the kind's registry (built-in and registered).
     fn types(self) -> Vec<&'static str> {
         match self {

@@ -22,6 +22,16 @@ impl ComponentKind {
         }
     }
 
+    /// The kind whose table is `name` (`sources`, `transforms`, `sinks`).
+    pub fn from_table(name: &str) -> Option<Self> {
+        match name {
+            "sources" => Some(Self::Source),
+            "transforms" => Some(Self::Transform),
+            "sinks" => Some(Self::Sink),
+            _ => None,
+        }
+    }
+
     /// The configuration table of this kind: `sources`, `transforms` or `sinks`.
     pub fn table(self) -> &'static str {
         match self {
