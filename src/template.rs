@@ -190,10 +190,17 @@ impl Template {
     /// whose specifiers are invalid.
     pub(crate) fn uses_time(&self) -> Result<bool, String> {
         let mut uses = false;
-        for literal in self.literals() {
-            if literal.contains('%') {
-                if StrftimeItems::new(literal).any(|item| matches!(item, Item::Error)) {
-                    return Err(format!("{literal:?} has an invalid strftime specifier"));
+        for part in &self.parts {
+            let Part::Literal(literal) = part else {
+                continue;
+            };
+            if literal.text.contains('%') {
+                // `Literal::new` parsed the specifiers; `None` here means they were invalid.
+                if literal.strftime.is_none() {
+                    return Err(format!(
+                        "{:?} has an invalid strftime specifier",
+                        literal.text
+                    ));
                 }
                 uses = true;
             }
