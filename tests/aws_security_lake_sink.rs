@@ -23,6 +23,7 @@ use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use c1_pipeline::topology::RunError;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
 use s3_server::{FaultRule, S3Server, StoredObject};
 
 const BUCKET: &str = "aws-security-data-lake-us-east-1-abc";
@@ -128,6 +129,29 @@ fn day(ms: i64) -> String {
         .to_string()
 }
 
+/// zstd (the default) for the columns with values (`time` always has one), Snappy for those
+/// without: most of a class's thousand leaf columns.
+fn check_codecs(object: &StoredObject) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(object.body.clone()));
+    let metadata = reader.expect("a Parquet file").metadata().clone();
+    for group in metadata.row_groups() {
+        let codec = |path: &str| {
+            let mut chunks = group.columns().iter();
+            let chunk = chunks.find(|chunk| chunk.column_path().string() == path);
+            chunk.expect("a column chunk").compression()
+        };
+        assert!(
+            matches!(codec("time"), Compression::ZSTD(_)),
+            "{}",
+            object.key
+        );
+        let snappy = (group.columns().iter())
+            .filter(|chunk| chunk.compression() == Compression::SNAPPY)
+            .count();
+        assert!(snappy > group.num_columns() / 2, "{snappy} Snappy chunks");
+    }
+}
+
 /// Checks every object under `ext/<source>/1.0/`: the layout, one class, `time` order and the
 /// day; returns the uids of all rows.
 fn check_objects(objects: &[StoredObject], source: &str, class_uid: i32) -> Vec<String> {
@@ -203,6 +227,7 @@ route.authentication = '.class_uid == 3002'
             .or_default() += 1;
     }
     assert_eq!(per_source, BTreeMap::from([("c1_api", 2), ("c1_auth", 2)]));
+    objects.iter().for_each(check_codecs);
 
     // Column types from OCSF, structs queryable, unmapped.
     let object = objects.iter().find(|o| o.key.contains("c1_api")).unwrap();

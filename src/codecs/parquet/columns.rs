@@ -294,6 +294,16 @@ impl Builder {
         Ok(())
     }
 
+    /// Appends, for each Parquet leaf column under this builder (in schema order), whether
+    /// the row group has a value in it. Call before [`Builder::finish`], which pads.
+    pub(crate) fn used_leaves(&self, out: &mut Vec<bool>) {
+        match &self.values {
+            Values::Struct(fields) => fields.iter().for_each(|field| field.used_leaves(out)),
+            // Items are appended (with the nulls before them) only for a value.
+            _ => out.push(self.nulls.len() > 0),
+        }
+    }
+
     /// Takes back every row from `rows` on (list columns: rows; others: items).
     pub(crate) fn truncate(&mut self, rows: usize) {
         let items = match self.list.as_mut() {

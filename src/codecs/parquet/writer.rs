@@ -9,16 +9,28 @@
 //! event older than a row group already written cannot join the object
 //! ([`ParquetObject::accepts`]): the sink seals the object and starts another. Events that
 //! arrive in order (the ConductorOne API's, a backfill's) never split an object this way.
+//!
+//! With zstd, only the columns that hold values are compressed with it. A class has about a
+//! thousand leaf columns and an event uses a few dozen, so most column chunks are all null:
+//! only definition and repetition levels, for which the Parquet writer would set up a zstd
+//! context each (two `CPUID` instructions, which trap on a virtual machine: 5% of the
+//! `aws_security_lake` benchmark's CPU). Those chunks use Snappy, which has no such set-up
+//! and still shrinks the levels of a list's fields (stored uncompressed, the benchmark's
+//! objects grew by 10%; with Snappy by 2%). An object's file is therefore started with its
+//! first row group: a column is zstd-compressed when that row group, or any earlier one of
+//! the same format, has a value in it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::{Array, UInt32Array};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use vrl::value::Value;
 
 use super::columns::{Builder, NullArrays, Path, RowContext, TypeError, put_fields, put_unmapped};
@@ -32,6 +44,13 @@ pub(crate) struct ParquetFormat {
     table: OcsfTable,
     properties: WriterProperties,
     row_group_bytes: usize,
+    /// Whether pages are zstd-compressed (columns without values then use Snappy).
+    zstd: bool,
+    /// Each leaf column's path, in the file's column order.
+    leaf_paths: Vec<ColumnPath>,
+    /// Whether a row group of this format had a value in each leaf column so far: those are
+    /// zstd-compressed in the objects started from now on.
+    used_leaves: Vec<AtomicBool>,
 }
 
 impl ParquetFormat {
@@ -43,9 +62,9 @@ impl ParquetFormat {
         row_group_bytes: usize,
     ) -> Self {
         let compression = match compression {
-            ParquetCompression::Zstd => Compression::ZSTD(
-                ZstdLevel::try_new(crate::options::compression::ZSTD_LEVEL).unwrap_or_default(),
-            ),
+            ParquetCompression::Zstd => {
+                Compression::ZSTD(ZstdLevel::try_new(super::PARQUET_ZSTD_LEVEL).unwrap_or_default())
+            }
             ParquetCompression::Snappy => Compression::SNAPPY,
             ParquetCompression::None => Compression::UNCOMPRESSED,
         };
@@ -63,11 +82,48 @@ impl ParquetFormat {
             .set_dictionary_enabled(false)
             .set_created_by(format!("c1-pipeline {}", env!("CARGO_PKG_VERSION")))
             .build();
+        // The converter is the one the Arrow writer uses, so the paths are the file's.
+        let leaf_paths: Vec<ColumnPath> = match ArrowSchemaConverter::new().convert(&table.arrow) {
+            Ok(schema) => schema.columns().iter().map(|c| c.path().clone()).collect(),
+            // The writer reports the error when the first object is started.
+            Err(_) => Vec::new(),
+        };
         Self {
+            used_leaves: leaf_paths.iter().map(|_| AtomicBool::new(false)).collect(),
+            leaf_paths,
+            zstd: matches!(compression, Compression::ZSTD(_)),
             table,
             properties,
             row_group_bytes: row_group_bytes.max(1),
         }
+    }
+
+    /// Notes the leaf columns a row group has values in (`used`, one flag per leaf).
+    fn remember_used_leaves(&self, used: &[bool]) {
+        if used.len() != self.used_leaves.len() {
+            return;
+        }
+        for (flag, _) in self.used_leaves.iter().zip(used).filter(|(_, used)| **used) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The writer settings of a new object: with zstd, columns no row group had a value in so
+    /// far use Snappy (see the module's documentation).
+    fn object_properties(&self) -> WriterProperties {
+        if !self.zstd {
+            return self.properties.clone();
+        }
+        let unused = (self.leaf_paths.iter().zip(&self.used_leaves))
+            .filter(|(_, used)| !used.load(Ordering::Relaxed));
+        unused
+            .fold(
+                self.properties.clone().into_builder(),
+                |builder, (path, _)| {
+                    builder.set_column_compression(path.clone(), Compression::SNAPPY)
+                },
+            )
+            .build()
     }
 
     /// The row-group size (see [`ParquetFormat::new`]).
@@ -111,12 +167,32 @@ impl RowGroup {
     }
 }
 
-/// A Parquet object being written.
-pub(crate) struct ParquetObject {
-    format: Arc<ParquetFormat>,
+/// The file of an object: started with its first row group.
+struct ParquetFile {
     writer: SerializedFileWriter<Vec<u8>>,
     /// The Arrow-to-Parquet column writers of each row group.
     columns: ArrowRowGroupWriterFactory,
+}
+
+impl ParquetFile {
+    fn new(format: &ParquetFormat) -> Result<Self, ParquetError> {
+        // The Arrow writer sets the file up (schema, the Arrow schema in the metadata); row
+        // groups are then written column by column (`write_row_group`).
+        let (writer, columns) = ArrowWriter::try_new(
+            Vec::new(),
+            Arc::clone(&format.table.arrow),
+            Some(format.object_properties()),
+        )?
+        .into_serialized_writer()?;
+        Ok(Self { writer, columns })
+    }
+}
+
+/// A Parquet object being written.
+pub(crate) struct ParquetObject {
+    format: Arc<ParquetFormat>,
+    /// `None` until the first row group is written.
+    file: Option<ParquetFile>,
     group: RowGroup,
     /// The latest `time` in the row groups written so far.
     written_until: Option<i64>,
@@ -130,18 +206,9 @@ pub(crate) struct ParquetObject {
 impl ParquetObject {
     /// A new, empty object.
     pub(crate) fn new(format: &Arc<ParquetFormat>) -> Result<Self, ParquetError> {
-        // The Arrow writer sets the file up (schema, the Arrow schema in the metadata); row
-        // groups are then written column by column (`write_row_group`).
-        let (writer, columns) = ArrowWriter::try_new(
-            Vec::new(),
-            Arc::clone(&format.table.arrow),
-            Some(format.properties.clone()),
-        )?
-        .into_serialized_writer()?;
         Ok(Self {
             format: Arc::clone(format),
-            writer,
-            columns,
+            file: None,
             group: RowGroup {
                 builders: format.table.root.columns.iter().map(Builder::new).collect(),
                 times: Vec::new(),
@@ -212,10 +279,19 @@ impl ParquetObject {
             order.sort_by_key(|&row| times[row as usize]);
             UInt32Array::from(order)
         });
+        let mut used = Vec::with_capacity(self.format.leaf_paths.len());
+        for builder in &self.group.builders {
+            builder.used_leaves(&mut used);
+        }
+        self.format.remember_used_leaves(&used);
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(ParquetFile::new(&self.format)?),
+        };
         let mut nulls = NullArrays::default();
-        let index = self.writer.flushed_row_groups().len();
-        let mut leaf_writers = self.columns.create_column_writers(index)?.into_iter();
-        let mut row_group = self.writer.next_row_group()?;
+        let index = file.writer.flushed_row_groups().len();
+        let mut leaf_writers = file.columns.create_column_writers(index)?.into_iter();
+        let mut row_group = file.writer.next_row_group()?;
         let table = &self.format.table;
         let builders = self.group.builders.iter_mut().zip(&table.root.columns);
         for ((builder, column), field) in builders.zip(table.arrow.fields()) {
@@ -235,7 +311,7 @@ impl ParquetObject {
             }
         }
         row_group.close()?;
-        self.writer.flush()?;
+        file.writer.flush()?;
         let latest = times.iter().copied().max();
         self.written_until = self.written_until.max(latest);
         self.encoded_from += size;
@@ -257,12 +333,16 @@ impl ParquetObject {
 
     /// Encoded bytes ready to be taken (the next part of the object).
     pub(crate) fn pending_output(&mut self) -> usize {
-        self.writer.inner_mut().len()
+        self.file
+            .as_mut()
+            .map_or(0, |file| file.writer.inner_mut().len())
     }
 
     /// Takes the encoded bytes so far.
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
-        let output = std::mem::take(self.writer.inner_mut());
+        let output = (self.file.as_mut())
+            .map(|file| std::mem::take(file.writer.inner_mut()))
+            .unwrap_or_default();
         self.taken += output.len();
         output
     }
@@ -270,7 +350,10 @@ impl ParquetObject {
     /// The object's estimated size in Parquet bytes: what was encoded, plus the open row
     /// group at the compression ratio of those before it (1:1 for the first).
     pub(crate) fn estimated_size(&self) -> usize {
-        let encoded = self.writer.bytes_written();
+        let encoded = self
+            .file
+            .as_ref()
+            .map_or(0, |file| file.writer.bytes_written());
         let open = self.group.size();
         let open = if self.encoded_from == 0 {
             open
@@ -283,7 +366,11 @@ impl ParquetObject {
     /// Writes the open row group and the footer; returns the bytes not yet taken.
     pub(crate) fn finish(mut self) -> Result<Vec<u8>, ParquetError> {
         self.write_row_group()?;
-        self.writer.into_inner()
+        match self.file {
+            Some(file) => file.writer.into_inner(),
+            // No row: a file with the schema and no row group.
+            None => ParquetFile::new(&self.format)?.writer.into_inner(),
+        }
     }
 }
 
@@ -495,5 +582,67 @@ mod tests {
         }
         assert_eq!(rows, 600);
         assert!(all_groups > 2, "{all_groups} row groups");
+    }
+
+    /// The codec of the column chunk at `path` in each row group of `bytes`.
+    fn codecs(bytes: &[u8], path: &str) -> Vec<Compression> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes));
+        let metadata = reader.unwrap().metadata().clone();
+        (metadata.row_groups().iter())
+            .map(|group| {
+                let chunk = group.columns().iter();
+                let mut chunk = chunk.filter(|chunk| chunk.column_path().string() == path);
+                chunk.next().expect("a column chunk").compression()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_columns_with_values_use_zstd_and_later_objects_learn_them() {
+        let format = format(20_000);
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
+        let with_cloud =
+            |time: i64| api_event(time, "n").replacen("{", r#"{"cloud": {"provider": "aws"}, "#, 1);
+        let mut object = ParquetObject::new(&format).unwrap();
+        assert_eq!(
+            object.pending_output(),
+            0,
+            "no file before its first row group"
+        );
+        let mut time = 0;
+        while object.pending_output() == 0 {
+            time += 1;
+            push(&mut object, &format, &api_event(time, "n"));
+        }
+        let first_group_rows = time;
+        for _ in 0..first_group_rows {
+            time += 1;
+            push(&mut object, &format, &with_cloud(time));
+        }
+        let mut first = object.take_output();
+        first.extend(object.finish().unwrap());
+        let groups = codecs(&first, "actor.user.name").len();
+        assert!(groups >= 2, "{groups} row groups");
+        assert_eq!(codecs(&first, "actor.user.name"), vec![zstd; groups]);
+        // `cloud` had no value in the first row group: Snappy in every one.
+        let snappy = vec![Compression::SNAPPY; groups];
+        assert_eq!(codecs(&first, "cloud.provider"), snappy);
+        assert_eq!(codecs(&first, "cloud.region"), snappy);
+        let (batch, _) = read(first);
+        let providers = column(&batch, &["cloud", "provider"]).as_string::<i32>();
+        assert_eq!(providers.iter().flatten().count(), time as usize / 2);
+        assert!(providers.iter().flatten().all(|provider| provider == "aws"));
+
+        // The next object compresses what any earlier row group used.
+        let mut object = ParquetObject::new(&format).unwrap();
+        push(&mut object, &format, &api_event(time + 1, "n"));
+        let second = object.finish().unwrap();
+        assert_eq!(codecs(&second, "cloud.provider"), vec![zstd]);
+        assert_eq!(codecs(&second, "cloud.region"), vec![Compression::SNAPPY]);
+
+        // An object without a row is a valid file of the schema.
+        let (batch, groups) = read(ParquetObject::new(&format).unwrap().finish().unwrap());
+        assert_eq!((batch.num_rows(), groups), (0, 0));
+        assert_eq!(batch.schema(), format.table.arrow);
     }
 }
