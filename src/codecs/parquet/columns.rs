@@ -78,16 +78,47 @@ pub(crate) struct RowContext<'v> {
     pub(crate) own_unmapped: Option<&'v ObjectMap>,
 }
 
-/// Validity plus the length of one builder, the part every kind shares.
+/// Validity plus the length of one builder, the part every kind shares. The length is kept
+/// here too: it is read for every value written, and `NullBufferBuilder::len` is a call into
+/// another crate that is not inlined.
 #[derive(Debug)]
-struct Nulls(NullBufferBuilder);
+struct Nulls {
+    validity: NullBufferBuilder,
+    len: usize,
+}
 
 impl Nulls {
     fn new() -> Self {
-        Self(NullBufferBuilder::new(0))
+        Self {
+            validity: NullBufferBuilder::new(0),
+            len: 0,
+        }
     }
+
+    #[inline]
     fn len(&self) -> usize {
-        self.0.len()
+        self.len
+    }
+
+    fn append_non_null(&mut self) {
+        self.validity.append_non_null();
+        self.len += 1;
+    }
+
+    fn append_n_nulls(&mut self, n: usize) {
+        self.validity.append_n_nulls(n);
+        self.len += n;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.validity.truncate(len);
+        self.len = self.len.min(len);
+    }
+
+    /// The validity of the rows so far; starts anew.
+    fn finish(&mut self) -> Option<NullBuffer> {
+        self.len = 0;
+        self.validity.finish()
     }
 }
 
@@ -185,7 +216,7 @@ impl Builder {
             return Ok(());
         };
         let start = offsets.last().copied().unwrap_or(0) as usize;
-        nulls.0.append_non_null();
+        nulls.append_non_null();
         offsets.push((start + items.len()) as i32);
         cx.bytes += 4;
         for (index, item) in items.iter().enumerate() {
@@ -205,7 +236,7 @@ impl Builder {
             if missing > 0 {
                 let end = offsets.last().copied().unwrap_or(0);
                 offsets.extend(std::iter::repeat_n(end, missing));
-                nulls.0.append_n_nulls(missing);
+                nulls.append_n_nulls(missing);
             }
         }
     }
@@ -216,7 +247,7 @@ impl Builder {
         if missing == 0 {
             return;
         }
-        self.nulls.0.append_n_nulls(missing);
+        self.nulls.append_n_nulls(missing);
         match &mut self.values {
             Values::Boolean(values) => values.append_n(missing, false),
             Values::Int32(values) => values.resize(values.len() + missing, 0),
@@ -284,14 +315,26 @@ impl Builder {
                 };
                 let row = self.nulls.len();
                 // Valid from here on; a failure truncates the row away.
-                self.nulls.0.append_non_null();
+                self.nulls.append_non_null();
                 return put_fields(fields, group, row, map, path, cx);
             }
             (Values::Struct(_), _) => return Err(type_error(path, "an object", value)),
         }
-        self.nulls.0.append_non_null();
+        self.nulls.append_non_null();
         cx.bytes += 8;
         Ok(())
+    }
+
+    /// The value of row `row` of a (non-list) `Int64` column, when this row wrote one.
+    fn int64_at(&self, row: usize) -> Option<i64> {
+        match &self.values {
+            // Item `row` exists only once a value was written to it (nulls are padded up to
+            // a row, never at it).
+            Values::Int64(values) if self.list.is_none() && self.nulls.len() > row => {
+                values.get(row).copied()
+            }
+            _ => None,
+        }
     }
 
     /// Appends, for each Parquet leaf column under this builder (in schema order), whether
@@ -312,7 +355,7 @@ impl Builder {
                     return;
                 }
                 offsets.truncate(rows + 1);
-                nulls.0.truncate(rows);
+                nulls.truncate(rows);
                 offsets[rows] as usize
             }
             None => rows,
@@ -325,7 +368,7 @@ impl Builder {
             }
             return;
         }
-        self.nulls.0.truncate(items);
+        self.nulls.truncate(items);
         match &mut self.values {
             Values::Boolean(values) => values.truncate(items),
             Values::Int32(values) => values.truncate(items),
@@ -363,7 +406,7 @@ impl Builder {
             return new_null_array(&data_type, rows);
         };
         let offsets = std::mem::replace(offsets, vec![0]);
-        let nulls = nulls.0.finish();
+        let nulls = nulls.finish();
         let items = offsets.last().copied().unwrap_or(0) as usize;
         let field = Arc::new(Field::new("element", data_type.clone(), true));
         let values = self.finish_items(column, items, data_type, shared);
@@ -384,7 +427,7 @@ impl Builder {
         shared: &mut NullArrays,
     ) -> ArrayRef {
         self.pad_items(len);
-        let nulls = self.nulls.0.finish();
+        let nulls = self.nulls.finish();
         match (&mut self.values, &column.kind) {
             (Values::Boolean(values), _) => Arc::new(BooleanArray::new(values.finish(), nulls)),
             (Values::Int32(values), _) => Arc::new(PrimitiveArray::<Int32Type>::new(
@@ -495,20 +538,22 @@ pub(crate) fn put_fields<'v>(
             cx.unmapped.push((Path::Key(&path, key).to_string(), value));
         }
     }
-    // `time_dt` from `time` when the event has only the latter.
+    // `time_dt` from `time` when the event has only the latter: the value just written to
+    // `time`'s column (a search of the event for it costs several string comparisons).
     for &(datetime, source) in &group.mirrors {
-        let builder = &mut fields[datetime];
-        if builder.nulls.len() > row {
+        if fields[datetime].nulls.len() > row {
             continue;
         }
-        if let Some(millis) = map.get(&*columns[source].name).and_then(as_integer) {
-            builder.note_use(cx);
-            builder.pad_items(row);
-            if let Values::Millis(values) = &mut builder.values {
-                values.push(millis);
-                builder.nulls.0.append_non_null();
-                cx.bytes += 8;
-            }
+        let Some(millis) = fields[source].int64_at(row) else {
+            continue;
+        };
+        let builder = &mut fields[datetime];
+        builder.note_use(cx);
+        builder.pad_items(row);
+        if let Values::Millis(values) = &mut builder.values {
+            values.push(millis);
+            builder.nulls.append_non_null();
+            cx.bytes += 8;
         }
     }
     Ok(())
@@ -555,7 +600,7 @@ pub(crate) fn put_unmapped(builder: &mut Builder, row: usize, cx: &mut RowContex
     data.push(b'}');
     cx.bytes += data.len() - start;
     offsets.push(data.len() as i32);
-    builder.nulls.0.append_non_null();
+    builder.nulls.append_non_null();
 }
 
 /// Writes `value` as the text `kind` holds; the error names what was expected.
