@@ -78,6 +78,19 @@ pub(crate) struct RowContext<'v> {
     pub(crate) own_unmapped: Option<&'v ObjectMap>,
 }
 
+/// How a row group uses a leaf column (what its column chunk holds), in increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum LeafUse {
+    /// Its top-level column has no value: every level is 0, one run of a few bytes.
+    Unused = 0,
+    /// No value, but its top-level column has some: definition and repetition levels that
+    /// vary from row to row (every field of a list's elements, for one).
+    Levels = 1,
+    /// Values.
+    Values = 2,
+}
+
 /// Validity plus the length of one builder, the part every kind shares. The length is kept
 /// here too: it is read for every value written, and `NullBufferBuilder::len` is a call into
 /// another crate that is not inlined.
@@ -337,13 +350,22 @@ impl Builder {
         }
     }
 
-    /// Appends, for each Parquet leaf column under this builder (in schema order), whether
-    /// the row group has a value in it. Call before [`Builder::finish`], which pads.
-    pub(crate) fn used_leaves(&self, out: &mut Vec<bool>) {
+    /// Appends, for each Parquet leaf column under this top-level column's builder (in schema
+    /// order), how the row group uses it. Call before [`Builder::finish`], which pads.
+    pub(crate) fn leaf_uses(&self, out: &mut Vec<LeafUse>) {
+        let column_used = self.rows() > 0;
+        self.push_leaf_uses(column_used, out);
+    }
+
+    fn push_leaf_uses(&self, column_used: bool, out: &mut Vec<LeafUse>) {
         match &self.values {
-            Values::Struct(fields) => fields.iter().for_each(|field| field.used_leaves(out)),
+            Values::Struct(fields) => {
+                (fields.iter()).for_each(|field| field.push_leaf_uses(column_used, out))
+            }
             // Items are appended (with the nulls before them) only for a value.
-            _ => out.push(self.nulls.len() > 0),
+            _ if self.nulls.len() > 0 => out.push(LeafUse::Values),
+            _ if column_used => out.push(LeafUse::Levels),
+            _ => out.push(LeafUse::Unused),
         }
     }
 

@@ -14,14 +14,16 @@
 //! thousand leaf columns and an event uses a few dozen, so most column chunks are all null:
 //! only definition and repetition levels, for which the Parquet writer would set up a zstd
 //! context each (two `CPUID` instructions, which trap on a virtual machine: 5% of the
-//! `aws_security_lake` benchmark's CPU). Those chunks use Snappy, which has no such set-up
-//! and still shrinks the levels of a list's fields (stored uncompressed, the benchmark's
-//! objects grew by 10%; with Snappy by 2%). An object's file is therefore started with its
-//! first row group: a column is zstd-compressed when that row group, or any earlier one of
-//! the same format, has a value in it.
+//! `aws_security_lake` benchmark's CPU). Chunks whose levels vary (the fields of a list's
+//! elements: stored uncompressed, they made the benchmark's objects 10% larger) use Snappy,
+//! which has no such set-up; chunks of a column whose top-level column has no value hold one
+//! run of levels, a few bytes, and are stored uncompressed (a Snappy encoder for each of them,
+//! created with the row group's column writers, cost 5 MiB of peak memory). An object's file
+//! is therefore started with its first row group, each column's codec chosen from how that
+//! row group, or any earlier one of the same format, used it ([`LeafUse`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use arrow_array::{Array, UInt32Array};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
@@ -33,7 +35,9 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use vrl::value::Value;
 
-use super::columns::{Builder, NullArrays, Path, RowContext, TypeError, put_fields, put_unmapped};
+use super::columns::{
+    Builder, LeafUse, NullArrays, Path, RowContext, TypeError, put_fields, put_unmapped,
+};
 use super::schema::OcsfTable;
 use super::{ParquetCompression, RowError};
 use crate::ocsf::derive::as_integer;
@@ -48,9 +52,9 @@ pub(crate) struct ParquetFormat {
     zstd: bool,
     /// Each leaf column's path, in the file's column order.
     leaf_paths: Vec<ColumnPath>,
-    /// Whether a row group of this format had a value in each leaf column so far: those are
-    /// zstd-compressed in the objects started from now on.
-    used_leaves: Vec<AtomicBool>,
+    /// The most any row group of this format used each leaf column so far (a [`LeafUse`]):
+    /// what the objects started from now on compress it with.
+    leaf_uses: Vec<AtomicU8>,
 }
 
 impl ParquetFormat {
@@ -89,7 +93,7 @@ impl ParquetFormat {
             Err(_) => Vec::new(),
         };
         Self {
-            used_leaves: leaf_paths.iter().map(|_| AtomicBool::new(false)).collect(),
+            leaf_uses: leaf_paths.iter().map(|_| AtomicU8::new(0)).collect(),
             leaf_paths,
             zstd: matches!(compression, Compression::ZSTD(_)),
             table,
@@ -98,31 +102,33 @@ impl ParquetFormat {
         }
     }
 
-    /// Notes the leaf columns a row group has values in (`used`, one flag per leaf).
-    fn remember_used_leaves(&self, used: &[bool]) {
-        if used.len() != self.used_leaves.len() {
+    /// Notes how a row group used each leaf column (`uses`, in the file's column order).
+    fn remember_leaf_uses(&self, uses: &[LeafUse]) {
+        if uses.len() != self.leaf_uses.len() {
             return;
         }
-        for (flag, _) in self.used_leaves.iter().zip(used).filter(|(_, used)| **used) {
-            flag.store(true, Ordering::Relaxed);
+        for (most, used) in self.leaf_uses.iter().zip(uses) {
+            most.fetch_max(*used as u8, Ordering::Relaxed);
         }
     }
 
-    /// The writer settings of a new object: with zstd, columns no row group had a value in so
-    /// far use Snappy (see the module's documentation).
+    /// The writer settings of a new object: with zstd, the codec of each column chosen from
+    /// how row groups used it so far (see the module's documentation).
     fn object_properties(&self) -> WriterProperties {
         if !self.zstd {
             return self.properties.clone();
         }
-        let unused = (self.leaf_paths.iter().zip(&self.used_leaves))
-            .filter(|(_, used)| !used.load(Ordering::Relaxed));
-        unused
-            .fold(
-                self.properties.clone().into_builder(),
-                |builder, (path, _)| {
-                    builder.set_column_compression(path.clone(), Compression::SNAPPY)
-                },
-            )
+        let columns = self.leaf_paths.iter().zip(&self.leaf_uses);
+        let builder = self.properties.clone().into_builder();
+        columns
+            .fold(builder, |builder, (path, used)| {
+                let codec = match used.load(Ordering::Relaxed) {
+                    0 => Compression::UNCOMPRESSED,
+                    1 => Compression::SNAPPY,
+                    _ => return builder,
+                };
+                builder.set_column_compression(path.clone(), codec)
+            })
             .build()
     }
 
@@ -279,11 +285,11 @@ impl ParquetObject {
             order.sort_by_key(|&row| times[row as usize]);
             UInt32Array::from(order)
         });
-        let mut used = Vec::with_capacity(self.format.leaf_paths.len());
+        let mut uses = Vec::with_capacity(self.format.leaf_paths.len());
         for builder in &self.group.builders {
-            builder.used_leaves(&mut used);
+            builder.leaf_uses(&mut uses);
         }
-        self.format.remember_used_leaves(&used);
+        self.format.remember_leaf_uses(&uses);
         let file = match &mut self.file {
             Some(file) => file,
             None => self.file.insert(ParquetFile::new(&self.format)?),
@@ -598,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn only_columns_with_values_use_zstd_and_later_objects_learn_them() {
+    fn codecs_follow_what_columns_hold_and_later_objects_learn_them() {
         let format = format(20_000);
         let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
         let with_cloud =
@@ -624,10 +630,14 @@ mod tests {
         let groups = codecs(&first, "actor.user.name").len();
         assert!(groups >= 2, "{groups} row groups");
         assert_eq!(codecs(&first, "actor.user.name"), vec![zstd; groups]);
-        // `cloud` had no value in the first row group: Snappy in every one.
+        // `cloud` had no value in the first row group: uncompressed in every one (its
+        // levels, later, are not compressed either).
+        let uncompressed = vec![Compression::UNCOMPRESSED; groups];
+        assert_eq!(codecs(&first, "cloud.provider"), uncompressed);
+        assert_eq!(codecs(&first, "cloud.region"), uncompressed);
+        // A field of `resources`' elements without a value: levels that vary, Snappy.
         let snappy = vec![Compression::SNAPPY; groups];
-        assert_eq!(codecs(&first, "cloud.provider"), snappy);
-        assert_eq!(codecs(&first, "cloud.region"), snappy);
+        assert_eq!(codecs(&first, "resources.list.element.type"), snappy);
         let (batch, _) = read(first);
         let providers = column(&batch, &["cloud", "provider"]).as_string::<i32>();
         assert_eq!(providers.iter().flatten().count(), time as usize / 2);
@@ -639,6 +649,10 @@ mod tests {
         let second = object.finish().unwrap();
         assert_eq!(codecs(&second, "cloud.provider"), vec![zstd]);
         assert_eq!(codecs(&second, "cloud.region"), vec![Compression::SNAPPY]);
+        assert_eq!(
+            codecs(&second, "dst_endpoint.name"),
+            vec![Compression::UNCOMPRESSED]
+        );
 
         // An object without a row is a valid file of the schema.
         let (batch, groups) = read(ParquetObject::new(&format).unwrap().finish().unwrap());

@@ -54,7 +54,7 @@ pub struct AwsSecurityLakeConfig {
     pub request: RequestConfig,
     /// Bytes of column data collected per row group before it is sorted and encoded, and of the
     /// row groups of all open objects together (past it the largest is encoded early).
-    /// Default 32 MiB.
+    /// Default 24 MiB.
     #[serde(default = "default_row_group_bytes")]
     pub row_group_bytes: usize,
     /// Size of multipart upload parts (at least 5 MiB). Default 8 MiB.
