@@ -50,7 +50,7 @@ pub(crate) const PARQUET_ZSTD_LEVEL: i32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum ParquetCompression {
     /// zstd at [`PARQUET_ZSTD_LEVEL`]: what Security Lake prefers. Columns without a value
-    /// in an object's first row group use Snappy (see `writer`).
+    /// in an object's first row group use Snappy or none (see `writer`).
     Zstd,
     /// Snappy.
     Snappy,

@@ -48,7 +48,7 @@ pub(crate) struct ParquetFormat {
     table: OcsfTable,
     properties: WriterProperties,
     row_group_bytes: usize,
-    /// Whether pages are zstd-compressed (columns without values then use Snappy).
+    /// Whether pages are zstd-compressed (columns without values then use Snappy or none).
     zstd: bool,
     /// Each leaf column's path, in the file's column order.
     leaf_paths: Vec<ColumnPath>,
@@ -123,8 +123,8 @@ impl ParquetFormat {
         columns
             .fold(builder, |builder, (path, used)| {
                 let codec = match used.load(Ordering::Relaxed) {
-                    0 => Compression::UNCOMPRESSED,
-                    1 => Compression::SNAPPY,
+                    most if most == LeafUse::Unused as u8 => Compression::UNCOMPRESSED,
+                    most if most == LeafUse::Levels as u8 => Compression::SNAPPY,
                     _ => return builder,
                 };
                 builder.set_column_compression(path.clone(), codec)
@@ -211,8 +211,8 @@ pub(crate) struct ParquetObject {
 
 impl ParquetObject {
     /// A new, empty object.
-    pub(crate) fn new(format: &Arc<ParquetFormat>) -> Result<Self, ParquetError> {
-        Ok(Self {
+    pub(crate) fn new(format: &Arc<ParquetFormat>) -> Self {
+        Self {
             format: Arc::clone(format),
             file: None,
             group: RowGroup {
@@ -224,7 +224,7 @@ impl ParquetObject {
             written_until: None,
             taken: 0,
             encoded_from: 0,
-        })
+        }
     }
 
     /// Whether an event at `time` can join the object without breaking its `time` order.
@@ -461,7 +461,7 @@ mod tests {
     #[test]
     fn rows_are_sorted_typed_nested_and_unmapped_keeps_the_rest() {
         let format = format(1 << 20);
-        let mut object = ParquetObject::new(&format).unwrap();
+        let mut object = ParquetObject::new(&format);
         push(&mut object, &format, &api_event(3000, "carol"));
         push(&mut object, &format, &api_event(1000, "alice"));
         let with_extra =
@@ -493,7 +493,7 @@ mod tests {
     #[test]
     fn a_value_of_the_wrong_type_rejects_the_event_and_leaves_no_trace() {
         let format = format(1 << 20);
-        let mut object = ParquetObject::new(&format).unwrap();
+        let mut object = ParquetObject::new(&format);
         let bad = api_event(1000, "mallory").replace(r#""type_id": 1"#, r#""type_id": "one""#);
         let value = event(&bad);
         let error = object.push(&value, 1000).unwrap_err();
@@ -551,7 +551,7 @@ mod tests {
     fn full_row_groups_leave_as_parts_and_keep_the_object_in_time_order() {
         let format = format(20_000);
         let mut objects = Vec::new();
-        let mut object = ParquetObject::new(&format).unwrap();
+        let mut object = ParquetObject::new(&format);
         let mut file = Vec::new();
         for i in 0..600 {
             // Descending within each second, seconds ascending: a row group that ends inside
@@ -564,7 +564,7 @@ mod tests {
                 ));
                 file.extend(object.finish().unwrap());
                 objects.push(std::mem::take(&mut file));
-                object = ParquetObject::new(&format).unwrap();
+                object = ParquetObject::new(&format);
             }
             push(&mut object, &format, &api_event(time, "n"));
             if object.pending_output() > 4096 {
@@ -609,7 +609,7 @@ mod tests {
         let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
         let with_cloud =
             |time: i64| api_event(time, "n").replacen("{", r#"{"cloud": {"provider": "aws"}, "#, 1);
-        let mut object = ParquetObject::new(&format).unwrap();
+        let mut object = ParquetObject::new(&format);
         assert_eq!(
             object.pending_output(),
             0,
@@ -644,7 +644,7 @@ mod tests {
         assert!(providers.iter().flatten().all(|provider| provider == "aws"));
 
         // The next object compresses what any earlier row group used.
-        let mut object = ParquetObject::new(&format).unwrap();
+        let mut object = ParquetObject::new(&format);
         push(&mut object, &format, &api_event(time + 1, "n"));
         let second = object.finish().unwrap();
         assert_eq!(codecs(&second, "cloud.provider"), vec![zstd]);
@@ -655,7 +655,7 @@ mod tests {
         );
 
         // An object without a row is a valid file of the schema.
-        let (batch, groups) = read(ParquetObject::new(&format).unwrap().finish().unwrap());
+        let (batch, groups) = read(ParquetObject::new(&format).finish().unwrap());
         assert_eq!((batch.num_rows(), groups), (0, 0));
         assert_eq!(batch.schema(), format.table.arrow);
     }

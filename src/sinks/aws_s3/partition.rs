@@ -126,7 +126,7 @@ impl Body {
         Ok(match format {
             ObjectFormat::Lines(compression) => Body::Lines(Compressor::new(*compression)?),
             #[cfg(feature = "parquet")]
-            ObjectFormat::Parquet(format) => Body::Parquet(Box::new(ParquetObject::new(format)?)),
+            ObjectFormat::Parquet(format) => Body::Parquet(Box::new(ParquetObject::new(format))),
         })
     }
 
