@@ -159,11 +159,10 @@ impl Template {
         Ok(Cow::Owned(out))
     }
 
-    /// The literal pieces of the template, for options that give them a meaning of their own
-    /// (the S3 `key_prefix` formats them with strftime).
-    pub(crate) fn literals(&self) -> impl Iterator<Item = &str> {
+    /// The literal pieces of the template (strftime formats them for the S3 `key_prefix`).
+    fn literal_parts(&self) -> impl Iterator<Item = &Literal> {
         self.parts.iter().filter_map(|part| match part {
-            Part::Literal(literal) => Some(literal.text.as_str()),
+            Part::Literal(literal) => Some(literal),
             Part::Field { .. } => None,
         })
     }
@@ -177,7 +176,11 @@ impl Template {
         time_key: &TimeKey,
         zone: &TimeZone,
     ) -> Result<Cow<'a, str>, TemplateRenderError> {
-        if !self.literals().any(|text| text.contains('%')) {
+        // Literals with invalid specifiers (refused by `uses_time` at start) render as text.
+        if !self
+            .literal_parts()
+            .any(|literal| literal.strftime.is_some())
+        {
             return self.render(event);
         }
         let mut out = String::new();
@@ -190,20 +193,13 @@ impl Template {
     /// whose specifiers are invalid.
     pub(crate) fn uses_time(&self) -> Result<bool, String> {
         let mut uses = false;
-        for part in &self.parts {
-            let Part::Literal(literal) = part else {
-                continue;
-            };
-            if literal.text.contains('%') {
-                // `Literal::new` parsed the specifiers; `None` here means they were invalid.
-                if literal.strftime.is_none() {
-                    return Err(format!(
-                        "{:?} has an invalid strftime specifier",
-                        literal.text
-                    ));
-                }
-                uses = true;
+        for literal in self.literal_parts().filter(|l| l.text.contains('%')) {
+            // `Literal::new` parsed the specifiers; `None` here means they were invalid.
+            if literal.strftime.is_none() {
+                let text = &literal.text;
+                return Err(format!("{text:?} has an invalid strftime specifier"));
             }
+            uses = true;
         }
         Ok(uses)
     }

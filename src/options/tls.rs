@@ -189,7 +189,6 @@ fn read_option(option: &'static str, path: &Path) -> Result<(Vec<u8>, String), T
     Ok((bytes, path.display().to_string()))
 }
 
-/// The certificates of a PEM bundle, or the one certificate of a DER file.
 /// The private key `tls.key_file` names, and its PEM text.
 fn private_key(path: &Path) -> Result<(PrivateKeyDer<'static>, Vec<u8>), TlsError> {
     let (pem, what) = read_option("tls.key_file", path)?;
@@ -200,6 +199,7 @@ fn private_key(path: &Path) -> Result<(PrivateKeyDer<'static>, Vec<u8>), TlsErro
     Ok((key, pem))
 }
 
+/// The certificates of a PEM bundle, or the one certificate of a DER file.
 fn certificates(
     option: &'static str,
     path: &Path,
